@@ -1,0 +1,465 @@
+//! The wire types of the RPC-over-HTTP API (DESIGN §3), shared by the server and the CLI so both
+//! sides agree by construction. Requests refuse unknown fields; responses never carry secret
+//! material except the one-time secrets of `token.create` and the rendered documents of
+//! `pullSecret.render`, which exist to release material to callers allowed to have it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::credential::{CredentialSpec, FieldError, Kind, Params};
+
+/// The envelope of every answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// `error` of a failed answer. Clients branch on `code`, never on `message`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<ErrorItem>,
+}
+
+/// A detail of an error: a field that failed validation, or a resource in the way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorItem {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl From<FieldError> for ErrorItem {
+    fn from(e: FieldError) -> Self {
+        ErrorItem {
+            field: Some(e.field),
+            code: Some(e.code.to_owned()),
+            message: e.message,
+        }
+    }
+}
+
+/// Project-scoped roles, weakest last. `admin` is global and not a project role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Owner,
+    Editor,
+    Deployer,
+    Viewer,
+    Puller,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+            Role::Editor => "editor",
+            Role::Deployer => "deployer",
+            Role::Viewer => "viewer",
+            Role::Puller => "puller",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        [
+            Role::Admin,
+            Role::Owner,
+            Role::Editor,
+            Role::Deployer,
+            Role::Viewer,
+            Role::Puller,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+// ---- projects ----
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProjectCreate {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProjectRef {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+// ---- locations ----
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LocationCreate {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub spec: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LocationRef {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Location {
+    pub name: String,
+    pub kind: String,
+    pub spec: serde_json::Value,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+/// `spec` of a `kubernetes` location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubernetesSpec {
+    /// Path of a kubeconfig file on the server; absent with `inCluster`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    #[serde(default)]
+    pub in_cluster: bool,
+    /// Namespace for a project's Secrets; `{project}` is replaced by the project name.
+    #[serde(default = "default_namespace_template")]
+    pub namespace_template: String,
+}
+
+fn default_namespace_template() -> String {
+    "{project}".to_owned()
+}
+
+/// Which auth-file dialect a `docker` location maintains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthFileFormat {
+    /// Docker `config.json`.
+    #[default]
+    Docker,
+    /// containers `auth.json` (podman, skopeo, buildah).
+    Containers,
+}
+
+/// `spec` of a `docker` location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DockerSpec {
+    pub path: String,
+    #[serde(default)]
+    pub format: AuthFileFormat,
+}
+
+/// `spec` of a `manifests` location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ManifestsSpec {
+    pub directory: String,
+    #[serde(default = "default_namespace_template")]
+    pub namespace_template: String,
+}
+
+// ---- pull secrets ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PullSecretCreate {
+    pub project: String,
+    pub location: String,
+    pub name: String,
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub spec: CredentialSpec,
+}
+
+/// Addresses one pull secret: by `id`, or by project, location and name.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PullSecretRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PullSecretDelete {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Delete even when deployments reference it.
+    #[serde(default)]
+    pub force: bool,
+}
+
+impl PullSecretDelete {
+    pub fn target(&self) -> PullSecretRef {
+        PullSecretRef {
+            id: self.id.clone(),
+            project: self.project.clone(),
+            location: self.location.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PullSecretList {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+/// Something that references a pull secret (a deployment, from a later version on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Referrer {
+    pub kind: String,
+    pub name: String,
+}
+
+/// A pull secret as every read shows it: metadata only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullSecret {
+    pub id: String,
+    pub project: String,
+    pub location: String,
+    pub name: String,
+    pub kind: Kind,
+    pub server: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub params: Params,
+    /// Keyed hash of the secret material: equal fingerprints mean equal credentials.
+    pub fingerprint: String,
+    pub revision: u64,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub updated_by: String,
+    #[serde(default)]
+    pub used_by: Vec<Referrer>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullSecretCreated {
+    pub pull_secret: PullSecret,
+    /// `false` when an existing pull secret was rotated.
+    pub created: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullSecretDeleted {
+    pub id: String,
+    pub forced: bool,
+}
+
+/// What `pullSecret.render` produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RenderFormat {
+    /// The Kubernetes Secret, as JSON.
+    K8sSecretJson,
+    /// The Kubernetes Secret, as YAML.
+    K8sSecretYaml,
+    /// The bare `.dockerconfigjson` document.
+    Dockerconfigjson,
+    /// Docker `config.json`.
+    DockerConfig,
+    /// containers `auth.json`.
+    AuthJson,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PullSecretRender {
+    pub project: String,
+    pub location: String,
+    /// One or more pull secrets of the same project and location, merged into one document.
+    pub names: Vec<String>,
+    pub format: RenderFormat,
+    /// Secret name for the Kubernetes formats; defaults to the first pull secret's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rendered {
+    pub format: RenderFormat,
+    pub content: String,
+}
+
+// ---- images ----
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImageResolve {
+    pub image: String,
+    pub project: String,
+    pub location: String,
+    /// `kubelet` (default) or `containers`: whose matching rules decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedSecret {
+    pub id: String,
+    pub name: String,
+    pub server: String,
+    /// The auth key that matched the image.
+    pub matched_key: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageResolved {
+    /// The normalized reference, e.g. `docker.io/library/nginx:latest`.
+    pub image: String,
+    pub registry: String,
+    pub repository: String,
+    pub rules: String,
+    /// Pull secrets that apply, in the order the runtime tries them.
+    pub pull_secrets: Vec<ResolvedSecret>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+// ---- tokens ----
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TokenCreate {
+    pub name: String,
+    /// Absent for the global `admin` role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    pub role: String,
+    /// Lifetime in seconds; absent means the token does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TokenRef {
+    pub id: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TokenList {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    pub role: Role,
+    pub created_at: String,
+    pub created_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenCreated {
+    pub token: Token,
+    /// The bearer secret, shown this once.
+    pub secret: String,
+}
+
+// ---- audit ----
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuditList {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Only events older than this id (for paging backwards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub id: i64,
+    pub time: String,
+    pub actor: String,
+    pub channel: String,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    pub target: String,
+    pub outcome: String,
+    #[serde(default)]
+    pub detail: serde_json::Value,
+}
+
+/// Answer of the list methods.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}

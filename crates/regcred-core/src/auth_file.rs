@@ -1,0 +1,451 @@
+//! Docker `config.json` and containers `auth.json` (podman, skopeo, buildah): rendering them from
+//! a list of logins, byte for byte as `docker login` and `podman login` write a fresh file, and
+//! reading existing ones for import. Both tools write Go's `json.MarshalIndent(…, "", "\t")` of
+//! `{"auths":{KEY:{"auth":"base64(user:pass)"}}}` without a trailing newline, keys sorted; they
+//! differ only in that docker leaves `auth` out when username and password are both empty. Keys
+//! are written as given, so path-scoped keys (`quay.io/org`), which only containers/image
+//! honours, are kept. Import understands what the tools write: `auth` (padded or not, split at the
+//! first `:`, winning over `username`/`password`, as the kubelet reads it), plain
+//! `username`/`password`, and explains what cannot be imported because the file does not hold
+//! it — identity tokens, registry tokens, and logins kept by a credential helper (`credHelpers`,
+//! `credsStore`). Unknown fields are ignored: Docker's config holds much besides logins.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::Engine as _;
+use serde_json::{Map, Value as Json};
+
+use crate::go_json::Value;
+use crate::k8s_secret::{DockerAuth, RenderError};
+use crate::secret::Secret;
+
+/// Docker's `~/.docker/config.json` as `docker login` writes it for these logins (emails are not
+/// written: `docker login` no longer stores them).
+pub fn docker_config_json(entries: &[DockerAuth<'_>]) -> Result<String, RenderError> {
+    render(entries, AuthWhenEmpty::Omit)
+}
+
+/// containers/image's `auth.json` as `podman login` / `skopeo login` writes it for these logins.
+pub fn containers_auth_json(entries: &[DockerAuth<'_>]) -> Result<String, RenderError> {
+    render(entries, AuthWhenEmpty::Write)
+}
+
+/// docker's `encodeAuth` returns "" for an empty username and password (and `auth` is
+/// `omitempty`); containers/image always encodes `user:pass`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AuthWhenEmpty {
+    Omit,
+    Write,
+}
+
+fn render(entries: &[DockerAuth<'_>], empty: AuthWhenEmpty) -> Result<String, RenderError> {
+    let mut servers: Vec<&str> = entries.iter().map(|e| e.server).collect();
+    servers.sort_unstable();
+    if let Some(w) = servers.windows(2).find(|w| w[0] == w[1]) {
+        return Err(RenderError::DuplicateServer { server: w[0].to_owned() });
+    }
+    let auth_fields: Vec<Option<String>> = entries
+        .iter()
+        .map(|e| {
+            let blank = e.username.is_empty() && e.password.is_empty();
+            (!(blank && empty == AuthWhenEmpty::Omit)).then(|| e.auth_field())
+        })
+        .collect();
+    let members = entries
+        .iter()
+        .zip(&auth_fields)
+        .map(|(entry, auth)| {
+            let fields = auth.iter().map(|a| ("auth", Value::Str(a))).collect();
+            (entry.server, Value::Object(fields))
+        })
+        .collect();
+    Ok(Value::Object(vec![("auths", Value::map(members))]).to_indented("\t"))
+}
+
+/// Everything an auth file says about logins, sorted by key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ParsedAuthFile {
+    pub importable: Vec<ImportedCredential>,
+    pub not_importable: Vec<NotImportable>,
+}
+
+/// A login whose username and password are in the file. `Debug` never shows the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedCredential {
+    /// The `auths` key as written (`https://index.docker.io/v1/`, `quay.io/org`, …).
+    pub server: String,
+    pub username: String,
+    pub password: Secret,
+    pub email: Option<String>,
+}
+
+/// A login (or a whole store of them) that the file only points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotImportable {
+    /// The `auths` or `credHelpers` key; `None` for the `credsStore` record itself.
+    pub server: Option<String>,
+    pub reason: NotImportableReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotImportableReason {
+    /// `identitytoken`: an OAuth refresh token for the Docker client, not a password.
+    IdentityToken,
+    /// `registrytoken`: a bearer token for the registry, not a password.
+    RegistryToken,
+    /// `username` without `password`, `password` without `username`, or `auth` with an empty
+    /// password.
+    Incomplete { missing: &'static str },
+    /// An empty entry and no `credsStore`: nothing to import.
+    Empty,
+    /// The login lives in `docker-credential-<helper>`: a `credHelpers` entry, an empty `auths`
+    /// entry while `credsStore` is set, or (`server: None`) the `credsStore` itself.
+    CredentialHelper { helper: String },
+}
+
+impl fmt::Display for NotImportableReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotImportableReason::IdentityToken => f.write_str(
+                "the entry holds an identity token, which only the Docker client can use; log in again with a username and password or access token",
+            ),
+            NotImportableReason::RegistryToken => f.write_str(
+                "the entry holds a registry bearer token, not a username and password; log in again with a username and password or access token",
+            ),
+            NotImportableReason::Incomplete { missing } => {
+                write!(f, "the entry has no {missing}")
+            }
+            NotImportableReason::Empty => f.write_str("the entry holds no credentials"),
+            NotImportableReason::CredentialHelper { helper } => write!(
+                f,
+                "kept by docker-credential-{helper}; run `docker-credential-{helper} get` with the server address on stdin to read it, or log in again with a file store"
+            ),
+        }
+    }
+}
+
+/// Why an auth file could not be read. Values from the file are never included, only keys.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFileError {
+    #[error("not valid JSON: {message}")]
+    InvalidJson { message: String },
+    #[error("`{path}` must be {expected}")]
+    WrongType { path: String, expected: &'static str },
+    #[error("`auths.{server}.auth` is not valid base64: {message}")]
+    BadBase64 { server: String, message: String },
+    #[error("`auths.{server}.auth` does not decode to `username:password` (no `:`)")]
+    MissingColon { server: String },
+    #[error("`auths.{server}.auth` decodes to an empty username")]
+    EmptyUsername { server: String },
+    #[error("`auths.{server}.auth` does not decode to UTF-8 text")]
+    NotUtf8 { server: String },
+}
+
+/// Reads a Docker `config.json` or containers `auth.json`.
+pub fn parse_auth_file(text: &str) -> Result<ParsedAuthFile, AuthFileError> {
+    let root: Json = serde_json::from_str(text)
+        .map_err(|e| AuthFileError::InvalidJson { message: e.to_string() })?;
+    let root = as_object(&root, "")?;
+    let creds_store = string_field(root, "credsStore", "credsStore")?.filter(|s| !s.is_empty());
+    let mut parsed = ParsedAuthFile::default();
+
+    let auths = match field(root, "auths") {
+        Some(value) => as_object(value, "auths")?.iter().collect(),
+        None => BTreeMap::new(),
+    };
+    for (server, entry) in auths {
+        let path = format!("auths.{server}");
+        let entry = as_object(entry, &path)?;
+        match read_entry(server, entry, &path, creds_store)? {
+            Ok(credential) => parsed.importable.push(credential),
+            Err(reason) => {
+                parsed.not_importable.push(NotImportable { server: Some(server.clone()), reason })
+            }
+        }
+    }
+
+    if let Some(helpers) = field(root, "credHelpers") {
+        let helpers: BTreeMap<_, _> = as_object(helpers, "credHelpers")?.iter().collect();
+        for (server, helper) in helpers {
+            let helper = match helper {
+                Json::String(h) => h.clone(),
+                _ => {
+                    return Err(AuthFileError::WrongType {
+                        path: format!("credHelpers.{server}"),
+                        expected: "a string",
+                    })
+                }
+            };
+            parsed.not_importable.push(NotImportable {
+                server: Some(server.clone()),
+                reason: NotImportableReason::CredentialHelper { helper },
+            });
+        }
+    }
+    if let Some(helper) = creds_store {
+        parsed.not_importable.push(NotImportable {
+            server: None,
+            reason: NotImportableReason::CredentialHelper { helper: helper.to_owned() },
+        });
+    }
+    Ok(parsed)
+}
+
+fn read_entry(
+    server: &str,
+    entry: &Map<String, Json>,
+    path: &str,
+    creds_store: Option<&str>,
+) -> Result<Result<ImportedCredential, NotImportableReason>, AuthFileError> {
+    let get = |name: &str| {
+        string_field(entry, name, &format!("{path}.{name}"))
+            .map(|v| v.filter(|s| !s.is_empty()))
+    };
+    let (auth, username, password) = (get("auth")?, get("username")?, get("password")?);
+    let (email, identity_token, registry_token) =
+        (get("email")?, get("identitytoken")?, get("registrytoken")?);
+    if identity_token.is_some() {
+        return Ok(Err(NotImportableReason::IdentityToken));
+    }
+    let (username, password) = match (auth, username, password) {
+        (Some(auth), _, _) => {
+            let (user, pass) = decode_auth(server, auth)?;
+            (Some(user), Some(pass).filter(|p| !p.is_empty()))
+        }
+        (None, user, pass) => (user.map(str::to_owned), pass.map(str::to_owned)),
+    };
+    let reason = match (username, password) {
+        (Some(username), Some(password)) => {
+            return Ok(Ok(ImportedCredential {
+                server: server.to_owned(),
+                username,
+                password: Secret::new(password),
+                email: email.map(str::to_owned),
+            }))
+        }
+        _ if registry_token.is_some() => NotImportableReason::RegistryToken,
+        (Some(_), None) => NotImportableReason::Incomplete { missing: "password" },
+        (None, Some(_)) => NotImportableReason::Incomplete { missing: "username" },
+        (None, None) => match creds_store {
+            Some(helper) => NotImportableReason::CredentialHelper { helper: helper.to_owned() },
+            None => NotImportableReason::Empty,
+        },
+    };
+    Ok(Err(reason))
+}
+
+/// The kubelet's reading of `auth`: base64 with or without padding (Go's decoder also skips line
+/// breaks), split at the first `:`.
+fn decode_auth(server: &str, auth: &str) -> Result<(String, String), AuthFileError> {
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let cleaned: String = auth.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+    let decoded = engine.decode(cleaned).map_err(|e| AuthFileError::BadBase64 {
+        server: server.to_owned(),
+        message: e.to_string(),
+    })?;
+    let decoded =
+        String::from_utf8(decoded).map_err(|_| AuthFileError::NotUtf8 { server: server.to_owned() })?;
+    let Some((user, pass)) = decoded.split_once(':') else {
+        return Err(AuthFileError::MissingColon { server: server.to_owned() });
+    };
+    if user.is_empty() {
+        return Err(AuthFileError::EmptyUsername { server: server.to_owned() });
+    }
+    Ok((user.to_owned(), pass.to_owned()))
+}
+
+/// A member, matched as Go's `encoding/json` matches struct fields: exactly, or else
+/// case-insensitively. JSON `null` counts as absent.
+fn field<'j>(object: &'j Map<String, Json>, name: &str) -> Option<&'j Json> {
+    object
+        .get(name)
+        .or_else(|| {
+            object
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+        .filter(|v| !v.is_null())
+}
+
+fn string_field<'j>(
+    object: &'j Map<String, Json>,
+    name: &str,
+    path: &str,
+) -> Result<Option<&'j str>, AuthFileError> {
+    match field(object, name) {
+        None => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s)),
+        Some(_) => Err(AuthFileError::WrongType { path: path.to_owned(), expected: "a string" }),
+    }
+}
+
+fn as_object<'j>(value: &'j Json, path: &str) -> Result<&'j Map<String, Json>, AuthFileError> {
+    value.as_object().ok_or_else(|| AuthFileError::WrongType {
+        path: if path.is_empty() { "the file".to_owned() } else { path.to_owned() },
+        expected: "an object",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWORD: &str = "hunter2-canary";
+
+    #[test]
+    fn docker_login_shape() {
+        // What `docker login` (docker CLI 28.2, client-side login against a local registry)
+        // wrote for these two logins.
+        let entries = [
+            DockerAuth::new("localhost:45123", "u", "p&<>:x"),
+            DockerAuth::new("127.0.0.1:45123", "us<er", "pw"),
+        ];
+        let expected = "{\n\t\"auths\": {\n\t\t\"127.0.0.1:45123\": {\n\t\t\t\"auth\": \"dXM8ZXI6cHc=\"\n\t\t},\n\t\t\"localhost:45123\": {\n\t\t\t\"auth\": \"dTpwJjw+Ong=\"\n\t\t}\n\t}\n}";
+        assert_eq!(docker_config_json(&entries).unwrap(), expected);
+        assert_eq!(containers_auth_json(&entries).unwrap(), expected);
+    }
+
+    #[test]
+    fn rendered_files() {
+        let entries = [
+            DockerAuth::new("quay.io/org", "org+robot", PASSWORD).with_email("e@x"),
+            DockerAuth::new("https://index.docker.io/v1/", "u", PASSWORD),
+            DockerAuth::new("empty.example", "", ""),
+        ];
+        insta::assert_snapshot!("docker_config_json", docker_config_json(&entries).unwrap());
+        insta::assert_snapshot!("containers_auth_json", containers_auth_json(&entries).unwrap());
+        assert_eq!(docker_config_json(&[]).unwrap(), "{\n\t\"auths\": {}\n}");
+        let dup = [DockerAuth::new("a", "u", "p"), DockerAuth::new("a", "v", "q")];
+        assert_eq!(
+            containers_auth_json(&dup),
+            Err(RenderError::DuplicateServer { server: "a".into() })
+        );
+    }
+
+    /// One line per login: `key: user / password` for importable ones, `key: !reason` for the
+    /// rest (`*` for the credsStore record).
+    fn summary(parsed: &ParsedAuthFile) -> String {
+        let mut lines: Vec<String> = parsed
+            .importable
+            .iter()
+            .map(|c| {
+                let email = c.email.as_deref().map(|e| format!(" <{e}>")).unwrap_or_default();
+                format!("{}: {} / {}{email}", c.server, c.username, c.password.expose())
+            })
+            .collect();
+        lines.extend(parsed.not_importable.iter().map(|n| {
+            format!("{}: !{}", n.server.as_deref().unwrap_or("*"), n.reason)
+        }));
+        lines.join("\n")
+    }
+
+    fn check(input: &str, expected: &str) {
+        match parse_auth_file(input) {
+            Ok(parsed) => assert_eq!(summary(&parsed), expected, "input {input}"),
+            Err(e) => assert_eq!(format!("error: {e}"), expected, "input {input}"),
+        }
+    }
+
+    #[test]
+    fn parses_what_the_tools_write() {
+        let cases: &[(&str, &str)] = &[
+            // docker login
+            (
+                r#"{"auths":{"localhost:45123":{"auth":"dTpwJjw+Ong="}}}"#,
+                "localhost:45123: u / p&<>:x",
+            ),
+            // unpadded, line-wrapped and padded forms; split at the first colon
+            (
+                r#"{"auths":{"a":{"auth":"dTpwJjw+Ong"},"b":{"auth":"dTpw\nJjw+Ong="}}}"#,
+                "a: u / p&<>:x\nb: u / p&<>:x",
+            ),
+            // auth wins over username/password; email is kept
+            (
+                r#"{"auths":{"ghcr.io":{"auth":"dTpw","username":"other","password":"x","email":"e@x"}}}"#,
+                "ghcr.io: u / p <e@x>",
+            ),
+            // username/password without auth (kubectl's .dockerconfigjson has both)
+            (
+                r#"{"auths":{"quay.io/org":{"username":"org+robot","password":"tok"}}}"#,
+                "quay.io/org: org+robot / tok",
+            ),
+            // Docker Desktop: logins in the credential store, empty entries in the file
+            (
+                r#"{"auths":{"https://index.docker.io/v1/":{}},"credsStore":"desktop","currentContext":"default"}"#,
+                "https://index.docker.io/v1/: !kept by docker-credential-desktop; run `docker-credential-desktop get` with the server address on stdin to read it, or log in again with a file store\n*: !kept by docker-credential-desktop; run `docker-credential-desktop get` with the server address on stdin to read it, or log in again with a file store",
+            ),
+            // credHelpers, and an auths entry with nothing in it
+            (
+                r#"{"auths":{"x.io":{}},"credHelpers":{"gcr.io":"gcloud","123.dkr.ecr.us-east-1.amazonaws.com":"ecr-login"}}"#,
+                "x.io: !the entry holds no credentials\n123.dkr.ecr.us-east-1.amazonaws.com: !kept by docker-credential-ecr-login; run `docker-credential-ecr-login get` with the server address on stdin to read it, or log in again with a file store\ngcr.io: !kept by docker-credential-gcloud; run `docker-credential-gcloud get` with the server address on stdin to read it, or log in again with a file store",
+            ),
+            // identity and registry tokens
+            (
+                r#"{"auths":{"a.io":{"auth":"dTo=","identitytoken":"tok"},"b.io":{"registrytoken":"tok"}}}"#,
+                "a.io: !the entry holds an identity token, which only the Docker client can use; log in again with a username and password or access token\nb.io: !the entry holds a registry bearer token, not a username and password; log in again with a username and password or access token",
+            ),
+            // incomplete entries
+            (
+                r#"{"auths":{"a.io":{"username":"u"},"b.io":{"password":"p"},"c.io":{"auth":"dTo="}}}"#,
+                "a.io: !the entry has no password\nb.io: !the entry has no username\nc.io: !the entry has no password",
+            ),
+            // no auths at all, nulls, unknown fields, Go's case-insensitive field names
+            (r#"{"psFormat":"table","proxies":{}}"#, ""),
+            (r#"{"auths":null,"credHelpers":null}"#, ""),
+            (r#"{"Auths":{"a.io":{"Auth":"dTpw","password":null}}}"#, "a.io: u / p"),
+            // errors
+            ("{", "error: not valid JSON: EOF while parsing an object at line 1 column 1"),
+            ("[]", "error: `the file` must be an object"),
+            (r#"{"auths":[]}"#, "error: `auths` must be an object"),
+            (r#"{"auths":{"a.io":{"auth":5}}}"#, "error: `auths.a.io.auth` must be a string"),
+            (r#"{"credHelpers":{"a.io":1}}"#, "error: `credHelpers.a.io` must be a string"),
+            (
+                r#"{"auths":{"a.io":{"auth":"!!!"}}}"#,
+                "error: `auths.a.io.auth` is not valid base64: Invalid symbol 33, offset 0.",
+            ),
+            (
+                r#"{"auths":{"a.io":{"auth":"dXNlcg=="}}}"#,
+                "error: `auths.a.io.auth` does not decode to `username:password` (no `:`)",
+            ),
+            (r#"{"auths":{"a.io":{"auth":"OnA="}}}"#, "error: `auths.a.io.auth` decodes to an empty username"),
+            (r#"{"auths":{"a.io":{"auth":"/w=="}}}"#, "error: `auths.a.io.auth` does not decode to UTF-8 text"),
+        ];
+        for (input, expected) in cases {
+            check(input, expected);
+        }
+    }
+
+    #[test]
+    fn errors_never_contain_file_values() {
+        let err = parse_auth_file(r#"{"auths":{"a.io":{"auth":"aHVudGVyMi1jYW5hcnk="}}}"#)
+            .unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let parsed = parse_auth_file(r#"{"auths":{"a.io":{"username":"u","password":"hunter2-canary"}}}"#)
+            .unwrap();
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains(PASSWORD), "{shown}");
+        assert!(shown.contains("a.io"), "{shown}");
+    }
+
+    #[test]
+    fn rendered_files_read_back() {
+        let entries = [
+            DockerAuth::new("quay.io/org", "org+robot", "a:b:c"),
+            DockerAuth::new("ghcr.io", "me", "p\u{2028}&<>"),
+        ];
+        for text in [docker_config_json(&entries).unwrap(), containers_auth_json(&entries).unwrap()] {
+            check(&text, "ghcr.io: me / p\u{2028}&<>\nquay.io/org: org+robot / a:b:c");
+        }
+    }
+}

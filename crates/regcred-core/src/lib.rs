@@ -1,0 +1,17 @@
+//! regcred's domain, without IO and without async: names and their validation, image references,
+//! registry servers, credential kinds, credential matching (kubelet keyring and containers/image
+//! rules), and rendering of `.dockerconfigjson`, Kubernetes Secrets, Docker `config.json` and
+//! containers `auth.json`, byte-identical to the real tools.
+//!
+//! **Architecture invariant:** this crate depends on no other workspace crate and performs no IO.
+
+pub mod auth_file;
+pub mod go_json;
+pub mod image_ref;
+pub mod k8s_secret;
+pub mod matching;
+pub mod registry_host;
+pub mod name;
+pub mod secret;
+pub mod api;
+pub mod credential;

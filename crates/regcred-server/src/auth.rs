@@ -1,0 +1,263 @@
+//! Access tokens and authorization. A token is `rc_<id>_<secret>`: the id finds the record, the
+//! SHA-256 of the whole token is compared in constant time, and only that hash is stored. A token
+//! carries one role: global `admin`, or a role on one project. [`Principal::require`] is the single
+//! place where roles are turned into permissions.
+
+use axum::http::HeaderMap;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use regcred_core::api::Role;
+use regcred_store::vault::hex;
+use regcred_store::{Store, TokenRecord};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+
+/// Who is calling, established from the bearer token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub token_id: String,
+    pub name: String,
+    pub role: Role,
+    /// `None` for the global admin.
+    pub project: Option<String>,
+}
+
+/// What a caller wants to do; each maps to the roles allowed to do it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Create projects and locations, delete locations, read the global audit log.
+    Administer,
+    /// Delete the project, manage its tokens, read its audit log.
+    Own,
+    /// Create, rotate and delete pull secrets.
+    WriteSecrets,
+    /// Read pull-secret metadata.
+    ReadSecrets,
+    /// Receive secret material (render).
+    ReleaseSecrets,
+    /// Ask which pull secrets apply to an image.
+    Resolve,
+}
+
+impl Permission {
+    fn allows(self, role: Role) -> bool {
+        use Role::*;
+        match self {
+            Permission::Administer => role == Admin,
+            Permission::Own => matches!(role, Admin | Owner),
+            Permission::WriteSecrets => matches!(role, Admin | Owner | Editor),
+            Permission::ReadSecrets => matches!(role, Admin | Owner | Editor | Deployer | Viewer),
+            Permission::ReleaseSecrets => matches!(role, Admin | Owner | Deployer | Puller),
+            Permission::Resolve => true,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Permission::Administer => "administer regcred",
+            Permission::Own => "manage the project",
+            Permission::WriteSecrets => "change pull secrets",
+            Permission::ReadSecrets => "read pull secrets",
+            Permission::ReleaseSecrets => "receive credential material",
+            Permission::Resolve => "resolve images",
+        }
+    }
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Succeeds when this principal may do `permission` on `project` (`None`: not project-bound).
+    pub fn require(&self, permission: Permission, project: Option<&str>) -> Result<(), ApiError> {
+        if self.is_admin() {
+            return Ok(());
+        }
+        match (project, self.project.as_deref()) {
+            (Some(wanted), Some(own)) if wanted != own => {
+                return Err(ApiError::forbidden(format!(
+                    "token {} has no role on project {wanted:?}; use a token of that project",
+                    self.token_id
+                )))
+            }
+            (None, _) if permission == Permission::Administer => {
+                return Err(ApiError::forbidden(format!(
+                    "token {} is not an admin token; only an admin may {}",
+                    self.token_id,
+                    permission.describe()
+                )))
+            }
+            _ => {}
+        }
+        if permission.allows(self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "role {} may not {}",
+                self.role.as_str(),
+                permission.describe()
+            )))
+        }
+    }
+
+    /// The actor recorded in audit events and `createdBy`.
+    pub fn actor(&self) -> String {
+        self.token_id.clone()
+    }
+}
+
+/// A freshly minted token: the record to store and the secret to show once.
+pub struct NewToken {
+    pub id: String,
+    pub secret: String,
+    pub hash: Vec<u8>,
+}
+
+/// Mints a random token.
+pub fn mint_token() -> Result<NewToken, ApiError> {
+    let mut id = [0u8; 6];
+    let mut secret = [0u8; 32];
+    getrandom::getrandom(&mut id)
+        .and_then(|()| getrandom::getrandom(&mut secret))
+        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
+    let id_hex = hex(&id);
+    let secret = format!("rc_{id_hex}_{}", B64URL.encode(secret));
+    Ok(NewToken {
+        id: format!("tk_{id_hex}"),
+        hash: hash_token(&secret),
+        secret,
+    })
+}
+
+fn hash_token(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// Splits `rc_<id>_<secret>` into the token id.
+fn token_id(token: &str) -> Option<String> {
+    let rest = token.strip_prefix("rc_")?;
+    let (id, secret) = rest.split_once('_')?;
+    let valid = id.len() == 12
+        && id.bytes().all(|b| b.is_ascii_hexdigit())
+        && secret.len() == 43
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    valid.then(|| format!("tk_{id}"))
+}
+
+/// Establishes the principal from `Authorization: Bearer rc_…`.
+pub async fn authenticate(
+    store: &dyn Store,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<Principal, ApiError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Err(ApiError::unauthenticated(
+            "unauthenticated",
+            "missing Authorization header; send Authorization: Bearer rc_… (regcred token create, or the admin.token file in the data directory)",
+        ));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthenticated(
+                "invalid_token",
+                "Authorization header must be Bearer followed by a regcred token",
+            )
+        })?;
+    let id = token_id(token).ok_or_else(|| {
+        ApiError::unauthenticated("invalid_token", "malformed token; regcred tokens look like rc_<id>_<secret>")
+    })?;
+    let record = store.get_token(&id).await?;
+    // Hash even when the id is unknown, so timing does not tell ids apart.
+    let presented = hash_token(token);
+    let Some(record) = record.filter(|r| bool::from(presented.ct_eq(&r.hash))) else {
+        return Err(ApiError::unauthenticated(
+            "invalid_token",
+            "unknown token; check that it was copied whole",
+        ));
+    };
+    check_usable(&record, now)?;
+    let role = Role::parse(&record.role).ok_or_else(|| {
+        ApiError::internal(&std::io::Error::other(format!(
+            "token {} has unknown role {:?}",
+            record.id, record.role
+        )))
+    })?;
+    Ok(Principal {
+        token_id: record.id,
+        name: record.name,
+        role,
+        project: record.project,
+    })
+}
+
+fn check_usable(record: &TokenRecord, now: i64) -> Result<(), ApiError> {
+    if record.revoked_at.is_some() {
+        return Err(ApiError::unauthenticated(
+            "token_revoked",
+            format!("token {} was revoked; ask for a new one", record.id),
+        ));
+    }
+    if record.expires_at.is_some_and(|at| at <= now) {
+        return Err(ApiError::unauthenticated(
+            "token_expired",
+            format!("token {} has expired; ask for a new one", record.id),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: Role, project: Option<&str>) -> Principal {
+        Principal {
+            token_id: "tk_x".into(),
+            name: "t".into(),
+            role,
+            project: project.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn roles_map_to_permissions() {
+        use Permission::*;
+        use Role::*;
+        let table = [
+            (Owner, [true, true, true, true, true]),
+            (Editor, [false, true, true, false, true]),
+            (Deployer, [false, false, true, true, true]),
+            (Viewer, [false, false, true, false, true]),
+            (Puller, [false, false, false, true, true]),
+        ];
+        for (role, allowed) in table {
+            let p = principal(role, Some("acme"));
+            for (perm, ok) in [Own, WriteSecrets, ReadSecrets, ReleaseSecrets, Resolve]
+                .into_iter()
+                .zip(allowed)
+            {
+                assert_eq!(p.require(perm, Some("acme")).is_ok(), ok, "{role:?} {perm:?}");
+                assert!(p.require(perm, Some("other")).is_err(), "{role:?} {perm:?} cross");
+            }
+            assert!(p.require(Administer, None).is_err());
+        }
+        assert!(principal(Admin, None).require(Administer, None).is_ok());
+    }
+
+    #[test]
+    fn minted_tokens_parse_back_to_their_id() {
+        let t = mint_token().unwrap();
+        assert_eq!(token_id(&t.secret).as_deref(), Some(t.id.as_str()));
+        assert_eq!(token_id("rc_zz_x"), None);
+        assert_eq!(token_id("bearer"), None);
+    }
+}

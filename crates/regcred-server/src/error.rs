@@ -1,0 +1,147 @@
+//! The one error type of the API. Every failure becomes an [`ApiError`] with an HTTP status and a
+//! stable `code`; internal errors are logged with their cause and answered with a generic message,
+//! so nothing internal (SQL, paths, key ids) reaches a client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use regcred_core::api::{Envelope, ErrorBody, ErrorItem};
+use regcred_core::credential::FieldError;
+use regcred_store::vault::VaultError;
+use regcred_store::StoreError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub items: Vec<ErrorItem>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            items: Vec::new(),
+        }
+    }
+
+    pub fn validation(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// A validation failure on one field.
+    pub fn field(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::validation(code, format!("{field}: {message}")).with_items(vec![ErrorItem {
+            field: Some(field.to_owned()),
+            code: Some(code.to_owned()),
+            message,
+        }])
+    }
+
+    /// Several field failures; the first one gives the code.
+    pub fn fields(errors: Vec<FieldError>) -> Self {
+        let code = errors.first().map_or("invalid_request", |e| e.code);
+        let message = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError::validation(code, message).with_items(errors.into_iter().map(Into::into).collect())
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// A failure the client cannot fix; the cause is logged, not sent.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %ErrorChain(cause), "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the server log has the details",
+        )
+    }
+
+    pub fn with_items(mut self, items: Vec<ErrorItem>) -> Self {
+        self.items = items;
+        self
+    }
+}
+
+/// Prints an error with all its sources.
+struct ErrorChain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
+            StoreError::AlreadyExists { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "already_exists", e.to_string())
+            }
+            StoreError::Conflict { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            StoreError::InUse { ref by, .. } => {
+                let items = by
+                    .iter()
+                    .map(|b| ErrorItem {
+                        field: None,
+                        code: None,
+                        message: b.clone(),
+                    })
+                    .collect();
+                ApiError::new(StatusCode::CONFLICT, "in_use", e.to_string()).with_items(items)
+            }
+            StoreError::Schema(_) | StoreError::Backend(_) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<VaultError> for ApiError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::Store(s) => s.into(),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Envelope::<()> {
+            ok: false,
+            result: None,
+            error: Some(ErrorBody {
+                code: self.code.to_owned(),
+                message: self.message,
+                items: self.items,
+            }),
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}

@@ -1,0 +1,83 @@
+//! regcred's HTTP API: RPC over HTTP (`POST /<resource>.<verb>`, DESIGN §3) with the
+//! `{ok, result | error}` envelope, bearer-token authentication, role-based authorization, an
+//! audit event for every mutation and every release of secret material, Prometheus metrics,
+//! health endpoints and the OpenAPI document.
+//!
+//! **Architecture invariant:** the server depends on `regcred-core` and `regcred-store`; it owns
+//! no persistence of its own and never logs request bodies.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod clock;
+pub mod error;
+pub mod methods;
+pub mod metrics;
+pub mod openapi;
+pub mod rpc;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use regcred_store::vault::Vault;
+use regcred_store::Store;
+
+/// Everything a request handler needs, built once in `main` and shared.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    metrics: metrics::Metrics,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, vault: Vault) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                vault,
+                metrics: metrics::Metrics::default(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.inner.vault
+    }
+
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(rpc::healthz))
+        .route("/readyz", get(rpc::readyz))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::document))
+        .route("/{method}", post(rpc::dispatch).fallback(rpc::wrong_verb))
+        .fallback(rpc::no_route)
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in flight.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,83 @@
+//! `image.resolve`: which pull secrets of a project and location apply to an image, in the order
+//! the runtime tries them — the kubelet keyring rules for Kubernetes (every match, most specific
+//! key first) or the containers/image rules for podman/skopeo (the one most specific entry).
+
+use regcred_core::api::{ImageResolve, ImageResolved, ResolvedSecret};
+use regcred_core::image_ref::ImageRef;
+use regcred_core::matching::{containers_match, kubelet_matches};
+use regcred_core::name::NameKind;
+use regcred_core::registry_host::RegistryServer;
+
+use super::check_name;
+use crate::auth::Permission;
+use crate::error::ApiError;
+use crate::rpc::Ctx;
+
+pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiError> {
+    check_name(NameKind::Project, "project", &req.project)?;
+    check_name(NameKind::Location, "location", &req.location)?;
+    let image = ImageRef::parse(&req.image)
+        .map_err(|e| ApiError::field("image", e.code(), e.to_string()))?;
+    let rules = req.rules.as_deref().unwrap_or("kubelet");
+    if !matches!(rules, "kubelet" | "containers") {
+        return Err(ApiError::field("rules", "invalid_value", "rules must be kubelet or containers"));
+    }
+    ctx.principal.require(Permission::Resolve, Some(&req.project))?;
+    super::project::must_exist(&ctx, &req.project).await?;
+    super::location::must_exist(&ctx, &req.location).await?;
+
+    let records = ctx
+        .state
+        .store()
+        .list_pull_secrets(Some(&req.project), Some(&req.location))
+        .await?;
+    let entries: Vec<(String, ResolvedSecret)> = records
+        .into_iter()
+        .filter_map(|r| {
+            let key = RegistryServer::parse(&r.server).ok()?.auth_key();
+            Some((
+                key.clone(),
+                ResolvedSecret {
+                    id: r.id,
+                    name: r.name,
+                    server: r.server,
+                    matched_key: key,
+                },
+            ))
+        })
+        .collect();
+    let repository = image.repository();
+    let matched: Vec<&ResolvedSecret> = match rules {
+        "containers" => containers_match(&repository, &entries).into_iter().collect(),
+        _ => kubelet_matches(&repository, &entries),
+    };
+    let mut warnings = Vec::new();
+    if matched.is_empty() {
+        let servers: Vec<&str> = entries.iter().map(|(_, s)| s.server.as_str()).collect();
+        warnings.push(if servers.is_empty() {
+            format!("no pull secrets in {}/{}; {} will be pulled anonymously", req.project, req.location, image.domain())
+        } else {
+            format!(
+                "no pull secret matches registry {} (pull secrets here are for {}); the image will be pulled anonymously",
+                image.domain(),
+                servers.join(", ")
+            )
+        });
+    }
+    Ok(ImageResolved {
+        image: image.to_string(),
+        registry: image.domain().to_owned(),
+        repository,
+        rules: rules.to_owned(),
+        pull_secrets: matched
+            .into_iter()
+            .map(|s| ResolvedSecret {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                server: s.server.clone(),
+                matched_key: s.matched_key.clone(),
+            })
+            .collect(),
+        warnings,
+    })
+}

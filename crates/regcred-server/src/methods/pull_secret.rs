@@ -1,0 +1,379 @@
+//! `pullSecret.*`: the write-only credential store. `create` validates the spec for its kind,
+//! seals the material under the vault with the record's identity as authenticated data, and
+//! rotates in place (same id, revision + 1) when the name exists. Reads return metadata only;
+//! `render` is the one way material leaves, for roles allowed to release it, and is audited.
+
+use regcred_core::api::{
+    Items, PullSecret, PullSecretCreate, PullSecretCreated, PullSecretDelete, PullSecretDeleted,
+    PullSecretList, PullSecretRef, PullSecretRender, Referrer, RenderFormat, Rendered,
+};
+use regcred_core::credential::{self, Credential, Kind, Material, Params};
+use regcred_core::k8s_secret::{self, DockerAuth, OutputFormat};
+use regcred_core::name::NameKind;
+use regcred_core::registry_host::RegistryServer;
+use regcred_core::{auth_file, secret::Secret};
+use regcred_store::vault::hex;
+use regcred_store::{PullSecretRecord, StoreError};
+use serde_json::json;
+
+use super::{check_name, location, project};
+use crate::auth::Permission;
+use crate::clock::rfc3339;
+use crate::error::ApiError;
+use crate::rpc::Ctx;
+
+/// The authenticated data binding a ciphertext to its record: moving it to another row, another
+/// revision or another server makes it fail to open.
+fn aad(r: &PullSecretRecord) -> String {
+    format!(
+        "regcred:pull-secret:v1:{}:{}:{}:{}:{}",
+        r.id,
+        r.revision,
+        r.kind,
+        r.server,
+        r.username.as_deref().unwrap_or("")
+    )
+}
+
+pub(crate) fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> PullSecret {
+    PullSecret {
+        kind: Kind::parse(&r.kind).unwrap_or(Kind::Custom),
+        params: serde_json::from_str(&r.params).unwrap_or_default(),
+        id: r.id,
+        project: r.project,
+        location: r.location,
+        name: r.name,
+        server: r.server,
+        username: r.username,
+        email: r.email,
+        fingerprint: r.fingerprint,
+        revision: u64::try_from(r.revision).unwrap_or_default(),
+        created_at: rfc3339(r.created_at),
+        created_by: r.created_by,
+        updated_at: rfc3339(r.updated_at),
+        updated_by: r.updated_by,
+        used_by,
+    }
+}
+
+/// Opens a stored pull secret back into a credential.
+pub(crate) fn open(ctx: &Ctx, r: &PullSecretRecord) -> Result<Credential, ApiError> {
+    let plaintext = ctx.state.vault().open_sealed(&aad(r), &r.sealed)?;
+    let material = Material::from_plaintext(&plaintext).map_err(|e| ApiError::internal(&e))?;
+    let server = RegistryServer::parse(&r.server).map_err(|e| ApiError::internal(&e))?;
+    let params: Params = serde_json::from_str(&r.params).map_err(|e| ApiError::internal(&e))?;
+    Ok(Credential {
+        kind: Kind::parse(&r.kind).unwrap_or(Kind::Custom),
+        server,
+        username: r.username.clone(),
+        email: r.email.clone(),
+        params,
+        material,
+    })
+}
+
+fn new_id() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
+    Ok(format!("ps_{}", hex(&bytes)))
+}
+
+/// Finds the record a reference names: by id, or by project, location and name.
+pub(crate) async fn find(ctx: &Ctx, target: &PullSecretRef) -> Result<PullSecretRecord, ApiError> {
+    let found = match (&target.id, &target.project, &target.location, &target.name) {
+        (Some(id), None, None, None) => ctx.state.store().get_pull_secret_by_id(id).await?,
+        (None, Some(p), Some(l), Some(n)) => {
+            check_name(NameKind::Project, "project", p)?;
+            check_name(NameKind::Location, "location", l)?;
+            check_name(NameKind::PullSecret, "name", n)?;
+            ctx.principal.require(Permission::Resolve, Some(p))?;
+            ctx.state.store().get_pull_secret(p, l, n).await?
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "invalid_reference",
+                "name a pull secret by id, or by project, location and name",
+            ))
+        }
+    };
+    found.ok_or_else(|| ApiError::not_found("pull secret not found; `regcred pullsecret list` shows what exists"))
+}
+
+async fn used_by(ctx: &Ctx, id: &str) -> Result<Vec<Referrer>, ApiError> {
+    Ok(ctx
+        .state
+        .store()
+        .references(id)
+        .await?
+        .into_iter()
+        .map(|r| Referrer { kind: r.kind, name: r.name })
+        .collect())
+}
+
+pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated, ApiError> {
+    check_name(NameKind::Project, "project", &req.project)?;
+    check_name(NameKind::Location, "location", &req.location)?;
+    check_name(NameKind::PullSecret, "name", &req.name)?;
+    let kind = match req.kind.as_deref() {
+        None => None,
+        Some(k) => Some(Kind::parse(k).ok_or_else(|| {
+            let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            ApiError::field(
+                "kind",
+                "invalid_kind",
+                format!("unknown kind {:?}; use one of {} (or leave it out to infer it from the server)", k.chars().take(40).collect::<String>(), known.join(", ")),
+            )
+        })?),
+    };
+    let input_server = req.spec.server.clone();
+    let credential = credential::validate(kind, req.spec).map_err(ApiError::fields)?;
+    let target = format!("{}/{}/{}", req.project, req.location, req.name);
+    ctx.require_audited(Permission::WriteSecrets, Some(&req.project), &target)
+        .await?;
+    project::must_exist(&ctx, &req.project).await?;
+    location::must_exist(&ctx, &req.location).await?;
+
+    let plaintext = credential.material.to_plaintext();
+    let fingerprint = ctx.state.vault().fingerprint(&plaintext);
+    let server = credential.server.to_string();
+    let mut notes = Vec::new();
+    if let Some(input) = input_server.filter(|s| *s != server) {
+        notes.push(format!("server {input:?} stored as {server:?}"));
+    }
+
+    // Rotation races with another writer are rare; one retry after a conflict settles them.
+    for _attempt in 0..2 {
+        let existing = ctx
+            .state
+            .store()
+            .get_pull_secret(&req.project, &req.location, &req.name)
+            .await?;
+        let mut record = PullSecretRecord {
+            id: match &existing {
+                Some(e) => e.id.clone(),
+                None => new_id()?,
+            },
+            project: req.project.clone(),
+            location: req.location.clone(),
+            name: req.name.clone(),
+            kind: credential.kind.as_str().to_owned(),
+            server: server.clone(),
+            username: credential.username.clone(),
+            email: credential.email.clone(),
+            params: serde_json::to_string(&credential.params).map_err(|e| ApiError::internal(&e))?,
+            fingerprint: fingerprint.clone(),
+            revision: existing.as_ref().map_or(1, |e| e.revision + 1),
+            sealed: regcred_store::Sealed {
+                key_id: String::new(),
+                nonce: Vec::new(),
+                ciphertext: Vec::new(),
+            },
+            created_at: existing.as_ref().map_or(ctx.now, |e| e.created_at),
+            created_by: existing
+                .as_ref()
+                .map_or_else(|| ctx.principal.actor(), |e| e.created_by.clone()),
+            updated_at: ctx.now,
+            updated_by: ctx.principal.actor(),
+        };
+        record.sealed = ctx.state.vault().seal(&aad(&record), &plaintext)?;
+        let rotated = existing.is_some();
+        let event = ctx.audit(
+            Some(&req.project),
+            &target,
+            "ok",
+            json!({
+                "id": record.id,
+                "kind": record.kind,
+                "server": record.server,
+                "revision": record.revision,
+                "rotated": rotated,
+                "fingerprint": record.fingerprint,
+            }),
+        );
+        let expected = existing.as_ref().map(|e| e.revision);
+        match ctx.state.store().put_pull_secret(&record, expected, &event).await {
+            Ok(()) => {
+                if rotated {
+                    notes.push(format!("rotated: revision {}", record.revision));
+                }
+                let used = used_by(&ctx, &record.id).await?;
+                return Ok(PullSecretCreated {
+                    pull_secret: view(record, used),
+                    created: !rotated,
+                    notes,
+                });
+            }
+            Err(StoreError::Conflict { .. } | StoreError::AlreadyExists { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "conflict",
+        format!("pull secret {target} is being changed by someone else; retry"),
+    ))
+}
+
+pub async fn get(ctx: Ctx, req: PullSecretRef) -> Result<PullSecret, ApiError> {
+    let record = find(&ctx, &req).await?;
+    ctx.principal
+        .require(Permission::ReadSecrets, Some(&record.project))?;
+    let used = used_by(&ctx, &record.id).await?;
+    Ok(view(record, used))
+}
+
+pub async fn list(ctx: Ctx, req: PullSecretList) -> Result<Items<PullSecret>, ApiError> {
+    if let Some(p) = &req.project {
+        check_name(NameKind::Project, "project", p)?;
+    }
+    if let Some(l) = &req.location {
+        check_name(NameKind::Location, "location", l)?;
+    }
+    let project = match (&req.project, &ctx.principal.project) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(own)) => Some(own.clone()),
+        (None, None) => None,
+    };
+    ctx.principal
+        .require(Permission::ReadSecrets, project.as_deref())?;
+    let records = ctx
+        .state
+        .store()
+        .list_pull_secrets(project.as_deref(), req.location.as_deref())
+        .await?;
+    let mut items = Vec::with_capacity(records.len());
+    for r in records {
+        let used = used_by(&ctx, &r.id).await?;
+        items.push(view(r, used));
+    }
+    Ok(Items { items })
+}
+
+pub async fn delete(ctx: Ctx, req: PullSecretDelete) -> Result<PullSecretDeleted, ApiError> {
+    let record = find(&ctx, &req.target()).await?;
+    let target = format!("{}/{}/{}", record.project, record.location, record.name);
+    ctx.require_audited(Permission::WriteSecrets, Some(&record.project), &target)
+        .await?;
+    if !ctx.principal.is_admin() && record.created_by != ctx.principal.actor() {
+        let refusal = ApiError::forbidden(format!(
+            "only the creator of {target} ({}) or an admin may delete it",
+            record.created_by
+        ));
+        let event = ctx.audit(Some(&record.project), &target, "denied", json!({ "reason": refusal.message }));
+        ctx.state.store().append_audit(&event).await?;
+        return Err(refusal);
+    }
+    let event = ctx.audit(
+        Some(&record.project),
+        &target,
+        "ok",
+        json!({ "id": record.id, "force": req.force }),
+    );
+    ctx.state
+        .store()
+        .delete_pull_secret(&record.id, req.force, &event)
+        .await
+        .map_err(|e| match e {
+            StoreError::InUse { by, .. } => ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "in_use",
+                format!("{target} is used by {}; change those first, or delete with force", by.join(", ")),
+            )
+            .with_items(
+                by.into_iter()
+                    .map(|b| regcred_core::api::ErrorItem { field: None, code: None, message: b })
+                    .collect(),
+            ),
+            other => other.into(),
+        })?;
+    Ok(PullSecretDeleted {
+        id: record.id,
+        forced: req.force,
+    })
+}
+
+/// One registry entry for rendering, owning its values.
+struct Entry {
+    key: String,
+    username: String,
+    password: Secret,
+    email: Option<String>,
+}
+
+pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiError> {
+    check_name(NameKind::Project, "project", &req.project)?;
+    check_name(NameKind::Location, "location", &req.location)?;
+    if req.names.is_empty() {
+        return Err(ApiError::field("names", "missing_field", "name at least one pull secret"));
+    }
+    for n in &req.names {
+        check_name(NameKind::PullSecret, "names", n)?;
+    }
+    let secret_name = req.secret_name.clone().unwrap_or_else(|| req.names[0].clone());
+    if secret_name.len() > 253 {
+        return Err(ApiError::field("secretName", "invalid_name", "Secret names are at most 253 characters"));
+    }
+    check_name(NameKind::Location, "secretName", &secret_name).map_err(|mut e| {
+        e.message = format!("secretName: {secret_name:?} is not a DNS-1123 subdomain");
+        e
+    })?;
+    if let Some(ns) = &req.namespace {
+        check_name(NameKind::PullSecret, "namespace", ns)?;
+    }
+    let target = format!("{}/{}/{}", req.project, req.location, req.names.join(","));
+    ctx.require_audited(Permission::ReleaseSecrets, Some(&req.project), &target)
+        .await?;
+
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut released = Vec::new();
+    for name in &req.names {
+        let record = ctx
+            .state
+            .store()
+            .get_pull_secret(&req.project, &req.location, name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("pull secret {}/{}/{name} not found", req.project, req.location)))?;
+        let credential = open(&ctx, &record)?;
+        let (username, password) = credential.basic_auth().map_err(|e| {
+            ApiError::new(axum::http::StatusCode::CONFLICT, "not_renderable", format!("{name}: {e}"))
+        })?;
+        let key = credential.server.auth_key();
+        if entries.iter().any(|e| e.key == key) {
+            return Err(ApiError::field(
+                "names",
+                "duplicate_server",
+                format!("two of the named pull secrets are for {key}; a document holds one entry per registry"),
+            ));
+        }
+        released.push(json!({"id": record.id, "revision": record.revision}));
+        entries.push(Entry { key, username, password, email: credential.email });
+    }
+    let auths: Vec<DockerAuth> = entries
+        .iter()
+        .map(|e| DockerAuth {
+            server: &e.key,
+            username: &e.username,
+            password: e.password.expose(),
+            email: e.email.as_deref(),
+        })
+        .collect();
+    let content = match req.format {
+        RenderFormat::K8sSecretJson => k8s_secret::secret(&secret_name, req.namespace.as_deref(), &auths, OutputFormat::Json),
+        RenderFormat::K8sSecretYaml => k8s_secret::secret(&secret_name, req.namespace.as_deref(), &auths, OutputFormat::Yaml),
+        RenderFormat::Dockerconfigjson => k8s_secret::dockerconfigjson(&auths),
+        RenderFormat::DockerConfig => auth_file::docker_config(&auths),
+        RenderFormat::AuthJson => auth_file::auth_json(&auths),
+    };
+    let event = ctx.audit(
+        Some(&req.project),
+        &target,
+        "ok",
+        json!({ "released": released, "format": req.format }),
+    );
+    ctx.state.store().append_audit(&event).await?;
+    Ok(Rendered {
+        format: req.format,
+        content,
+    })
+}

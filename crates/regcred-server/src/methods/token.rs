@@ -1,0 +1,109 @@
+//! `token.*`: access tokens. Admins create any token; a project's owner creates and revokes the
+//! project's tokens; anyone may revoke their own. Secrets are shown once, at creation.
+
+use regcred_core::api::{Items, Role, Token, TokenCreate, TokenCreated, TokenList, TokenRef};
+use regcred_core::name::NameKind;
+use regcred_store::TokenRecord;
+use serde_json::json;
+
+use super::{check_name, project};
+use crate::auth::{mint_token, Permission};
+use crate::clock::rfc3339;
+use crate::error::ApiError;
+use crate::rpc::Ctx;
+
+/// Longest lifetime a token may be given: ten years.
+const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+fn view(r: TokenRecord) -> Token {
+    Token {
+        id: r.id,
+        name: r.name,
+        project: r.project,
+        role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+        created_at: rfc3339(r.created_at),
+        created_by: r.created_by,
+        expires_at: r.expires_at.map(rfc3339),
+        revoked_at: r.revoked_at.map(rfc3339),
+    }
+}
+
+pub async fn create(ctx: Ctx, req: TokenCreate) -> Result<TokenCreated, ApiError> {
+    check_name(NameKind::Label, "name", &req.name)?;
+    let role = Role::parse(&req.role).ok_or_else(|| {
+        ApiError::field(
+            "role",
+            "invalid_role",
+            "role must be one of admin, owner, editor, deployer, viewer, puller",
+        )
+    })?;
+    match (role, &req.project) {
+        (Role::Admin, Some(_)) => {
+            return Err(ApiError::field("project", "field_not_allowed", "admin tokens are global; leave project out"))
+        }
+        (Role::Admin, None) => {}
+        (_, None) => {
+            return Err(ApiError::field("project", "missing_field", format!("a {} token belongs to a project", role.as_str())))
+        }
+        (_, Some(p)) => check_name(NameKind::Project, "project", p)?,
+    }
+    let ttl = match req.ttl_seconds {
+        Some(t) if !(60..=MAX_TTL_SECONDS).contains(&t) => {
+            return Err(ApiError::field("ttlSeconds", "invalid_value", format!("ttlSeconds must be between 60 and {MAX_TTL_SECONDS}")))
+        }
+        other => other,
+    };
+    let permission = if role == Role::Admin { Permission::Administer } else { Permission::Own };
+    ctx.require_audited(permission, req.project.as_deref(), &req.name).await?;
+    if let Some(p) = &req.project {
+        project::must_exist(&ctx, p).await?;
+    }
+    let minted = mint_token()?;
+    let record = TokenRecord {
+        id: minted.id.clone(),
+        name: req.name,
+        project: req.project.clone(),
+        role: role.as_str().to_owned(),
+        hash: minted.hash,
+        created_at: ctx.now,
+        created_by: ctx.principal.actor(),
+        expires_at: ttl.map(|t| ctx.now.saturating_add(i64::try_from(t).unwrap_or(i64::MAX).saturating_mul(1000))),
+        revoked_at: None,
+    };
+    let event = ctx.audit(req.project.as_deref(), &minted.id, "ok", json!({ "role": role.as_str(), "name": record.name }));
+    ctx.state.store().create_token(&record, &event).await?;
+    Ok(TokenCreated {
+        token: view(record),
+        secret: minted.secret,
+    })
+}
+
+pub async fn list(ctx: Ctx, req: TokenList) -> Result<Items<Token>, ApiError> {
+    let project = req.project.or_else(|| ctx.principal.project.clone());
+    match &project {
+        Some(p) => ctx.principal.require(Permission::Own, Some(p))?,
+        None => ctx.principal.require(Permission::Administer, None)?,
+    }
+    let items = ctx.state.store().list_tokens(project.as_deref()).await?;
+    Ok(Items {
+        items: items.into_iter().map(view).collect(),
+    })
+}
+
+pub async fn revoke(ctx: Ctx, req: TokenRef) -> Result<Token, ApiError> {
+    let record = ctx
+        .state
+        .store()
+        .get_token(&req.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("token {:?} not found", req.id.chars().take(40).collect::<String>())))?;
+    if record.id != ctx.principal.token_id {
+        let permission = if record.project.is_none() { Permission::Administer } else { Permission::Own };
+        ctx.require_audited(permission, record.project.as_deref(), &record.id).await?;
+    }
+    let event = ctx.audit(record.project.as_deref(), &record.id, "ok", json!({}));
+    ctx.state.store().revoke_token(&record.id, ctx.now, &event).await?;
+    let mut record = record;
+    record.revoked_at = Some(ctx.now);
+    Ok(view(record))
+}

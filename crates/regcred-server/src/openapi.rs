@@ -1,0 +1,80 @@
+//! `GET /openapi.json`: an OpenAPI 3.1 document generated from the method table, so the document
+//! cannot drift from what the dispatcher serves. Every method is a `POST` with a JSON body and
+//! answers with the envelope; error codes are listed once, in the envelope schema.
+
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::methods::METHODS;
+
+/// Stable error codes clients may branch on.
+pub const ERROR_CODES: &[&str] = &[
+    "invalid_json", "unknown_field", "missing_field", "invalid_field", "invalid_value",
+    "invalid_name", "invalid_kind", "invalid_server", "invalid_image", "invalid_role",
+    "invalid_reference", "invalid_channel", "field_not_allowed", "conflicting_fields",
+    "server_mismatch", "duplicate_server", "body_too_large", "unsupported_media_type",
+    "unknown_method", "method_not_allowed", "unauthenticated", "invalid_token", "token_revoked",
+    "token_expired", "forbidden", "not_found", "already_exists", "conflict", "in_use",
+    "not_renderable", "internal",
+];
+
+/// The document.
+pub fn build() -> Value {
+    let mut paths = Map::new();
+    for m in METHODS {
+        paths.insert(
+            format!("/{}", m.name),
+            json!({
+                "post": {
+                    "operationId": m.name,
+                    "summary": m.summary,
+                    "tags": [m.name.split('.').next().unwrap_or(m.name)],
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": false,
+                        "content": {"application/json": {"schema": {"type": "object"}}}
+                    },
+                    "responses": {
+                        "200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}},
+                        "default": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}}
+                    }
+                }
+            }),
+        );
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "regcred",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Pull secrets for container registries. RPC over HTTP: POST /<resource>.<verb> with a JSON body."
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Envelope": {
+                    "type": "object",
+                    "required": ["ok"],
+                    "properties": {
+                        "ok": {"type": "boolean"},
+                        "result": {},
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string", "enum": ERROR_CODES},
+                                "message": {"type": "string"},
+                                "items": {"type": "array", "items": {"type": "object"}}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    Json(build())
+}

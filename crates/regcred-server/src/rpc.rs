@@ -1,0 +1,333 @@
+//! The RPC dispatcher: one route `POST /{method}` that reads the body under a size limit,
+//! authenticates, decodes the request strictly (unknown fields are errors, with the path of the
+//! offending field) and calls the method. Every answer, good or bad, is the JSON envelope.
+
+use std::future::Future;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use regcred_core::api::Envelope;
+use regcred_store::AuditRecord;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::auth::{authenticate, Permission, Principal};
+use crate::clock::now_millis;
+use crate::error::ApiError;
+use crate::methods::{self, METHODS};
+use crate::AppState;
+
+/// Largest request body accepted. Pull-secret material is small; a GCP key is ~2.3 KiB.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// What a method handler gets besides its request.
+pub struct Ctx {
+    pub state: AppState,
+    pub principal: Principal,
+    pub channel: &'static str,
+    pub now: i64,
+    pub method: &'static str,
+}
+
+impl Ctx {
+    /// An audit event for this request.
+    pub fn audit(
+        &self,
+        project: Option<&str>,
+        target: &str,
+        outcome: &str,
+        detail: serde_json::Value,
+    ) -> AuditRecord {
+        AuditRecord {
+            id: 0,
+            time: self.now,
+            actor: self.principal.actor(),
+            channel: self.channel.to_owned(),
+            action: self.method.to_owned(),
+            project: project.map(str::to_owned),
+            target: target.to_owned(),
+            outcome: outcome.to_owned(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Checks a permission for a mutation or release; a refusal is audited as `denied`.
+    pub async fn require_audited(
+        &self,
+        permission: Permission,
+        project: Option<&str>,
+        target: &str,
+    ) -> Result<(), ApiError> {
+        let Err(refusal) = self.principal.require(permission, project) else {
+            return Ok(());
+        };
+        let event = self.audit(
+            project,
+            target,
+            "denied",
+            serde_json::json!({ "reason": refusal.message }),
+        );
+        self.state.store().append_audit(&event).await?;
+        Err(refusal)
+    }
+}
+
+/// Decodes a request body strictly. An empty body is an empty object.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| decode_error(e, ""))
+}
+
+/// Turns a decoding error into a field error; `prefix` names the enclosing field, if any.
+pub fn decode_error(e: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> ApiError {
+    let path = match (prefix, e.path().to_string()) {
+        ("", p) => p,
+        (pre, p) if p == "." => pre.to_owned(),
+        (pre, p) => format!("{pre}.{p}"),
+    };
+    let inner = e.into_inner();
+    let message = redact_values(&inner.to_string());
+    match inner.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError::validation(
+            "invalid_json",
+            format!("request body is not valid JSON: {message}"),
+        ),
+        _ if message.starts_with("unknown field") => {
+            ApiError::field(&parent_path(&path, &message), "unknown_field", message)
+        }
+        _ if message.starts_with("missing field") => {
+            ApiError::field(&parent_path(&path, &message), "missing_field", message)
+        }
+        _ => ApiError::field(&path, "invalid_field", message),
+    }
+}
+
+/// serde reports unknown/missing fields at the enclosing object; name the field itself.
+fn parent_path(path: &str, message: &str) -> String {
+    let name = message.split('`').nth(1).unwrap_or("");
+    match path {
+        "." | "" => name.to_owned(),
+        p if p == name || p.ends_with(&format!(".{name}")) => p.to_owned(),
+        p => format!("{p}.{name}"),
+    }
+}
+
+/// serde_json quotes offending string values in type errors; values may be secrets.
+fn redact_values(message: &str) -> String {
+    let Some(start) = message.find("string \"") else {
+        return message.to_owned();
+    };
+    let rest = &message[start + "string \"".len()..];
+    match rest.find("\", expected") {
+        Some(end) => format!("{}string{}", &message[..start], &rest[end + 1..]),
+        None => format!("{}string", &message[..start]),
+    }
+}
+
+/// Runs a method: decode, call, wrap.
+pub async fn call<Req, Res, F, Fut>(ctx: Ctx, body: &[u8], f: F) -> Result<serde_json::Value, ApiError>
+where
+    Req: DeserializeOwned,
+    Res: Serialize,
+    F: FnOnce(Ctx, Req) -> Fut,
+    Fut: Future<Output = Result<Res, ApiError>>,
+{
+    let request: Req = decode(body)?;
+    let result = f(ctx, request).await?;
+    serde_json::to_value(result).map_err(|e| ApiError::internal(&e))
+}
+
+fn channel(headers: &HeaderMap) -> Result<&'static str, ApiError> {
+    match headers.get("x-regcred-channel").map(|v| v.to_str()) {
+        None => Ok("api"),
+        Some(Ok("api")) => Ok("api"),
+        Some(Ok("cli")) => Ok("cli"),
+        Some(Ok("console")) => Ok("console"),
+        Some(Ok("helper")) => Ok("helper"),
+        Some(_) => Err(ApiError::validation(
+            "invalid_channel",
+            "X-Regcred-Channel must be one of api, cli, console, helper",
+        )),
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) {
+        None => Ok(()),
+        Some(Ok(v)) if v.split(';').next().map(str::trim) == Some("application/json") => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the request body as Content-Type: application/json",
+        )),
+    }
+}
+
+/// `POST /{method}`.
+pub async fn dispatch(
+    State(state): State<AppState>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let Some(info) = METHODS.iter().find(|m| m.name == method) else {
+        return unknown_method(&method).into_response();
+    };
+    let span = tracing::info_span!("rpc", method = info.name);
+    let outcome = answer(state.clone(), info.name, &headers, body)
+        .instrument(span)
+        .await;
+    let (code, response) = match outcome {
+        Ok(result) => (
+            "ok".to_owned(),
+            Json(Envelope {
+                ok: true,
+                result: Some(result),
+                error: None,
+            })
+            .into_response(),
+        ),
+        Err(e) => {
+            tracing::info!(method = info.name, code = e.code, status = e.status.as_u16(), "refused");
+            (e.code.to_owned(), e.into_response())
+        }
+    };
+    state
+        .metrics()
+        .observe(info.name, &code, started.elapsed().as_secs_f64());
+    response
+}
+
+async fn answer(
+    state: AppState,
+    method: &'static str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<serde_json::Value, ApiError> {
+    check_content_type(headers)?;
+    let channel = channel(headers)?;
+    let body: Bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body is larger than {MAX_BODY} bytes"),
+        )
+    })?;
+    let now = now_millis();
+    let principal = authenticate(state.store(), headers, now).await?;
+    let ctx = Ctx {
+        state,
+        principal,
+        channel,
+        now,
+        method,
+    };
+    methods::route(ctx, &body).await
+}
+
+fn unknown_method(method: &str) -> ApiError {
+    let shown: String = method.chars().take(64).collect();
+    let known = METHODS.iter().map(|m| m.name).collect::<Vec<_>>().join(", ");
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_method",
+        format!("no method {shown:?}; methods are {known}"),
+    )
+}
+
+/// A known path with the wrong HTTP verb.
+pub async fn wrong_verb(Path(method): Path<String>) -> Response {
+    if !METHODS.iter().any(|m| m.name == method) {
+        return unknown_method(&method).into_response();
+    }
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("call {method} with POST and a JSON body"),
+    )
+    .into_response()
+}
+
+/// Any other path.
+pub async fn no_route() -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_method",
+        "no such endpoint; the API is POST /<resource>.<verb>, see /openapi.json",
+    )
+    .into_response()
+}
+
+/// `GET /healthz`: the process is alive.
+pub async fn healthz() -> Response {
+    Json(serde_json::json!({"ok": true})).into_response()
+}
+
+/// `GET /readyz`: the store answers.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store().get_meta("bootstrap.admin_token").await {
+        Ok(_) => Json(serde_json::json!({"ok": true})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"ok": false, "error": {"code": "unavailable", "message": "store unavailable"}})),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_errors_do_not_echo_string_values() {
+        assert_eq!(
+            redact_values("invalid type: string \"hunter2\", expected u64 at line 1 column 9"),
+            "invalid type: string, expected u64 at line 1 column 9"
+        );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        a: u32,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        spec: Inner,
+    }
+
+    fn check(body: &str, code: &str, field: Option<&str>) {
+        let e = decode::<Outer>(body.as_bytes()).unwrap_err();
+        assert_eq!(e.code, code, "{body}: {}", e.message);
+        assert_eq!(e.items.first().and_then(|i| i.field.as_deref()), field, "{body}");
+    }
+
+    #[test]
+    fn decode_errors_name_the_field() {
+        check("{", "invalid_json", None);
+        check("[]", "invalid_field", Some("."));
+        check(r#"{"spec":{"a":1,"b":2}}"#, "unknown_field", Some("spec.b"));
+        check(r#"{"spec":{}}"#, "missing_field", Some("spec.a"));
+        check(r#"{}"#, "missing_field", Some("spec"));
+        check(r#"{"spec":{"a":"x"}}"#, "invalid_field", Some("spec.a"));
+    }
+}

@@ -1,0 +1,123 @@
+//! regcred's persistence: the [`Store`] trait every backend implements, the records it keeps,
+//! the SQLite backend with its migrations, and encryption at rest ([`vault`]).
+//!
+//! A store holds rows; it never sees plaintext secret material — pull-secret material arrives
+//! already sealed by the [`vault::Vault`]. Every mutation takes the audit event that describes it
+//! and writes both in one transaction, so a change is never without its audit entry and a failed
+//! change leaves neither.
+//!
+//! **Architecture invariant:** depends on `regcred-core` only among workspace crates; the contract
+//! suite in `tests/contract.rs` is backend-generic and every backend must pass it.
+
+pub mod migrate;
+pub mod record;
+pub mod sqlite;
+pub mod vault;
+
+use async_trait::async_trait;
+
+pub use record::*;
+pub use sqlite::SqliteStore;
+
+/// Failures a caller can act on are variants; everything else is `Backend`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} {key:?} not found")]
+    NotFound { what: &'static str, key: String },
+    #[error("{what} {key:?} already exists")]
+    AlreadyExists { what: &'static str, key: String },
+    /// The record changed since it was read (optimistic concurrency).
+    #[error("{what} {key:?} was changed concurrently; retry")]
+    Conflict { what: &'static str, key: String },
+    /// Other records still depend on this one.
+    #[error("{what} {key:?} is in use by {}", by.join(", "))]
+    InUse {
+        what: &'static str,
+        key: String,
+        by: Vec<String>,
+    },
+    #[error("database schema: {0}")]
+    Schema(String),
+    #[error("database error")]
+    Backend(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Backend(e)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The store contract. Mutations take the audit event describing them and commit both together.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- projects ----
+    /// `AlreadyExists` when the name is taken.
+    async fn create_project(&self, project: &ProjectRecord, audit: &AuditRecord) -> Result<()>;
+    async fn get_project(&self, name: &str) -> Result<Option<ProjectRecord>>;
+    async fn list_projects(&self) -> Result<Vec<ProjectRecord>>;
+    /// `InUse` while pull secrets belong to the project; revokes the project's tokens.
+    async fn delete_project(&self, name: &str, at: i64, audit: &AuditRecord) -> Result<()>;
+
+    // ---- locations ----
+    async fn create_location(&self, location: &LocationRecord, audit: &AuditRecord) -> Result<()>;
+    async fn get_location(&self, name: &str) -> Result<Option<LocationRecord>>;
+    async fn list_locations(&self) -> Result<Vec<LocationRecord>>;
+    /// `InUse` while pull secrets are scoped to the location.
+    async fn delete_location(&self, name: &str, audit: &AuditRecord) -> Result<()>;
+
+    // ---- pull secrets ----
+    /// Inserts (`expected_revision` `None`; `AlreadyExists` if the name is taken) or replaces the
+    /// record whose id and revision match (`Conflict` otherwise).
+    async fn put_pull_secret(
+        &self,
+        secret: &PullSecretRecord,
+        expected_revision: Option<i64>,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+    async fn get_pull_secret(
+        &self,
+        project: &str,
+        location: &str,
+        name: &str,
+    ) -> Result<Option<PullSecretRecord>>;
+    async fn get_pull_secret_by_id(&self, id: &str) -> Result<Option<PullSecretRecord>>;
+    async fn list_pull_secrets(
+        &self,
+        project: Option<&str>,
+        location: Option<&str>,
+    ) -> Result<Vec<PullSecretRecord>>;
+    /// `InUse` (listing the referrers) while anything references it, unless `force`.
+    async fn delete_pull_secret(&self, id: &str, force: bool, audit: &AuditRecord) -> Result<()>;
+
+    // ---- references (the `in_use` guard) ----
+    async fn add_reference(&self, pull_secret_id: &str, referrer: &ReferrerRecord) -> Result<()>;
+    async fn remove_reference(&self, pull_secret_id: &str, referrer: &ReferrerRecord)
+        -> Result<()>;
+    async fn references(&self, pull_secret_id: &str) -> Result<Vec<ReferrerRecord>>;
+
+    // ---- access tokens ----
+    async fn create_token(&self, token: &TokenRecord, audit: &AuditRecord) -> Result<()>;
+    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>>;
+    async fn list_tokens(&self, project: Option<&str>) -> Result<Vec<TokenRecord>>;
+    /// `NotFound` for unknown or already revoked tokens.
+    async fn revoke_token(&self, id: &str, at: i64, audit: &AuditRecord) -> Result<()>;
+
+    // ---- audit ----
+    /// For events that are not part of a mutation (releases of material, refusals).
+    async fn append_audit(&self, audit: &AuditRecord) -> Result<()>;
+    /// Newest first; `before` pages backwards by id.
+    async fn list_audit(
+        &self,
+        project: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>>;
+
+    // ---- metadata (wrapped keys, bootstrap markers) ----
+    async fn get_meta(&self, key: &str) -> Result<Option<String>>;
+    /// Inserts unless present; `false` when the key already existed.
+    async fn insert_meta(&self, key: &str, value: &str) -> Result<bool>;
+}

@@ -1,0 +1,24 @@
+//! Schema migrations: an ordered list of SQL files compiled into the binary, applied once each
+//! inside a transaction and recorded in `schema_migrations`. A database migrated by a newer
+//! regcred is refused rather than misread.
+
+/// One migration: its version, name and SQL.
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// The SQLite migrations, in order.
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../migrations/sqlite/0001_init.sql"),
+}];
+
+/// The SQL creating the bookkeeping table, valid on every backend.
+pub const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    BIGINT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+)";

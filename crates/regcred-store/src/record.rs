@@ -1,0 +1,98 @@
+//! The rows a store keeps. Times are Unix milliseconds; JSON columns are kept as text so that
+//! every backend stores them the same way. Secret material only appears here as [`Sealed`].
+
+/// A project (tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRecord {
+    pub name: String,
+    pub description: Option<String>,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// A location; `spec` is the validated JSON spec of its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationRecord {
+    pub name: String,
+    pub kind: String,
+    pub spec: String,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// Ciphertext with what is needed to open it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub key_id: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Sealed {{ key_id: {:?}, {} bytes }}",
+            self.key_id,
+            self.ciphertext.len()
+        )
+    }
+}
+
+/// A pull secret: metadata in the clear, material sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullSecretRecord {
+    pub id: String,
+    pub project: String,
+    pub location: String,
+    pub name: String,
+    pub kind: String,
+    pub server: String,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    /// JSON of the kind's non-secret parameters.
+    pub params: String,
+    pub fingerprint: String,
+    pub revision: i64,
+    pub sealed: Sealed,
+    pub created_at: i64,
+    pub created_by: String,
+    pub updated_at: i64,
+    pub updated_by: String,
+}
+
+/// What references a pull secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferrerRecord {
+    pub kind: String,
+    pub name: String,
+}
+
+/// An access token; only the hash of its secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub project: Option<String>,
+    pub role: String,
+    pub hash: Vec<u8>,
+    pub created_at: i64,
+    pub created_by: String,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// One audit event; `id` is assigned by the store (0 before insertion).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub time: i64,
+    pub actor: String,
+    pub channel: String,
+    pub action: String,
+    pub project: Option<String>,
+    pub target: String,
+    pub outcome: String,
+    /// JSON object; never holds secret material.
+    pub detail: String,
+}

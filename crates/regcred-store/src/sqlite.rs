@@ -1,0 +1,724 @@
+//! The embedded SQLite backend: one database file in the data directory, WAL journal, foreign
+//! keys on. Writes are serialized by one in-process lock, because SQLite allows one writer and a
+//! deferred transaction that upgrades to a writer can fail with `SQLITE_BUSY` instead of waiting.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use tokio::sync::Mutex;
+
+use crate::migrate::{Migration, BOOKKEEPING, SQLITE};
+use crate::*;
+
+/// The SQLite store.
+pub struct SqliteStore {
+    pool: SqlitePool,
+    write: Mutex<()>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        SqliteStore::with_options(options).await
+    }
+
+    /// An in-memory database, for tests.
+    pub async fn in_memory() -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        SqliteStore::with_options(options).await
+    }
+
+    async fn with_options(options: SqliteConnectOptions) -> Result<SqliteStore> {
+        let in_memory = options.get_filename().as_os_str() == ":memory:";
+        let pool = SqlitePoolOptions::new()
+            // Each in-memory connection would be its own database.
+            .max_connections(if in_memory { 1 } else { 4 })
+            .min_connections(if in_memory { 1 } else { 0 })
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        migrate(&pool, SQLITE).await?;
+        Ok(SqliteStore {
+            pool,
+            write: Mutex::new(()),
+        })
+    }
+
+    /// Runs `f` in a write transaction, committed when it returns `Ok`.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        F: for<'t> FnOnce(
+                &'t mut Transaction<'static, Sqlite>,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<T>> + Send + 't>,
+            > + Send,
+        T: Send,
+    {
+        let _guard = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let out = f(&mut tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+}
+
+async fn migrate(pool: &SqlitePool, migrations: &[Migration]) -> Result<()> {
+    sqlx::query(BOOKKEEPING).execute(pool).await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(pool)
+        .await?;
+    let known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
+    if let Some(newer) = applied.iter().find(|v| **v > known) {
+        return Err(StoreError::Schema(format!(
+            "the database is at schema version {newer}, newer than this regcred knows ({known}); upgrade regcred"
+        )));
+    }
+    for m in migrations.iter().filter(|m| !applied.contains(&m.version)) {
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+    }
+    Ok(())
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, a: &AuditRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (time, actor, channel, action, project, target, outcome, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(a.time)
+    .bind(&a.actor)
+    .bind(&a.channel)
+    .bind(&a.action)
+    .bind(&a.project)
+    .bind(&a.target)
+    .bind(&a.outcome)
+    .bind(&a.detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn project_row(r: &SqliteRow) -> Result<ProjectRecord> {
+    Ok(ProjectRecord {
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+fn location_row(r: &SqliteRow) -> Result<LocationRecord> {
+    Ok(LocationRecord {
+        name: r.try_get("name")?,
+        kind: r.try_get("kind")?,
+        spec: r.try_get("spec")?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+fn pull_secret_row(r: &SqliteRow) -> Result<PullSecretRecord> {
+    Ok(PullSecretRecord {
+        id: r.try_get("id")?,
+        project: r.try_get("project")?,
+        location: r.try_get("location")?,
+        name: r.try_get("name")?,
+        kind: r.try_get("kind")?,
+        server: r.try_get("server")?,
+        username: r.try_get("username")?,
+        email: r.try_get("email")?,
+        params: r.try_get("params")?,
+        fingerprint: r.try_get("fingerprint")?,
+        revision: r.try_get("revision")?,
+        sealed: Sealed {
+            key_id: r.try_get("key_id")?,
+            nonce: r.try_get("nonce")?,
+            ciphertext: r.try_get("ciphertext")?,
+        },
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+        updated_at: r.try_get("updated_at")?,
+        updated_by: r.try_get("updated_by")?,
+    })
+}
+
+fn token_row(r: &SqliteRow) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        project: r.try_get("project")?,
+        role: r.try_get("role")?,
+        hash: r.try_get("hash")?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+fn audit_row(r: &SqliteRow) -> Result<AuditRecord> {
+    Ok(AuditRecord {
+        id: r.try_get("id")?,
+        time: r.try_get("time")?,
+        actor: r.try_get("actor")?,
+        channel: r.try_get("channel")?,
+        action: r.try_get("action")?,
+        project: r.try_get("project")?,
+        target: r.try_get("target")?,
+        outcome: r.try_get("outcome")?,
+        detail: r.try_get("detail")?,
+    })
+}
+
+const PULL_SECRET_COLUMNS: &str = "id, project, location, name, kind, server, username, email, \
+    params, fingerprint, revision, key_id, nonce, ciphertext, created_at, created_by, updated_at, \
+    updated_by";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_project(&self, p: &ProjectRecord, audit: &AuditRecord) -> Result<()> {
+        let (p, audit) = (p.clone(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO projects (name, description, created_at, created_by)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&p.name)
+                .bind(&p.description)
+                .bind(p.created_at)
+                .bind(&p.created_by)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| match is_unique_violation(&e) {
+                    true => StoreError::AlreadyExists {
+                        what: "project",
+                        key: p.name.clone(),
+                    },
+                    false => e.into(),
+                })?;
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn get_project(&self, name: &str) -> Result<Option<ProjectRecord>> {
+        sqlx::query("SELECT * FROM projects WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| project_row(&r))
+            .transpose()
+    }
+
+    async fn list_projects(&self) -> Result<Vec<ProjectRecord>> {
+        sqlx::query("SELECT * FROM projects ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(project_row)
+            .collect()
+    }
+
+    async fn delete_project(&self, name: &str, at: i64, audit: &AuditRecord) -> Result<()> {
+        let (name, audit) = (name.to_owned(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let secrets: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT location, name FROM pull_secrets WHERE project = $1 ORDER BY location, name",
+                )
+                .bind(&name)
+                .fetch_all(&mut **tx)
+                .await?;
+                if !secrets.is_empty() {
+                    return Err(StoreError::InUse {
+                        what: "project",
+                        key: name,
+                        by: secrets
+                            .into_iter()
+                            .map(|(l, n)| format!("pull secret {l}/{n}"))
+                            .collect(),
+                    });
+                }
+                let deleted = sqlx::query("DELETE FROM projects WHERE name = $1")
+                    .bind(&name)
+                    .execute(&mut **tx)
+                    .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound {
+                        what: "project",
+                        key: name,
+                    });
+                }
+                sqlx::query(
+                    "UPDATE tokens SET revoked_at = $1 WHERE project = $2 AND revoked_at IS NULL",
+                )
+                .bind(at)
+                .bind(&name)
+                .execute(&mut **tx)
+                .await?;
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn create_location(&self, l: &LocationRecord, audit: &AuditRecord) -> Result<()> {
+        let (l, audit) = (l.clone(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO locations (name, kind, spec, created_at, created_by)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&l.name)
+                .bind(&l.kind)
+                .bind(&l.spec)
+                .bind(l.created_at)
+                .bind(&l.created_by)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| match is_unique_violation(&e) {
+                    true => StoreError::AlreadyExists {
+                        what: "location",
+                        key: l.name.clone(),
+                    },
+                    false => e.into(),
+                })?;
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn get_location(&self, name: &str) -> Result<Option<LocationRecord>> {
+        sqlx::query("SELECT * FROM locations WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| location_row(&r))
+            .transpose()
+    }
+
+    async fn list_locations(&self) -> Result<Vec<LocationRecord>> {
+        sqlx::query("SELECT * FROM locations ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(location_row)
+            .collect()
+    }
+
+    async fn delete_location(&self, name: &str, audit: &AuditRecord) -> Result<()> {
+        let (name, audit) = (name.to_owned(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let secrets: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT project, name FROM pull_secrets WHERE location = $1 ORDER BY project, name",
+                )
+                .bind(&name)
+                .fetch_all(&mut **tx)
+                .await?;
+                if !secrets.is_empty() {
+                    return Err(StoreError::InUse {
+                        what: "location",
+                        key: name,
+                        by: secrets
+                            .into_iter()
+                            .map(|(p, n)| format!("pull secret {p}/{n}"))
+                            .collect(),
+                    });
+                }
+                let deleted = sqlx::query("DELETE FROM locations WHERE name = $1")
+                    .bind(&name)
+                    .execute(&mut **tx)
+                    .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound {
+                        what: "location",
+                        key: name,
+                    });
+                }
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn put_pull_secret(
+        &self,
+        s: &PullSecretRecord,
+        expected_revision: Option<i64>,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let (s, audit) = (s.clone(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let key = format!("{}/{}/{}", s.project, s.location, s.name);
+                match expected_revision {
+                    None => {
+                        let sql = format!(
+                            "INSERT INTO pull_secrets ({PULL_SECRET_COLUMNS}) VALUES \
+                             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                        );
+                        sqlx::query(&sql)
+                            .bind(&s.id)
+                            .bind(&s.project)
+                            .bind(&s.location)
+                            .bind(&s.name)
+                            .bind(&s.kind)
+                            .bind(&s.server)
+                            .bind(&s.username)
+                            .bind(&s.email)
+                            .bind(&s.params)
+                            .bind(&s.fingerprint)
+                            .bind(s.revision)
+                            .bind(&s.sealed.key_id)
+                            .bind(&s.sealed.nonce)
+                            .bind(&s.sealed.ciphertext)
+                            .bind(s.created_at)
+                            .bind(&s.created_by)
+                            .bind(s.updated_at)
+                            .bind(&s.updated_by)
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(|e| match is_unique_violation(&e) {
+                                true => StoreError::AlreadyExists {
+                                    what: "pull secret",
+                                    key: key.clone(),
+                                },
+                                false => e.into(),
+                            })?;
+                    }
+                    Some(expected) => {
+                        let updated = sqlx::query(
+                            "UPDATE pull_secrets SET kind = $1, server = $2, username = $3, email = $4,
+                                params = $5, fingerprint = $6, revision = $7, key_id = $8, nonce = $9,
+                                ciphertext = $10, updated_at = $11, updated_by = $12
+                             WHERE id = $13 AND revision = $14",
+                        )
+                        .bind(&s.kind)
+                        .bind(&s.server)
+                        .bind(&s.username)
+                        .bind(&s.email)
+                        .bind(&s.params)
+                        .bind(&s.fingerprint)
+                        .bind(s.revision)
+                        .bind(&s.sealed.key_id)
+                        .bind(&s.sealed.nonce)
+                        .bind(&s.sealed.ciphertext)
+                        .bind(s.updated_at)
+                        .bind(&s.updated_by)
+                        .bind(&s.id)
+                        .bind(expected)
+                        .execute(&mut **tx)
+                        .await?;
+                        if updated.rows_affected() == 0 {
+                            return Err(StoreError::Conflict {
+                                what: "pull secret",
+                                key,
+                            });
+                        }
+                    }
+                }
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn get_pull_secret(
+        &self,
+        project: &str,
+        location: &str,
+        name: &str,
+    ) -> Result<Option<PullSecretRecord>> {
+        let sql = format!(
+            "SELECT {PULL_SECRET_COLUMNS} FROM pull_secrets
+             WHERE project = $1 AND location = $2 AND name = $3"
+        );
+        sqlx::query(&sql)
+            .bind(project)
+            .bind(location)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| pull_secret_row(&r))
+            .transpose()
+    }
+
+    async fn get_pull_secret_by_id(&self, id: &str) -> Result<Option<PullSecretRecord>> {
+        let sql = format!("SELECT {PULL_SECRET_COLUMNS} FROM pull_secrets WHERE id = $1");
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| pull_secret_row(&r))
+            .transpose()
+    }
+
+    async fn list_pull_secrets(
+        &self,
+        project: Option<&str>,
+        location: Option<&str>,
+    ) -> Result<Vec<PullSecretRecord>> {
+        let sql = format!(
+            "SELECT {PULL_SECRET_COLUMNS} FROM pull_secrets
+             WHERE ($1 IS NULL OR project = $1) AND ($2 IS NULL OR location = $2)
+             ORDER BY project, location, name"
+        );
+        sqlx::query(&sql)
+            .bind(project)
+            .bind(location)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(pull_secret_row)
+            .collect()
+    }
+
+    async fn delete_pull_secret(&self, id: &str, force: bool, audit: &AuditRecord) -> Result<()> {
+        let (id, audit) = (id.to_owned(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                if !force {
+                    let refs: Vec<(String, String)> = sqlx::query_as(
+                        "SELECT referrer_kind, referrer_name FROM pull_secret_refs
+                         WHERE pull_secret_id = $1 ORDER BY referrer_kind, referrer_name",
+                    )
+                    .bind(&id)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                    if !refs.is_empty() {
+                        return Err(StoreError::InUse {
+                            what: "pull secret",
+                            key: id,
+                            by: refs.into_iter().map(|(k, n)| format!("{k} {n}")).collect(),
+                        });
+                    }
+                }
+                let deleted = sqlx::query("DELETE FROM pull_secrets WHERE id = $1")
+                    .bind(&id)
+                    .execute(&mut **tx)
+                    .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound {
+                        what: "pull secret",
+                        key: id,
+                    });
+                }
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn add_reference(&self, pull_secret_id: &str, r: &ReferrerRecord) -> Result<()> {
+        let _guard = self.write.lock().await;
+        sqlx::query(
+            "INSERT INTO pull_secret_refs (pull_secret_id, referrer_kind, referrer_name)
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(pull_secret_id)
+        .bind(&r.kind)
+        .bind(&r.name)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound {
+                what: "pull secret",
+                key: pull_secret_id.to_owned(),
+            },
+            _ => e.into(),
+        })?;
+        Ok(())
+    }
+
+    async fn remove_reference(&self, pull_secret_id: &str, r: &ReferrerRecord) -> Result<()> {
+        let _guard = self.write.lock().await;
+        sqlx::query(
+            "DELETE FROM pull_secret_refs
+             WHERE pull_secret_id = $1 AND referrer_kind = $2 AND referrer_name = $3",
+        )
+        .bind(pull_secret_id)
+        .bind(&r.kind)
+        .bind(&r.name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn references(&self, pull_secret_id: &str) -> Result<Vec<ReferrerRecord>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT referrer_kind, referrer_name FROM pull_secret_refs
+             WHERE pull_secret_id = $1 ORDER BY referrer_kind, referrer_name",
+        )
+        .bind(pull_secret_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, name)| ReferrerRecord { kind, name })
+            .collect())
+    }
+
+    async fn create_token(&self, t: &TokenRecord, audit: &AuditRecord) -> Result<()> {
+        let (t, audit) = (t.clone(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO tokens (id, name, project, role, hash, created_at, created_by,
+                        expires_at, revoked_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&t.id)
+                .bind(&t.name)
+                .bind(&t.project)
+                .bind(&t.role)
+                .bind(&t.hash)
+                .bind(t.created_at)
+                .bind(&t.created_by)
+                .bind(t.expires_at)
+                .bind(t.revoked_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| match is_unique_violation(&e) {
+                    true => StoreError::AlreadyExists {
+                        what: "token",
+                        key: t.id.clone(),
+                    },
+                    false => e.into(),
+                })?;
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        sqlx::query("SELECT * FROM tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| token_row(&r))
+            .transpose()
+    }
+
+    async fn list_tokens(&self, project: Option<&str>) -> Result<Vec<TokenRecord>> {
+        sqlx::query(
+            "SELECT * FROM tokens WHERE ($1 IS NULL OR project = $1) ORDER BY created_at, id",
+        )
+        .bind(project)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(token_row)
+        .collect()
+    }
+
+    async fn revoke_token(&self, id: &str, at: i64, audit: &AuditRecord) -> Result<()> {
+        let (id, audit) = (id.to_owned(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let updated = sqlx::query(
+                    "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(at)
+                .bind(&id)
+                .execute(&mut **tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound {
+                        what: "token",
+                        key: id,
+                    });
+                }
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn append_audit(&self, audit: &AuditRecord) -> Result<()> {
+        let audit = audit.clone();
+        self.write(move |tx| Box::pin(async move { insert_audit(tx, &audit).await }))
+            .await
+    }
+
+    async fn list_audit(
+        &self,
+        project: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>> {
+        sqlx::query(
+            "SELECT * FROM audit_events
+             WHERE ($1 IS NULL OR project = $1) AND ($2 IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(project)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(audit_row)
+        .collect()
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn insert_meta(&self, key: &str, value: &str) -> Result<bool> {
+        let _guard = self.write.lock().await;
+        let inserted =
+            sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(key)
+                .bind(value)
+                .execute(&self.pool)
+                .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,361 @@
+//! Encryption at rest. A 256-bit master key (a file written 0600 on first start, or given by
+//! file or environment) wraps one data key, which is kept in the store's `meta` table; pull-secret
+//! material is sealed with AES-256-GCM under the data key. The additional authenticated data of
+//! every ciphertext names the record it belongs to, so a ciphertext copied into another row does
+//! not open. Fingerprints are HMAC-SHA256 under a key derived from the data key, so equal
+//! material can be recognised without the material being guessable from the database.
+//! Rotating the master key only re-wraps the data key; the sealed rows stay as they are.
+
+use std::io::Write;
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::{Sealed, Store, StoreError};
+
+const DATA_KEY_META: &str = "vault.data_key";
+
+/// Why the vault could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("master key is invalid: {reason}")]
+    BadMasterKey { reason: &'static str },
+    #[error("master key file {path}: {source}")]
+    KeyFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "master key file {path} is readable by other users (mode {mode:o}); run chmod 600 on it"
+    )]
+    KeyFilePermissions { path: String, mode: u32 },
+    #[error(
+        "the master key (id {given}) is not the key this database was created with (id {expected})"
+    )]
+    WrongMasterKey { given: String, expected: String },
+    #[error("stored data key is corrupt")]
+    CorruptDataKey,
+    #[error("ciphertext does not open under key {key_id} for this record (tampered, moved or wrong key)")]
+    Open { key_id: String },
+    #[error("no random numbers available")]
+    Random,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The root of the key hierarchy.
+#[derive(Clone)]
+pub struct MasterKey {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MasterKey(id {})", self.id())
+    }
+}
+
+impl MasterKey {
+    pub fn generate() -> Result<MasterKey, VaultError> {
+        let mut key = [0u8; 32];
+        getrandom::getrandom(&mut key).map_err(|_| VaultError::Random)?;
+        Ok(MasterKey { key })
+    }
+
+    /// Parses the text form: base64 of 32 bytes, surrounding whitespace ignored.
+    pub fn from_text(text: &str) -> Result<MasterKey, VaultError> {
+        let bytes = B64
+            .decode(text.trim())
+            .map_err(|_| VaultError::BadMasterKey {
+                reason: "not base64",
+            })?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| VaultError::BadMasterKey {
+            reason: "must be 32 bytes (base64 of 32 random bytes)",
+        })?;
+        Ok(MasterKey { key })
+    }
+
+    pub fn to_text(&self) -> String {
+        B64.encode(self.key)
+    }
+
+    /// A short public identifier: which key, without revealing it.
+    pub fn id(&self) -> String {
+        let digest = Sha256::new_with_prefix(b"regcred master key id\0")
+            .chain_update(self.key)
+            .finalize();
+        hex(&digest[..8])
+    }
+
+    /// Reads the key at `path`, creating it (0600, never overwriting) when it does not exist.
+    /// Refuses a key file other users can read.
+    pub fn load_or_create(path: &Path) -> Result<MasterKey, VaultError> {
+        let shown = path.display().to_string();
+        let file_err = |source| VaultError::KeyFile {
+            path: shown.clone(),
+            source,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                check_private(path)
+                    .map_err(file_err)?
+                    .map_or(Ok(()), |mode| {
+                        Err(VaultError::KeyFilePermissions {
+                            path: shown.clone(),
+                            mode,
+                        })
+                    })?;
+                MasterKey::from_text(&text)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = MasterKey::generate()?;
+                write_private_new(path, format!("{}\n", key.to_text()).as_bytes())
+                    .map_err(file_err)?;
+                Ok(key)
+            }
+            Err(e) => Err(file_err(e)),
+        }
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(&self.key.into())
+    }
+}
+
+/// Writes `contents` to a new file readable by its owner only; fails if the file exists.
+pub fn write_private_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// `Some(mode)` when group or others may read the file.
+fn check_private(path: &Path) -> std::io::Result<Option<u32>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        Ok((mode & 0o077 != 0).then_some(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(None)
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WrappedKey {
+    id: String,
+    master_key_id: String,
+    nonce: String,
+    ciphertext: String,
+}
+
+/// Seals and opens pull-secret material.
+pub struct Vault {
+    data_key_id: String,
+    cipher: Aes256Gcm,
+    fingerprint_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Vault(data key {})", self.data_key_id)
+    }
+}
+
+impl Vault {
+    /// Opens the data key kept in `store`, creating it on first use.
+    pub async fn open(store: &dyn Store, master: &MasterKey) -> Result<Vault, VaultError> {
+        loop {
+            if let Some(text) = store.get_meta(DATA_KEY_META).await? {
+                return Vault::unwrap_data_key(&text, master);
+            }
+            let mut data_key = [0u8; 32];
+            getrandom::getrandom(&mut data_key).map_err(|_| VaultError::Random)?;
+            let mut id_bytes = [0u8; 6];
+            getrandom::getrandom(&mut id_bytes).map_err(|_| VaultError::Random)?;
+            let id = format!("dk_{}", hex(&id_bytes));
+            let nonce = random_nonce()?;
+            let ciphertext = master
+                .cipher()
+                .encrypt(
+                    Nonce::from_slice(&nonce),
+                    Payload {
+                        msg: &data_key,
+                        aad: wrap_aad(&id).as_bytes(),
+                    },
+                )
+                .map_err(|_| VaultError::CorruptDataKey)?;
+            let wrapped = WrappedKey {
+                id,
+                master_key_id: master.id(),
+                nonce: B64.encode(nonce),
+                ciphertext: B64.encode(ciphertext),
+            };
+            let text = serde_json::to_string(&wrapped).map_err(|_| VaultError::CorruptDataKey)?;
+            // Another server may have created it first; then loop and use theirs.
+            if store.insert_meta(DATA_KEY_META, &text).await? {
+                return Vault::unwrap_data_key(&text, master);
+            }
+        }
+    }
+
+    fn unwrap_data_key(text: &str, master: &MasterKey) -> Result<Vault, VaultError> {
+        let wrapped: WrappedKey =
+            serde_json::from_str(text).map_err(|_| VaultError::CorruptDataKey)?;
+        if wrapped.master_key_id != master.id() {
+            return Err(VaultError::WrongMasterKey {
+                given: master.id(),
+                expected: wrapped.master_key_id,
+            });
+        }
+        let nonce = B64
+            .decode(&wrapped.nonce)
+            .map_err(|_| VaultError::CorruptDataKey)?;
+        let ciphertext = B64
+            .decode(&wrapped.ciphertext)
+            .map_err(|_| VaultError::CorruptDataKey)?;
+        if nonce.len() != 12 {
+            return Err(VaultError::CorruptDataKey);
+        }
+        let key = master
+            .cipher()
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &ciphertext,
+                    aad: wrap_aad(&wrapped.id).as_bytes(),
+                },
+            )
+            .map_err(|_| VaultError::CorruptDataKey)?;
+        let key: [u8; 32] = key.try_into().map_err(|_| VaultError::CorruptDataKey)?;
+        let fingerprint_key: [u8; 32] = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+            .map_err(|_| VaultError::CorruptDataKey)?
+            .chain_update(b"regcred fingerprint key")
+            .finalize()
+            .into_bytes()
+            .into();
+        Ok(Vault {
+            data_key_id: wrapped.id,
+            cipher: Aes256Gcm::new(&key.into()),
+            fingerprint_key,
+        })
+    }
+
+    /// Encrypts `plaintext`, bound to `aad` (which names the record).
+    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<Sealed, VaultError> {
+        let nonce = random_nonce()?;
+        let ciphertext = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| VaultError::Open {
+                key_id: self.data_key_id.clone(),
+            })?;
+        Ok(Sealed {
+            key_id: self.data_key_id.clone(),
+            nonce: nonce.to_vec(),
+            ciphertext,
+        })
+    }
+
+    /// Decrypts `sealed`, which must have been sealed with the same `aad`.
+    pub fn open_sealed(&self, aad: &str, sealed: &Sealed) -> Result<Vec<u8>, VaultError> {
+        let fail = || VaultError::Open {
+            key_id: sealed.key_id.clone(),
+        };
+        if sealed.key_id != self.data_key_id || sealed.nonce.len() != 12 {
+            return Err(fail());
+        }
+        self.cipher
+            .decrypt(
+                Nonce::from_slice(&sealed.nonce),
+                Payload {
+                    msg: &sealed.ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| fail())
+    }
+
+    /// A keyed hash of `material`, safe to show.
+    pub fn fingerprint(&self, material: &[u8]) -> String {
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.fingerprint_key)
+            .map(|m| m.chain_update(material).finalize().into_bytes());
+        match mac {
+            Ok(bytes) => format!("hmac-sha256:{}", hex(&bytes[..12])),
+            // HMAC accepts keys of any length; this arm cannot be reached.
+            Err(_) => String::new(),
+        }
+    }
+}
+
+fn wrap_aad(data_key_id: &str) -> String {
+    format!("regcred:data-key:{data_key_id}")
+}
+
+fn random_nonce() -> Result<[u8; 12], VaultError> {
+    let mut nonce = [0u8; 12];
+    getrandom::getrandom(&mut nonce).map_err(|_| VaultError::Random)?;
+    Ok(nonce)
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_key_text_round_trips_and_rejects_bad_input() {
+        let k = MasterKey::generate().unwrap();
+        assert_eq!(MasterKey::from_text(&k.to_text()).unwrap().id(), k.id());
+        assert!(MasterKey::from_text("not base64!").is_err());
+        assert!(MasterKey::from_text(&B64.encode([1u8; 16])).is_err());
+        assert!(!format!("{k:?}").contains(&k.to_text()));
+    }
+
+    #[test]
+    fn key_file_is_created_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let a = MasterKey::load_or_create(&path).unwrap();
+        let b = MasterKey::load_or_create(&path).unwrap();
+        assert_eq!(a.id(), b.id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(matches!(
+                MasterKey::load_or_create(&path),
+                Err(VaultError::KeyFilePermissions { .. })
+            ));
+        }
+    }
+}

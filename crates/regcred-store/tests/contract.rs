@@ -1,0 +1,1227 @@
+//! The store contract suite: what every [`Store`] backend must do, written once against the trait
+//! and run against each backend on a fresh, empty store per check. It proves the rules callers
+//! rely on — keys are unique, optimistic concurrency on pull secrets, deletes guarded by `InUse`,
+//! every mutation committed together with exactly one audit event and a refused mutation leaving
+//! no trace, stable orderings, first-writer-wins metadata, and concurrent writers that never fail
+//! spuriously.
+//!
+//! ## Layout
+//!
+//! * Each check is an `async fn` taking `&dyn Store` (or `Arc<dyn Store>` when it spawns tasks).
+//!   It uses nothing but the trait, so it cannot depend on a backend's internals.
+//! * A factory is an `async fn() -> Option<Fixture>`: a fresh, empty, migrated store plus whatever
+//!   must live as long as it (a temporary directory, a scratch schema). `None` means "this
+//!   backend is not available here"; the check then prints why it was skipped and passes.
+//! * `contract_suite!(module => factory);` expands to one `#[tokio::test]` per check, named
+//!   `module::check`, so a failure names both the backend and the broken rule.
+//!
+//! ## Adding a backend (e.g. PostgreSQL)
+//!
+//! 1. Write `async fn postgres() -> Option<Fixture>`: return `None` when
+//!    `REGCRED_TEST_POSTGRES_URL` is unset; otherwise create a uniquely named schema (or
+//!    database), open the store on it, and return `Fixture::new(store, guard)` where `guard`
+//!    drops the schema. Every check must start from an empty store; checks run in parallel.
+//! 2. Add `contract_suite!(postgres => postgres);` next to the SQLite lines at the bottom.
+//!
+//! CI sets the URL so that the PostgreSQL half never silently skips there. List ordering is
+//! byte order of the key (the SQLite behaviour); a PostgreSQL backend needs `COLLATE "C"` on
+//! ordered keys, which `projects_round_trip` checks with names that differ only around a `-`.
+//!
+//! ## Adding a check
+//!
+//! Write the `async fn` below and add its name to the list in `contract_suite!`; an unlisted
+//! check is dead code, which the lint run rejects.
+
+mod support;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use regcred_store::{
+    AuditRecord, LocationRecord, ProjectRecord, PullSecretRecord, ReferrerRecord, SqliteStore,
+    Store, StoreError, TokenRecord,
+};
+use support::*;
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures and the suite macro
+// ---------------------------------------------------------------------------------------------
+
+/// A fresh store and whatever must outlive it.
+pub struct Fixture {
+    store: Arc<dyn Store>,
+    _guard: Box<dyn Any + Send>,
+}
+
+impl Fixture {
+    fn new(store: impl Store, guard: impl Any + Send) -> Fixture {
+        Fixture {
+            store: Arc::new(store),
+            _guard: Box::new(guard),
+        }
+    }
+}
+
+async fn sqlite_file() -> Option<Fixture> {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = SqliteStore::open(&dir.path().join("regcred.db"))
+        .await
+        .expect("open SQLite file store");
+    Some(Fixture::new(store, dir))
+}
+
+async fn sqlite_memory() -> Option<Fixture> {
+    let store = SqliteStore::in_memory()
+        .await
+        .expect("open in-memory SQLite store");
+    Some(Fixture::new(store, ()))
+}
+
+macro_rules! contract_suite {
+    ($backend:ident => $factory:ident) => {
+        contract_suite!(@expand $backend => $factory;
+            borrowed:
+                projects_round_trip,
+                duplicate_project_is_already_exists,
+                delete_project_refused_while_pull_secrets_exist_and_revokes_tokens,
+                delete_missing_project_is_not_found,
+                locations_round_trip,
+                duplicate_location_is_already_exists,
+                delete_location_refused_while_pull_secrets_are_scoped_to_it,
+                pull_secret_insert_get_list_by_filters,
+                put_with_stale_revision_is_conflict,
+                put_with_unknown_id_is_conflict,
+                duplicate_name_in_same_project_location_is_already_exists,
+                same_name_in_other_location_or_project_is_allowed,
+                pull_secret_needs_its_project_and_location,
+                delete_refused_in_use_lists_referrers_unless_forced,
+                delete_missing_pull_secret_is_not_found,
+                references_add_remove_idempotent,
+                tokens_create_get_list_revoke,
+                every_mutation_writes_exactly_one_audit_event,
+                failed_mutation_writes_no_audit_event,
+                audit_list_newest_first_with_paging_and_project_filter,
+                meta_insert_is_first_writer_wins;
+            shared:
+                concurrent_writers_do_not_fail,
+                concurrent_rotations_with_the_same_expected_revision_have_one_winner,
+                concurrent_meta_inserts_have_one_winner;
+        );
+    };
+    (@expand $backend:ident => $factory:ident;
+        borrowed: $($check:ident),* ;
+        shared: $($shared:ident),* ;
+    ) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let Some(fixture) = super::$factory().await else {
+                        return eprintln!("skipped: backend {} is not available", stringify!($backend));
+                    };
+                    super::$check(&*fixture.store).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $shared() {
+                    let Some(fixture) = super::$factory().await else {
+                        return eprintln!("skipped: backend {} is not available", stringify!($backend));
+                    };
+                    super::$shared(fixture.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+contract_suite!(sqlite_file => sqlite_file);
+contract_suite!(sqlite_memory => sqlite_memory);
+
+// ---------------------------------------------------------------------------------------------
+// Mutations as data, for the audit and atomicity tables
+// ---------------------------------------------------------------------------------------------
+
+/// One audited mutation of the trait.
+// Rows of small test tables: boxing the big variant would only add noise.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum Op {
+    CreateProject(ProjectRecord),
+    DeleteProject(&'static str),
+    CreateLocation(LocationRecord),
+    DeleteLocation(&'static str),
+    PutPullSecret(PullSecretRecord, Option<i64>),
+    DeletePullSecret(&'static str, bool),
+    CreateToken(TokenRecord),
+    RevokeToken(&'static str),
+    AppendAudit,
+}
+
+impl Op {
+    async fn apply(&self, store: &dyn Store, audit: &AuditRecord) -> Result<(), StoreError> {
+        match self {
+            Op::CreateProject(p) => store.create_project(p, audit).await,
+            Op::DeleteProject(name) => store.delete_project(name, 9_000, audit).await,
+            Op::CreateLocation(l) => store.create_location(l, audit).await,
+            Op::DeleteLocation(name) => store.delete_location(name, audit).await,
+            Op::PutPullSecret(s, expected) => store.put_pull_secret(s, *expected, audit).await,
+            Op::DeletePullSecret(id, force) => store.delete_pull_secret(id, *force, audit).await,
+            Op::CreateToken(t) => store.create_token(t, audit).await,
+            Op::RevokeToken(id) => store.revoke_token(id, 9_000, audit).await,
+            Op::AppendAudit => store.append_audit(audit).await,
+        }
+    }
+}
+
+/// A distinctive audit event for step `step` of a table.
+fn audit_for_step(step: usize) -> AuditRecord {
+    AuditRecord {
+        time: 1_000 + step as i64,
+        detail: format!(r#"{{"step":{step}}}"#),
+        ..audit(&format!("step-{step}"), Some("alpha"), "table")
+    }
+}
+
+/// A store with two projects, three locations, two pull secrets (one referenced by a
+/// deployment), and tokens in every state.
+async fn seed(store: &dyn Store) {
+    let a = || audit("seed", None, "seed");
+    for p in ["alpha", "beta"] {
+        store.create_project(&project(p), &a()).await.unwrap();
+    }
+    for l in ["gke.one", "gke.two", "gke.empty"] {
+        store.create_location(&location(l), &a()).await.unwrap();
+    }
+    let ps_1 = pull_secret("ps_1", "alpha", "gke.one", "ghcr");
+    let ps_2 = pull_secret("ps_2", "beta", "gke.two", "quay");
+    store.put_pull_secret(&ps_1, None, &a()).await.unwrap();
+    store.put_pull_secret(&ps_2, None, &a()).await.unwrap();
+    store
+        .add_reference("ps_1", &referrer("deployment", "web"))
+        .await
+        .unwrap();
+    store
+        .create_token(&token("tok_1", Some("alpha")), &a())
+        .await
+        .unwrap();
+    store
+        .create_token(&token("tok_2", None), &a())
+        .await
+        .unwrap();
+    store
+        .create_token(&token("tok_3", Some("beta")), &a())
+        .await
+        .unwrap();
+    store.revoke_token("tok_3", 5, &a()).await.unwrap();
+}
+
+fn referrer(kind: &str, name: &str) -> ReferrerRecord {
+    ReferrerRecord {
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+async fn audit_count(store: &dyn Store) -> usize {
+    all_audit(store, None).await.len()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Projects
+// ---------------------------------------------------------------------------------------------
+
+async fn projects_round_trip(store: &dyn Store) {
+    assert_eq!(store.list_projects().await.unwrap(), vec![]);
+    let records = [
+        project("zeta"),
+        ProjectRecord {
+            description: None,
+            ..project("alpha")
+        },
+        ProjectRecord {
+            created_at: i64::MAX,
+            ..project("team-b")
+        },
+        ProjectRecord {
+            created_at: i64::MIN,
+            ..project("teama")
+        },
+    ];
+    for p in &records {
+        store
+            .create_project(p, &audit("project.create", Some(&p.name), &p.name))
+            .await
+            .unwrap();
+    }
+    for p in &records {
+        assert_eq!(store.get_project(&p.name).await.unwrap().as_ref(), Some(p));
+    }
+    assert_eq!(store.get_project("missing").await.unwrap(), None);
+    // Byte order: "team-b" before "teama" because '-' < 'a' (a locale collation says otherwise).
+    let names: Vec<String> = store
+        .list_projects()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["alpha", "team-b", "teama", "zeta"]);
+}
+
+async fn duplicate_project_is_already_exists(store: &dyn Store) {
+    let original = project("alpha");
+    store
+        .create_project(&original, &audit("project.create", Some("alpha"), "alpha"))
+        .await
+        .unwrap();
+    let impostor = ProjectRecord {
+        description: Some("someone else's".to_owned()),
+        created_by: "mallory".to_owned(),
+        ..original.clone()
+    };
+    let err = store
+        .create_project(&impostor, &audit("project.create", Some("alpha"), "alpha"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::AlreadyExists { what: "project", key } if key == "alpha"),
+        "{err:?}"
+    );
+    assert_eq!(store.get_project("alpha").await.unwrap(), Some(original));
+}
+
+async fn delete_project_refused_while_pull_secrets_exist_and_revokes_tokens(store: &dyn Store) {
+    let a = || audit("setup", None, "setup");
+    for p in ["alpha", "beta"] {
+        store.create_project(&project(p), &a()).await.unwrap();
+    }
+    store
+        .create_location(&location("gke.one"), &a())
+        .await
+        .unwrap();
+    store
+        .put_pull_secret(&pull_secret("ps_1", "alpha", "gke.one", "web"), None, &a())
+        .await
+        .unwrap();
+    for t in [
+        token("tok_alpha", Some("alpha")),
+        token("tok_alpha_old", Some("alpha")),
+        token("tok_beta", Some("beta")),
+        token("tok_global", None),
+    ] {
+        store.create_token(&t, &a()).await.unwrap();
+    }
+    store.revoke_token("tok_alpha_old", 5, &a()).await.unwrap();
+    let tokens_before = store.list_tokens(None).await.unwrap();
+
+    let err = store
+        .delete_project(
+            "alpha",
+            9_000,
+            &audit("project.delete", Some("alpha"), "alpha"),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        StoreError::InUse { what, key, by } => {
+            assert_eq!((*what, key.as_str()), ("project", "alpha"));
+            assert_eq!(by.len(), 1, "{by:?}");
+            assert!(by[0].contains("web"), "{by:?} should name the pull secret");
+        }
+        other => panic!("expected InUse, got {other:?}"),
+    }
+    assert!(store.get_project("alpha").await.unwrap().is_some());
+    assert_eq!(store.list_tokens(None).await.unwrap(), tokens_before);
+
+    store.delete_pull_secret("ps_1", false, &a()).await.unwrap();
+    store
+        .delete_project(
+            "alpha",
+            9_000,
+            &audit("project.delete", Some("alpha"), "alpha"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_project("alpha").await.unwrap(), None);
+    let revoked_at =
+        |id: &'static str| async move { store.get_token(id).await.unwrap().unwrap().revoked_at };
+    assert_eq!(revoked_at("tok_alpha").await, Some(9_000));
+    assert_eq!(
+        revoked_at("tok_alpha_old").await,
+        Some(5),
+        "an earlier revocation keeps its time"
+    );
+    assert_eq!(revoked_at("tok_beta").await, None);
+    assert_eq!(revoked_at("tok_global").await, None);
+}
+
+async fn delete_missing_project_is_not_found(store: &dyn Store) {
+    let err = store
+        .delete_project("ghost", 1, &audit("project.delete", Some("ghost"), "ghost"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotFound { what: "project", key } if key == "ghost"),
+        "{err:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Locations
+// ---------------------------------------------------------------------------------------------
+
+async fn locations_round_trip(store: &dyn Store) {
+    assert_eq!(store.list_locations().await.unwrap(), vec![]);
+    let records = [
+        location("gke.cluster-rcf2"),
+        LocationRecord {
+            kind: "docker".to_owned(),
+            spec: r#"{"path":"/home/ci/.docker/config.json"}"#.to_owned(),
+            ..location("ci-runner")
+        },
+        LocationRecord {
+            kind: "manifests".to_owned(),
+            spec: r#"{"directory":"/srv/manifests"}"#.to_owned(),
+            ..location("argo")
+        },
+    ];
+    for l in &records {
+        store
+            .create_location(l, &audit("location.create", None, &l.name))
+            .await
+            .unwrap();
+    }
+    for l in &records {
+        assert_eq!(store.get_location(&l.name).await.unwrap().as_ref(), Some(l));
+    }
+    assert_eq!(store.get_location("missing").await.unwrap(), None);
+    let names: Vec<String> = store
+        .list_locations()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(names, ["argo", "ci-runner", "gke.cluster-rcf2"]);
+}
+
+async fn duplicate_location_is_already_exists(store: &dyn Store) {
+    let original = location("gke.one");
+    store
+        .create_location(&original, &audit("location.create", None, "gke.one"))
+        .await
+        .unwrap();
+    let other = LocationRecord {
+        kind: "docker".to_owned(),
+        ..original.clone()
+    };
+    let err = store
+        .create_location(&other, &audit("location.create", None, "gke.one"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::AlreadyExists { what: "location", key } if key == "gke.one"),
+        "{err:?}"
+    );
+    assert_eq!(store.get_location("gke.one").await.unwrap(), Some(original));
+}
+
+async fn delete_location_refused_while_pull_secrets_are_scoped_to_it(store: &dyn Store) {
+    let a = || audit("setup", None, "setup");
+    store.create_project(&project("alpha"), &a()).await.unwrap();
+    for l in ["gke.one", "gke.two"] {
+        store.create_location(&location(l), &a()).await.unwrap();
+    }
+    store
+        .put_pull_secret(&pull_secret("ps_1", "alpha", "gke.one", "web"), None, &a())
+        .await
+        .unwrap();
+
+    let err = store
+        .delete_location("gke.one", &audit("location.delete", None, "gke.one"))
+        .await
+        .unwrap_err();
+    match &err {
+        StoreError::InUse { what, key, by } => {
+            assert_eq!((*what, key.as_str()), ("location", "gke.one"));
+            assert_eq!(by.len(), 1, "{by:?}");
+            assert!(by[0].contains("web"), "{by:?} should name the pull secret");
+        }
+        other => panic!("expected InUse, got {other:?}"),
+    }
+    assert!(store.get_location("gke.one").await.unwrap().is_some());
+
+    // A location without pull secrets goes at once; the other once its secret is gone.
+    store.delete_location("gke.two", &a()).await.unwrap();
+    store.delete_pull_secret("ps_1", false, &a()).await.unwrap();
+    store.delete_location("gke.one", &a()).await.unwrap();
+    assert_eq!(store.list_locations().await.unwrap(), vec![]);
+
+    let err = store.delete_location("gke.one", &a()).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotFound { what: "location", key } if key == "gke.one"),
+        "{err:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pull secrets
+// ---------------------------------------------------------------------------------------------
+
+async fn pull_secret_insert_get_list_by_filters(store: &dyn Store) {
+    let a = || audit("setup", None, "setup");
+    for p in ["alpha", "beta"] {
+        store.create_project(&project(p), &a()).await.unwrap();
+    }
+    for l in ["gke.one", "gke.two"] {
+        store.create_location(&location(l), &a()).await.unwrap();
+    }
+    // Inserted out of order, with the optional fields varied.
+    let records = [
+        pull_secret("ps_0", "beta", "gke.two", "b"),
+        PullSecretRecord {
+            username: None,
+            email: Some("bot@example.com".to_owned()),
+            kind: "custom".to_owned(),
+            server: "[::1]:5000".to_owned(),
+            ..pull_secret("ps_1", "alpha", "gke.two", "a")
+        },
+        PullSecretRecord {
+            kind: "ecr".to_owned(),
+            server: "123456789012.dkr.ecr.eu-west-1.amazonaws.com".to_owned(),
+            params: r#"{"region":"eu-west-1"}"#.to_owned(),
+            sealed: sealed(7),
+            ..pull_secret("ps_2", "alpha", "gke.one", "z")
+        },
+        pull_secret("ps_3", "alpha", "gke.one", "a"),
+        pull_secret("ps_4", "beta", "gke.one", "a"),
+    ];
+    for s in &records {
+        store
+            .put_pull_secret(
+                s,
+                None,
+                &audit("pull_secret.create", Some(&s.project), &s.id),
+            )
+            .await
+            .unwrap();
+    }
+    for s in &records {
+        let by_key = store
+            .get_pull_secret(&s.project, &s.location, &s.name)
+            .await
+            .unwrap();
+        assert_eq!(by_key.as_ref(), Some(s));
+        assert_eq!(
+            store.get_pull_secret_by_id(&s.id).await.unwrap().as_ref(),
+            Some(s)
+        );
+    }
+    for (project, location, name) in [
+        ("alpha", "gke.two", "z"),
+        ("gamma", "gke.one", "a"),
+        ("alpha", "gke.three", "a"),
+    ] {
+        assert_eq!(
+            store
+                .get_pull_secret(project, location, name)
+                .await
+                .unwrap(),
+            None,
+            "{project}/{location}/{name}"
+        );
+    }
+    assert_eq!(
+        store.get_pull_secret_by_id("ps_missing").await.unwrap(),
+        None
+    );
+
+    // (project filter, location filter, expected ids in (project, location, name) order)
+    let cases: [(Option<&str>, Option<&str>, &[&str]); 6] = [
+        (None, None, &["ps_3", "ps_2", "ps_1", "ps_4", "ps_0"]),
+        (Some("alpha"), None, &["ps_3", "ps_2", "ps_1"]),
+        (None, Some("gke.one"), &["ps_3", "ps_2", "ps_4"]),
+        (Some("beta"), Some("gke.one"), &["ps_4"]),
+        (Some("beta"), Some("gke.three"), &[]),
+        (Some("gamma"), None, &[]),
+    ];
+    for (project, location, expected) in cases {
+        let listed = store.list_pull_secrets(project, location).await.unwrap();
+        let ids: Vec<&str> = listed.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids, expected,
+            "list_pull_secrets({project:?}, {location:?})"
+        );
+        for s in &listed {
+            assert!(records.contains(s), "{s:?} listed differently than stored");
+        }
+    }
+}
+
+async fn put_with_stale_revision_is_conflict(store: &dyn Store) {
+    seed(store).await;
+    let original = store.get_pull_secret_by_id("ps_1").await.unwrap().unwrap();
+    assert_eq!(original.revision, 1);
+
+    // Two writers read revision 1; the first rotation wins and bumps the revision.
+    let first = rotated(&original, 21, "first");
+    let second = rotated(&original, 22, "second");
+    store
+        .put_pull_secret(
+            &first,
+            Some(1),
+            &audit("pull_secret.rotate", Some("alpha"), "ps_1"),
+        )
+        .await
+        .unwrap();
+    let after_first = snapshot(store).await;
+    assert_eq!(
+        store.get_pull_secret_by_id("ps_1").await.unwrap(),
+        Some(first.clone())
+    );
+
+    let err = store
+        .put_pull_secret(
+            &second,
+            Some(1),
+            &audit("pull_secret.rotate", Some("alpha"), "ps_1"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::Conflict {
+                what: "pull secret",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        snapshot(store).await,
+        after_first,
+        "a conflict changes nothing"
+    );
+
+    // Re-reading and retrying with the current revision succeeds.
+    let retried = rotated(&first, 23, "second");
+    store
+        .put_pull_secret(
+            &retried,
+            Some(2),
+            &audit("pull_secret.rotate", Some("alpha"), "ps_1"),
+        )
+        .await
+        .unwrap();
+    let stored = store.get_pull_secret_by_id("ps_1").await.unwrap().unwrap();
+    assert_eq!(stored, retried);
+    assert_eq!(stored.revision, 3);
+}
+
+async fn put_with_unknown_id_is_conflict(store: &dyn Store) {
+    seed(store).await;
+    let ghost = pull_secret("ps_ghost", "alpha", "gke.one", "ghost");
+    let err = store
+        .put_pull_secret(
+            &ghost,
+            Some(1),
+            &audit("pull_secret.rotate", Some("alpha"), "ghost"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::Conflict {
+                what: "pull secret",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.get_pull_secret_by_id("ps_ghost").await.unwrap(), None);
+}
+
+async fn duplicate_name_in_same_project_location_is_already_exists(store: &dyn Store) {
+    seed(store).await;
+    let before = snapshot(store).await;
+    let duplicate = PullSecretRecord {
+        sealed: sealed(99),
+        ..pull_secret("ps_9", "alpha", "gke.one", "ghcr")
+    };
+    let err = store
+        .put_pull_secret(
+            &duplicate,
+            None,
+            &audit("pull_secret.create", Some("alpha"), "ps_9"),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        StoreError::AlreadyExists { what, key } => {
+            assert_eq!(*what, "pull secret");
+            assert!(key.contains("ghcr"), "{key:?} should name the secret");
+        }
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    assert_eq!(snapshot(store).await, before);
+
+    // Ids are unique too: an insert reusing one is refused, whatever the name.
+    let same_id = pull_secret("ps_1", "alpha", "gke.two", "other");
+    assert!(store
+        .put_pull_secret(
+            &same_id,
+            None,
+            &audit("pull_secret.create", Some("alpha"), "ps_1")
+        )
+        .await
+        .is_err());
+    assert_eq!(snapshot(store).await, before);
+}
+
+async fn same_name_in_other_location_or_project_is_allowed(store: &dyn Store) {
+    let a = || audit("setup", None, "setup");
+    for p in ["alpha", "beta"] {
+        store.create_project(&project(p), &a()).await.unwrap();
+    }
+    for l in ["gke.one", "gke.two"] {
+        store.create_location(&location(l), &a()).await.unwrap();
+    }
+    let records = [
+        pull_secret("ps_1", "alpha", "gke.one", "web"),
+        PullSecretRecord {
+            sealed: sealed(2),
+            ..pull_secret("ps_2", "alpha", "gke.two", "web")
+        },
+        PullSecretRecord {
+            sealed: sealed(3),
+            ..pull_secret("ps_3", "beta", "gke.one", "web")
+        },
+    ];
+    for s in &records {
+        store.put_pull_secret(s, None, &a()).await.unwrap();
+    }
+    for s in &records {
+        assert_eq!(
+            store
+                .get_pull_secret(&s.project, &s.location, "web")
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(s)
+        );
+    }
+}
+
+async fn pull_secret_needs_its_project_and_location(store: &dyn Store) {
+    seed(store).await;
+    let before = snapshot(store).await;
+    for orphan in [
+        pull_secret("ps_8", "gamma", "gke.one", "web"),
+        pull_secret("ps_9", "alpha", "gke.three", "web"),
+    ] {
+        let result = store
+            .put_pull_secret(
+                &orphan,
+                None,
+                &audit("pull_secret.create", None, &orphan.id),
+            )
+            .await;
+        assert!(result.is_err(), "{orphan:?} was accepted");
+    }
+    assert_eq!(snapshot(store).await, before);
+}
+
+async fn delete_refused_in_use_lists_referrers_unless_forced(store: &dyn Store) {
+    seed(store).await;
+    store
+        .add_reference("ps_1", &referrer("deployment", "api"))
+        .await
+        .unwrap();
+    let before = snapshot(store).await;
+
+    let err = store
+        .delete_pull_secret(
+            "ps_1",
+            false,
+            &audit("pull_secret.delete", Some("alpha"), "ps_1"),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        StoreError::InUse { what, key, by } => {
+            assert_eq!(*what, "pull secret");
+            assert!(key.contains("ps_1") || key.contains("ghcr"), "{key:?}");
+            assert_eq!(by.len(), 2, "{by:?}");
+            assert!(by.iter().any(|b| b.contains("web")), "{by:?}");
+            assert!(by.iter().any(|b| b.contains("api")), "{by:?}");
+        }
+        other => panic!("expected InUse, got {other:?}"),
+    }
+    assert_eq!(snapshot(store).await, before);
+
+    // An unreferenced secret needs no force.
+    store
+        .delete_pull_secret(
+            "ps_2",
+            false,
+            &audit("pull_secret.delete", Some("beta"), "ps_2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_pull_secret_by_id("ps_2").await.unwrap(), None);
+
+    store
+        .delete_pull_secret(
+            "ps_1",
+            true,
+            &audit("pull_secret.delete", Some("alpha"), "ps_1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_pull_secret_by_id("ps_1").await.unwrap(), None);
+    assert_eq!(
+        store.references("ps_1").await.unwrap(),
+        vec![],
+        "references go with the secret"
+    );
+    assert_eq!(audit_count(store).await, before.audit.len() + 2);
+}
+
+async fn delete_missing_pull_secret_is_not_found(store: &dyn Store) {
+    for force in [false, true] {
+        let err = store
+            .delete_pull_secret(
+                "ps_ghost",
+                force,
+                &audit("pull_secret.delete", None, "ps_ghost"),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                StoreError::NotFound {
+                    what: "pull secret",
+                    ..
+                }
+            ),
+            "force {force}: {err:?}"
+        );
+    }
+}
+
+async fn references_add_remove_idempotent(store: &dyn Store) {
+    seed(store).await;
+    let web = referrer("deployment", "web");
+    let api = referrer("deployment", "api");
+    let node = referrer("kubelet", "node-a");
+
+    store.add_reference("ps_1", &web).await.unwrap();
+    store.add_reference("ps_1", &node).await.unwrap();
+    store.add_reference("ps_1", &api).await.unwrap();
+    store.add_reference("ps_1", &api).await.unwrap();
+    // Ordered by kind, then name.
+    assert_eq!(
+        store.references("ps_1").await.unwrap(),
+        vec![api.clone(), web.clone(), node.clone()]
+    );
+    assert_eq!(
+        store.references("ps_2").await.unwrap(),
+        vec![],
+        "per secret"
+    );
+
+    store.remove_reference("ps_1", &web).await.unwrap();
+    store.remove_reference("ps_1", &web).await.unwrap();
+    store
+        .remove_reference("ps_1", &referrer("deployment", "never-added"))
+        .await
+        .unwrap();
+    store.remove_reference("ps_ghost", &web).await.unwrap();
+    assert_eq!(store.references("ps_1").await.unwrap(), vec![api, node]);
+
+    let err = store.add_reference("ps_ghost", &web).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotFound { what: "pull secret", key } if key == "ps_ghost"),
+        "{err:?}"
+    );
+    assert_eq!(store.references("ps_ghost").await.unwrap(), vec![]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------------------------
+
+async fn tokens_create_get_list_revoke(store: &dyn Store) {
+    let a = || audit("token", None, "token");
+    // Created out of order; listing is by creation time, then id.
+    let records = [
+        TokenRecord {
+            created_at: 3,
+            ..token("tok_b", Some("beta"))
+        },
+        TokenRecord {
+            created_at: 1,
+            expires_at: None,
+            ..token("tok_a2", Some("alpha"))
+        },
+        TokenRecord {
+            created_at: 2,
+            ..token("tok_g", None)
+        },
+        TokenRecord {
+            created_at: 1,
+            ..token("tok_a1", Some("alpha"))
+        },
+    ];
+    for t in &records {
+        store.create_token(t, &a()).await.unwrap();
+    }
+    for t in &records {
+        assert_eq!(store.get_token(&t.id).await.unwrap().as_ref(), Some(t));
+    }
+    assert_eq!(store.get_token("tok_missing").await.unwrap(), None);
+
+    let cases: [(Option<&str>, &[&str]); 4] = [
+        (None, &["tok_a1", "tok_a2", "tok_g", "tok_b"]),
+        (Some("alpha"), &["tok_a1", "tok_a2"]),
+        (Some("beta"), &["tok_b"]),
+        (Some("gamma"), &[]),
+    ];
+    for (project, expected) in cases {
+        let ids: Vec<String> = store
+            .list_tokens(project)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ids, expected, "list_tokens({project:?})");
+    }
+
+    let err = store
+        .create_token(&token("tok_g", Some("alpha")), &a())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::AlreadyExists { what: "token", key } if key == "tok_g"),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.get_token("tok_g").await.unwrap().as_ref(),
+        Some(&records[2])
+    );
+
+    store.revoke_token("tok_a1", 42, &a()).await.unwrap();
+    assert_eq!(
+        store.get_token("tok_a1").await.unwrap(),
+        Some(TokenRecord {
+            revoked_at: Some(42),
+            ..records[3].clone()
+        })
+    );
+    for id in ["tok_a1", "tok_missing"] {
+        let err = store.revoke_token(id, 43, &a()).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::NotFound { what: "token", key } if key == id),
+            "revoke {id}: {err:?}"
+        );
+    }
+    assert_eq!(
+        store.get_token("tok_a1").await.unwrap().unwrap().revoked_at,
+        Some(42),
+        "a second revocation does not move the time"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+// ---------------------------------------------------------------------------------------------
+
+async fn every_mutation_writes_exactly_one_audit_event(store: &dyn Store) {
+    let ps = pull_secret("ps_1", "alpha", "gke.one", "web");
+    let steps = [
+        Op::CreateProject(project("alpha")),
+        Op::CreateLocation(location("gke.one")),
+        Op::PutPullSecret(ps.clone(), None),
+        Op::PutPullSecret(rotated(&ps, 2, "alice"), Some(1)),
+        Op::CreateToken(token("tok_1", Some("alpha"))),
+        Op::RevokeToken("tok_1"),
+        Op::AppendAudit,
+        Op::DeletePullSecret("ps_1", false),
+        Op::PutPullSecret(pull_secret("ps_2", "alpha", "gke.one", "api"), None),
+        Op::DeletePullSecret("ps_2", true),
+        Op::DeleteLocation("gke.one"),
+        Op::DeleteProject("alpha"),
+    ];
+    let mut previous_id = 0;
+    for (step, op) in steps.iter().enumerate() {
+        let event = audit_for_step(step);
+        op.apply(store, &event)
+            .await
+            .unwrap_or_else(|e| panic!("step {step} {op:?}: {e:?}"));
+        let log = all_audit(store, None).await;
+        assert_eq!(log.len(), step + 1, "step {step} {op:?}");
+        let newest = &log[0];
+        assert!(newest.id > previous_id, "audit ids increase");
+        assert_eq!(
+            newest,
+            &AuditRecord {
+                id: newest.id,
+                ..event
+            },
+            "step {step} {op:?} stored its event as given"
+        );
+        previous_id = newest.id;
+    }
+}
+
+async fn failed_mutation_writes_no_audit_event(store: &dyn Store) {
+    seed(store).await;
+    // (mutation, expected error; "error" where the contract only requires a refusal)
+    let cases: Vec<(Op, &str)> = vec![
+        (Op::CreateProject(project("alpha")), "already_exists"),
+        (Op::DeleteProject("alpha"), "in_use"),
+        (Op::DeleteProject("ghost"), "not_found"),
+        (Op::CreateLocation(location("gke.one")), "already_exists"),
+        (Op::DeleteLocation("gke.one"), "in_use"),
+        (Op::DeleteLocation("ghost"), "not_found"),
+        (
+            Op::PutPullSecret(pull_secret("ps_9", "alpha", "gke.one", "ghcr"), None),
+            "already_exists",
+        ),
+        (
+            Op::PutPullSecret(
+                rotated(&pull_secret("ps_1", "alpha", "gke.one", "ghcr"), 9, "x"),
+                Some(7),
+            ),
+            "conflict",
+        ),
+        (
+            Op::PutPullSecret(pull_secret("ps_ghost", "alpha", "gke.one", "new"), Some(1)),
+            "conflict",
+        ),
+        (
+            Op::PutPullSecret(pull_secret("ps_9", "gamma", "gke.one", "new"), None),
+            "error",
+        ),
+        (
+            Op::PutPullSecret(pull_secret("ps_9", "alpha", "gke.three", "new"), None),
+            "error",
+        ),
+        (Op::DeletePullSecret("ps_1", false), "in_use"),
+        (Op::DeletePullSecret("ps_ghost", false), "not_found"),
+        (Op::DeletePullSecret("ps_ghost", true), "not_found"),
+        (
+            Op::CreateToken(token("tok_1", Some("beta"))),
+            "already_exists",
+        ),
+        (Op::RevokeToken("tok_3"), "not_found"),
+        (Op::RevokeToken("tok_ghost"), "not_found"),
+    ];
+    let before = snapshot(store).await;
+    for (step, (op, expected)) in cases.iter().enumerate() {
+        let err = op
+            .apply(store, &audit_for_step(step))
+            .await
+            .expect_err(&format!("{op:?} should be refused"));
+        if *expected != "error" {
+            assert_eq!(error_kind(&err), *expected, "{op:?}: {err:?}");
+        }
+        assert_eq!(
+            snapshot(store).await,
+            before,
+            "{op:?} was refused but changed the store"
+        );
+    }
+}
+
+async fn audit_list_newest_first_with_paging_and_project_filter(store: &dyn Store) {
+    let projects = [Some("alpha"), Some("beta"), None];
+    let events: Vec<AuditRecord> = (0..25)
+        .map(|i| AuditRecord {
+            time: i,
+            ..audit(&format!("event-{i}"), projects[i as usize % 3], "t")
+        })
+        .collect();
+    for e in &events {
+        store.append_audit(e).await.unwrap();
+    }
+
+    let all = store.list_audit(None, None, 100).await.unwrap();
+    assert_eq!(all.len(), 25);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    for (got, sent) in all.iter().zip(events.iter().rev()) {
+        assert_eq!(
+            got,
+            &AuditRecord {
+                id: got.id,
+                ..sent.clone()
+            }
+        );
+    }
+
+    // Pages of 10 walk the whole log with `before`, then come up empty.
+    let mut before = None;
+    for expected in [&all[0..10], &all[10..20], &all[20..25], &[]] {
+        let page = store.list_audit(None, before, 10).await.unwrap();
+        assert_eq!(page, expected, "page before {before:?}");
+        before = page.last().map(|e| e.id).or(before);
+    }
+
+    for project in ["alpha", "beta"] {
+        let expected: Vec<AuditRecord> = all
+            .iter()
+            .filter(|e| e.project.as_deref() == Some(project))
+            .cloned()
+            .collect();
+        assert_eq!(expected.len(), if project == "alpha" { 9 } else { 8 });
+        assert_eq!(
+            store.list_audit(Some(project), None, 100).await.unwrap(),
+            expected
+        );
+        // Paging within a project, in pages smaller than the gaps between its events.
+        assert_eq!(all_audit(store, Some(project)).await, expected);
+        let second_page = store
+            .list_audit(Some(project), Some(expected[2].id), 3)
+            .await
+            .unwrap();
+        assert_eq!(second_page, &expected[3..6]);
+    }
+    assert_eq!(
+        store.list_audit(Some("gamma"), None, 100).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(store.list_audit(None, None, 0).await.unwrap(), vec![]);
+    let oldest = all.last().map(|e| e.id);
+    assert_eq!(store.list_audit(None, oldest, 100).await.unwrap(), vec![]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metadata
+// ---------------------------------------------------------------------------------------------
+
+async fn meta_insert_is_first_writer_wins(store: &dyn Store) {
+    assert_eq!(store.get_meta("vault.data_key").await.unwrap(), None);
+    assert!(store.insert_meta("vault.data_key", "first").await.unwrap());
+    assert!(!store.insert_meta("vault.data_key", "second").await.unwrap());
+    assert_eq!(
+        store.get_meta("vault.data_key").await.unwrap().as_deref(),
+        Some("first")
+    );
+    assert!(store.insert_meta("bootstrap.done", "").await.unwrap());
+    assert_eq!(
+        store.get_meta("bootstrap.done").await.unwrap().as_deref(),
+        Some("")
+    );
+    assert_eq!(
+        store.get_meta("vault.data_key").await.unwrap().as_deref(),
+        Some("first")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency
+// ---------------------------------------------------------------------------------------------
+
+async fn concurrent_writers_do_not_fail(store: Arc<dyn Store>) {
+    store
+        .create_location(&location("gke.one"), &audit("setup", None, "setup"))
+        .await
+        .unwrap();
+    let writers = (0..50).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let name = format!("project-{i:02}");
+            let a = audit("concurrent", Some(&name), &name);
+            store.create_project(&project(&name), &a).await?;
+            let s = pull_secret(&format!("ps_{i}"), &name, "gke.one", "web");
+            store.put_pull_secret(&s, None, &a).await?;
+            store
+                .put_pull_secret(&rotated(&s, 2, "rotator"), Some(1), &a)
+                .await
+        })
+    });
+    let readers = (0..50).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store.list_projects().await?;
+            store.list_pull_secrets(None, Some("gke.one")).await?;
+            store.list_audit(None, None, 10).await.map(drop)
+        })
+    });
+    let handles: Vec<_> = writers.chain(readers).collect();
+    for handle in handles {
+        handle
+            .await
+            .expect("task panicked")
+            .expect("store call failed");
+    }
+    assert_eq!(store.list_projects().await.unwrap().len(), 50);
+    let secrets = store.list_pull_secrets(None, None).await.unwrap();
+    assert_eq!(secrets.len(), 50);
+    assert!(secrets.iter().all(|s| s.revision == 2));
+    assert_eq!(audit_count(&*store).await, 1 + 150);
+}
+
+async fn concurrent_rotations_with_the_same_expected_revision_have_one_winner(
+    store: Arc<dyn Store>,
+) {
+    seed(&*store).await;
+    let original = store.get_pull_secret_by_id("ps_1").await.unwrap().unwrap();
+    let audit_before = audit_count(&*store).await;
+    let handles: Vec<_> = (0..20u8)
+        .map(|i| {
+            let store = store.clone();
+            let candidate = rotated(&original, 100 + i, &format!("writer-{i}"));
+            tokio::spawn(async move {
+                let a = audit("pull_secret.rotate", Some("alpha"), "ps_1");
+                let result = store.put_pull_secret(&candidate, Some(1), &a).await;
+                (candidate, result)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for handle in handles {
+        let (candidate, result) = handle.await.expect("task panicked");
+        match result {
+            Ok(()) => winners.push(candidate),
+            Err(StoreError::Conflict { .. }) => {}
+            Err(other) => panic!("expected Ok or Conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one writer wins");
+    assert_eq!(
+        store.get_pull_secret_by_id("ps_1").await.unwrap().as_ref(),
+        Some(&winners[0])
+    );
+    assert_eq!(audit_count(&*store).await, audit_before + 1);
+}
+
+async fn concurrent_meta_inserts_have_one_winner(store: Arc<dyn Store>) {
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let value = format!("value-{i}");
+                let inserted = store.insert_meta("vault.data_key", &value).await;
+                (value, inserted)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for handle in handles {
+        let (value, inserted) = handle.await.expect("task panicked");
+        if inserted.expect("insert_meta failed") {
+            winners.push(value);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one insert wins: {winners:?}");
+    assert_eq!(
+        store.get_meta("vault.data_key").await.unwrap().as_ref(),
+        Some(&winners[0])
+    );
+}

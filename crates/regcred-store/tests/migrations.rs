@@ -1,0 +1,130 @@
+//! Schema migrations of the SQLite backend, checked on real database files: a fresh database
+//! records every known migration once, reopening an existing database applies nothing again and
+//! keeps its data, and a database that a newer regcred has migrated is refused with
+//! `StoreError::Schema` instead of being misread. The bookkeeping table is read with plain SQL,
+//! since the store trait deliberately does not expose it.
+
+use std::path::Path;
+
+use regcred_store::migrate::SQLITE;
+use regcred_store::{AuditRecord, ProjectRecord, SqliteStore, Store, StoreError};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, SqliteConnection};
+
+/// `(version, name, applied_at)` rows of `schema_migrations`, oldest first.
+async fn applied(path: &Path) -> Vec<(i64, String, i64)> {
+    let mut db = raw(path).await;
+    let rows =
+        sqlx::query_as("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    db.close().await.unwrap();
+    rows
+}
+
+async fn raw(path: &Path) -> SqliteConnection {
+    SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path))
+        .await
+        .unwrap()
+}
+
+fn project(name: &str) -> ProjectRecord {
+    ProjectRecord {
+        name: name.to_owned(),
+        description: None,
+        created_at: 1,
+        created_by: "alice".to_owned(),
+    }
+}
+
+fn audit() -> AuditRecord {
+    AuditRecord {
+        id: 0,
+        time: 1,
+        actor: "alice".to_owned(),
+        channel: "cli".to_owned(),
+        action: "project.create".to_owned(),
+        project: Some("alpha".to_owned()),
+        target: "alpha".to_owned(),
+        outcome: "ok".to_owned(),
+        detail: "{}".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn fresh_database_records_every_migration_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("regcred.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+
+    let rows = applied(&path).await;
+    let recorded: Vec<(i64, &str)> = rows.iter().map(|(v, n, _)| (*v, n.as_str())).collect();
+    let known: Vec<(i64, &str)> = SQLITE.iter().map(|m| (m.version, m.name)).collect();
+    assert_eq!(recorded, known);
+    assert!(SQLITE.windows(2).all(|w| w[0].version < w[1].version));
+}
+
+#[tokio::test]
+async fn reopening_an_existing_database_does_not_reapply_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("regcred.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .create_project(&project("alpha"), &audit())
+        .await
+        .unwrap();
+    drop(store);
+    let first = applied(&path).await;
+
+    // The initial migration creates tables without IF NOT EXISTS, so running it again would
+    // fail the open; the recorded rows (with their times) must stay as they were.
+    for _ in 0..2 {
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(
+            store.get_project("alpha").await.unwrap(),
+            Some(project("alpha"))
+        );
+        assert_eq!(store.list_audit(None, None, 10).await.unwrap().len(), 1);
+        drop(store);
+        assert_eq!(applied(&path).await, first);
+    }
+}
+
+#[tokio::test]
+async fn database_at_a_newer_schema_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("regcred.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .create_project(&project("alpha"), &audit())
+        .await
+        .unwrap();
+    drop(store);
+
+    let mut db = raw(&path).await;
+    sqlx::query(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 2)",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let before = applied(&path).await;
+
+    let err = SqliteStore::open(&path).await.unwrap_err();
+    match &err {
+        StoreError::Schema(message) => {
+            assert!(
+                message.contains("999"),
+                "{message:?} should name the version"
+            );
+        }
+        other => panic!("expected StoreError::Schema, got {other:?}"),
+    }
+    assert_eq!(
+        applied(&path).await,
+        before,
+        "a refused open changes nothing"
+    );
+}

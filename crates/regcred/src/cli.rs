@@ -1,0 +1,375 @@
+//! The command line, parsed without IO (clap derive, `REGCRED_…` environment variables). What
+//! the flags mean is resolved later, in the command modules, where IO is allowed.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// regcred keeps the credentials that pull container images from private registries.
+#[derive(Debug, Parser)]
+#[command(name = "regcred", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every client command shares.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Data directory of the local server (key, admin token, database, server address).
+    #[arg(long, global = true, env = "REGCRED_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Server URL; default: the address `regcred serve` left in the data directory, else http://127.0.0.1:7700.
+    #[arg(long, global = true, env = "REGCRED_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Access token (rc_…); default: the bootstrap admin token in the data directory.
+    #[arg(long, global = true, env = "REGCRED_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Read the access token from this file.
+    #[arg(long, global = true, env = "REGCRED_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Output format; default: a table on a terminal, JSON otherwise.
+    #[arg(short = 'o', long, global = true, value_enum)]
+    pub output: Option<Output>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (embedded SQLite in the data directory, zero configuration).
+    Serve(ServeArgs),
+    /// Create, list, inspect, rotate, delete and import pull secrets.
+    #[command(name = "pullsecret", alias = "pull-secret", alias = "ps")]
+    PullSecret {
+        #[command(subcommand)]
+        command: PullSecretCommand,
+    },
+    /// Manage projects.
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+    /// Manage locations (where workloads run).
+    Location {
+        #[command(subcommand)]
+        command: LocationCommand,
+    },
+    /// Manage access tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Ask about images.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Render credentials in the formats of kubectl, Docker and podman.
+    Render {
+        #[command(subcommand)]
+        command: RenderCommand,
+    },
+    /// Read the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Registry kinds and their fields.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "REGCRED_LISTEN", default_value = "127.0.0.1:7700")]
+    pub listen: String,
+    /// Master key file (base64 of 32 bytes); default: master.key in the data directory, created on first start.
+    #[arg(long, env = "REGCRED_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, env = "REGCRED_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where a pull secret lives.
+#[derive(Debug, Args, Clone)]
+pub struct Scope {
+    #[arg(long, env = "REGCRED_PROJECT")]
+    pub project: String,
+    #[arg(long, env = "REGCRED_LOCATION")]
+    pub location: String,
+}
+
+/// Where a secret value comes from. At most one source.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PasswordSource {
+    /// Read the password or token from standard input.
+    #[arg(long, conflicts_with_all = ["password_file", "password"])]
+    pub password_stdin: bool,
+    /// Read the password or token from a file.
+    #[arg(long, value_name = "FILE", conflicts_with = "password")]
+    pub password_file: Option<PathBuf>,
+    /// The password itself (lands in shell history; prefer --password-stdin). Also REGCRED_PASSWORD.
+    #[arg(long, alias = "token-value")]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PullSecretCommand {
+    /// Create a pull secret, or rotate it if the name exists.
+    Create(PullSecretCreateArgs),
+    /// List pull secrets.
+    List {
+        #[arg(long, env = "REGCRED_PROJECT")]
+        project: Option<String>,
+        #[arg(long, env = "REGCRED_LOCATION")]
+        location: Option<String>,
+    },
+    /// Show one pull secret (never its material).
+    Get {
+        name: Option<String>,
+        #[arg(long, env = "REGCRED_PROJECT")]
+        project: Option<String>,
+        #[arg(long, env = "REGCRED_LOCATION")]
+        location: Option<String>,
+        /// Address it by id instead of name.
+        #[arg(long, conflicts_with = "name")]
+        id: Option<String>,
+    },
+    /// Delete a pull secret.
+    Delete {
+        name: Option<String>,
+        #[arg(long, env = "REGCRED_PROJECT")]
+        project: Option<String>,
+        #[arg(long, env = "REGCRED_LOCATION")]
+        location: Option<String>,
+        #[arg(long, conflicts_with = "name")]
+        id: Option<String>,
+        /// Delete even when deployments use it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Import every entry of a Docker config.json or containers auth.json.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PullSecretCreateArgs {
+    #[command(flatten)]
+    pub scope: Scope,
+    #[arg(long)]
+    pub name: String,
+    /// docker, ghcr, quay, custom, acr, gcr, gar, ecr or public; inferred from --server when left out.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Registry host, e.g. ghcr.io or localhost:5000 (default: Docker Hub).
+    #[arg(long)]
+    pub server: Option<String>,
+    #[arg(long)]
+    pub username: Option<String>,
+    #[command(flatten)]
+    pub password: PasswordSource,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// GCR/GAR: service-account key JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub service_account_key_file: Option<PathBuf>,
+    /// GAR/ECR region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// ECR: access key id.
+    #[arg(long)]
+    pub access_key_id: Option<String>,
+    /// ECR: file holding the secret access key (or REGCRED_SECRET_ACCESS_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub secret_access_key_file: Option<PathBuf>,
+    /// ECR: 12-digit registry (account) id.
+    #[arg(long)]
+    pub registry_id: Option<String>,
+    /// ECR: role to assume.
+    #[arg(long)]
+    pub role_arn: Option<String>,
+    /// GCR/GAR: json_key or access_token.
+    #[arg(long)]
+    pub mode: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub scope: Scope,
+    /// The file to import; default: ~/.docker/config.json.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Show what would be imported without creating anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    List,
+    Get {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocationCommand {
+    Create(LocationCreateArgs),
+    List,
+    Get { name: String },
+    Delete { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct LocationCreateArgs {
+    pub name: String,
+    /// kubernetes, docker or manifests.
+    #[arg(long)]
+    pub kind: String,
+    /// kubernetes: kubeconfig path on the server.
+    #[arg(long)]
+    pub kubeconfig: Option<String>,
+    /// kubernetes: kubeconfig context.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// kubernetes: use the server's in-cluster service account.
+    #[arg(long)]
+    pub in_cluster: bool,
+    /// kubernetes, manifests: namespace per project, e.g. apps-{project}.
+    #[arg(long)]
+    pub namespace_template: Option<String>,
+    /// docker: auth file to maintain.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// docker: docker (config.json) or containers (auth.json).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// manifests: directory to write into.
+    #[arg(long)]
+    pub directory: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; its secret is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin, owner, editor, deployer, viewer or puller.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        project: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long)]
+        ttl_seconds: Option<u64>,
+    },
+    List {
+        #[arg(long)]
+        project: Option<String>,
+    },
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Which pull secrets apply to an image, in the order the runtime tries them.
+    Resolve {
+        image: String,
+        #[command(flatten)]
+        scope: Scope,
+        /// kubelet (default) or containers.
+        #[arg(long)]
+        rules: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    List {
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        before: Option<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// The pull-secret kinds and their fields.
+    Kinds,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RenderCommand {
+    /// A kubernetes.io/dockerconfigjson Secret, byte-identical to
+    /// `kubectl create secret docker-registry … --dry-run=client -o json|yaml`.
+    K8sSecret(RenderArgs),
+    /// A Docker config.json.
+    DockerConfig(RenderArgs),
+    /// A containers auth.json (podman, skopeo, buildah).
+    AuthJson(RenderArgs),
+}
+
+/// Offline (kubectl flags) or from stored pull secrets (`--from-pull-secret`).
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Secret name (k8s-secret).
+    pub name: Option<String>,
+    #[arg(long, default_value = "https://index.docker.io/v1/")]
+    pub docker_server: String,
+    #[arg(long)]
+    pub docker_username: Option<String>,
+    /// Lands in shell history; prefer --password-stdin.
+    #[arg(long)]
+    pub docker_password: Option<String>,
+    #[arg(long)]
+    pub docker_email: Option<String>,
+    #[arg(long, conflicts_with = "docker_password")]
+    pub password_stdin: bool,
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["docker_password", "password_stdin"])]
+    pub password_file: Option<PathBuf>,
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Accepted for kubectl compatibility; rendering is always client-side.
+    #[arg(long, value_name = "MODE")]
+    pub dry_run: Option<String>,
+    /// Render stored pull secrets instead (repeat to merge several registries); needs --project and --location.
+    #[arg(long, value_name = "NAME")]
+    pub from_pull_secret: Vec<String>,
+    #[arg(long, env = "REGCRED_PROJECT")]
+    pub project: Option<String>,
+    #[arg(long, env = "REGCRED_LOCATION")]
+    pub location: Option<String>,
+}

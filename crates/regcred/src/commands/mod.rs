@@ -1,0 +1,61 @@
+//! The client commands. Each resolves its flags (reading secrets from stdin, files or the
+//! environment), calls the server and prints the answer.
+
+pub mod admin;
+pub mod image;
+pub mod import;
+pub mod pull_secret;
+pub mod render;
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Context;
+use regcred_core::secret::Secret;
+
+use crate::cli::PasswordSource;
+use crate::output::note;
+
+/// Reads a secret from the first source given: stdin, a file, the flag (with a warning), or
+/// the environment variable `env`. `None` when no source was given.
+pub fn read_secret(source: &PasswordSource, env: &str) -> anyhow::Result<Option<Secret>> {
+    if source.password_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the password from standard input")?;
+        return Ok(Some(Secret::new(strip_newline(text))));
+    }
+    if let Some(path) = &source.password_file {
+        return read_secret_file(path).map(Some);
+    }
+    if let Some(p) = &source.password {
+        note("warning: --password puts the secret in your shell history and the process list; prefer --password-stdin or --password-file");
+        return Ok(Some(Secret::new(p.clone())));
+    }
+    Ok(std::env::var(env).ok().map(Secret::new))
+}
+
+/// Reads a secret file, dropping one trailing newline.
+pub fn read_secret_file(path: &Path) -> anyhow::Result<Secret> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(Secret::new(strip_newline(text)))
+}
+
+fn strip_newline(mut text: String) -> String {
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    text
+}
+
+/// Requires a flag that is optional in clap because `--id` can replace it.
+pub fn need<'a>(value: &'a Option<String>, flag: &str) -> anyhow::Result<&'a str> {
+    value
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("{flag} is required (or address the pull secret with --id)"))
+}

@@ -1,0 +1,88 @@
+//! The `regcred` binary: server, CLI client and offline renderer in one. Thin over the libraries:
+//! it parses arguments, builds resources, runs one command and maps the outcome to an exit code.
+
+mod cli;
+mod client;
+mod commands;
+mod output;
+mod paths;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::client::{ApiFailure, Client, Unreachable};
+use crate::output::Printer;
+
+/// Exit codes, documented in the README.
+mod exit {
+    pub const FAILURE: u8 = 1;
+    pub const INVALID: u8 = 3;
+    pub const NOT_FOUND: u8 = 4;
+    pub const DENIED: u8 = 5;
+    pub const CONFLICT: u8 = 6;
+    pub const UNREACHABLE: u8 = 7;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let printer = Printer::new(cli.global.output);
+    let client = || Client::from_global(&cli.global);
+    match cli.command {
+        Command::Serve(args) => serve::run(args, cli.global.data_dir.as_deref()).await,
+        Command::Render { command } => commands::render::run(&cli.global, &printer, command).await,
+        Command::PullSecret { command } => commands::pull_secret::run(&client()?, &printer, command).await,
+        Command::Project { command } => commands::admin::project(&client()?, &printer, command).await,
+        Command::Location { command } => commands::admin::location(&client()?, &printer, command).await,
+        Command::Token { command } => commands::admin::token(&client()?, &printer, command).await,
+        Command::Audit { command } => commands::admin::audit(&client()?, &printer, command).await,
+        Command::Registry { command } => commands::admin::registry(&client()?, &printer, command).await,
+        Command::Image { command } => commands::image::run(&client()?, &printer, command).await,
+    }
+}
+
+/// Prints the error with its causes and chooses the exit code. A broken pipe is success.
+fn report(e: &anyhow::Error) -> ExitCode {
+    let broken_pipe = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return ExitCode::SUCCESS;
+    }
+    eprint!("error: {e}");
+    for cause in e.chain().skip(1) {
+        eprint!(": {cause}");
+    }
+    eprintln!();
+    let code = if let Some(api) = e.downcast_ref::<ApiFailure>() {
+        match api.status {
+            401 | 403 => exit::DENIED,
+            404 => exit::NOT_FOUND,
+            409 => exit::CONFLICT,
+            400..=499 => exit::INVALID,
+            _ => exit::FAILURE,
+        }
+    } else if e.downcast_ref::<Unreachable>().is_some() {
+        exit::UNREACHABLE
+    } else {
+        exit::FAILURE
+    };
+    ExitCode::from(code)
+}

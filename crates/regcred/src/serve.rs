@@ -1,0 +1,122 @@
+//! `regcred serve`: builds the resources (data directory, master key, store, vault), creates the
+//! bootstrap admin token on first start, and serves until SIGINT or SIGTERM, then drains.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use regcred_server::AppState;
+use regcred_store::vault::{write_private_new, MasterKey, Vault};
+use regcred_store::SqliteStore;
+
+use crate::cli::{LogFormat, ServeArgs};
+use crate::paths;
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REGCRED_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn master_key(args: &ServeArgs, dir: &Path) -> anyhow::Result<MasterKey> {
+    if let Ok(text) = std::env::var("REGCRED_MASTER_KEY") {
+        return MasterKey::from_text(&text).context("REGCRED_MASTER_KEY");
+    }
+    let path = args
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| dir.join(paths::MASTER_KEY_FILE));
+    Ok(MasterKey::load_or_create(&path)?)
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))
+}
+
+/// Writes the bootstrap admin token file, replacing a stale one left by an interrupted start.
+fn write_admin_token(dir: &Path, secret: &str) -> anyhow::Result<()> {
+    let path = dir.join(paths::ADMIN_TOKEN_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+    write_private_new(&path, format!("{secret}\n").as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let dir = paths::data_dir(data_dir);
+    create_private_dir(&dir)?;
+    let key = master_key(&args, &dir)?;
+    let db = dir.join(paths::DATABASE_FILE);
+    let store = SqliteStore::open(&db)
+        .await
+        .with_context(|| format!("opening database {}", db.display()))?;
+    let store: Arc<dyn regcred_store::Store> = Arc::new(store);
+    let vault = Vault::open(store.as_ref(), &key)
+        .await
+        .context("opening the vault")?;
+    if let Some(secret) = regcred_server::bootstrap::admin_token(store.as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the bootstrap admin token: {}", e.message))?
+    {
+        write_admin_token(&dir, &secret)?;
+        tracing::info!(
+            path = %dir.join(paths::ADMIN_TOKEN_FILE).display(),
+            "created the bootstrap admin token"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let url = format!("http://{addr}");
+    let url_file = dir.join(paths::SERVER_URL_FILE);
+    std::fs::write(&url_file, format!("{url}\n"))
+        .with_context(|| format!("writing {}", url_file.display()))?;
+    tracing::info!(%url, data_dir = %dir.display(), master_key = %key.id(), "regcred serving");
+    let state = AppState::new(store, vault);
+    let served = regcred_server::run(listener, state, shutdown_signal()).await;
+    let _ = std::fs::remove_file(&url_file);
+    tracing::info!("regcred stopped");
+    served.context("serving")
+}
