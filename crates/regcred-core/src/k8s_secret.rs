@@ -257,7 +257,7 @@ pub mod go_yaml {
     use super::RenderError;
 
     const BEST_INDENT: usize = 2;
-    const BEST_WIDTH: usize = 80;
+    const BEST_WIDTH: usize = 81;
 
     /// What a string looks like after kubectl's JSON → YAML step: sigs.k8s.io/yaml re-reads the
     /// JSON with a YAML parser, where a raw NEL (U+0085, which Go's JSON leaves unescaped) is a
@@ -800,8 +800,7 @@ pub mod go_yaml {
         if go_parse_int(&plain, 0).is_ok() {
             return true;
         }
-        let uint = go_parse_uint(&plain, 0);
-        if uint.is_ok() {
+        if go_parse_uint(&plain, 0).is_ok() {
             return true;
         }
         if is_yaml_style_float(&plain) && plain.parse::<f64>().is_ok_and(f64::is_finite) {
@@ -812,12 +811,11 @@ pub mod go_yaml {
                 return true;
             }
         } else if let Some(rest) = plain.strip_prefix("-0b") {
-            if go_parse_int(&format!("-{rest}"), 2).is_ok() {
-                return true;
-            }
+            return go_parse_int(&format!("-{rest}"), 2).is_ok();
         }
-        // An integer too large for 64 bits still resolves, as a big.Int.
-        uint == Err(IntError::Range) && go_big_int_ok(&plain)
+        // Newer sigs.k8s.io/yaml also resolves integers beyond 64 bits (as big.Int) and quotes
+        // them; the go-yaml v2.4 in kubectl 1.32 does not: it prints 0xffffffffffffffffffff plain.
+        false
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -878,12 +876,6 @@ pub mod go_yaml {
         } else {
             i64::try_from(n).map_err(|_| IntError::Range)
         }
-    }
-
-    /// big.Int.SetString(s, 0) succeeds, for an unsigned literal.
-    fn go_big_int_ok(s: &str) -> bool {
-        let (base, digits) = split_base_prefix(s);
-        !digits.is_empty() && digits.chars().all(|c| c.to_digit(base).is_some())
     }
 
     /// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`

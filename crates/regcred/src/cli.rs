@@ -21,9 +21,9 @@ pub struct Global {
     /// Data directory of the local server (key, admin token, database, server address).
     #[arg(long, global = true, env = "REGCRED_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Server URL; default: the address `regcred serve` left in the data directory, else http://127.0.0.1:7700.
-    #[arg(long, global = true, env = "REGCRED_SERVER", value_name = "URL")]
-    pub server: Option<String>,
+    /// URL of the regcred API; default: the address `regcred serve` left in the data directory, else http://127.0.0.1:7700.
+    #[arg(long, global = true, env = "REGCRED_API_URL", value_name = "URL")]
+    pub api_url: Option<String>,
     /// Access token (rc_…); default: the bootstrap admin token in the data directory.
     #[arg(long, global = true, env = "REGCRED_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub token: Option<String>,

@@ -36,7 +36,7 @@ impl std::error::Error for ApiFailure {}
 
 /// The server could not be reached at all.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot reach the regcred server at {url}; is `regcred serve` running? ({source})")]
+#[error("cannot reach the regcred server at {url}; is `regcred serve` running?")]
 pub struct Unreachable {
     pub url: String,
     #[source]
@@ -54,7 +54,7 @@ impl Client {
     /// Resolves server and token: flags and environment first, then the data directory.
     pub fn from_global(global: &Global) -> anyhow::Result<Client> {
         let dir = paths::data_dir(global.data_dir.as_deref());
-        let base = match &global.server {
+        let base = match &global.api_url {
             Some(url) => url.clone(),
             None => read_trimmed(&dir.join(paths::SERVER_URL_FILE))
                 .unwrap_or_else(|| paths::DEFAULT_SERVER.to_owned()),

@@ -46,7 +46,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let client = || Client::from_global(&cli.global);
     match cli.command {
         Command::Serve(args) => serve::run(args, cli.global.data_dir.as_deref()).await,
-        Command::Render { command } => commands::render::run(&cli.global, &printer, command).await,
+        Command::Render { command } => commands::render::run(&cli.global, command).await,
         Command::PullSecret { command } => commands::pull_secret::run(&client()?, &printer, command).await,
         Command::Project { command } => commands::admin::project(&client()?, &printer, command).await,
         Command::Location { command } => commands::admin::location(&client()?, &printer, command).await,

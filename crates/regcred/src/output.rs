@@ -78,10 +78,6 @@ impl Printer {
         Printer { format }
     }
 
-    pub fn format(&self) -> Output {
-        self.format
-    }
-
     /// Prints `value` as JSON/YAML, or `table(value)` as a table.
     pub fn print<T: Serialize>(&self, value: &T, table: impl FnOnce(&T) -> Table) -> anyhow::Result<()> {
         let text = match self.format {

@@ -8,7 +8,7 @@ use regcred_core::api::{
     PullSecretList, PullSecretRef, PullSecretRender, Referrer, RenderFormat, Rendered,
 };
 use regcred_core::credential::{self, Credential, Kind, Material, Params};
-use regcred_core::k8s_secret::{self, DockerAuth, OutputFormat};
+use regcred_core::k8s_secret::{self, DockerAuth, OutputFormat, RenderError};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
 use regcred_core::{auth_file, secret::Secret};
@@ -138,8 +138,11 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
     let fingerprint = ctx.state.vault().fingerprint(&plaintext);
     let server = credential.server.to_string();
     let mut notes = Vec::new();
-    if let Some(input) = input_server.filter(|s| *s != server) {
-        notes.push(format!("server {input:?} stored as {server:?}"));
+    if let Some(note) = input_server
+        .and_then(|input| RegistryServer::normalize(&input).ok())
+        .and_then(|n| n.note())
+    {
+        notes.push(format!("server {note}"));
     }
 
     // Rotation races with another writer are rare; one retry after a conflict settles them.
@@ -358,13 +361,27 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
             email: e.email.as_deref(),
         })
         .collect();
+    let name = secret_name.as_str();
+    let namespace = req.namespace.as_deref();
     let content = match req.format {
-        RenderFormat::K8sSecretJson => k8s_secret::secret(&secret_name, req.namespace.as_deref(), &auths, OutputFormat::Json),
-        RenderFormat::K8sSecretYaml => k8s_secret::secret(&secret_name, req.namespace.as_deref(), &auths, OutputFormat::Yaml),
+        RenderFormat::K8sSecretJson => k8s_secret::secret(name, namespace, &auths, OutputFormat::Json),
+        RenderFormat::K8sSecretYaml => k8s_secret::secret(name, namespace, &auths, OutputFormat::Yaml),
         RenderFormat::Dockerconfigjson => k8s_secret::dockerconfigjson(&auths),
-        RenderFormat::DockerConfig => auth_file::docker_config(&auths),
-        RenderFormat::AuthJson => auth_file::auth_json(&auths),
-    };
+        RenderFormat::DockerConfig => auth_file::docker_config_json(&auths),
+        RenderFormat::AuthJson => auth_file::containers_auth_json(&auths),
+    }
+    // Only the key and the field name are echoed: the error variants carry the value, which
+    // may be the password.
+    .map_err(|e| {
+        let what = match e {
+            RenderError::DuplicateServer { server } => format!("{server} appears twice"),
+            RenderError::YamlControlCharacter { field, .. }
+            | RenderError::YamlDocumentIndicator { field, .. } => {
+                format!("{field} holds characters that YAML cannot carry; use the JSON format")
+            }
+        };
+        ApiError::new(axum::http::StatusCode::CONFLICT, "not_renderable", what)
+    })?;
     let event = ctx.audit(
         Some(&req.project),
         &target,

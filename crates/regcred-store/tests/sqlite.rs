@@ -1,10 +1,12 @@
-//! Schema migrations of the SQLite backend, checked on real database files: a fresh database
-//! records every known migration once, reopening an existing database applies nothing again and
-//! keeps its data, and a database that a newer regcred has migrated is refused with
-//! `StoreError::Schema` instead of being misread. The bookkeeping table is read with plain SQL,
-//! since the store trait deliberately does not expose it.
-
+//! Behaviour specific to the SQLite backend, checked on real database files. Schema migrations:
+//! a fresh database records every known migration once, reopening an existing database applies
+//! nothing again and keeps its data, and a database that a newer regcred has migrated is refused
+//! with `StoreError::Schema` instead of being misread (the bookkeeping table is read with plain
+//! SQL, since the store trait deliberately does not expose it). Sharing: two stores opened on
+//! one file — as during a restart that overlaps the old process — both keep writing without
+//! "database is locked" errors, and in-memory stores never share data.
 use std::path::Path;
+use std::sync::Arc;
 
 use regcred_store::migrate::SQLITE;
 use regcred_store::{AuditRecord, ProjectRecord, SqliteStore, Store, StoreError};
@@ -127,4 +129,52 @@ async fn database_at_a_newer_schema_version_is_refused() {
         before,
         "a refused open changes nothing"
     );
+}
+
+/// Regression: write transactions began deferred, so a transaction that reads before it writes
+/// (`delete_project`, `delete_location`, `delete_pull_secret`) failed with `SQLITE_BUSY` or
+/// `SQLITE_BUSY_SNAPSHOT` ("database is locked") instead of waiting, whenever another connection
+/// outside the store's in-process lock wrote to the same file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn two_stores_on_one_file_do_not_fail_with_database_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("regcred.db");
+    let first: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let second: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    // Many rounds from each side, so that the two stores' transactions interleave.
+    let handles: Vec<_> = (0..16)
+        .map(|task| {
+            let store = if task % 2 == 0 { &first } else { &second }.clone();
+            tokio::spawn(async move {
+                for round in 0..25 {
+                    let name = format!("project-{task}-{round}");
+                    store.create_project(&project(&name), &audit()).await?;
+                    store.delete_project(&name, 2, &audit()).await?;
+                }
+                Ok::<(), StoreError>(())
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for handle in handles {
+        if let Err(e) = handle.await.expect("task panicked") {
+            failures.push(format!("{e:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failed: {failures:?}",
+        failures.len()
+    );
+    assert_eq!(first.list_projects().await.unwrap(), vec![]);
+    assert_eq!(first.list_audit(None, None, 1000).await.unwrap().len(), 800);
+}
+
+#[tokio::test]
+async fn in_memory_stores_are_independent() {
+    let a = SqliteStore::in_memory().await.unwrap();
+    let b = SqliteStore::in_memory().await.unwrap();
+    a.create_project(&project("alpha"), &audit()).await.unwrap();
+    assert_eq!(a.list_projects().await.unwrap(), vec![project("alpha")]);
+    assert_eq!(b.list_projects().await.unwrap(), vec![]);
 }
