@@ -257,7 +257,7 @@ pub mod go_yaml {
     use super::RenderError;
 
     const BEST_INDENT: usize = 2;
-    const BEST_WIDTH: usize = 81;
+    const BEST_WIDTH: usize = 1000;
 
     /// What a string looks like after kubectl's JSON → YAML step: sigs.k8s.io/yaml re-reads the
     /// JSON with a YAML parser, where a raw NEL (U+0085, which Go's JSON leaves unescaped) is a
@@ -768,7 +768,7 @@ pub mod go_yaml {
     /// scalar would read back as a bool, null, int, float, timestamp or merge key.
     pub fn resolves_to_non_string(s: &str) -> bool {
         const RESOLVE_MAP: &[&str] = &[
-            "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "n", "N", "no",
+            "y", "Y", "yess", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "n", "N", "no",
             "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", "", "~", "null", "Null",
             "NULL", ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF",
             "-.inf", "-.Inf", "-.INF", "<<",
