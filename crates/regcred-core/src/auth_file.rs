@@ -17,7 +17,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value as Json};
 
 use crate::go_json::Value;
-use crate::k8s_secret::{DockerAuth, RenderError};
+use crate::k8s_secret::{check_unique_servers, DockerAuth, RenderError};
 use crate::secret::Secret;
 
 /// Docker's `~/.docker/config.json` as `docker login` writes it for these logins (emails are not
@@ -40,11 +40,7 @@ enum AuthWhenEmpty {
 }
 
 fn render(entries: &[DockerAuth<'_>], empty: AuthWhenEmpty) -> Result<String, RenderError> {
-    let mut servers: Vec<&str> = entries.iter().map(|e| e.server).collect();
-    servers.sort_unstable();
-    if let Some(w) = servers.windows(2).find(|w| w[0] == w[1]) {
-        return Err(RenderError::DuplicateServer { server: w[0].to_owned() });
-    }
+    check_unique_servers(entries)?;
     let auth_fields: Vec<Option<String>> = entries
         .iter()
         .map(|e| {
@@ -63,7 +59,9 @@ fn render(entries: &[DockerAuth<'_>], empty: AuthWhenEmpty) -> Result<String, Re
     Ok(Value::Object(vec![("auths", Value::map(members))]).to_indented("\t"))
 }
 
-/// Everything an auth file says about logins, sorted by key.
+/// Everything an auth file says about logins: `importable` sorted by key; `not_importable` with
+/// the `auths` entries first, then the `credHelpers` entries (each sorted by key), then the
+/// `credsStore` record.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ParsedAuthFile {
     pub importable: Vec<ImportedCredential>,
@@ -131,7 +129,10 @@ pub enum AuthFileError {
     #[error("not valid JSON: {message}")]
     InvalidJson { message: String },
     #[error("`{path}` must be {expected}")]
-    WrongType { path: String, expected: &'static str },
+    WrongType {
+        path: String,
+        expected: &'static str,
+    },
     #[error("`auths.{server}.auth` is not valid base64: {message}")]
     BadBase64 { server: String, message: String },
     #[error("`auths.{server}.auth` does not decode to `username:password` (no `:`)")]
@@ -144,8 +145,9 @@ pub enum AuthFileError {
 
 /// Reads a Docker `config.json` or containers `auth.json`.
 pub fn parse_auth_file(text: &str) -> Result<ParsedAuthFile, AuthFileError> {
-    let root: Json = serde_json::from_str(text)
-        .map_err(|e| AuthFileError::InvalidJson { message: e.to_string() })?;
+    let root: Json = serde_json::from_str(text).map_err(|e| AuthFileError::InvalidJson {
+        message: e.to_string(),
+    })?;
     let root = as_object(&root, "")?;
     let creds_store = string_field(root, "credsStore", "credsStore")?.filter(|s| !s.is_empty());
     let mut parsed = ParsedAuthFile::default();
@@ -159,9 +161,10 @@ pub fn parse_auth_file(text: &str) -> Result<ParsedAuthFile, AuthFileError> {
         let entry = as_object(entry, &path)?;
         match read_entry(server, entry, &path, creds_store)? {
             Ok(credential) => parsed.importable.push(credential),
-            Err(reason) => {
-                parsed.not_importable.push(NotImportable { server: Some(server.clone()), reason })
-            }
+            Err(reason) => parsed.not_importable.push(NotImportable {
+                server: Some(server.clone()),
+                reason,
+            }),
         }
     }
 
@@ -186,7 +189,9 @@ pub fn parse_auth_file(text: &str) -> Result<ParsedAuthFile, AuthFileError> {
     if let Some(helper) = creds_store {
         parsed.not_importable.push(NotImportable {
             server: None,
-            reason: NotImportableReason::CredentialHelper { helper: helper.to_owned() },
+            reason: NotImportableReason::CredentialHelper {
+                helper: helper.to_owned(),
+            },
         });
     }
     Ok(parsed)
@@ -199,8 +204,7 @@ fn read_entry(
     creds_store: Option<&str>,
 ) -> Result<Result<ImportedCredential, NotImportableReason>, AuthFileError> {
     let get = |name: &str| {
-        string_field(entry, name, &format!("{path}.{name}"))
-            .map(|v| v.filter(|s| !s.is_empty()))
+        string_field(entry, name, &format!("{path}.{name}")).map(|v| v.filter(|s| !s.is_empty()))
     };
     let (auth, username, password) = (get("auth")?, get("username")?, get("password")?);
     let (email, identity_token, registry_token) =
@@ -225,10 +229,16 @@ fn read_entry(
             }))
         }
         _ if registry_token.is_some() => NotImportableReason::RegistryToken,
-        (Some(_), None) => NotImportableReason::Incomplete { missing: "password" },
-        (None, Some(_)) => NotImportableReason::Incomplete { missing: "username" },
+        (Some(_), None) => NotImportableReason::Incomplete {
+            missing: "password",
+        },
+        (None, Some(_)) => NotImportableReason::Incomplete {
+            missing: "username",
+        },
         (None, None) => match creds_store {
-            Some(helper) => NotImportableReason::CredentialHelper { helper: helper.to_owned() },
+            Some(helper) => NotImportableReason::CredentialHelper {
+                helper: helper.to_owned(),
+            },
             None => NotImportableReason::Empty,
         },
     };
@@ -245,17 +255,24 @@ fn decode_auth(server: &str, auth: &str) -> Result<(String, String), AuthFileErr
             .with_decode_allow_trailing_bits(true),
     );
     let cleaned: String = auth.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
-    let decoded = engine.decode(cleaned).map_err(|e| AuthFileError::BadBase64 {
+    let decoded = engine
+        .decode(cleaned)
+        .map_err(|e| AuthFileError::BadBase64 {
+            server: server.to_owned(),
+            message: e.to_string(),
+        })?;
+    let decoded = String::from_utf8(decoded).map_err(|_| AuthFileError::NotUtf8 {
         server: server.to_owned(),
-        message: e.to_string(),
     })?;
-    let decoded =
-        String::from_utf8(decoded).map_err(|_| AuthFileError::NotUtf8 { server: server.to_owned() })?;
     let Some((user, pass)) = decoded.split_once(':') else {
-        return Err(AuthFileError::MissingColon { server: server.to_owned() });
+        return Err(AuthFileError::MissingColon {
+            server: server.to_owned(),
+        });
     };
     if user.is_empty() {
-        return Err(AuthFileError::EmptyUsername { server: server.to_owned() });
+        return Err(AuthFileError::EmptyUsername {
+            server: server.to_owned(),
+        });
     }
     Ok((user.to_owned(), pass.to_owned()))
 }
@@ -282,13 +299,20 @@ fn string_field<'j>(
     match field(object, name) {
         None => Ok(None),
         Some(Json::String(s)) => Ok(Some(s)),
-        Some(_) => Err(AuthFileError::WrongType { path: path.to_owned(), expected: "a string" }),
+        Some(_) => Err(AuthFileError::WrongType {
+            path: path.to_owned(),
+            expected: "a string",
+        }),
     }
 }
 
 fn as_object<'j>(value: &'j Json, path: &str) -> Result<&'j Map<String, Json>, AuthFileError> {
     value.as_object().ok_or_else(|| AuthFileError::WrongType {
-        path: if path.is_empty() { "the file".to_owned() } else { path.to_owned() },
+        path: if path.is_empty() {
+            "the file".to_owned()
+        } else {
+            path.to_owned()
+        },
         expected: "an object",
     })
 }
@@ -320,9 +344,15 @@ mod tests {
             DockerAuth::new("empty.example", "", ""),
         ];
         insta::assert_snapshot!("docker_config_json", docker_config_json(&entries).unwrap());
-        insta::assert_snapshot!("containers_auth_json", containers_auth_json(&entries).unwrap());
+        insta::assert_snapshot!(
+            "containers_auth_json",
+            containers_auth_json(&entries).unwrap()
+        );
         assert_eq!(docker_config_json(&[]).unwrap(), "{\n\t\"auths\": {}\n}");
-        let dup = [DockerAuth::new("a", "u", "p"), DockerAuth::new("a", "v", "q")];
+        let dup = [
+            DockerAuth::new("a", "u", "p"),
+            DockerAuth::new("a", "v", "q"),
+        ];
         assert_eq!(
             containers_auth_json(&dup),
             Err(RenderError::DuplicateServer { server: "a".into() })
@@ -336,13 +366,25 @@ mod tests {
             .importable
             .iter()
             .map(|c| {
-                let email = c.email.as_deref().map(|e| format!(" <{e}>")).unwrap_or_default();
-                format!("{}: {} / {}{email}", c.server, c.username, c.password.expose())
+                let email = c
+                    .email
+                    .as_deref()
+                    .map(|e| format!(" <{e}>"))
+                    .unwrap_or_default();
+                format!(
+                    "{}: {} / {}{email}",
+                    c.server,
+                    c.username,
+                    c.password.expose()
+                )
             })
             .collect();
-        lines.extend(parsed.not_importable.iter().map(|n| {
-            format!("{}: !{}", n.server.as_deref().unwrap_or("*"), n.reason)
-        }));
+        lines.extend(
+            parsed
+                .not_importable
+                .iter()
+                .map(|n| format!("{}: !{}", n.server.as_deref().unwrap_or("*"), n.reason)),
+        );
         lines.join("\n")
     }
 
@@ -424,15 +466,16 @@ mod tests {
 
     #[test]
     fn errors_never_contain_file_values() {
-        let err = parse_auth_file(r#"{"auths":{"a.io":{"auth":"aHVudGVyMi1jYW5hcnk="}}}"#)
-            .unwrap_err();
+        let err =
+            parse_auth_file(r#"{"auths":{"a.io":{"auth":"aHVudGVyMi1jYW5hcnk="}}}"#).unwrap_err();
         assert!(!format!("{err} {err:?}").contains("hunter2"));
     }
 
     #[test]
     fn debug_never_shows_the_password() {
-        let parsed = parse_auth_file(r#"{"auths":{"a.io":{"username":"u","password":"hunter2-canary"}}}"#)
-            .unwrap();
+        let parsed =
+            parse_auth_file(r#"{"auths":{"a.io":{"username":"u","password":"hunter2-canary"}}}"#)
+                .unwrap();
         let shown = format!("{parsed:?}");
         assert!(!shown.contains(PASSWORD), "{shown}");
         assert!(shown.contains("a.io"), "{shown}");
@@ -444,8 +487,14 @@ mod tests {
             DockerAuth::new("quay.io/org", "org+robot", "a:b:c"),
             DockerAuth::new("ghcr.io", "me", "p\u{2028}&<>"),
         ];
-        for text in [docker_config_json(&entries).unwrap(), containers_auth_json(&entries).unwrap()] {
-            check(&text, "ghcr.io: me / p\u{2028}&<>\nquay.io/org: org+robot / a:b:c");
+        for text in [
+            docker_config_json(&entries).unwrap(),
+            containers_auth_json(&entries).unwrap(),
+        ] {
+            check(
+                &text,
+                "ghcr.io: me / p\u{2028}&<>\nquay.io/org: org+robot / a:b:c",
+            );
         }
     }
 }

@@ -213,8 +213,20 @@ impl Kind {
                 "gcr.io or REGION.gcr.io",
                 AuthMethod::Basic,
                 vec![
-                    field("serviceAccountKey", true, true, &[], "service-account key JSON"),
-                    field("mode", false, false, &[], "json_key (default) or access_token"),
+                    field(
+                        "serviceAccountKey",
+                        true,
+                        true,
+                        &[],
+                        "service-account key JSON",
+                    ),
+                    field(
+                        "mode",
+                        false,
+                        false,
+                        &[],
+                        "json_key (default) or access_token",
+                    ),
                     EMAIL,
                 ],
             ),
@@ -224,9 +236,27 @@ impl Kind {
                 "REGION-docker.pkg.dev",
                 AuthMethod::Basic,
                 vec![
-                    field("serviceAccountKey", true, true, &[], "service-account key JSON"),
-                    field("region", true, false, &[], "e.g. europe-west1; implied by the server"),
-                    field("mode", false, false, &[], "json_key (default) or access_token"),
+                    field(
+                        "serviceAccountKey",
+                        true,
+                        true,
+                        &[],
+                        "service-account key JSON",
+                    ),
+                    field(
+                        "region",
+                        true,
+                        false,
+                        &[],
+                        "e.g. europe-west1; implied by the server",
+                    ),
+                    field(
+                        "mode",
+                        false,
+                        false,
+                        &[],
+                        "json_key (default) or access_token",
+                    ),
                     EMAIL,
                 ],
             ),
@@ -238,9 +268,27 @@ impl Kind {
                 vec![
                     field("accessKeyId", true, false, &[], "IAM access key id"),
                     field("secretAccessKey", true, true, &[], "IAM secret access key"),
-                    field("region", true, false, &[], "AWS region; implied by the server"),
-                    field("registryId", false, false, &[], "12-digit account id; implied by the server"),
-                    field("roleArn", false, false, &[], "role to assume before GetAuthorizationToken"),
+                    field(
+                        "region",
+                        true,
+                        false,
+                        &[],
+                        "AWS region; implied by the server",
+                    ),
+                    field(
+                        "registryId",
+                        false,
+                        false,
+                        &[],
+                        "12-digit account id; implied by the server",
+                    ),
+                    field(
+                        "roleArn",
+                        false,
+                        false,
+                        &[],
+                        "role to assume before GetAuthorizationToken",
+                    ),
                 ],
             ),
             Kind::Public => (
@@ -389,13 +437,19 @@ impl Material {
 
     /// The plaintext to encrypt. Callers must treat the bytes as secret.
     pub fn to_plaintext(&self) -> Vec<u8> {
-        let map: BTreeMap<&str, &str> = self.0.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
+        let map: BTreeMap<&str, &str> = self
+            .0
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose()))
+            .collect();
         serde_json::to_vec(&map).unwrap_or_default()
     }
 
     pub fn from_plaintext(bytes: &[u8]) -> Result<Material, serde_json::Error> {
         let map: BTreeMap<String, String> = serde_json::from_slice(bytes)?;
-        Ok(Material(map.into_iter().map(|(k, v)| (k, Secret::new(v))).collect()))
+        Ok(Material(
+            map.into_iter().map(|(k, v)| (k, Secret::new(v))).collect(),
+        ))
     }
 }
 
@@ -413,7 +467,7 @@ pub struct Credential {
 /// Why a credential cannot be used as a fixed username and password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UsableError {
-    #[error("a {kind} pull secret is minted into a short-lived token by the refresher; its stored material is not a registry password")]
+    #[error("{kind} pull secrets are minted into a short-lived token by the refresher; their stored material is not a registry password")]
     MintRequired { kind: &'static str },
     #[error("a public pull secret holds no credentials")]
     Anonymous,
@@ -618,24 +672,33 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
     }
 
     let mut material = Material::default();
-    let require_text = |name: &str, value: Option<&String>, errs: &mut dyn FnMut(&str, &'static str, String)| {
-        match value {
-            None => errs(name, "missing_field", format!("{name} is required for kind {}", kind.as_str())),
-            Some(v) if v.trim().is_empty() => errs(name, "missing_field", format!("{name} must not be empty")),
-            Some(v) if v.chars().any(char::is_control) || v.len() > 256 => errs(
-                name,
-                "invalid_value",
-                format!("{name} must be at most 256 characters without control characters"),
-            ),
-            Some(_) => {}
-        }
-    };
+    let require_text =
+        |name: &str, value: Option<&String>, errs: &mut dyn FnMut(&str, &'static str, String)| {
+            match value {
+                None => errs(
+                    name,
+                    "missing_field",
+                    format!("{name} is required for kind {}", kind.as_str()),
+                ),
+                Some(v) if v.trim().is_empty() => {
+                    errs(name, "missing_field", format!("{name} must not be empty"))
+                }
+                Some(v) if v.chars().any(char::is_control) || v.len() > 256 => errs(
+                    name,
+                    "invalid_value",
+                    format!("{name} must be at most 256 characters without control characters"),
+                ),
+                Some(_) => {}
+            }
+        };
 
     match info.auth {
         AuthMethod::Anonymous => {}
-        _ if server.is_none() && kind != Kind::Ecr => {
-            err("server", "missing_field", format!("server is required for kind {}", kind.as_str()))
-        }
+        _ if server.is_none() && kind != Kind::Ecr => err(
+            "server",
+            "missing_field",
+            format!("server is required for kind {}", kind.as_str()),
+        ),
         _ => {}
     }
 
@@ -654,9 +717,17 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                 ),
                 (Some(s), None) | (None, Some(s)) => {
                     if s.is_empty() {
-                        err(secret_name, "missing_field", format!("{secret_name} must not be empty"));
+                        err(
+                            secret_name,
+                            "missing_field",
+                            format!("{secret_name} must not be empty"),
+                        );
                     } else if s.expose().len() > 64 * 1024 {
-                        err(secret_name, "invalid_value", format!("{secret_name} is longer than 64 KiB"));
+                        err(
+                            secret_name,
+                            "invalid_value",
+                            format!("{secret_name} is longer than 64 KiB"),
+                        );
                     } else {
                         material.insert(secret_name, s);
                     }
@@ -669,7 +740,11 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
             }
             if let Some(e) = email.as_deref() {
                 if e.chars().any(char::is_control) || e.len() > 254 {
-                    err("email", "invalid_value", "email must be at most 254 characters without control characters".into());
+                    err(
+                        "email",
+                        "invalid_value",
+                        "email must be at most 254 characters without control characters".into(),
+                    );
                 }
             }
         }
@@ -689,11 +764,20 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                 },
             }
             if kind == Kind::Gar && region.is_none() {
-                err("region", "missing_field", "region is required for kind gar (or give the server REGION-docker.pkg.dev)".into());
+                err(
+                    "region",
+                    "missing_field",
+                    "region is required for kind gar (or give the server REGION-docker.pkg.dev)"
+                        .into(),
+                );
             }
             if let Some(m) = mode.as_deref() {
                 if !matches!(m, "json_key" | "access_token") {
-                    err("mode", "invalid_value", format!("mode must be json_key or access_token, not {m:?}"));
+                    err(
+                        "mode",
+                        "invalid_value",
+                        format!("mode must be json_key or access_token, not {m:?}"),
+                    );
                 }
             }
         }
@@ -701,22 +785,38 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
             require_text("accessKeyId", access_key_id.as_ref(), &mut err);
             match secret_access_key {
                 Some(s) if !s.is_empty() => material.insert("secretAccessKey", s),
-                _ => err("secretAccessKey", "missing_field", "secretAccessKey is required for kind ecr".into()),
+                _ => err(
+                    "secretAccessKey",
+                    "missing_field",
+                    "secretAccessKey is required for kind ecr".into(),
+                ),
             }
             if region.is_none() {
                 err("region", "missing_field", "region is required for kind ecr (or give the server ACCOUNT.dkr.ecr.REGION.amazonaws.com)".into());
             }
             if let Some(id) = registry_id.as_deref() {
                 if !is_account_id(id) {
-                    err("registryId", "invalid_value", "registryId must be a 12-digit AWS account id".into());
+                    err(
+                        "registryId",
+                        "invalid_value",
+                        "registryId must be a 12-digit AWS account id".into(),
+                    );
                 }
             }
             if server.is_none() && registry_id.is_none() {
-                err("server", "missing_field", "give the server ACCOUNT.dkr.ecr.REGION.amazonaws.com or registryId".into());
+                err(
+                    "server",
+                    "missing_field",
+                    "give the server ACCOUNT.dkr.ecr.REGION.amazonaws.com or registryId".into(),
+                );
             }
             if let Some(arn) = role_arn.as_deref() {
                 if !arn.starts_with("arn:aws") || !arn.contains(":role/") {
-                    err("roleArn", "invalid_value", "roleArn must look like arn:aws:iam::ACCOUNT:role/NAME".into());
+                    err(
+                        "roleArn",
+                        "invalid_value",
+                        "roleArn must look like arn:aws:iam::ACCOUNT:role/NAME".into(),
+                    );
                 }
             }
         }
@@ -735,7 +835,11 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                 region.as_deref().unwrap_or_default()
             );
             RegistryServer::parse(&host).map_err(|e| {
-                vec![FieldError::new("spec.region", "invalid_value", e.to_string())]
+                vec![FieldError::new(
+                    "spec.region",
+                    "invalid_value",
+                    e.to_string(),
+                )]
             })?
         }
         (None, _) => {
@@ -813,44 +917,131 @@ mod tests {
     #[test]
     fn kinds_are_inferred_and_validated() {
         use serde_json::json;
-        check(None, json!({"server":"ghcr.io","username":"u","password":"p"}), "ghcr ghcr.io u");
-        check(None, json!({"username":"u","password":"p"}), "docker docker.io u");
-        check(None, json!({"server":"https://index.docker.io/v1/","username":"u","password":"p"}), "docker docker.io u");
-        check(None, json!({"server":"localhost:5000","username":"u","password":"p"}), "custom localhost:5000 u");
-        check(None, json!({"server":"x.azurecr.io","username":"u","password":"p"}), "acr x.azurecr.io u");
-        check(None, json!({"server":"quay.io/org","username":"org+bot","token":"t"}), "quay quay.io/org org+bot");
-        check(None, json!({"server":"gcr.io","username":"_json_key","password":KEY}), "gcr gcr.io ci@p.iam.gserviceaccount.com");
-        check(None, json!({"server":"europe-west1-docker.pkg.dev","serviceAccountKey":KEY}), "gar europe-west1-docker.pkg.dev ci@p.iam.gserviceaccount.com");
-        check(None, json!({"server":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","accessKeyId":"AKIA1","secretAccessKey":"s"}), "ecr 123456789012.dkr.ecr.eu-west-1.amazonaws.com AKIA1");
-        check(Some(Kind::Ecr), json!({"registryId":"123456789012","region":"us-east-1","accessKeyId":"AKIA1","secretAccessKey":"s"}), "ecr 123456789012.dkr.ecr.us-east-1.amazonaws.com AKIA1");
-        check(Some(Kind::Public), json!({"server":"quay.io"}), "public quay.io -");
+        check(
+            None,
+            json!({"server":"ghcr.io","username":"u","password":"p"}),
+            "ghcr ghcr.io u",
+        );
+        check(
+            None,
+            json!({"username":"u","password":"p"}),
+            "docker docker.io u",
+        );
+        check(
+            None,
+            json!({"server":"https://index.docker.io/v1/","username":"u","password":"p"}),
+            "docker docker.io u",
+        );
+        check(
+            None,
+            json!({"server":"localhost:5000","username":"u","password":"p"}),
+            "custom localhost:5000 u",
+        );
+        check(
+            None,
+            json!({"server":"x.azurecr.io","username":"u","password":"p"}),
+            "acr x.azurecr.io u",
+        );
+        check(
+            None,
+            json!({"server":"quay.io/org","username":"org+bot","token":"t"}),
+            "quay quay.io/org org+bot",
+        );
+        check(
+            None,
+            json!({"server":"gcr.io","username":"_json_key","password":KEY}),
+            "gcr gcr.io ci@p.iam.gserviceaccount.com",
+        );
+        check(
+            None,
+            json!({"server":"europe-west1-docker.pkg.dev","serviceAccountKey":KEY}),
+            "gar europe-west1-docker.pkg.dev ci@p.iam.gserviceaccount.com",
+        );
+        check(
+            None,
+            json!({"server":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","accessKeyId":"AKIA1","secretAccessKey":"s"}),
+            "ecr 123456789012.dkr.ecr.eu-west-1.amazonaws.com AKIA1",
+        );
+        check(
+            Some(Kind::Ecr),
+            json!({"registryId":"123456789012","region":"us-east-1","accessKeyId":"AKIA1","secretAccessKey":"s"}),
+            "ecr 123456789012.dkr.ecr.us-east-1.amazonaws.com AKIA1",
+        );
+        check(
+            Some(Kind::Public),
+            json!({"server":"quay.io"}),
+            "public quay.io -",
+        );
     }
 
     #[test]
     fn bad_specs_name_every_field() {
         use serde_json::json;
-        check(None, json!({"server":"ghcr.io"}), "spec.username:missing_field spec.token:missing_field");
-        check(None, json!({"server":"ghcr.io","username":"u","password":"p","token":"t"}), "spec.token:conflicting_fields");
-        check(Some(Kind::Docker), json!({"server":"ghcr.io","username":"u","password":"p"}), "spec.server:server_mismatch");
-        check(None, json!({"server":"1.dkr.ecr.x.amazonaws.com.example","username":"u","password":"p"}), "custom 1.dkr.ecr.x.amazonaws.com.example u");
+        check(
+            None,
+            json!({"server":"ghcr.io"}),
+            "spec.username:missing_field spec.token:missing_field",
+        );
+        check(
+            None,
+            json!({"server":"ghcr.io","username":"u","password":"p","token":"t"}),
+            "spec.token:conflicting_fields",
+        );
+        check(
+            Some(Kind::Docker),
+            json!({"server":"ghcr.io","username":"u","password":"p"}),
+            "spec.server:server_mismatch",
+        );
+        check(
+            None,
+            json!({"server":"1.dkr.ecr.x.amazonaws.com.example","username":"u","password":"p"}),
+            "custom 1.dkr.ecr.x.amazonaws.com.example u",
+        );
         check(None, json!({"server":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","username":"AWS","password":"p"}),
             "spec.username:field_not_allowed spec.password:field_not_allowed spec.accessKeyId:missing_field spec.secretAccessKey:missing_field");
-        check(Some(Kind::Custom), json!({"username":"u","password":"p"}), "spec.server:missing_field");
-        check(None, json!({"server":"gcr.io","serviceAccountKey":"{}"}), "spec.serviceAccountKey:invalid_value");
-        check(None, json!({"server":"ghcr.io","username":"a:b","token":"t"}), "spec.username:invalid_value");
-        check(Some(Kind::Public), json!({"username":"u"}), "spec.username:field_not_allowed");
-        check(None, json!({"server":"europe-west1-docker.pkg.dev","region":"us-east1","serviceAccountKey":KEY}), "spec.region:conflicting_fields");
+        check(
+            Some(Kind::Custom),
+            json!({"username":"u","password":"p"}),
+            "spec.server:missing_field",
+        );
+        check(
+            None,
+            json!({"server":"gcr.io","serviceAccountKey":"{}"}),
+            "spec.serviceAccountKey:invalid_value",
+        );
+        check(
+            None,
+            json!({"server":"ghcr.io","username":"a:b","token":"t"}),
+            "spec.username:invalid_value",
+        );
+        check(
+            Some(Kind::Public),
+            json!({"username":"u"}),
+            "spec.username:field_not_allowed",
+        );
+        check(
+            None,
+            json!({"server":"europe-west1-docker.pkg.dev","region":"us-east1","serviceAccountKey":KEY}),
+            "spec.region:conflicting_fields",
+        );
     }
 
     #[test]
     fn unknown_spec_fields_are_refused() {
         let r: Result<CredentialSpec, _> = serde_json::from_str(r#"{"server":"x","passwd":"p"}"#);
-        assert!(r.unwrap_err().to_string().contains("unknown field `passwd`"));
+        assert!(r
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field `passwd`"));
     }
 
     #[test]
     fn material_round_trips_and_never_prints() {
-        let c = validate(None, spec(serde_json::json!({"server":"ghcr.io","username":"u","token":"canary-77"}))).unwrap();
+        let c = validate(
+            None,
+            spec(serde_json::json!({"server":"ghcr.io","username":"u","token":"canary-77"})),
+        )
+        .unwrap();
         assert!(!format!("{c:?}").contains("canary-77"));
         let back = Material::from_plaintext(&c.material.to_plaintext()).unwrap();
         assert_eq!(back, c.material);

@@ -161,7 +161,10 @@ mod tests {
             ("kind", Value::Str("Secret")),
             (
                 "metadata",
-                Value::Object(vec![("name", Value::Str("x")), ("creationTimestamp", Value::Null)]),
+                Value::Object(vec![
+                    ("name", Value::Str("x")),
+                    ("creationTimestamp", Value::Null),
+                ]),
             ),
             ("empty", Value::Object(vec![])),
         ]);

@@ -41,11 +41,19 @@ pub struct DockerAuth<'a> {
 
 impl<'a> DockerAuth<'a> {
     pub fn new(server: &'a str, username: &'a str, password: &'a str) -> Self {
-        DockerAuth { server, username, password, email: None }
+        DockerAuth {
+            server,
+            username,
+            password,
+            email: None,
+        }
     }
 
     pub fn with_email(self, email: &'a str) -> Self {
-        DockerAuth { email: Some(email), ..self }
+        DockerAuth {
+            email: Some(email),
+            ..self
+        }
     }
 
     /// What kubectl makes of its flags: a missing `--docker-server` means Docker Hub's
@@ -127,12 +135,19 @@ pub enum KubectlInputError {
 /// Why a document could not be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
-    #[error("server {server:?} is given more than once; a credentials file holds one entry per server")]
+    #[error(
+        "server {server:?} is given more than once; a credentials file holds one entry per server"
+    )]
     DuplicateServer { server: String },
     /// kubectl fails the same way (`yaml: control characters are not allowed`): its YAML printer
     /// re-reads its own JSON, in which these characters are not escaped.
     #[error("{field} {value:?} cannot be printed as YAML: it contains {character:?} (U+{code:04X}), which kubectl rejects too")]
-    YamlControlCharacter { field: &'static str, value: String, character: char, code: u32 },
+    YamlControlCharacter {
+        field: &'static str,
+        value: String,
+        character: char,
+        code: u32,
+    },
     /// kubectl fails the same way (`yaml: found unexpected document indicator`).
     #[error("{field} {value:?} cannot be printed as YAML: a NEL line break followed by `---` or `...` reads as a document marker, and kubectl fails on it too")]
     YamlDocumentIndicator { field: &'static str, value: String },
@@ -184,11 +199,14 @@ pub fn secret(
     }
 }
 
-fn check_unique_servers(entries: &[DockerAuth<'_>]) -> Result<(), RenderError> {
+/// One entry per server: Go maps cannot hold two, and a silent "last one wins" would drop a login.
+pub(crate) fn check_unique_servers(entries: &[DockerAuth<'_>]) -> Result<(), RenderError> {
     let mut servers: Vec<&str> = entries.iter().map(|e| e.server).collect();
     servers.sort_unstable();
     match servers.windows(2).find(|w| w[0] == w[1]) {
-        Some(w) => Err(RenderError::DuplicateServer { server: w[0].to_owned() }),
+        Some(w) => Err(RenderError::DuplicateServer {
+            server: w[0].to_owned(),
+        }),
         None => Ok(()),
     }
 }
@@ -257,7 +275,7 @@ pub mod go_yaml {
     use super::RenderError;
 
     const BEST_INDENT: usize = 2;
-    const BEST_WIDTH: usize = 1000;
+    const BEST_WIDTH: usize = 80;
 
     /// What a string looks like after kubectl's JSON → YAML step: sigs.k8s.io/yaml re-reads the
     /// JSON with a YAML parser, where a raw NEL (U+0085, which Go's JSON leaves unescaped) is a
@@ -287,7 +305,10 @@ pub mod go_yaml {
                 let indicator = chars[i..].starts_with(&['-', '-', '-'])
                     || chars[i..].starts_with(&['.', '.', '.']);
                 if indicator && chars.get(i + 3).is_some_and(|&c| is_blank_or_break(c)) {
-                    return Err(RenderError::YamlDocumentIndicator { field, value: value.to_owned() });
+                    return Err(RenderError::YamlDocumentIndicator {
+                        field,
+                        value: value.to_owned(),
+                    });
                 }
             }
             while i < chars.len() && !is_blank_or_break(chars[i]) {
@@ -358,7 +379,12 @@ pub mod go_yaml {
 
     impl Emitter {
         pub fn new() -> Self {
-            Emitter { out: String::new(), column: 0, whitespace: true, indention: true }
+            Emitter {
+                out: String::new(),
+                column: 0,
+                whitespace: true,
+                indention: true,
+            }
         }
 
         /// A key of a block mapping whose entries sit at column `map_indent`, and its `:`.
@@ -768,10 +794,10 @@ pub mod go_yaml {
     /// scalar would read back as a bool, null, int, float, timestamp or merge key.
     pub fn resolves_to_non_string(s: &str) -> bool {
         const RESOLVE_MAP: &[&str] = &[
-            "y", "Y", "yess", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "n", "N", "no",
-            "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", "", "~", "null", "Null",
-            "NULL", ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF",
-            "-.inf", "-.Inf", "-.INF", "<<",
+            "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "n", "N",
+            "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", "", "~", "null",
+            "Null", "NULL", ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf",
+            "+.INF", "-.inf", "-.Inf", "-.INF", "<<",
         ];
         let Some(&first) = s.as_bytes().first() else {
             return true; // null
@@ -830,7 +856,11 @@ pub mod go_yaml {
         if s.is_empty() {
             return Err(IntError::Syntax);
         }
-        let (base, digits) = if base == 0 { split_base_prefix(s) } else { (base, s) };
+        let (base, digits) = if base == 0 {
+            split_base_prefix(s)
+        } else {
+            (base, s)
+        };
         let mut n: u64 = 0;
         for c in digits.bytes() {
             let d = match c {
@@ -1030,16 +1060,48 @@ pub mod go_yaml {
 
         const LAYOUTS: [&[Part]; 4] = [
             &[
-                Year, Lit(b'-'), Month, Lit(b'-'), Day, Lit(b'T'), Hour, Lit(b':'), Minute,
-                Lit(b':'), Second, Fraction, ZoneColon,
+                Year,
+                Lit(b'-'),
+                Month,
+                Lit(b'-'),
+                Day,
+                Lit(b'T'),
+                Hour,
+                Lit(b':'),
+                Minute,
+                Lit(b':'),
+                Second,
+                Fraction,
+                ZoneColon,
             ],
             &[
-                Year, Lit(b'-'), Month, Lit(b'-'), Day, Lit(b't'), Hour, Lit(b':'), Minute,
-                Lit(b':'), Second, Fraction, ZoneColon,
+                Year,
+                Lit(b'-'),
+                Month,
+                Lit(b'-'),
+                Day,
+                Lit(b't'),
+                Hour,
+                Lit(b':'),
+                Minute,
+                Lit(b':'),
+                Second,
+                Fraction,
+                ZoneColon,
             ],
             &[
-                Year, Lit(b'-'), Month, Lit(b'-'), Day, Lit(b' '), Hour, Lit(b':'), Minute,
-                Lit(b':'), Second, Fraction,
+                Year,
+                Lit(b'-'),
+                Month,
+                Lit(b'-'),
+                Day,
+                Lit(b' '),
+                Hour,
+                Lit(b':'),
+                Minute,
+                Lit(b':'),
+                Second,
+                Fraction,
             ],
             &[Year, Lit(b'-'), Month, Lit(b'-'), Day],
         ];
@@ -1068,15 +1130,17 @@ pub mod go_yaml {
                 let rest = match *part {
                     Year => {
                         year = match v.get(..4) {
-                            Some(d) if d.iter().all(u8::is_ascii_digit) => d
-                                .iter()
-                                .fold(0, |n, c| n * 10 + u32::from(c - b'0')),
+                            Some(d) if d.iter().all(u8::is_ascii_digit) => {
+                                d.iter().fold(0, |n, c| n * 10 + u32::from(c - b'0'))
+                            }
                             _ => return false,
                         };
                         &v[4..]
                     }
                     Month | Day | Hour | Minute | Second => {
-                        let Some((n, rest)) = getnum(v) else { return false };
+                        let Some((n, rest)) = getnum(v) else {
+                            return false;
+                        };
                         let in_range = match part {
                             Month => (1..=12).contains(&n),
                             Hour => n < 24,
@@ -1134,6 +1198,8 @@ pub mod go_yaml {
             v.is_empty() && day >= 1 && day <= days_in(month, year)
         }
 
+        // `u32::is_multiple_of` is newer than the workspace's rust-version (1.85).
+        #[allow(unknown_lints, clippy::manual_is_multiple_of)]
         fn days_in(month: u32, year: u32) -> u32 {
             match month {
                 2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
@@ -1173,6 +1239,7 @@ mod tests {
     fn yaml_quoting_matches_kubectl() {
         // Each expectation is what kubectl 1.32 printed for `-n VALUE … -o yaml` on this machine
         // (see the report of the change that added this module).
+        let words = "word ".repeat(30);
         let cases: &[(&str, &str)] = &[
             ("plain-name", " plain-name"),
             ("true", r#" "true""#),
@@ -1267,7 +1334,7 @@ mod tests {
             ("a\nb", " |-\n    a\n    b"),
             ("\u{feff}a", r#" "\uFEFF\x61""#),
             (
-                &"word ".repeat(30).trim_end().to_owned(),
+                words.trim_end(),
                 " word word word word word word word word word word word word word word\n    word word word word word word word word word word word word word word word word",
             ),
             (
@@ -1296,10 +1363,19 @@ mod tests {
     fn yaml_refuses_what_kubectl_refuses() {
         for value in ["a\u{7f}", "\u{80}", "\u{9f}", "\u{fffe}"] {
             let err = secret("x", Some(value), &[entry("s")], OutputFormat::Yaml).unwrap_err();
-            assert!(matches!(err, RenderError::YamlControlCharacter { field: "namespace", .. }));
+            assert!(matches!(
+                err,
+                RenderError::YamlControlCharacter {
+                    field: "namespace",
+                    ..
+                }
+            ));
         }
         let err = secret("a\u{85}--- b", None, &[entry("s")], OutputFormat::Yaml).unwrap_err();
-        assert!(matches!(err, RenderError::YamlDocumentIndicator { field: "name", .. }));
+        assert!(matches!(
+            err,
+            RenderError::YamlDocumentIndicator { field: "name", .. }
+        ));
         // JSON has no such problem.
         assert!(secret("a\u{7f}", None, &[entry("s")], OutputFormat::Json).is_ok());
     }
@@ -1307,7 +1383,10 @@ mod tests {
     #[test]
     fn nel_is_folded_like_the_yaml_reader_does() {
         let check = |input: &str, expected: &str| {
-            assert_eq!(go_yaml::json_round_trip("name", input).as_deref(), Ok(expected));
+            assert_eq!(
+                go_yaml::json_round_trip("name", input).as_deref(),
+                Ok(expected)
+            );
         };
         check("a\u{85}b", "a b");
         check("a \u{85} b", "a b");
@@ -1326,7 +1405,10 @@ mod tests {
         insta::assert_snapshot!("docker_hub_secret_json", json);
         let yaml = secret("foo", Some("ns"), &[auth], OutputFormat::Yaml).unwrap();
         insta::assert_snapshot!("docker_hub_secret_yaml", yaml);
-        insta::assert_snapshot!("docker_hub_dockerconfigjson", dockerconfigjson(&[auth]).unwrap());
+        insta::assert_snapshot!(
+            "docker_hub_dockerconfigjson",
+            dockerconfigjson(&[auth]).unwrap()
+        );
     }
 
     #[test]
@@ -1348,7 +1430,12 @@ mod tests {
     #[test]
     fn duplicate_server_is_an_error() {
         let err = dockerconfigjson(&[entry("ghcr.io"), entry("quay.io"), entry("ghcr.io")]);
-        assert_eq!(err, Err(RenderError::DuplicateServer { server: "ghcr.io".into() }));
+        assert_eq!(
+            err,
+            Err(RenderError::DuplicateServer {
+                server: "ghcr.io".into()
+            })
+        );
         // Keys are compared as Go compares map keys: byte for byte.
         assert!(dockerconfigjson(&[entry("ghcr.io"), entry("GHCR.io")]).is_ok());
     }
@@ -1371,7 +1458,12 @@ mod tests {
         check(None, None, Some("p"), Err(&["--docker-username"]));
         check(None, Some(""), Some("p"), Err(&["--docker-username"]));
         check(None, Some("u"), Some(""), Err(&["--docker-password"]));
-        check(Some(""), None, None, Err(&["--docker-username", "--docker-password", "--docker-server"]));
+        check(
+            Some(""),
+            None,
+            None,
+            Err(&["--docker-username", "--docker-password", "--docker-server"]),
+        );
         let err = validate_kubectl_inputs(None, None, None).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -5,13 +5,13 @@
 //!
 //! **Architecture invariant:** this crate depends on no other workspace crate and performs no IO.
 
+pub mod api;
 pub mod auth_file;
+pub mod credential;
 pub mod go_json;
 pub mod image_ref;
 pub mod k8s_secret;
 pub mod matching;
-pub mod registry_host;
 pub mod name;
+pub mod registry_host;
 pub mod secret;
-pub mod api;
-pub mod credential;

@@ -11,6 +11,7 @@ use std::process::Command;
 use regcred_core::k8s_secret::{secret, DockerAuth, OutputFormat, RenderError};
 
 const KUBECTL: &str = "/usr/bin/kubectl";
+const DOCUMENT_INDICATOR: &str = "error: yaml: found unexpected document indicator\n";
 
 /// One `kubectl create secret docker-registry` invocation; `None` leaves the flag out.
 #[derive(Debug, Clone)]
@@ -77,7 +78,14 @@ fn kubectl(case: &Case, format: OutputFormat) -> Result<String, String> {
     if out.status.success() {
         Ok(text(out.stdout))
     } else {
-        Err(text(out.stderr))
+        let stderr = text(out.stderr);
+        // go-yaml names the line of the offending marker; regcred does not count lines.
+        if stderr.starts_with("error: yaml: line ")
+            && stderr.ends_with(": found unexpected document indicator\n")
+        {
+            return Err(DOCUMENT_INDICATOR.to_owned());
+        }
+        Err(stderr)
     }
 }
 
@@ -94,6 +102,7 @@ fn ours(case: &Case, format: OutputFormat) -> Result<String, String> {
         RenderError::YamlControlCharacter { .. } => {
             "error: yaml: control characters are not allowed\n".to_owned()
         }
+        RenderError::YamlDocumentIndicator { .. } => DOCUMENT_INDICATOR.to_owned(),
         other => format!("unexpected: {other}"),
     })
 }
@@ -151,7 +160,9 @@ fn hand_picked_inputs_match_kubectl() {
         Case::new("hub", "u", "p").namespace(""),
         Case::new("hub", "u", "p").server("https://index.docker.io/v1/"),
         Case::new("ghcr", "acme-deploy", "ghp_token").server("ghcr.io"),
-        Case::new("quay", "org+robot", "tok").server("quay.io/org").namespace("team-a"),
+        Case::new("quay", "org+robot", "tok")
+            .server("quay.io/org")
+            .namespace("team-a"),
         Case::new("local", "u", "p").server("localhost:5000"),
         Case::new("ipv6", "u", "p").server("[::1]:5000"),
         Case::new("url", "u", "p").server("https://registry.example.com/v2/"),
@@ -163,40 +174,163 @@ fn hand_picked_inputs_match_kubectl() {
         Case::new("unicode", "ユーザー", "pässwörd😀🔑").email("é@ü.example"),
         Case::new("colons", "a:b", ":p:q:"),
         Case::new("long", &long, &long).server(&format!("{long}.example")),
-        Case::new("json-key", "_json_key", r#"{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"}"#),
+        Case::new(
+            "json-key",
+            "_json_key",
+            r#"{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"}"#,
+        ),
         Case::new("flagish", "-u", "--p=1").server("-s"),
         Case::new("a<b>&c", "u", "p").namespace("n<s>&\"q\""),
         // kubectl's validation.
         Case::new("v", "", "p"),
         Case::new("v", "u", ""),
         Case::new("v", "u", "p").server(""),
-        Case { username: None, ..Case::new("v", "u", "p") },
-        Case { password: None, username: None, ..Case::new("v", "u", "p").server("") },
+        Case {
+            username: None,
+            ..Case::new("v", "u", "p")
+        },
+        Case {
+            password: None,
+            username: None,
+            ..Case::new("v", "u", "p").server("")
+        },
         // Names kubectl's YAML printer refuses.
         Case::new("x", "u", "p").namespace("a\u{7f}b"),
         Case::new("c1\u{80}", "u", "p"),
+        Case::new("x", "u", "p").namespace("a\u{85}--- b"),
+        Case::new("x", "u", "p").namespace("a\u{85}...\u{85}b"),
+        Case::new("x", "u", "p").namespace("a\u{85}\u{85}---"),
+        Case::new("x", "u", "p").namespace("a\u{85} --- b"),
+        Case::new("x", "u", "p").namespace("a\u{85}---b"),
     ];
     // Every YAML quoting rule, as name and as namespace.
     let yaml_traps = [
-        "true", "True", "TRUE", "false", "yes", "Yes", "y", "Y", "n", "N", "no", "off", "on",
-        "On", "null", "Null", "NULL", "~", "123", "1e3", "0x1f", "0o7", ".5", "1_000", "-1", "+1",
-        "08", "0", "0x", "1e400", "1e-400", "2024-02-29", "2023-02-29", "2001-12-14", "2001-1-1",
-        "20011-12-14", "2001-12-14T21:59:43.10Z", "2001-12-14t21:59:43+05:30",
-        "2001-12-14 21:59:43.10", "2001-12-14  21:59:43", "2001-13-14", "2001-12-14T24:00:00Z",
-        "1:20", "12:30:45", "1:60", "<<", "-", "---", "...", "-x", "a: b", "a #b", "a#b", "#a",
-        "@a", "it's", "a\"b", " a", "a ", "é", "\u{a0}a", "😀", "a\tb", "a\rb", "a\nb", "a\n",
-        "a\n\n", "\n", " a\nb", "a \nb", "a\n b", ".inf", ".nan", ".e5", ".5e999", ".5_5", "._5",
-        "nan", "inf", "0b101", "-0b101", "0B1", "0b-1", "99999999999999999999",
-        "0xffffffffffffffffffff", "-99999999999999999999", "+.inf", "1.", "1.5e+3", "a,b", "[a",
-        "a[", "?a", "? a", ":a", "a:", "%a", "!a", "&a", "*a", "|a", ">a", "'a", "`a", "a b c",
-        "\u{85}", "a\u{85}b", "a \u{85}\u{85} b", "\u{2028}x", "a\u{2029}b", "\u{feff}a",
-        "a\u{feff}", "\u{e000}\u{fffd}", "0755", "089", "1.2.3", "1.5", "6e-7",
+        "true",
+        "True",
+        "TRUE",
+        "false",
+        "yes",
+        "Yes",
+        "y",
+        "Y",
+        "n",
+        "N",
+        "no",
+        "off",
+        "on",
+        "On",
+        "null",
+        "Null",
+        "NULL",
+        "~",
+        "123",
+        "1e3",
+        "0x1f",
+        "0o7",
+        ".5",
+        "1_000",
+        "-1",
+        "+1",
+        "08",
+        "0",
+        "0x",
+        "1e400",
+        "1e-400",
+        "2024-02-29",
+        "2023-02-29",
+        "2001-12-14",
+        "2001-1-1",
+        "20011-12-14",
+        "2001-12-14T21:59:43.10Z",
+        "2001-12-14t21:59:43+05:30",
+        "2001-12-14 21:59:43.10",
+        "2001-12-14  21:59:43",
+        "2001-13-14",
+        "2001-12-14T24:00:00Z",
+        "1:20",
+        "12:30:45",
+        "1:60",
+        "<<",
+        "-",
+        "---",
+        "...",
+        "-x",
+        "a: b",
+        "a #b",
+        "a#b",
+        "#a",
+        "@a",
+        "it's",
+        "a\"b",
+        " a",
+        "a ",
+        "é",
+        "\u{a0}a",
+        "😀",
+        "a\tb",
+        "a\rb",
+        "a\nb",
+        "a\n",
+        "a\n\n",
+        "\n",
+        " a\nb",
+        "a \nb",
+        "a\n b",
+        ".inf",
+        ".nan",
+        ".e5",
+        ".5e999",
+        ".5_5",
+        "._5",
+        "nan",
+        "inf",
+        "0b101",
+        "-0b101",
+        "0B1",
+        "0b-1",
+        "99999999999999999999",
+        "0xffffffffffffffffffff",
+        "-99999999999999999999",
+        "+.inf",
+        "1.",
+        "1.5e+3",
+        "a,b",
+        "[a",
+        "a[",
+        "?a",
+        "? a",
+        ":a",
+        "a:",
+        "%a",
+        "!a",
+        "&a",
+        "*a",
+        "|a",
+        ">a",
+        "'a",
+        "`a",
+        "a b c",
+        "\u{85}",
+        "a\u{85}b",
+        "a \u{85}\u{85} b",
+        "\u{2028}x",
+        "a\u{2029}b",
+        "\u{feff}a",
+        "a\u{feff}",
+        "\u{e000}\u{fffd}",
+        "0755",
+        "089",
+        "1.2.3",
+        "1.5",
+        "6e-7",
     ];
-    for trap in yaml_traps {
-        if !trap.starts_with('-') {
+    // Name and namespace are written by the same code; names get a sample (kubectl would read a
+    // name starting with `-` as a flag).
+    for (i, trap) in yaml_traps.into_iter().enumerate() {
+        cases.push(Case::new("x", "u", "p").namespace(trap));
+        if i % 8 == 0 && !trap.starts_with('-') {
             cases.push(Case::new(trap, "u", "p"));
         }
-        cases.push(Case::new("x", "u", "p").namespace(trap));
     }
     // go-yaml folds long plain and quoted scalars at 80 columns.
     for words in [14, 15, 16, 30, 31] {
@@ -210,11 +344,9 @@ fn hand_picked_inputs_match_kubectl() {
             format!("{}\n{text}", "w".repeat(85)),
         ] {
             cases.push(Case::new("x", "u", "p").namespace(&value));
-            if !value.starts_with(['-', ' ']) {
-                cases.push(Case::new(&value, "u", "p"));
-            }
         }
     }
+    cases.push(Case::new(&format!("{}x", "word ".repeat(30)), "u", "p"));
     check_all(&cases);
 }
 
@@ -240,7 +372,9 @@ impl Rng {
     /// A string of `1..=max` characters drawn from `alphabet`.
     fn text(&mut self, alphabet: &[char], max: usize) -> String {
         let len = 1 + self.below(max);
-        (0..len).map(|_| alphabet[self.below(alphabet.len())]).collect()
+        (0..len)
+            .map(|_| alphabet[self.below(alphabet.len())])
+            .collect()
     }
 }
 
@@ -250,18 +384,50 @@ fn random_inputs_match_kubectl() {
     let printable: Vec<char> = (' '..='~').collect();
     let mut wide: Vec<char> = printable.clone();
     wide.extend([
-        '\t', '\n', '\r', '\u{1}', '\u{1b}', '\u{7f}', '\u{85}', '\u{a0}', 'é', 'ß', 'Ω', 'ж', '中',
-        'ユ', '\u{2028}', '\u{2029}', '\u{feff}', '\u{fffd}', '😀', '🔑', '𝄞', ':', ' ', ' ', '#',
-        '\'', '"', '\\', '&', '<', '>',
+        '\t', '\n', '\r', '\u{1}', '\u{1b}', '\u{7f}', '\u{85}', '\u{a0}', 'é', 'ß', 'Ω', 'ж',
+        '中', 'ユ', '\u{2028}', '\u{2029}', '\u{feff}', '\u{fffd}', '😀', '🔑', '𝄞', ':', ' ', ' ',
+        '#', '\'', '"', '\\', '&', '<', '>',
     ]);
     let tokens = [
-        "true", "no", "on", "null", "~", "1e3", "0x1f", "0o17", "2024-02-29", "1_000", "12:30",
-        ".5", "-", "---", "<<", "a: b", "#", " ", "'", "\"",
+        "true",
+        "no",
+        "on",
+        "y",
+        "Off",
+        "null",
+        "~",
+        "1e3",
+        "0x1f",
+        "0o17",
+        "0b1",
+        "2024-02-29",
+        "1_000",
+        "12:30",
+        ".5",
+        ".inf",
+        "-",
+        "---",
+        "...",
+        "<<",
+        "a: b",
+        "#",
+        " ",
+        "'",
+        "\"",
+        "\n",
+        "\u{85}",
     ];
     let servers = [
-        "https://index.docker.io/v1/", "docker.io", "ghcr.io", "quay.io/org", "localhost:5000",
-        "[::1]:5000", "123456789012.dkr.ecr.eu-west-1.amazonaws.com", "europe-docker.pkg.dev",
-        "registry.example.com/team", "http://r.example:8080/v2/",
+        "https://index.docker.io/v1/",
+        "docker.io",
+        "ghcr.io",
+        "quay.io/org",
+        "localhost:5000",
+        "[::1]:5000",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        "europe-docker.pkg.dev",
+        "registry.example.com/team",
+        "http://r.example:8080/v2/",
     ];
 
     let mut rng = Rng(0x5eed_2026_c0ff_ee01);
@@ -272,7 +438,8 @@ fn random_inputs_match_kubectl() {
                 0 => rng.text(&dns, 30),
                 1 => rng.pick(&tokens).to_owned(),
                 2 => format!("{}{}", rng.pick(&tokens), rng.text(&dns, 5)),
-                _ => rng.text(&wide, 40),
+                _ if rng.chance(80) => rng.text(&wide, 40),
+                _ => rng.text(&wide, 160), // long enough for go-yaml's 80-column folding
             }
         };
         let name = name_like(&mut rng);

@@ -164,7 +164,9 @@ pub async fn authenticate(
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
         .map(str::trim)
         .ok_or_else(|| {
             ApiError::unauthenticated(
@@ -173,7 +175,10 @@ pub async fn authenticate(
             )
         })?;
     let id = token_id(token).ok_or_else(|| {
-        ApiError::unauthenticated("invalid_token", "malformed token; regcred tokens look like rc_<id>_<secret>")
+        ApiError::unauthenticated(
+            "invalid_token",
+            "malformed token; regcred tokens look like rc_<id>_<secret>",
+        )
     })?;
     let record = store.get_token(&id).await?;
     // Hash even when the id is unknown, so timing does not tell ids apart.
@@ -245,8 +250,15 @@ mod tests {
                 .into_iter()
                 .zip(allowed)
             {
-                assert_eq!(p.require(perm, Some("acme")).is_ok(), ok, "{role:?} {perm:?}");
-                assert!(p.require(perm, Some("other")).is_err(), "{role:?} {perm:?} cross");
+                assert_eq!(
+                    p.require(perm, Some("acme")).is_ok(),
+                    ok,
+                    "{role:?} {perm:?}"
+                );
+                assert!(
+                    p.require(perm, Some("other")).is_err(),
+                    "{role:?} {perm:?} cross"
+                );
             }
             assert!(p.require(Administer, None).is_err());
         }

@@ -12,10 +12,13 @@ use axum::response::IntoResponse;
 
 use crate::AppState;
 
+/// (method, code) → (count, seconds).
+type RequestCounters = BTreeMap<(&'static str, String), (u64, f64)>;
+
 /// Request counters and latency sums per (method, code).
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, String), (u64, f64)>>,
+    requests: Mutex<RequestCounters>,
 }
 
 impl Metrics {
@@ -32,12 +35,19 @@ impl Metrics {
         let Ok(map) = self.requests.lock() else {
             return;
         };
-        out.push_str("# HELP regcred_rpc_requests_total RPC requests answered, by method and result code.\n");
+        out.push_str(
+            "# HELP regcred_rpc_requests_total RPC requests answered, by method and result code.\n",
+        );
         out.push_str("# TYPE regcred_rpc_requests_total counter\n");
         for ((method, code), (count, _)) in map.iter() {
-            let _ = writeln!(out, "regcred_rpc_requests_total{{method=\"{method}\",code=\"{code}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "regcred_rpc_requests_total{{method=\"{method}\",code=\"{code}\"}} {count}"
+            );
         }
-        out.push_str("# HELP regcred_rpc_request_seconds_total Time spent answering RPC requests.\n");
+        out.push_str(
+            "# HELP regcred_rpc_request_seconds_total Time spent answering RPC requests.\n",
+        );
         out.push_str("# TYPE regcred_rpc_request_seconds_total counter\n");
         for ((method, code), (_, seconds)) in map.iter() {
             let _ = writeln!(out, "regcred_rpc_request_seconds_total{{method=\"{method}\",code=\"{code}\"}} {seconds}");
@@ -65,7 +75,10 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         }
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     )
 }

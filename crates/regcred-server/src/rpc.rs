@@ -84,8 +84,39 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     } else {
         body
     };
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| decode_error(e, ""))
+    // Parsing to a value first refuses trailing data after the object.
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::validation(
+            "invalid_json",
+            format!(
+                "request body is not valid JSON: {}",
+                redact_values(&e.to_string())
+            ),
+        )
+    })?;
+    require_objects(&value)?;
+    // Decoding from the text, not the value, keeps serde's duplicate-field check.
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| decode_error(e, ""))
+}
+
+/// serde lets a struct be written as a positional JSON array; the API does not. Requests are
+/// objects, and so is every nested struct, all of which are called `spec`.
+fn require_objects(value: &serde_json::Value) -> Result<(), ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::validation(
+            "invalid_field",
+            "the request body must be a JSON object with the method's fields",
+        ));
+    }
+    match value.get("spec") {
+        None | Some(serde_json::Value::Null | serde_json::Value::Object(_)) => Ok(()),
+        Some(_) => Err(ApiError::field(
+            "spec",
+            "invalid_field",
+            "spec must be a JSON object",
+        )),
+    }
 }
 
 /// Turns a decoding error into a field error; `prefix` names the enclosing field, if any.
@@ -98,12 +129,17 @@ pub fn decode_error(e: serde_path_to_error::Error<serde_json::Error>, prefix: &s
     let inner = e.into_inner();
     let message = redact_values(&inner.to_string());
     match inner.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError::validation(
-            "invalid_json",
-            format!("request body is not valid JSON: {message}"),
-        ),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            ApiError::validation(
+                "invalid_json",
+                format!("request body is not valid JSON: {message}"),
+            )
+        }
         _ if message.starts_with("unknown field") => {
             ApiError::field(&parent_path(&path, &message), "unknown_field", message)
+        }
+        _ if message.starts_with("duplicate field") => {
+            ApiError::field(&parent_path(&path, &message), "invalid_field", message)
         }
         _ if message.starts_with("missing field") => {
             ApiError::field(&parent_path(&path, &message), "missing_field", message)
@@ -122,20 +158,25 @@ fn parent_path(path: &str, message: &str) -> String {
     }
 }
 
-/// serde_json quotes offending string values in type errors; values may be secrets.
+/// serde_json quotes the offending value in type and value errors (`invalid type: string
+/// "hunter2", expected u64`); the value may be a secret, so only its kind is kept.
 fn redact_values(message: &str) -> String {
-    let Some(start) = message.find("string \"") else {
-        return message.to_owned();
-    };
-    let rest = &message[start + "string \"".len()..];
-    match rest.find("\", expected") {
-        Some(end) => format!("{}string{}", &message[..start], &rest[end + 1..]),
-        None => format!("{}string", &message[..start]),
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let kind = rest.split([' ', ',']).next().unwrap_or("");
+            let tail = rest.find(", expected").map_or("", |i| &rest[i..]);
+            return format!("{prefix}{kind}{tail}");
+        }
     }
+    message.to_owned()
 }
 
 /// Runs a method: decode, call, wrap.
-pub async fn call<Req, Res, F, Fut>(ctx: Ctx, body: &[u8], f: F) -> Result<serde_json::Value, ApiError>
+pub async fn call<Req, Res, F, Fut>(
+    ctx: Ctx,
+    body: &[u8],
+    f: F,
+) -> Result<serde_json::Value, ApiError>
 where
     Req: DeserializeOwned,
     Res: Serialize,
@@ -164,7 +205,13 @@ fn channel(headers: &HeaderMap) -> Result<&'static str, ApiError> {
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) {
         None => Ok(()),
-        Some(Ok(v)) if v.split(';').next().map(str::trim) == Some("application/json") => Ok(()),
+        Some(Ok(v))
+            if v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) =>
+        {
+            Ok(())
+        }
         Some(_) => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -199,7 +246,12 @@ pub async fn dispatch(
             .into_response(),
         ),
         Err(e) => {
-            tracing::info!(method = info.name, code = e.code, status = e.status.as_u16(), "refused");
+            tracing::info!(
+                method = info.name,
+                code = e.code,
+                status = e.status.as_u16(),
+                "refused"
+            );
             (e.code.to_owned(), e.into_response())
         }
     };
@@ -238,7 +290,11 @@ async fn answer(
 
 fn unknown_method(method: &str) -> ApiError {
     let shown: String = method.chars().take(64).collect();
-    let known = METHODS.iter().map(|m| m.name).collect::<Vec<_>>().join(", ");
+    let known = METHODS
+        .iter()
+        .map(|m| m.name)
+        .collect::<Vec<_>>()
+        .join(", ");
     ApiError::new(
         StatusCode::NOT_FOUND,
         "unknown_method",
@@ -299,6 +355,14 @@ mod tests {
             redact_values("invalid type: string \"hunter2\", expected u64 at line 1 column 9"),
             "invalid type: string, expected u64 at line 1 column 9"
         );
+        assert_eq!(
+            redact_values("invalid type: integer `987654321`, expected a string"),
+            "invalid type: integer, expected a string"
+        );
+        assert_eq!(
+            redact_values("invalid value: string \"x\", expected one of"),
+            "invalid value: string, expected one of"
+        );
     }
 
     #[derive(Debug, serde::Deserialize)]
@@ -318,13 +382,19 @@ mod tests {
     fn check(body: &str, code: &str, field: Option<&str>) {
         let e = decode::<Outer>(body.as_bytes()).unwrap_err();
         assert_eq!(e.code, code, "{body}: {}", e.message);
-        assert_eq!(e.items.first().and_then(|i| i.field.as_deref()), field, "{body}");
+        assert_eq!(
+            e.items.first().and_then(|i| i.field.as_deref()),
+            field,
+            "{body}"
+        );
     }
 
     #[test]
     fn decode_errors_name_the_field() {
         check("{", "invalid_json", None);
-        check("[]", "invalid_field", Some("."));
+        check("[]", "invalid_field", None);
+        check(r#"{"spec":[1]}"#, "invalid_field", Some("spec"));
+        check(r#"{"spec":{"a":1}} x"#, "invalid_json", None);
         check(r#"{"spec":{"a":1,"b":2}}"#, "unknown_field", Some("spec.b"));
         check(r#"{"spec":{}}"#, "missing_field", Some("spec.a"));
         check(r#"{}"#, "missing_field", Some("spec"));

@@ -25,7 +25,13 @@ pub struct Global {
     #[arg(long, global = true, env = "REGCRED_API_URL", value_name = "URL")]
     pub api_url: Option<String>,
     /// Access token (rc_…); default: the bootstrap admin token in the data directory.
-    #[arg(long, global = true, env = "REGCRED_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        global = true,
+        env = "REGCRED_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<String>,
     /// Read the access token from this file.
     #[arg(long, global = true, env = "REGCRED_TOKEN_FILE", value_name = "FILE")]

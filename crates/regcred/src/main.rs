@@ -28,7 +28,10 @@ mod exit {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
@@ -47,12 +50,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args, cli.global.data_dir.as_deref()).await,
         Command::Render { command } => commands::render::run(&cli.global, command).await,
-        Command::PullSecret { command } => commands::pull_secret::run(&client()?, &printer, command).await,
-        Command::Project { command } => commands::admin::project(&client()?, &printer, command).await,
-        Command::Location { command } => commands::admin::location(&client()?, &printer, command).await,
+        Command::PullSecret { command } => {
+            commands::pull_secret::run(&client()?, &printer, command).await
+        }
+        Command::Project { command } => {
+            commands::admin::project(&client()?, &printer, command).await
+        }
+        Command::Location { command } => {
+            commands::admin::location(&client()?, &printer, command).await
+        }
         Command::Token { command } => commands::admin::token(&client()?, &printer, command).await,
         Command::Audit { command } => commands::admin::audit(&client()?, &printer, command).await,
-        Command::Registry { command } => commands::admin::registry(&client()?, &printer, command).await,
+        Command::Registry { command } => {
+            commands::admin::registry(&client()?, &printer, command).await
+        }
         Command::Image { command } => commands::image::run(&client()?, &printer, command).await,
     }
 }

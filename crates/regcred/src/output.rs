@@ -79,7 +79,11 @@ impl Printer {
     }
 
     /// Prints `value` as JSON/YAML, or `table(value)` as a table.
-    pub fn print<T: Serialize>(&self, value: &T, table: impl FnOnce(&T) -> Table) -> anyhow::Result<()> {
+    pub fn print<T: Serialize>(
+        &self,
+        value: &T,
+        table: impl FnOnce(&T) -> Table,
+    ) -> anyhow::Result<()> {
         let text = match self.format {
             Output::Json => format!("{}\n", serde_json::to_string_pretty(value)?),
             Output::Yaml => serde_yaml::to_string(value)?,

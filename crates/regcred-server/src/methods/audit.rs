@@ -23,7 +23,11 @@ pub async fn list(ctx: Ctx, req: AuditList) -> Result<Items<AuditEvent>, ApiErro
         None => 100,
         Some(n @ 1..=1000) => n,
         Some(_) => {
-            return Err(ApiError::field("limit", "invalid_value", "limit must be between 1 and 1000"))
+            return Err(ApiError::field(
+                "limit",
+                "invalid_value",
+                "limit must be between 1 and 1000",
+            ))
         }
     };
     let events = ctx

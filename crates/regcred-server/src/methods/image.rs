@@ -20,9 +20,14 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
         .map_err(|e| ApiError::field("image", e.code(), e.to_string()))?;
     let rules = req.rules.as_deref().unwrap_or("kubelet");
     if !matches!(rules, "kubelet" | "containers") {
-        return Err(ApiError::field("rules", "invalid_value", "rules must be kubelet or containers"));
+        return Err(ApiError::field(
+            "rules",
+            "invalid_value",
+            "rules must be kubelet or containers",
+        ));
     }
-    ctx.principal.require(Permission::Resolve, Some(&req.project))?;
+    ctx.principal
+        .require(Permission::Resolve, Some(&req.project))?;
     super::project::must_exist(&ctx, &req.project).await?;
     super::location::must_exist(&ctx, &req.location).await?;
 
@@ -48,7 +53,9 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
         .collect();
     let repository = image.repository();
     let matched: Vec<&ResolvedSecret> = match rules {
-        "containers" => containers_match(&repository, &entries).into_iter().collect(),
+        "containers" => containers_match(&repository, &entries)
+            .into_iter()
+            .collect(),
         _ => kubelet_matches(&repository, &entries),
     };
     let mut warnings = Vec::new();

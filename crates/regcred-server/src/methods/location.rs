@@ -45,7 +45,10 @@ fn absolute_path(field: &str, path: &str) -> Result<(), ApiError> {
         return Err(ApiError::field(
             field,
             "invalid_value",
-            format!("must be an absolute path on the server, not {:?}", path.chars().take(80).collect::<String>()),
+            format!(
+                "must be an absolute path on the server, not {:?}",
+                path.chars().take(80).collect::<String>()
+            ),
         ));
     }
     Ok(())
@@ -69,16 +72,31 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
             let s: KubernetesSpec = decode_spec(spec)?;
             match (&s.kubeconfig, s.in_cluster) {
                 (Some(_), true) => {
-                    return Err(ApiError::field("spec.inCluster", "conflicting_fields", "give kubeconfig or inCluster, not both"))
+                    return Err(ApiError::field(
+                        "spec.inCluster",
+                        "conflicting_fields",
+                        "give kubeconfig or inCluster, not both",
+                    ))
                 }
                 (None, false) => {
-                    return Err(ApiError::field("spec.kubeconfig", "missing_field", "give a kubeconfig path, or inCluster: true"))
+                    return Err(ApiError::field(
+                        "spec.kubeconfig",
+                        "missing_field",
+                        "give a kubeconfig path, or inCluster: true",
+                    ))
                 }
                 (Some(path), false) => absolute_path("spec.kubeconfig", path)?,
                 (None, true) => {}
             }
-            if s.context.as_deref().is_some_and(|c| c.is_empty() || c.chars().any(char::is_control)) {
-                return Err(ApiError::field("spec.context", "invalid_value", "context must be a kubeconfig context name"));
+            if s.context
+                .as_deref()
+                .is_some_and(|c| c.is_empty() || c.chars().any(char::is_control))
+            {
+                return Err(ApiError::field(
+                    "spec.context",
+                    "invalid_value",
+                    "context must be a kubeconfig context name",
+                ));
             }
             namespace_template("spec.namespaceTemplate", &s.namespace_template)?;
             serde_json::to_value(s)
@@ -98,7 +116,11 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
             return Err(ApiError::field(
                 "kind",
                 "invalid_kind",
-                format!("unknown location kind {:?}; use one of {}", other.chars().take(40).collect::<String>(), KINDS.join(", ")),
+                format!(
+                    "unknown location kind {:?}; use one of {}",
+                    other.chars().take(40).collect::<String>(),
+                    KINDS.join(", ")
+                ),
             ))
         }
     };
@@ -108,7 +130,8 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
 pub async fn create(ctx: Ctx, req: LocationCreate) -> Result<Location, ApiError> {
     check_name(NameKind::Location, "name", &req.name)?;
     let spec = validate_spec(&req.kind, req.spec)?;
-    ctx.require_audited(Permission::Administer, None, &req.name).await?;
+    ctx.require_audited(Permission::Administer, None, &req.name)
+        .await?;
     let record = LocationRecord {
         name: req.name.clone(),
         kind: req.kind.clone(),
@@ -133,7 +156,8 @@ pub async fn get(ctx: Ctx, req: LocationRef) -> Result<Location, ApiError> {
 }
 
 pub async fn delete(ctx: Ctx, req: LocationRef) -> Result<serde_json::Value, ApiError> {
-    ctx.require_audited(Permission::Administer, None, &req.name).await?;
+    ctx.require_audited(Permission::Administer, None, &req.name)
+        .await?;
     let event = ctx.audit(None, &req.name, "ok", json!({}));
     ctx.state.store().delete_location(&req.name, &event).await?;
     Ok(json!({ "name": req.name }))
@@ -146,23 +170,61 @@ mod tests {
     fn check(kind: &str, spec: serde_json::Value, expected: &str) {
         let got = match validate_spec(kind, spec) {
             Ok(v) => v.to_string(),
-            Err(e) => format!("{} {}", e.code, e.items.first().and_then(|i| i.field.clone()).unwrap_or_default()),
+            Err(e) => format!(
+                "{} {}",
+                e.code,
+                e.items
+                    .first()
+                    .and_then(|i| i.field.clone())
+                    .unwrap_or_default()
+            ),
         };
         assert_eq!(got, expected);
     }
 
     #[test]
     fn specs_are_validated_and_defaulted() {
-        check("kubernetes", json!({"inCluster": true}), r#"{"inCluster":true,"namespaceTemplate":"{project}"}"#);
-        check("kubernetes", json!({"kubeconfig": "/k", "context": "c", "namespaceTemplate": "apps-{project}"}),
-            r#"{"context":"c","inCluster":false,"kubeconfig":"/k","namespaceTemplate":"apps-{project}"}"#);
+        check(
+            "kubernetes",
+            json!({"inCluster": true}),
+            r#"{"inCluster":true,"namespaceTemplate":"{project}"}"#,
+        );
+        check(
+            "kubernetes",
+            json!({"kubeconfig": "/k", "context": "c", "namespaceTemplate": "apps-{project}"}),
+            r#"{"context":"c","inCluster":false,"kubeconfig":"/k","namespaceTemplate":"apps-{project}"}"#,
+        );
         check("kubernetes", json!({}), "missing_field spec.kubeconfig");
-        check("kubernetes", json!({"kubeconfig": "rel/path"}), "invalid_value spec.kubeconfig");
-        check("kubernetes", json!({"inCluster": true, "namespaceTemplate": "Bad_{project}"}), "invalid_value spec.namespaceTemplate");
-        check("kubernetes", json!({"inCluster": true, "extra": 1}), "unknown_field spec.extra");
-        check("docker", json!({"path": "/root/.docker/config.json"}), r#"{"format":"docker","path":"/root/.docker/config.json"}"#);
-        check("docker", json!({"path": "/a", "format": "podman"}), "invalid_field spec.format");
-        check("manifests", json!({"directory": "/srv/gitops"}), r#"{"directory":"/srv/gitops","namespaceTemplate":"{project}"}"#);
+        check(
+            "kubernetes",
+            json!({"kubeconfig": "rel/path"}),
+            "invalid_value spec.kubeconfig",
+        );
+        check(
+            "kubernetes",
+            json!({"inCluster": true, "namespaceTemplate": "Bad_{project}"}),
+            "invalid_value spec.namespaceTemplate",
+        );
+        check(
+            "kubernetes",
+            json!({"inCluster": true, "extra": 1}),
+            "unknown_field spec.extra",
+        );
+        check(
+            "docker",
+            json!({"path": "/root/.docker/config.json"}),
+            r#"{"format":"docker","path":"/root/.docker/config.json"}"#,
+        );
+        check(
+            "docker",
+            json!({"path": "/a", "format": "podman"}),
+            "invalid_field spec.format",
+        );
+        check(
+            "manifests",
+            json!({"directory": "/srv/gitops"}),
+            r#"{"directory":"/srv/gitops","namespaceTemplate":"{project}"}"#,
+        );
         check("nomad", json!({}), "invalid_kind kind");
     }
 }

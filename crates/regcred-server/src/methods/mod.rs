@@ -91,9 +91,13 @@ pub(crate) fn check_name(
 /// Validates an optional free-text field.
 pub(crate) fn check_text(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
     match value {
-        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => Err(
-            ApiError::field(field, "invalid_value", format!("must be at most {max} characters without control characters")),
-        ),
+        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
+            Err(ApiError::field(
+                field,
+                "invalid_value",
+                format!("must be at most {max} characters without control characters"),
+            ))
+        }
         _ => Ok(()),
     }
 }

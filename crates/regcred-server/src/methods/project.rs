@@ -33,7 +33,8 @@ pub(crate) async fn must_exist(ctx: &Ctx, name: &str) -> Result<ProjectRecord, A
 pub async fn create(ctx: Ctx, req: ProjectCreate) -> Result<Project, ApiError> {
     check_name(NameKind::Project, "name", &req.name)?;
     check_text("description", req.description.as_deref(), 256)?;
-    ctx.require_audited(Permission::Administer, None, &req.name).await?;
+    ctx.require_audited(Permission::Administer, None, &req.name)
+        .await?;
     let record = ProjectRecord {
         name: req.name.clone(),
         description: req.description.filter(|d| !d.is_empty()),
@@ -56,12 +57,14 @@ pub async fn list(ctx: Ctx, _req: Empty) -> Result<Items<Project>, ApiError> {
 }
 
 pub async fn get(ctx: Ctx, req: ProjectRef) -> Result<Project, ApiError> {
-    ctx.principal.require(Permission::Resolve, Some(&req.name))?;
+    ctx.principal
+        .require(Permission::Resolve, Some(&req.name))?;
     Ok(view(must_exist(&ctx, &req.name).await?))
 }
 
 pub async fn delete(ctx: Ctx, req: ProjectRef) -> Result<serde_json::Value, ApiError> {
-    ctx.require_audited(Permission::Own, Some(&req.name), &req.name).await?;
+    ctx.require_audited(Permission::Own, Some(&req.name), &req.name)
+        .await?;
     let event = ctx.audit(Some(&req.name), &req.name, "ok", json!({}));
     ctx.state
         .store()

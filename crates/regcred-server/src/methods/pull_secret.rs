@@ -79,25 +79,52 @@ fn new_id() -> Result<String, ApiError> {
     Ok(format!("ps_{}", hex(&bytes)))
 }
 
-/// Finds the record a reference names: by id, or by project, location and name.
-pub(crate) async fn find(ctx: &Ctx, target: &PullSecretRef) -> Result<PullSecretRecord, ApiError> {
-    let found = match (&target.id, &target.project, &target.location, &target.name) {
-        (Some(id), None, None, None) => ctx.state.store().get_pull_secret_by_id(id).await?,
+/// Finds the record a reference names — by id, or by project, location and name — and checks
+/// that the caller holds `permission` on its project (auditing a refusal when `audited`).
+/// By name, the permission is checked before the lookup, so other projects' names stay unknown.
+pub(crate) async fn find(
+    ctx: &Ctx,
+    target: &PullSecretRef,
+    permission: Permission,
+    audited: bool,
+) -> Result<PullSecretRecord, ApiError> {
+    let check = |project: String, what: String| async move {
+        match audited {
+            true => ctx.require_audited(permission, Some(&project), &what).await,
+            false => ctx.principal.require(permission, Some(&project)),
+        }
+    };
+    let not_found = || {
+        ApiError::not_found("pull secret not found; `regcred pullsecret list` shows what exists")
+    };
+    match (&target.id, &target.project, &target.location, &target.name) {
+        (Some(id), None, None, None) => {
+            let record = ctx
+                .state
+                .store()
+                .get_pull_secret_by_id(id)
+                .await?
+                .ok_or_else(not_found)?;
+            let what = format!("{}/{}/{}", record.project, record.location, record.name);
+            check(record.project.clone(), what).await?;
+            Ok(record)
+        }
         (None, Some(p), Some(l), Some(n)) => {
             check_name(NameKind::Project, "project", p)?;
             check_name(NameKind::Location, "location", l)?;
             check_name(NameKind::PullSecret, "name", n)?;
-            ctx.principal.require(Permission::Resolve, Some(p))?;
-            ctx.state.store().get_pull_secret(p, l, n).await?
+            check(p.clone(), format!("{p}/{l}/{n}")).await?;
+            ctx.state
+                .store()
+                .get_pull_secret(p, l, n)
+                .await?
+                .ok_or_else(not_found)
         }
-        _ => {
-            return Err(ApiError::validation(
-                "invalid_reference",
-                "name a pull secret by id, or by project, location and name",
-            ))
-        }
-    };
-    found.ok_or_else(|| ApiError::not_found("pull secret not found; `regcred pullsecret list` shows what exists"))
+        _ => Err(ApiError::validation(
+            "invalid_reference",
+            "name a pull secret by id, or by project, location and name",
+        )),
+    }
 }
 
 async fn used_by(ctx: &Ctx, id: &str) -> Result<Vec<Referrer>, ApiError> {
@@ -107,7 +134,10 @@ async fn used_by(ctx: &Ctx, id: &str) -> Result<Vec<Referrer>, ApiError> {
         .references(id)
         .await?
         .into_iter()
-        .map(|r| Referrer { kind: r.kind, name: r.name })
+        .map(|r| Referrer {
+            kind: r.kind,
+            name: r.name,
+        })
         .collect())
 }
 
@@ -164,7 +194,8 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
             server: server.clone(),
             username: credential.username.clone(),
             email: credential.email.clone(),
-            params: serde_json::to_string(&credential.params).map_err(|e| ApiError::internal(&e))?,
+            params: serde_json::to_string(&credential.params)
+                .map_err(|e| ApiError::internal(&e))?,
             fingerprint: fingerprint.clone(),
             revision: existing.as_ref().map_or(1, |e| e.revision + 1),
             sealed: regcred_store::Sealed {
@@ -195,7 +226,12 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
             }),
         );
         let expected = existing.as_ref().map(|e| e.revision);
-        match ctx.state.store().put_pull_secret(&record, expected, &event).await {
+        match ctx
+            .state
+            .store()
+            .put_pull_secret(&record, expected, &event)
+            .await
+        {
             Ok(()) => {
                 if rotated {
                     notes.push(format!("rotated: revision {}", record.revision));
@@ -219,9 +255,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
 }
 
 pub async fn get(ctx: Ctx, req: PullSecretRef) -> Result<PullSecret, ApiError> {
-    let record = find(&ctx, &req).await?;
-    ctx.principal
-        .require(Permission::ReadSecrets, Some(&record.project))?;
+    let record = find(&ctx, &req, Permission::ReadSecrets, false).await?;
     let used = used_by(&ctx, &record.id).await?;
     Ok(view(record, used))
 }
@@ -254,16 +288,19 @@ pub async fn list(ctx: Ctx, req: PullSecretList) -> Result<Items<PullSecret>, Ap
 }
 
 pub async fn delete(ctx: Ctx, req: PullSecretDelete) -> Result<PullSecretDeleted, ApiError> {
-    let record = find(&ctx, &req.target()).await?;
+    let record = find(&ctx, &req.target(), Permission::WriteSecrets, true).await?;
     let target = format!("{}/{}/{}", record.project, record.location, record.name);
-    ctx.require_audited(Permission::WriteSecrets, Some(&record.project), &target)
-        .await?;
     if !ctx.principal.is_admin() && record.created_by != ctx.principal.actor() {
         let refusal = ApiError::forbidden(format!(
             "only the creator of {target} ({}) or an admin may delete it",
             record.created_by
         ));
-        let event = ctx.audit(Some(&record.project), &target, "denied", json!({ "reason": refusal.message }));
+        let event = ctx.audit(
+            Some(&record.project),
+            &target,
+            "denied",
+            json!({ "reason": refusal.message }),
+        );
         ctx.state.store().append_audit(&event).await?;
         return Err(refusal);
     }
@@ -281,11 +318,18 @@ pub async fn delete(ctx: Ctx, req: PullSecretDelete) -> Result<PullSecretDeleted
             StoreError::InUse { by, .. } => ApiError::new(
                 axum::http::StatusCode::CONFLICT,
                 "in_use",
-                format!("{target} is used by {}; change those first, or delete with force", by.join(", ")),
+                format!(
+                    "{target} is used by {}; change those first, or delete with force",
+                    by.join(", ")
+                ),
             )
             .with_items(
                 by.into_iter()
-                    .map(|b| regcred_core::api::ErrorItem { field: None, code: None, message: b })
+                    .map(|b| regcred_core::api::ErrorItem {
+                        field: None,
+                        code: None,
+                        message: b,
+                    })
                     .collect(),
             ),
             other => other.into(),
@@ -308,14 +352,25 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
     check_name(NameKind::Project, "project", &req.project)?;
     check_name(NameKind::Location, "location", &req.location)?;
     if req.names.is_empty() {
-        return Err(ApiError::field("names", "missing_field", "name at least one pull secret"));
+        return Err(ApiError::field(
+            "names",
+            "missing_field",
+            "name at least one pull secret",
+        ));
     }
     for n in &req.names {
         check_name(NameKind::PullSecret, "names", n)?;
     }
-    let secret_name = req.secret_name.clone().unwrap_or_else(|| req.names[0].clone());
+    let secret_name = req
+        .secret_name
+        .clone()
+        .unwrap_or_else(|| req.names[0].clone());
     if secret_name.len() > 253 {
-        return Err(ApiError::field("secretName", "invalid_name", "Secret names are at most 253 characters"));
+        return Err(ApiError::field(
+            "secretName",
+            "invalid_name",
+            "Secret names are at most 253 characters",
+        ));
     }
     check_name(NameKind::Location, "secretName", &secret_name).map_err(|mut e| {
         e.message = format!("secretName: {secret_name:?} is not a DNS-1123 subdomain");
@@ -336,10 +391,19 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
             .store()
             .get_pull_secret(&req.project, &req.location, name)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("pull secret {}/{}/{name} not found", req.project, req.location)))?;
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "pull secret {}/{}/{name} not found",
+                    req.project, req.location
+                ))
+            })?;
         let credential = open(&ctx, &record)?;
         let (username, password) = credential.basic_auth().map_err(|e| {
-            ApiError::new(axum::http::StatusCode::CONFLICT, "not_renderable", format!("{name}: {e}"))
+            ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "not_renderable",
+                format!("{name}: {e}"),
+            )
         })?;
         let key = credential.server.auth_key();
         if entries.iter().any(|e| e.key == key) {
@@ -350,7 +414,12 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
             ));
         }
         released.push(json!({"id": record.id, "revision": record.revision}));
-        entries.push(Entry { key, username, password, email: credential.email });
+        entries.push(Entry {
+            key,
+            username,
+            password,
+            email: credential.email,
+        });
     }
     let auths: Vec<DockerAuth> = entries
         .iter()
@@ -364,8 +433,12 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
     let name = secret_name.as_str();
     let namespace = req.namespace.as_deref();
     let content = match req.format {
-        RenderFormat::K8sSecretJson => k8s_secret::secret(name, namespace, &auths, OutputFormat::Json),
-        RenderFormat::K8sSecretYaml => k8s_secret::secret(name, namespace, &auths, OutputFormat::Yaml),
+        RenderFormat::K8sSecretJson => {
+            k8s_secret::secret(name, namespace, &auths, OutputFormat::Json)
+        }
+        RenderFormat::K8sSecretYaml => {
+            k8s_secret::secret(name, namespace, &auths, OutputFormat::Yaml)
+        }
         RenderFormat::Dockerconfigjson => k8s_secret::dockerconfigjson(&auths),
         RenderFormat::DockerConfig => auth_file::docker_config_json(&auths),
         RenderFormat::AuthJson => auth_file::containers_auth_json(&auths),

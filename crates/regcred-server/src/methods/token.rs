@@ -39,22 +39,39 @@ pub async fn create(ctx: Ctx, req: TokenCreate) -> Result<TokenCreated, ApiError
     })?;
     match (role, &req.project) {
         (Role::Admin, Some(_)) => {
-            return Err(ApiError::field("project", "field_not_allowed", "admin tokens are global; leave project out"))
+            return Err(ApiError::field(
+                "project",
+                "field_not_allowed",
+                "admin tokens are global; leave project out",
+            ))
         }
         (Role::Admin, None) => {}
         (_, None) => {
-            return Err(ApiError::field("project", "missing_field", format!("a {} token belongs to a project", role.as_str())))
+            return Err(ApiError::field(
+                "project",
+                "missing_field",
+                format!("a {} token belongs to a project", role.as_str()),
+            ))
         }
         (_, Some(p)) => check_name(NameKind::Project, "project", p)?,
     }
     let ttl = match req.ttl_seconds {
         Some(t) if !(60..=MAX_TTL_SECONDS).contains(&t) => {
-            return Err(ApiError::field("ttlSeconds", "invalid_value", format!("ttlSeconds must be between 60 and {MAX_TTL_SECONDS}")))
+            return Err(ApiError::field(
+                "ttlSeconds",
+                "invalid_value",
+                format!("ttlSeconds must be between 60 and {MAX_TTL_SECONDS}"),
+            ))
         }
         other => other,
     };
-    let permission = if role == Role::Admin { Permission::Administer } else { Permission::Own };
-    ctx.require_audited(permission, req.project.as_deref(), &req.name).await?;
+    let permission = if role == Role::Admin {
+        Permission::Administer
+    } else {
+        Permission::Own
+    };
+    ctx.require_audited(permission, req.project.as_deref(), &req.name)
+        .await?;
     if let Some(p) = &req.project {
         project::must_exist(&ctx, p).await?;
     }
@@ -67,10 +84,18 @@ pub async fn create(ctx: Ctx, req: TokenCreate) -> Result<TokenCreated, ApiError
         hash: minted.hash,
         created_at: ctx.now,
         created_by: ctx.principal.actor(),
-        expires_at: ttl.map(|t| ctx.now.saturating_add(i64::try_from(t).unwrap_or(i64::MAX).saturating_mul(1000))),
+        expires_at: ttl.map(|t| {
+            ctx.now
+                .saturating_add(i64::try_from(t).unwrap_or(i64::MAX).saturating_mul(1000))
+        }),
         revoked_at: None,
     };
-    let event = ctx.audit(req.project.as_deref(), &minted.id, "ok", json!({ "role": role.as_str(), "name": record.name }));
+    let event = ctx.audit(
+        req.project.as_deref(),
+        &minted.id,
+        "ok",
+        json!({ "role": role.as_str(), "name": record.name }),
+    );
     ctx.state.store().create_token(&record, &event).await?;
     Ok(TokenCreated {
         token: view(record),
@@ -91,18 +116,26 @@ pub async fn list(ctx: Ctx, req: TokenList) -> Result<Items<Token>, ApiError> {
 }
 
 pub async fn revoke(ctx: Ctx, req: TokenRef) -> Result<Token, ApiError> {
-    let record = ctx
-        .state
-        .store()
-        .get_token(&req.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("token {:?} not found", req.id.chars().take(40).collect::<String>())))?;
+    let record = ctx.state.store().get_token(&req.id).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "token {:?} not found",
+            req.id.chars().take(40).collect::<String>()
+        ))
+    })?;
     if record.id != ctx.principal.token_id {
-        let permission = if record.project.is_none() { Permission::Administer } else { Permission::Own };
-        ctx.require_audited(permission, record.project.as_deref(), &record.id).await?;
+        let permission = if record.project.is_none() {
+            Permission::Administer
+        } else {
+            Permission::Own
+        };
+        ctx.require_audited(permission, record.project.as_deref(), &record.id)
+            .await?;
     }
     let event = ctx.audit(record.project.as_deref(), &record.id, "ok", json!({}));
-    ctx.state.store().revoke_token(&record.id, ctx.now, &event).await?;
+    ctx.state
+        .store()
+        .revoke_token(&record.id, ctx.now, &event)
+        .await?;
     let mut record = record;
     record.revoked_at = Some(ctx.now);
     Ok(view(record))

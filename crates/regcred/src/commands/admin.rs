@@ -3,22 +3,39 @@
 use regcred_core::api::{AuditEvent, Items, Location, Project, Token, TokenCreated};
 use serde_json::{json, Map, Value};
 
-use crate::cli::{AuditCommand, LocationCommand, LocationCreateArgs, ProjectCommand, RegistryCommand, TokenCommand};
+use crate::cli::{
+    AuditCommand, LocationCommand, LocationCreateArgs, ProjectCommand, RegistryCommand,
+    TokenCommand,
+};
 use crate::client::Client;
 use crate::output::{note, Printer, Table};
 
 fn project_table(items: &[Project]) -> Table {
     let mut t = Table::new(vec!["NAME", "DESCRIPTION", "CREATED", "BY"]);
     for p in items {
-        t.row(vec![p.name.clone(), p.description.clone().unwrap_or_default(), p.created_at.clone(), p.created_by.clone()]);
+        t.row(vec![
+            p.name.clone(),
+            p.description.clone().unwrap_or_default(),
+            p.created_at.clone(),
+            p.created_by.clone(),
+        ]);
     }
     t
 }
 
-pub async fn project(client: &Client, printer: &Printer, command: ProjectCommand) -> anyhow::Result<()> {
+pub async fn project(
+    client: &Client,
+    printer: &Printer,
+    command: ProjectCommand,
+) -> anyhow::Result<()> {
     match command {
         ProjectCommand::Create { name, description } => {
-            let p: Project = client.call("project.create", &json!({"name": name, "description": description})).await?;
+            let p: Project = client
+                .call(
+                    "project.create",
+                    &json!({"name": name, "description": description}),
+                )
+                .await?;
             printer.print(&p, |p| project_table(std::slice::from_ref(p)))
         }
         ProjectCommand::List => {
@@ -30,7 +47,9 @@ pub async fn project(client: &Client, printer: &Printer, command: ProjectCommand
             printer.print(&p, |p| project_table(std::slice::from_ref(p)))
         }
         ProjectCommand::Delete { name } => {
-            let v: Value = client.call("project.delete", &json!({"name": name})).await?;
+            let v: Value = client
+                .call("project.delete", &json!({"name": name}))
+                .await?;
             printer.print(&v, |_| Table::fields(vec![("deleted", name.clone())]))
         }
     }
@@ -39,7 +58,12 @@ pub async fn project(client: &Client, printer: &Printer, command: ProjectCommand
 fn location_table(items: &[Location]) -> Table {
     let mut t = Table::new(vec!["NAME", "KIND", "SPEC", "CREATED"]);
     for l in items {
-        t.row(vec![l.name.clone(), l.kind.clone(), l.spec.to_string(), l.created_at.clone()]);
+        t.row(vec![
+            l.name.clone(),
+            l.kind.clone(),
+            l.spec.to_string(),
+            l.created_at.clone(),
+        ]);
     }
     t
 }
@@ -63,7 +87,11 @@ fn location_spec(args: &LocationCreateArgs) -> Value {
     Value::Object(spec)
 }
 
-pub async fn location(client: &Client, printer: &Printer, command: LocationCommand) -> anyhow::Result<()> {
+pub async fn location(
+    client: &Client,
+    printer: &Printer,
+    command: LocationCommand,
+) -> anyhow::Result<()> {
     match command {
         LocationCommand::Create(args) => {
             let body = json!({"name": args.name, "kind": args.kind, "spec": location_spec(&args)});
@@ -79,14 +107,18 @@ pub async fn location(client: &Client, printer: &Printer, command: LocationComma
             printer.print(&l, |l| location_table(std::slice::from_ref(l)))
         }
         LocationCommand::Delete { name } => {
-            let v: Value = client.call("location.delete", &json!({"name": name})).await?;
+            let v: Value = client
+                .call("location.delete", &json!({"name": name}))
+                .await?;
             printer.print(&v, |_| Table::fields(vec![("deleted", name.clone())]))
         }
     }
 }
 
 fn token_table(items: &[Token]) -> Table {
-    let mut t = Table::new(vec!["ID", "NAME", "PROJECT", "ROLE", "CREATED", "EXPIRES", "REVOKED"]);
+    let mut t = Table::new(vec![
+        "ID", "NAME", "PROJECT", "ROLE", "CREATED", "EXPIRES", "REVOKED",
+    ]);
     for k in items {
         t.row(vec![
             k.id.clone(),
@@ -101,10 +133,20 @@ fn token_table(items: &[Token]) -> Table {
     t
 }
 
-pub async fn token(client: &Client, printer: &Printer, command: TokenCommand) -> anyhow::Result<()> {
+pub async fn token(
+    client: &Client,
+    printer: &Printer,
+    command: TokenCommand,
+) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create { name, role, project, ttl_seconds } => {
-            let body = json!({"name": name, "role": role, "project": project, "ttlSeconds": ttl_seconds});
+        TokenCommand::Create {
+            name,
+            role,
+            project,
+            ttl_seconds,
+        } => {
+            let body =
+                json!({"name": name, "role": role, "project": project, "ttlSeconds": ttl_seconds});
             let created: TokenCreated = client.call("token.create", &body).await?;
             note("the token secret is shown this once; store it now");
             printer.print(&created, |c| {
@@ -117,7 +159,9 @@ pub async fn token(client: &Client, printer: &Printer, command: TokenCommand) ->
             })
         }
         TokenCommand::List { project } => {
-            let l: Items<Token> = client.call("token.list", &json!({"project": project})).await?;
+            let l: Items<Token> = client
+                .call("token.list", &json!({"project": project}))
+                .await?;
             printer.print(&l, |l| token_table(&l.items))
         }
         TokenCommand::Revoke { id } => {
@@ -127,21 +171,46 @@ pub async fn token(client: &Client, printer: &Printer, command: TokenCommand) ->
     }
 }
 
-pub async fn audit(client: &Client, printer: &Printer, command: AuditCommand) -> anyhow::Result<()> {
-    let AuditCommand::List { project, limit, before } = command;
+pub async fn audit(
+    client: &Client,
+    printer: &Printer,
+    command: AuditCommand,
+) -> anyhow::Result<()> {
+    let AuditCommand::List {
+        project,
+        limit,
+        before,
+    } = command;
     let l: Items<AuditEvent> = client
-        .call("audit.list", &json!({"project": project, "limit": limit, "before": before}))
+        .call(
+            "audit.list",
+            &json!({"project": project, "limit": limit, "before": before}),
+        )
         .await?;
     printer.print(&l, |l| {
-        let mut t = Table::new(vec!["ID", "TIME", "ACTOR", "CHANNEL", "ACTION", "TARGET", "OUTCOME"]);
+        let mut t = Table::new(vec![
+            "ID", "TIME", "ACTOR", "CHANNEL", "ACTION", "TARGET", "OUTCOME",
+        ]);
         for e in &l.items {
-            t.row(vec![e.id.to_string(), e.time.clone(), e.actor.clone(), e.channel.clone(), e.action.clone(), e.target.clone(), e.outcome.clone()]);
+            t.row(vec![
+                e.id.to_string(),
+                e.time.clone(),
+                e.actor.clone(),
+                e.channel.clone(),
+                e.action.clone(),
+                e.target.clone(),
+                e.outcome.clone(),
+            ]);
         }
         t
     })
 }
 
-pub async fn registry(client: &Client, printer: &Printer, command: RegistryCommand) -> anyhow::Result<()> {
+pub async fn registry(
+    client: &Client,
+    printer: &Printer,
+    command: RegistryCommand,
+) -> anyhow::Result<()> {
     let RegistryCommand::Kinds = command;
     let l: Items<Value> = client.call("registry.kinds", &json!({})).await?;
     printer.print(&l, |l| {
@@ -153,14 +222,24 @@ pub async fn registry(client: &Client, printer: &Printer, command: RegistryComma
                     fs.iter()
                         .map(|f| {
                             let name = f["name"].as_str().unwrap_or_default();
-                            if f["required"].as_bool() == Some(true) { name.to_owned() } else { format!("[{name}]") }
+                            if f["required"].as_bool() == Some(true) {
+                                name.to_owned()
+                            } else {
+                                format!("[{name}]")
+                            }
                         })
                         .collect::<Vec<_>>()
                         .join(" ")
                 })
                 .unwrap_or_default();
             let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-            t.row(vec![s(&k["kind"]), s(&k["title"]), s(&k["serverPattern"]), s(&k["auth"]), fields]);
+            t.row(vec![
+                s(&k["kind"]),
+                s(&k["title"]),
+                s(&k["serverPattern"]),
+                s(&k["auth"]),
+                fields,
+            ]);
         }
         t
     })

@@ -8,7 +8,11 @@ use crate::client::Client;
 use crate::output::{note, Printer, Table};
 
 pub async fn run(client: &Client, printer: &Printer, command: ImageCommand) -> anyhow::Result<()> {
-    let ImageCommand::Resolve { image, scope, rules } = command;
+    let ImageCommand::Resolve {
+        image,
+        scope,
+        rules,
+    } = command;
     let body = json!({"image": image, "project": scope.project, "location": scope.location, "rules": rules});
     let resolved: ImageResolved = client.call("image.resolve", &body).await?;
     for w in &resolved.warnings {
@@ -17,10 +21,20 @@ pub async fn run(client: &Client, printer: &Printer, command: ImageCommand) -> a
     printer.print(&resolved, |r| {
         let mut t = Table::new(vec!["ORDER", "PULL SECRET", "SERVER", "MATCHED KEY"]);
         for (i, s) in r.pull_secrets.iter().enumerate() {
-            t.row(vec![(i + 1).to_string(), s.name.clone(), s.server.clone(), s.matched_key.clone()]);
+            t.row(vec![
+                (i + 1).to_string(),
+                s.name.clone(),
+                s.server.clone(),
+                s.matched_key.clone(),
+            ]);
         }
         if r.pull_secrets.is_empty() {
-            t.row(vec!["-".into(), "(none: pulled anonymously)".into(), r.registry.clone(), "-".into()]);
+            t.row(vec![
+                "-".into(),
+                "(none: pulled anonymously)".into(),
+                r.registry.clone(),
+                "-".into(),
+            ]);
         }
         t
     })

@@ -34,7 +34,9 @@ pub fn name_for(key: &str, taken: &mut BTreeSet<String>) -> String {
         .trim_end_matches("/v1")
         .trim_end_matches("/v2");
     let base = match bare {
-        "index.docker.io" | "docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => "docker-hub".to_owned(),
+        "index.docker.io" | "docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            "docker-hub".to_owned()
+        }
         other => {
             let mut out = String::new();
             for c in other.chars() {
@@ -47,7 +49,11 @@ pub fn name_for(key: &str, taken: &mut BTreeSet<String>) -> String {
             }
             let trimmed: String = out.trim_matches('-').chars().take(56).collect();
             let trimmed = trimmed.trim_end_matches('-').to_owned();
-            if trimmed.is_empty() { "registry".to_owned() } else { trimmed }
+            if trimmed.is_empty() {
+                "registry".to_owned()
+            } else {
+                trimmed
+            }
         }
     };
     let mut name = base.clone();
@@ -67,7 +73,8 @@ pub async fn run(client: &Client, printer: &Printer, args: ImportArgs) -> anyhow
             std::path::PathBuf::from(home).join(".docker/config.json")
         }
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let parsed = parse_auth_file(&text).with_context(|| format!("reading {}", path.display()))?;
 
     let mut outcomes = Vec::new();
@@ -76,7 +83,12 @@ pub async fn run(client: &Client, printer: &Printer, args: ImportArgs) -> anyhow
     for cred in &parsed.importable {
         let name = name_for(&cred.server, &mut taken);
         if args.dry_run {
-            outcomes.push(Outcome { entry: cred.server.clone(), pull_secret: Some(name), result: "would import", reason: None });
+            outcomes.push(Outcome {
+                entry: cred.server.clone(),
+                pull_secret: Some(name),
+                result: "would import",
+                reason: None,
+            });
             continue;
         }
         let body = json!({
@@ -90,17 +102,29 @@ pub async fn run(client: &Client, printer: &Printer, args: ImportArgs) -> anyhow
                 "email": cred.email,
             },
         });
-        match client.call::<_, PullSecretCreated>("pullSecret.create", &body).await {
+        match client
+            .call::<_, PullSecretCreated>("pullSecret.create", &body)
+            .await
+        {
             Ok(created) => outcomes.push(Outcome {
                 entry: cred.server.clone(),
                 pull_secret: Some(name),
-                result: if created.created { "created" } else { "rotated" },
+                result: if created.created {
+                    "created"
+                } else {
+                    "rotated"
+                },
                 reason: None,
             }),
             Err(e) => match e.downcast::<ApiFailure>() {
                 Ok(api) => {
                     failures += 1;
-                    outcomes.push(Outcome { entry: cred.server.clone(), pull_secret: Some(name), result: "failed", reason: Some(api.to_string()) });
+                    outcomes.push(Outcome {
+                        entry: cred.server.clone(),
+                        pull_secret: Some(name),
+                        result: "failed",
+                        reason: Some(api.to_string()),
+                    });
                 }
                 Err(other) => return Err(other),
             },
@@ -108,7 +132,10 @@ pub async fn run(client: &Client, printer: &Printer, args: ImportArgs) -> anyhow
     }
     for skipped in &parsed.not_importable {
         outcomes.push(Outcome {
-            entry: skipped.server.clone().unwrap_or_else(|| "credsStore".to_owned()),
+            entry: skipped
+                .server
+                .clone()
+                .unwrap_or_else(|| "credsStore".to_owned()),
             pull_secret: None,
             result: "not importable",
             reason: Some(skipped.reason.to_string()),
@@ -117,12 +144,20 @@ pub async fn run(client: &Client, printer: &Printer, args: ImportArgs) -> anyhow
     printer.print(&outcomes, |rows| {
         let mut t = Table::new(vec!["ENTRY", "PULL SECRET", "RESULT", "REASON"]);
         for o in rows {
-            t.row(vec![o.entry.clone(), o.pull_secret.clone().unwrap_or_else(|| "-".into()), o.result.to_owned(), o.reason.clone().unwrap_or_default()]);
+            t.row(vec![
+                o.entry.clone(),
+                o.pull_secret.clone().unwrap_or_else(|| "-".into()),
+                o.result.to_owned(),
+                o.reason.clone().unwrap_or_default(),
+            ]);
         }
         t
     })?;
     if failures > 0 {
-        anyhow::bail!("{failures} of {} entries could not be imported", parsed.importable.len());
+        anyhow::bail!(
+            "{failures} of {} entries could not be imported",
+            parsed.importable.len()
+        );
     }
     Ok(())
 }

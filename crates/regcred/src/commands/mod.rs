@@ -38,8 +38,8 @@ pub fn read_secret(source: &PasswordSource, env: &str) -> anyhow::Result<Option<
 
 /// Reads a secret file, dropping one trailing newline.
 pub fn read_secret_file(path: &Path) -> anyhow::Result<Secret> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(Secret::new(strip_newline(text)))
 }
 

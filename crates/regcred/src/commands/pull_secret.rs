@@ -8,26 +8,49 @@ use crate::cli::{PullSecretCommand, PullSecretCreateArgs};
 use crate::client::Client;
 use crate::output::{note, Printer, Table};
 
-pub async fn run(client: &Client, printer: &Printer, command: PullSecretCommand) -> anyhow::Result<()> {
+pub async fn run(
+    client: &Client,
+    printer: &Printer,
+    command: PullSecretCommand,
+) -> anyhow::Result<()> {
     match command {
         PullSecretCommand::Create(args) => create(client, printer, args).await,
         PullSecretCommand::List { project, location } => {
             let list: Items<PullSecret> = client
-                .call("pullSecret.list", &json!({"project": project, "location": location}))
+                .call(
+                    "pullSecret.list",
+                    &json!({"project": project, "location": location}),
+                )
                 .await?;
             printer.print(&list, |l| table(&l.items))
         }
-        PullSecretCommand::Get { name, project, location, id } => {
+        PullSecretCommand::Get {
+            name,
+            project,
+            location,
+            id,
+        } => {
             let target = reference(name, project, location, id)?;
             let secret: PullSecret = client.call("pullSecret.get", &target).await?;
             printer.print(&secret, details)
         }
-        PullSecretCommand::Delete { name, project, location, id, force } => {
+        PullSecretCommand::Delete {
+            name,
+            project,
+            location,
+            id,
+            force,
+        } => {
             let target = reference(name, project, location, id)?;
             let mut body = serde_json::to_value(&target)?;
             body["force"] = json!(force);
             let deleted: PullSecretDeleted = client.call("pullSecret.delete", &body).await?;
-            printer.print(&deleted, |d| Table::fields(vec![("deleted", d.id.clone()), ("forced", d.forced.to_string())]))
+            printer.print(&deleted, |d| {
+                Table::fields(vec![
+                    ("deleted", d.id.clone()),
+                    ("forced", d.forced.to_string()),
+                ])
+            })
         }
         PullSecretCommand::Import(args) => super::import::run(client, printer, args).await,
     }
@@ -40,12 +63,20 @@ fn reference(
     id: Option<String>,
 ) -> anyhow::Result<PullSecretRef> {
     if id.is_some() {
-        return Ok(PullSecretRef { id, ..Default::default() });
+        return Ok(PullSecretRef {
+            id,
+            ..Default::default()
+        });
     }
     need(&name, "NAME")?;
     need(&project, "--project")?;
     need(&location, "--location")?;
-    Ok(PullSecretRef { id: None, project, location, name })
+    Ok(PullSecretRef {
+        id: None,
+        project,
+        location,
+        name,
+    })
 }
 
 /// Builds the `spec` object from the flags that were given.
@@ -68,11 +99,16 @@ fn spec(args: &PullSecretCreateArgs) -> anyhow::Result<Value> {
         spec.insert("password".into(), json!(secret.expose()));
     }
     if let Some(path) = &args.service_account_key_file {
-        spec.insert("serviceAccountKey".into(), json!(read_secret_file(path)?.expose()));
+        spec.insert(
+            "serviceAccountKey".into(),
+            json!(read_secret_file(path)?.expose()),
+        );
     }
     let secret_key = match &args.secret_access_key_file {
         Some(path) => Some(read_secret_file(path)?),
-        None => std::env::var("REGCRED_SECRET_ACCESS_KEY").ok().map(regcred_core::secret::Secret::new),
+        None => std::env::var("REGCRED_SECRET_ACCESS_KEY")
+            .ok()
+            .map(regcred_core::secret::Secret::new),
     };
     if let Some(s) = secret_key {
         spec.insert("secretAccessKey".into(), json!(s.expose()));
@@ -80,7 +116,11 @@ fn spec(args: &PullSecretCreateArgs) -> anyhow::Result<Value> {
     Ok(Value::Object(spec))
 }
 
-async fn create(client: &Client, printer: &Printer, args: PullSecretCreateArgs) -> anyhow::Result<()> {
+async fn create(
+    client: &Client,
+    printer: &Printer,
+    args: PullSecretCreateArgs,
+) -> anyhow::Result<()> {
     let spec = spec(&args)?;
     let body = json!({
         "project": args.scope.project,
@@ -97,7 +137,9 @@ async fn create(client: &Client, printer: &Printer, args: PullSecretCreateArgs) 
 }
 
 pub fn table(items: &[PullSecret]) -> Table {
-    let mut t = Table::new(vec!["PROJECT", "LOCATION", "NAME", "KIND", "SERVER", "USERNAME", "REVISION", "UPDATED"]);
+    let mut t = Table::new(vec![
+        "PROJECT", "LOCATION", "NAME", "KIND", "SERVER", "USERNAME", "REVISION", "UPDATED",
+    ]);
     for s in items {
         t.row(vec![
             s.project.clone(),
@@ -114,7 +156,12 @@ pub fn table(items: &[PullSecret]) -> Table {
 }
 
 pub fn details(s: &PullSecret) -> Table {
-    let used = s.used_by.iter().map(|r| format!("{} {}", r.kind, r.name)).collect::<Vec<_>>().join(", ");
+    let used = s
+        .used_by
+        .iter()
+        .map(|r| format!("{} {}", r.kind, r.name))
+        .collect::<Vec<_>>()
+        .join(", ");
     Table::fields(vec![
         ("id", s.id.clone()),
         ("project", s.project.clone()),

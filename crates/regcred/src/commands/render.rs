@@ -28,13 +28,17 @@ pub async fn run(global: &Global, command: RenderCommand) -> anyhow::Result<()> 
     let yaml = match (target, global.output) {
         (Target::K8sSecret, None | Some(Output::Yaml)) => true,
         (Target::K8sSecret, Some(Output::Json)) => false,
-        (Target::K8sSecret, Some(Output::Table)) => anyhow::bail!("k8s-secret prints -o json or -o yaml"),
+        (Target::K8sSecret, Some(Output::Table)) => {
+            anyhow::bail!("k8s-secret prints -o json or -o yaml")
+        }
         (_, None | Some(Output::Json)) => false,
         (_, Some(_)) => anyhow::bail!("docker-config and auth-json are JSON files; leave out -o"),
     };
     if let Some(mode) = args.dry_run.as_deref() {
         if mode != "client" {
-            anyhow::bail!("only --dry-run=client is supported: regcred renders, it never talks to a cluster");
+            anyhow::bail!(
+                "only --dry-run=client is supported: regcred renders, it never talks to a cluster"
+            );
         }
     }
     let text = if args.from_pull_secret.is_empty() {
@@ -68,7 +72,11 @@ fn offline(target: Target, yaml: bool, args: &RenderArgs) -> anyhow::Result<Stri
                 .name
                 .as_deref()
                 .ok_or_else(|| anyhow::anyhow!("exactly one NAME is required, got 0"))?;
-            let format = if yaml { OutputFormat::Yaml } else { OutputFormat::Json };
+            let format = if yaml {
+                OutputFormat::Yaml
+            } else {
+                OutputFormat::Json
+            };
             k8s_secret::secret(name, args.namespace.as_deref(), &entries, format)
         }
         Target::DockerConfig => auth_file::docker_config_json(&entries),
@@ -78,12 +86,24 @@ fn offline(target: Target, yaml: bool, args: &RenderArgs) -> anyhow::Result<Stri
         // The variant carries the offending value, which is not secret here (name, namespace)
         // but is shortened anyway.
         k8s_secret::RenderError::DuplicateServer { .. } => anyhow::anyhow!("{e}"),
-        other => anyhow::anyhow!("{}", other.to_string().chars().take(300).collect::<String>()),
+        other => anyhow::anyhow!(
+            "{}",
+            other.to_string().chars().take(300).collect::<String>()
+        ),
     })
 }
 
-async fn stored(global: &Global, target: Target, yaml: bool, args: &RenderArgs) -> anyhow::Result<String> {
-    if args.docker_username.is_some() || args.docker_password.is_some() || args.password_stdin || args.password_file.is_some() {
+async fn stored(
+    global: &Global,
+    target: Target,
+    yaml: bool,
+    args: &RenderArgs,
+) -> anyhow::Result<String> {
+    if args.docker_username.is_some()
+        || args.docker_password.is_some()
+        || args.password_stdin
+        || args.password_file.is_some()
+    {
         anyhow::bail!("--from-pull-secret renders stored credentials; leave out --docker-username and the password flags");
     }
     let (Some(project), Some(location)) = (&args.project, &args.location) else {
