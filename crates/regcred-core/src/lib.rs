@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth_file;
 pub mod credential;
 pub mod go_json;
+pub mod go_yaml;
 pub mod image_ref;
 pub mod k8s_secret;
 pub mod matching;

@@ -3,8 +3,8 @@
 //! nothing again and keeps its data, and a database that a newer regcred has migrated is refused
 //! with `StoreError::Schema` instead of being misread (the bookkeeping table is read with plain
 //! SQL, since the store trait deliberately does not expose it). Sharing: two stores opened on
-//! one file — as during a restart that overlaps the old process — both keep writing without
-//! "database is locked" errors, and in-memory stores never share data.
+//! one file — as during a restart that overlaps the old process — both migrate it once and keep
+//! writing without "database is locked" errors, and in-memory stores never share data.
 use std::path::Path;
 use std::sync::Arc;
 
@@ -90,6 +90,24 @@ async fn reopening_an_existing_database_does_not_reapply_migrations() {
         assert_eq!(store.list_audit(None, None, 10).await.unwrap().len(), 1);
         drop(store);
         assert_eq!(applied(&path).await, first);
+    }
+}
+
+/// Regression: migrations were chosen from a list of applied versions read outside the
+/// migration's transaction, which itself began deferred; two processes starting on a new data
+/// directory at once both ran `0001_init` and one failed with "table meta already exists" (or
+/// "database is locked").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opening_a_new_file_twice_at_once_migrates_it_once() {
+    for _ in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("regcred.db");
+        let (a, b) = tokio::join!(SqliteStore::open(&path), SqliteStore::open(&path));
+        a.expect("first open");
+        b.expect("second open");
+        let versions: Vec<i64> = applied(&path).await.iter().map(|r| r.0).collect();
+        let known: Vec<i64> = SQLITE.iter().map(|m| m.version).collect();
+        assert_eq!(versions, known);
     }
 }
 

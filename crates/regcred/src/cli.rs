@@ -140,7 +140,7 @@ pub struct PasswordSource {
 #[derive(Debug, Subcommand)]
 pub enum PullSecretCommand {
     /// Create a pull secret, or rotate it if the name exists.
-    Create(PullSecretCreateArgs),
+    Create(Box<PullSecretCreateArgs>),
     /// List pull secrets.
     List {
         #[arg(long, env = "REGCRED_PROJECT")]

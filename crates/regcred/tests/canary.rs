@@ -5,6 +5,7 @@
 //! debug log, and the raw bytes of every file in the data directory (database, `-wal`, `-shm`,
 //! while running and after shutdown) — as plain text, hex, and base64 at every alignment, which
 //! covers the `auth` field (`user:canary`) and base64-encoded documents that contain it.
+//! Likewise, access-token secrets and the master key never reach the log or the database.
 
 mod fixture;
 
@@ -322,4 +323,44 @@ fn canary_passwords_appear_only_where_released() {
         &std::fs::read(&server.stdout_log).expect("stdout log"),
         &c,
     );
+
+    // The other secrets the server holds: access tokens (stored hashed) and the master key.
+    let read = |name: &str| {
+        std::fs::read_to_string(server.data_dir.join(name))
+            .expect("data file")
+            .trim()
+            .to_owned()
+    };
+    let viewer_token = transcript
+        .iter()
+        .find(|o| o.label.contains("\"token\" \"create\""))
+        .map(|o| o.json()["secret"].as_str().expect("secret").to_owned())
+        .expect("a token was created");
+    let others = [
+        ("admin token", read("admin.token")),
+        ("viewer token", viewer_token),
+        ("master key", read("master.key")),
+    ];
+    let mut places = vec![("the server log".to_owned(), log)];
+    for file in files_under(&server.data_dir) {
+        let name = file
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if name.starts_with("regcred.db") {
+            places.push((name, std::fs::read(&file).expect("read")));
+        }
+    }
+    for (what, secret) in &others {
+        assert!(
+            secret.len() >= 32,
+            "{what} is too short to search for: {secret:?}"
+        );
+        for (place, bytes) in &places {
+            if let Some(form) = find_secret(bytes, secret) {
+                panic!("the {what} is in {place} (as {form:?})");
+            }
+        }
+    }
 }

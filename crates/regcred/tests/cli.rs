@@ -368,8 +368,9 @@ fn sigterm_stops_gracefully_and_removes_server_url() {
         "{}",
         server.log_text()
     );
-    // Nothing answers any more, and the CLI says so with exit code 7, not a hang.
-    let out = server.run(&["project", "list"]);
+    // Nothing answers at the old address any more, and the CLI says so with exit code 7. (Without
+    // server.url the CLI would fall back to 127.0.0.1:7700, where another server may run.)
+    let out = server.run(&["--api-url", &server.url, "project", "list"]);
     out.code(7);
 }
 

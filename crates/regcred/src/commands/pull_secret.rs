@@ -14,7 +14,7 @@ pub async fn run(
     command: PullSecretCommand,
 ) -> anyhow::Result<()> {
     match command {
-        PullSecretCommand::Create(args) => create(client, printer, args).await,
+        PullSecretCommand::Create(args) => create(client, printer, *args).await,
         PullSecretCommand::List { project, location } => {
             let list: Items<PullSecret> = client
                 .call(
