@@ -735,7 +735,10 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                 (None, None) => err(
                     secret_name,
                     "missing_field",
-                    format!("{secret_name} is required for kind {}", kind.as_str()),
+                    format!(
+                        "{secret_name} is required for kind {} (the password field is accepted too)",
+                        kind.as_str()
+                    ),
                 ),
             }
             if let Some(e) = email.as_deref() {

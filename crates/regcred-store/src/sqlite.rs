@@ -35,19 +35,31 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        SqliteStore::with_options(options).await
+        // Two processes creating a new file at once can find it locked while the other switches
+        // it to WAL, before any busy timeout applies; that settles within milliseconds.
+        let mut attempt = 0;
+        loop {
+            match SqliteStore::with_options(options.clone(), false).await {
+                Err(StoreError::Backend(sqlx::Error::Database(db)))
+                    if attempt < 20 && db.code().is_some_and(|c| c == "5" || c == "517") =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(25 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// An in-memory database, for tests.
     pub async fn in_memory() -> Result<SqliteStore> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        SqliteStore::with_options(options).await
+        SqliteStore::with_options(options, true).await
     }
 
-    async fn with_options(options: SqliteConnectOptions) -> Result<SqliteStore> {
-        let in_memory = options.get_filename().as_os_str() == ":memory:";
+    async fn with_options(options: SqliteConnectOptions, in_memory: bool) -> Result<SqliteStore> {
         let pool = SqlitePoolOptions::new()
-            // Each in-memory connection would be its own database.
+            // One connection, kept open for the life of the pool: the database lives in it.
             .max_connections(if in_memory { 1 } else { 4 })
             .min_connections(if in_memory { 1 } else { 0 })
             .idle_timeout(None)
@@ -72,7 +84,7 @@ impl SqliteStore {
         T: Send,
     {
         let _guard = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let out = f(&mut tx).await?;
         tx.commit().await?;
         Ok(out)
@@ -91,7 +103,15 @@ async fn migrate(pool: &SqlitePool, migrations: &[Migration]) -> Result<()> {
         )));
     }
     for m in migrations.iter().filter(|m| !applied.contains(&m.version)) {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(m.version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if done.is_some() {
+            continue;
+        }
         sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
         sqlx::query(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
@@ -420,12 +440,20 @@ impl Store for SqliteStore {
                             .bind(&s.updated_by)
                             .execute(&mut **tx)
                             .await
-                            .map_err(|e| match is_unique_violation(&e) {
-                                true => StoreError::AlreadyExists {
-                                    what: "pull secret",
-                                    key: key.clone(),
-                                },
-                                false => e.into(),
+                            .map_err(|e| match &e {
+                                sqlx::Error::Database(db) if db.is_unique_violation() => {
+                                    StoreError::AlreadyExists {
+                                        what: "pull secret",
+                                        key: key.clone(),
+                                    }
+                                }
+                                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                                    StoreError::NotFound {
+                                        what: "project or location",
+                                        key: format!("{}/{}", s.project, s.location),
+                                    }
+                                }
+                                _ => e.into(),
                             })?;
                     }
                     Some(expected) => {

@@ -5,6 +5,7 @@
 //! SQL, since the store trait deliberately does not expose it). Sharing: two stores opened on
 //! one file — as during a restart that overlaps the old process — both migrate it once and keep
 //! writing without "database is locked" errors, and in-memory stores never share data.
+
 use std::path::Path;
 use std::sync::Arc;
 

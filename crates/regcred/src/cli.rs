@@ -379,3 +379,16 @@ pub struct RenderArgs {
     #[arg(long, env = "REGCRED_LOCATION")]
     pub location: Option<String>,
 }
+
+/// A combination of flags that clap cannot check by itself; exits 2 like clap's own errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Returns early with a [`UsageError`].
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err($crate::cli::UsageError(format!($($arg)*)).into())
+    };
+}
+pub(crate) use usage;

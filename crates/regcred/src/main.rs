@@ -12,13 +12,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, UsageError};
 use crate::client::{ApiFailure, Client, Unreachable};
 use crate::output::Printer;
 
 /// Exit codes, documented in the README.
 mod exit {
     pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
     pub const INVALID: u8 = 3;
     pub const NOT_FOUND: u8 = 4;
     pub const DENIED: u8 = 5;
@@ -90,6 +91,8 @@ fn report(e: &anyhow::Error) -> ExitCode {
             400..=499 => exit::INVALID,
             _ => exit::FAILURE,
         }
+    } else if e.downcast_ref::<UsageError>().is_some() {
+        exit::USAGE
     } else if e.downcast_ref::<Unreachable>().is_some() {
         exit::UNREACHABLE
     } else {

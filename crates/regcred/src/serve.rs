@@ -1,6 +1,7 @@
 //! `regcred serve`: builds the resources (data directory, master key, store, vault), creates the
 //! bootstrap admin token on first start, and serves until SIGINT or SIGTERM, then drains.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -89,6 +91,12 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     create_private_dir(&dir)?;
     let key = master_key(&args, &dir)?;
     let db = dir.join(paths::DATABASE_FILE);
+    // SQLite gives the -wal and -shm files the database file's mode: create it private.
+    match write_private_new(&db, b"") {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("creating {}", db.display())),
+    }
     let store = SqliteStore::open(&db)
         .await
         .with_context(|| format!("opening database {}", db.display()))?;

@@ -30,7 +30,7 @@ pub fn read_secret(source: &PasswordSource, env: &str) -> anyhow::Result<Option<
         return read_secret_file(path).map(Some);
     }
     if let Some(p) = &source.password {
-        note("warning: --password puts the secret in your shell history and the process list; prefer --password-stdin or --password-file");
+        note("warning: a password given as a flag lands in your shell history and the process list; prefer --password-stdin or --password-file");
         return Ok(Some(Secret::new(p.clone())));
     }
     Ok(std::env::var(env).ok().map(Secret::new))
@@ -55,7 +55,10 @@ fn strip_newline(mut text: String) -> String {
 
 /// Requires a flag that is optional in clap because `--id` can replace it.
 pub fn need<'a>(value: &'a Option<String>, flag: &str) -> anyhow::Result<&'a str> {
-    value
-        .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("{flag} is required (or address the pull secret with --id)"))
+    value.as_deref().ok_or_else(|| {
+        crate::cli::UsageError(format!(
+            "{flag} is required (or address the pull secret with --id)"
+        ))
+        .into()
+    })
 }

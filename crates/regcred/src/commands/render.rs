@@ -8,7 +8,7 @@ use regcred_core::k8s_secret::{self, DockerAuth, OutputFormat};
 use serde_json::json;
 
 use super::read_secret;
-use crate::cli::{Global, Output, PasswordSource, RenderArgs, RenderCommand};
+use crate::cli::{usage, Global, Output, PasswordSource, RenderArgs, RenderCommand};
 use crate::client::Client;
 use crate::output::{note, write_stdout};
 
@@ -29,14 +29,14 @@ pub async fn run(global: &Global, command: RenderCommand) -> anyhow::Result<()> 
         (Target::K8sSecret, None | Some(Output::Yaml)) => true,
         (Target::K8sSecret, Some(Output::Json)) => false,
         (Target::K8sSecret, Some(Output::Table)) => {
-            anyhow::bail!("k8s-secret prints -o json or -o yaml")
+            usage!("k8s-secret prints -o json or -o yaml")
         }
         (_, None | Some(Output::Json)) => false,
-        (_, Some(_)) => anyhow::bail!("docker-config and auth-json are JSON files; leave out -o"),
+        (_, Some(_)) => usage!("docker-config and auth-json are JSON files; leave out -o"),
     };
     if let Some(mode) = args.dry_run.as_deref() {
         if mode != "client" {
-            anyhow::bail!(
+            usage!(
                 "only --dry-run=client is supported: regcred renders, it never talks to a cluster"
             );
         }
@@ -68,10 +68,11 @@ fn offline(target: Target, yaml: bool, args: &RenderArgs) -> anyhow::Result<Stri
     let entries = [entry];
     let rendered = match target {
         Target::K8sSecret => {
-            let name = args
-                .name
-                .as_deref()
-                .ok_or_else(|| anyhow::anyhow!("exactly one NAME is required, got 0"))?;
+            let name = match args.name.as_deref() {
+                None => usage!("exactly one NAME is required, got 0"),
+                Some("") => usage!("name must be specified"),
+                Some(name) => name,
+            };
             let format = if yaml {
                 OutputFormat::Yaml
             } else {
@@ -104,10 +105,10 @@ async fn stored(
         || args.password_stdin
         || args.password_file.is_some()
     {
-        anyhow::bail!("--from-pull-secret renders stored credentials; leave out --docker-username and the password flags");
+        usage!("--from-pull-secret renders stored credentials; leave out --docker-username and the password flags");
     }
     let (Some(project), Some(location)) = (&args.project, &args.location) else {
-        anyhow::bail!("--from-pull-secret needs --project and --location");
+        usage!("--from-pull-secret needs --project and --location");
     };
     let format = match (target, yaml) {
         (Target::K8sSecret, true) => RenderFormat::K8sSecretYaml,
