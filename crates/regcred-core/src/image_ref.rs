@@ -110,6 +110,18 @@ impl ImageRefError {
 impl ImageRef {
     /// Parses and normalizes an image reference like `ParseNormalizedNamed`, then adds the default
     /// tag `latest` when neither a tag nor a digest was given.
+    ///
+    /// ```
+    /// use regcred_core::image_ref::ImageRef;
+    ///
+    /// let nginx = ImageRef::parse("nginx").unwrap();
+    /// assert_eq!(nginx.to_string(), "docker.io/library/nginx:latest");
+    /// assert_eq!(nginx.familiar(), "nginx:latest");
+    /// let local = ImageRef::parse(&format!("localhost:5000/team/app@sha256:{}", "a".repeat(64))).unwrap();
+    /// assert_eq!(local.domain(), "localhost:5000");
+    /// assert!(local.tag().is_none());
+    /// assert!(ImageRef::parse("Nginx").is_err());
+    /// ```
     pub fn parse(input: &str) -> Result<ImageRef, ImageRefError> {
         if input.is_empty() {
             return Err(ImageRefError::Empty);

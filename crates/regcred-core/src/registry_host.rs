@@ -199,6 +199,17 @@ impl ServerError {
 
 impl RegistryServer {
     /// Parses and normalizes a server; see [`RegistryServer::normalize`] to learn what changed.
+    ///
+    /// ```
+    /// use regcred_core::registry_host::RegistryServer;
+    ///
+    /// let hub = RegistryServer::parse("https://index.docker.io/v1/").unwrap();
+    /// assert_eq!(hub.to_string(), "docker.io");
+    /// assert_eq!(hub.auth_key(), "https://index.docker.io/v1/");
+    /// assert_eq!(RegistryServer::parse("[::1]:5000").unwrap().host(), "[::1]:5000");
+    /// assert!(RegistryServer::parse("user:pw@ghcr.io").is_err());
+    /// assert!(RegistryServer::parse("ghcr.io?x=1").is_err());
+    /// ```
     pub fn parse(input: &str) -> Result<RegistryServer, ServerError> {
         RegistryServer::normalize(input).map(|n| n.server)
     }
