@@ -133,8 +133,48 @@ fn now_millis() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+/// Maps a unique-key violation of an insert to `AlreadyExists`.
+fn exists_as<'k>(what: &'static str, key: &'k str) -> impl FnOnce(sqlx::Error) -> StoreError + 'k {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadyExists {
+            what,
+            key: key.to_owned(),
+        },
+        _ => e.into(),
+    }
+}
+
+/// Refuses with `InUse` while pull secrets have `column = value` (`project` or `location`);
+/// each is named by the other column and its name.
+async fn refuse_while_pull_secrets(
+    tx: &mut Transaction<'static, Sqlite>,
+    what: &'static str,
+    column: &str,
+    value: &str,
+) -> Result<()> {
+    let other = if column == "project" {
+        "location"
+    } else {
+        "project"
+    };
+    let sql = format!(
+        "SELECT {other}, name FROM pull_secrets WHERE {column} = $1 ORDER BY {other}, name"
+    );
+    let secrets: Vec<(String, String)> = sqlx::query_as(&sql)
+        .bind(value)
+        .fetch_all(&mut **tx)
+        .await?;
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::InUse {
+        what,
+        key: value.to_owned(),
+        by: secrets
+            .into_iter()
+            .map(|(scope, name)| format!("pull secret {scope}/{name}"))
+            .collect(),
+    })
 }
 
 async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, a: &AuditRecord) -> Result<()> {
@@ -247,13 +287,7 @@ impl Store for SqliteStore {
                 .bind(&p.created_by)
                 .execute(&mut **tx)
                 .await
-                .map_err(|e| match is_unique_violation(&e) {
-                    true => StoreError::AlreadyExists {
-                        what: "project",
-                        key: p.name.clone(),
-                    },
-                    false => e.into(),
-                })?;
+                .map_err(exists_as("project", &p.name))?;
                 insert_audit(tx, &audit).await
             })
         })
@@ -282,22 +316,7 @@ impl Store for SqliteStore {
         let (name, audit) = (name.to_owned(), audit.clone());
         self.write(move |tx| {
             Box::pin(async move {
-                let secrets: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT location, name FROM pull_secrets WHERE project = $1 ORDER BY location, name",
-                )
-                .bind(&name)
-                .fetch_all(&mut **tx)
-                .await?;
-                if !secrets.is_empty() {
-                    return Err(StoreError::InUse {
-                        what: "project",
-                        key: name,
-                        by: secrets
-                            .into_iter()
-                            .map(|(l, n)| format!("pull secret {l}/{n}"))
-                            .collect(),
-                    });
-                }
+                refuse_while_pull_secrets(tx, "project", "project", &name).await?;
                 let deleted = sqlx::query("DELETE FROM projects WHERE name = $1")
                     .bind(&name)
                     .execute(&mut **tx)
@@ -336,13 +355,7 @@ impl Store for SqliteStore {
                 .bind(&l.created_by)
                 .execute(&mut **tx)
                 .await
-                .map_err(|e| match is_unique_violation(&e) {
-                    true => StoreError::AlreadyExists {
-                        what: "location",
-                        key: l.name.clone(),
-                    },
-                    false => e.into(),
-                })?;
+                .map_err(exists_as("location", &l.name))?;
                 insert_audit(tx, &audit).await
             })
         })
@@ -371,22 +384,7 @@ impl Store for SqliteStore {
         let (name, audit) = (name.to_owned(), audit.clone());
         self.write(move |tx| {
             Box::pin(async move {
-                let secrets: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT project, name FROM pull_secrets WHERE location = $1 ORDER BY project, name",
-                )
-                .bind(&name)
-                .fetch_all(&mut **tx)
-                .await?;
-                if !secrets.is_empty() {
-                    return Err(StoreError::InUse {
-                        what: "location",
-                        key: name,
-                        by: secrets
-                            .into_iter()
-                            .map(|(p, n)| format!("pull secret {p}/{n}"))
-                            .collect(),
-                    });
-                }
+                refuse_while_pull_secrets(tx, "location", "location", &name).await?;
                 let deleted = sqlx::query("DELETE FROM locations WHERE name = $1")
                     .bind(&name)
                     .execute(&mut **tx)
@@ -648,13 +646,7 @@ impl Store for SqliteStore {
                 .bind(t.revoked_at)
                 .execute(&mut **tx)
                 .await
-                .map_err(|e| match is_unique_violation(&e) {
-                    true => StoreError::AlreadyExists {
-                        what: "token",
-                        key: t.id.clone(),
-                    },
-                    false => e.into(),
-                })?;
+                .map_err(exists_as("token", &t.id))?;
                 insert_audit(tx, &audit).await
             })
         })
