@@ -197,6 +197,75 @@ pub struct PullSecretCreate {
     #[serde(default)]
     pub kind: Option<String>,
     pub spec: CredentialSpec,
+    /// Check the credentials against the registry after storing them.
+    #[serde(default)]
+    pub verify: bool,
+    /// Check that this image can be pulled (implies `verify`).
+    #[serde(default)]
+    pub image: Option<String>,
+}
+
+/// `pullSecret.verify`: a registry-level check, or a pull check of `image`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PullSecretVerify {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+impl PullSecretVerify {
+    pub fn target(&self) -> PullSecretRef {
+        PullSecretRef {
+            id: self.id.clone(),
+            project: self.project.clone(),
+            location: self.location.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// `image.check`: can this image be pulled in this project and location?
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImageCheck {
+    pub image: String,
+    pub project: String,
+    pub location: String,
+}
+
+/// One credential tried by `image.check`; `pullSecret` absent for the anonymous attempt.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckAttempt {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_secret: Option<String>,
+    pub verification: Verification,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageChecked {
+    pub image: String,
+    /// The outcome of the attempt that decided: the first `ok`, else the last one tried.
+    pub outcome: String,
+    pub hint: String,
+    /// The pull secret that works, when one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_secret: Option<String>,
+    /// Every attempt, in the order the runtime would make them.
+    pub attempts: Vec<CheckAttempt>,
+    pub round_trips: u32,
+    pub elapsed_ms: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Addresses one pull secret: by `id`, or by project, location and name.
@@ -282,6 +351,31 @@ pub struct PullSecret {
     pub updated_by: String,
     #[serde(default)]
     pub used_by: Vec<Referrer>,
+    /// The last credential check of this revision; absent until checked and after a rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// The result of checking credentials against the registry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// `ok`, `unauthorized`, `denied`, `not_found`, `rate_limited`, `expired`, `unreachable`,
+    /// `tls_error` or `not_a_registry`.
+    pub outcome: String,
+    /// What to do about it, in one line.
+    pub hint: String,
+    /// What happened, technically (statuses, registry error codes); never secrets.
+    pub detail: String,
+    /// The image checked; absent for a registry-level check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    pub revision: u64,
+    pub checked_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    pub round_trips: u32,
+    pub elapsed_ms: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -290,6 +384,9 @@ pub struct PullSecretCreated {
     pub pull_secret: PullSecret,
     /// `false` when an existing pull secret was rotated.
     pub created: bool,
+    /// Present when the create asked for a check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }

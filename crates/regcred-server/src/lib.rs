@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
+use regcred_registry::RegistryClient;
 use regcred_store::vault::Vault;
 use regcred_store::Store;
 
@@ -32,18 +33,25 @@ pub struct AppState {
 struct Inner {
     store: Arc<dyn Store>,
     vault: Vault,
+    registry: RegistryClient,
     metrics: metrics::Metrics,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, vault: Vault) -> Self {
+    pub fn new(store: Arc<dyn Store>, vault: Vault, registry: RegistryClient) -> Self {
         AppState {
             inner: Arc::new(Inner {
                 store,
                 vault,
+                registry,
                 metrics: metrics::Metrics::default(),
             }),
         }
+    }
+
+    /// The client that checks credentials against registries.
+    pub fn registry(&self) -> &RegistryClient {
+        &self.inner.registry
     }
 
     pub fn store(&self) -> &dyn Store {

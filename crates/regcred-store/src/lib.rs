@@ -89,6 +89,15 @@ pub trait Store: Send + Sync + 'static {
         project: Option<&str>,
         location: Option<&str>,
     ) -> Result<Vec<PullSecretRecord>>;
+    /// Records the result of a credential check of revision `revision`; `Conflict` when the
+    /// pull secret has rotated since (the result is about credentials that are gone).
+    async fn record_verification(
+        &self,
+        id: &str,
+        revision: i64,
+        verification: &str,
+        audit: &AuditRecord,
+    ) -> Result<()>;
     /// `InUse` (listing the referrers) while anything references it, unless `force`.
     async fn delete_pull_secret(&self, id: &str, force: bool, audit: &AuditRecord) -> Result<()>;
 

@@ -59,6 +59,9 @@ pub struct PullSecretRecord {
     pub created_by: String,
     pub updated_at: i64,
     pub updated_by: String,
+    /// JSON of the last credential check of this revision; `None` until checked and after
+    /// every rotation.
+    pub verification: Option<String>,
 }
 
 /// What references a pull secret.

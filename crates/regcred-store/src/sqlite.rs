@@ -236,6 +236,7 @@ fn pull_secret_row(r: &SqliteRow) -> Result<PullSecretRecord> {
         created_by: r.try_get("created_by")?,
         updated_at: r.try_get("updated_at")?,
         updated_by: r.try_get("updated_by")?,
+        verification: r.try_get("verification")?,
     })
 }
 
@@ -269,7 +270,7 @@ fn audit_row(r: &SqliteRow) -> Result<AuditRecord> {
 
 const PULL_SECRET_COLUMNS: &str = "id, project, location, name, kind, server, username, email, \
     params, fingerprint, revision, key_id, nonce, ciphertext, created_at, created_by, updated_at, \
-    updated_by";
+    updated_by, verification";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -415,7 +416,7 @@ impl Store for SqliteStore {
                     None => {
                         let sql = format!(
                             "INSERT INTO pull_secrets ({PULL_SECRET_COLUMNS}) VALUES \
-                             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
                         );
                         sqlx::query(&sql)
                             .bind(&s.id)
@@ -436,6 +437,7 @@ impl Store for SqliteStore {
                             .bind(&s.created_by)
                             .bind(s.updated_at)
                             .bind(&s.updated_by)
+                            .bind(&s.verification)
                             .execute(&mut **tx)
                             .await
                             .map_err(|e| match &e {
@@ -458,8 +460,9 @@ impl Store for SqliteStore {
                         let updated = sqlx::query(
                             "UPDATE pull_secrets SET kind = $1, server = $2, username = $3, email = $4,
                                 params = $5, fingerprint = $6, revision = $7, key_id = $8, nonce = $9,
-                                ciphertext = $10, updated_at = $11, updated_by = $12
-                             WHERE id = $13 AND revision = $14",
+                                ciphertext = $10, updated_at = $11, updated_by = $12,
+                                verification = $13
+                             WHERE id = $14 AND revision = $15",
                         )
                         .bind(&s.kind)
                         .bind(&s.server)
@@ -473,6 +476,7 @@ impl Store for SqliteStore {
                         .bind(&s.sealed.ciphertext)
                         .bind(s.updated_at)
                         .bind(&s.updated_by)
+                        .bind(&s.verification)
                         .bind(&s.id)
                         .bind(expected)
                         .execute(&mut **tx)
@@ -539,6 +543,36 @@ impl Store for SqliteStore {
             .iter()
             .map(pull_secret_row)
             .collect()
+    }
+
+    async fn record_verification(
+        &self,
+        id: &str,
+        revision: i64,
+        verification: &str,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let (id, verification, audit) = (id.to_owned(), verification.to_owned(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let updated = sqlx::query(
+                    "UPDATE pull_secrets SET verification = $1 WHERE id = $2 AND revision = $3",
+                )
+                .bind(&verification)
+                .bind(&id)
+                .bind(revision)
+                .execute(&mut **tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::Conflict {
+                        what: "pull secret",
+                        key: id,
+                    });
+                }
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
     }
 
     async fn delete_pull_secret(&self, id: &str, force: bool, audit: &AuditRecord) -> Result<()> {

@@ -90,6 +90,7 @@ macro_rules! contract_suite {
                 delete_location_refused_while_pull_secrets_are_scoped_to_it,
                 pull_secret_insert_get_list_by_filters,
                 put_with_stale_revision_is_conflict,
+                verification_is_kept_per_revision_and_reset_by_rotation,
                 put_with_unknown_id_is_conflict,
                 duplicate_name_in_same_project_location_is_already_exists,
                 same_name_in_other_location_or_project_is_allowed,
@@ -557,6 +558,56 @@ async fn pull_secret_insert_get_list_by_filters(store: &dyn Store) {
             assert!(records.contains(s), "{s:?} listed differently than stored");
         }
     }
+}
+
+async fn verification_is_kept_per_revision_and_reset_by_rotation(store: &dyn Store) {
+    seed(store).await;
+    let original = store.get_pull_secret_by_id("ps_1").await.unwrap().unwrap();
+    assert_eq!(original.verification, None);
+    let result = r#"{"outcome":"ok"}"#;
+    store
+        .record_verification(
+            "ps_1",
+            original.revision,
+            result,
+            &audit("pull_secret.verify", Some("alpha"), "ps_1"),
+        )
+        .await
+        .unwrap();
+    let checked = store.get_pull_secret_by_id("ps_1").await.unwrap().unwrap();
+    assert_eq!(checked.verification.as_deref(), Some(result));
+    assert_eq!(
+        checked.revision, original.revision,
+        "a check is not a rotation"
+    );
+
+    // A rotation forgets the check; a late result for the old revision is refused.
+    store
+        .put_pull_secret(
+            &rotated(&checked, 31, "dave"),
+            Some(checked.revision),
+            &audit("pull_secret.rotate", Some("alpha"), "ps_1"),
+        )
+        .await
+        .unwrap();
+    let before = snapshot(store).await;
+    let err = store
+        .record_verification(
+            "ps_1",
+            original.revision,
+            result,
+            &audit("pull_secret.verify", Some("alpha"), "ps_1"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(
+        snapshot(store).await,
+        before,
+        "a refused record writes nothing"
+    );
+    let rotated = store.get_pull_secret_by_id("ps_1").await.unwrap().unwrap();
+    assert_eq!(rotated.verification, None);
 }
 
 async fn put_with_stale_revision_is_conflict(store: &dyn Store) {

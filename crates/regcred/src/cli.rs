@@ -106,6 +106,15 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "REGCRED_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// A registry (host[:port]) reached over plain HTTP; repeat for several. No other is.
+    #[arg(long = "insecure-registry", env = "REGCRED_INSECURE_REGISTRIES", value_delimiter = ',', value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// PEM bundle of CAs trusted for registries besides the built-in roots; repeatable.
+    #[arg(long = "registry-ca-file", env = "REGCRED_REGISTRY_CA_FILES", value_delimiter = ',', value_name = "FILE")]
+    pub registry_ca_files: Vec<PathBuf>,
+    /// Timeout of each request to a registry, in seconds.
+    #[arg(long, env = "REGCRED_REGISTRY_TIMEOUT", default_value_t = 10, value_name = "SECONDS")]
+    pub registry_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -174,6 +183,19 @@ pub enum PullSecretCommand {
     },
     /// Import every entry of a Docker config.json or containers auth.json.
     Import(ImportArgs),
+    /// Check the credentials against the registry (with --image: can that image be pulled?).
+    Verify {
+        name: Option<String>,
+        #[arg(long, env = "REGCRED_PROJECT")]
+        project: Option<String>,
+        #[arg(long, env = "REGCRED_LOCATION")]
+        location: Option<String>,
+        #[arg(long, conflicts_with = "name")]
+        id: Option<String>,
+        /// Check a pull of this image instead of the registry login alone.
+        #[arg(long)]
+        image: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +237,12 @@ pub struct PullSecretCreateArgs {
     /// GCR/GAR: json_key or access_token.
     #[arg(long)]
     pub mode: Option<String>,
+    /// Check the credentials against the registry once stored.
+    #[arg(long)]
+    pub verify: bool,
+    /// Check that this image can be pulled with them (implies --verify).
+    #[arg(long)]
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -308,6 +336,12 @@ pub enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
+    /// Can this image be pulled here? Tries the pull secrets that apply against the registry.
+    Check {
+        image: String,
+        #[command(flatten)]
+        scope: Scope,
+    },
     /// Which pull secrets apply to an image, in the order the runtime tries them.
     Resolve {
         image: String,

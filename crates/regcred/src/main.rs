@@ -25,6 +25,7 @@ mod exit {
     pub const DENIED: u8 = 5;
     pub const CONFLICT: u8 = 6;
     pub const UNREACHABLE: u8 = 7;
+    pub const CHECK_FAILED: u8 = 8;
 }
 
 fn main() -> ExitCode {
@@ -91,6 +92,8 @@ fn report(e: &anyhow::Error) -> ExitCode {
             400..=499 => exit::INVALID,
             _ => exit::FAILURE,
         }
+    } else if e.downcast_ref::<commands::CheckFailed>().is_some() {
+        exit::CHECK_FAILED
     } else if e.downcast_ref::<UsageError>().is_some() {
         exit::USAGE
     } else if e.downcast_ref::<Unreachable>().is_some() {

@@ -62,6 +62,20 @@ fn write_admin_token(dir: &Path, secret: &str) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+fn registry_client(args: &ServeArgs) -> anyhow::Result<regcred_registry::RegistryClient> {
+    let mut roots = Vec::new();
+    for path in &args.registry_ca_files {
+        roots.push(std::fs::read(path).with_context(|| format!("reading registry CA file {}", path.display()))?);
+    }
+    let config = regcred_registry::ClientConfig {
+        timeout: std::time::Duration::from_secs(args.registry_timeout.max(1)),
+        extra_roots_pem: roots,
+        insecure_http_hosts: args.insecure_registries.clone(),
+        user_agent: concat!("regcred/", env!("CARGO_PKG_VERSION")).to_owned(),
+    };
+    regcred_registry::RegistryClient::new(config).context("configuring the registry client")
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -123,7 +137,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     std::fs::write(&url_file, format!("{url}\n"))
         .with_context(|| format!("writing {}", url_file.display()))?;
     tracing::info!(%url, data_dir = %dir.display(), master_key = %key.id(), "regcred serving");
-    let state = AppState::new(store, vault);
+    let state = AppState::new(store, vault, registry_client(&args)?);
     let served = regcred_server::run(listener, state, shutdown_signal()).await;
     let _ = std::fs::remove_file(&url_file);
     tracing::info!("regcred stopped");

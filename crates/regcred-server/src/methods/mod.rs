@@ -8,6 +8,7 @@ mod project;
 mod pull_secret;
 mod registry;
 mod token;
+mod verify;
 
 use crate::error::ApiError;
 use crate::rpc::{call, Ctx};
@@ -33,8 +34,10 @@ pub const METHODS: &[MethodInfo] = &[
     m("pullSecret.get", "Metadata of one pull secret; never its material.", false),
     m("pullSecret.list", "Metadata of the pull secrets of a project (and location).", false),
     m("pullSecret.delete", "Delete a pull secret (creator or admin); refused with in_use while referenced unless forced.", true),
+    m("pullSecret.verify", "Check the credentials against the registry, optionally for one image; the result is kept on the pull secret.", true),
     m("pullSecret.render", "Release credentials as a Kubernetes Secret, .dockerconfigjson, config.json or auth.json (audited).", false),
     m("registry.kinds", "The pull-secret kinds and the fields each needs.", false),
+    m("image.check", "Can this image be pulled here? Tries the pull secrets that apply, in the runtime's order, against the registry.", true),
     m("image.resolve", "Which pull secrets apply to an image, in the order the runtime tries them.", false),
     m("project.create", "Create a project (admin).", true),
     m("project.list", "Projects visible to the caller.", false),
@@ -58,6 +61,8 @@ pub async fn route(ctx: Ctx, body: &[u8]) -> Result<serde_json::Value, ApiError>
         "pullSecret.list" => call(ctx, body, pull_secret::list).await,
         "pullSecret.delete" => call(ctx, body, pull_secret::delete).await,
         "pullSecret.render" => call(ctx, body, pull_secret::render).await,
+        "pullSecret.verify" => call(ctx, body, verify::verify).await,
+        "image.check" => call(ctx, body, verify::image_check).await,
         "registry.kinds" => call(ctx, body, registry::kinds).await,
         "image.resolve" => call(ctx, body, image::resolve).await,
         "project.create" => call(ctx, body, project::create).await,

@@ -53,6 +53,10 @@ pub(crate) fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> PullSecret {
         updated_at: rfc3339(r.updated_at),
         updated_by: r.updated_by,
         used_by,
+        verification: r
+            .verification
+            .as_deref()
+            .and_then(|v| serde_json::from_str(v).ok()),
     }
 }
 
@@ -127,7 +131,7 @@ pub(crate) async fn find(
     }
 }
 
-async fn used_by(ctx: &Ctx, id: &str) -> Result<Vec<Referrer>, ApiError> {
+pub(crate) async fn used_by(ctx: &Ctx, id: &str) -> Result<Vec<Referrer>, ApiError> {
     Ok(ctx
         .state
         .store()
@@ -156,8 +160,10 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
             )
         })?),
     };
+    let check = req.verify || req.image.is_some();
     let input_server = req.spec.server.clone();
     let credential = credential::validate(kind, req.spec).map_err(ApiError::fields)?;
+    super::verify::validate_image(req.image.as_deref(), &credential.server, &req.name)?;
     let target = format!("{}/{}/{}", req.project, req.location, req.name);
     ctx.require_audited(Permission::WriteSecrets, Some(&req.project), &target)
         .await?;
@@ -209,6 +215,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
                 .map_or_else(|| ctx.principal.actor(), |e| e.created_by.clone()),
             updated_at: ctx.now,
             updated_by: ctx.principal.actor(),
+            verification: None,
         };
         record.sealed = ctx.state.vault().seal(&aad(&record), &plaintext)?;
         let rotated = existing.is_some();
@@ -236,10 +243,21 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
                 if rotated {
                     notes.push(format!("rotated: revision {}", record.revision));
                 }
+                let verification = match check {
+                    true => Some(
+                        super::verify::check_and_record(&ctx, &record, req.image.as_deref())
+                            .await?,
+                    ),
+                    false => None,
+                };
+                record.verification = verification
+                    .as_ref()
+                    .and_then(|v| serde_json::to_string(v).ok());
                 let used = used_by(&ctx, &record.id).await?;
                 return Ok(PullSecretCreated {
                     pull_secret: view(record, used),
                     created: !rotated,
+                    verification,
                     notes,
                 });
             }

@@ -57,6 +57,7 @@ pub fn pull_secret(id: &str, project: &str, location: &str, name: &str) -> PullS
         created_by: "carol".to_owned(),
         updated_at: 1_700_000_000_002,
         updated_by: "carol".to_owned(),
+        verification: None,
     }
 }
 
@@ -68,6 +69,7 @@ pub fn rotated(previous: &PullSecretRecord, seed: u8, by: &str) -> PullSecretRec
         fingerprint: format!("hmac-sha256:rotated-{seed}"),
         updated_at: previous.updated_at + 1_000,
         updated_by: by.to_owned(),
+        verification: None,
         ..previous.clone()
     }
 }

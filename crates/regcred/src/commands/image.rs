@@ -1,9 +1,9 @@
 //! `regcred image resolve`.
 
-use regcred_core::api::ImageResolved;
+use regcred_core::api::{ImageChecked, ImageResolved};
 use serde_json::json;
 
-use crate::cli::ImageCommand;
+use crate::cli::{ImageCommand, Scope};
 use crate::client::Client;
 use crate::output::{note, Printer, Table};
 
@@ -38,4 +38,26 @@ pub async fn run(client: &Client, printer: &Printer, command: ImageCommand) -> a
         }
         t
     })
+}
+
+async fn check(client: &Client, printer: &Printer, image: String, scope: Scope) -> anyhow::Result<()> {
+    let body = json!({"image": image, "project": scope.project, "location": scope.location});
+    let checked: ImageChecked = client.call("image.check", &body).await?;
+    for w in &checked.warnings {
+        note(&format!("warning: {w}"));
+    }
+    printer.print(&checked, |c| {
+        let mut t = Table::new(vec!["PULL SECRET", "OUTCOME", "HINT", "ROUND TRIPS", "ELAPSED"]);
+        for a in &c.attempts {
+            t.row(vec![
+                a.pull_secret.clone().unwrap_or_else(|| "(anonymous)".into()),
+                a.verification.outcome.clone(),
+                a.verification.hint.clone(),
+                a.verification.round_trips.to_string(),
+                format!("{} ms", a.verification.elapsed_ms),
+            ]);
+        }
+        t
+    })?;
+    super::require_ok(&checked.outcome, &checked.hint)
 }

@@ -16,6 +16,26 @@ use regcred_core::secret::Secret;
 use crate::cli::PasswordSource;
 use crate::output::note;
 
+/// The registry check answered something other than `ok`; exits 8.
+#[derive(Debug, thiserror::Error)]
+#[error("{outcome}: {hint}")]
+pub struct CheckFailed {
+    pub outcome: String,
+    pub hint: String,
+}
+
+/// Fails with [`CheckFailed`] unless `outcome` is `ok`.
+pub fn require_ok(outcome: &str, hint: &str) -> anyhow::Result<()> {
+    if outcome == "ok" {
+        return Ok(());
+    }
+    Err(CheckFailed {
+        outcome: outcome.to_owned(),
+        hint: hint.to_owned(),
+    }
+    .into())
+}
+
 /// Reads a secret from the first source given: stdin, a file, the flag (with a warning), or
 /// the environment variable `env`. `None` when no source was given.
 pub fn read_secret(source: &PasswordSource, env: &str) -> anyhow::Result<Option<Secret>> {

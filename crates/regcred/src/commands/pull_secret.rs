@@ -1,9 +1,9 @@
 //! `regcred pullsecret create|list|get|delete`.
 
-use regcred_core::api::{Items, PullSecret, PullSecretCreated, PullSecretDeleted, PullSecretRef};
+use regcred_core::api::{Items, PullSecret, PullSecretCreated, PullSecretDeleted, PullSecretRef, Verification};
 use serde_json::{json, Map, Value};
 
-use super::{need, read_secret, read_secret_file};
+use super::{need, read_secret, read_secret_file, require_ok};
 use crate::cli::{PullSecretCommand, PullSecretCreateArgs};
 use crate::client::Client;
 use crate::output::{note, Printer, Table};
@@ -53,6 +53,15 @@ pub async fn run(
             })
         }
         PullSecretCommand::Import(args) => super::import::run(client, printer, args).await,
+        PullSecretCommand::Verify { name, project, location, id, image } => {
+            let target = reference(name, project, location, id)?;
+            let mut body = serde_json::to_value(&target)?;
+            body["image"] = json!(image);
+            let verified: Value = client.call("pullSecret.verify", &body).await?;
+            let v: Verification = serde_json::from_value(verified["verification"].clone())?;
+            printer.print(&verified, |_| verification_table(&v))?;
+            require_ok(&v.outcome, &v.hint)
+        }
     }
 }
 
@@ -128,12 +137,32 @@ async fn create(
         "name": args.name,
         "kind": args.kind,
         "spec": spec,
+        "verify": args.verify,
+        "image": args.image,
     });
     let created: PullSecretCreated = client.call("pullSecret.create", &body).await?;
     for n in &created.notes {
         note(&format!("note: {n}"));
     }
-    printer.print(&created, |c| details(&c.pull_secret))
+    printer.print(&created, |c| details(&c.pull_secret))?;
+    match &created.verification {
+        Some(v) => require_ok(&v.outcome, &v.hint),
+        None => Ok(()),
+    }
+}
+
+/// One check, as a table.
+pub fn verification_table(v: &Verification) -> Table {
+    Table::fields(vec![
+        ("outcome", v.outcome.clone()),
+        ("hint", v.hint.clone()),
+        ("detail", v.detail.clone()),
+        ("image", v.image.clone().unwrap_or_else(|| "(registry login)".into())),
+        ("revision", v.revision.to_string()),
+        ("checked", v.checked_at.clone()),
+        ("round trips", v.round_trips.to_string()),
+        ("elapsed", format!("{} ms", v.elapsed_ms)),
+    ])
 }
 
 pub fn table(items: &[PullSecret]) -> Table {
@@ -175,5 +204,12 @@ pub fn details(s: &PullSecret) -> Table {
         ("created", format!("{} by {}", s.created_at, s.created_by)),
         ("updated", format!("{} by {}", s.updated_at, s.updated_by)),
         ("used by", if used.is_empty() { "-".into() } else { used }),
+        (
+            "verified",
+            s.verification.as_ref().map_or_else(
+                || "never".into(),
+                |v| format!("{} at {} (revision {}): {}", v.outcome, v.checked_at, v.revision, v.hint),
+            ),
+        ),
     ])
 }
