@@ -1,1 +1,21 @@
-//! PLACEHOLDER — being written.
+//! regcred's OCI distribution client: it checks pull credentials against the real registry with
+//! the fewest round trips (DESIGN §5) and classifies what happened for humans.
+//!
+//! [`challenge`] parses `WWW-Authenticate`; [`token`] builds token requests and reads their
+//! answers (no IO); [`check`] holds the [`RegistryClient`] and the check flow with its caches;
+//! [`outcome`] the classification and the pure helpers behind it.
+//!
+//! **Architecture invariant:** depends on `regcred-core` only among workspace crates; one HTTP
+//! stack (reqwest, rustls, ring); plain HTTP only for hosts the configuration lists; manifests
+//! are checked with `HEAD`, never `GET`; no secret reaches a report, error, log field or `Debug`.
+
+pub mod challenge;
+pub mod check;
+pub mod outcome;
+pub mod token;
+
+pub use check::{
+    CheckReport, ClientConfig, ClientError, Credentials, Endpoint, RegistryClient, Target,
+};
+pub use outcome::Outcome;
+pub use token::{Clock, SystemClock};

@@ -1,1 +1,28 @@
-//! PLACEHOLDER — being written.
+//! Test fixtures that run regcred's real peers: the CNCF distribution registry (Debian package
+//! `docker-registry`, distribution 2.8) in htpasswd and token mode over plain HTTP or TLS, a
+//! signing token server implementing the distribution token protocol, `skopeo` (Debian package
+//! `skopeo`) as a reference registry client, test CAs, and a pusher for minimal OCI images.
+//! bcrypt htpasswd entries come from `htpasswd` (Debian package `apache2-utils`).
+//!
+//! This crate is dev-only (`publish = false`, used from `[dev-dependencies]`). `scripts/setup`
+//! installs the three Debian packages. A missing binary makes the calling test **fail** with a
+//! message naming the package to install; nothing here ever skips a test.
+//!
+//! Every fixture listens on an ephemeral `127.0.0.1` port, keeps its files in its own temporary
+//! directory, and stops (process killed and reaped, or server thread joined) when dropped. The
+//! fixtures panic with a descriptive message when they cannot start: they exist to make tests
+//! fail loudly, not to be recovered from.
+
+mod binaries;
+mod ca;
+mod oci_image;
+mod probe;
+mod registry;
+mod skopeo;
+mod token_server;
+
+pub use ca::TestCa;
+pub use oci_image::push_test_image;
+pub use registry::{Auth, Registry, RegistryOptions};
+pub use skopeo::{Skopeo, SkopeoAuth, SkopeoOutput, TlsMode};
+pub use token_server::{Grant, TokenServer, TokenServerOptions};

@@ -107,13 +107,28 @@ pub struct ServeArgs {
     #[arg(long, env = "REGCRED_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// A registry (host[:port]) reached over plain HTTP; repeat for several. No other is.
-    #[arg(long = "insecure-registry", env = "REGCRED_INSECURE_REGISTRIES", value_delimiter = ',', value_name = "HOST")]
+    #[arg(
+        long = "insecure-registry",
+        env = "REGCRED_INSECURE_REGISTRIES",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
     pub insecure_registries: Vec<String>,
     /// PEM bundle of CAs trusted for registries besides the built-in roots; repeatable.
-    #[arg(long = "registry-ca-file", env = "REGCRED_REGISTRY_CA_FILES", value_delimiter = ',', value_name = "FILE")]
+    #[arg(
+        long = "registry-ca-file",
+        env = "REGCRED_REGISTRY_CA_FILES",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
     pub registry_ca_files: Vec<PathBuf>,
     /// Timeout of each request to a registry, in seconds.
-    #[arg(long, env = "REGCRED_REGISTRY_TIMEOUT", default_value_t = 10, value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "REGCRED_REGISTRY_TIMEOUT",
+        default_value_t = 10,
+        value_name = "SECONDS"
+    )]
     pub registry_timeout: u64,
 }
 

@@ -65,7 +65,10 @@ fn write_admin_token(dir: &Path, secret: &str) -> anyhow::Result<()> {
 fn registry_client(args: &ServeArgs) -> anyhow::Result<regcred_registry::RegistryClient> {
     let mut roots = Vec::new();
     for path in &args.registry_ca_files {
-        roots.push(std::fs::read(path).with_context(|| format!("reading registry CA file {}", path.display()))?);
+        roots.push(
+            std::fs::read(path)
+                .with_context(|| format!("reading registry CA file {}", path.display()))?,
+        );
     }
     let config = regcred_registry::ClientConfig {
         timeout: std::time::Duration::from_secs(args.registry_timeout.max(1)),

@@ -236,7 +236,7 @@ fn zero_config_lifecycle() {
         .ok()
         .stdout
         .clone();
-    let rows = assert_table(&table, &["FIELD", "VALUE"], 12);
+    let rows = assert_table(&table, &["FIELD", "VALUE"], 13);
     let field = |name: &str| {
         rows.iter()
             .find(|r| r[0] == name)

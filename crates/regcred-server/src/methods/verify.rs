@@ -40,7 +40,9 @@ fn check_applies(server: &RegistryServer, name: &str, image: &ImageRef) -> Resul
         return Err(ApiError::field(
             "image",
             "image_mismatch",
-            format!("{image} is not on {server}; the runtime would never use pull secret {name} for it"),
+            format!(
+                "{image} is not on {server}; the runtime would never use pull secret {name} for it"
+            ),
         ));
     }
     Ok(())
@@ -70,7 +72,10 @@ async fn check(
         }
     };
     let (endpoint, target) = match image {
-        Some(image) => (Endpoint::for_domain(image.domain()), Target::for_image(image)),
+        Some(image) => (
+            Endpoint::for_domain(image.domain()),
+            Target::for_image(image),
+        ),
         None => (
             Endpoint {
                 host: credential.server.api_host().to_owned(),
@@ -197,9 +202,15 @@ pub async fn image_check(ctx: Ctx, req: ImageCheck) -> Result<ImageChecked, ApiE
     let repository = image.repository();
     // A Docker/podman host follows containers/image; everything else the kubelet.
     let candidates: Vec<&PullSecretRecord> = if location.kind == "docker" {
-        containers_match(&repository, &entries).into_iter().copied().collect()
+        containers_match(&repository, &entries)
+            .into_iter()
+            .copied()
+            .collect()
     } else {
-        kubelet_matches(&repository, &entries).into_iter().copied().collect()
+        kubelet_matches(&repository, &entries)
+            .into_iter()
+            .copied()
+            .collect()
     };
 
     let mut attempts = Vec::new();
@@ -235,7 +246,11 @@ pub async fn image_check(ctx: Ctx, req: ImageCheck) -> Result<ImageChecked, ApiE
         let report = ctx
             .state
             .registry()
-            .check(&Endpoint::for_domain(image.domain()), None, &Target::for_image(&image))
+            .check(
+                &Endpoint::for_domain(image.domain()),
+                None,
+                &Target::for_image(&image),
+            )
             .await;
         attempts.push(CheckAttempt {
             pull_secret: None,

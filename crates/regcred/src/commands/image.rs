@@ -1,4 +1,4 @@
-//! `regcred image resolve`.
+//! `regcred image resolve|check`.
 
 use regcred_core::api::{ImageChecked, ImageResolved};
 use serde_json::json;
@@ -8,11 +8,14 @@ use crate::client::Client;
 use crate::output::{note, Printer, Table};
 
 pub async fn run(client: &Client, printer: &Printer, command: ImageCommand) -> anyhow::Result<()> {
-    let ImageCommand::Resolve {
-        image,
-        scope,
-        rules,
-    } = command;
+    let (image, scope, rules) = match command {
+        ImageCommand::Resolve {
+            image,
+            scope,
+            rules,
+        } => (image, scope, rules),
+        ImageCommand::Check { image, scope } => return check(client, printer, image, scope).await,
+    };
     let body = json!({"image": image, "project": scope.project, "location": scope.location, "rules": rules});
     let resolved: ImageResolved = client.call("image.resolve", &body).await?;
     for w in &resolved.warnings {
@@ -40,17 +43,30 @@ pub async fn run(client: &Client, printer: &Printer, command: ImageCommand) -> a
     })
 }
 
-async fn check(client: &Client, printer: &Printer, image: String, scope: Scope) -> anyhow::Result<()> {
+async fn check(
+    client: &Client,
+    printer: &Printer,
+    image: String,
+    scope: Scope,
+) -> anyhow::Result<()> {
     let body = json!({"image": image, "project": scope.project, "location": scope.location});
     let checked: ImageChecked = client.call("image.check", &body).await?;
     for w in &checked.warnings {
         note(&format!("warning: {w}"));
     }
     printer.print(&checked, |c| {
-        let mut t = Table::new(vec!["PULL SECRET", "OUTCOME", "HINT", "ROUND TRIPS", "ELAPSED"]);
+        let mut t = Table::new(vec![
+            "PULL SECRET",
+            "OUTCOME",
+            "HINT",
+            "ROUND TRIPS",
+            "ELAPSED",
+        ]);
         for a in &c.attempts {
             t.row(vec![
-                a.pull_secret.clone().unwrap_or_else(|| "(anonymous)".into()),
+                a.pull_secret
+                    .clone()
+                    .unwrap_or_else(|| "(anonymous)".into()),
                 a.verification.outcome.clone(),
                 a.verification.hint.clone(),
                 a.verification.round_trips.to_string(),

@@ -1,6 +1,8 @@
 //! `regcred pullsecret create|list|get|delete`.
 
-use regcred_core::api::{Items, PullSecret, PullSecretCreated, PullSecretDeleted, PullSecretRef, Verification};
+use regcred_core::api::{
+    Items, PullSecret, PullSecretCreated, PullSecretDeleted, PullSecretRef, Verification,
+};
 use serde_json::{json, Map, Value};
 
 use super::{need, read_secret, read_secret_file, require_ok};
@@ -53,7 +55,13 @@ pub async fn run(
             })
         }
         PullSecretCommand::Import(args) => super::import::run(client, printer, args).await,
-        PullSecretCommand::Verify { name, project, location, id, image } => {
+        PullSecretCommand::Verify {
+            name,
+            project,
+            location,
+            id,
+            image,
+        } => {
             let target = reference(name, project, location, id)?;
             let mut body = serde_json::to_value(&target)?;
             body["image"] = json!(image);
@@ -157,7 +165,10 @@ pub fn verification_table(v: &Verification) -> Table {
         ("outcome", v.outcome.clone()),
         ("hint", v.hint.clone()),
         ("detail", v.detail.clone()),
-        ("image", v.image.clone().unwrap_or_else(|| "(registry login)".into())),
+        (
+            "image",
+            v.image.clone().unwrap_or_else(|| "(registry login)".into()),
+        ),
         ("revision", v.revision.to_string()),
         ("checked", v.checked_at.clone()),
         ("round trips", v.round_trips.to_string()),
@@ -208,7 +219,12 @@ pub fn details(s: &PullSecret) -> Table {
             "verified",
             s.verification.as_ref().map_or_else(
                 || "never".into(),
-                |v| format!("{} at {} (revision {}): {}", v.outcome, v.checked_at, v.revision, v.hint),
+                |v| {
+                    format!(
+                        "{} at {} (revision {}): {}",
+                        v.outcome, v.checked_at, v.revision, v.hint
+                    )
+                },
             ),
         ),
     ])
