@@ -766,13 +766,23 @@ impl<'a> Run<'a> {
                 Ok(response) => response,
                 Err(error) => {
                     let failure = outcome::classify_transport(&error, url.scheme() == "https");
-                    tracing::debug!(method = %out.method, url = %self.trail_url(&url), error = %failure.describe(), "request failed");
+                    tracing::debug!(
+                        method = %out.method,
+                        url = %self.trail_url(&url),
+                        error = %failure.describe(),
+                        "request failed"
+                    );
                     self.trail.push(format!("{label}: {}", failure.describe()));
                     return Err(self.transport_verdict(&failure, &url));
                 }
             };
             let status = response.status();
-            tracing::debug!(method = %out.method, url = %self.trail_url(&url), status = status.as_u16(), "registry answered");
+            tracing::debug!(
+                method = %out.method,
+                url = %self.trail_url(&url),
+                status = status.as_u16(),
+                "registry answered"
+            );
             self.trail.push(format!("{label}: {}", status.as_u16()));
             if status.is_redirection()
                 && status != StatusCode::NOT_MODIFIED
@@ -999,7 +1009,8 @@ impl<'a> Run<'a> {
     }
 
     /// Authorization from the cache: Basic straight away, Bearer with a cached token or a token
-    /// fetched from the cached realm. `None` when nothing is cached for this host.
+    /// fetched from the cached realm. `None` when nothing is cached for this host, or when the
+    /// cached realm failed for a reason other than the credentials (then the check starts cold).
     async fn warm_auth(&mut self) -> Result<Option<SentAuth>, Verdict> {
         let Some(cached) = self.client.cached_challenge(&self.origin_key()) else {
             return Ok(None);
@@ -1016,10 +1027,27 @@ impl<'a> Run<'a> {
                 let key = self.token_key(self.target.scope());
                 let token = match self.client.cached_token(&key) {
                     Some(token) => token,
-                    None => {
-                        self.fetch_token(&realm, service.as_deref(), key.clone())
-                            .await?
-                    }
+                    None => match self
+                        .fetch_token(&realm, service.as_deref(), key.clone())
+                        .await
+                    {
+                        Ok(token) => token,
+                        // What the token service says about the credentials stands.
+                        Err(verdict)
+                            if matches!(
+                                verdict.outcome,
+                                Outcome::Unauthorized | Outcome::Expired | Outcome::RateLimited
+                            ) =>
+                        {
+                            return Err(verdict)
+                        }
+                        // The cached realm may be stale (moved, reconfigured): start cold, so
+                        // the registry names its realm afresh.
+                        Err(_) => {
+                            self.client.forget_challenge(&self.origin_key());
+                            return Ok(None);
+                        }
+                    },
                 };
                 Ok(Some(SentAuth {
                     header: self.bearer_header(&token)?,
@@ -1275,31 +1303,31 @@ impl<'a> Run<'a> {
             );
         }
         let unproven = auth.is_none() && self.credentials.is_some();
-        let hint = match (self.target, auth.is_some(), unproven) {
-            (Target::Manifest { .. }, true, _) => {
+        let hint = match (self.target, self.credentials.is_some(), unproven) {
+            (Target::Manifest { .. }, true, false) => {
                 format!(
                     "the credentials work: {} can pull {}",
                     self.host, self.target
                 )
             }
-            (Target::Manifest { .. }, false, true) => format!(
+            (Target::Manifest { .. }, true, true) => format!(
                 "{} on {} is public: it pulls without credentials, so the given ones were not \
                  checked",
                 self.target, self.host
             ),
-            (Target::Manifest { .. }, false, false) => {
+            (Target::Manifest { .. }, false, _) => {
                 format!(
                     "{} on {} can be pulled without credentials",
                     self.target, self.host
                 )
             }
-            (Target::Registry, true, _) => format!("{} accepts the credentials", self.host),
-            (Target::Registry, false, true) => format!(
+            (Target::Registry, true, false) => format!("{} accepts the credentials", self.host),
+            (Target::Registry, true, true) => format!(
                 "{} did not ask for credentials, so the given ones were not checked; check with \
                  an image to prove them",
                 self.host
             ),
-            (Target::Registry, false, false) => {
+            (Target::Registry, false, _) => {
                 format!("{} answers without credentials", self.host)
             }
         };

@@ -141,8 +141,8 @@ impl TransportFailure {
 }
 
 /// Classifies a request error by walking its source chain. rustls errors are recognized by type:
-/// tokio-rustls wraps them in an `io::Error`, whose `source()` skips the wrapped error, so the
-/// wrapper is opened explicitly. `https` says whether the request used TLS (an early EOF then
+/// tokio-rustls wraps them in an `io::Error` (and hyper-rustls that in another), whose `source()`
+/// skips the wrapped error, so every `io::Error` is opened explicitly. `https` says whether the request used TLS (an early EOF then
 /// means the handshake was cut off).
 pub fn classify_transport(error: &(dyn StdError + 'static), https: bool) -> TransportFailure {
     let mut timeout = false;
@@ -155,15 +155,17 @@ pub fn classify_transport(error: &(dyn StdError + 'static), https: bool) -> Tran
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return rustls_failure(tls);
         }
+        let mut next = e.source();
         if let Some(io) = e.downcast_ref::<io::Error>() {
-            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return rustls_failure(tls);
-            }
             match io.kind() {
                 io::ErrorKind::ConnectionRefused => refused = true,
                 io::ErrorKind::TimedOut => timeout = true,
                 io::ErrorKind::UnexpectedEof => eof = true,
                 _ => {}
+            }
+            // `io::Error::source` skips the error it wraps; open it instead.
+            if let Some(inner) = io.get_ref() {
+                next = Some(inner as &(dyn StdError + 'static));
             }
         }
         if let Some(r) = e.downcast_ref::<reqwest::Error>() {
@@ -173,7 +175,7 @@ pub fn classify_transport(error: &(dyn StdError + 'static), https: bool) -> Tran
         // hyper-util's connector says "dns error"; the resolver "failed to lookup address".
         dns |= text.contains("dns error") || text.contains("failed to lookup address");
         innermost = text;
-        current = e.source();
+        current = next;
     }
     let reason = clean(&innermost, 200);
     if timeout {
@@ -362,10 +364,14 @@ mod tests {
     }
 
     fn tls_chain(e: rustls::Error) -> Wrapped {
-        // The shape hyper-rustls produces: client error → io::Error(InvalidData, rustls::Error).
+        // Roughly the shape reqwest 0.12 produces: client error → io::Error(Other) → tokio-rustls's
+        // io::Error(InvalidData) → rustls::Error; each io::Error's `source()` skips a level.
         Wrapped(
             "client error (Connect)",
-            Box::new(io::Error::new(io::ErrorKind::InvalidData, e)),
+            Box::new(io::Error::other(io::Error::new(
+                io::ErrorKind::InvalidData,
+                e,
+            ))),
         )
     }
 
