@@ -464,6 +464,10 @@ pub struct ResolvedSecret {
 pub struct ImageResolved {
     /// The normalized reference, e.g. `docker.io/library/nginx:latest`.
     pub image: String,
+    /// Set when the image is in the platform's own registry of the same project: no pull secret
+    /// is needed, regcred mints a short-lived credential.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub same_project_registry: bool,
     pub registry: String,
     pub repository: String,
     pub rules: String,
@@ -559,4 +563,71 @@ pub struct AuditEvent {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Items<T> {
     pub items: Vec<T>,
+}
+
+// ---- the platform registry ----
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegistryKeyCreate {
+    pub project: String,
+    pub name: String,
+    /// `read` (pull) or `read-write` (pull and push).
+    pub access: String,
+    /// Lifetime in seconds; absent means the key does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegistryKeyList {
+    pub project: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegistryKeyRevoke {
+    pub project: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryKey {
+    pub id: String,
+    pub project: String,
+    pub name: String,
+    pub access: String,
+    /// The username to log in with (any username works; this one names the key).
+    pub username: String,
+    pub created_at: String,
+    pub created_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryKeyCreated {
+    pub key: RegistryKey,
+    /// The password, shown this once.
+    pub secret: String,
+    /// The platform registry host, for `docker login` / a pull secret.
+    pub server: String,
+}
+
+/// What a registry must be configured with to trust regcred's tokens.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryCert {
+    /// PEM certificate bundle for `auth.token.rootcertbundle`.
+    pub certificate: String,
+    pub service: String,
+    pub issuer: String,
+    pub registry: String,
+    /// Path of the token endpoint on the regcred server (`auth.token.realm` is its full URL).
+    pub realm_path: String,
 }

@@ -3,7 +3,8 @@
 //!
 //! [`challenge`] parses `WWW-Authenticate`; [`token`] builds token requests and reads their
 //! answers (no IO); [`check`] holds the [`RegistryClient`] and the check flow with its caches;
-//! [`outcome`] the classification and the pure helpers behind it.
+//! [`outcome`] the classification and the pure helpers behind it; [`token_service`] the signing
+//! half of regcred's own token service for the platform registry (DESIGN §8).
 //!
 //! **Architecture invariant:** depends on `regcred-core` only among workspace crates; one HTTP
 //! stack (reqwest, rustls, ring); plain HTTP only for hosts the configuration lists; manifests
@@ -13,6 +14,7 @@ pub mod challenge;
 pub mod check;
 pub mod outcome;
 pub mod token;
+pub mod token_service;
 
 pub use check::{
     CheckReport, ClientConfig, ClientError, Credentials, Endpoint, RegistryClient, Target,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod methods;
 pub mod metrics;
 pub mod openapi;
+pub mod platform;
 pub mod rpc;
 
 use std::future::Future;
@@ -34,19 +35,32 @@ struct Inner {
     store: Arc<dyn Store>,
     vault: Vault,
     registry: RegistryClient,
+    platform: Option<platform::Platform>,
     metrics: metrics::Metrics,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, vault: Vault, registry: RegistryClient) -> Self {
+    /// `platform`: when set, this server is the token service of that platform registry.
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        registry: RegistryClient,
+        platform: Option<platform::PlatformConfig>,
+    ) -> Self {
         AppState {
             inner: Arc::new(Inner {
                 store,
                 vault,
                 registry,
+                platform: platform.map(platform::Platform::new),
                 metrics: metrics::Metrics::default(),
             }),
         }
+    }
+
+    /// The platform registry, when this server is its token service.
+    pub fn platform(&self) -> Option<&platform::Platform> {
+        self.inner.platform.as_ref()
     }
 
     /// The client that checks credentials against registries.
@@ -74,6 +88,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(rpc::readyz))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::document))
+        .route(
+            platform::TOKEN_PATH,
+            get(platform::token).post(platform::token),
+        )
         .route("/{method}", post(rpc::dispatch).fallback(rpc::wrong_verb))
         .fallback(rpc::no_route)
         .with_state(state)

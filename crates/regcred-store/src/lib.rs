@@ -114,6 +114,15 @@ pub trait Store: Send + Sync + 'static {
     /// `NotFound` for unknown or already revoked tokens.
     async fn revoke_token(&self, id: &str, at: i64, audit: &AuditRecord) -> Result<()>;
 
+    // ---- registry keys ----
+    /// `AlreadyExists` when the project has a key of that name (revoked keys keep their name).
+    async fn create_registry_key(&self, key: &RegistryKeyRecord, audit: &AuditRecord)
+        -> Result<()>;
+    async fn get_registry_key(&self, id: &str) -> Result<Option<RegistryKeyRecord>>;
+    async fn list_registry_keys(&self, project: &str) -> Result<Vec<RegistryKeyRecord>>;
+    /// `NotFound` for unknown or already revoked keys.
+    async fn revoke_registry_key(&self, id: &str, at: i64, audit: &AuditRecord) -> Result<()>;
+
     // ---- audit ----
     /// For events that are not part of a mutation (releases of material, refusals).
     async fn append_audit(&self, audit: &AuditRecord) -> Result<()>;

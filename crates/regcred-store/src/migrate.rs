@@ -21,6 +21,11 @@ pub const SQLITE: &[Migration] = &[
         name: "verification",
         sql: include_str!("../migrations/sqlite/0002_verification.sql"),
     },
+    Migration {
+        version: 3,
+        name: "registry_keys",
+        sql: include_str!("../migrations/sqlite/0003_registry_keys.sql"),
+    },
 ];
 
 /// The SQL creating the bookkeeping table, valid on every backend.

@@ -99,3 +99,18 @@ pub struct AuditRecord {
     /// JSON object; never holds secret material.
     pub detail: String,
 }
+
+/// A key for the platform's own registry: `access` is `read` or `read-write`; only the hash of
+/// its secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryKeyRecord {
+    pub id: String,
+    pub project: String,
+    pub name: String,
+    pub access: String,
+    pub hash: Vec<u8>,
+    pub created_at: i64,
+    pub created_by: String,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}

@@ -254,6 +254,20 @@ fn token_row(r: &SqliteRow) -> Result<TokenRecord> {
     })
 }
 
+fn registry_key_row(r: &SqliteRow) -> Result<RegistryKeyRecord> {
+    Ok(RegistryKeyRecord {
+        id: r.try_get("id")?,
+        project: r.try_get("project")?,
+        name: r.try_get("name")?,
+        access: r.try_get("access")?,
+        hash: r.try_get("hash")?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
 fn audit_row(r: &SqliteRow) -> Result<AuditRecord> {
     Ok(AuditRecord {
         id: r.try_get("id")?,
@@ -318,6 +332,11 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             Box::pin(async move {
                 refuse_while_pull_secrets(tx, "project", "project", &name).await?;
+                // Keys of the platform registry die with their project.
+                sqlx::query("DELETE FROM registry_keys WHERE project = $1")
+                    .bind(&name)
+                    .execute(&mut **tx)
+                    .await?;
                 let deleted = sqlx::query("DELETE FROM projects WHERE name = $1")
                     .bind(&name)
                     .execute(&mut **tx)
@@ -722,6 +741,84 @@ impl Store for SqliteStore {
                 if updated.rows_affected() == 0 {
                     return Err(StoreError::NotFound {
                         what: "token",
+                        key: id,
+                    });
+                }
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn create_registry_key(&self, k: &RegistryKeyRecord, audit: &AuditRecord) -> Result<()> {
+        let (k, audit) = (k.clone(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let key = format!("{}/{}", k.project, k.name);
+                sqlx::query(
+                    "INSERT INTO registry_keys (id, project, name, access, hash, created_at,
+                        created_by, expires_at, revoked_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&k.id)
+                .bind(&k.project)
+                .bind(&k.name)
+                .bind(&k.access)
+                .bind(&k.hash)
+                .bind(k.created_at)
+                .bind(&k.created_by)
+                .bind(k.expires_at)
+                .bind(k.revoked_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                        StoreError::NotFound {
+                            what: "project",
+                            key: k.project.clone(),
+                        }
+                    }
+                    _ => exists_as("registry key", &key)(e),
+                })?;
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn get_registry_key(&self, id: &str) -> Result<Option<RegistryKeyRecord>> {
+        sqlx::query("SELECT * FROM registry_keys WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| registry_key_row(&r))
+            .transpose()
+    }
+
+    async fn list_registry_keys(&self, project: &str) -> Result<Vec<RegistryKeyRecord>> {
+        sqlx::query("SELECT * FROM registry_keys WHERE project = $1 ORDER BY name")
+            .bind(project)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(registry_key_row)
+            .collect()
+    }
+
+    async fn revoke_registry_key(&self, id: &str, at: i64, audit: &AuditRecord) -> Result<()> {
+        let (id, audit) = (id.to_owned(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let updated = sqlx::query(
+                    "UPDATE registry_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(at)
+                .bind(&id)
+                .execute(&mut **tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound {
+                        what: "registry key",
                         key: id,
                     });
                 }

@@ -99,6 +99,7 @@ macro_rules! contract_suite {
                 delete_missing_pull_secret_is_not_found,
                 references_add_remove_idempotent,
                 tokens_create_get_list_revoke,
+                registry_keys_create_list_revoke,
                 every_mutation_writes_exactly_one_audit_event,
                 failed_mutation_writes_no_audit_event,
                 audit_list_newest_first_with_paging_and_project_filter,
@@ -608,6 +609,84 @@ async fn verification_is_kept_per_revision_and_reset_by_rotation(store: &dyn Sto
     );
     let rotated = store.get_pull_secret_by_id("ps_1").await.unwrap().unwrap();
     assert_eq!(rotated.verification, None);
+}
+
+async fn registry_keys_create_list_revoke(store: &dyn Store) {
+    seed(store).await;
+    let key = |id: &str, project: &str, name: &str| regcred_store::RegistryKeyRecord {
+        id: id.to_owned(),
+        project: project.to_owned(),
+        name: name.to_owned(),
+        access: "read".to_owned(),
+        hash: vec![1, 2, 3],
+        created_at: 1_700_000_000_000,
+        created_by: "carol".to_owned(),
+        expires_at: Some(1_800_000_000_000),
+        revoked_at: None,
+    };
+    let a = key("rk_1", "alpha", "ci");
+    store
+        .create_registry_key(&a, &audit("registryKey.create", Some("alpha"), "rk_1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_registry_key("rk_1").await.unwrap(),
+        Some(a.clone())
+    );
+    let before = snapshot(store).await;
+    let dup = store
+        .create_registry_key(
+            &key("rk_2", "alpha", "ci"),
+            &audit("registryKey.create", Some("alpha"), "rk_2"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, StoreError::AlreadyExists { .. }), "{dup:?}");
+    let orphan = store
+        .create_registry_key(
+            &key("rk_3", "nowhere", "ci"),
+            &audit("registryKey.create", None, "rk_3"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(orphan, StoreError::NotFound { .. }), "{orphan:?}");
+    assert_eq!(
+        snapshot(store).await,
+        before,
+        "refused creates write nothing"
+    );
+    assert_eq!(
+        store.list_registry_keys("alpha").await.unwrap(),
+        vec![a.clone()]
+    );
+    assert!(store.list_registry_keys("beta").await.unwrap().is_empty());
+
+    store
+        .revoke_registry_key(
+            "rk_1",
+            1_700_000_001_000,
+            &audit("registryKey.revoke", Some("alpha"), "rk_1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_registry_key("rk_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(1_700_000_001_000)
+    );
+    let again = store
+        .revoke_registry_key(
+            "rk_1",
+            1_700_000_002_000,
+            &audit("registryKey.revoke", Some("alpha"), "rk_1"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(again, StoreError::NotFound { .. }), "{again:?}");
 }
 
 async fn put_with_stale_revision_is_conflict(store: &dyn Store) {

@@ -88,10 +88,42 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Registry kinds and their fields.
+    /// Registry kinds and their fields; the platform registry's certificate.
     Registry {
         #[command(subcommand)]
         command: RegistryCommand,
+    },
+    /// Keys for the platform's own registry.
+    #[command(name = "registrykey", alias = "registry-key")]
+    RegistryKey {
+        #[command(subcommand)]
+        command: RegistryKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryKeyCommand {
+    /// Create a key; its secret is printed once.
+    Create {
+        #[arg(long, env = "REGCRED_PROJECT")]
+        project: String,
+        #[arg(long)]
+        name: String,
+        /// read (pull) or read-write (pull and push).
+        #[arg(long, default_value = "read")]
+        access: String,
+        /// Lifetime in seconds.
+        #[arg(long)]
+        ttl_seconds: Option<u64>,
+    },
+    List {
+        #[arg(long, env = "REGCRED_PROJECT")]
+        project: String,
+    },
+    Revoke {
+        name: String,
+        #[arg(long, env = "REGCRED_PROJECT")]
+        project: String,
     },
 }
 
@@ -130,6 +162,15 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub registry_timeout: u64,
+    /// Be the token service of the platform's own registry at this host (e.g. registry.example.com).
+    #[arg(long, env = "REGCRED_PLATFORM_REGISTRY", value_name = "HOST")]
+    pub platform_registry: Option<String>,
+    /// The registry's `auth.token.service`; default: the registry host.
+    #[arg(long, env = "REGCRED_PLATFORM_SERVICE", requires = "platform_registry")]
+    pub platform_service: Option<String>,
+    /// The registry's `auth.token.issuer`.
+    #[arg(long, env = "REGCRED_PLATFORM_ISSUER", default_value = "regcred")]
+    pub platform_issuer: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -384,6 +425,8 @@ pub enum AuditCommand {
 pub enum RegistryCommand {
     /// The pull-secret kinds and their fields.
     Kinds,
+    /// The certificate bundle the platform registry must trust (PEM on stdout).
+    Cert,
 }
 
 #[derive(Debug, Subcommand)]

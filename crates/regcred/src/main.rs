@@ -67,6 +67,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::admin::registry(&client()?, &printer, command).await
         }
         Command::Image { command } => commands::image::run(&client()?, &printer, command).await,
+        Command::RegistryKey { command } => {
+            commands::admin::registry_key(&client()?, &printer, command).await
+        }
     }
 }
 

@@ -66,6 +66,7 @@ impl Table {
 /// Chooses the format once per invocation.
 pub struct Printer {
     format: Output,
+    requested: bool,
 }
 
 impl Printer {
@@ -75,7 +76,15 @@ impl Printer {
         } else {
             Output::Json
         });
-        Printer { format }
+        Printer {
+            format,
+            requested: requested.is_some(),
+        }
+    }
+
+    /// Whether JSON or YAML was asked for with `-o` (not merely chosen because stdout is a pipe).
+    pub fn structured_requested(&self) -> bool {
+        self.requested && self.format != Output::Table
     }
 
     /// Prints `value` as JSON/YAML, or `table(value)` as a table.

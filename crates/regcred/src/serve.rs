@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use regcred_server::platform::PlatformConfig;
 use regcred_server::AppState;
 use regcred_store::vault::{write_private_new, MasterKey, Vault};
 use regcred_store::SqliteStore;
@@ -140,7 +141,21 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     std::fs::write(&url_file, format!("{url}\n"))
         .with_context(|| format!("writing {}", url_file.display()))?;
     tracing::info!(%url, data_dir = %dir.display(), master_key = %key.id(), "regcred serving");
-    let state = AppState::new(store, vault, registry_client(&args)?);
+    let platform = args
+        .platform_registry
+        .as_ref()
+        .map(|registry| PlatformConfig {
+            registry: registry.clone(),
+            service: args
+                .platform_service
+                .clone()
+                .unwrap_or_else(|| registry.clone()),
+            issuer: args.platform_issuer.clone(),
+        });
+    if let Some(p) = &platform {
+        tracing::info!(registry = %p.registry, service = %p.service, issuer = %p.issuer, realm = %format!("{url}{}", regcred_server::platform::TOKEN_PATH), "token service of the platform registry");
+    }
+    let state = AppState::new(store, vault, registry_client(&args)?, platform);
     let served = regcred_server::run(listener, state, shutdown_signal()).await;
     let _ = std::fs::remove_file(&url_file);
     tracing::info!("regcred stopped");

@@ -1,6 +1,8 @@
 //! `image.resolve`: which pull secrets of a project and location apply to an image, in the order
 //! the runtime tries them — the kubelet keyring rules for Kubernetes (every match, most specific
 //! key first) or the containers/image rules for podman/skopeo (the one most specific entry).
+//! Images in the platform's own registry need no pull secret in their own project; in another
+//! project they need one, and the error says exactly which.
 
 use regcred_core::api::{ImageResolve, ImageResolved, ResolvedSecret};
 use regcred_core::image_ref::ImageRef;
@@ -58,8 +60,23 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
             .collect(),
         _ => kubelet_matches(&repository, &entries),
     };
+    let owner = ctx
+        .state
+        .platform()
+        .and_then(|p| p.project_of(image.domain(), image.path()));
+    let same_project_registry = owner == Some(req.project.as_str());
+    if let (Some(owner), true) = (owner, matched.is_empty()) {
+        if owner != req.project {
+            return Err(pull_secret_required(
+                &image,
+                owner,
+                &req.project,
+                &req.location,
+            ));
+        }
+    }
     let mut warnings = Vec::new();
-    if matched.is_empty() {
+    if matched.is_empty() && !same_project_registry {
         let servers: Vec<&str> = entries.iter().map(|(_, s)| s.server.as_str()).collect();
         warnings.push(if servers.is_empty() {
             format!("no pull secrets in {}/{}; {} will be pulled anonymously", req.project, req.location, image.domain())
@@ -72,6 +89,7 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
         });
     }
     Ok(ImageResolved {
+        same_project_registry,
         image: image.to_string(),
         registry: image.domain().to_owned(),
         repository,
@@ -87,4 +105,20 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
             .collect(),
         warnings,
     })
+}
+
+/// A cross-project image of the platform registry without a pull secret: say what to create.
+fn pull_secret_required(image: &ImageRef, owner: &str, project: &str, location: &str) -> ApiError {
+    let registry = image.domain();
+    ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "pull_secret_required",
+        format!(
+            "{image} belongs to project {owner}, not {project}: create a read key of project {owner} \
+             (`regcred registrykey create --project {owner} --name {project}-pull --access read`) and store it \
+             as a pull secret of {project} in {location} (`regcred pullsecret create --project {project} \
+             --location {location} --name {owner}-registry --server {registry} --username {owner}+{project}-pull \
+             --password-stdin`)"
+        ),
+    )
 }

@@ -7,6 +7,7 @@ mod location;
 mod project;
 mod pull_secret;
 mod registry;
+mod registry_key;
 mod token;
 mod verify;
 
@@ -39,6 +40,10 @@ pub const METHODS: &[MethodInfo] = &[
     m("registry.kinds", "The pull-secret kinds and the fields each needs.", false),
     m("image.check", "Can this image be pulled here? Tries the pull secrets that apply, in the runtime's order, against the registry.", true),
     m("image.resolve", "Which pull secrets apply to an image, in the order the runtime tries them.", false),
+    m("registry.cert", "The certificate bundle and token-service settings the platform registry must be configured with.", false),
+    m("registryKey.create", "Create a key for the platform registry (read or read-write); its secret is shown once.", true),
+    m("registryKey.list", "A project's platform-registry keys (never their secrets).", false),
+    m("registryKey.revoke", "Revoke a platform-registry key.", true),
     m("project.create", "Create a project (admin).", true),
     m("project.list", "Projects visible to the caller.", false),
     m("project.get", "One project.", false),
@@ -65,6 +70,10 @@ pub async fn route(ctx: Ctx, body: &[u8]) -> Result<serde_json::Value, ApiError>
         "image.check" => call(ctx, body, verify::image_check).await,
         "registry.kinds" => call(ctx, body, registry::kinds).await,
         "image.resolve" => call(ctx, body, image::resolve).await,
+        "registry.cert" => call(ctx, body, registry::cert).await,
+        "registryKey.create" => call(ctx, body, registry_key::create).await,
+        "registryKey.list" => call(ctx, body, registry_key::list).await,
+        "registryKey.revoke" => call(ctx, body, registry_key::revoke).await,
         "project.create" => call(ctx, body, project::create).await,
         "project.list" => call(ctx, body, project::list).await,
         "project.get" => call(ctx, body, project::get).await,

@@ -1,6 +1,7 @@
-//! `registry.kinds`: the table of pull-secret kinds, so a form or CLI can ask for the right fields.
+//! `registry.kinds`: the table of pull-secret kinds, so a form or CLI can ask for the right
+//! fields; `registry.cert`: the certificate a platform registry trusts for regcred's tokens.
 
-use regcred_core::api::Items;
+use regcred_core::api::{Items, RegistryCert};
 use regcred_core::credential::{Kind, KindInfo};
 
 use super::Empty;
@@ -10,5 +11,24 @@ use crate::rpc::Ctx;
 pub async fn kinds(_ctx: Ctx, _req: Empty) -> Result<Items<KindInfo>, ApiError> {
     Ok(Items {
         items: Kind::ALL.iter().map(|k| k.info()).collect(),
+    })
+}
+
+/// `registry.cert`: what the platform registry must trust, and the token service's coordinates.
+pub async fn cert(ctx: Ctx, _req: Empty) -> Result<RegistryCert, ApiError> {
+    let Some(platform) = ctx.state.platform() else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "no_platform_registry",
+            "this regcred is not the token service of a platform registry; start it with --platform-registry",
+        ));
+    };
+    let key = crate::platform::signing_key(&ctx.state, platform).await?;
+    Ok(RegistryCert {
+        certificate: key.certificate_pem().to_owned(),
+        service: platform.config.service.clone(),
+        issuer: platform.config.issuer.clone(),
+        registry: platform.config.registry.clone(),
+        realm_path: crate::platform::TOKEN_PATH.to_owned(),
     })
 }

@@ -1,11 +1,14 @@
-//! `regcred project|location|token|audit|registry …`: the administrative resources.
+//! `regcred project|location|token|audit|registry|registrykey …`: the administrative resources.
 
-use regcred_core::api::{AuditEvent, Items, Location, Project, Token, TokenCreated};
+use regcred_core::api::{
+    AuditEvent, Items, Location, Project, RegistryCert, RegistryKey, RegistryKeyCreated, Token,
+    TokenCreated,
+};
 use serde_json::{json, Map, Value};
 
 use crate::cli::{
     AuditCommand, LocationCommand, LocationCreateArgs, ProjectCommand, RegistryCommand,
-    TokenCommand,
+    RegistryKeyCommand, TokenCommand,
 };
 use crate::client::Client;
 use crate::output::{note, Printer, Table};
@@ -206,12 +209,83 @@ pub async fn audit(
     })
 }
 
+fn registry_key_table(items: &[RegistryKey]) -> Table {
+    let mut t = Table::new(vec![
+        "ID", "PROJECT", "NAME", "ACCESS", "USERNAME", "CREATED", "EXPIRES", "REVOKED",
+    ]);
+    for k in items {
+        t.row(vec![
+            k.id.clone(),
+            k.project.clone(),
+            k.name.clone(),
+            k.access.clone(),
+            k.username.clone(),
+            k.created_at.clone(),
+            k.expires_at.clone().unwrap_or_else(|| "-".into()),
+            k.revoked_at.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    t
+}
+
+pub async fn registry_key(
+    client: &Client,
+    printer: &Printer,
+    command: RegistryKeyCommand,
+) -> anyhow::Result<()> {
+    match command {
+        RegistryKeyCommand::Create {
+            project,
+            name,
+            access,
+            ttl_seconds,
+        } => {
+            let body = json!({"project": project, "name": name, "access": access, "ttlSeconds": ttl_seconds});
+            let created: RegistryKeyCreated = client.call("registryKey.create", &body).await?;
+            note(&format!(
+                "the key's secret is shown this once; log in to {} as {} with it",
+                created.server, created.key.username
+            ));
+            printer.print(&created, |c| {
+                let mut t = registry_key_table(std::slice::from_ref(&c.key));
+                t.headers.push("SECRET");
+                if let Some(row) = t.rows.first_mut() {
+                    row.push(c.secret.clone());
+                }
+                t
+            })
+        }
+        RegistryKeyCommand::List { project } => {
+            let l: Items<RegistryKey> = client
+                .call("registryKey.list", &json!({"project": project}))
+                .await?;
+            printer.print(&l, |l| registry_key_table(&l.items))
+        }
+        RegistryKeyCommand::Revoke { name, project } => {
+            let k: RegistryKey = client
+                .call(
+                    "registryKey.revoke",
+                    &json!({"project": project, "name": name}),
+                )
+                .await?;
+            printer.print(&k, |k| registry_key_table(std::slice::from_ref(k)))
+        }
+    }
+}
+
 pub async fn registry(
     client: &Client,
     printer: &Printer,
     command: RegistryCommand,
 ) -> anyhow::Result<()> {
-    let RegistryCommand::Kinds = command;
+    if let RegistryCommand::Cert = command {
+        let cert: RegistryCert = client.call("registry.cert", &json!({})).await?;
+        // Plain PEM, ready for `> root.crt`, unless JSON or YAML was asked for.
+        return match printer.structured_requested() {
+            true => printer.print(&cert, |_| Table::new(vec![])),
+            false => crate::output::write_stdout(&cert.certificate),
+        };
+    }
     let l: Items<Value> = client.call("registry.kinds", &json!({})).await?;
     printer.print(&l, |l| {
         let mut t = Table::new(vec!["KIND", "TITLE", "SERVER", "AUTH", "FIELDS"]);

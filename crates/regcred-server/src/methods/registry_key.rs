@@ -1,0 +1,139 @@
+//! `registryKey.*`: robot credentials for the platform's own registry, per project, `read` or
+//! `read-write`, optionally expiring. The secret is shown once and kept as a hash; a project's
+//! owner (or an admin) manages them.
+
+use regcred_core::api::{
+    Items, RegistryKey, RegistryKeyCreate, RegistryKeyCreated, RegistryKeyList, RegistryKeyRevoke,
+};
+use regcred_core::name::NameKind;
+use regcred_store::RegistryKeyRecord;
+use serde_json::json;
+
+use super::{check_name, project};
+use crate::auth::Permission;
+use crate::clock::rfc3339;
+use crate::error::ApiError;
+use crate::platform::mint_key;
+use crate::rpc::Ctx;
+
+const ACCESS: &[&str] = &["read", "read-write"];
+/// Longest lifetime a key may be given: ten years.
+const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+fn view(r: RegistryKeyRecord) -> RegistryKey {
+    RegistryKey {
+        username: format!("{}+{}", r.project, r.name),
+        id: r.id,
+        project: r.project,
+        name: r.name,
+        access: r.access,
+        created_at: rfc3339(r.created_at),
+        created_by: r.created_by,
+        expires_at: r.expires_at.map(rfc3339),
+        revoked_at: r.revoked_at.map(rfc3339),
+    }
+}
+
+fn platform_registry(ctx: &Ctx) -> Result<String, ApiError> {
+    ctx.state.platform().map(|p| p.config.registry.clone()).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "no_platform_registry",
+            "this regcred is not the token service of a platform registry; start it with --platform-registry",
+        )
+    })
+}
+
+pub async fn create(ctx: Ctx, req: RegistryKeyCreate) -> Result<RegistryKeyCreated, ApiError> {
+    check_name(NameKind::Project, "project", &req.project)?;
+    check_name(NameKind::PullSecret, "name", &req.name)?;
+    if !ACCESS.contains(&req.access.as_str()) {
+        return Err(ApiError::field(
+            "access",
+            "invalid_value",
+            "access must be read or read-write",
+        ));
+    }
+    if req
+        .ttl_seconds
+        .is_some_and(|t| !(1..=MAX_TTL_SECONDS).contains(&t))
+    {
+        return Err(ApiError::field(
+            "ttlSeconds",
+            "invalid_value",
+            format!("ttlSeconds must be between 1 and {MAX_TTL_SECONDS}"),
+        ));
+    }
+    let server = platform_registry(&ctx)?;
+    let target = format!("{}/{}", req.project, req.name);
+    ctx.require_audited(Permission::Own, Some(&req.project), &target)
+        .await?;
+    project::must_exist(&ctx, &req.project).await?;
+    let (id, secret, hash) = mint_key()?;
+    let record = RegistryKeyRecord {
+        id: id.clone(),
+        project: req.project.clone(),
+        name: req.name,
+        access: req.access,
+        hash,
+        created_at: ctx.now,
+        created_by: ctx.principal.actor(),
+        expires_at: req.ttl_seconds.map(|t| {
+            ctx.now
+                .saturating_add(i64::try_from(t).unwrap_or(i64::MAX).saturating_mul(1000))
+        }),
+        revoked_at: None,
+    };
+    let event = ctx.audit(
+        Some(&req.project),
+        &target,
+        "ok",
+        json!({ "id": id, "access": record.access }),
+    );
+    ctx.state
+        .store()
+        .create_registry_key(&record, &event)
+        .await?;
+    Ok(RegistryKeyCreated {
+        key: view(record),
+        secret,
+        server,
+    })
+}
+
+pub async fn list(ctx: Ctx, req: RegistryKeyList) -> Result<Items<RegistryKey>, ApiError> {
+    check_name(NameKind::Project, "project", &req.project)?;
+    ctx.principal.require(Permission::Own, Some(&req.project))?;
+    let items = ctx.state.store().list_registry_keys(&req.project).await?;
+    Ok(Items {
+        items: items.into_iter().map(view).collect(),
+    })
+}
+
+pub async fn revoke(ctx: Ctx, req: RegistryKeyRevoke) -> Result<RegistryKey, ApiError> {
+    check_name(NameKind::Project, "project", &req.project)?;
+    check_name(NameKind::PullSecret, "name", &req.name)?;
+    let target = format!("{}/{}", req.project, req.name);
+    ctx.require_audited(Permission::Own, Some(&req.project), &target)
+        .await?;
+    let mut record = ctx
+        .state
+        .store()
+        .list_registry_keys(&req.project)
+        .await?
+        .into_iter()
+        .find(|k| k.name == req.name && k.revoked_at.is_none())
+        .ok_or_else(|| ApiError::not_found(format!("no active registry key {target}")))?;
+    let event = ctx.audit(
+        Some(&req.project),
+        &target,
+        "ok",
+        json!({ "id": record.id }),
+    );
+    ctx.state
+        .store()
+        .revoke_registry_key(&record.id, ctx.now, &event)
+        .await?;
+    record.revoked_at = Some(ctx.now);
+    Ok(view(record))
+}
