@@ -538,6 +538,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_signing_key_can_be_shared_between_request_handlers() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<SigningKey>();
+    }
+
+    #[test]
     fn the_certificate_of_a_generated_key_holds_its_public_key() {
         let key = SigningKey::generate("unit").unwrap();
         let der = certificate_der_from_pem(key.certificate_pem()).unwrap();

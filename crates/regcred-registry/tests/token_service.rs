@@ -253,19 +253,11 @@ fn basic_credential_errors_do_not_leak_the_header() {
     let canary = "hunter2-canary";
     for header in [
         basic(canary.as_bytes()),
-        basic(format!("{canary}\u{0}:\u{0}").as_bytes()),
         format!("Basic {canary}!!"),
         format!("Bearer {canary}"),
         basic(&[b'a', b':', 0xff, b'h', b'u', b'n', b't', b'e', b'r']),
     ] {
-        let err = match basic_credentials(&header) {
-            Err(err) => err,
-            Ok(pair) => {
-                // The NUL case parses (NUL is UTF-8); only errors matter here.
-                assert!(header.contains("Basic"), "{pair:?}");
-                continue;
-            }
-        };
+        let err = basic_credentials(&header).expect_err(&header);
         for rendered in [err.to_string(), format!("{err:?}")] {
             assert!(!rendered.contains(canary), "{rendered}");
             assert!(!rendered.contains(&STANDARD.encode(canary)), "{rendered}");

@@ -15,9 +15,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use regcred_core::api::Role;
 use regcred_registry::token_service::{
-    basic_credentials, parse_scopes, token_response, Access, Claims, Scope, SigningKey,
+    basic_credentials, parse_scopes, random_jwt_id, token_response, Access, Claims, Scope,
+    SigningKey,
 };
-use regcred_store::vault::hex;
 use regcred_store::{RegistryKeyRecord, Sealed};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -315,10 +315,10 @@ pub async fn token(
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    let mut jti = [0u8; 12];
-    if getrandom::getrandom(&mut jti).is_err() {
-        return ApiError::internal(&std::io::Error::other("no randomness")).into_response();
-    }
+    let jwt_id = match random_jwt_id() {
+        Ok(id) => id,
+        Err(e) => return ApiError::internal(&e).into_response(),
+    };
     let issued_at = now / 1000;
     let claims = Claims {
         issuer: platform.config.issuer.clone(),
@@ -327,7 +327,7 @@ pub async fn token(
         access,
         issued_at,
         lifetime_seconds: TOKEN_LIFETIME_SECONDS,
-        jwt_id: hex(&jti),
+        jwt_id,
     };
     tracing::debug!(subject = %claims.subject, grants = claims.access.len(), "registry token issued");
     match key.sign(&claims) {
