@@ -73,6 +73,35 @@ impl SqliteStore {
         })
     }
 
+    /// Marks the unrevoked row `id` of `table` (`tokens` or `registry_keys`) revoked at `at`.
+    async fn revoke(
+        &self,
+        table: &'static str,
+        what: &'static str,
+        id: &str,
+        at: i64,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let (id, audit) = (id.to_owned(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let sql = format!(
+                    "UPDATE {table} SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
+                );
+                let updated = sqlx::query(&sql)
+                    .bind(at)
+                    .bind(&id)
+                    .execute(&mut **tx)
+                    .await?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound { what, key: id });
+                }
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
+    }
+
     /// Runs `f` in a write transaction, committed when it returns `Ok`.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
@@ -728,26 +757,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_token(&self, id: &str, at: i64, audit: &AuditRecord) -> Result<()> {
-        let (id, audit) = (id.to_owned(), audit.clone());
-        self.write(move |tx| {
-            Box::pin(async move {
-                let updated = sqlx::query(
-                    "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                )
-                .bind(at)
-                .bind(&id)
-                .execute(&mut **tx)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    return Err(StoreError::NotFound {
-                        what: "token",
-                        key: id,
-                    });
-                }
-                insert_audit(tx, &audit).await
-            })
-        })
-        .await
+        self.revoke("tokens", "token", id, at, audit).await
     }
 
     async fn create_registry_key(&self, k: &RegistryKeyRecord, audit: &AuditRecord) -> Result<()> {
@@ -806,26 +816,8 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_registry_key(&self, id: &str, at: i64, audit: &AuditRecord) -> Result<()> {
-        let (id, audit) = (id.to_owned(), audit.clone());
-        self.write(move |tx| {
-            Box::pin(async move {
-                let updated = sqlx::query(
-                    "UPDATE registry_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                )
-                .bind(at)
-                .bind(&id)
-                .execute(&mut **tx)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    return Err(StoreError::NotFound {
-                        what: "registry key",
-                        key: id,
-                    });
-                }
-                insert_audit(tx, &audit).await
-            })
-        })
-        .await
+        self.revoke("registry_keys", "registry key", id, at, audit)
+            .await
     }
 
     async fn append_audit(&self, audit: &AuditRecord) -> Result<()> {
