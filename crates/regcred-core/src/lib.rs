@@ -14,5 +14,6 @@ pub mod image_ref;
 pub mod k8s_secret;
 pub mod matching;
 pub mod name;
+pub mod refresh;
 pub mod registry_host;
 pub mod secret;
