@@ -200,12 +200,29 @@ impl Kind {
                 None,
                 "NAME.azurecr.io",
                 AuthMethod::Basic,
-                basic(
-                    "service principal (application) id or admin user",
-                    "password",
-                    &["token"],
-                    "service principal secret or admin password",
-                ),
+                {
+                    let mut fields = basic(
+                        "service principal (application) id or admin user",
+                        "password",
+                        &["token"],
+                        "service principal secret or admin password",
+                    );
+                    fields.push(field(
+                        "mode",
+                        false,
+                        false,
+                        &[],
+                        "basic (default) or exchange: trade the service principal for an ACR refresh token via Entra ID",
+                    ));
+                    fields.push(field(
+                        "tenant",
+                        false,
+                        false,
+                        &[],
+                        "Entra ID tenant id (exchange mode)",
+                    ));
+                    fields
+                },
             ),
             Kind::Gcr => (
                 "Google Container Registry",
@@ -369,6 +386,7 @@ pub struct CredentialSpec {
     pub registry_id: Option<String>,
     pub role_arn: Option<String>,
     pub mode: Option<String>,
+    pub tenant: Option<String>,
 }
 
 /// A service-account key may be sent as a JSON object or as the JSON text of one.
@@ -416,6 +434,8 @@ pub struct Params {
     pub role_arn: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// The secret part of a credential: field name → value. Only ever stored encrypted.
@@ -493,6 +513,9 @@ impl Credential {
                 })
             }
             Kind::Gcr | Kind::Gar => Ok(("_json_key".to_owned(), secret("serviceAccountKey")?)),
+            Kind::Acr if self.params.mode.as_deref() == Some("exchange") => {
+                Err(UsableError::MintRequired { kind: "acr" })
+            }
             Kind::Docker | Kind::Custom | Kind::Acr => Ok((
                 self.username.clone().unwrap_or_default(),
                 secret("password")?,
@@ -525,6 +548,7 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
         mut registry_id,
         role_arn,
         mode,
+        tenant,
     } = spec;
 
     let parsed_server = match server.as_deref() {
@@ -564,7 +588,8 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
             .iter()
             .any(|f| f.name == name || f.aliases.contains(&name))
     };
-    let given: [(&str, bool); 11] = [
+    let given: [(&str, bool); 12] = [
+        ("tenant", tenant.is_some()),
         ("username", username.is_some()),
         ("password", password.is_some()),
         ("token", token.is_some()),
@@ -750,6 +775,32 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                     );
                 }
             }
+            if kind == Kind::Acr {
+                match (mode.as_deref(), tenant.as_deref()) {
+                    (None | Some("basic"), None) => {}
+                    (None | Some("basic"), Some(_)) => err(
+                        "tenant",
+                        "field_not_allowed",
+                        "tenant is used by mode exchange only".into(),
+                    ),
+                    (Some("exchange"), Some(t)) if is_tenant(t) => {}
+                    (Some("exchange"), Some(_)) => err(
+                        "tenant",
+                        "invalid_value",
+                        "tenant must be an Entra ID tenant id (a GUID) or domain".into(),
+                    ),
+                    (Some("exchange"), None) => err(
+                        "tenant",
+                        "missing_field",
+                        "mode exchange needs the Entra ID tenant".into(),
+                    ),
+                    (Some(m), _) => err(
+                        "mode",
+                        "invalid_value",
+                        format!("mode must be basic or exchange, not {m:?}"),
+                    ),
+                }
+            }
         }
         Kind::Gcr | Kind::Gar => {
             match service_account_key {
@@ -868,9 +919,18 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
             registry_id: registry_id.filter(|_| kind == Kind::Ecr),
             role_arn,
             mode,
+            tenant,
         },
         material,
     })
+}
+
+/// A tenant id (GUID) or a domain name: letters, digits, '-' and '.'.
+fn is_tenant(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 253
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// Checks that `text` is a Google service-account key and returns its `client_email`.

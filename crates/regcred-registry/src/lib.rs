@@ -13,6 +13,7 @@
 pub mod challenge;
 pub mod check;
 pub mod outcome;
+pub mod provider;
 pub mod token;
 pub mod token_service;
 

@@ -14,6 +14,7 @@ pub mod methods;
 pub mod metrics;
 pub mod openapi;
 pub mod platform;
+pub mod refresher;
 pub mod rpc;
 
 use std::future::Future;
@@ -36,6 +37,7 @@ struct Inner {
     vault: Vault,
     registry: RegistryClient,
     platform: Option<platform::Platform>,
+    refresher: refresher::Refresher,
     metrics: metrics::Metrics,
 }
 
@@ -46,6 +48,7 @@ impl AppState {
         vault: Vault,
         registry: RegistryClient,
         platform: Option<platform::PlatformConfig>,
+        refresher: refresher::Refresher,
     ) -> Self {
         AppState {
             inner: Arc::new(Inner {
@@ -53,9 +56,15 @@ impl AppState {
                 vault,
                 registry,
                 platform: platform.map(platform::Platform::new),
+                refresher,
                 metrics: metrics::Metrics::default(),
             }),
         }
+    }
+
+    /// Mints and refreshes short-lived credentials.
+    pub fn refresher(&self) -> &refresher::Refresher {
+        &self.inner.refresher
     }
 
     /// The platform registry, when this server is its token service.

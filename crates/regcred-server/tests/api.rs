@@ -361,7 +361,7 @@ async fn registry_kinds_lists_all_nine_kinds_with_their_fields() {
         ),
         (
             "acr",
-            &["server", "username", "password", "email"],
+            &["server", "username", "password", "email", "mode", "tenant"],
             &["server", "username", "password"],
             &["password"],
         ),

@@ -711,9 +711,10 @@ fn rows(w: &World) -> Vec<Row> {
             .expect(409, "in_use"),
         Row::post("create a project that exists", "project.create", admin, json!({ "name": "acme" }))
             .expect(409, "already_exists"),
-        Row::post("render an ecr pull secret (minted, not a password)", "pullSecret.render", admin,
+        // The fixture's ECR endpoint is a closed loopback port: nothing can be minted.
+        Row::post("render an ecr pull secret whose provider is unreachable", "pullSecret.render", admin,
             json!({ "project": "acme", "location": LOCATION, "names": ["ecr"], "format": "dockerconfigjson" }))
-            .expect(409, "not_renderable"),
+            .expect(409, "credential_unavailable"),
         // ---- other methods' own inputs ----
         Row::post("pull secret named by id and by name", "pullSecret.get", admin,
             json!({ "id": w.ghcr_id, "project": "acme", "location": LOCATION, "name": "ghcr" }))

@@ -123,6 +123,13 @@ pub trait Store: Send + Sync + 'static {
     /// `NotFound` for unknown or already revoked keys.
     async fn revoke_registry_key(&self, id: &str, at: i64, audit: &AuditRecord) -> Result<()>;
 
+    // ---- minted credentials ----
+    /// Inserts or replaces the minted state of a pull secret (internal bookkeeping, not audited);
+    /// `NotFound` when the pull secret is gone.
+    async fn put_minted(&self, minted: &MintedRecord) -> Result<()>;
+    async fn get_minted(&self, pull_secret_id: &str) -> Result<Option<MintedRecord>>;
+    async fn list_minted(&self) -> Result<Vec<MintedRecord>>;
+
     // ---- audit ----
     /// For events that are not part of a mutation (releases of material, refusals).
     async fn append_audit(&self, audit: &AuditRecord) -> Result<()>;

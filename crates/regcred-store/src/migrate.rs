@@ -26,6 +26,11 @@ pub const SQLITE: &[Migration] = &[
         name: "registry_keys",
         sql: include_str!("../migrations/sqlite/0003_registry_keys.sql"),
     },
+    Migration {
+        version: 4,
+        name: "minted_credentials",
+        sql: include_str!("../migrations/sqlite/0004_minted_credentials.sql"),
+    },
 ];
 
 /// The SQL creating the bookkeeping table, valid on every backend.

@@ -114,3 +114,23 @@ pub struct RegistryKeyRecord {
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }
+
+/// The minted credential of a pull secret and its refresh schedule. `sealed` is `None` until a
+/// mint succeeds; after a failure the last good credential stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MintedRecord {
+    pub pull_secret_id: String,
+    /// The pull-secret revision it was minted from; a rotation makes it stale.
+    pub revision: i64,
+    pub username: Option<String>,
+    pub endpoint: Option<String>,
+    pub sealed: Option<Sealed>,
+    pub expires_at: Option<i64>,
+    /// Last successful mint.
+    pub refreshed_at: Option<i64>,
+    pub attempted_at: i64,
+    /// Consecutive failures since the last success.
+    pub failures: i64,
+    pub last_error: Option<String>,
+    pub next_refresh_at: i64,
+}

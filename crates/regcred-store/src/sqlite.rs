@@ -297,6 +297,33 @@ fn registry_key_row(r: &SqliteRow) -> Result<RegistryKeyRecord> {
     })
 }
 
+fn minted_row(r: &SqliteRow) -> Result<MintedRecord> {
+    let key_id: Option<String> = r.try_get("key_id")?;
+    let nonce: Option<Vec<u8>> = r.try_get("nonce")?;
+    let ciphertext: Option<Vec<u8>> = r.try_get("ciphertext")?;
+    let sealed = match (key_id, nonce, ciphertext) {
+        (Some(key_id), Some(nonce), Some(ciphertext)) => Some(Sealed {
+            key_id,
+            nonce,
+            ciphertext,
+        }),
+        _ => None,
+    };
+    Ok(MintedRecord {
+        pull_secret_id: r.try_get("pull_secret_id")?,
+        revision: r.try_get("revision")?,
+        username: r.try_get("username")?,
+        endpoint: r.try_get("endpoint")?,
+        sealed,
+        expires_at: r.try_get("expires_at")?,
+        refreshed_at: r.try_get("refreshed_at")?,
+        attempted_at: r.try_get("attempted_at")?,
+        failures: r.try_get("failures")?,
+        last_error: r.try_get("last_error")?,
+        next_refresh_at: r.try_get("next_refresh_at")?,
+    })
+}
+
 fn audit_row(r: &SqliteRow) -> Result<AuditRecord> {
     Ok(AuditRecord {
         id: r.try_get("id")?,
@@ -818,6 +845,64 @@ impl Store for SqliteStore {
     async fn revoke_registry_key(&self, id: &str, at: i64, audit: &AuditRecord) -> Result<()> {
         self.revoke("registry_keys", "registry key", id, at, audit)
             .await
+    }
+
+    async fn put_minted(&self, m: &MintedRecord) -> Result<()> {
+        let _guard = self.write.lock().await;
+        let sealed = m.sealed.as_ref();
+        sqlx::query(
+            "INSERT INTO minted_credentials (pull_secret_id, revision, username, endpoint, key_id,
+                nonce, ciphertext, expires_at, refreshed_at, attempted_at, failures, last_error,
+                next_refresh_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (pull_secret_id) DO UPDATE SET revision = excluded.revision,
+                username = excluded.username, endpoint = excluded.endpoint,
+                key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext,
+                expires_at = excluded.expires_at, refreshed_at = excluded.refreshed_at,
+                attempted_at = excluded.attempted_at, failures = excluded.failures,
+                last_error = excluded.last_error, next_refresh_at = excluded.next_refresh_at",
+        )
+        .bind(&m.pull_secret_id)
+        .bind(m.revision)
+        .bind(&m.username)
+        .bind(&m.endpoint)
+        .bind(sealed.map(|s| &s.key_id))
+        .bind(sealed.map(|s| &s.nonce))
+        .bind(sealed.map(|s| &s.ciphertext))
+        .bind(m.expires_at)
+        .bind(m.refreshed_at)
+        .bind(m.attempted_at)
+        .bind(m.failures)
+        .bind(&m.last_error)
+        .bind(m.next_refresh_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound {
+                what: "pull secret",
+                key: m.pull_secret_id.clone(),
+            },
+            _ => e.into(),
+        })?;
+        Ok(())
+    }
+
+    async fn get_minted(&self, pull_secret_id: &str) -> Result<Option<MintedRecord>> {
+        sqlx::query("SELECT * FROM minted_credentials WHERE pull_secret_id = $1")
+            .bind(pull_secret_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| minted_row(&r))
+            .transpose()
+    }
+
+    async fn list_minted(&self) -> Result<Vec<MintedRecord>> {
+        sqlx::query("SELECT * FROM minted_credentials ORDER BY next_refresh_at, pull_secret_id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(minted_row)
+            .collect()
     }
 
     async fn append_audit(&self, audit: &AuditRecord) -> Result<()> {

@@ -100,6 +100,7 @@ macro_rules! contract_suite {
                 references_add_remove_idempotent,
                 tokens_create_get_list_revoke,
                 registry_keys_create_list_revoke,
+                minted_state_round_trips_and_dies_with_its_pull_secret,
                 every_mutation_writes_exactly_one_audit_event,
                 failed_mutation_writes_no_audit_event,
                 audit_list_newest_first_with_paging_and_project_filter,
@@ -687,6 +688,63 @@ async fn registry_keys_create_list_revoke(store: &dyn Store) {
         .await
         .unwrap_err();
     assert!(matches!(again, StoreError::NotFound { .. }), "{again:?}");
+}
+
+async fn minted_state_round_trips_and_dies_with_its_pull_secret(store: &dyn Store) {
+    seed(store).await;
+    let failed_first = regcred_store::MintedRecord {
+        pull_secret_id: "ps_1".into(),
+        revision: 1,
+        username: None,
+        endpoint: None,
+        sealed: None,
+        expires_at: None,
+        refreshed_at: None,
+        attempted_at: 1_000,
+        failures: 1,
+        last_error: Some("provider unavailable".into()),
+        next_refresh_at: 11_000,
+    };
+    store.put_minted(&failed_first).await.unwrap();
+    assert_eq!(
+        store.get_minted("ps_1").await.unwrap(),
+        Some(failed_first.clone())
+    );
+    let good = regcred_store::MintedRecord {
+        username: Some("AWS".into()),
+        endpoint: Some("1.dkr.ecr.x.amazonaws.com".into()),
+        sealed: Some(sealed(7)),
+        expires_at: Some(43_200_000),
+        refreshed_at: Some(20_000),
+        attempted_at: 20_000,
+        failures: 0,
+        last_error: None,
+        next_refresh_at: 21_610_000,
+        ..failed_first
+    };
+    store.put_minted(&good).await.unwrap();
+    assert_eq!(store.list_minted().await.unwrap(), vec![good.clone()]);
+    let orphan = regcred_store::MintedRecord {
+        pull_secret_id: "ps_nope".into(),
+        ..good.clone()
+    };
+    assert!(matches!(
+        store.put_minted(&orphan).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .delete_pull_secret(
+            "ps_1",
+            true,
+            &audit("pull_secret.delete", Some("alpha"), "ps_1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_minted("ps_1").await.unwrap(),
+        None,
+        "deleted with its pull secret"
+    );
 }
 
 async fn put_with_stale_revision_is_conflict(store: &dyn Store) {

@@ -2,11 +2,12 @@
 //! `docker-registry`, distribution 2.8) in htpasswd and token mode over plain HTTP or TLS, a
 //! signing token server implementing the distribution token protocol, `skopeo` (Debian package
 //! `skopeo`) as a reference registry client, test CAs, and a pusher for minimal OCI images.
-//! bcrypt htpasswd entries come from `htpasswd` (Debian package `apache2-utils`).
+//! bcrypt htpasswd entries come from `htpasswd` (Debian package `apache2-utils`). [`Moto`] runs
+//! the moto AWS emulator (ECR, STS, IAM) from a Python virtualenv.
 //!
 //! This crate is dev-only (`publish = false`, used from `[dev-dependencies]`). `scripts/setup`
-//! installs the three Debian packages. A missing binary makes the calling test **fail** with a
-//! message naming the package to install; nothing here ever skips a test.
+//! installs the three Debian packages and moto's virtualenv. A missing binary makes the calling
+//! test **fail** with a message naming what to install; nothing here ever skips a test.
 //!
 //! Every fixture listens on an ephemeral `127.0.0.1` port, keeps its files in its own temporary
 //! directory, and stops (process killed and reaped, or server thread joined) when dropped. The
@@ -15,6 +16,7 @@
 
 mod binaries;
 mod ca;
+mod moto;
 mod oci_image;
 mod probe;
 mod registry;
@@ -22,6 +24,7 @@ mod skopeo;
 mod token_server;
 
 pub use ca::TestCa;
+pub use moto::{AwsKeys, Moto};
 pub use oci_image::push_test_image;
 pub use registry::{Auth, Registry, RegistryOptions};
 pub use skopeo::{Skopeo, SkopeoAuth, SkopeoOutput, TlsMode};

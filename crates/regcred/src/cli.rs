@@ -168,6 +168,17 @@ pub struct ServeArgs {
     /// The registry's `auth.token.service`; default: the registry host.
     #[arg(long, env = "REGCRED_PLATFORM_SERVICE", requires = "platform_registry")]
     pub platform_service: Option<String>,
+    /// ECR (and STS) endpoint, e.g. a local AWS emulator; default: AWS.
+    #[arg(long, env = "REGCRED_ECR_ENDPOINT_URL", value_name = "URL")]
+    pub ecr_endpoint_url: Option<String>,
+    /// Entra ID authority for ACR exchange-mode pull secrets.
+    #[arg(
+        long,
+        env = "REGCRED_AZURE_AUTHORITY_URL",
+        default_value = "https://login.microsoftonline.com",
+        value_name = "URL"
+    )]
+    pub azure_authority_url: String,
     /// The registry's `auth.token.issuer`.
     #[arg(long, env = "REGCRED_PLATFORM_ISSUER", default_value = "regcred")]
     pub platform_issuer: String,

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use regcred_core::refresh::RefreshPolicy;
+use regcred_registry::provider::ProviderConfig;
 use regcred_server::platform::PlatformConfig;
+use regcred_server::refresher::{Clock, Providers, Refresher};
 use regcred_server::AppState;
 use regcred_store::vault::{write_private_new, MasterKey, Vault};
 use regcred_store::SqliteStore;
@@ -155,8 +158,29 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     if let Some(p) = &platform {
         tracing::info!(registry = %p.registry, service = %p.service, issuer = %p.issuer, realm = %format!("{url}{}", regcred_server::platform::TOKEN_PATH), "token service of the platform registry");
     }
-    let state = AppState::new(store, vault, registry_client(&args)?, platform);
+    let providers = ProviderConfig {
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(args.registry_timeout.max(1)))
+            .user_agent(concat!("regcred/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the provider HTTP client")?,
+        ecr_endpoint_url: args.ecr_endpoint_url.clone(),
+        azure_authority_url: args.azure_authority_url.clone(),
+        insecure_http_hosts: args.insecure_registries.clone(),
+    };
+    let refresher = Refresher::new(
+        Box::new(Providers(providers)),
+        RefreshPolicy::default(),
+        Clock::new(regcred_server::clock::now_millis()),
+    );
+    let state = AppState::new(store, vault, registry_client(&args)?, platform, refresher);
+    let (stop_refresher, stopped) = tokio::sync::oneshot::channel::<()>();
+    let refresh_loop = tokio::spawn(Refresher::run(state.clone(), async {
+        let _ = stopped.await;
+    }));
     let served = regcred_server::run(listener, state, shutdown_signal()).await;
+    let _ = stop_refresher.send(());
+    let _ = refresh_loop.await;
     let _ = std::fs::remove_file(&url_file);
     tracing::info!("regcred stopped");
     served.context("serving")

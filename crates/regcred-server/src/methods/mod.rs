@@ -11,6 +11,8 @@ mod registry_key;
 mod token;
 mod verify;
 
+pub use pull_secret::open_record;
+
 use crate::error::ApiError;
 use crate::rpc::{call, Ctx};
 

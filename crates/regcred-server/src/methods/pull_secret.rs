@@ -62,7 +62,12 @@ pub(crate) fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> PullSecret {
 
 /// Opens a stored pull secret back into a credential.
 pub(crate) fn open(ctx: &Ctx, r: &PullSecretRecord) -> Result<Credential, ApiError> {
-    let plaintext = ctx.state.vault().open_sealed(&aad(r), &r.sealed)?;
+    open_record(&ctx.state, r)
+}
+
+/// Opens a stored pull secret back into a credential (also for the refresher).
+pub fn open_record(state: &crate::AppState, r: &PullSecretRecord) -> Result<Credential, ApiError> {
+    let plaintext = state.vault().open_sealed(&aad(r), &r.sealed)?;
     let material = Material::from_plaintext(&plaintext).map_err(|e| ApiError::internal(&e))?;
     let server = RegistryServer::parse(&r.server).map_err(|e| ApiError::internal(&e))?;
     let params: Params = serde_json::from_str(&r.params).map_err(|e| ApiError::internal(&e))?;
@@ -243,6 +248,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
                 if rotated {
                     notes.push(format!("rotated: revision {}", record.revision));
                 }
+                ctx.state.refresher().wake();
                 let verification = match check {
                     true => Some(
                         super::verify::check_and_record(&ctx, &record, req.image.as_deref())
@@ -416,13 +422,11 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
                 ))
             })?;
         let credential = open(&ctx, &record)?;
-        let (username, password) = credential.basic_auth().map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "not_renderable",
-                format!("{name}: {e}"),
-            )
-        })?;
+        let (username, password) = ctx
+            .state
+            .refresher()
+            .current(&ctx.state, &record, &credential)
+            .await?;
         let key = credential.server.auth_key();
         if entries.iter().any(|e| e.key == key) {
             return Err(ApiError::field(

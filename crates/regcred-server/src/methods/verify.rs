@@ -61,14 +61,18 @@ async fn check(
 ) -> Result<Verification, ApiError> {
     let credential = open(ctx, record)?;
     let credentials = match credential.basic_auth() {
-        Ok((username, password)) => Some(Credentials { username, password }),
         Err(UsableError::Anonymous) => None,
-        Err(e) => {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "not_verifiable",
-                format!("{}: {e}", record.name),
-            ))
+        _ => {
+            let (username, password) = ctx
+                .state
+                .refresher()
+                .current(&ctx.state, record, &credential)
+                .await
+                .map_err(|e| ApiError {
+                    code: "not_verifiable",
+                    ..e
+                })?;
+            Some(Credentials { username, password })
         }
     };
     let (endpoint, target) = match image {

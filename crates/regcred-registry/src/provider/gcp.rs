@@ -1,0 +1,558 @@
+//! Google Container Registry / Artifact Registry access tokens (DESIGN §6): a service-account key
+//! signs an RS256 JWT assertion, the key's own `token_uri` exchanges it (the OAuth2 JWT bearer
+//! grant, RFC 7523) for a one-hour access token, and registries accept that token as the password
+//! of the user `oauth2accesstoken`. The key's `private_key` PEM is parsed here and signed with
+//! `ring`, so no second crypto stack is linked.
+//!
+//! The module also holds [`post_form`], the OAuth2-style form POST and error classification that
+//! the Azure provider shares: status 400/401/403 is a refusal, 408/429/5xx (or an OAuth
+//! `temporarily_unavailable` / `server_error` code) is transient, anything else malformed.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use regcred_core::secret::Secret;
+use reqwest::header::ACCEPT;
+use reqwest::{StatusCode, Url};
+use ring::rand::SystemRandom;
+use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{MintError, Minted};
+
+const PROVIDER: &str = "Google";
+
+/// The username registries expect with an OAuth2 access token (GCR and Artifact Registry).
+pub const ACCESS_TOKEN_USERNAME: &str = "oauth2accesstoken";
+
+/// Where Google's keys send assertions when the key names no `token_uri`.
+pub const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+
+/// The scope asked for when the caller names none; registries need no narrower one.
+pub const DEFAULT_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+/// Lifetime of the assertion itself; Google accepts at most one hour.
+const ASSERTION_LIFETIME_SECS: i64 = 3600;
+
+/// Lifetime assumed when a 2xx answer carries no `expires_in`: Google documents one hour.
+const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 3600;
+
+const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
+const PEM_END: &str = "-----END PRIVATE KEY-----";
+
+/// Mints a one-hour access token from a service-account key (the JSON Google issues, kept as
+/// a [`Secret`]), asking for `scope` ([`DEFAULT_SCOPE`] when `None`). `now_ms` is the current
+/// time in Unix milliseconds: the assertion's `iat` and the answer's expiry are counted from it.
+///
+/// Errors: a malformed key or answer is [`MintError::Invalid`] (and sends nothing when the key
+/// is at fault); 400/401/403 from the token endpoint (`invalid_grant`, `invalid_client`, …) is
+/// [`MintError::Rejected`]; no connection, a timeout, 408, 429 or 5xx is
+/// [`MintError::Unavailable`].
+#[tracing::instrument(name = "gcp_mint_access_token", skip_all, fields(client_email))]
+pub async fn mint_access_token(
+    http: &reqwest::Client,
+    service_account_key: &Secret,
+    scope: Option<&str>,
+    now_ms: i64,
+) -> Result<Minted, MintError> {
+    let key = ServiceAccountKey::parse(service_account_key.expose())?;
+    tracing::Span::current().record("client_email", key.client_email.as_str());
+    let scope = match scope {
+        None => DEFAULT_SCOPE,
+        Some(scope) if scope.trim().is_empty() => return Err(invalid("the scope is empty")),
+        Some(scope) => scope,
+    };
+    let assertion = Secret::new(key.assertion(scope, now_ms)?);
+
+    let answer = post_form(
+        http,
+        &FormPost {
+            provider: PROVIDER,
+            what: "the token endpoint",
+            url: key.token_uri.clone(),
+            form: &[
+                ("grant_type", JWT_BEARER_GRANT),
+                ("assertion", assertion.expose()),
+            ],
+            secrets: &[assertion.expose()],
+        },
+    )
+    .await?;
+
+    let access_token = string_field(&answer, "access_token")
+        .ok_or_else(|| invalid("the token endpoint's answer has no access_token"))?;
+    check_bearer(&answer, PROVIDER, "the token endpoint")?;
+    let lifetime_secs = match answer.get("expires_in") {
+        None => DEFAULT_TOKEN_LIFETIME_SECS,
+        Some(value) => seconds(value)
+            .ok_or_else(|| invalid("the token endpoint's expires_in is not a number of seconds"))?,
+    };
+    let expires_at_ms = now_ms.saturating_add(lifetime_secs.max(0).saturating_mul(1000));
+    tracing::debug!(lifetime_secs, "minted a GCP access token");
+    Ok(Minted {
+        username: ACCESS_TOKEN_USERNAME.to_owned(),
+        password: Secret::new(access_token),
+        expires_at_ms: Some(expires_at_ms),
+        endpoint: None,
+    })
+}
+
+fn invalid(message: impl Into<String>) -> MintError {
+    MintError::Invalid {
+        provider: PROVIDER,
+        message: message.into(),
+    }
+}
+
+/// The parts of a service-account key this provider uses. Holds the signing key, so it has no
+/// `Debug`.
+struct ServiceAccountKey {
+    client_email: String,
+    private_key_id: Option<String>,
+    /// Where the assertion is posted.
+    token_uri: Url,
+    /// The `token_uri` exactly as the key spells it: the assertion's `aud`, which Google compares
+    /// as a string (`Url` would normalize it, e.g. add a trailing `/`).
+    audience: String,
+    signer: RsaKeyPair,
+}
+
+impl ServiceAccountKey {
+    /// Reads the key JSON. Error messages name fields, never their values: serde's own messages
+    /// can quote the input, which here is secret.
+    fn parse(json: &str) -> Result<ServiceAccountKey, MintError> {
+        let value: Value = serde_json::from_str(json).map_err(|e| {
+            invalid(format!(
+                "the service-account key is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| invalid("the service-account key is not a JSON object"))?;
+        match object.get("type").and_then(Value::as_str) {
+            Some("service_account") => {}
+            Some(other) if is_identifier(other) => {
+                return Err(invalid(format!(
+                    "the key's type is {other:?}; only \"service_account\" keys can mint tokens"
+                )))
+            }
+            _ => {
+                return Err(invalid(
+                    "the key's type is not \"service_account\"; only service-account keys can mint tokens",
+                ))
+            }
+        }
+        let client_email = string_field(object, "client_email")
+            .ok_or_else(|| invalid("the service-account key has no client_email"))?;
+        let private_key_id = string_field(object, "private_key_id");
+        let token_uri = match object.get("token_uri") {
+            None | Some(Value::Null) => DEFAULT_TOKEN_URI.to_owned(),
+            Some(value) => value
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| invalid("the key's token_uri is not a string"))?,
+        };
+        let audience = token_uri;
+        let token_uri = Url::parse(&audience)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "https" | "http") && url.host_str().is_some())
+            .ok_or_else(|| invalid("the key's token_uri is not an http(s) URL"))?;
+        let pem = object
+            .get("private_key")
+            .and_then(Value::as_str)
+            .filter(|pem| !pem.is_empty())
+            .ok_or_else(|| invalid("the service-account key has no private_key"))?;
+        let signer = RsaKeyPair::from_pkcs8(&pkcs8_from_pem(pem)?).map_err(|rejected| {
+            // `KeyRejected` names a reason ("InvalidEncoding", "TooSmall", …), never key bytes.
+            invalid(format!(
+                "the key's private_key is not a usable RSA key ({rejected})"
+            ))
+        })?;
+        Ok(ServiceAccountKey {
+            client_email,
+            private_key_id,
+            token_uri,
+            audience,
+            signer,
+        })
+    }
+
+    /// The signed JWT: `{"alg":"RS256","typ":"JWT","kid":…}` and the claims Google's JWT bearer
+    /// grant requires, valid from `now_ms` (rounded down to the second) for one hour.
+    fn assertion(&self, scope: &str, now_ms: i64) -> Result<String, MintError> {
+        #[derive(Serialize)]
+        struct Header<'a> {
+            alg: &'static str,
+            typ: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            kid: Option<&'a str>,
+        }
+        #[derive(Serialize)]
+        struct Claims<'a> {
+            iss: &'a str,
+            scope: &'a str,
+            aud: &'a str,
+            iat: i64,
+            exp: i64,
+        }
+        let iat = now_ms.div_euclid(1000);
+        let header = Header {
+            alg: "RS256",
+            typ: "JWT",
+            kid: self.private_key_id.as_deref(),
+        };
+        let claims = Claims {
+            iss: &self.client_email,
+            scope,
+            aud: &self.audience,
+            iat,
+            exp: iat.saturating_add(ASSERTION_LIFETIME_SECS),
+        };
+        // Serializing these plain structs cannot fail.
+        let header = serde_json::to_vec(&header).expect("a JWT header serializes");
+        let claims = serde_json::to_vec(&claims).expect("JWT claims serialize");
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let mut signature = vec![0; self.signer.public().modulus_len()];
+        self.signer
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                signing_input.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| invalid("signing the JWT assertion failed"))?;
+        Ok(format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature)
+        ))
+    }
+}
+
+/// The PKCS#8 DER inside the key's `-----BEGIN PRIVATE KEY-----` block (text around it is
+/// ignored, as PEM allows).
+fn pkcs8_from_pem(pem: &str) -> Result<Vec<u8>, MintError> {
+    let Some(start) = pem.find(PEM_BEGIN) else {
+        let reason = if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+            "the key's private_key is a PKCS#1 RSA key; Google keys are PKCS#8 (BEGIN PRIVATE KEY)"
+        } else if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+            "the key's private_key is encrypted"
+        } else {
+            "the key's private_key is not a PEM PRIVATE KEY block"
+        };
+        return Err(invalid(reason));
+    };
+    let body = &pem[start + PEM_BEGIN.len()..];
+    let body = body
+        .find(PEM_END)
+        .map(|end| &body[..end])
+        .ok_or_else(|| invalid("the key's private_key PEM block has no END line"))?;
+    let base64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    STANDARD
+        .decode(base64)
+        .map_err(|_| invalid("the key's private_key PEM block is not valid base64"))
+}
+
+/// Short ASCII words are safe to quote in messages (a `type` such as `authorized_user`).
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 40
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+// ---------------------------------------------------------------------------------------------
+// The token-endpoint POST, shared with the Azure provider.
+
+/// How long one token-endpoint request may take before it counts as unavailable.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Token answers are small; more than this is not a token answer.
+const ANSWER_LIMIT: usize = 64 * 1024;
+
+/// How much of a provider's own error text a [`MintError`] quotes.
+const QUOTE_LIMIT: usize = 300;
+
+/// One `application/x-www-form-urlencoded` POST to a token endpoint.
+pub(super) struct FormPost<'a> {
+    pub provider: &'static str,
+    /// Names the endpoint in messages, e.g. "the token endpoint".
+    pub what: &'static str,
+    pub url: Url,
+    pub form: &'a [(&'static str, &'a str)],
+    /// Values that must not reach an error message even when the peer echoes them.
+    pub secrets: &'a [&'a str],
+}
+
+/// Sends `post` and answers the 2xx JSON object, or the classified failure: 400/401/403 is
+/// [`MintError::Rejected`] (unless the OAuth `error` is `temporarily_unavailable` or
+/// `server_error`), 408/429/5xx and transport failures [`MintError::Unavailable`], anything else
+/// [`MintError::Invalid`]. Messages quote the peer's `error` and `error_description` (or
+/// distribution-style `errors[].message`) with `post.secrets` redacted, never a 2xx body.
+pub(super) async fn post_form(
+    http: &reqwest::Client,
+    post: &FormPost<'_>,
+) -> Result<Map<String, Value>, MintError> {
+    let endpoint = display_url(&post.url);
+    let unavailable = |message: String| MintError::Unavailable {
+        provider: post.provider,
+        message,
+    };
+    let response = http
+        .post(post.url.clone())
+        .header(ACCEPT, "application/json")
+        .form(post.form)
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| {
+            unavailable(format!(
+                "{} ({endpoint}) could not be reached: {}",
+                post.what,
+                transport_error(e)
+            ))
+        })?;
+    let status = response.status();
+    let body = read_limited(response, ANSWER_LIMIT).await.map_err(|e| {
+        unavailable(format!(
+            "{} ({endpoint}) answered {status} but the body could not be read: {}",
+            post.what,
+            transport_error(e)
+        ))
+    })?;
+    let json = serde_json::from_slice::<Value>(&body).ok();
+
+    if status.is_success() {
+        return match json {
+            Some(Value::Object(object)) => Ok(object),
+            // The body may hold a token: describe it, never quote it.
+            _ => Err(MintError::Invalid {
+                provider: post.provider,
+                message: format!(
+                    "{} ({endpoint}) answered {status} with a body that is not a JSON object",
+                    post.what
+                ),
+            }),
+        };
+    }
+
+    let code = json.as_ref().and_then(oauth_error_code);
+    let detail = json
+        .as_ref()
+        .map(|json| quote_error(json, post.secrets))
+        .unwrap_or_default();
+    let message = format!("{} ({endpoint}) answered {status}{detail}", post.what);
+    let transient_code = matches!(
+        code.as_deref(),
+        Some("temporarily_unavailable" | "server_error")
+    );
+    Err(match status {
+        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => unavailable(message),
+        s if s.is_server_error() || transient_code => unavailable(message),
+        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            MintError::Rejected {
+                provider: post.provider,
+                message,
+            }
+        }
+        _ => MintError::Invalid {
+            provider: post.provider,
+            message,
+        },
+    })
+}
+
+/// The OAuth2 `error` code of an error answer.
+fn oauth_error_code(json: &Value) -> Option<String> {
+    json.get("error").and_then(Value::as_str).map(str::to_owned)
+}
+
+/// `": code: description"` from an OAuth2 error (RFC 6749 §5.2) or `": CODE: message"` from a
+/// distribution-style `{"errors":[…]}` answer, secrets redacted, control characters dropped and
+/// cut to [`QUOTE_LIMIT`]; empty when the answer has neither.
+fn quote_error(json: &Value, secrets: &[&str]) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    if let Some(code) = json.get("error").and_then(Value::as_str) {
+        parts.push(code);
+        if let Some(description) = json.get("error_description").and_then(Value::as_str) {
+            parts.push(description);
+        }
+    } else if let Some(first) = json
+        .get("errors")
+        .and_then(Value::as_array)
+        .and_then(|errors| errors.first())
+    {
+        if let Some(code) = first.get("code").and_then(Value::as_str) {
+            parts.push(code);
+        }
+        if let Some(message) = first.get("message").and_then(Value::as_str) {
+            parts.push(message);
+        }
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    let mut text = parts.join(": ");
+    // Redact before cutting, so a cut cannot leave a secret's prefix behind.
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        text = text.replace(secret, "<redacted>");
+    }
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = text.trim();
+    match text.char_indices().nth(QUOTE_LIMIT) {
+        Some((cut, _)) => format!(": {}…", &text[..cut]),
+        None => format!(": {text}"),
+    }
+}
+
+/// `scheme://host[:port]/path`: no user info, query or fragment in messages.
+fn display_url(url: &Url) -> String {
+    format!("{}{}", url.origin().ascii_serialization(), url.path())
+}
+
+/// A transport failure and its causes, without the URL (the caller names the endpoint).
+fn transport_error(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {} s", REQUEST_TIMEOUT.as_secs());
+    }
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= limit {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// A non-empty string field.
+pub(super) fn string_field(object: &Map<String, Value>, name: &str) -> Option<String> {
+    object
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// A `token_type`, when present, must be `Bearer` (any case): another type would be used wrongly.
+pub(super) fn check_bearer(
+    answer: &Map<String, Value>,
+    provider: &'static str,
+    what: &str,
+) -> Result<(), MintError> {
+    match answer.get("token_type") {
+        None => Ok(()),
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => Ok(()),
+        Some(_) => Err(MintError::Invalid {
+            provider,
+            message: format!("{what} answered a token_type other than Bearer"),
+        }),
+    }
+}
+
+/// Whole seconds from a JSON number or numeric string (some endpoints quote `expires_in`).
+pub(super) fn seconds(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn quoted_errors_are_redacted_then_cut() {
+        let secret = "s3cr3t-canary";
+        let json =
+            json!({"error": "invalid_grant", "error_description": format!("bad {secret}\nline")});
+        assert_eq!(
+            quote_error(&json, &[secret]),
+            ": invalid_grant: bad <redacted> line"
+        );
+        let long = json!({"error": "x", "error_description": format!("{}{secret}", "a".repeat(QUOTE_LIMIT - 5))});
+        let quoted = quote_error(&long, &[secret]);
+        assert!(!quoted.contains("s3cr"), "{quoted}");
+        assert!(quoted.ends_with('…'), "{quoted}");
+        let distribution = json!({"errors": [{"code": "UNAUTHORIZED", "message": "no"}]});
+        assert_eq!(quote_error(&distribution, &[]), ": UNAUTHORIZED: no");
+        assert_eq!(quote_error(&json!({"other": 1}), &[]), "");
+    }
+
+    #[test]
+    fn seconds_from_numbers_and_strings() {
+        for (value, expected) in [
+            (json!(3599), Some(3599)),
+            (json!(3599.9), Some(3599)),
+            (json!("3600"), Some(3600)),
+            (json!("soon"), None),
+            (json!(null), None),
+        ] {
+            assert_eq!(seconds(&value), expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn display_url_drops_user_info_and_query() {
+        let url = Url::parse("https://user:pw@example.test:8443/token?x=1#f").unwrap();
+        assert_eq!(display_url(&url), "https://example.test:8443/token");
+    }
+
+    #[test]
+    fn pem_errors_name_the_problem_without_quoting() {
+        for (pem, expected) in [
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----",
+                "PKCS#1",
+            ),
+            ("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n", "encrypted"),
+            ("not a pem canary", "not a PEM"),
+            ("-----BEGIN PRIVATE KEY-----\ncanary", "no END line"),
+            (
+                "-----BEGIN PRIVATE KEY-----\n!!canary!!\n-----END PRIVATE KEY-----",
+                "base64",
+            ),
+        ] {
+            let e = pkcs8_from_pem(pem).unwrap_err();
+            let text = format!("{e} {e:?}");
+            assert!(text.contains(expected), "{text}");
+            assert!(!text.contains("canary"), "{text}");
+        }
+    }
+}
