@@ -354,6 +354,29 @@ pub struct PullSecret {
     /// The last credential check of this revision; absent until checked and after a rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// For minted kinds (ECR, GCR/GAR access tokens, ACR exchange): the current credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<MintedStatus>,
+}
+
+/// The state of a minted credential; never the credential itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MintedStatus {
+    /// When the current credential expires (absent: unknown, or none minted yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Last successful mint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshed_at: Option<String>,
+    pub next_refresh_at: String,
+    /// Consecutive failed attempts since the last success.
+    pub failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The registry endpoint the provider named (ECR's proxy endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 /// The result of checking credentials against the registry.

@@ -64,6 +64,41 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         env!("CARGO_PKG_VERSION")
     );
     state.metrics().write(&mut out);
+    let counters = &state.refresher().counters;
+    out.push_str("# HELP regcred_credential_refresh_total Mint attempts of short-lived credentials, by outcome.\n# TYPE regcred_credential_refresh_total counter\n");
+    for (outcome, counter) in [
+        ("ok", &counters.ok),
+        ("transient_error", &counters.transient),
+        ("rejected", &counters.rejected),
+    ] {
+        let n = counter.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "regcred_credential_refresh_total{{outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    if let Ok(minted) = state.store().list_minted().await {
+        let now = state.refresher().clock.now_ms();
+        out.push_str("# HELP regcred_credential_expiry_seconds Seconds until the current minted credential of a pull secret expires (negative: expired).\n# TYPE regcred_credential_expiry_seconds gauge\n");
+        for m in minted.iter().filter(|m| m.sealed.is_some()) {
+            if let Some(at) = m.expires_at {
+                let _ = writeln!(
+                    out,
+                    "regcred_credential_expiry_seconds{{pull_secret=\"{}\"}} {}",
+                    m.pull_secret_id,
+                    (at - now) / 1000
+                );
+            }
+        }
+        out.push_str("# HELP regcred_credential_refresh_failures Consecutive failed refreshes of a pull secret's minted credential.\n# TYPE regcred_credential_refresh_failures gauge\n");
+        for m in &minted {
+            let _ = writeln!(
+                out,
+                "regcred_credential_refresh_failures{{pull_secret=\"{}\"}} {}",
+                m.pull_secret_id, m.failures
+            );
+        }
+    }
     if let Ok(secrets) = state.store().list_pull_secrets(None, None).await {
         let mut per_kind: BTreeMap<String, u64> = BTreeMap::new();
         for s in secrets {

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,11 +48,13 @@ impl Minter for Providers {
     }
 }
 
-/// Wall-clock milliseconds that advance with tokio's clock, so tests with paused time move both.
-#[derive(Debug, Clone, Copy)]
+/// Wall-clock milliseconds that advance with tokio's clock (so paused-time tests move both), plus
+/// an offset tests can move by hand.
+#[derive(Debug, Clone)]
 pub struct Clock {
     wall_at_start: i64,
     start: tokio::time::Instant,
+    offset: Arc<AtomicI64>,
 }
 
 impl Clock {
@@ -60,12 +62,20 @@ impl Clock {
         Clock {
             wall_at_start: wall_ms,
             start: tokio::time::Instant::now(),
+            offset: Arc::default(),
         }
     }
 
     pub fn now_ms(&self) -> i64 {
         let elapsed = i64::try_from(self.start.elapsed().as_millis()).unwrap_or(i64::MAX);
-        self.wall_at_start.saturating_add(elapsed)
+        self.wall_at_start
+            .saturating_add(elapsed)
+            .saturating_add(self.offset.load(Ordering::Relaxed))
+    }
+
+    /// Moves this clock (and its clones) forward, for tests.
+    pub fn advance(&self, ms: i64) {
+        self.offset.fetch_add(ms, Ordering::Relaxed);
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use aws_sdk_ecr::config::retry::RetryConfig;
 use aws_sdk_ecr::config::timeout::TimeoutConfig;
 use aws_sdk_ecr::config::{BehaviorVersion, Credentials, IdentityCache, Region, SharedHttpClient};
-use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use base64::Engine as _;
 use regcred_core::secret::Secret;
@@ -257,7 +257,11 @@ fn validate(req: &EcrRequest<'_>) -> Result<(), MintError> {
         }
     }
     if let Some(url) = req.endpoint_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        let parsed = reqwest::Url::parse(url).ok();
+        let usable = parsed.is_some_and(|parsed| {
+            matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some()
+        });
+        if !usable {
             return Err(invalid(format!(
                 "endpoint `{url}` is not an http:// or https:// URL"
             )));
@@ -517,7 +521,7 @@ fn failure_of<E>(err: &SdkError<E>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let detail = || DisplayErrorContext(err).to_string();
+    let detail = || error_chain(err);
     match err {
         SdkError::ConstructionFailure(_) => Failure::Construction(detail()),
         SdkError::TimeoutError(_) => Failure::Timeout(detail()),
@@ -552,6 +556,22 @@ where
             detail: detail(),
         },
     }
+}
+
+/// The `Display` of an error and its sources, joined with `: `. Not the SDK's
+/// `DisplayErrorContext`, which appends the `Debug` of the whole chain, request included.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(err) = current {
+        let text = err.to_string();
+        // Some layers repeat their source's text in their own.
+        if !text.is_empty() && !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        current = err.source();
+    }
+    parts.join(": ")
 }
 
 /// `<Code>` and `<Message>` of an AWS XML `ErrorResponse`.
@@ -597,6 +617,11 @@ impl Scrubber {
 
     fn clean(&self, message: &str) -> String {
         let mut clean = message.replace(['\r', '\n'], " ");
+        // Some SDK errors print the request they failed on, headers and body included.
+        if let Some(at) = clean.find("Request {") {
+            clean.truncate(at);
+            clean.push('…');
+        }
         for secret in &self.secrets {
             clean = clean.replace(secret.as_str(), "<redacted>");
         }
@@ -798,6 +823,20 @@ mod tests {
                 },
                 "ecr: endpoint `127.0.0.1:5000` is not an http:// or https:// URL",
             ),
+            (
+                EcrRequest {
+                    endpoint_url: Some("http://[::1"),
+                    ..request(&secret)
+                },
+                "ecr: endpoint `http://[::1` is not an http:// or https:// URL",
+            ),
+            (
+                EcrRequest {
+                    endpoint_url: Some("ftp://127.0.0.1"),
+                    ..request(&secret)
+                },
+                "ecr: endpoint `ftp://127.0.0.1` is not an http:// or https:// URL",
+            ),
         ];
         for (req, expected) in cases {
             let err = validate(&req).unwrap_err();
@@ -985,6 +1024,46 @@ mod tests {
         assert!(!shown.contains(SECRET), "{shown}");
         assert!(shown.contains("secret=<redacted>"), "{shown}");
         assert!(!shown.contains('\n'), "{shown}");
+    }
+
+    #[test]
+    fn printed_requests_are_cut_off() {
+        let err = classify(
+            Call::GetAuthorizationToken,
+            Failure::Dispatch {
+                user: false,
+                detail: "failed to apply endpoint to request `Request { headers: {\"x-amz-security-token\": \"abc\"} }`".into(),
+            },
+            &Scrubber::new(vec![]),
+        );
+        assert_eq!(
+            err.to_string(),
+            "ecr is unavailable: ecr:GetAuthorizationToken: no answer: failed to apply endpoint to request `…"
+        );
+    }
+
+    #[test]
+    fn error_chains_are_joined_without_repeats() {
+        #[derive(Debug)]
+        struct Layer(&'static str, Option<Box<Layer>>);
+        impl std::fmt::Display for Layer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Layer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|l| l as _)
+            }
+        }
+        let err = Layer(
+            "dispatch failure",
+            Some(Box::new(Layer(
+                "io error: refused",
+                Some(Box::new(Layer("refused", Some(Box::new(Layer("", None)))))),
+            ))),
+        );
+        assert_eq!(error_chain(&err), "dispatch failure: io error: refused");
     }
 
     #[test]

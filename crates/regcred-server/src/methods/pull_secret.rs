@@ -4,8 +4,9 @@
 //! `render` is the one way material leaves, for roles allowed to release it, and is audited.
 
 use regcred_core::api::{
-    Items, PullSecret, PullSecretCreate, PullSecretCreated, PullSecretDelete, PullSecretDeleted,
-    PullSecretList, PullSecretRef, PullSecretRender, Referrer, RenderFormat, Rendered,
+    Items, MintedStatus, PullSecret, PullSecretCreate, PullSecretCreated, PullSecretDelete,
+    PullSecretDeleted, PullSecretList, PullSecretRef, PullSecretRender, Referrer, RenderFormat,
+    Rendered,
 };
 use regcred_core::credential::{self, Credential, Kind, Material, Params};
 use regcred_core::k8s_secret::{self, DockerAuth, OutputFormat, RenderError};
@@ -57,6 +58,7 @@ pub(crate) fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> PullSecret {
             .verification
             .as_deref()
             .and_then(|v| serde_json::from_str(v).ok()),
+        credential: None,
     }
 }
 
@@ -134,6 +136,27 @@ pub(crate) async fn find(
             "name a pull secret by id, or by project, location and name",
         )),
     }
+}
+
+/// [`view`] with what only the store knows: referrers and the minted credential's state.
+pub(crate) async fn full_view(ctx: &Ctx, r: PullSecretRecord) -> Result<PullSecret, ApiError> {
+    let used = used_by(ctx, &r.id).await?;
+    let minted = ctx
+        .state
+        .store()
+        .get_minted(&r.id)
+        .await?
+        .filter(|m| m.revision == r.revision);
+    let mut v = view(r, used);
+    v.credential = minted.map(|m| MintedStatus {
+        expires_at: m.expires_at.map(rfc3339),
+        refreshed_at: m.refreshed_at.map(rfc3339),
+        next_refresh_at: rfc3339(m.next_refresh_at),
+        failures: u32::try_from(m.failures).unwrap_or(u32::MAX),
+        last_error: m.last_error,
+        endpoint: m.endpoint,
+    });
+    Ok(v)
 }
 
 pub(crate) async fn used_by(ctx: &Ctx, id: &str) -> Result<Vec<Referrer>, ApiError> {
@@ -259,9 +282,8 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
                 record.verification = verification
                     .as_ref()
                     .and_then(|v| serde_json::to_string(v).ok());
-                let used = used_by(&ctx, &record.id).await?;
                 return Ok(PullSecretCreated {
-                    pull_secret: view(record, used),
+                    pull_secret: full_view(&ctx, record).await?,
                     created: !rotated,
                     verification,
                     notes,
@@ -280,8 +302,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
 
 pub async fn get(ctx: Ctx, req: PullSecretRef) -> Result<PullSecret, ApiError> {
     let record = find(&ctx, &req, Permission::ReadSecrets, false).await?;
-    let used = used_by(&ctx, &record.id).await?;
-    Ok(view(record, used))
+    full_view(&ctx, record).await
 }
 
 pub async fn list(ctx: Ctx, req: PullSecretList) -> Result<Items<PullSecret>, ApiError> {
@@ -305,8 +326,7 @@ pub async fn list(ctx: Ctx, req: PullSecretList) -> Result<Items<PullSecret>, Ap
         .await?;
     let mut items = Vec::with_capacity(records.len());
     for r in records {
-        let used = used_by(&ctx, &r.id).await?;
-        items.push(view(r, used));
+        items.push(full_view(&ctx, r).await?);
     }
     Ok(Items { items })
 }

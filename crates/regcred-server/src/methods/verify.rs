@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::check_name;
-use super::pull_secret::{find, open, view};
+use super::pull_secret::{find, open};
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
@@ -178,9 +178,8 @@ pub async fn verify(ctx: Ctx, req: PullSecretVerify) -> Result<PullSecretVerifie
     record(&ctx, &r, &v).await?;
     let mut updated = r;
     updated.verification = serde_json::to_string(&v).ok();
-    let used = super::pull_secret::used_by(&ctx, &updated.id).await?;
     Ok(PullSecretVerified {
-        pull_secret: view(updated, used),
+        pull_secret: super::pull_secret::full_view(&ctx, updated).await?,
         verification: v,
     })
 }
