@@ -105,6 +105,7 @@ pub async fn mint(
         }
         Kind::Gcr | Kind::Gar => {
             let key = secret("Google", "serviceAccountKey")?;
+            check_token_uri(config, key)?;
             gcp::mint_access_token(&config.http, key, None, now_ms).await
         }
         Kind::Acr => {
@@ -128,4 +129,23 @@ pub async fn mint(
             message: format!("{} pull secrets are not minted", other.as_str()),
         }),
     }
+}
+
+/// The key names where its assertion is sent; plain HTTP only to hosts named insecure, so a
+/// stored key cannot make the server post to arbitrary cleartext endpoints.
+fn check_token_uri(config: &ProviderConfig, key: &Secret) -> Result<(), MintError> {
+    let uri = serde_json::from_str::<serde_json::Value>(key.expose())
+        .ok()
+        .and_then(|v| v.get("token_uri").and_then(|u| u.as_str()).map(str::to_owned));
+    let Some(rest) = uri.as_deref().and_then(|u| u.strip_prefix("http://")) else {
+        return Ok(());
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    if config.insecure_http_hosts.iter().any(|h| h == host) {
+        return Ok(());
+    }
+    Err(MintError::Invalid {
+        provider: "Google",
+        message: format!("the key's token_uri uses plain HTTP to {host}, which is not an insecure registry host; use https"),
+    })
 }
