@@ -136,7 +136,11 @@ pub async fn mint(
 fn check_token_uri(config: &ProviderConfig, key: &Secret) -> Result<(), MintError> {
     let uri = serde_json::from_str::<serde_json::Value>(key.expose())
         .ok()
-        .and_then(|v| v.get("token_uri").and_then(|u| u.as_str()).map(str::to_owned));
+        .and_then(|v| {
+            v.get("token_uri")
+                .and_then(|u| u.as_str())
+                .map(str::to_owned)
+        });
     let Some(rest) = uri.as_deref().and_then(|u| u.strip_prefix("http://")) else {
         return Ok(());
     };
