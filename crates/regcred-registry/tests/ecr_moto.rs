@@ -95,14 +95,14 @@ async fn the_region_is_the_one_asked_for_and_a_missing_or_malformed_one_is_refus
 
     let calls_before = moto.log().matches("POST / ").count();
     for (region, expected) in [
-        ("", "ecr: a region is required (like us-east-1)"),
+        ("", "ECR: a region is required (like us-east-1)"),
         (
             "eu west 1",
-            "ecr: `eu west 1` is not an AWS region name (like us-east-1)",
+            "ECR: `eu west 1` is not an AWS region name (like us-east-1)",
         ),
         (
             "ecr.eu-west-1.amazonaws.com",
-            "ecr: `ecr.eu-west-1.amazonaws.com` is not an AWS region name (like us-east-1)",
+            "ECR: `ecr.eu-west-1.amazonaws.com` is not an AWS region name (like us-east-1)",
         ),
     ] {
         let err = mint(&EcrRequest {
@@ -138,7 +138,7 @@ async fn moto_stopped_is_transient_and_minting_works_again_after_a_restart() {
     assert!(err.is_transient());
     assert!(
         err.to_string()
-            .starts_with("ecr is unavailable: ecr:GetAuthorizationToken: no answer:"),
+            .starts_with("ECR is unavailable: ecr:GetAuthorizationToken: no answer:"),
         "{err}"
     );
     assert_no_leak(&err, &[SECRET_ACCESS_KEY]);
@@ -153,7 +153,7 @@ async fn moto_stopped_is_transient_and_minting_works_again_after_a_restart() {
     assert!(err.is_transient(), "{err:?}");
     assert!(
         err.to_string()
-            .starts_with("ecr is unavailable: sts:AssumeRole: no answer:"),
+            .starts_with("ECR is unavailable: sts:AssumeRole: no answer:"),
         "{err}"
     );
     assert_no_leak(&err, &[SECRET_ACCESS_KEY]);
@@ -221,7 +221,7 @@ async fn keys_moto_does_not_accept_are_rejected_permanently_without_leaking_them
         (
             // A key id moto's IAM never issued.
             request(&url, &wrong_secret),
-            "ecr refused the credentials: ecr:GetAuthorizationToken: InvalidClientTokenId: \
+            "ECR refused the credentials: ecr:GetAuthorizationToken: InvalidClientTokenId: \
              The security token included in the request is invalid. (HTTP 403)",
         ),
         (
@@ -230,7 +230,7 @@ async fn keys_moto_does_not_accept_are_rejected_permanently_without_leaking_them
                 access_key_id: &allowed.access_key_id,
                 ..request(&url, &wrong_secret)
             },
-            "ecr refused the credentials: ecr:GetAuthorizationToken: SignatureDoesNotMatch: \
+            "ECR refused the credentials: ecr:GetAuthorizationToken: SignatureDoesNotMatch: \
              The request signature we calculated does not match the signature you provided. \
              Check your AWS Secret Access Key and signing method. Consult the service \
              documentation for details. (HTTP 403)",
@@ -241,7 +241,7 @@ async fn keys_moto_does_not_accept_are_rejected_permanently_without_leaking_them
                 access_key_id: &denied.access_key_id,
                 ..request(&url, &denied_secret)
             },
-            "ecr refused the credentials: ecr:GetAuthorizationToken: AccessDenied: User: \
+            "ECR refused the credentials: ecr:GetAuthorizationToken: AccessDenied: User: \
              arn:aws:iam::123456789012:user/regcred-denied is not authorized to perform: \
              ecr:GetAuthorizationToken (HTTP 403)",
         ),
@@ -252,7 +252,7 @@ async fn keys_moto_does_not_accept_are_rejected_permanently_without_leaking_them
                 role_arn: Some("arn:aws:iam::111122223333:role/ecr-puller"),
                 ..request(&url, &denied_secret)
             },
-            "ecr refused the credentials: sts:AssumeRole: AccessDenied: User: \
+            "ECR refused the credentials: sts:AssumeRole: AccessDenied: User: \
              arn:aws:iam::123456789012:user/regcred-denied is not authorized to perform: \
              sts:AssumeRole (HTTP 403)",
         ),

@@ -8,8 +8,8 @@
 //! provider, so the crate keeps one TLS stack and one crypto provider. The endpoint can be
 //! overridden for both ECR and STS, which is how the tests talk to the moto emulator.
 //!
-//! SDK failures are reduced to a [`Failure`] (no SDK types, no secrets) and classified by the
-//! pure [`classify`]: the provider refusing the keys is [`MintError::Rejected`], anything a retry
+//! SDK failures are reduced to a `Failure` (no SDK types, no secrets) and classified by the
+//! pure `classify`: the provider refusing the keys is [`MintError::Rejected`], anything a retry
 //! can fix is [`MintError::Unavailable`], malformed input or answers are [`MintError::Invalid`].
 
 use std::time::Duration;
@@ -24,7 +24,7 @@ use regcred_core::secret::Secret;
 
 use super::{MintError, Minted};
 
-const PROVIDER: &str = "ecr";
+const PROVIDER: &str = "ECR";
 
 /// Name of the STS session when a role is assumed; it shows in the role's CloudTrail entries.
 const ROLE_SESSION_NAME: &str = "regcred";
@@ -779,63 +779,63 @@ mod tests {
                     access_key_id: "",
                     ..request(&secret)
                 },
-                "ecr: the access key id is empty",
+                "ECR: the access key id is empty",
             ),
             (
                 EcrRequest {
                     secret_access_key: &empty,
                     ..request(&secret)
                 },
-                "ecr: the secret access key is empty",
+                "ECR: the secret access key is empty",
             ),
             (
                 EcrRequest {
                     region: "",
                     ..request(&secret)
                 },
-                "ecr: a region is required (like us-east-1)",
+                "ECR: a region is required (like us-east-1)",
             ),
             (
                 EcrRequest {
                     region: "Frankfurt",
                     ..request(&secret)
                 },
-                "ecr: `Frankfurt` is not an AWS region name (like us-east-1)",
+                "ECR: `Frankfurt` is not an AWS region name (like us-east-1)",
             ),
             (
                 EcrRequest {
                     registry_id: Some("1234"),
                     ..request(&secret)
                 },
-                "ecr: registry id `1234` is not a 12-digit AWS account id",
+                "ECR: registry id `1234` is not a 12-digit AWS account id",
             ),
             (
                 EcrRequest {
                     role_arn: Some("puller"),
                     ..request(&secret)
                 },
-                "ecr: `puller` is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+                "ECR: `puller` is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
             ),
             (
                 EcrRequest {
                     endpoint_url: Some("127.0.0.1:5000"),
                     ..request(&secret)
                 },
-                "ecr: endpoint `127.0.0.1:5000` is not an http:// or https:// URL",
+                "ECR: endpoint `127.0.0.1:5000` is not an http:// or https:// URL",
             ),
             (
                 EcrRequest {
                     endpoint_url: Some("http://[::1"),
                     ..request(&secret)
                 },
-                "ecr: endpoint `http://[::1` is not an http:// or https:// URL",
+                "ECR: endpoint `http://[::1` is not an http:// or https:// URL",
             ),
             (
                 EcrRequest {
                     endpoint_url: Some("ftp://127.0.0.1"),
                     ..request(&secret)
                 },
-                "ecr: endpoint `ftp://127.0.0.1` is not an http:// or https:// URL",
+                "ECR: endpoint `ftp://127.0.0.1` is not an http:// or https:// URL",
             ),
         ];
         for (req, expected) in cases {
@@ -852,17 +852,17 @@ mod tests {
         check(
             call,
             service(400, Some("UnrecognizedClientException"), Some("The security token included in the request is invalid.")),
-            ("rejected", false, "ecr refused the credentials: ecr:GetAuthorizationToken: UnrecognizedClientException: The security token included in the request is invalid. (HTTP 400)"),
+            ("rejected", false, "ECR refused the credentials: ecr:GetAuthorizationToken: UnrecognizedClientException: The security token included in the request is invalid. (HTTP 400)"),
         );
         check(
             call,
             service(403, Some("InvalidSignatureException"), None),
-            ("rejected", false, "ecr refused the credentials: ecr:GetAuthorizationToken: InvalidSignatureException (HTTP 403)"),
+            ("rejected", false, "ECR refused the credentials: ecr:GetAuthorizationToken: InvalidSignatureException (HTTP 403)"),
         );
         check(
             Call::AssumeRole,
             service(403, Some("AccessDenied"), Some("User: arn:aws:iam::123456789012:user/ci is not authorized to perform: sts:AssumeRole")),
-            ("rejected", false, "ecr refused the credentials: sts:AssumeRole: AccessDenied: User: arn:aws:iam::123456789012:user/ci is not authorized to perform: sts:AssumeRole (HTTP 403)"),
+            ("rejected", false, "ECR refused the credentials: sts:AssumeRole: AccessDenied: User: arn:aws:iam::123456789012:user/ci is not authorized to perform: sts:AssumeRole (HTTP 403)"),
         );
         check(
             Call::AssumeRole,
@@ -870,19 +870,19 @@ mod tests {
             (
                 "rejected",
                 false,
-                "ecr refused the credentials: sts:AssumeRole: InvalidClientTokenId (HTTP 403)",
+                "ECR refused the credentials: sts:AssumeRole: InvalidClientTokenId (HTTP 403)",
             ),
         );
         check(
             call,
             service(400, Some("SignatureDoesNotMatch"), None),
-            ("rejected", false, "ecr refused the credentials: ecr:GetAuthorizationToken: SignatureDoesNotMatch (HTTP 400)"),
+            ("rejected", false, "ECR refused the credentials: ecr:GetAuthorizationToken: SignatureDoesNotMatch (HTTP 400)"),
         );
         // Qualified codes are reduced to the bare name.
         check(
             call,
             service(400, Some("com.amazon.coral.service#AccessDeniedException:http://internal"), None),
-            ("rejected", false, "ecr refused the credentials: ecr:GetAuthorizationToken: AccessDeniedException (HTTP 400)"),
+            ("rejected", false, "ECR refused the credentials: ecr:GetAuthorizationToken: AccessDeniedException (HTTP 400)"),
         );
         // Unknown codes and code-less answers fall back on the status.
         check(
@@ -891,7 +891,7 @@ mod tests {
             (
                 "rejected",
                 false,
-                "ecr refused the credentials: ecr:GetAuthorizationToken: HTTP 403",
+                "ECR refused the credentials: ecr:GetAuthorizationToken: HTTP 403",
             ),
         );
         check(
@@ -900,7 +900,7 @@ mod tests {
             (
                 "rejected",
                 false,
-                "ecr refused the credentials: ecr:GetAuthorizationToken: SomethingNew (HTTP 404)",
+                "ECR refused the credentials: ecr:GetAuthorizationToken: SomethingNew (HTTP 404)",
             ),
         );
     }
@@ -911,7 +911,7 @@ mod tests {
         check(
             call,
             service(400, Some("ThrottlingException"), Some("Rate exceeded")),
-            ("unavailable", true, "ecr is unavailable: ecr:GetAuthorizationToken: ThrottlingException: Rate exceeded (HTTP 400)"),
+            ("unavailable", true, "ECR is unavailable: ecr:GetAuthorizationToken: ThrottlingException: Rate exceeded (HTTP 400)"),
         );
         check(
             call,
@@ -919,7 +919,7 @@ mod tests {
             (
                 "unavailable",
                 true,
-                "ecr is unavailable: ecr:GetAuthorizationToken: ServerException (HTTP 500)",
+                "ECR is unavailable: ecr:GetAuthorizationToken: ServerException (HTTP 500)",
             ),
         );
         check(
@@ -928,7 +928,7 @@ mod tests {
             (
                 "unavailable",
                 true,
-                "ecr is unavailable: ecr:GetAuthorizationToken: HTTP 503",
+                "ECR is unavailable: ecr:GetAuthorizationToken: HTTP 503",
             ),
         );
         check(
@@ -937,23 +937,23 @@ mod tests {
             (
                 "unavailable",
                 true,
-                "ecr is unavailable: ecr:GetAuthorizationToken: Unknown (HTTP 429)",
+                "ECR is unavailable: ecr:GetAuthorizationToken: Unknown (HTTP 429)",
             ),
         );
         check(
             call,
             Failure::Dispatch { user: false, detail: "io error: Connection refused (os error 111)".into() },
-            ("unavailable", true, "ecr is unavailable: ecr:GetAuthorizationToken: no answer: io error: Connection refused (os error 111)"),
+            ("unavailable", true, "ECR is unavailable: ecr:GetAuthorizationToken: no answer: io error: Connection refused (os error 111)"),
         );
         check(
             Call::AssumeRole,
             Failure::Timeout("operation timeout (all attempts including retries) occurred after 40s".into()),
-            ("unavailable", true, "ecr is unavailable: sts:AssumeRole: timed out: operation timeout (all attempts including retries) occurred after 40s"),
+            ("unavailable", true, "ECR is unavailable: sts:AssumeRole: timed out: operation timeout (all attempts including retries) occurred after 40s"),
         );
         check(
             call,
             Failure::Unreadable { status: 502, detail: "<html>Bad Gateway</html>".into() },
-            ("unavailable", true, "ecr is unavailable: ecr:GetAuthorizationToken: unreadable answer (HTTP 502): <html>Bad Gateway</html>"),
+            ("unavailable", true, "ECR is unavailable: ecr:GetAuthorizationToken: unreadable answer (HTTP 502): <html>Bad Gateway</html>"),
         );
     }
 
@@ -963,7 +963,7 @@ mod tests {
         check(
             call,
             service(400, Some("InvalidParameterException"), Some("Invalid parameter at 'registryIds'")),
-            ("invalid", false, "ecr: ecr:GetAuthorizationToken: InvalidParameterException: Invalid parameter at 'registryIds' (HTTP 400)"),
+            ("invalid", false, "ECR: ecr:GetAuthorizationToken: InvalidParameterException: Invalid parameter at 'registryIds' (HTTP 400)"),
         );
         check(
             Call::AssumeRole,
@@ -971,7 +971,7 @@ mod tests {
             (
                 "invalid",
                 false,
-                "ecr: sts:AssumeRole: ValidationError (HTTP 400)",
+                "ECR: sts:AssumeRole: ValidationError (HTTP 400)",
             ),
         );
         check(
@@ -983,7 +983,7 @@ mod tests {
             (
                 "invalid",
                 false,
-                "ecr: ecr:GetAuthorizationToken: unreadable answer (HTTP 200): unexpected token",
+                "ECR: ecr:GetAuthorizationToken: unreadable answer (HTTP 200): unexpected token",
             ),
         );
         check(
@@ -992,7 +992,7 @@ mod tests {
             (
                 "invalid",
                 false,
-                "ecr: ecr:GetAuthorizationToken: the request could not be built: invalid endpoint",
+                "ECR: ecr:GetAuthorizationToken: the request could not be built: invalid endpoint",
             ),
         );
         check(
@@ -1004,7 +1004,7 @@ mod tests {
             (
                 "invalid",
                 false,
-                "ecr: ecr:GetAuthorizationToken: the request could not be sent: invalid URI",
+                "ECR: ecr:GetAuthorizationToken: the request could not be sent: invalid URI",
             ),
         );
     }
@@ -1038,7 +1038,7 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "ecr is unavailable: ecr:GetAuthorizationToken: no answer: failed to apply endpoint to request `…"
+            "ECR is unavailable: ecr:GetAuthorizationToken: no answer: failed to apply endpoint to request `…"
         );
     }
 
