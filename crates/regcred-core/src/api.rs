@@ -654,3 +654,38 @@ pub struct RegistryCert {
     /// Path of the token endpoint on the regcred server (`auth.token.realm` is its full URL).
     pub realm_path: String,
 }
+
+// ---- credentials for runtimes (Docker credential helper, kubelet plugin) ----
+
+/// `credential.get`: the credentials a runtime needs for one image or one registry server.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialGet {
+    pub project: String,
+    pub location: String,
+    /// An image: every pull secret that applies, in the kubelet's order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// A registry server as Docker names it (`https://index.docker.io/v1/`, `ghcr.io`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialEntry {
+    /// The auth key the runtime matches (`ghcr.io`, `https://index.docker.io/v1/`).
+    pub key: String,
+    pub username: String,
+    pub password: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialEntries {
+    pub entries: Vec<CredentialEntry>,
+    /// How long a client may cache these (shortened for credentials that expire sooner).
+    pub cache_seconds: u64,
+}

@@ -2,6 +2,7 @@
 //! OpenAPI document and the unknown-method error all read; [`route`] maps a name to its handler.
 
 mod audit;
+mod credential;
 mod image;
 mod location;
 mod project;
@@ -39,6 +40,7 @@ pub const METHODS: &[MethodInfo] = &[
     m("pullSecret.delete", "Delete a pull secret (creator or admin); refused with in_use while referenced unless forced.", true),
     m("pullSecret.verify", "Check the credentials against the registry, optionally for one image; the result is kept on the pull secret.", true),
     m("pullSecret.render", "Release credentials as a Kubernetes Secret, .dockerconfigjson, config.json or auth.json (audited).", false),
+    m("credential.get", "Credentials for a runtime (Docker credential helper, kubelet plugin): by image or registry server; audited.", false),
     m("registry.kinds", "The pull-secret kinds and the fields each needs.", false),
     m("image.check", "Can this image be pulled here? Tries the pull secrets that apply, in the runtime's order, against the registry.", true),
     m("image.resolve", "Which pull secrets apply to an image, in the order the runtime tries them.", false),
@@ -70,6 +72,7 @@ pub async fn route(ctx: Ctx, body: &[u8]) -> Result<serde_json::Value, ApiError>
         "pullSecret.render" => call(ctx, body, pull_secret::render).await,
         "pullSecret.verify" => call(ctx, body, verify::verify).await,
         "image.check" => call(ctx, body, verify::image_check).await,
+        "credential.get" => call(ctx, body, credential::get).await,
         "registry.kinds" => call(ctx, body, registry::kinds).await,
         "image.resolve" => call(ctx, body, image::resolve).await,
         "registry.cert" => call(ctx, body, registry::cert).await,

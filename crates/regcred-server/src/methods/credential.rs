@@ -1,0 +1,119 @@
+//! `credential.get`: credentials released to runtimes on demand — the Docker credential helper
+//! asks by registry server, the kubelet plugin by image — so no long-lived secret has to sit on
+//! the node. For roles allowed to release material (owner, deployer, puller); every release is
+//! audited. Minted kinds answer their current credential from the refresher.
+
+use regcred_core::api::{CredentialEntries, CredentialEntry, CredentialGet};
+use regcred_core::image_ref::ImageRef;
+use regcred_core::matching::kubelet_matches;
+use regcred_core::name::NameKind;
+use regcred_core::registry_host::RegistryServer;
+use regcred_store::PullSecretRecord;
+use serde_json::json;
+
+use super::check_name;
+use super::pull_secret::open;
+use crate::auth::Permission;
+use crate::clock::rfc3339;
+use crate::error::ApiError;
+use crate::rpc::Ctx;
+
+/// Longest time a client may cache released credentials.
+const CACHE_SECONDS: u64 = 300;
+
+pub async fn get(ctx: Ctx, req: CredentialGet) -> Result<CredentialEntries, ApiError> {
+    check_name(NameKind::Project, "project", &req.project)?;
+    check_name(NameKind::Location, "location", &req.location)?;
+    let wanted = match (&req.image, &req.server) {
+        (Some(image), None) => Wanted::Image(
+            ImageRef::parse(image)
+                .map_err(|e| ApiError::field("image", e.code(), e.to_string()))?,
+        ),
+        (None, Some(server)) => Wanted::Server(
+            RegistryServer::parse(server)
+                .map_err(|e| ApiError::field("server", e.code(), e.to_string()))?,
+        ),
+        _ => {
+            return Err(ApiError::validation(
+                "invalid_reference",
+                "give either image or server",
+            ))
+        }
+    };
+    let target = format!("{}/{}", req.project, req.location);
+    ctx.require_audited(Permission::ReleaseSecrets, Some(&req.project), &target)
+        .await?;
+    let records = ctx
+        .state
+        .store()
+        .list_pull_secrets(Some(&req.project), Some(&req.location))
+        .await?;
+    let keyed: Vec<(String, &PullSecretRecord)> = records
+        .iter()
+        .filter_map(|r| Some((RegistryServer::parse(&r.server).ok()?.auth_key(), r)))
+        .collect();
+    let chosen: Vec<&PullSecretRecord> = match &wanted {
+        Wanted::Image(image) => kubelet_matches(&image.repository(), &keyed)
+            .into_iter()
+            .copied()
+            .collect(),
+        Wanted::Server(server) => {
+            let key = server.auth_key();
+            keyed
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .map(|(_, r)| *r)
+                .collect()
+        }
+    };
+    if chosen.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no pull secret in {target} applies"
+        )));
+    }
+    let mut entries = Vec::new();
+    let mut released = Vec::new();
+    let mut cache_seconds = CACHE_SECONDS;
+    for record in chosen {
+        let credential = open(&ctx, record)?;
+        let (username, password) = ctx
+            .state
+            .refresher()
+            .current(&ctx.state, record, &credential)
+            .await?;
+        let expires_at = ctx
+            .state
+            .store()
+            .get_minted(&record.id)
+            .await?
+            .filter(|m| m.revision == record.revision)
+            .and_then(|m| m.expires_at);
+        if let Some(at) = expires_at {
+            let left = u64::try_from((at - ctx.now) / 1000 / 2).unwrap_or(0);
+            cache_seconds = cache_seconds.min(left);
+        }
+        released.push(json!({"id": record.id, "revision": record.revision}));
+        entries.push(CredentialEntry {
+            key: credential.server.auth_key(),
+            username,
+            password: password.expose().to_owned(),
+            expires_at: expires_at.map(rfc3339),
+        });
+    }
+    let event = ctx.audit(
+        Some(&req.project),
+        &target,
+        "ok",
+        json!({ "released": released }),
+    );
+    ctx.state.store().append_audit(&event).await?;
+    Ok(CredentialEntries {
+        entries,
+        cache_seconds,
+    })
+}
+
+enum Wanted {
+    Image(ImageRef),
+    Server(RegistryServer),
+}
