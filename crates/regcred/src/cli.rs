@@ -99,6 +99,17 @@ pub enum Command {
         #[command(subcommand)]
         command: RegistryKeyCommand,
     },
+    /// Kubelet image credential provider (credentialprovider.kubelet.k8s.io/v1): a request on stdin, the response on stdout.
+    KubeletCredentialProvider(KubeletArgs),
+}
+
+/// Where the kubelet plugin asks for credentials; default: the helper config file.
+#[derive(Debug, Args)]
+pub struct KubeletArgs {
+    #[arg(long, env = "REGCRED_PROJECT")]
+    pub project: Option<String>,
+    #[arg(long, env = "REGCRED_LOCATION")]
+    pub location: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

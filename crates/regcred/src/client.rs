@@ -51,6 +51,22 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client for `base` with `token`, for callers that resolve their own configuration (the
+    /// credential plugins). The timeout stays well under the kubelet's one-minute limit for a
+    /// plugin, so that a hanging server still leaves time to answer from the local cache.
+    pub fn new(base: String, token: Option<String>) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("regcred-cli/", env!("CARGO_PKG_VERSION")))
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
     /// Resolves server and token: flags and environment first, then the data directory.
     pub fn from_global(global: &Global) -> anyhow::Result<Client> {
         let dir = paths::data_dir(global.data_dir.as_deref());

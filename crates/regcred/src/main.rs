@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod output;
 mod paths;
+mod plugins;
 mod serve;
 
 use std::process::ExitCode;
@@ -29,7 +30,13 @@ mod exit {
 }
 
 fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    if plugins::invoked_as_docker_helper(args.next().as_deref()) {
+        return plugins::docker_helper::main(args.collect());
+    }
     let cli = Cli::parse();
+    // The kubelet knows only success and failure.
+    let plugin = matches!(cli.command, Command::KubeletCredentialProvider(_));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,6 +49,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if plugin => {
+            report(&e);
+            ExitCode::from(exit::FAILURE)
+        }
         Err(e) => report(&e),
     }
 }
@@ -70,6 +81,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RegistryKey { command } => {
             commands::admin::registry_key(&client()?, &printer, command).await
         }
+        Command::KubeletCredentialProvider(args) => plugins::kubelet::run(&cli.global, args).await,
     }
 }
 

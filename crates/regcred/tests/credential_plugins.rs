@@ -1,0 +1,311 @@
+//! The credential plugins end to end: the real binary as `docker-credential-regcred` (a symlink,
+//! chosen by argv[0]) and as `regcred kubelet-credential-provider`, against a real `regcred serve`
+//! with a puller token, including their local caches once the server is stopped.
+
+mod fixture;
+
+use std::path::{Path, PathBuf};
+
+use fixture::{mode, project_and_location, Cmd, Out, Server, BIN};
+use serde_json::{json, Value};
+
+const P: &str = "acme";
+const L: &str = "edge";
+const GHCR_PASSWORD: &str = "pw-ghcr-1";
+const LOCAL_PASSWORD: &str = "pw-local-1";
+
+struct Setup {
+    server: Server,
+    puller: String,
+    deployer: String,
+    /// Holds the `docker-credential-regcred` symlink, HOME and the cache directory.
+    scratch: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let server = Server::start();
+        project_and_location(&server, P, L);
+        for (name, host, user, password) in [
+            ("ghcr", "ghcr.io", "acme-deploy", GHCR_PASSWORD),
+            ("local", "localhost:5000", "local-user", LOCAL_PASSWORD),
+        ] {
+            server
+                .cli(&[
+                    "pullsecret",
+                    "create",
+                    "--project",
+                    P,
+                    "--location",
+                    L,
+                    "--name",
+                    name,
+                    "--server",
+                    host,
+                    "--username",
+                    user,
+                    "--password-stdin",
+                ])
+                .stdin(password)
+                .run()
+                .ok();
+        }
+        let puller = token(&server, "puller");
+        let deployer = token(&server, "deployer");
+        let scratch = tempfile::tempdir().expect("temp dir");
+        std::os::unix::fs::symlink(BIN, scratch.path().join("docker-credential-regcred"))
+            .expect("symlink");
+        Setup {
+            server,
+            puller,
+            deployer,
+            scratch,
+        }
+    }
+
+    fn cache_dir(&self) -> PathBuf {
+        self.scratch.path().join("cache/regcred")
+    }
+
+    /// A program with HOME and the XDG directories inside the scratch directory.
+    fn isolated(&self, program: &Path, args: &[&str]) -> Cmd {
+        let dir = self.scratch.path();
+        Cmd::program(&program.display().to_string(), args)
+            .env("HOME", dir.join("home"))
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+    }
+
+    /// `docker-credential-regcred ACTION`, configured by environment with `token`.
+    fn helper(&self, token: &str, action: &str) -> Cmd {
+        self.isolated(
+            &self.scratch.path().join("docker-credential-regcred"),
+            &[action],
+        )
+        .env("REGCRED_API_URL", &self.server.url)
+        .env("REGCRED_TOKEN", token)
+        .env("REGCRED_PROJECT", P)
+        .env("REGCRED_LOCATION", L)
+    }
+
+    /// `regcred kubelet-credential-provider`, configured by a helper config file.
+    fn kubelet(&self, request: &Value) -> Cmd {
+        let dir = self.scratch.path();
+        let token_file = dir.join("puller.token");
+        std::fs::write(&token_file, format!("{}\n", self.puller)).expect("token file");
+        let config = dir.join("helper.json");
+        std::fs::write(
+            &config,
+            json!({
+                "apiUrl": self.server.url,
+                "tokenFile": token_file,
+                "project": P,
+                "location": L,
+            })
+            .to_string(),
+        )
+        .expect("config");
+        self.isolated(Path::new(BIN), &["kubelet-credential-provider"])
+            .env("REGCRED_HELPER_CONFIG", config)
+            .stdin(request.to_string())
+    }
+}
+
+fn token(server: &Server, role: &str) -> String {
+    let out = server
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            &format!("plugin-{role}"),
+            "--role",
+            role,
+            "--project",
+            P,
+        ])
+        .ok()
+        .json();
+    out["secret"].as_str().expect("secret").to_owned()
+}
+
+#[track_caller]
+fn exactly(out: &Out, code: i32, stdout: &str) {
+    out.code(code);
+    assert_eq!(out.stdout, stdout, "`{}` stdout", out.label);
+}
+
+fn request(image: &str) -> Value {
+    json!({
+        "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+        "kind": "CredentialProviderRequest",
+        "image": image,
+    })
+}
+
+#[test]
+fn docker_credential_helper_speaks_the_protocol_and_caches() {
+    let mut s = Setup::new();
+    let get = |server_url: &str| s.helper(&s.puller, "get").stdin(format!("{server_url}\n"));
+
+    exactly(
+        &get("ghcr.io").run(),
+        0,
+        &format!(
+            "{{\"ServerURL\":\"ghcr.io\",\"Username\":\"acme-deploy\",\"Secret\":\"{GHCR_PASSWORD}\"}}\n"
+        ),
+    );
+    exactly(
+        &get("https://localhost:5000").run(),
+        0,
+        &format!(
+            "{{\"ServerURL\":\"https://localhost:5000\",\"Username\":\"local-user\",\"Secret\":\"{LOCAL_PASSWORD}\"}}\n"
+        ),
+    );
+    exactly(
+        &get("quay.io").run(),
+        1,
+        "credentials not found in native keychain\n",
+    );
+    exactly(
+        &get("https://index.docker.io/v1/").run(),
+        1,
+        "credentials not found in native keychain\n",
+    );
+
+    // The cache holds what was released, privately.
+    let cache = s.cache_dir().join("docker-credentials.json");
+    assert_eq!(mode(&cache), 0o600);
+    assert_eq!(mode(&s.cache_dir()), 0o700);
+
+    // list needs a role that reads metadata: deployer yes, puller no.
+    exactly(
+        &s.helper(&s.deployer, "list").run(),
+        0,
+        "{\"ghcr.io\":\"acme-deploy\",\"localhost:5000\":\"local-user\"}\n",
+    );
+    let denied = s.helper(&s.puller, "list").run();
+    denied.code(1);
+    assert!(
+        denied.stdout.starts_with("listing pull secrets: "),
+        "{denied:?}"
+    );
+
+    let store = s
+        .helper(&s.puller, "store")
+        .stdin(r#"{"ServerURL":"ghcr.io","Username":"u","Secret":"s"}"#)
+        .run();
+    exactly(
+        &store,
+        1,
+        "regcred-managed credentials cannot be stored by docker login; create a pull secret with regcred pullsecret create\n",
+    );
+    let erase = s.helper(&s.puller, "erase").stdin("ghcr.io\n").run();
+    erase.code(1);
+    assert!(erase.stdout.contains("cannot be erased"), "{erase:?}");
+    exactly(
+        &s.helper(&s.puller, "version").run(),
+        0,
+        &format!("docker-credential-regcred {}\n", env!("CARGO_PKG_VERSION")),
+    );
+    exactly(
+        &s.helper(&s.puller, "nonsense").run(),
+        1,
+        "Usage: docker-credential-regcred <store|get|erase|list|version>\n",
+    );
+
+    // With the server gone, cached credentials are still served; others fail (not "not found").
+    s.server.stop().expect("server was running");
+    let get = |server_url: &str| s.helper(&s.puller, "get").stdin(format!("{server_url}\n"));
+    exactly(
+        &get("ghcr.io").run(),
+        0,
+        &format!(
+            "{{\"ServerURL\":\"ghcr.io\",\"Username\":\"acme-deploy\",\"Secret\":\"{GHCR_PASSWORD}\"}}\n"
+        ),
+    );
+    let offline = get("quay.io").run();
+    offline.code(1);
+    assert!(
+        offline.stdout.contains("cannot reach the regcred server"),
+        "{offline:?}"
+    );
+
+    // An expired entry is not served: age every entry and ask again.
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+    for entry in doc["entries"].as_object_mut().unwrap().values_mut() {
+        entry["validUntil"] = json!(1);
+    }
+    std::fs::write(&cache, doc.to_string()).unwrap();
+    let expired = get("ghcr.io").run();
+    expired.code(1);
+    assert!(!expired.stdout.contains(GHCR_PASSWORD), "{expired:?}");
+
+    // A cache that cannot be read is ignored.
+    std::fs::write(&cache, "{garbage").unwrap();
+    get("ghcr.io").run().code(1);
+}
+
+#[test]
+fn kubelet_credential_provider_answers_and_falls_back_to_last_good() {
+    let mut s = Setup::new();
+
+    let out = s.kubelet(&request("ghcr.io/acme/api:v1")).run();
+    out.ok();
+    let answer = out.json();
+    assert_eq!(answer["apiVersion"], "credentialprovider.kubelet.k8s.io/v1");
+    assert_eq!(answer["kind"], "CredentialProviderResponse");
+    assert_eq!(answer["cacheKeyType"], "Registry");
+    // Static credentials: the server's cache limit.
+    assert_eq!(answer["cacheDuration"], "300s");
+    assert_eq!(
+        answer["auth"],
+        json!({"ghcr.io": {"username": "acme-deploy", "password": GHCR_PASSWORD}})
+    );
+    assert_eq!(answer.as_object().unwrap().len(), 5, "{answer}");
+    assert!(out.stdout.ends_with("}\n"));
+
+    let local = s.kubelet(&request("localhost:5000/team/app@sha256:0123456789012345678901234567890123456789012345678901234567890123")).run().ok().json();
+    assert_eq!(
+        local["auth"],
+        json!({"localhost:5000": {"username": "local-user", "password": LOCAL_PASSWORD}})
+    );
+
+    // No pull secret applies: empty auth, short cache, success (the kubelet pulls anonymously).
+    let none = s.kubelet(&request("nginx:1.27")).run().ok().json();
+    assert_eq!(none["auth"], json!({}));
+    assert_eq!(none["cacheDuration"], "60s");
+
+    // Strict decoding.
+    let mut extra = request("ghcr.io/acme/api:v1");
+    extra["extra"] = json!(true);
+    let bad = s.kubelet(&extra).run();
+    bad.code(1);
+    assert!(bad.stderr.contains("unknown field `extra`"), "{bad:?}");
+    assert!(bad.stdout.is_empty());
+    let mut with_sa = request("ghcr.io/acme/api:v1");
+    with_sa["serviceAccountToken"] = json!("sa-token");
+    with_sa["serviceAccountAnnotations"] = json!({"a": "b"});
+    s.kubelet(&with_sa).run().ok();
+
+    // The cache file is private.
+    assert_eq!(mode(&s.cache_dir().join("kubelet-credentials.json")), 0o600);
+
+    // Server down: the last good answer for the registry, with a short cache duration.
+    s.server.stop().expect("server was running");
+    let offline = s.kubelet(&request("ghcr.io/acme/other:v2")).run();
+    offline.ok();
+    let offline_answer = offline.json();
+    assert_eq!(offline_answer["auth"], answer["auth"]);
+    assert_eq!(offline_answer["cacheDuration"], "60s");
+    assert!(
+        offline.stderr.contains("last good credentials"),
+        "{offline:?}"
+    );
+    // Nothing cached for this registry: an error.
+    let unknown = s.kubelet(&request("quay.io/x/y:1")).run();
+    unknown.code(1);
+    assert!(
+        unknown.stderr.contains("cannot reach the regcred server"),
+        "{unknown:?}"
+    );
+}
