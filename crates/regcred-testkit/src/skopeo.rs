@@ -59,6 +59,10 @@ impl SkopeoOutput {
 pub struct Skopeo {
     bin: PathBuf,
     home: TempDir,
+    /// Directories searched before the system ones (for `docker-credential-*` helpers).
+    path_prefix: Vec<PathBuf>,
+    /// Environment passed on to skopeo and the helpers it runs.
+    env: Vec<(String, String)>,
 }
 
 impl Skopeo {
@@ -84,7 +88,24 @@ impl Skopeo {
             .expect("chmod XDG_RUNTIME_DIR");
         }
         std::fs::write(home.path().join("registries.conf"), "").expect("write registries.conf");
-        Skopeo { bin, home }
+        Skopeo {
+            bin,
+            home,
+            path_prefix: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Searches `dir` first for programs skopeo runs, such as `docker-credential-NAME` helpers.
+    pub fn with_path(mut self, dir: &Path) -> Skopeo {
+        self.path_prefix.push(dir.to_owned());
+        self
+    }
+
+    /// Passes `key=value` to skopeo and the helpers it runs.
+    pub fn with_env(mut self, key: &str, value: &str) -> Skopeo {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     /// `skopeo inspect --raw docker://IMAGE` (IMAGE = `HOST/REPOSITORY:TAG` or `@DIGEST`): the
@@ -118,7 +139,8 @@ impl Skopeo {
             .arg(home.join("tmp"))
             .args(args)
             .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("PATH", search_path(&self.path_prefix))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("HOME", home)
             .env("XDG_RUNTIME_DIR", home.join("run"))
             .env("XDG_CONFIG_HOME", home.join("config"))
@@ -172,4 +194,11 @@ pub(crate) fn tls_args(tls: TlsMode<'_>, prefix: &str) -> Vec<String> {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// `PATH` with `prefix` before the system directories.
+fn search_path(prefix: &[PathBuf]) -> std::ffi::OsString {
+    let mut dirs: Vec<PathBuf> = prefix.to_vec();
+    dirs.extend(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(PathBuf::from));
+    std::env::join_paths(dirs).unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
 }

@@ -309,3 +309,130 @@ fn kubelet_credential_provider_answers_and_falls_back_to_last_good() {
         "{unknown:?}"
     );
 }
+
+/// A real client through the helper: skopeo, told by `credHelpers` to ask
+/// `docker-credential-regcred`, pulls from a real registry (Debian `docker-registry`, htpasswd)
+/// with credentials that exist only in regcred — nowhere on the "node".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skopeo_pulls_through_the_credential_helper() {
+    use regcred_testkit::{
+        push_test_image, Auth, Registry, RegistryOptions, Skopeo, SkopeoAuth, TlsMode,
+    };
+
+    let registry = Registry::start(RegistryOptions {
+        auth: Auth::htpasswd(&[("node-user", "node-pw:&<>")]),
+        tls: None,
+    })
+    .await;
+    let host = registry.host();
+    let digest = push_test_image(
+        &host,
+        "team/app",
+        "v1",
+        Some(("node-user", "node-pw:&<>")),
+        TlsMode::Insecure,
+    )
+    .await;
+
+    let server = Server::start();
+    server.run(&["project", "create", "acme"]).ok();
+    server
+        .run(&[
+            "location",
+            "create",
+            "nodes",
+            "--kind",
+            "kubernetes",
+            "--in-cluster",
+        ])
+        .ok();
+    server
+        .cli(&[
+            "pullsecret",
+            "create",
+            "--project",
+            "acme",
+            "--location",
+            "nodes",
+            "--name",
+            "local",
+            "--server",
+            &host,
+            "--username",
+            "node-user",
+            "--password-stdin",
+        ])
+        .stdin("node-pw:&<>")
+        .run()
+        .ok();
+    let puller = server
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            "node",
+            "--role",
+            "puller",
+            "--project",
+            "acme",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let puller = puller["secret"].as_str().expect("token").to_owned();
+
+    let bin_dir = tempfile::tempdir().expect("temp dir");
+    std::os::unix::fs::symlink(BIN, bin_dir.path().join("docker-credential-regcred"))
+        .expect("symlink");
+    let auth_file = bin_dir.path().join("auth.json");
+    std::fs::write(
+        &auth_file,
+        format!(r#"{{"credHelpers":{{"{host}":"regcred"}}}}"#),
+    )
+    .expect("auth file");
+
+    let skopeo = Skopeo::new()
+        .with_path(bin_dir.path())
+        .with_env("REGCRED_API_URL", &server.url)
+        .with_env("REGCRED_TOKEN", &puller)
+        .with_env("REGCRED_PROJECT", "acme")
+        .with_env("REGCRED_LOCATION", "nodes");
+    let image = registry.image("team/app", "v1");
+    let pulled = skopeo
+        .inspect_raw(&image, SkopeoAuth::AuthFile(&auth_file), TlsMode::Insecure)
+        .await;
+    assert!(
+        pulled.success,
+        "skopeo through the helper: {}",
+        pulled.stderr
+    );
+    assert_eq!(pulled.stdout_digest(), digest);
+
+    // Without the helper's answer (a token of another project) the same pull is refused.
+    server.run(&["project", "create", "other"]).ok();
+    let stranger = server
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--role",
+            "puller",
+            "--project",
+            "other",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let refused = Skopeo::new()
+        .with_path(bin_dir.path())
+        .with_env("REGCRED_API_URL", &server.url)
+        .with_env("REGCRED_TOKEN", stranger["secret"].as_str().expect("token"))
+        .with_env("REGCRED_PROJECT", "acme")
+        .with_env("REGCRED_LOCATION", "nodes")
+        .inspect_raw(&image, SkopeoAuth::AuthFile(&auth_file), TlsMode::Insecure)
+        .await;
+    assert!(!refused.success, "a token of another project pulled");
+}
