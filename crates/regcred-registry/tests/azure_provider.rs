@@ -4,13 +4,7 @@
 //! fields), the expiry read from the refresh token the fake registry returns, how each kind of
 //! answer is classified and by whom, and that no secret reaches an error.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-
-use axum::body::Bytes;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::http::Method;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use regcred_core::secret::Secret;
@@ -28,125 +22,9 @@ const AAD_ACCESS_TOKEN: &str = "eyJ0eXAiOiJKV1QifQ.aad-access-token-canary.sig";
 const REFRESH_EXP: i64 = 1_700_010_800;
 const NOW_MS: i64 = 1_700_000_000_987;
 
-// ---------------------------------------------------------------------------------------------
-// Local endpoints
+mod oauth_endpoint;
 
-/// One request as an endpoint saw it.
-#[derive(Debug, Clone)]
-struct Recorded {
-    method: Method,
-    path: String,
-    content_type: Option<String>,
-    /// The form fields, sorted, so that comparisons check the set and catch duplicates.
-    form: Vec<(String, String)>,
-}
-
-impl Recorded {
-    fn field(&self, name: &str) -> &str {
-        let values: Vec<&str> = self
-            .form
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect();
-        assert_eq!(values.len(), 1, "{name} in {:?}", self.form);
-        values[0]
-    }
-}
-
-type Responder = dyn Fn(&Recorded) -> (u16, String) + Send + Sync;
-
-#[derive(Clone)]
-struct FakeState {
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    respond: Arc<Responder>,
-}
-
-/// An endpoint answering every request with `respond(request)`; stopped when dropped.
-struct FakeEndpoint {
-    addr: SocketAddr,
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl FakeEndpoint {
-    async fn start(respond: impl Fn(&Recorded) -> (u16, String) + Send + Sync + 'static) -> Self {
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let state = FakeState {
-            requests: requests.clone(),
-            respond: Arc::new(respond),
-        };
-        let app = Router::new().fallback(record).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        FakeEndpoint {
-            addr,
-            requests,
-            task,
-        }
-    }
-
-    async fn answering(status: u16, body: &str) -> Self {
-        let body = body.to_owned();
-        Self::start(move |_| (status, body.clone())).await
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn host(&self) -> String {
-        self.addr.to_string()
-    }
-
-    fn requests(&self) -> Vec<Recorded> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FakeEndpoint {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn record(
-    axum::extract::State(state): axum::extract::State<FakeState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let body = String::from_utf8(body.to_vec()).unwrap();
-    // Decoded by the url crate, independent of the encoder under test.
-    let mut form: Vec<(String, String)> =
-        reqwest::Url::parse(&format!("http://form.invalid/?{body}"))
-            .unwrap()
-            .query_pairs()
-            .into_owned()
-            .collect();
-    form.sort();
-    let recorded = Recorded {
-        method,
-        path: uri.path().to_owned(),
-        content_type: headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        form,
-    };
-    let (status, body) = (state.respond)(&recorded);
-    state.requests.lock().unwrap().push(recorded);
-    (
-        StatusCode::from_u16(status).unwrap(),
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
-}
+use oauth_endpoint::FakeEndpoint;
 
 // ---------------------------------------------------------------------------------------------
 // The two peers, their answers, the exchange
@@ -212,7 +90,7 @@ impl Peers {
     }
 
     fn exchange(&self) -> (String, String) {
-        (self.acr.host(), self.entra.url())
+        (self.acr.host(), self.entra.url(""))
     }
 
     async fn mint(&self) -> Result<regcred_registry::provider::Minted, MintError> {
@@ -297,7 +175,7 @@ async fn client_credentials_then_exchange_for_a_refresh_token() {
 async fn a_trailing_slash_on_the_authority_is_not_doubled() {
     let peers = Peers::answering(&acr_refresh_token()).await;
     let registry = peers.acr.host();
-    let authority = format!("{}/", peers.entra.url());
+    let authority = format!("{}/", peers.entra.url(""));
     let req = AcrExchange {
         registry: &registry,
         tenant: TENANT,
@@ -502,7 +380,7 @@ async fn refused_connections_are_unavailable() {
 
     // The registry down.
     let entra = FakeEndpoint::answering(200, &aad_answer()).await;
-    let (registry, authority) = (closed.to_string(), entra.url());
+    let (registry, authority) = (closed.to_string(), entra.url(""));
     let req = AcrExchange {
         registry: &registry,
         authority_url: &authority,

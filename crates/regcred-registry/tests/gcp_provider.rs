@@ -8,13 +8,7 @@
 //! `tests/data/gcp-test-key.pem` is a test-only RSA 2048 key generated once with openssl; it is
 //! not a credential for anything.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-
-use axum::body::Bytes;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::http::Method;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use regcred_core::secret::Secret;
@@ -33,128 +27,9 @@ const ACCESS_TOKEN: &str = "ya29.access-token-canary";
 const NOW_MS: i64 = 1_700_000_000_987;
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-// ---------------------------------------------------------------------------------------------
-// A local token endpoint
+mod oauth_endpoint;
 
-/// One request as the endpoint saw it.
-#[derive(Debug, Clone)]
-struct Recorded {
-    method: Method,
-    path: String,
-    content_type: Option<String>,
-    accept: Option<String>,
-    /// The form fields, sorted, so that comparisons check the set and catch duplicates.
-    form: Vec<(String, String)>,
-}
-
-impl Recorded {
-    fn field(&self, name: &str) -> &str {
-        let values: Vec<&str> = self
-            .form
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect();
-        assert_eq!(values.len(), 1, "{name} in {:?}", self.form);
-        values[0]
-    }
-}
-
-type Responder = dyn Fn(&Recorded) -> (u16, String) + Send + Sync;
-
-#[derive(Clone)]
-struct FakeState {
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    respond: Arc<Responder>,
-}
-
-/// A token endpoint answering every request with `respond(request)`; stopped when dropped.
-struct FakeEndpoint {
-    addr: SocketAddr,
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl FakeEndpoint {
-    async fn start(respond: impl Fn(&Recorded) -> (u16, String) + Send + Sync + 'static) -> Self {
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let state = FakeState {
-            requests: requests.clone(),
-            respond: Arc::new(respond),
-        };
-        let app = Router::new().fallback(record).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        FakeEndpoint {
-            addr,
-            requests,
-            task,
-        }
-    }
-
-    /// Answers `status` with `body` whatever is asked.
-    async fn answering(status: u16, body: &str) -> Self {
-        let body = body.to_owned();
-        Self::start(move |_| (status, body.clone())).await
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn requests(&self) -> Vec<Recorded> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FakeEndpoint {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn record(
-    axum::extract::State(state): axum::extract::State<FakeState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let text = |name: header::HeaderName| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let body = String::from_utf8(body.to_vec()).unwrap();
-    // Decoded as `application/x-www-form-urlencoded` by the url crate, independent of the
-    // encoder under test.
-    let mut form: Vec<(String, String)> =
-        reqwest::Url::parse(&format!("http://form.invalid/?{body}"))
-            .unwrap()
-            .query_pairs()
-            .into_owned()
-            .collect();
-    form.sort();
-    let recorded = Recorded {
-        method,
-        path: uri.path().to_owned(),
-        content_type: text(header::CONTENT_TYPE),
-        accept: text(header::ACCEPT),
-        form,
-    };
-    let (status, body) = (state.respond)(&recorded);
-    state.requests.lock().unwrap().push(recorded);
-    (
-        StatusCode::from_u16(status).unwrap(),
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
-}
+use oauth_endpoint::FakeEndpoint;
 
 // ---------------------------------------------------------------------------------------------
 // Keys and assertions
@@ -321,7 +196,7 @@ async fn a_tampered_assertion_does_not_verify() {
 async fn the_scope_and_token_uri_are_sent_as_given() {
     let endpoint = FakeEndpoint::answering(200, &ok_answer()).await;
     // No path: `aud` must still be the key's string, not a normalized URL with a trailing `/`.
-    let token_uri = format!("http://{}", endpoint.addr);
+    let token_uri = format!("http://{}", endpoint.host());
     let scope = "https://www.googleapis.com/auth/devstorage.read_only";
 
     mint_access_token(&http(), &key(&token_uri), Some(scope), NOW_MS)
