@@ -10,6 +10,7 @@ use crate::methods::METHODS;
 /// Stable error codes clients may branch on.
 pub const ERROR_CODES: &[&str] = &[
     "invalid_json",
+    "invalid_request",
     "unknown_field",
     "missing_field",
     "invalid_field",
@@ -39,6 +40,12 @@ pub const ERROR_CODES: &[&str] = &[
     "conflict",
     "in_use",
     "not_renderable",
+    "not_verifiable",
+    "image_mismatch",
+    "no_platform_registry",
+    "pull_secret_required",
+    "no_credentials",
+    "credential_unavailable",
     "internal",
 ];
 

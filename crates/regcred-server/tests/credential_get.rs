@@ -81,6 +81,14 @@ async fn runtimes_get_exactly_what_applies() {
         json!({"project": "acme", "location": LOCATION, "server": "quay.io"}),
     )
     .await
+    .expect_err(404, "no_credentials");
+    // A wrong location is not "no credentials": a helper must not hide a misconfiguration.
+    f.call(
+        "credential.get",
+        &puller.secret,
+        json!({"project": "acme", "location": "nowhere", "server": "quay.io"}),
+    )
+    .await
     .expect_err(404, "not_found");
     f.call(
         "credential.get",

@@ -67,9 +67,15 @@ pub async fn get(ctx: Ctx, req: CredentialGet) -> Result<CredentialEntries, ApiE
         }
     };
     if chosen.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "no pull secret in {target} applies"
-        )));
+        // A distinct code from a missing project or location, so that a misconfigured helper is
+        // not mistaken for "no credentials here".
+        super::project::must_exist(&ctx, &req.project).await?;
+        super::location::must_exist(&ctx, &req.location).await?;
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "no_credentials",
+            format!("no pull secret in {target} applies"),
+        ));
     }
     let mut entries = Vec::new();
     let mut released = Vec::new();

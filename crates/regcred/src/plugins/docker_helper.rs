@@ -179,7 +179,7 @@ fn render(server_url: &str, username: &str, secret: &str) -> anyhow::Result<Stri
 
 fn is_not_found(e: &anyhow::Error) -> bool {
     e.downcast_ref::<ApiFailure>()
-        .is_some_and(|f| f.error.code == "not_found")
+        .is_some_and(|f| f.error.code == "no_credentials")
 }
 
 /// `list`: `{server: username}` from the pull secrets' metadata (no secret is released, but the

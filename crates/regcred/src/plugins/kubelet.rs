@@ -204,7 +204,7 @@ async fn answer(settings: &Settings, image: &str, registry: &str) -> anyhow::Res
         }
         Err(e)
             if e.downcast_ref::<ApiFailure>()
-                .is_some_and(|f| f.error.code == "not_found") =>
+                .is_some_and(|f| f.error.code == "no_credentials") =>
         {
             // Nothing applies any more: a stale answer must not outlive the pull secret.
             if let Err(e) = cache.put::<LastGood>(&cache_key, None, keep) {
