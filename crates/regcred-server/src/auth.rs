@@ -118,27 +118,55 @@ pub struct NewToken {
 
 /// Mints a random token.
 pub fn mint_token() -> Result<NewToken, ApiError> {
+    mint_secret(SecretKind::Token)
+}
+
+/// The two kinds of bearer secret regcred hands out: access tokens and registry keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    /// `rc_<id>_<secret>`, record id `tk_<id>`.
+    Token,
+    /// `rk_<id>_<secret>`, record id `rk_<id>`.
+    RegistryKey,
+}
+
+impl SecretKind {
+    /// (secret prefix, record id prefix)
+    fn prefixes(self) -> (&'static str, &'static str) {
+        match self {
+            SecretKind::Token => ("rc_", "tk_"),
+            SecretKind::RegistryKey => ("rk_", "rk_"),
+        }
+    }
+}
+
+/// Mints a random secret of `kind`: 48 random bits of id, 256 of secret.
+pub fn mint_secret(kind: SecretKind) -> Result<NewToken, ApiError> {
+    let (secret_prefix, id_prefix) = kind.prefixes();
     let mut id = [0u8; 6];
     let mut secret = [0u8; 32];
     getrandom::getrandom(&mut id)
         .and_then(|()| getrandom::getrandom(&mut secret))
         .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
     let id_hex = hex(&id);
-    let secret = format!("rc_{id_hex}_{}", B64URL.encode(secret));
+    let secret = format!("{secret_prefix}{id_hex}_{}", B64URL.encode(secret));
     Ok(NewToken {
-        id: format!("tk_{id_hex}"),
-        hash: hash_token(&secret),
+        id: format!("{id_prefix}{id_hex}"),
+        hash: hash_secret(&secret),
         secret,
     })
 }
 
-fn hash_token(secret: &str) -> Vec<u8> {
+/// What is stored of a secret: its SHA-256 (the secret has 256 random bits, so no slow hash
+/// is needed).
+pub fn hash_secret(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
-/// Splits `rc_<id>_<secret>` into the token id.
-fn token_id(token: &str) -> Option<String> {
-    let rest = token.strip_prefix("rc_")?;
+/// The record id a well-formed secret of `kind` names.
+pub fn secret_id(kind: SecretKind, secret: &str) -> Option<String> {
+    let (secret_prefix, id_prefix) = kind.prefixes();
+    let rest = secret.strip_prefix(secret_prefix)?;
     let (id, secret) = rest.split_once('_')?;
     let valid = id.len() == 12
         && id.bytes().all(|b| b.is_ascii_hexdigit())
@@ -146,7 +174,12 @@ fn token_id(token: &str) -> Option<String> {
         && secret
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    valid.then(|| format!("tk_{id}"))
+    valid.then(|| format!("{id_prefix}{id}"))
+}
+
+/// Whether `presented` hashes to `stored`, compared in constant time.
+pub fn secret_matches(presented: &str, stored: &[u8]) -> bool {
+    bool::from(hash_secret(presented).ct_eq(stored))
 }
 
 /// Establishes the principal from `Authorization: Bearer rc_…`.
@@ -174,16 +207,23 @@ pub async fn authenticate(
                 "Authorization header must be Bearer followed by a regcred token",
             )
         })?;
-    let id = token_id(token).ok_or_else(|| {
+    authenticate_token(store, token, now).await
+}
+
+/// Establishes the principal from a bare access token (`rc_…`), however it arrived.
+pub async fn authenticate_token(
+    store: &dyn Store,
+    token: &str,
+    now: i64,
+) -> Result<Principal, ApiError> {
+    let id = secret_id(SecretKind::Token, token).ok_or_else(|| {
         ApiError::unauthenticated(
             "invalid_token",
             "malformed token; regcred tokens look like rc_<id>_<secret>",
         )
     })?;
     let record = store.get_token(&id).await?;
-    // Hash even when the id is unknown, so timing does not tell ids apart.
-    let presented = hash_token(token);
-    let Some(record) = record.filter(|r| bool::from(presented.ct_eq(&r.hash))) else {
+    let Some(record) = record.filter(|r| secret_matches(token, &r.hash)) else {
         return Err(ApiError::unauthenticated(
             "invalid_token",
             "unknown token; check that it was copied whole",
@@ -268,8 +308,19 @@ mod tests {
     #[test]
     fn minted_tokens_parse_back_to_their_id() {
         let t = mint_token().unwrap();
-        assert_eq!(token_id(&t.secret).as_deref(), Some(t.id.as_str()));
-        assert_eq!(token_id("rc_zz_x"), None);
-        assert_eq!(token_id("bearer"), None);
+        assert_eq!(
+            secret_id(SecretKind::Token, &t.secret).as_deref(),
+            Some(t.id.as_str())
+        );
+        assert_eq!(secret_id(SecretKind::Token, "rc_zz_x"), None);
+        assert_eq!(secret_id(SecretKind::Token, "bearer"), None);
+        let k = mint_secret(SecretKind::RegistryKey).unwrap();
+        assert!(k.secret.starts_with("rk_") && k.id.starts_with("rk_"));
+        assert_eq!(
+            secret_id(SecretKind::RegistryKey, &k.secret).as_deref(),
+            Some(k.id.as_str())
+        );
+        assert_eq!(secret_id(SecretKind::Token, &k.secret), None);
+        assert!(secret_matches(&k.secret, &k.hash));
     }
 }

@@ -19,11 +19,9 @@ use regcred_registry::token_service::{
     SigningKey,
 };
 use regcred_store::{RegistryKeyRecord, Sealed};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tokio::sync::OnceCell;
 
-use crate::auth::{authenticate, Principal};
+use crate::auth::{authenticate_token, secret_id, secret_matches, Principal, SecretKind};
 use crate::clock::now_millis;
 use crate::error::ApiError;
 use crate::AppState;
@@ -66,6 +64,17 @@ impl Platform {
             .then(|| path.split('/').next())
             .flatten()
     }
+}
+
+/// The platform registry, or the error every platform method gives when there is none.
+pub fn required(state: &AppState) -> Result<&Platform, ApiError> {
+    state.platform().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_platform_registry",
+            "this regcred is not the token service of a platform registry; start it with --platform-registry",
+        )
+    })
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -163,19 +172,6 @@ pub fn grant(caller: &Caller, scopes: &[Scope]) -> Vec<Access> {
         .collect()
 }
 
-fn hash_secret(secret: &str) -> Vec<u8> {
-    Sha256::digest(secret.as_bytes()).to_vec()
-}
-
-/// A new registry key secret `rk_<id>_<secret>` with its id and hash.
-pub fn mint_key() -> Result<(String, String, Vec<u8>), ApiError> {
-    let minted = crate::auth::mint_token()?;
-    let secret = minted.secret.replacen("rc_", "rk_", 1);
-    let id = minted.id.replacen("tk_", "rk_", 1);
-    let hash = hash_secret(&secret);
-    Ok((id, secret, hash))
-}
-
 /// The record a `rk_<id>_<secret>` names when the secret matches and the key is usable;
 /// otherwise why not, in words a client may show.
 async fn registry_key(
@@ -184,21 +180,16 @@ async fn registry_key(
     now: i64,
 ) -> Result<Result<RegistryKeyRecord, &'static str>, ApiError> {
     const UNKNOWN: &str = "unknown registry key, or a wrong secret";
-    let Some((id, _)) = secret.strip_prefix("rk_").and_then(|r| r.split_once('_')) else {
+    let Some(id) = secret_id(SecretKind::RegistryKey, secret) else {
         return Ok(Err(UNKNOWN));
     };
-    let record = state.store().get_registry_key(&format!("rk_{id}")).await?;
-    let presented = hash_secret(secret);
-    Ok(
-        match record.filter(|r| bool::from(presented.ct_eq(&r.hash))) {
-            None => Err(UNKNOWN),
-            Some(r) if r.revoked_at.is_some() => Err("the registry key was revoked"),
-            Some(r) if r.expires_at.is_some_and(|at| at <= now) => {
-                Err("the registry key has expired")
-            }
-            Some(r) => Ok(r),
-        },
-    )
+    let record = state.store().get_registry_key(&id).await?;
+    Ok(match record.filter(|r| secret_matches(secret, &r.hash)) {
+        None => Err(UNKNOWN),
+        Some(r) if r.revoked_at.is_some() => Err("the registry key was revoked"),
+        Some(r) if r.expires_at.is_some_and(|at| at <= now) => Err("the registry key has expired"),
+        Some(r) => Ok(r),
+    })
 }
 
 async fn caller(state: &AppState, headers: &HeaderMap, now: i64) -> Result<Caller, Response> {
@@ -231,11 +222,7 @@ async fn caller(state: &AppState, headers: &HeaderMap, now: i64) -> Result<Calle
             Err(e) => Err(e.into_response()),
         };
     }
-    let mut bearer = HeaderMap::new();
-    if let Ok(v) = format!("Bearer {password}").parse() {
-        bearer.insert(header::AUTHORIZATION, v);
-    }
-    match authenticate(state.store(), &bearer, now).await {
+    match authenticate_token(state.store(), &password, now).await {
         Ok(principal) => Ok(from_principal(principal)),
         Err(e) => Err(unauthorized(&e.message)),
     }
@@ -336,35 +323,10 @@ pub async fn token(
     }
 }
 
-/// `application/x-www-form-urlencoded` pairs (query strings and OAuth2 forms).
+/// `application/x-www-form-urlencoded` pairs (query strings and OAuth2 forms); repeated keys
+/// (`scope`) are kept. A malformed text yields no pairs, so it grants nothing.
 fn url_pairs(text: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        let s = s.replace('+', " ");
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
-                .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
-                .flatten()
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            if let Some(b) = escaped {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-            out.push(bytes[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect()
+    serde_urlencoded::from_str(text).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -16,13 +16,7 @@ pub async fn kinds(_ctx: Ctx, _req: Empty) -> Result<Items<KindInfo>, ApiError> 
 
 /// `registry.cert`: what the platform registry must trust, and the token service's coordinates.
 pub async fn cert(ctx: Ctx, _req: Empty) -> Result<RegistryCert, ApiError> {
-    let Some(platform) = ctx.state.platform() else {
-        return Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "no_platform_registry",
-            "this regcred is not the token service of a platform registry; start it with --platform-registry",
-        ));
-    };
+    let platform = crate::platform::required(&ctx.state)?;
     let key = crate::platform::signing_key(&ctx.state, platform).await?;
     Ok(RegistryCert {
         certificate: key.certificate_pem().to_owned(),

@@ -11,9 +11,9 @@ use serde_json::json;
 
 use super::{check_name, project};
 use crate::auth::Permission;
+use crate::auth::{mint_secret, SecretKind};
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::platform::mint_key;
 use crate::rpc::Ctx;
 
 const ACCESS: &[&str] = &["read", "read-write"];
@@ -32,16 +32,6 @@ fn view(r: RegistryKeyRecord) -> RegistryKey {
         expires_at: r.expires_at.map(rfc3339),
         revoked_at: r.revoked_at.map(rfc3339),
     }
-}
-
-fn platform_registry(ctx: &Ctx) -> Result<String, ApiError> {
-    ctx.state.platform().map(|p| p.config.registry.clone()).ok_or_else(|| {
-        ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "no_platform_registry",
-            "this regcred is not the token service of a platform registry; start it with --platform-registry",
-        )
-    })
 }
 
 pub async fn create(ctx: Ctx, req: RegistryKeyCreate) -> Result<RegistryKeyCreated, ApiError> {
@@ -64,12 +54,13 @@ pub async fn create(ctx: Ctx, req: RegistryKeyCreate) -> Result<RegistryKeyCreat
             format!("ttlSeconds must be between 1 and {MAX_TTL_SECONDS}"),
         ));
     }
-    let server = platform_registry(&ctx)?;
+    let server = crate::platform::required(&ctx.state)?.config.registry.clone();
     let target = format!("{}/{}", req.project, req.name);
     ctx.require_audited(Permission::Own, Some(&req.project), &target)
         .await?;
     project::must_exist(&ctx, &req.project).await?;
-    let (id, secret, hash) = mint_key()?;
+    let minted = mint_secret(SecretKind::RegistryKey)?;
+    let (id, secret, hash) = (minted.id, minted.secret, minted.hash);
     let record = RegistryKeyRecord {
         id: id.clone(),
         project: req.project.clone(),
