@@ -9,6 +9,14 @@ pub fn now_millis() -> i64 {
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// `now_ms` plus `seconds`, saturating: the expiry of something given a lifetime.
+pub fn after_seconds(now_ms: i64, seconds: u64) -> i64 {
+    let ms = i64::try_from(seconds)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    now_ms.saturating_add(ms)
+}
+
 /// `2026-11-22T09:38:00.123Z`.
 pub fn rfc3339(millis: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)

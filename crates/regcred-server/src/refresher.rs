@@ -87,6 +87,14 @@ pub struct RefreshCounters {
     pub rejected: AtomicU64,
 }
 
+/// The credential to use now, and when it stops working (`None`: stored, or unknown).
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub username: String,
+    pub password: Secret,
+    pub expires_at_ms: Option<i64>,
+}
+
 pub struct Refresher {
     minter: Box<dyn Minter>,
     pub policy: RefreshPolicy,
@@ -141,9 +149,15 @@ impl Refresher {
         state: &AppState,
         record: &PullSecretRecord,
         credential: &Credential,
-    ) -> Result<(String, Secret), ApiError> {
+    ) -> Result<Current, ApiError> {
         match credential.basic_auth() {
-            Ok(pair) => return Ok(pair),
+            Ok((username, password)) => {
+                return Ok(Current {
+                    username,
+                    password,
+                    expires_at_ms: None,
+                })
+            }
             Err(UsableError::MintRequired { .. }) => {}
             Err(e) => {
                 return Err(ApiError::new(
@@ -154,13 +168,13 @@ impl Refresher {
             }
         }
         let now = self.clock.now_ms();
-        if let Some(pair) = self.cached(state, record, now).await? {
-            return Ok(pair);
+        if let Some(current) = self.cached(state, record, now).await? {
+            return Ok(current);
         }
         let minted = self.refresh(state, record, credential, false).await?;
         let now = self.clock.now_ms();
         match self.open(state, &minted, record, now)? {
-            Some(pair) => Ok(pair),
+            Some(current) => Ok(current),
             None => Err(ApiError::new(
                 axum::http::StatusCode::CONFLICT,
                 "credential_unavailable",
@@ -178,7 +192,7 @@ impl Refresher {
         state: &AppState,
         record: &PullSecretRecord,
         now: i64,
-    ) -> Result<Option<(String, Secret)>, ApiError> {
+    ) -> Result<Option<Current>, ApiError> {
         match state.store().get_minted(&record.id).await? {
             Some(m) => self.open(state, &m, record, now),
             None => Ok(None),
@@ -192,7 +206,7 @@ impl Refresher {
         m: &MintedRecord,
         record: &PullSecretRecord,
         now: i64,
-    ) -> Result<Option<(String, Secret)>, ApiError> {
+    ) -> Result<Option<Current>, ApiError> {
         let Some(sealed) = &m.sealed else {
             return Ok(None);
         };
@@ -201,10 +215,11 @@ impl Refresher {
         }
         let plaintext = state.vault().open_sealed(&aad(m), sealed)?;
         let password = String::from_utf8(plaintext).map_err(|e| ApiError::internal(&e))?;
-        Ok(Some((
-            m.username.clone().unwrap_or_default(),
-            Secret::new(password),
-        )))
+        Ok(Some(Current {
+            username: m.username.clone().unwrap_or_default(),
+            password: Secret::new(password),
+            expires_at_ms: m.expires_at,
+        }))
     }
 
     /// Mints now if due (or `force`), once per pull secret at a time; returns the stored state.

@@ -63,17 +63,24 @@ impl Ctx {
         project: Option<&str>,
         target: &str,
     ) -> Result<(), ApiError> {
-        let Err(refusal) = self.principal.require(permission, project) else {
-            return Ok(());
-        };
+        match self.principal.require(permission, project) {
+            Ok(()) => Ok(()),
+            Err(refusal) => Err(self.deny(project, target, refusal).await),
+        }
+    }
+
+    /// Audits `refusal` as `denied` and gives it back to be returned.
+    pub async fn deny(&self, project: Option<&str>, target: &str, refusal: ApiError) -> ApiError {
         let event = self.audit(
             project,
             target,
             "denied",
             serde_json::json!({ "reason": refusal.message }),
         );
-        self.state.store().append_audit(&event).await?;
-        Err(refusal)
+        match self.state.store().append_audit(&event).await {
+            Ok(()) => refusal,
+            Err(e) => e.into(),
+        }
     }
 }
 

@@ -48,10 +48,7 @@ pub async fn get(ctx: Ctx, req: CredentialGet) -> Result<CredentialEntries, ApiE
         .store()
         .list_pull_secrets(Some(&req.project), Some(&req.location))
         .await?;
-    let keyed: Vec<(String, &PullSecretRecord)> = records
-        .iter()
-        .filter_map(|r| Some((RegistryServer::parse(&r.server).ok()?.auth_key(), r)))
-        .collect();
+    let keyed = super::pull_secret::by_auth_key(&records);
     let chosen: Vec<&PullSecretRecord> = match &wanted {
         Wanted::Image(image) => kubelet_matches(&image.repository(), &keyed)
             .into_iter()
@@ -82,28 +79,21 @@ pub async fn get(ctx: Ctx, req: CredentialGet) -> Result<CredentialEntries, ApiE
     let mut cache_seconds = CACHE_SECONDS;
     for record in chosen {
         let credential = open(&ctx, record)?;
-        let (username, password) = ctx
+        let current = ctx
             .state
             .refresher()
             .current(&ctx.state, record, &credential)
             .await?;
-        let expires_at = ctx
-            .state
-            .store()
-            .get_minted(&record.id)
-            .await?
-            .filter(|m| m.revision == record.revision)
-            .and_then(|m| m.expires_at);
-        if let Some(at) = expires_at {
+        if let Some(at) = current.expires_at_ms {
             let left = u64::try_from((at - ctx.now) / 1000 / 2).unwrap_or(0);
             cache_seconds = cache_seconds.min(left);
         }
         released.push(json!({"id": record.id, "revision": record.revision}));
         entries.push(CredentialEntry {
             key: credential.server.auth_key(),
-            username,
-            password: password.expose().to_owned(),
-            expires_at: expires_at.map(rfc3339),
+            username: current.username,
+            password: current.password.expose().to_owned(),
+            expires_at: current.expires_at_ms.map(rfc3339),
         });
     }
     let event = ctx.audit(

@@ -8,7 +8,6 @@ use regcred_core::api::{ImageResolve, ImageResolved, ResolvedSecret};
 use regcred_core::image_ref::ImageRef;
 use regcred_core::matching::{containers_match, kubelet_matches};
 use regcred_core::name::NameKind;
-use regcred_core::registry_host::RegistryServer;
 
 use super::check_name;
 use crate::auth::Permission;
@@ -38,19 +37,16 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
         .store()
         .list_pull_secrets(Some(&req.project), Some(&req.location))
         .await?;
-    let entries: Vec<(String, ResolvedSecret)> = records
+    let entries: Vec<(String, ResolvedSecret)> = super::pull_secret::by_auth_key(&records)
         .into_iter()
-        .filter_map(|r| {
-            let key = RegistryServer::parse(&r.server).ok()?.auth_key();
-            Some((
-                key.clone(),
-                ResolvedSecret {
-                    id: r.id,
-                    name: r.name,
-                    server: r.server,
-                    matched_key: key,
-                },
-            ))
+        .map(|(key, r)| {
+            let resolved = ResolvedSecret {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                server: r.server.clone(),
+                matched_key: key.clone(),
+            };
+            (key, resolved)
         })
         .collect();
     let repository = image.repository();

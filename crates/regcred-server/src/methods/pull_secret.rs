@@ -90,6 +90,15 @@ fn new_id() -> Result<String, ApiError> {
     Ok(format!("ps_{}", hex(&bytes)))
 }
 
+/// Records keyed by the auth key their server has in `.dockerconfigjson` (what the matching
+/// rules compare), in the order given.
+pub(crate) fn by_auth_key(records: &[PullSecretRecord]) -> Vec<(String, &PullSecretRecord)> {
+    records
+        .iter()
+        .filter_map(|r| Some((RegistryServer::parse(&r.server).ok()?.auth_key(), r)))
+        .collect()
+}
+
 /// Finds the record a reference names — by id, or by project, location and name — and checks
 /// that the caller holds `permission` on its project (auditing a refusal when `audited`).
 /// By name, the permission is checked before the lookup, so other projects' names stay unknown.
@@ -339,14 +348,7 @@ pub async fn delete(ctx: Ctx, req: PullSecretDelete) -> Result<PullSecretDeleted
             "only the creator of {target} ({}) or an admin may delete it",
             record.created_by
         ));
-        let event = ctx.audit(
-            Some(&record.project),
-            &target,
-            "denied",
-            json!({ "reason": refusal.message }),
-        );
-        ctx.state.store().append_audit(&event).await?;
-        return Err(refusal);
+        return Err(ctx.deny(Some(&record.project), &target, refusal).await);
     }
     let event = ctx.audit(
         Some(&record.project),
@@ -442,11 +444,7 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
                 ))
             })?;
         let credential = open(&ctx, &record)?;
-        let (username, password) = ctx
-            .state
-            .refresher()
-            .current(&ctx.state, &record, &credential)
-            .await?;
+        // Checked before any credential is minted or released.
         let key = credential.server.auth_key();
         if entries.iter().any(|e| e.key == key) {
             return Err(ApiError::field(
@@ -455,11 +453,16 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
                 format!("two of the named pull secrets are for {key}; a document holds one entry per registry"),
             ));
         }
+        let current = ctx
+            .state
+            .refresher()
+            .current(&ctx.state, &record, &credential)
+            .await?;
         released.push(json!({"id": record.id, "revision": record.revision}));
         entries.push(Entry {
             key,
-            username,
-            password,
+            username: current.username,
+            password: current.password,
             email: credential.email,
         });
     }

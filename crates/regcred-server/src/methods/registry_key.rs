@@ -54,7 +54,10 @@ pub async fn create(ctx: Ctx, req: RegistryKeyCreate) -> Result<RegistryKeyCreat
             format!("ttlSeconds must be between 1 and {MAX_TTL_SECONDS}"),
         ));
     }
-    let server = crate::platform::required(&ctx.state)?.config.registry.clone();
+    let server = crate::platform::required(&ctx.state)?
+        .config
+        .registry
+        .clone();
     let target = format!("{}/{}", req.project, req.name);
     ctx.require_audited(Permission::Own, Some(&req.project), &target)
         .await?;
@@ -69,10 +72,9 @@ pub async fn create(ctx: Ctx, req: RegistryKeyCreate) -> Result<RegistryKeyCreat
         hash,
         created_at: ctx.now,
         created_by: ctx.principal.actor(),
-        expires_at: req.ttl_seconds.map(|t| {
-            ctx.now
-                .saturating_add(i64::try_from(t).unwrap_or(i64::MAX).saturating_mul(1000))
-        }),
+        expires_at: req
+            .ttl_seconds
+            .map(|t| crate::clock::after_seconds(ctx.now, t)),
         revoked_at: None,
     };
     let event = ctx.audit(

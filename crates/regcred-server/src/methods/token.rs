@@ -84,10 +84,7 @@ pub async fn create(ctx: Ctx, req: TokenCreate) -> Result<TokenCreated, ApiError
         hash: minted.hash,
         created_at: ctx.now,
         created_by: ctx.principal.actor(),
-        expires_at: ttl.map(|t| {
-            ctx.now
-                .saturating_add(i64::try_from(t).unwrap_or(i64::MAX).saturating_mul(1000))
-        }),
+        expires_at: ttl.map(|t| crate::clock::after_seconds(ctx.now, t)),
         revoked_at: None,
     };
     let event = ctx.audit(

@@ -63,7 +63,7 @@ async fn check(
     let credentials = match credential.basic_auth() {
         Err(UsableError::Anonymous) => None,
         _ => {
-            let (username, password) = ctx
+            let current = ctx
                 .state
                 .refresher()
                 .current(&ctx.state, record, &credential)
@@ -72,7 +72,10 @@ async fn check(
                     code: "not_verifiable",
                     ..e
                 })?;
-            Some(Credentials { username, password })
+            Some(Credentials {
+                username: current.username,
+                password: current.password,
+            })
         }
     };
     let (endpoint, target) = match image {
@@ -198,10 +201,7 @@ pub async fn image_check(ctx: Ctx, req: ImageCheck) -> Result<ImageChecked, ApiE
         .store()
         .list_pull_secrets(Some(&req.project), Some(&req.location))
         .await?;
-    let entries: Vec<(String, &PullSecretRecord)> = records
-        .iter()
-        .filter_map(|r| Some((RegistryServer::parse(&r.server).ok()?.auth_key(), r)))
-        .collect();
+    let entries = super::pull_secret::by_auth_key(&records);
     let repository = image.repository();
     // A Docker/podman host follows containers/image; everything else the kubelet.
     let candidates: Vec<&PullSecretRecord> = if location.kind == "docker" {
