@@ -1533,7 +1533,9 @@ fn origin_url(host: &str, scheme: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-async fn read_limited(
+/// Reads at most `limit` bytes of a response body (registries and token services are not trusted
+/// to send small answers).
+pub(crate) async fn read_limited(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, reqwest::Error> {

@@ -55,9 +55,13 @@ impl Client {
     /// credential plugins). The timeout stays well under the kubelet's one-minute limit for a
     /// plugin, so that a hanging server still leaves time to answer from the local cache.
     pub fn new(base: String, token: Option<String>) -> anyhow::Result<Client> {
+        Client::with_timeout(base, token, 20)
+    }
+
+    fn with_timeout(base: String, token: Option<String>, seconds: u64) -> anyhow::Result<Client> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("regcred-cli/", env!("CARGO_PKG_VERSION")))
-            .timeout(std::time::Duration::from_secs(20))
+            .timeout(std::time::Duration::from_secs(seconds))
             .build()
             .context("building the HTTP client")?;
         Ok(Client {
@@ -85,16 +89,7 @@ impl Client {
             ),
             (None, None) => read_trimmed(&dir.join(paths::ADMIN_TOKEN_FILE)),
         };
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("regcred-cli/", env!("CARGO_PKG_VERSION")))
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .context("building the HTTP client")?;
-        Ok(Client {
-            http,
-            base: base.trim_end_matches('/').to_owned(),
-            token,
-        })
+        Client::with_timeout(base, token, 60)
     }
 
     /// Calls `method` with `request` and decodes the result.

@@ -322,13 +322,15 @@ pub(super) async fn post_form(
             ))
         })?;
     let status = response.status();
-    let body = read_limited(response, ANSWER_LIMIT).await.map_err(|e| {
-        unavailable(format!(
-            "{} ({endpoint}) answered {status} but the body could not be read: {}",
-            post.what,
-            transport_error(e)
-        ))
-    })?;
+    let body = crate::check::read_limited(response, ANSWER_LIMIT)
+        .await
+        .map_err(|e| {
+            unavailable(format!(
+                "{} ({endpoint}) answered {status} but the body could not be read: {}",
+                post.what,
+                transport_error(e)
+            ))
+        })?;
     let json = serde_json::from_slice::<Value>(&body).ok();
 
     if status.is_success() {
@@ -439,21 +441,6 @@ fn transport_error(e: reqwest::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-async fn read_limited(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= limit {
-            break;
-        }
-    }
-    Ok(body)
 }
 
 /// A non-empty string field.
