@@ -11,7 +11,7 @@ use regcred_core::secret::Secret;
 use reqwest::Url;
 use serde_json::Value;
 
-use super::gcp::{check_bearer, post_form, seconds, string_field, FormPost};
+use super::oauth::{check_bearer, post_form, seconds, string_field, FormPost};
 use super::{MintError, Minted};
 
 /// Names the failing party in [`MintError`]s: the token step and the exchange step.

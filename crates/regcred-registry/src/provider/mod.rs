@@ -6,6 +6,7 @@
 pub mod azure;
 pub mod ecr;
 pub mod gcp;
+mod oauth;
 
 use regcred_core::credential::{Credential, Kind};
 use regcred_core::secret::Secret;
