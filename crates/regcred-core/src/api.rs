@@ -467,7 +467,8 @@ pub struct ImageResolve {
     pub image: String,
     pub project: String,
     pub location: String,
-    /// `kubelet` (default) or `containers`: whose matching rules decide.
+    /// `kubelet` or `containers`: whose matching rules decide (default: `containers` for
+    /// `docker` locations, `kubelet` otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<String>,
 }

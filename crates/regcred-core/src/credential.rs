@@ -495,6 +495,17 @@ pub enum UsableError {
     Incomplete { field: &'static str },
 }
 
+/// Whether a pull secret of `kind` with `params` is used through a minted short-lived credential
+/// (ECR always; GCR/GAR in `access_token` mode; ACR in `exchange` mode) rather than as stored.
+pub fn is_minted(kind: Kind, params: &Params) -> bool {
+    match kind {
+        Kind::Ecr => true,
+        Kind::Gcr | Kind::Gar => params.mode.as_deref() == Some("access_token"),
+        Kind::Acr => params.mode.as_deref() == Some("exchange"),
+        _ => false,
+    }
+}
+
 impl Credential {
     /// The username and password a registry client sends for this credential.
     pub fn basic_auth(&self) -> Result<(String, Secret), UsableError> {
@@ -504,19 +515,16 @@ impl Credential {
                 .cloned()
                 .ok_or(UsableError::Incomplete { field })
         };
+        if is_minted(self.kind, &self.params) {
+            return Err(UsableError::MintRequired {
+                kind: self.kind.as_str(),
+            });
+        }
         match self.kind {
             Kind::Public => Err(UsableError::Anonymous),
-            Kind::Ecr => Err(UsableError::MintRequired { kind: "ecr" }),
-            Kind::Gcr | Kind::Gar if self.params.mode.as_deref() == Some("access_token") => {
-                Err(UsableError::MintRequired {
-                    kind: self.kind.as_str(),
-                })
-            }
             Kind::Gcr | Kind::Gar => Ok(("_json_key".to_owned(), secret("serviceAccountKey")?)),
-            Kind::Acr if self.params.mode.as_deref() == Some("exchange") => {
-                Err(UsableError::MintRequired { kind: "acr" })
-            }
-            Kind::Docker | Kind::Custom | Kind::Acr => Ok((
+            // ECR is always minted and never reaches this arm.
+            Kind::Docker | Kind::Custom | Kind::Acr | Kind::Ecr => Ok((
                 self.username.clone().unwrap_or_default(),
                 secret("password")?,
             )),

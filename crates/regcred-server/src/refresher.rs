@@ -106,15 +106,9 @@ pub struct Refresher {
 
 /// Whether a pull secret's credential is minted rather than stored.
 pub fn is_minted(record: &PullSecretRecord) -> bool {
-    let mode = serde_json::from_str::<regcred_core::credential::Params>(&record.params)
-        .ok()
-        .and_then(|p| p.mode);
-    match Kind::parse(&record.kind) {
-        Some(Kind::Ecr) => true,
-        Some(Kind::Gcr | Kind::Gar) => mode.as_deref() == Some("access_token"),
-        Some(Kind::Acr) => mode.as_deref() == Some("exchange"),
-        _ => false,
-    }
+    let params = serde_json::from_str::<regcred_core::credential::Params>(&record.params)
+        .unwrap_or_default();
+    Kind::parse(&record.kind).is_some_and(|kind| regcred_core::credential::is_minted(kind, &params))
 }
 
 fn aad(m: &MintedRecord) -> String {

@@ -19,8 +19,11 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
     check_name(NameKind::Location, "location", &req.location)?;
     let image = ImageRef::parse(&req.image)
         .map_err(|e| ApiError::field("image", e.code(), e.to_string()))?;
-    let rules = req.rules.as_deref().unwrap_or("kubelet");
-    if !matches!(rules, "kubelet" | "containers") {
+    if req
+        .rules
+        .as_deref()
+        .is_some_and(|r| !matches!(r, "kubelet" | "containers"))
+    {
         return Err(ApiError::field(
             "rules",
             "invalid_value",
@@ -30,7 +33,12 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
     ctx.principal
         .require(Permission::Resolve, Some(&req.project))?;
     super::project::must_exist(&ctx, &req.project).await?;
-    super::location::must_exist(&ctx, &req.location).await?;
+    let location = super::location::must_exist(&ctx, &req.location).await?;
+    // Docker/podman hosts follow containers/image; everything else the kubelet.
+    let rules = req
+        .rules
+        .as_deref()
+        .unwrap_or(super::verify::default_rules(&location.kind));
 
     let records = ctx
         .state

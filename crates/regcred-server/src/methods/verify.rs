@@ -30,6 +30,15 @@ pub struct PullSecretVerified {
     pub verification: Verification,
 }
 
+/// Whose matching rules decide for a location kind: containers/image on Docker/podman hosts,
+/// the kubelet's everywhere else.
+pub(crate) fn default_rules(location_kind: &str) -> &'static str {
+    match location_kind {
+        "docker" => "containers",
+        _ => "kubelet",
+    }
+}
+
 fn parse_image(field: &str, image: &str) -> Result<ImageRef, ApiError> {
     ImageRef::parse(image).map_err(|e| ApiError::field(field, e.code(), e.to_string()))
 }
@@ -203,8 +212,7 @@ pub async fn image_check(ctx: Ctx, req: ImageCheck) -> Result<ImageChecked, ApiE
         .await?;
     let entries = super::pull_secret::by_auth_key(&records);
     let repository = image.repository();
-    // A Docker/podman host follows containers/image; everything else the kubelet.
-    let candidates: Vec<&PullSecretRecord> = if location.kind == "docker" {
+    let candidates: Vec<&PullSecretRecord> = if default_rules(&location.kind) == "containers" {
         containers_match(&repository, &entries)
             .into_iter()
             .copied()
