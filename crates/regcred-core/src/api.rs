@@ -151,6 +151,14 @@ pub struct KubernetesSpec {
     /// Namespace for a project's Secrets; `{project}` is replaced by the project name.
     #[serde(default = "default_namespace_template")]
     pub namespace_template: String,
+    /// More namespaces of a project: those whose labels match this selector, with `{project}`
+    /// replaced (e.g. `regcred.dev/project={project}`). New matching namespaces get the project's
+    /// pull secrets on the next delivery pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<String>,
+    /// ServiceAccounts in each target namespace whose `imagePullSecrets` get the pull secrets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_accounts: Vec<String>,
 }
 
 fn default_namespace_template() -> String {
@@ -184,6 +192,14 @@ pub struct ManifestsSpec {
     pub directory: String,
     #[serde(default = "default_namespace_template")]
     pub namespace_template: String,
+    /// The cluster's sealed-secrets certificate (`kubeseal --fetch-cert`), a path on the server:
+    /// Secrets are written as `SealedSecret`s that only that cluster can open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealing_cert_file: Option<String>,
+    /// Write plain Secrets when no sealing certificate is configured. Off by default: a
+    /// directory meant for git must not receive credentials.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_plaintext: bool,
 }
 
 // ---- pull secrets ----
@@ -357,6 +373,49 @@ pub struct PullSecret {
     /// For minted kinds (ECR, GCR/GAR access tokens, ACR exchange): the current credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<MintedStatus>,
+    /// Where the pull secret is delivered, and how that went.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<DeliveryStatus>,
+}
+
+/// One delivery of a pull secret or deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryStatus {
+    pub location: String,
+    /// `secret:<namespace>/<name>`, `serviceaccount:<namespace>/<account>`, `auth:<key>`,
+    /// `file:<path>`, `deployment:<namespace>/<name>`.
+    pub target: String,
+    /// `pending`, `delivered` or `error`.
+    pub state: String,
+    /// The revision delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    /// Why it is pending or failed, as a stable code (`namespace_missing`, `not_owned`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub updated_at: String,
+}
+
+/// `location.sync`: one delivery pass of a location, now.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LocationSync {
+    pub name: String,
+}
+
+/// What a delivery pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncReport {
+    pub location: String,
+    pub applied: u64,
+    pub deleted: u64,
+    pub up_to_date: u64,
+    pub pending: u64,
+    pub errors: u64,
 }
 
 /// The state of a minted credential; never the credential itself.
@@ -457,6 +516,109 @@ pub struct PullSecretRender {
 pub struct Rendered {
     pub format: RenderFormat,
     pub content: String,
+}
+
+// ---- deployments ----
+
+/// `deployment.deploy`: the deploy API's `{"name","image","pullSecret"}`, or several pull secrets.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeploymentDeploy {
+    pub project: String,
+    pub location: String,
+    pub name: String,
+    pub image: String,
+    /// One pull secret, by name or `ps_…` id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_secret: Option<String>,
+    /// Several pull secrets, by name or id, in the order the runtime should try them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pull_secrets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// Skip the pre-flight pull check.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_verify: bool,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeploymentRef {
+    pub project: String,
+    pub location: String,
+    pub name: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeploymentList {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+/// A pull secret as a deployment revision used it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsedPullSecret {
+    pub id: String,
+    pub name: String,
+    pub revision: u64,
+}
+
+/// What one revision of a deployment is: stored, and shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentSpec {
+    pub image: String,
+    pub replicas: u32,
+    pub pull_secrets: Vec<UsedPullSecret>,
+    /// How the image gets its credentials: `pull_secrets`, `platform_registry` or `public`.
+    pub resolution: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentRevision {
+    pub revision: u64,
+    #[serde(flatten)]
+    pub spec: DeploymentSpec,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub id: String,
+    pub project: String,
+    pub location: String,
+    pub name: String,
+    pub revision: u64,
+    #[serde(flatten)]
+    pub spec: DeploymentSpec,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub updated_by: String,
+    /// Where the workload was applied or written, and how that went.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<DeliveryStatus>,
+    /// Every revision, oldest first (`deployment.get` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<DeploymentRevision>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentDeployed {
+    pub deployment: Deployment,
+    /// The pre-flight pull check; absent with `noVerify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<ImageChecked>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 // ---- images ----

@@ -59,6 +59,70 @@ fn render(entries: &[DockerAuth<'_>], empty: AuthWhenEmpty) -> Result<String, Re
     Ok(Value::Object(vec![("auths", Value::map(members))]).to_indented("\t"))
 }
 
+/// The `auths` entry `docker login` writes for one login: `{"auth": base64(user:pass)}`.
+pub fn entry(login: &DockerAuth<'_>) -> Json {
+    let mut m = Map::new();
+    m.insert("auth".into(), Json::String(login.auth_field()));
+    Json::Object(m)
+}
+
+/// The `auths` entries of an auth file's text (empty for an empty file), keyed as written.
+pub fn entries(text: &str) -> Result<BTreeMap<String, Json>, AuthFileError> {
+    if text.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let root: Json = serde_json::from_str(text).map_err(|e| AuthFileError::InvalidJson {
+        message: e.to_string(),
+    })?;
+    let root = as_object(&root, "")?;
+    match field(root, "auths") {
+        Some(auths) => Ok(as_object(auths, "auths")?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// Sets the `auths` entries in `set` and removes the keys in `remove`, leaving everything else in
+/// the file as it was (other logins, `credHelpers`, `credsStore`, Docker's other settings).
+/// Written with tabs, like `docker login`.
+pub fn update(text: &str, set: &[(String, Json)], remove: &[String]) -> Result<String, AuthFileError> {
+    let mut root: Json = if text.trim().is_empty() {
+        Json::Object(Map::new())
+    } else {
+        serde_json::from_str(text).map_err(|e| AuthFileError::InvalidJson {
+            message: e.to_string(),
+        })?
+    };
+    let object = root.as_object_mut().ok_or(AuthFileError::WrongType {
+        path: String::new(),
+        expected: "an object",
+    })?;
+    let auths = object
+        .entry("auths")
+        .or_insert_with(|| Json::Object(Map::new()))
+        .as_object_mut()
+        .ok_or(AuthFileError::WrongType {
+            path: "auths".into(),
+            expected: "an object",
+        })?;
+    for key in remove {
+        auths.remove(key);
+    }
+    for (key, value) in set {
+        auths.insert(key.clone(), value.clone());
+    }
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    serde::Serialize::serialize(&root, &mut serializer).map_err(|e| AuthFileError::InvalidJson {
+        message: e.to_string(),
+    })?;
+    // serde_json writes UTF-8 only.
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
 /// Everything an auth file says about logins: `importable` sorted by key; `not_importable` with
 /// the `auths` entries first, then the `credHelpers` entries (each sorted by key), then the
 /// `credsStore` record.

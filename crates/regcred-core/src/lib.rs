@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth_file;
 pub mod credential;
+pub mod delivery;
 pub mod go_json;
 pub mod go_yaml;
 pub mod image_ref;

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod clock;
+pub mod delivery;
 pub mod error;
 pub mod methods;
 pub mod metrics;
@@ -38,6 +39,7 @@ struct Inner {
     registry: RegistryClient,
     platform: Option<platform::Platform>,
     refresher: refresher::Refresher,
+    deliverer: delivery::Deliverer,
     metrics: metrics::Metrics,
 }
 
@@ -57,6 +59,7 @@ impl AppState {
                 registry,
                 platform: platform.map(platform::Platform::new),
                 refresher,
+                deliverer: delivery::Deliverer::default(),
                 metrics: metrics::Metrics::default(),
             }),
         }
@@ -65,6 +68,11 @@ impl AppState {
     /// Mints and refreshes short-lived credentials.
     pub fn refresher(&self) -> &refresher::Refresher {
         &self.inner.refresher
+    }
+
+    /// Puts pull secrets and deployments where workloads run.
+    pub fn deliverer(&self) -> &delivery::Deliverer {
+        &self.inner.deliverer
     }
 
     /// The platform registry, when this server is its token service.

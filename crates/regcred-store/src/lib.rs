@@ -107,6 +107,49 @@ pub trait Store: Send + Sync + 'static {
         -> Result<()>;
     async fn references(&self, pull_secret_id: &str) -> Result<Vec<ReferrerRecord>>;
 
+    // ---- deployments ----
+    /// Inserts (`expected_revision` `None`; `AlreadyExists` if the name is taken) or replaces the
+    /// deployment whose id and revision match (`Conflict` otherwise); records the revision
+    /// (`revision_spec`) and replaces the deployment's references with `pull_secret_ids`
+    /// (`NotFound` when one of them is gone) — all with the audit event, in one transaction.
+    async fn put_deployment(
+        &self,
+        deployment: &DeploymentRecord,
+        expected_revision: Option<i64>,
+        revision_spec: &str,
+        pull_secret_ids: &[String],
+        audit: &AuditRecord,
+    ) -> Result<()>;
+    async fn get_deployment(
+        &self,
+        project: &str,
+        location: &str,
+        name: &str,
+    ) -> Result<Option<DeploymentRecord>>;
+    async fn list_deployments(
+        &self,
+        project: Option<&str>,
+        location: Option<&str>,
+    ) -> Result<Vec<DeploymentRecord>>;
+    /// Oldest first.
+    async fn list_deployment_revisions(&self, id: &str) -> Result<Vec<DeploymentRevisionRecord>>;
+    /// Deletes the deployment, its revisions and its references.
+    async fn delete_deployment(&self, id: &str, audit: &AuditRecord) -> Result<()>;
+
+    // ---- deliveries (internal bookkeeping, not audited) ----
+    async fn list_deliveries(
+        &self,
+        location: Option<&str>,
+        owner_id: Option<&str>,
+    ) -> Result<Vec<DeliveryRecord>>;
+    /// Upserts `put` and removes `remove` (`(target, owner_id)` pairs) of `location`, together.
+    async fn update_deliveries(
+        &self,
+        location: &str,
+        put: &[DeliveryRecord],
+        remove: &[(String, String)],
+    ) -> Result<()>;
+
     // ---- access tokens ----
     async fn create_token(&self, token: &TokenRecord, audit: &AuditRecord) -> Result<()>;
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>>;

@@ -31,6 +31,11 @@ pub const SQLITE: &[Migration] = &[
         name: "minted_credentials",
         sql: include_str!("../migrations/sqlite/0004_minted_credentials.sql"),
     },
+    Migration {
+        version: 5,
+        name: "delivery",
+        sql: include_str!("../migrations/sqlite/0005_delivery.sql"),
+    },
 ];
 
 /// The SQL creating the bookkeeping table, valid on every backend.

@@ -134,3 +134,47 @@ pub struct MintedRecord {
     pub last_error: Option<String>,
     pub next_refresh_at: i64,
 }
+
+/// A deployment: `spec` is the JSON of its current revision (image, pull secrets, resolution).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentRecord {
+    pub id: String,
+    pub project: String,
+    pub location: String,
+    pub name: String,
+    pub revision: i64,
+    pub spec: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub updated_at: i64,
+    pub updated_by: String,
+}
+
+/// One revision of a deployment, with the pull-secret revisions it used (in `spec`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentRevisionRecord {
+    pub deployment_id: String,
+    pub revision: i64,
+    pub spec: String,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// The state of one delivery: what `owner_id` (a pull secret or deployment) has at `target` of
+/// `location` (`secret:<namespace>/<name>`, `auth:<key>`, `file:<path>`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub location: String,
+    pub target: String,
+    pub owner_id: String,
+    /// `pending`, `delivered` or `error`.
+    pub state: String,
+    /// The revision delivered (for `delivered`).
+    pub revision: Option<i64>,
+    /// Keyed hash of what was written, for targets that carry no marks of their own.
+    pub digest: Option<String>,
+    /// Stable reason code for `pending` and `error`.
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub updated_at: i64,
+}

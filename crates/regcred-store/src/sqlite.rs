@@ -173,8 +173,8 @@ fn exists_as<'k>(what: &'static str, key: &'k str) -> impl FnOnce(sqlx::Error) -
     }
 }
 
-/// Refuses with `InUse` while pull secrets have `column = value` (`project` or `location`);
-/// each is named by the other column and its name.
+/// Refuses with `InUse` while pull secrets or deployments have `column = value` (`project` or
+/// `location`); each is named by the other column and its name.
 async fn refuse_while_pull_secrets(
     tx: &mut Transaction<'static, Sqlite>,
     what: &'static str,
@@ -186,23 +186,27 @@ async fn refuse_while_pull_secrets(
     } else {
         "project"
     };
-    let sql = format!(
-        "SELECT {other}, name FROM pull_secrets WHERE {column} = $1 ORDER BY {other}, name"
-    );
-    let secrets: Vec<(String, String)> = sqlx::query_as(&sql)
-        .bind(value)
-        .fetch_all(&mut **tx)
-        .await?;
-    if secrets.is_empty() {
+    let mut by = Vec::new();
+    for (table, noun) in [("pull_secrets", "pull secret"), ("deployments", "deployment")] {
+        let sql = format!(
+            "SELECT {other}, name FROM {table} WHERE {column} = $1 ORDER BY {other}, name"
+        );
+        let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+            .bind(value)
+            .fetch_all(&mut **tx)
+            .await?;
+        by.extend(
+            rows.into_iter()
+                .map(|(scope, name)| format!("{noun} {scope}/{name}")),
+        );
+    }
+    if by.is_empty() {
         return Ok(());
     }
     Err(StoreError::InUse {
         what,
         key: value.to_owned(),
-        by: secrets
-            .into_iter()
-            .map(|(scope, name)| format!("pull secret {scope}/{name}"))
-            .collect(),
+        by,
     })
 }
 
@@ -266,6 +270,21 @@ fn pull_secret_row(r: &SqliteRow) -> Result<PullSecretRecord> {
         updated_at: r.try_get("updated_at")?,
         updated_by: r.try_get("updated_by")?,
         verification: r.try_get("verification")?,
+    })
+}
+
+fn deployment_row(r: &SqliteRow) -> Result<DeploymentRecord> {
+    Ok(DeploymentRecord {
+        id: r.try_get("id")?,
+        project: r.try_get("project")?,
+        location: r.try_get("location")?,
+        name: r.try_get("name")?,
+        revision: r.try_get("revision")?,
+        spec: r.try_get("spec")?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+        updated_at: r.try_get("updated_at")?,
+        updated_by: r.try_get("updated_by")?,
     })
 }
 
@@ -733,6 +752,270 @@ impl Store for SqliteStore {
             .into_iter()
             .map(|(kind, name)| ReferrerRecord { kind, name })
             .collect())
+    }
+
+    async fn put_deployment(
+        &self,
+        d: &DeploymentRecord,
+        expected_revision: Option<i64>,
+        revision_spec: &str,
+        pull_secret_ids: &[String],
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let (d, audit) = (d.clone(), audit.clone());
+        let (revision_spec, ids) = (revision_spec.to_owned(), pull_secret_ids.to_vec());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let key = format!("{}/{}/{}", d.project, d.location, d.name);
+                match expected_revision {
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO deployments (id, project, location, name, revision, spec,
+                                created_at, created_by, updated_at, updated_by)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        )
+                        .bind(&d.id)
+                        .bind(&d.project)
+                        .bind(&d.location)
+                        .bind(&d.name)
+                        .bind(d.revision)
+                        .bind(&d.spec)
+                        .bind(d.created_at)
+                        .bind(&d.created_by)
+                        .bind(d.updated_at)
+                        .bind(&d.updated_by)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(exists_as("deployment", &key))?;
+                    }
+                    Some(expected) => {
+                        let updated = sqlx::query(
+                            "UPDATE deployments SET revision = $1, spec = $2, updated_at = $3,
+                                updated_by = $4
+                             WHERE id = $5 AND revision = $6",
+                        )
+                        .bind(d.revision)
+                        .bind(&d.spec)
+                        .bind(d.updated_at)
+                        .bind(&d.updated_by)
+                        .bind(&d.id)
+                        .bind(expected)
+                        .execute(&mut **tx)
+                        .await?;
+                        if updated.rows_affected() == 0 {
+                            return Err(StoreError::Conflict {
+                                what: "deployment",
+                                key,
+                            });
+                        }
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO deployment_revisions (deployment_id, revision, spec, created_at,
+                        created_by) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&d.id)
+                .bind(d.revision)
+                .bind(&revision_spec)
+                .bind(d.updated_at)
+                .bind(&d.updated_by)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM pull_secret_refs WHERE referrer_kind = 'deployment'
+                     AND referrer_name = $1",
+                )
+                .bind(&key)
+                .execute(&mut **tx)
+                .await?;
+                for id in &ids {
+                    sqlx::query(
+                        "INSERT INTO pull_secret_refs (pull_secret_id, referrer_kind, referrer_name)
+                         VALUES ($1, 'deployment', $2) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(&key)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| match &e {
+                        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                            StoreError::NotFound {
+                                what: "pull secret",
+                                key: id.clone(),
+                            }
+                        }
+                        _ => e.into(),
+                    })?;
+                }
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn get_deployment(
+        &self,
+        project: &str,
+        location: &str,
+        name: &str,
+    ) -> Result<Option<DeploymentRecord>> {
+        sqlx::query("SELECT * FROM deployments WHERE project = $1 AND location = $2 AND name = $3")
+            .bind(project)
+            .bind(location)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| deployment_row(&r))
+            .transpose()
+    }
+
+    async fn list_deployments(
+        &self,
+        project: Option<&str>,
+        location: Option<&str>,
+    ) -> Result<Vec<DeploymentRecord>> {
+        sqlx::query(
+            "SELECT * FROM deployments WHERE ($1 IS NULL OR project = $1)
+             AND ($2 IS NULL OR location = $2) ORDER BY project, location, name",
+        )
+        .bind(project)
+        .bind(location)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(deployment_row)
+        .collect()
+    }
+
+    async fn list_deployment_revisions(&self, id: &str) -> Result<Vec<DeploymentRevisionRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM deployment_revisions WHERE deployment_id = $1 ORDER BY revision",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeploymentRevisionRecord {
+                    deployment_id: r.try_get("deployment_id")?,
+                    revision: r.try_get("revision")?,
+                    spec: r.try_get("spec")?,
+                    created_at: r.try_get("created_at")?,
+                    created_by: r.try_get("created_by")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_deployment(&self, id: &str, audit: &AuditRecord) -> Result<()> {
+        let (id, audit) = (id.to_owned(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let key: Option<String> = sqlx::query_scalar(
+                    "SELECT project || '/' || location || '/' || name FROM deployments WHERE id = $1",
+                )
+                .bind(&id)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let Some(key) = key else {
+                    return Err(StoreError::NotFound {
+                        what: "deployment",
+                        key: id,
+                    });
+                };
+                sqlx::query(
+                    "DELETE FROM pull_secret_refs WHERE referrer_kind = 'deployment'
+                     AND referrer_name = $1",
+                )
+                .bind(&key)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query("DELETE FROM deployments WHERE id = $1")
+                    .bind(&id)
+                    .execute(&mut **tx)
+                    .await?;
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        location: Option<&str>,
+        owner_id: Option<&str>,
+    ) -> Result<Vec<DeliveryRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM deliveries WHERE ($1 IS NULL OR location = $1)
+             AND ($2 IS NULL OR owner_id = $2) ORDER BY location, target, owner_id",
+        )
+        .bind(location)
+        .bind(owner_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeliveryRecord {
+                    location: r.try_get("location")?,
+                    target: r.try_get("target")?,
+                    owner_id: r.try_get("owner_id")?,
+                    state: r.try_get("state")?,
+                    revision: r.try_get("revision")?,
+                    digest: r.try_get("digest")?,
+                    code: r.try_get("code")?,
+                    message: r.try_get("message")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn update_deliveries(
+        &self,
+        location: &str,
+        put: &[DeliveryRecord],
+        remove: &[(String, String)],
+    ) -> Result<()> {
+        let (location, put, remove) = (location.to_owned(), put.to_vec(), remove.to_vec());
+        self.write(move |tx| {
+            Box::pin(async move {
+                for (target, owner_id) in &remove {
+                    sqlx::query(
+                        "DELETE FROM deliveries WHERE location = $1 AND target = $2
+                         AND owner_id = $3",
+                    )
+                    .bind(&location)
+                    .bind(target)
+                    .bind(owner_id)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                for d in &put {
+                    sqlx::query(
+                        "INSERT INTO deliveries (location, target, owner_id, state, revision,
+                            digest, code, message, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                         ON CONFLICT (location, target, owner_id) DO UPDATE SET
+                            state = excluded.state, revision = excluded.revision,
+                            digest = excluded.digest, code = excluded.code,
+                            message = excluded.message, updated_at = excluded.updated_at",
+                    )
+                    .bind(&location)
+                    .bind(&d.target)
+                    .bind(&d.owner_id)
+                    .bind(&d.state)
+                    .bind(d.revision)
+                    .bind(&d.digest)
+                    .bind(&d.code)
+                    .bind(&d.message)
+                    .bind(d.updated_at)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn create_token(&self, t: &TokenRecord, audit: &AuditRecord) -> Result<()> {

@@ -59,6 +59,7 @@ pub(crate) fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> PullSecret {
             .as_deref()
             .and_then(|v| serde_json::from_str(v).ok()),
         credential: None,
+        deliveries: Vec::new(),
     }
 }
 

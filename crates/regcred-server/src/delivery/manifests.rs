@@ -1,0 +1,255 @@
+//! Delivery to a GitOps directory: one JSON manifest per object, `<namespace>/secret-<name>.json`
+//! and `<namespace>/deployment-<name>.json`, for a controller (Flux, Argo CD) to apply.
+//!
+//! A directory meant for git never receives plaintext credentials: with the cluster's sealing
+//! certificate configured, Secrets are written as Bitnami `SealedSecret`s (strict scope) that
+//! only that cluster's controller can open; without one, regcred refuses unless the location
+//! explicitly allows plaintext. Files carry regcred's labels and annotations like the objects in a
+//! cluster, and ownership is read from them: a file regcred did not write is never replaced.
+
+use std::path::{Path, PathBuf};
+
+use regcred_core::api::ManifestsSpec;
+use regcred_core::delivery::{
+    self, namespace_for, owner_of, plan, Action, Desired, Observed, Refusal, WorkloadSpec,
+};
+use regcred_core::k8s_secret::{self, OutputFormat};
+use regcred_k8s::sealed::{seal_secret, SealingKey};
+use regcred_store::LocationRecord;
+use serde_json::Value;
+
+use super::{unrenderable, Outcome, PassResult, Source, Workload};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// How a manifest file is written.
+struct File {
+    content: String,
+    mode: u32,
+    revision: i64,
+}
+
+fn secret_path(namespace: &str, name: &str) -> String {
+    format!("{namespace}/secret-{name}.json")
+}
+
+fn deployment_path(namespace: &str, name: &str) -> String {
+    format!("{namespace}/deployment-{name}.json")
+}
+
+fn pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+pub(super) async fn pass(
+    state: &AppState,
+    location: &LocationRecord,
+    sources: &[Source],
+    workloads: &[Workload],
+) -> Result<PassResult, ApiError> {
+    let spec: ManifestsSpec =
+        serde_json::from_str(&location.spec).map_err(|e| ApiError::internal(&e))?;
+    let loc = location.name.as_str();
+    let dir = PathBuf::from(&spec.directory);
+    let sealing = match &spec.sealing_cert_file {
+        Some(path) => match tokio::fs::read_to_string(path).await {
+            Ok(pem) => Some(SealingKey::from_pem(&pem).map_err(|e| format!("{path}: {e}"))),
+            Err(e) => Some(Err(format!("cannot read {path}: {e}"))),
+        },
+        None => None,
+    };
+    let mut outcomes = Vec::new();
+    let mut desired = Vec::new();
+    let mut files = std::collections::BTreeMap::new();
+    let mut held = Vec::new();
+    for s in sources {
+        let r = &s.record;
+        let ns = namespace_for(&spec.namespace_template, &r.project);
+        let path = secret_path(&ns, &r.name);
+        let target = format!("file:{path}");
+        let rendered = match &s.result {
+            Ok(rendered) => rendered,
+            Err(why) => {
+                outcomes.push(unrenderable(target, r, why));
+                held.push(path);
+                continue;
+            }
+        };
+        let (key, mode, digest) = match &sealing {
+            Some(Ok(key)) => (Some(key), 0o644, format!("{}:sealed", rendered.digest)),
+            Some(Err(why)) => {
+                outcomes.push(Outcome::failed(target, &r.id, "error", "sealing_cert_invalid", why.clone()));
+                held.push(path);
+                continue;
+            }
+            None if spec.allow_plaintext => (None, 0o600, rendered.digest.clone()),
+            None => {
+                outcomes.push(Outcome::failed(
+                    target,
+                    &r.id,
+                    "error",
+                    "plaintext_refused",
+                    "this manifests location has no sealing certificate; regcred does not write plaintext credentials into a directory meant for git (give sealingCertFile, or allowPlaintext)".into(),
+                ));
+                held.push(path);
+                continue;
+            }
+        };
+        let kubectl = k8s_secret::secret(&r.name, Some(&ns), &[rendered.auth()], OutputFormat::Json)
+            .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
+        let revision = u64::try_from(r.revision).unwrap_or_default();
+        let object = delivery::secret_for_apply(&kubectl, loc, &r.project, &r.id, revision, &digest)
+            .map_err(|e| ApiError::internal(&e))?;
+        let content = match key {
+            Some(key) => match seal_secret(key, &object) {
+                Ok(sealed) => sealed,
+                Err(e) => {
+                    outcomes.push(Outcome::failed(target, &r.id, "error", "seal_failed", e.to_string()));
+                    held.push(path);
+                    continue;
+                }
+            },
+            None => pretty(&object),
+        };
+        desired.push(Desired {
+            target: path.clone(),
+            owner_id: r.id.clone(),
+            digest,
+        });
+        files.insert(path, File { content, mode, revision: r.revision });
+    }
+    for w in workloads {
+        let d = &w.record;
+        let ns = namespace_for(&spec.namespace_template, &d.project);
+        let names: Vec<String> = w.spec.pull_secrets.iter().map(|p| p.name.clone()).collect();
+        let mut workload = WorkloadSpec {
+            name: &d.name,
+            namespace: &ns,
+            project: &d.project,
+            location: loc,
+            deployment_id: &d.id,
+            image: &w.spec.image,
+            replicas: w.spec.replicas,
+            pull_secrets: &names,
+            revision: u64::try_from(d.revision).unwrap_or_default(),
+            digest: "",
+        };
+        let digest = state
+            .vault()
+            .fingerprint(delivery::deployment_object(&workload).to_string().as_bytes());
+        workload.digest = &digest;
+        let path = deployment_path(&ns, &d.name);
+        desired.push(Desired {
+            target: path.clone(),
+            owner_id: d.id.clone(),
+            digest: digest.clone(),
+        });
+        let content = pretty(&delivery::deployment_object(&workload));
+        files.insert(path, File { content, mode: 0o644, revision: d.revision });
+    }
+
+    let observed = observe(&dir, loc).await;
+    let plan = plan(&desired, &observed);
+    let mut result = PassResult {
+        up_to_date: plan.up_to_date.len() as u64,
+        ..PassResult::default()
+    };
+    for d in &plan.up_to_date {
+        let revision = files.get(&d.target).map_or(0, |f| f.revision);
+        outcomes.push(Outcome::delivered(format!("file:{}", d.target), &d.owner_id, revision, &d.digest));
+    }
+    for action in plan.actions {
+        match action {
+            Action::Apply { desired, .. } => {
+                let Some(file) = files.get(&desired.target) else { continue };
+                let target = format!("file:{}", desired.target);
+                let path = dir.join(&desired.target);
+                match super::auth_file::write_atomically(&path, file.content.as_bytes(), file.mode).await {
+                    Ok(()) => {
+                        result.applied += 1;
+                        outcomes.push(Outcome::delivered(target, &desired.owner_id, file.revision, &desired.digest));
+                    }
+                    Err(e) => outcomes.push(Outcome::failed(
+                        target,
+                        &desired.owner_id,
+                        "error",
+                        "write_failed",
+                        format!("cannot write {}: {e}", path.display()),
+                    )),
+                }
+            }
+            Action::Delete { target, owner_id } if !held.contains(&target) => {
+                let path = dir.join(&target);
+                match tokio::fs::remove_file(&path).await {
+                    Ok(()) => result.removed.push((format!("file:{target}"), owner_id)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        result.removed.push((format!("file:{target}"), owner_id))
+                    }
+                    Err(e) => outcomes.push(Outcome::failed(
+                        format!("file:{target}"),
+                        &owner_id,
+                        "error",
+                        "delete_failed",
+                        format!("cannot remove {}: {e}", path.display()),
+                    )),
+                }
+            }
+            Action::Delete { .. } => {}
+            Action::Refuse { desired, refusal } => {
+                let (code, message) = match refusal {
+                    Refusal::NotOwned => (
+                        "not_owned",
+                        format!("{} exists and regcred did not write it; regcred leaves it alone", dir.join(&desired.target).display()),
+                    ),
+                    Refusal::OwnedByOther { owner_id } => (
+                        "owned_by_other",
+                        format!("{} is written for {owner_id}", desired.target),
+                    ),
+                };
+                outcomes.push(Outcome::failed(format!("file:{}", desired.target), &desired.owner_id, "error", code, message));
+            }
+        }
+    }
+    result.outcomes = outcomes;
+    Ok(result)
+}
+
+/// The manifests under `dir` (`<namespace>/secret-*.json`, `<namespace>/deployment-*.json`) and
+/// who owns each. An unreadable or foreign file counts as someone else's.
+async fn observe(dir: &Path, location: &str) -> Vec<Observed<String>> {
+    let mut found = Vec::new();
+    let Ok(mut namespaces) = tokio::fs::read_dir(dir).await else {
+        return found;
+    };
+    while let Ok(Some(ns)) = namespaces.next_entry().await {
+        let Ok(mut files) = tokio::fs::read_dir(ns.path()).await else {
+            continue;
+        };
+        while let Ok(Some(file)) = files.next_entry().await {
+            let name = file.file_name().to_string_lossy().into_owned();
+            let annotation = if name.starts_with("secret-") {
+                delivery::PULL_SECRET_ANNOTATION
+            } else if name.starts_with("deployment-") {
+                delivery::DEPLOYMENT_ANNOTATION
+            } else {
+                continue;
+            };
+            if !name.ends_with(".json") {
+                continue;
+            }
+            let owner = match tokio::fs::read(file.path()).await {
+                Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
+                    .map(|v| owner_of(&v, location, annotation))
+                    .unwrap_or(delivery::Owner::Other),
+                Err(_) => delivery::Owner::Other,
+            };
+            found.push(Observed {
+                target: format!("{}/{name}", ns.file_name().to_string_lossy()),
+                owner,
+            });
+        }
+    }
+    found
+}

@@ -1,0 +1,355 @@
+//! Delivery (DESIGN §7): puts every pull secret (and deployment) of a location where its workloads
+//! run, and keeps it there. One pass over a location observes what is there (IO), plans with the
+//! pure planner of [`regcred_core::delivery`], applies the actions (IO), and records the state of
+//! every delivery, shown by `pullSecret.get` and `deployment.get`.
+//!
+//! Passes run in the background — woken when a pull secret is created, rotated or deleted, when a
+//! short-lived credential is refreshed, when a project appears, and every `interval` besides (so
+//! new namespaces are found without a restart) — and on demand (`location.sync`, `deployment.*`).
+//! One pass per location at a time. Each pull secret is rendered once per pass, however many
+//! namespaces receive it, and a minted credential comes from the refresher, so fan-out never mints.
+
+mod auth_file;
+mod kubernetes;
+mod manifests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use regcred_core::api::{DeliveryStatus, DeploymentSpec, SyncReport};
+use regcred_core::credential::Kind;
+use regcred_core::k8s_secret::DockerAuth;
+use regcred_core::secret::Secret;
+use regcred_store::{DeliveryRecord, DeploymentRecord, LocationRecord, PullSecretRecord};
+
+use crate::clock::rfc3339;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Runs delivery passes.
+pub struct Deliverer {
+    wake: tokio::sync::Notify,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    interval_ms: AtomicU64,
+    clusters: kubernetes::Clusters,
+}
+
+impl Default for Deliverer {
+    fn default() -> Self {
+        Deliverer {
+            wake: tokio::sync::Notify::new(),
+            locks: Mutex::new(HashMap::new()),
+            interval_ms: AtomicU64::new(30_000),
+            clusters: kubernetes::Clusters::default(),
+        }
+    }
+}
+
+/// One pull secret, rendered for this pass.
+pub(crate) struct Source {
+    pub record: PullSecretRecord,
+    pub result: Result<Rendered, (String, String)>,
+}
+
+/// A pull secret's credential in the form every delivery uses.
+pub(crate) struct Rendered {
+    /// The `.dockerconfigjson` / auth-file key.
+    pub key: String,
+    pub username: String,
+    pub password: Secret,
+    pub email: Option<String>,
+    /// Keyed hash of the delivered credential: changes on rotation and on refresh.
+    pub digest: String,
+}
+
+impl Rendered {
+    pub fn auth(&self) -> DockerAuth<'_> {
+        DockerAuth {
+            server: &self.key,
+            username: &self.username,
+            password: self.password.expose(),
+            email: self.email.as_deref(),
+        }
+    }
+}
+
+/// A deployment with its current spec decoded.
+pub(crate) struct Workload {
+    pub record: DeploymentRecord,
+    pub spec: DeploymentSpec,
+}
+
+/// The state of one target after a pass, before it becomes a row.
+pub(crate) struct Outcome {
+    pub target: String,
+    pub owner_id: String,
+    pub state: &'static str,
+    pub revision: Option<i64>,
+    pub digest: Option<String>,
+    pub code: Option<&'static str>,
+    pub message: Option<String>,
+}
+
+impl Outcome {
+    pub fn delivered(target: String, owner_id: &str, revision: i64, digest: &str) -> Outcome {
+        Outcome {
+            target,
+            owner_id: owner_id.to_owned(),
+            state: "delivered",
+            revision: Some(revision),
+            digest: Some(digest.to_owned()),
+            code: None,
+            message: None,
+        }
+    }
+
+    pub fn failed(
+        target: String,
+        owner_id: &str,
+        state: &'static str,
+        code: &'static str,
+        message: String,
+    ) -> Outcome {
+        Outcome {
+            target,
+            owner_id: owner_id.to_owned(),
+            state,
+            revision: None,
+            digest: None,
+            code: Some(code),
+            message: Some(message),
+        }
+    }
+}
+
+/// What a location-kind pass hands back: the outcome of each wanted target and the targets it
+/// removed (whose rows go).
+#[derive(Default)]
+pub(crate) struct PassResult {
+    pub outcomes: Vec<Outcome>,
+    pub removed: Vec<(String, String)>,
+    pub applied: u64,
+    pub up_to_date: u64,
+}
+
+impl Deliverer {
+    /// Asks the background loop for a pass over every location.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Sets how often every location is checked without being woken.
+    pub fn set_interval(&self, interval: Duration) {
+        let ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(100);
+        self.interval_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn lock_for(&self, location: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(location.to_owned()).or_default().clone()
+    }
+
+    /// One pass over `location`, now.
+    pub async fn sync(&self, state: &AppState, location: &str) -> Result<SyncReport, ApiError> {
+        let lock = self.lock_for(location);
+        let _guard = lock.lock().await;
+        let Some(record) = state.store().get_location(location).await? else {
+            return Err(ApiError::not_found(format!("location {location:?} does not exist")));
+        };
+        let sources = sources(state, &record).await?;
+        let workloads = workloads(state, &record).await?;
+        let result = match record.kind.as_str() {
+            "kubernetes" => {
+                kubernetes::pass(state, &self.clusters, &record, &sources, &workloads).await
+            }
+            "docker" => auth_file::pass(state, &record, &sources).await,
+            "manifests" => manifests::pass(state, &record, &sources, &workloads).await,
+            other => Err(ApiError::internal(&std::io::Error::other(format!(
+                "location kind {other} has no delivery"
+            )))),
+        }?;
+        record_outcomes(state, &record.name, result).await
+    }
+
+    /// The background loop: a pass over every location, then a wait for `interval` or a wake.
+    pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let deliverer = state.deliverer();
+        loop {
+            match state.store().list_locations().await {
+                Ok(locations) => {
+                    for location in locations {
+                        if let Err(e) = deliverer.sync(&state, &location.name).await {
+                            tracing::warn!(
+                                location = %location.name,
+                                code = e.code,
+                                "delivery pass failed: {}",
+                                e.message
+                            );
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("delivery: cannot list locations: {e}"),
+            }
+            let wait = Duration::from_millis(deliverer.interval_ms.load(Ordering::Relaxed));
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = deliverer.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+/// The pull secrets of a location, oldest first (the first to claim a target keeps it), each
+/// rendered once. `public` pull secrets hold no credentials and are delivered nowhere.
+async fn sources(state: &AppState, location: &LocationRecord) -> Result<Vec<Source>, ApiError> {
+    let mut records = state
+        .store()
+        .list_pull_secrets(None, Some(&location.name))
+        .await?;
+    records.retain(|r| r.kind != Kind::Public.as_str());
+    records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let mut out = Vec::with_capacity(records.len());
+    for record in records {
+        let result = render(state, &record).await;
+        out.push(Source { record, result });
+    }
+    Ok(out)
+}
+
+async fn render(state: &AppState, record: &PullSecretRecord) -> Result<Rendered, (String, String)> {
+    let failed = |e: ApiError| (e.code.to_owned(), e.message);
+    let credential = crate::methods::open_record(state, record).map_err(failed)?;
+    let current = state
+        .refresher()
+        .current(state, record, &credential)
+        .await
+        .map_err(failed)?;
+    let key = credential.server.auth_key();
+    let digest = state.vault().fingerprint(
+        format!(
+            "{key}\n{}\n{}\n{}",
+            current.username,
+            current.password.expose(),
+            credential.email.as_deref().unwrap_or("")
+        )
+        .as_bytes(),
+    );
+    Ok(Rendered {
+        key,
+        username: current.username,
+        password: current.password,
+        email: credential.email,
+        digest,
+    })
+}
+
+async fn workloads(state: &AppState, location: &LocationRecord) -> Result<Vec<Workload>, ApiError> {
+    let records = state
+        .store()
+        .list_deployments(None, Some(&location.name))
+        .await?;
+    records
+        .into_iter()
+        .map(|record| {
+            let spec = serde_json::from_str(&record.spec).map_err(|e| ApiError::internal(&e))?;
+            Ok(Workload { record, spec })
+        })
+        .collect()
+}
+
+/// Writes the rows that changed and drops the rows of removed targets.
+async fn record_outcomes(
+    state: &AppState,
+    location: &str,
+    result: PassResult,
+) -> Result<SyncReport, ApiError> {
+    let existing: BTreeMap<(String, String), DeliveryRecord> = state
+        .store()
+        .list_deliveries(Some(location), None)
+        .await?
+        .into_iter()
+        .map(|r| ((r.target.clone(), r.owner_id.clone()), r))
+        .collect();
+    let now = crate::clock::now_millis();
+    let mut report = SyncReport {
+        location: location.to_owned(),
+        applied: result.applied,
+        deleted: result.removed.len() as u64,
+        up_to_date: result.up_to_date,
+        ..SyncReport::default()
+    };
+    let mut put = Vec::new();
+    let mut wanted = std::collections::BTreeSet::new();
+    for o in result.outcomes {
+        match o.state {
+            "pending" => report.pending += 1,
+            "error" => report.errors += 1,
+            _ => {}
+        }
+        let row = DeliveryRecord {
+            location: location.to_owned(),
+            target: o.target,
+            owner_id: o.owner_id,
+            state: o.state.to_owned(),
+            revision: o.revision,
+            digest: o.digest,
+            code: o.code.map(str::to_owned),
+            message: o.message,
+            updated_at: now,
+        };
+        wanted.insert((row.target.clone(), row.owner_id.clone()));
+        let unchanged = existing.get(&(row.target.clone(), row.owner_id.clone())).is_some_and(|e| {
+            (&e.state, e.revision, &e.digest, &e.code, &e.message)
+                == (&row.state, row.revision, &row.digest, &row.code, &row.message)
+        });
+        if !unchanged {
+            put.push(row);
+        }
+    }
+    // A pass's outcomes are the whole truth about its location: rows of targets it no longer
+    // wants (removed, or never written) go.
+    let remove: Vec<(String, String)> = existing
+        .into_keys()
+        .filter(|k| !wanted.contains(k))
+        .collect();
+    if !put.is_empty() || !remove.is_empty() {
+        state
+            .store()
+            .update_deliveries(location, &put, &remove)
+            .await?;
+    }
+    Ok(report)
+}
+
+/// The delivery states of one owner (pull secret or deployment), for reads.
+pub async fn statuses(state: &AppState, owner_id: &str) -> Result<Vec<DeliveryStatus>, ApiError> {
+    Ok(state
+        .store()
+        .list_deliveries(None, Some(owner_id))
+        .await?
+        .into_iter()
+        .map(|r| DeliveryStatus {
+            location: r.location,
+            target: r.target,
+            state: r.state,
+            revision: r.revision.and_then(|n| u64::try_from(n).ok()),
+            code: r.code,
+            message: r.message,
+            updated_at: rfc3339(r.updated_at),
+        })
+        .collect())
+}
+
+/// The outcome of a pull secret that could not be rendered this pass, for one of its targets.
+pub(crate) fn unrenderable(target: String, record: &PullSecretRecord, why: &(String, String)) -> Outcome {
+    let code = match why.0.as_str() {
+        "credential_unavailable" => "credential_unavailable",
+        _ => "not_renderable",
+    };
+    Outcome::failed(target, &record.id, "error", code, why.1.clone())
+}
