@@ -39,6 +39,8 @@ pub enum Permission {
     ReleaseSecrets,
     /// Ask which pull secrets apply to an image.
     Resolve,
+    /// Deploy and delete deployments.
+    Deploy,
 }
 
 impl Permission {
@@ -51,6 +53,7 @@ impl Permission {
             Permission::ReadSecrets => matches!(role, Admin | Owner | Editor | Deployer | Viewer),
             Permission::ReleaseSecrets => matches!(role, Admin | Owner | Deployer | Puller),
             Permission::Resolve => true,
+            Permission::Deploy => matches!(role, Admin | Owner | Editor | Deployer),
         }
     }
 
@@ -62,6 +65,7 @@ impl Permission {
             Permission::ReadSecrets => "read pull secrets",
             Permission::ReleaseSecrets => "receive credential material",
             Permission::Resolve => "resolve images",
+            Permission::Deploy => "deploy",
         }
     }
 }
@@ -278,15 +282,15 @@ mod tests {
         use Permission::*;
         use Role::*;
         let table = [
-            (Owner, [true, true, true, true, true]),
-            (Editor, [false, true, true, false, true]),
-            (Deployer, [false, false, true, true, true]),
-            (Viewer, [false, false, true, false, true]),
-            (Puller, [false, false, false, true, true]),
+            (Owner, [true, true, true, true, true, true]),
+            (Editor, [false, true, true, false, true, true]),
+            (Deployer, [false, false, true, true, true, true]),
+            (Viewer, [false, false, true, false, true, false]),
+            (Puller, [false, false, false, true, true, false]),
         ];
         for (role, allowed) in table {
             let p = principal(role, Some("acme"));
-            for (perm, ok) in [Own, WriteSecrets, ReadSecrets, ReleaseSecrets, Resolve]
+            for (perm, ok) in [Own, WriteSecrets, ReadSecrets, ReleaseSecrets, Resolve, Deploy]
                 .into_iter()
                 .zip(allowed)
             {

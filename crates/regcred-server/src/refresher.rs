@@ -1,6 +1,6 @@
 //! Short-lived credentials (DESIGN §6): the refresher mints them from stored material, keeps the
 //! last good one sealed in the store, and refreshes it on the schedule of
-//! [`regcred_core::refresh`]. Every use of a pull secret — render, verify, and later delivery —
+//! [`regcred_core::refresh`]. Every use of a pull secret — render, verify, delivery —
 //! asks [`Refresher::current`], which serves the cached credential while it is usable and mints
 //! only when none is; minting is single-flight per pull secret, so a credential is minted once
 //! however many places want it at the same moment.
@@ -314,6 +314,10 @@ impl Refresher {
             }
         };
         state.store().put_minted(&next).await?;
+        if next.refreshed_at == Some(now) {
+            // A new credential: everywhere the old one was delivered gets this one.
+            state.deliverer().wake();
+        }
         Ok(next)
     }
 

@@ -193,6 +193,15 @@ pub struct ServeArgs {
     /// The registry's `auth.token.issuer`.
     #[arg(long, env = "REGCRED_PLATFORM_ISSUER", default_value = "regcred")]
     pub platform_issuer: String,
+    /// How often every location is checked for deliveries to make (new namespaces, changed
+    /// objects) besides the passes that changes trigger.
+    #[arg(
+        long,
+        env = "REGCRED_DELIVERY_INTERVAL",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    pub delivery_interval: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

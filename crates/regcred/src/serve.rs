@@ -9,6 +9,7 @@ use anyhow::Context;
 use regcred_core::refresh::RefreshPolicy;
 use regcred_registry::provider::ProviderConfig;
 use regcred_server::platform::PlatformConfig;
+use regcred_server::delivery::Deliverer;
 use regcred_server::refresher::{Clock, Providers, Refresher};
 use regcred_server::AppState;
 use regcred_store::vault::{write_private_new, MasterKey, Vault};
@@ -174,13 +175,22 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         Clock::new(regcred_server::clock::now_millis()),
     );
     let state = AppState::new(store, vault, registry_client(&args)?, platform, refresher);
+    state
+        .deliverer()
+        .set_interval(std::time::Duration::from_secs(args.delivery_interval.max(1)));
     let (stop_refresher, stopped) = tokio::sync::oneshot::channel::<()>();
     let refresh_loop = tokio::spawn(Refresher::run(state.clone(), async {
         let _ = stopped.await;
     }));
+    let (stop_deliverer, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
+    let delivery_loop = tokio::spawn(Deliverer::run(state.clone(), async {
+        let _ = delivery_stopped.await;
+    }));
     let served = regcred_server::run(listener, state, shutdown_signal()).await;
     let _ = stop_refresher.send(());
+    let _ = stop_deliverer.send(());
     let _ = refresh_loop.await;
+    let _ = delivery_loop.await;
     let _ = std::fs::remove_file(&url_file);
     tracing::info!("regcred stopped");
     served.context("serving")

@@ -4,6 +4,8 @@
 use regcred_core::api::{
     DockerSpec, Items, KubernetesSpec, Location, LocationCreate, LocationRef, ManifestsSpec,
 };
+use regcred_core::api::{LocationSync, SyncReport};
+use regcred_core::delivery::LabelSelector;
 use regcred_core::name::NameKind;
 use regcred_store::LocationRecord;
 use serde_json::json;
@@ -99,6 +101,20 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
                 ));
             }
             namespace_template("spec.namespaceTemplate", &s.namespace_template)?;
+            if let Some(selector) = &s.namespace_selector {
+                LabelSelector::parse(&selector.replace("{project}", "acme")).map_err(|e| {
+                    ApiError::field("spec.namespaceSelector", "invalid_value", e.to_string())
+                })?;
+            }
+            for account in &s.service_accounts {
+                regcred_core::name::validate(NameKind::Location, account).map_err(|_| {
+                    ApiError::field(
+                        "spec.serviceAccounts",
+                        "invalid_value",
+                        format!("{:?} is not a ServiceAccount name", account.chars().take(80).collect::<String>()),
+                    )
+                })?;
+            }
             serde_json::to_value(s)
         }
         "docker" => {
@@ -109,6 +125,17 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
         "manifests" => {
             let s: ManifestsSpec = decode_spec(spec)?;
             absolute_path("spec.directory", &s.directory)?;
+            match (&s.sealing_cert_file, s.allow_plaintext) {
+                (Some(path), _) => absolute_path("spec.sealingCertFile", path)?,
+                (None, true) => {}
+                (None, false) => {
+                    return Err(ApiError::field(
+                        "spec.sealingCertFile",
+                        "plaintext_refused",
+                        "a directory meant for git must not receive credentials: give the cluster's sealed-secrets certificate (kubeseal --fetch-cert), or allowPlaintext: true",
+                    ))
+                }
+            }
             namespace_template("spec.namespaceTemplate", &s.namespace_template)?;
             serde_json::to_value(s)
         }
@@ -153,6 +180,16 @@ pub async fn list(ctx: Ctx, _req: Empty) -> Result<Items<Location>, ApiError> {
 
 pub async fn get(ctx: Ctx, req: LocationRef) -> Result<Location, ApiError> {
     Ok(view(must_exist(&ctx, &req.name).await?))
+}
+
+/// One delivery pass over the location, now (admin, or anyone who may write pull secrets of some
+/// project: the pass changes nothing that the stored state does not already ask for).
+pub async fn sync(ctx: Ctx, req: LocationSync) -> Result<SyncReport, ApiError> {
+    check_name(NameKind::Location, "name", &req.name)?;
+    ctx.principal
+        .require(Permission::WriteSecrets, ctx.principal.project.as_deref())?;
+    must_exist(&ctx, &req.name).await?;
+    ctx.state.deliverer().sync(&ctx.state, &req.name).await
 }
 
 pub async fn delete(ctx: Ctx, req: LocationRef) -> Result<serde_json::Value, ApiError> {
@@ -222,8 +259,28 @@ mod tests {
         );
         check(
             "manifests",
+            json!({"directory": "/srv/gitops", "sealingCertFile": "/etc/regcred/sealing.pem"}),
+            r#"{"directory":"/srv/gitops","namespaceTemplate":"{project}","sealingCertFile":"/etc/regcred/sealing.pem"}"#,
+        );
+        check(
+            "manifests",
             json!({"directory": "/srv/gitops"}),
-            r#"{"directory":"/srv/gitops","namespaceTemplate":"{project}"}"#,
+            "plaintext_refused spec.sealingCertFile",
+        );
+        check(
+            "manifests",
+            json!({"directory": "/srv/gitops", "allowPlaintext": true}),
+            r#"{"allowPlaintext":true,"directory":"/srv/gitops","namespaceTemplate":"{project}"}"#,
+        );
+        check(
+            "kubernetes",
+            json!({"inCluster": true, "namespaceSelector": "regcred.dev/project={project}", "serviceAccounts": ["default"]}),
+            r#"{"inCluster":true,"namespaceSelector":"regcred.dev/project={project}","namespaceTemplate":"{project}","serviceAccounts":["default"]}"#,
+        );
+        check(
+            "kubernetes",
+            json!({"inCluster": true, "namespaceSelector": "a b"}),
+            "invalid_value spec.namespaceSelector",
         );
         check("nomad", json!({}), "invalid_kind kind");
     }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod credential;
+mod deployment;
 mod image;
 mod location;
 mod project;
@@ -48,6 +49,10 @@ pub const METHODS: &[MethodInfo] = &[
     m("registryKey.create", "Create a key for the platform registry (read or read-write); its secret is shown once.", true),
     m("registryKey.list", "A project's platform-registry keys (never their secrets).", false),
     m("registryKey.revoke", "Revoke a platform-registry key.", true),
+    m("deployment.deploy", "Deploy an image with its pull secrets (by name or id): resolve, pre-flight pull check unless noVerify, new revision, delivery.", true),
+    m("deployment.get", "One deployment with its revisions and where it was delivered.", false),
+    m("deployment.list", "The deployments of a project (and location).", false),
+    m("deployment.delete", "Delete a deployment; its workload is removed and its pull secrets may be deleted again.", true),
     m("project.create", "Create a project (admin).", true),
     m("project.list", "Projects visible to the caller.", false),
     m("project.get", "One project.", false),
@@ -55,7 +60,8 @@ pub const METHODS: &[MethodInfo] = &[
     m("location.create", "Create a location: kubernetes, docker or manifests (admin).", true),
     m("location.list", "All locations.", false),
     m("location.get", "One location.", false),
-    m("location.delete", "Delete a location without pull secrets (admin).", true),
+    m("location.delete", "Delete a location without pull secrets or deployments (admin).", true),
+    m("location.sync", "Run a delivery pass over a location now; answers what it did.", false),
     m("token.create", "Create an access token; its secret is shown once.", true),
     m("token.list", "Access tokens (never their secrets).", false),
     m("token.revoke", "Revoke an access token.", true),
@@ -79,6 +85,10 @@ pub async fn route(ctx: Ctx, body: &[u8]) -> Result<serde_json::Value, ApiError>
         "registryKey.create" => call(ctx, body, registry_key::create).await,
         "registryKey.list" => call(ctx, body, registry_key::list).await,
         "registryKey.revoke" => call(ctx, body, registry_key::revoke).await,
+        "deployment.deploy" => call(ctx, body, deployment::deploy).await,
+        "deployment.get" => call(ctx, body, deployment::get).await,
+        "deployment.list" => call(ctx, body, deployment::list).await,
+        "deployment.delete" => call(ctx, body, deployment::delete).await,
         "project.create" => call(ctx, body, project::create).await,
         "project.list" => call(ctx, body, project::list).await,
         "project.get" => call(ctx, body, project::get).await,
@@ -87,6 +97,7 @@ pub async fn route(ctx: Ctx, body: &[u8]) -> Result<serde_json::Value, ApiError>
         "location.list" => call(ctx, body, location::list).await,
         "location.get" => call(ctx, body, location::get).await,
         "location.delete" => call(ctx, body, location::delete).await,
+        "location.sync" => call(ctx, body, location::sync).await,
         "token.create" => call(ctx, body, token::create).await,
         "token.list" => call(ctx, body, token::list).await,
         "token.revoke" => call(ctx, body, token::revoke).await,

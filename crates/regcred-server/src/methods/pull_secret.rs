@@ -157,7 +157,9 @@ pub(crate) async fn full_view(ctx: &Ctx, r: PullSecretRecord) -> Result<PullSecr
         .get_minted(&r.id)
         .await?
         .filter(|m| m.revision == r.revision);
+    let deliveries = crate::delivery::statuses(&ctx.state, &r.id).await?;
     let mut v = view(r, used);
+    v.deliveries = deliveries;
     v.credential = minted.map(|m| MintedStatus {
         expires_at: m.expires_at.map(rfc3339),
         refreshed_at: m.refreshed_at.map(rfc3339),
@@ -282,6 +284,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
                     notes.push(format!("rotated: revision {}", record.revision));
                 }
                 ctx.state.refresher().wake();
+                ctx.state.deliverer().wake();
                 let verification = match check {
                     true => Some(
                         super::verify::check_and_record(&ctx, &record, req.image.as_deref())
@@ -381,6 +384,7 @@ pub async fn delete(ctx: Ctx, req: PullSecretDelete) -> Result<PullSecretDeleted
             ),
             other => other.into(),
         })?;
+    ctx.state.deliverer().wake();
     Ok(PullSecretDeleted {
         id: record.id,
         forced: req.force,

@@ -223,12 +223,24 @@ pub async fn image_check(ctx: Ctx, req: ImageCheck) -> Result<ImageChecked, ApiE
             .copied()
             .collect()
     };
+    let scope = format!("{}/{}", req.project, req.location);
+    try_in_order(&ctx, &image, &candidates, &scope).await
+}
 
+/// Checks `image` with each of `candidates` in order until one answers `ok`, recording each
+/// result on its pull secret; with no candidates, checks an anonymous pull. `scope` names where
+/// the candidates came from, for the warning.
+pub(crate) async fn try_in_order(
+    ctx: &Ctx,
+    image: &ImageRef,
+    candidates: &[&PullSecretRecord],
+    scope: &str,
+) -> Result<ImageChecked, ApiError> {
     let mut attempts = Vec::new();
     let mut warnings = Vec::new();
     let mut winner = None;
-    for r in &candidates {
-        let v = match check(&ctx, r, Some(&image)).await {
+    for r in candidates {
+        let v = match check(ctx, r, Some(image)).await {
             Ok(v) => v,
             Err(e) if e.code == "not_verifiable" => {
                 warnings.push(e.message);
@@ -236,7 +248,7 @@ pub async fn image_check(ctx: Ctx, req: ImageCheck) -> Result<ImageChecked, ApiE
             }
             Err(e) => return Err(e),
         };
-        record(&ctx, r, &v).await?;
+        record(ctx, r, &v).await?;
         let ok = v.outcome == Outcome::Ok.as_str();
         attempts.push(CheckAttempt {
             pull_secret: Some(r.name.clone()),
@@ -249,9 +261,7 @@ pub async fn image_check(ctx: Ctx, req: ImageCheck) -> Result<ImageChecked, ApiE
     }
     if candidates.is_empty() {
         warnings.push(format!(
-            "no pull secret in {}/{} applies to {}; checking an anonymous pull",
-            req.project,
-            req.location,
+            "no pull secret in {scope} applies to {}; checking an anonymous pull",
             image.domain()
         ));
         let report = ctx
@@ -260,12 +270,12 @@ pub async fn image_check(ctx: Ctx, req: ImageCheck) -> Result<ImageChecked, ApiE
             .check(
                 &Endpoint::for_domain(image.domain()),
                 None,
-                &Target::for_image(&image),
+                &Target::for_image(image),
             )
             .await;
         attempts.push(CheckAttempt {
             pull_secret: None,
-            verification: verification(&report, Some(&image), 0, &ctx),
+            verification: verification(&report, Some(image), 0, ctx),
         });
     }
     let deciding = attempts
