@@ -63,6 +63,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectCommand,
     },
+    /// Deploy images with their pull secrets; list, inspect and delete deployments.
+    Deployment {
+        #[command(subcommand)]
+        command: DeploymentCommand,
+    },
     /// Manage locations (where workloads run).
     Location {
         #[command(subcommand)]
@@ -364,8 +369,69 @@ pub enum ProjectCommand {
 pub enum LocationCommand {
     Create(LocationCreateArgs),
     List,
-    Get { name: String },
-    Delete { name: String },
+    Get {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+    /// Run a delivery pass over the location now.
+    Sync {
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeploymentCommand {
+    /// Deploy (or redeploy) an image; checks first that it can be pulled.
+    Deploy(DeployArgs),
+    List {
+        #[arg(long, env = "REGCRED_PROJECT")]
+        project: Option<String>,
+        #[arg(long, env = "REGCRED_LOCATION")]
+        location: Option<String>,
+    },
+    /// One deployment, its revisions and where it was delivered.
+    Get {
+        name: String,
+        #[arg(long, env = "REGCRED_PROJECT")]
+        project: String,
+        #[arg(long, env = "REGCRED_LOCATION")]
+        location: String,
+    },
+    Delete {
+        name: String,
+        #[arg(long, env = "REGCRED_PROJECT")]
+        project: String,
+        #[arg(long, env = "REGCRED_LOCATION")]
+        location: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[arg(long, env = "REGCRED_PROJECT")]
+    pub project: String,
+    #[arg(long, env = "REGCRED_LOCATION")]
+    pub location: String,
+    /// Deployment name; from the file when --file is given.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Image reference; from the file when --file is given.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// A pull secret, by name or id (repeat for several, tried in order).
+    #[arg(long = "pull-secret", value_name = "NAME|ID")]
+    pub pull_secrets: Vec<String>,
+    #[arg(long)]
+    pub replicas: Option<u32>,
+    /// A deploy file: `{name, image, pullSecret}` as the deploy API takes it, or a service file
+    /// with `name` and `container.image` / `container.pull_secret` (YAML or JSON).
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Skip the pre-flight pull check.
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -395,6 +461,18 @@ pub struct LocationCreateArgs {
     /// manifests: directory to write into.
     #[arg(long)]
     pub directory: Option<String>,
+    /// kubernetes: also deliver to namespaces matching this label selector ({project} is replaced).
+    #[arg(long)]
+    pub namespace_selector: Option<String>,
+    /// kubernetes: add the pull secrets to this ServiceAccount in each namespace (repeatable).
+    #[arg(long = "service-account", value_name = "NAME")]
+    pub service_accounts: Vec<String>,
+    /// manifests: the cluster's sealed-secrets certificate (kubeseal --fetch-cert), a path on the server.
+    #[arg(long, value_name = "FILE")]
+    pub sealing_cert_file: Option<String>,
+    /// manifests: write plain Secrets when no sealing certificate is given.
+    #[arg(long)]
+    pub allow_plaintext: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -69,6 +69,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Project { command } => {
             commands::admin::project(&client()?, &printer, command).await
         }
+        Command::Deployment { command } => {
+            commands::deployment::run(&client()?, &printer, command).await
+        }
         Command::Location { command } => {
             commands::admin::location(&client()?, &printer, command).await
         }

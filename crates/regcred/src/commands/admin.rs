@@ -1,7 +1,7 @@
 //! `regcred project|location|token|audit|registry|registrykey …`: the administrative resources.
 
 use regcred_core::api::{
-    AuditEvent, Items, Location, Project, RegistryCert, RegistryKey, RegistryKeyCreated, Token,
+    AuditEvent, Items, Location, Project, RegistryCert, RegistryKey, RegistryKeyCreated, SyncReport, Token,
     TokenCreated,
 };
 use serde_json::{json, Map, Value};
@@ -84,8 +84,16 @@ fn location_spec(args: &LocationCreateArgs) -> Value {
     put("path", &args.path);
     put("format", &args.format);
     put("directory", &args.directory);
+    put("namespaceSelector", &args.namespace_selector);
+    put("sealingCertFile", &args.sealing_cert_file);
     if args.in_cluster {
         spec.insert("inCluster".into(), json!(true));
+    }
+    if !args.service_accounts.is_empty() {
+        spec.insert("serviceAccounts".into(), json!(args.service_accounts));
+    }
+    if args.allow_plaintext {
+        spec.insert("allowPlaintext".into(), json!(true));
     }
     Value::Object(spec)
 }
@@ -114,6 +122,19 @@ pub async fn location(
                 .call("location.delete", &json!({"name": name}))
                 .await?;
             printer.print(&v, |_| Table::fields(vec![("deleted", name.clone())]))
+        }
+        LocationCommand::Sync { name } => {
+            let r: SyncReport = client.call("location.sync", &json!({"name": name})).await?;
+            printer.print(&r, |r| {
+                Table::fields(vec![
+                    ("location", r.location.clone()),
+                    ("applied", r.applied.to_string()),
+                    ("deleted", r.deleted.to_string()),
+                    ("up to date", r.up_to_date.to_string()),
+                    ("pending", r.pending.to_string()),
+                    ("errors", r.errors.to_string()),
+                ])
+            })
         }
     }
 }

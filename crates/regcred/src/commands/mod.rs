@@ -2,6 +2,7 @@
 //! environment), calls the server and prints the answer.
 
 pub mod admin;
+pub mod deployment;
 pub mod image;
 pub mod import;
 pub mod pull_secret;
