@@ -3,7 +3,8 @@
 //! signing token server implementing the distribution token protocol, `skopeo` (Debian package
 //! `skopeo`) as a reference registry client, test CAs, and a pusher for minimal OCI images.
 //! bcrypt htpasswd entries come from `htpasswd` (Debian package `apache2-utils`). [`Moto`] runs
-//! the moto AWS emulator (ECR, STS, IAM) from a Python virtualenv.
+//! the moto AWS emulator (ECR, STS, IAM) from a Python virtualenv. [`FakeKubeApi`] is a scripted,
+//! recording fake of the Kubernetes API server for the requests regcred's delivery makes.
 //!
 //! This crate is dev-only (`publish = false`, used from `[dev-dependencies]`). `scripts/setup`
 //! installs the three Debian packages and moto's virtualenv. A missing binary makes the calling
@@ -16,6 +17,7 @@
 
 mod binaries;
 mod ca;
+mod kube_api;
 mod moto;
 mod oci_image;
 mod probe;
@@ -24,6 +26,7 @@ mod skopeo;
 mod token_server;
 
 pub use ca::TestCa;
+pub use kube_api::{FakeKubeApi, RecordedRequest, FAKE_CONTEXT, FAKE_TOKEN};
 pub use moto::{AwsKeys, Moto};
 pub use oci_image::push_test_image;
 pub use registry::{Auth, Registry, RegistryOptions};
