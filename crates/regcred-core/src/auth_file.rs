@@ -87,7 +87,11 @@ pub fn entries(text: &str) -> Result<BTreeMap<String, Json>, AuthFileError> {
 /// Sets the `auths` entries in `set` and removes the keys in `remove`, leaving everything else in
 /// the file as it was (other logins, `credHelpers`, `credsStore`, Docker's other settings).
 /// Written with tabs, like `docker login`.
-pub fn update(text: &str, set: &[(String, Json)], remove: &[String]) -> Result<String, AuthFileError> {
+pub fn update(
+    text: &str,
+    set: &[(String, Json)],
+    remove: &[String],
+) -> Result<String, AuthFileError> {
     let mut root: Json = if text.trim().is_empty() {
         Json::Object(Map::new())
     } else {
@@ -116,8 +120,10 @@ pub fn update(text: &str, set: &[(String, Json)], remove: &[String]) -> Result<S
     let mut out = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    serde::Serialize::serialize(&root, &mut serializer).map_err(|e| AuthFileError::InvalidJson {
-        message: e.to_string(),
+    serde::Serialize::serialize(&root, &mut serializer).map_err(|e| {
+        AuthFileError::InvalidJson {
+            message: e.to_string(),
+        }
     })?;
     // serde_json writes UTF-8 only.
     Ok(String::from_utf8_lossy(&out).into_owned())

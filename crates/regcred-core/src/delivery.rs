@@ -8,7 +8,7 @@
 //! Also here: the labels and annotations that mark what regcred owns, namespace templates,
 //! equality-based label selectors, and the Kubernetes objects regcred applies (a Secret exactly as
 //! `kubectl create secret docker-registry` renders it plus regcred's metadata, a Deployment with
-//! `imagePullSecrets`, and the JSON Patches that add a pull secret to a ServiceAccount without
+//! `imagePullSecrets`, and the JSON Patches that add pull secrets to a ServiceAccount without
 //! touching its other entries).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,7 +85,10 @@ pub enum Action<T> {
     /// Remove what regcred owns and no longer wants (`owner_id` names what it was for).
     Delete { target: T, owner_id: String },
     /// Leave the target alone and report why.
-    Refuse { desired: Desired<T>, refusal: Refusal },
+    Refuse {
+        desired: Desired<T>,
+        refusal: Refusal,
+    },
 }
 
 /// What to do, and what is already as it should be.
@@ -262,11 +265,15 @@ fn label_key(
     let (prefix, name) = k.rsplit_once('/').unwrap_or(("", k));
     let prefix_ok = prefix.is_empty()
         || (prefix.len() <= 253
-            && prefix
-                .split('.')
-                .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')));
+            && prefix.split('.').all(|l| {
+                !l.is_empty()
+                    && l.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            }));
     if !prefix_ok || !label_name_ok(name) || name.is_empty() {
-        return Err(fail("label keys are [prefix/]name, name 1-63 of [A-Za-z0-9-_.]"));
+        return Err(fail(
+            "label keys are [prefix/]name, name 1-63 of [A-Za-z0-9-_.]",
+        ));
     }
     Ok(k.to_owned())
 }
@@ -277,7 +284,9 @@ fn label_value(
 ) -> Result<String, SelectorError> {
     let v = v.trim();
     if !label_name_ok(v) {
-        return Err(fail("label values are at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends"));
+        return Err(fail(
+            "label values are at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends",
+        ));
     }
     Ok(v.to_owned())
 }
@@ -285,8 +294,7 @@ fn label_value(
 fn label_name_ok(s: &str) -> bool {
     let alnum = |c: Option<char>| c.is_none_or(|c| c.is_ascii_alphanumeric());
     s.len() <= 63
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && alnum(s.chars().next())
         && alnum(s.chars().last())
@@ -422,56 +430,67 @@ pub fn added_by_regcred(service_account: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A JSON Patch adding `secret` to the ServiceAccount's `imagePullSecrets`, or `None` when it is
-/// already there. `imagePullSecrets` is an atomic list for server-side apply — applying it would
-/// replace everyone else's entries — so regcred patches instead: the `test` of the
-/// resourceVersion makes the patch fail (and be retried) if the account changed since it was read.
-pub fn service_account_add(service_account: &Value, secret: &str) -> Option<Value> {
-    let present = service_account["imagePullSecrets"]
+/// A JSON Patch that adds the Secrets `add` to the ServiceAccount's `imagePullSecrets` and takes
+/// `remove` out of it — only those regcred added, so an entry someone else put there stays — or
+/// `None` when there is nothing to change. `imagePullSecrets` is an atomic list for server-side
+/// apply (applying it would replace everyone else's entries), so regcred patches instead, all of
+/// a pass's changes to one account in one patch: the `test` of the resourceVersion makes it fail
+/// (and be retried next pass) if the account changed since it was read.
+pub fn service_account_patch(
+    service_account: &Value,
+    add: &[&str],
+    remove: &[&str],
+) -> Option<Value> {
+    let entries: Vec<&str> = service_account["imagePullSecrets"]
         .as_array()
-        .is_some_and(|a| a.iter().any(|e| e["name"] == secret));
-    if present {
-        return None;
-    }
+        .map(|a| a.iter().filter_map(|e| e["name"].as_str()).collect())
+        .unwrap_or_default();
+    let mut added = added_by_regcred(service_account);
+    let before = added.clone();
     let mut ops = vec![json!({
         "op": "test",
         "path": "/metadata/resourceVersion",
         "value": service_account["metadata"]["resourceVersion"],
     })];
-    match service_account["imagePullSecrets"].as_array() {
-        Some(_) => ops.push(json!({"op": "add", "path": "/imagePullSecrets/-", "value": {"name": secret}})),
-        None => ops.push(json!({"op": "add", "path": "/imagePullSecrets", "value": [{"name": secret}]})),
-    }
-    let mut added = added_by_regcred(service_account);
-    added.push(secret.to_owned());
-    ops.push(annotation_op(service_account, Some(added.join(","))));
-    Some(Value::Array(ops))
-}
-
-/// A JSON Patch removing `secret` from the ServiceAccount, or `None` when regcred did not add it
-/// (an entry someone else put there stays).
-pub fn service_account_remove(service_account: &Value, secret: &str) -> Option<Value> {
-    let mut added = added_by_regcred(service_account);
-    if !added.iter().any(|n| n == secret) {
-        return None;
-    }
-    added.retain(|n| n != secret);
-    let mut ops = vec![json!({
-        "op": "test",
-        "path": "/metadata/resourceVersion",
-        "value": service_account["metadata"]["resourceVersion"],
-    })];
-    if let Some(i) = service_account["imagePullSecrets"]
-        .as_array()
-        .and_then(|a| a.iter().position(|e| e["name"] == secret))
-    {
-        ops.push(json!({"op": "test", "path": format!("/imagePullSecrets/{i}/name"), "value": secret}));
+    // Removed from the end first, so that the indices of the others stay valid.
+    let mut removals: Vec<(usize, &str)> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| remove.contains(n) && added.iter().any(|a| a == *n))
+        .map(|(i, n)| (i, *n))
+        .collect();
+    removals.sort_by(|a, b| b.0.cmp(&a.0));
+    for (i, name) in &removals {
+        ops.push(
+            json!({"op": "test", "path": format!("/imagePullSecrets/{i}/name"), "value": name}),
+        );
         ops.push(json!({"op": "remove", "path": format!("/imagePullSecrets/{i}")}));
     }
-    ops.push(annotation_op(
-        service_account,
-        (!added.is_empty()).then(|| added.join(",")),
-    ));
+    added.retain(|a| !remove.contains(&a.as_str()));
+    let mut has_list = service_account["imagePullSecrets"].is_array();
+    for name in add {
+        if entries.contains(name) && !removals.iter().any(|(_, n)| n == name) {
+            continue;
+        }
+        if has_list {
+            ops.push(json!({"op": "add", "path": "/imagePullSecrets/-", "value": {"name": name}}));
+        } else {
+            ops.push(json!({"op": "add", "path": "/imagePullSecrets", "value": [{"name": name}]}));
+            has_list = true;
+        }
+        if !added.iter().any(|a| a == name) {
+            added.push((*name).to_owned());
+        }
+    }
+    if ops.len() == 1 && added == before {
+        return None;
+    }
+    if added != before {
+        ops.push(annotation_op(
+            service_account,
+            (!added.is_empty()).then(|| added.join(",")),
+        ));
+    }
     Some(Value::Array(ops))
 }
 
@@ -648,7 +667,10 @@ mod tests {
                 digest: "d1".into()
             }
         );
-        assert_eq!(owner_of(&applied, "other", PULL_SECRET_ANNOTATION), Owner::Other);
+        assert_eq!(
+            owner_of(&applied, "other", PULL_SECRET_ANNOTATION),
+            Owner::Other
+        );
         let mut stripped = applied.clone();
         let meta = stripped["metadata"].as_object_mut().unwrap();
         meta.remove("labels");
@@ -658,34 +680,48 @@ mod tests {
     }
 
     #[test]
-    fn service_account_patches_touch_only_regcreds_entry() {
+    fn service_account_patches_touch_only_regcreds_entries() {
         let sa = json!({
             "metadata": {"name": "default", "resourceVersion": "7"},
             "imagePullSecrets": [{"name": "theirs"}],
         });
-        let add = service_account_add(&sa, "ghcr").unwrap();
         assert_eq!(
-            add,
+            service_account_patch(&sa, &["ghcr", "quay"], &[]).unwrap(),
             json!([
                 {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
                 {"op": "add", "path": "/imagePullSecrets/-", "value": {"name": "ghcr"}},
-                {"op": "add", "path": "/metadata/annotations", "value": {SERVICE_ACCOUNT_ANNOTATION: "ghcr"}},
+                {"op": "add", "path": "/imagePullSecrets/-", "value": {"name": "quay"}},
+                {"op": "add", "path": "/metadata/annotations", "value": {SERVICE_ACCOUNT_ANNOTATION: "ghcr,quay"}},
             ])
+        );
+        let bare = json!({"metadata": {"name": "default", "resourceVersion": "1"}});
+        assert_eq!(
+            service_account_patch(&bare, &["ghcr", "quay"], &[]).unwrap()[1..3],
+            [
+                json!({"op": "add", "path": "/imagePullSecrets", "value": [{"name": "ghcr"}]}),
+                json!({"op": "add", "path": "/imagePullSecrets/-", "value": {"name": "quay"}}),
+            ]
         );
         let after = json!({
             "metadata": {"name": "default", "resourceVersion": "8",
                          "annotations": {SERVICE_ACCOUNT_ANNOTATION: "ghcr,quay"}},
             "imagePullSecrets": [{"name": "theirs"}, {"name": "ghcr"}, {"name": "quay"}],
         });
-        assert_eq!(service_account_add(&after, "ghcr"), None);
-        assert_eq!(service_account_remove(&after, "theirs"), None);
+        assert_eq!(service_account_patch(&after, &["ghcr"], &[]), None);
         assert_eq!(
-            service_account_remove(&after, "ghcr").unwrap(),
+            service_account_patch(&after, &[], &["theirs"]),
+            None,
+            "not regcred's to remove"
+        );
+        assert_eq!(
+            service_account_patch(&after, &[], &["ghcr", "quay"]).unwrap(),
             json!([
                 {"op": "test", "path": "/metadata/resourceVersion", "value": "8"},
+                {"op": "test", "path": "/imagePullSecrets/2/name", "value": "quay"},
+                {"op": "remove", "path": "/imagePullSecrets/2"},
                 {"op": "test", "path": "/imagePullSecrets/1/name", "value": "ghcr"},
                 {"op": "remove", "path": "/imagePullSecrets/1"},
-                {"op": "add", "path": "/metadata/annotations/regcred.dev~1image-pull-secrets", "value": "quay"},
+                {"op": "remove", "path": "/metadata/annotations/regcred.dev~1image-pull-secrets"},
             ])
         );
     }

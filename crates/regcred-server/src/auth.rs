@@ -290,9 +290,16 @@ mod tests {
         ];
         for (role, allowed) in table {
             let p = principal(role, Some("acme"));
-            for (perm, ok) in [Own, WriteSecrets, ReadSecrets, ReleaseSecrets, Resolve, Deploy]
-                .into_iter()
-                .zip(allowed)
+            for (perm, ok) in [
+                Own,
+                WriteSecrets,
+                ReadSecrets,
+                ReleaseSecrets,
+                Resolve,
+                Deploy,
+            ]
+            .into_iter()
+            .zip(allowed)
             {
                 assert_eq!(
                     p.require(perm, Some("acme")).is_ok(),

@@ -187,10 +187,12 @@ async fn refuse_while_pull_secrets(
         "project"
     };
     let mut by = Vec::new();
-    for (table, noun) in [("pull_secrets", "pull secret"), ("deployments", "deployment")] {
-        let sql = format!(
-            "SELECT {other}, name FROM {table} WHERE {column} = $1 ORDER BY {other}, name"
-        );
+    for (table, noun) in [
+        ("pull_secrets", "pull secret"),
+        ("deployments", "deployment"),
+    ] {
+        let sql =
+            format!("SELECT {other}, name FROM {table} WHERE {column} = $1 ORDER BY {other}, name");
         let rows: Vec<(String, String)> = sqlx::query_as(&sql)
             .bind(value)
             .fetch_all(&mut **tx)

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use regcred_core::refresh::RefreshPolicy;
 use regcred_registry::provider::ProviderConfig;
-use regcred_server::platform::PlatformConfig;
 use regcred_server::delivery::Deliverer;
+use regcred_server::platform::PlatformConfig;
 use regcred_server::refresher::{Clock, Providers, Refresher};
 use regcred_server::AppState;
 use regcred_store::vault::{write_private_new, MasterKey, Vault};
@@ -177,7 +177,9 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     let state = AppState::new(store, vault, registry_client(&args)?, platform, refresher);
     state
         .deliverer()
-        .set_interval(std::time::Duration::from_secs(args.delivery_interval.max(1)));
+        .set_interval(std::time::Duration::from_secs(
+            args.delivery_interval.max(1),
+        ));
     let (stop_refresher, stopped) = tokio::sync::oneshot::channel::<()>();
     let refresh_loop = tokio::spawn(Refresher::run(state.clone(), async {
         let _ = stopped.await;

@@ -27,7 +27,8 @@ pub(super) async fn pass(
     location: &LocationRecord,
     sources: &[Source],
 ) -> Result<PassResult, ApiError> {
-    let spec: DockerSpec = serde_json::from_str(&location.spec).map_err(|e| ApiError::internal(&e))?;
+    let spec: DockerSpec =
+        serde_json::from_str(&location.spec).map_err(|e| ApiError::internal(&e))?;
     let path = Path::new(&spec.path);
     let text = match read(path).await {
         Ok(text) => text,
@@ -36,11 +37,15 @@ pub(super) async fn pass(
     let present = match auth_file::entries(&text) {
         Ok(entries) => entries,
         Err(e) => {
-            let why = format!("{} is not an auth file regcred can update: {e}", path.display());
+            let why = format!(
+                "{} is not an auth file regcred can update: {e}",
+                path.display()
+            );
             return Ok(all_failed(sources, "auth_file_invalid", &why));
         }
     };
-    let digest_of = |entry: &serde_json::Value| state.vault().fingerprint(entry.to_string().as_bytes());
+    let digest_of =
+        |entry: &serde_json::Value| state.vault().fingerprint(entry.to_string().as_bytes());
     let rows = state
         .store()
         .list_deliveries(Some(&location.name), None)
@@ -48,7 +53,12 @@ pub(super) async fn pass(
     let written: BTreeMap<(&str, &str), &str> = rows
         .iter()
         .filter(|r| r.state == "delivered")
-        .filter_map(|r| Some(((r.target.as_str(), r.owner_id.as_str()), r.digest.as_deref()?)))
+        .filter_map(|r| {
+            Some((
+                (r.target.as_str(), r.owner_id.as_str()),
+                r.digest.as_deref()?,
+            ))
+        })
         .collect();
     let observed: Vec<Observed<String>> = present
         .iter()
@@ -101,7 +111,12 @@ pub(super) async fn pass(
     };
     for d in &plan.up_to_date {
         let revision = entries.get(&d.owner_id).map_or(0, |(r, _)| *r);
-        outcomes.push(Outcome::delivered(target(&d.target), &d.owner_id, revision, &d.digest));
+        outcomes.push(Outcome::delivered(
+            target(&d.target),
+            &d.owner_id,
+            revision,
+            &d.digest,
+        ));
     }
     let mut set = Vec::new();
     let mut remove = Vec::new();
@@ -114,7 +129,10 @@ pub(super) async fn pass(
                     written_now.push((desired, *revision));
                 }
             }
-            Action::Delete { target: key, owner_id } if !held.contains(&key) => {
+            Action::Delete {
+                target: key,
+                owner_id,
+            } if !held.contains(&key) => {
                 remove.push(key.clone());
                 result.removed.push((target(&key), owner_id));
             }
@@ -123,15 +141,21 @@ pub(super) async fn pass(
         }
     }
     if !set.is_empty() || !remove.is_empty() {
-        let updated = auth_file::update(&text, &set, &remove).map_err(|e| ApiError::internal(&e))?;
+        let updated =
+            auth_file::update(&text, &set, &remove).map_err(|e| ApiError::internal(&e))?;
         // Someone (docker login) wrote the file while this pass planned: plan again next pass
         // rather than overwrite what they wrote.
-        let again = read(path).await.map_err(|e| ApiError::internal(&std::io::Error::other(e)))?;
+        let again = read(path)
+            .await
+            .map_err(|e| ApiError::internal(&std::io::Error::other(e)))?;
         if again != text {
             return Err(ApiError::new(
                 axum::http::StatusCode::CONFLICT,
                 "conflict",
-                format!("{} changed during the delivery pass; retrying", path.display()),
+                format!(
+                    "{} changed during the delivery pass; retrying",
+                    path.display()
+                ),
             ));
         }
         if let Err(e) = write_atomically(path, updated.as_bytes(), 0o600).await {
@@ -141,7 +165,12 @@ pub(super) async fn pass(
     }
     result.applied = written_now.len() as u64;
     for (d, revision) in written_now {
-        outcomes.push(Outcome::delivered(target(&d.target), &d.owner_id, revision, &d.digest));
+        outcomes.push(Outcome::delivered(
+            target(&d.target),
+            &d.owner_id,
+            revision,
+            &d.digest,
+        ));
     }
     result.outcomes = outcomes;
     Ok(result)
@@ -166,14 +195,28 @@ fn refused(path: &Path, desired: &Desired<String>, refusal: &Refusal) -> Outcome
             ),
         ),
     };
-    Outcome::failed(target(&desired.target), &desired.owner_id, "error", code, message)
+    Outcome::failed(
+        target(&desired.target),
+        &desired.owner_id,
+        "error",
+        code,
+        message,
+    )
 }
 
 fn all_failed(sources: &[Source], code: &'static str, why: &str) -> PassResult {
     PassResult {
         outcomes: sources
             .iter()
-            .map(|s| Outcome::failed(target(&s.record.server), &s.record.id, "error", code, why.to_owned()))
+            .map(|s| {
+                Outcome::failed(
+                    target(&s.record.server),
+                    &s.record.id,
+                    "error",
+                    code,
+                    why.to_owned(),
+                )
+            })
             .collect(),
         ..PassResult::default()
     }
@@ -190,7 +233,11 @@ async fn read(path: &Path) -> Result<String, String> {
 
 /// Replaces `path` with `content` so that readers see the old file or the new one, never a part:
 /// a temporary file in the same directory with `mode` from the start, synced, then renamed over.
-pub(super) async fn write_atomically(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+pub(super) async fn write_atomically(
+    path: &Path,
+    content: &[u8],
+    mode: u32,
+) -> std::io::Result<()> {
     let path = path.to_owned();
     let content = content.to_vec();
     tokio::task::spawn_blocking(move || write_blocking(&path, &content, mode))
@@ -204,14 +251,20 @@ fn write_blocking(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()>
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("the path has no directory"))?;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut suffix = [0u8; 6];
     getrandom::getrandom(&mut suffix).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let tmp = dir.join(format!(".{name}.regcred-{}.tmp", regcred_store::vault::hex(&suffix)));
+    let tmp = dir.join(format!(
+        ".{name}.regcred-{}.tmp",
+        regcred_store::vault::hex(&suffix)
+    ));
     let written = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)

@@ -39,7 +39,12 @@ pub(crate) struct Clusters(Mutex<HashMap<String, Cluster>>);
 
 impl Clusters {
     async fn get(&self, spec_json: &str, spec: &KubernetesSpec) -> Result<Cluster, KubeError> {
-        if let Some(c) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(spec_json) {
+        if let Some(c) = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(spec_json)
+        {
             return Ok(c.clone());
         }
         let cluster = Cluster::connect(
@@ -141,17 +146,35 @@ pub(super) async fn pass(
             let t: Target = (ObjectKind::Secret, ns, r.name.clone());
             match &s.result {
                 Ok(rendered) => {
-                    let kubectl = k8s_secret::secret(&r.name, Some(&t.1), &[rendered.auth()], OutputFormat::Json)
-                        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
+                    let kubectl = k8s_secret::secret(
+                        &r.name,
+                        Some(&t.1),
+                        &[rendered.auth()],
+                        OutputFormat::Json,
+                    )
+                    .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
                     let revision = u64::try_from(r.revision).unwrap_or_default();
-                    let object = delivery::secret_for_apply(&kubectl, loc, &r.project, &r.id, revision, &rendered.digest)
-                        .map_err(|e| ApiError::internal(&e))?;
+                    let object = delivery::secret_for_apply(
+                        &kubectl,
+                        loc,
+                        &r.project,
+                        &r.id,
+                        revision,
+                        &rendered.digest,
+                    )
+                    .map_err(|e| ApiError::internal(&e))?;
                     desired.push(Desired {
                         target: t.clone(),
                         owner_id: r.id.clone(),
                         digest: rendered.digest.clone(),
                     });
-                    wanted.insert(t, Wanted { object, revision: r.revision });
+                    wanted.insert(
+                        t,
+                        Wanted {
+                            object,
+                            revision: r.revision,
+                        },
+                    );
                 }
                 Err(why) => {
                     outcomes.push(unrenderable(target_name(&t), r, why));
@@ -181,9 +204,11 @@ pub(super) async fn pass(
             revision: u64::try_from(d.revision).unwrap_or_default(),
             digest: "",
         };
-        let digest = state
-            .vault()
-            .fingerprint(delivery::deployment_object(&workload).to_string().as_bytes());
+        let digest = state.vault().fingerprint(
+            delivery::deployment_object(&workload)
+                .to_string()
+                .as_bytes(),
+        );
         workload.digest = &digest;
         let object = delivery::deployment_object(&workload);
         desired.push(Desired {
@@ -191,7 +216,13 @@ pub(super) async fn pass(
             owner_id: d.id.clone(),
             digest: digest.clone(),
         });
-        wanted.insert(t, Wanted { object, revision: d.revision });
+        wanted.insert(
+            t,
+            Wanted {
+                object,
+                revision: d.revision,
+            },
+        );
     }
 
     // Observe: regcred's own objects by label, then whatever stands where regcred wants to write.
@@ -219,7 +250,10 @@ pub(super) async fn pass(
                 t.clone(),
                 (
                     meta["uid"].as_str().unwrap_or_default().to_owned(),
-                    meta["resourceVersion"].as_str().unwrap_or_default().to_owned(),
+                    meta["resourceVersion"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                 ),
             );
             observed.push(Observed {
@@ -245,7 +279,10 @@ pub(super) async fn pass(
     .await;
     for (t, got) in found {
         match got {
-            Ok(Some(_)) => observed.push(Observed { target: t, owner: Owner::Other }),
+            Ok(Some(_)) => observed.push(Observed {
+                target: t,
+                owner: Owner::Other,
+            }),
             Ok(None) => {}
             Err(e) => return Ok(unreachable(state, loc, &e).await?),
         }
@@ -259,7 +296,12 @@ pub(super) async fn pass(
     let mut settled: Vec<(Target, String)> = Vec::new();
     for d in &plan.up_to_date {
         let revision = wanted.get(&d.target).map_or(0, |w| w.revision);
-        outcomes.push(Outcome::delivered(target_name(&d.target), &d.owner_id, revision, &d.digest));
+        outcomes.push(Outcome::delivered(
+            target_name(&d.target),
+            &d.owner_id,
+            revision,
+            &d.digest,
+        ));
         settled.push((d.target.clone(), d.owner_id.clone()));
     }
     let mut jobs = Vec::new();
@@ -267,18 +309,30 @@ pub(super) async fn pass(
         match action {
             Action::Refuse { desired, refusal } => outcomes.push(refused(&desired, &refusal)),
             Action::Apply { desired, exists } if !held.contains(&desired.target) => {
-                let Some(w) = wanted.get(&desired.target) else { continue };
+                let Some(w) = wanted.get(&desired.target) else {
+                    continue;
+                };
                 let mut object = w.object.clone();
                 if exists {
                     if let Some((_, rv)) = versions.get(&desired.target) {
                         object["metadata"]["resourceVersion"] = Value::String(rv.clone());
                     }
                 }
-                jobs.push(Job::Apply { desired, object, exists, revision: w.revision });
+                jobs.push(Job::Apply {
+                    desired,
+                    object,
+                    exists,
+                    revision: w.revision,
+                });
             }
             Action::Delete { target, owner_id } if !held.contains(&target) => {
                 let (uid, rv) = versions.get(&target).cloned().unwrap_or_default();
-                jobs.push(Job::Delete { target, owner_id, uid, rv });
+                jobs.push(Job::Delete {
+                    target,
+                    owner_id,
+                    uid,
+                    rv,
+                });
             }
             _ => {}
         }
@@ -296,7 +350,9 @@ pub(super) async fn pass(
                 settled.push((target, owner_id));
             }
             JobDone::Deleted { target, owner_id } => {
-                result.removed.push((target_name(&target), owner_id.clone()));
+                result
+                    .removed
+                    .push((target_name(&target), owner_id.clone()));
                 deleted.push((target, owner_id));
             }
             JobDone::Failed => {}
@@ -311,29 +367,31 @@ pub(super) async fn pass(
             .filter(|r| r.state == "delivered")
             .map(|r| (r.target.as_str(), r.owner_id.as_str()))
             .collect();
-        let mut sa_jobs = Vec::new();
+        // All of a pass's changes to one ServiceAccount go in one patch.
+        let mut accounts: BTreeMap<(String, String), AccountChange> = BTreeMap::new();
         for (t, owner) in settled.iter().filter(|(t, _)| t.0 == ObjectKind::Secret) {
+            let just_applied = !plan.up_to_date.iter().any(|d| d.target == *t);
+            let revision = wanted.get(t).map_or(0, |w| w.revision);
             for sa in &spec.service_accounts {
                 let sa_target = format!("serviceaccount:{}/{sa}", t.1);
-                let just_applied = !plan.up_to_date.iter().any(|d| d.target == *t);
-                if !just_applied && delivered_before.contains(&(sa_target.as_str(), owner.as_str())) {
-                    let revision = wanted.get(t).map_or(0, |w| w.revision);
+                if !just_applied && delivered_before.contains(&(sa_target.as_str(), owner.as_str()))
+                {
                     outcomes.push(Outcome::delivered(sa_target, owner, revision, ""));
                     continue;
                 }
-                sa_jobs.push((t.clone(), sa.clone(), owner.clone(), true));
+                let change = accounts.entry((t.1.clone(), sa.clone())).or_default();
+                change.add.push((t.2.clone(), owner.clone(), revision));
             }
         }
-        for (t, owner) in deleted.iter().filter(|(t, _)| t.0 == ObjectKind::Secret) {
+        for (t, _) in deleted.iter().filter(|(t, _)| t.0 == ObjectKind::Secret) {
             for sa in &spec.service_accounts {
-                sa_jobs.push((t.clone(), sa.clone(), owner.clone(), false));
+                let change = accounts.entry((t.1.clone(), sa.clone())).or_default();
+                change.remove.push(t.2.clone());
             }
         }
-        let revisions: BTreeMap<Target, i64> = wanted.iter().map(|(t, w)| (t.clone(), w.revision)).collect();
-        let done = in_parallel(sa_jobs, |(t, sa, owner, add)| {
+        let done = in_parallel(accounts.into_iter().collect(), |((ns, sa), change)| {
             let cluster = cluster.clone();
-            let revision = revisions.get(&t).copied().unwrap_or(0);
-            async move { service_account(&cluster, &t, &sa, &owner, add, revision).await }
+            async move { service_account(&cluster, &ns, &sa, change).await }
         })
         .await;
         outcomes.extend(done.into_iter().flatten());
@@ -366,7 +424,12 @@ enum JobDone {
 impl Job {
     async fn run(self, cluster: &Cluster) -> (JobDone, Option<Outcome>) {
         match self {
-            Job::Apply { desired, object, exists, revision } => {
+            Job::Apply {
+                desired,
+                object,
+                exists,
+                revision,
+            } => {
                 let (kind, ns, name) = &desired.target;
                 let t = target_name(&desired.target);
                 match cluster.apply(*kind, ns, name, &object, exists).await {
@@ -375,23 +438,43 @@ impl Job {
                             target: desired.target.clone(),
                             owner_id: desired.owner_id.clone(),
                         },
-                        Some(Outcome::delivered(t, &desired.owner_id, revision, &desired.digest)),
+                        Some(Outcome::delivered(
+                            t,
+                            &desired.owner_id,
+                            revision,
+                            &desired.digest,
+                        )),
                     ),
                     Err(e) => {
                         let outcome = match e.status() {
-                            Some(404) => namespace_missing(desired.target.clone(), &desired.owner_id),
+                            Some(404) => {
+                                namespace_missing(desired.target.clone(), &desired.owner_id)
+                            }
                             Some(409) if !exists => refused(&desired, &Refusal::NotOwned),
-                            _ => Outcome::failed(t, &desired.owner_id, "error", "apply_failed", e.to_string()),
+                            _ => Outcome::failed(
+                                t,
+                                &desired.owner_id,
+                                "error",
+                                "apply_failed",
+                                e.to_string(),
+                            ),
                         };
                         (JobDone::Failed, Some(outcome))
                     }
                 }
             }
-            Job::Delete { target, owner_id, uid, rv } => {
+            Job::Delete {
+                target,
+                owner_id,
+                uid,
+                rv,
+            } => {
                 let (kind, ns, name) = &target;
                 match cluster.delete(*kind, ns, name, &uid, &rv).await {
                     Ok(()) => (JobDone::Deleted { target, owner_id }, None),
-                    Err(e) if e.status() == Some(404) => (JobDone::Deleted { target, owner_id }, None),
+                    Err(e) if e.status() == Some(404) => {
+                        (JobDone::Deleted { target, owner_id }, None)
+                    }
                     Err(e) => {
                         let outcome = Outcome::failed(
                             target_name(&target),
@@ -408,42 +491,58 @@ impl Job {
     }
 }
 
-/// Adds (or removes) a delivered Secret in a ServiceAccount's `imagePullSecrets`.
+/// What one pass changes in one ServiceAccount: Secrets to add (with their owner and revision,
+/// for the outcome) and Secrets to take out.
+#[derive(Default)]
+struct AccountChange {
+    add: Vec<(String, String, i64)>,
+    remove: Vec<String>,
+}
+
+/// Applies `change` to the ServiceAccount `sa` in `ns` with one JSON Patch; answers the outcome
+/// of every addition.
 async fn service_account(
     cluster: &Cluster,
-    secret: &Target,
+    ns: &str,
     sa: &str,
-    owner: &str,
-    add: bool,
-    revision: i64,
-) -> Option<Outcome> {
-    let (_, ns, name) = secret;
+    change: AccountChange,
+) -> Vec<Outcome> {
     let t = format!("serviceaccount:{ns}/{sa}");
+    let each = |state: &'static str, code: &'static str, message: String| -> Vec<Outcome> {
+        change
+            .add
+            .iter()
+            .map(|(_, owner, _)| Outcome::failed(t.clone(), owner, state, code, message.clone()))
+            .collect()
+    };
     let account = match cluster.get(ObjectKind::ServiceAccount, ns, sa).await {
         Ok(Some(account)) => account,
-        Ok(None) if add => {
-            return Some(Outcome::failed(
-                t,
-                owner,
-                "pending",
-                "service_account_missing",
-                format!("service account {sa} does not exist in namespace {ns} yet"),
-            ))
+        Ok(None) => {
+            let message = format!("service account {sa} does not exist in namespace {ns} yet");
+            return each("pending", "service_account_missing", message);
         }
-        Ok(None) => return None,
-        Err(e) => return Some(Outcome::failed(t, owner, "error", "patch_failed", e.to_string())),
+        Err(e) => return each("error", "patch_failed", e.to_string()),
     };
-    let patch = match add {
-        true => delivery::service_account_add(&account, name),
-        false => delivery::service_account_remove(&account, name),
-    };
-    if let Some(patch) = patch {
-        if let Err(e) = cluster.json_patch(ObjectKind::ServiceAccount, ns, sa, &patch).await {
+    let add: Vec<&str> = change
+        .add
+        .iter()
+        .map(|(name, _, _)| name.as_str())
+        .collect();
+    let remove: Vec<&str> = change.remove.iter().map(String::as_str).collect();
+    if let Some(patch) = delivery::service_account_patch(&account, &add, &remove) {
+        if let Err(e) = cluster
+            .json_patch(ObjectKind::ServiceAccount, ns, sa, &patch)
+            .await
+        {
             // A failed `test` (the account changed since it was read) is retried next pass.
-            return Some(Outcome::failed(t, owner, "error", "patch_failed", e.to_string()));
+            return each("error", "patch_failed", e.to_string());
         }
     }
-    add.then(|| Outcome::delivered(t, owner, revision, ""))
+    change
+        .add
+        .iter()
+        .map(|(_, owner, revision)| Outcome::delivered(t.clone(), owner, *revision, ""))
+        .collect()
 }
 
 fn namespace_missing(t: Target, owner: &str) -> Outcome {
@@ -451,7 +550,13 @@ fn namespace_missing(t: Target, owner: &str) -> Outcome {
         "namespace {} does not exist yet; delivered when it appears",
         t.1
     );
-    Outcome::failed(target_name(&t), owner, "pending", "namespace_missing", message)
+    Outcome::failed(
+        target_name(&t),
+        owner,
+        "pending",
+        "namespace_missing",
+        message,
+    )
 }
 
 fn refused(desired: &Desired<Target>, refusal: &Refusal) -> Outcome {
@@ -474,11 +579,21 @@ fn refused(desired: &Desired<Target>, refusal: &Refusal) -> Outcome {
             format!("{what} {ns}/{name} is delivered from {owner_id}; two pull secrets of the same name target this namespace"),
         ),
     };
-    Outcome::failed(target_name(&desired.target), &desired.owner_id, "error", code, message)
+    Outcome::failed(
+        target_name(&desired.target),
+        &desired.owner_id,
+        "error",
+        code,
+        message,
+    )
 }
 
 /// The cluster could not be reached: every row of the location keeps what it said, as an error.
-async fn unreachable(state: &AppState, location: &str, e: &KubeError) -> Result<PassResult, ApiError> {
+async fn unreachable(
+    state: &AppState,
+    location: &str,
+    e: &KubeError,
+) -> Result<PassResult, ApiError> {
     let code = match e {
         KubeError::Config(_) => "kubeconfig_invalid",
         _ => "cluster_unreachable",

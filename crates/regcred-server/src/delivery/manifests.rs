@@ -80,7 +80,13 @@ pub(super) async fn pass(
         let (key, mode, digest) = match &sealing {
             Some(Ok(key)) => (Some(key), 0o644, format!("{}:sealed", rendered.digest)),
             Some(Err(why)) => {
-                outcomes.push(Outcome::failed(target, &r.id, "error", "sealing_cert_invalid", why.clone()));
+                outcomes.push(Outcome::failed(
+                    target,
+                    &r.id,
+                    "error",
+                    "sealing_cert_invalid",
+                    why.clone(),
+                ));
                 held.push(path);
                 continue;
             }
@@ -97,16 +103,24 @@ pub(super) async fn pass(
                 continue;
             }
         };
-        let kubectl = k8s_secret::secret(&r.name, Some(&ns), &[rendered.auth()], OutputFormat::Json)
-            .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
+        let kubectl =
+            k8s_secret::secret(&r.name, Some(&ns), &[rendered.auth()], OutputFormat::Json)
+                .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
         let revision = u64::try_from(r.revision).unwrap_or_default();
-        let object = delivery::secret_for_apply(&kubectl, loc, &r.project, &r.id, revision, &digest)
-            .map_err(|e| ApiError::internal(&e))?;
+        let object =
+            delivery::secret_for_apply(&kubectl, loc, &r.project, &r.id, revision, &digest)
+                .map_err(|e| ApiError::internal(&e))?;
         let content = match key {
             Some(key) => match seal_secret(key, &object) {
                 Ok(sealed) => sealed,
                 Err(e) => {
-                    outcomes.push(Outcome::failed(target, &r.id, "error", "seal_failed", e.to_string()));
+                    outcomes.push(Outcome::failed(
+                        target,
+                        &r.id,
+                        "error",
+                        "seal_failed",
+                        e.to_string(),
+                    ));
                     held.push(path);
                     continue;
                 }
@@ -118,7 +132,14 @@ pub(super) async fn pass(
             owner_id: r.id.clone(),
             digest,
         });
-        files.insert(path, File { content, mode, revision: r.revision });
+        files.insert(
+            path,
+            File {
+                content,
+                mode,
+                revision: r.revision,
+            },
+        );
     }
     for w in workloads {
         let d = &w.record;
@@ -136,9 +157,11 @@ pub(super) async fn pass(
             revision: u64::try_from(d.revision).unwrap_or_default(),
             digest: "",
         };
-        let digest = state
-            .vault()
-            .fingerprint(delivery::deployment_object(&workload).to_string().as_bytes());
+        let digest = state.vault().fingerprint(
+            delivery::deployment_object(&workload)
+                .to_string()
+                .as_bytes(),
+        );
         workload.digest = &digest;
         let path = deployment_path(&ns, &d.name);
         desired.push(Desired {
@@ -147,7 +170,14 @@ pub(super) async fn pass(
             digest: digest.clone(),
         });
         let content = pretty(&delivery::deployment_object(&workload));
-        files.insert(path, File { content, mode: 0o644, revision: d.revision });
+        files.insert(
+            path,
+            File {
+                content,
+                mode: 0o644,
+                revision: d.revision,
+            },
+        );
     }
 
     let observed = observe(&dir, loc).await;
@@ -158,18 +188,32 @@ pub(super) async fn pass(
     };
     for d in &plan.up_to_date {
         let revision = files.get(&d.target).map_or(0, |f| f.revision);
-        outcomes.push(Outcome::delivered(format!("file:{}", d.target), &d.owner_id, revision, &d.digest));
+        outcomes.push(Outcome::delivered(
+            format!("file:{}", d.target),
+            &d.owner_id,
+            revision,
+            &d.digest,
+        ));
     }
     for action in plan.actions {
         match action {
             Action::Apply { desired, .. } => {
-                let Some(file) = files.get(&desired.target) else { continue };
+                let Some(file) = files.get(&desired.target) else {
+                    continue;
+                };
                 let target = format!("file:{}", desired.target);
                 let path = dir.join(&desired.target);
-                match super::auth_file::write_atomically(&path, file.content.as_bytes(), file.mode).await {
+                match super::auth_file::write_atomically(&path, file.content.as_bytes(), file.mode)
+                    .await
+                {
                     Ok(()) => {
                         result.applied += 1;
-                        outcomes.push(Outcome::delivered(target, &desired.owner_id, file.revision, &desired.digest));
+                        outcomes.push(Outcome::delivered(
+                            target,
+                            &desired.owner_id,
+                            file.revision,
+                            &desired.digest,
+                        ));
                     }
                     Err(e) => outcomes.push(Outcome::failed(
                         target,
@@ -201,14 +245,23 @@ pub(super) async fn pass(
                 let (code, message) = match refusal {
                     Refusal::NotOwned => (
                         "not_owned",
-                        format!("{} exists and regcred did not write it; regcred leaves it alone", dir.join(&desired.target).display()),
+                        format!(
+                            "{} exists and regcred did not write it; regcred leaves it alone",
+                            dir.join(&desired.target).display()
+                        ),
                     ),
                     Refusal::OwnedByOther { owner_id } => (
                         "owned_by_other",
                         format!("{} is written for {owner_id}", desired.target),
                     ),
                 };
-                outcomes.push(Outcome::failed(format!("file:{}", desired.target), &desired.owner_id, "error", code, message));
+                outcomes.push(Outcome::failed(
+                    format!("file:{}", desired.target),
+                    &desired.owner_id,
+                    "error",
+                    code,
+                    message,
+                ));
             }
         }
     }

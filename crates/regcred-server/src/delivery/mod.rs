@@ -143,7 +143,9 @@ impl Deliverer {
 
     /// Sets how often every location is checked without being woken.
     pub fn set_interval(&self, interval: Duration) {
-        let ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(100);
+        let ms = u64::try_from(interval.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(100);
         self.interval_ms.store(ms, Ordering::Relaxed);
     }
 
@@ -157,7 +159,9 @@ impl Deliverer {
         let lock = self.lock_for(location);
         let _guard = lock.lock().await;
         let Some(record) = state.store().get_location(location).await? else {
-            return Err(ApiError::not_found(format!("location {location:?} does not exist")));
+            return Err(ApiError::not_found(format!(
+                "location {location:?} does not exist"
+            )));
         };
         let sources = sources(state, &record).await?;
         let workloads = workloads(state, &record).await?;
@@ -303,10 +307,18 @@ async fn record_outcomes(
             updated_at: now,
         };
         wanted.insert((row.target.clone(), row.owner_id.clone()));
-        let unchanged = existing.get(&(row.target.clone(), row.owner_id.clone())).is_some_and(|e| {
-            (&e.state, e.revision, &e.digest, &e.code, &e.message)
-                == (&row.state, row.revision, &row.digest, &row.code, &row.message)
-        });
+        let unchanged = existing
+            .get(&(row.target.clone(), row.owner_id.clone()))
+            .is_some_and(|e| {
+                (&e.state, e.revision, &e.digest, &e.code, &e.message)
+                    == (
+                        &row.state,
+                        row.revision,
+                        &row.digest,
+                        &row.code,
+                        &row.message,
+                    )
+            });
         if !unchanged {
             put.push(row);
         }
@@ -346,7 +358,11 @@ pub async fn statuses(state: &AppState, owner_id: &str) -> Result<Vec<DeliverySt
 }
 
 /// The outcome of a pull secret that could not be rendered this pass, for one of its targets.
-pub(crate) fn unrenderable(target: String, record: &PullSecretRecord, why: &(String, String)) -> Outcome {
+pub(crate) fn unrenderable(
+    target: String,
+    record: &PullSecretRecord,
+    why: &(String, String),
+) -> Outcome {
     let code = match why.0.as_str() {
         "credential_unavailable" => "credential_unavailable",
         _ => "not_renderable",

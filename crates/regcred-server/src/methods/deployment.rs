@@ -47,7 +47,11 @@ fn decode_spec(text: &str) -> Result<DeploymentSpec, ApiError> {
     serde_json::from_str(text).map_err(|e| ApiError::internal(&e))
 }
 
-async fn full_view(ctx: &Ctx, r: DeploymentRecord, with_revisions: bool) -> Result<Deployment, ApiError> {
+async fn full_view(
+    ctx: &Ctx,
+    r: DeploymentRecord,
+    with_revisions: bool,
+) -> Result<Deployment, ApiError> {
     let spec = decode_spec(&r.spec)?;
     let id = r.id.clone();
     let mut v = view(r, spec);
@@ -79,7 +83,11 @@ fn named(req: &DeploymentDeploy) -> Result<Vec<String>, ApiError> {
         if !n.starts_with("ps_") {
             check_name(NameKind::PullSecret, "pullSecrets", n)?;
         } else if n.len() > 64 || !n[3..].bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ApiError::field("pullSecrets", "invalid_reference", "not a pull secret id"));
+            return Err(ApiError::field(
+                "pullSecrets",
+                "invalid_reference",
+                "not a pull secret id",
+            ));
         }
         if !out.contains(n) {
             out.push(n.clone());
@@ -164,7 +172,12 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
         ("platform_registry", Vec::new())
     } else {
         if let Some(other) = owner {
-            return Err(super::image::pull_secret_required(&image, other, &req.project, &req.location));
+            return Err(super::image::pull_secret_required(
+                &image,
+                other,
+                &req.project,
+                &req.location,
+            ));
         }
         let all = ctx
             .state
@@ -324,13 +337,20 @@ async fn sync_now(ctx: &Ctx, location: &str, warnings: &mut Vec<String>) {
     }
 }
 
-async fn find(ctx: &Ctx, req: &DeploymentRef, permission: Permission) -> Result<DeploymentRecord, ApiError> {
+async fn find(
+    ctx: &Ctx,
+    req: &DeploymentRef,
+    permission: Permission,
+) -> Result<DeploymentRecord, ApiError> {
     check_name(NameKind::Project, "project", &req.project)?;
     check_name(NameKind::Location, "location", &req.location)?;
     check_name(NameKind::PullSecret, "name", &req.name)?;
     let target = format!("{}/{}/{}", req.project, req.location, req.name);
     match permission {
-        Permission::Deploy => ctx.require_audited(permission, Some(&req.project), &target).await?,
+        Permission::Deploy => {
+            ctx.require_audited(permission, Some(&req.project), &target)
+                .await?
+        }
         _ => ctx.principal.require(permission, Some(&req.project))?,
     }
     ctx.state
@@ -352,7 +372,10 @@ pub async fn list(ctx: Ctx, req: DeploymentList) -> Result<Items<Deployment>, Ap
     if let Some(l) = &req.location {
         check_name(NameKind::Location, "location", l)?;
     }
-    let project = req.project.clone().or_else(|| ctx.principal.project.clone());
+    let project = req
+        .project
+        .clone()
+        .or_else(|| ctx.principal.project.clone());
     ctx.principal
         .require(Permission::ReadSecrets, project.as_deref())?;
     let records = ctx
@@ -370,7 +393,12 @@ pub async fn list(ctx: Ctx, req: DeploymentList) -> Result<Items<Deployment>, Ap
 pub async fn delete(ctx: Ctx, req: DeploymentRef) -> Result<serde_json::Value, ApiError> {
     let record = find(&ctx, &req, Permission::Deploy).await?;
     let target = format!("{}/{}/{}", req.project, req.location, req.name);
-    let event = ctx.audit(Some(&req.project), &target, "ok", json!({ "id": record.id }));
+    let event = ctx.audit(
+        Some(&req.project),
+        &target,
+        "ok",
+        json!({ "id": record.id }),
+    );
     ctx.state
         .store()
         .delete_deployment(&record.id, &event)

@@ -112,7 +112,12 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
 }
 
 /// A cross-project image of the platform registry without a pull secret: say what to create.
-pub(crate) fn pull_secret_required(image: &ImageRef, owner: &str, project: &str, location: &str) -> ApiError {
+pub(crate) fn pull_secret_required(
+    image: &ImageRef,
+    owner: &str,
+    project: &str,
+    location: &str,
+) -> ApiError {
     let registry = image.domain();
     ApiError::new(
         axum::http::StatusCode::CONFLICT,

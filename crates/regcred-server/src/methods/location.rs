@@ -111,7 +111,10 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
                     ApiError::field(
                         "spec.serviceAccounts",
                         "invalid_value",
-                        format!("{:?} is not a ServiceAccount name", account.chars().take(80).collect::<String>()),
+                        format!(
+                            "{:?} is not a ServiceAccount name",
+                            account.chars().take(80).collect::<String>()
+                        ),
                     )
                 })?;
             }

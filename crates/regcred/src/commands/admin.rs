@@ -1,8 +1,8 @@
 //! `regcred project|location|token|audit|registry|registrykey …`: the administrative resources.
 
 use regcred_core::api::{
-    AuditEvent, Items, Location, Project, RegistryCert, RegistryKey, RegistryKeyCreated, SyncReport, Token,
-    TokenCreated,
+    AuditEvent, Items, Location, Project, RegistryCert, RegistryKey, RegistryKeyCreated,
+    SyncReport, Token, TokenCreated,
 };
 use serde_json::{json, Map, Value};
 

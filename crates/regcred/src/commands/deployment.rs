@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use regcred_core::api::{Deployment, DeploymentDeployed, DeploymentDeploy, Items};
+use regcred_core::api::{Deployment, DeploymentDeploy, DeploymentDeployed, Items};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -15,7 +15,14 @@ use crate::output::{note, Printer, Table};
 
 fn table(items: &[Deployment]) -> Table {
     let mut t = Table::new(vec![
-        "NAME", "PROJECT", "LOCATION", "REV", "IMAGE", "PULL SECRETS", "RESOLUTION", "DELIVERED",
+        "NAME",
+        "PROJECT",
+        "LOCATION",
+        "REV",
+        "IMAGE",
+        "PULL SECRETS",
+        "RESOLUTION",
+        "DELIVERED",
     ]);
     for d in items {
         let secrets: Vec<String> = d
@@ -24,7 +31,11 @@ fn table(items: &[Deployment]) -> Table {
             .iter()
             .map(|p| format!("{}@{}", p.name, p.revision))
             .collect();
-        let delivered = d.deliveries.iter().filter(|s| s.state == "delivered").count();
+        let delivered = d
+            .deliveries
+            .iter()
+            .filter(|s| s.state == "delivered")
+            .count();
         t.row(vec![
             d.name.clone(),
             d.project.clone(),
@@ -70,7 +81,8 @@ enum StringOrList {
 }
 
 fn read_file(path: &Path) -> anyhow::Result<DeployFile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     // YAML is a superset of JSON, so one parser reads both.
     serde_yaml::from_str(&text)
         .map_err(|e| UsageError(format!("{}: not a deploy file: {e}", path.display())).into())
@@ -83,12 +95,17 @@ fn request(args: DeployArgs) -> anyhow::Result<DeploymentDeploy> {
         None => DeployFile::default(),
     };
     let container = file.container.unwrap_or_default();
-    let name = args.name.or(file.name).ok_or_else(|| UsageError("--name is required (or name in the file)".into()))?;
+    let name = args
+        .name
+        .or(file.name)
+        .ok_or_else(|| UsageError("--name is required (or name in the file)".into()))?;
     let image = args
         .image
         .or(container.image)
         .or(file.image)
-        .ok_or_else(|| UsageError("--image is required (or image / container.image in the file)".into()))?;
+        .ok_or_else(|| {
+            UsageError("--image is required (or image / container.image in the file)".into())
+        })?;
     let mut pull_secrets = args.pull_secrets;
     if pull_secrets.is_empty() {
         pull_secrets.extend(file.pull_secret);
@@ -111,7 +128,11 @@ fn request(args: DeployArgs) -> anyhow::Result<DeploymentDeploy> {
     })
 }
 
-pub async fn run(client: &Client, printer: &Printer, command: DeploymentCommand) -> anyhow::Result<()> {
+pub async fn run(
+    client: &Client,
+    printer: &Printer,
+    command: DeploymentCommand,
+) -> anyhow::Result<()> {
     match command {
         DeploymentCommand::Deploy(args) => {
             let body = request(args)?;
@@ -138,19 +159,36 @@ pub async fn run(client: &Client, printer: &Printer, command: DeploymentCommand)
         }
         DeploymentCommand::List { project, location } => {
             let l: Items<Deployment> = client
-                .call("deployment.list", &json!({"project": project, "location": location}))
+                .call(
+                    "deployment.list",
+                    &json!({"project": project, "location": location}),
+                )
                 .await?;
             printer.print(&l, |l| table(&l.items))
         }
-        DeploymentCommand::Get { name, project, location } => {
+        DeploymentCommand::Get {
+            name,
+            project,
+            location,
+        } => {
             let d: Deployment = client
-                .call("deployment.get", &json!({"project": project, "location": location, "name": name}))
+                .call(
+                    "deployment.get",
+                    &json!({"project": project, "location": location, "name": name}),
+                )
                 .await?;
             printer.print(&d, |d| table(std::slice::from_ref(d)))
         }
-        DeploymentCommand::Delete { name, project, location } => {
+        DeploymentCommand::Delete {
+            name,
+            project,
+            location,
+        } => {
             let v: Value = client
-                .call("deployment.delete", &json!({"project": project, "location": location, "name": name}))
+                .call(
+                    "deployment.delete",
+                    &json!({"project": project, "location": location, "name": name}),
+                )
                 .await?;
             printer.print(&v, |_| Table::fields(vec![("deleted", name.clone())]))
         }
@@ -179,7 +217,10 @@ mod tests {
         let path = dir.path().join("deploy.yaml");
         std::fs::write(&path, text).unwrap();
         let r = request(args(&path)).unwrap();
-        assert_eq!((r.name.as_str(), r.image.as_str()), (expected.0, expected.1));
+        assert_eq!(
+            (r.name.as_str(), r.image.as_str()),
+            (expected.0, expected.1)
+        );
         assert_eq!(r.pull_secrets, expected.2);
     }
 
