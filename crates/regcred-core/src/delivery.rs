@@ -459,7 +459,7 @@ pub fn service_account_patch(
         .filter(|(_, n)| remove.contains(n) && added.iter().any(|a| a == *n))
         .map(|(i, n)| (i, *n))
         .collect();
-    removals.sort_by(|a, b| b.0.cmp(&a.0));
+    removals.sort_by_key(|r| std::cmp::Reverse(r.0));
     for (i, name) in &removals {
         ops.push(
             json!({"op": "test", "path": format!("/imagePullSecrets/{i}/name"), "value": name}),

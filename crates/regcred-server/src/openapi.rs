@@ -46,7 +46,31 @@ pub const ERROR_CODES: &[&str] = &[
     "pull_secret_required",
     "no_credentials",
     "credential_unavailable",
+    "preflight_failed",
+    "plaintext_refused",
     "internal",
+];
+
+/// Stable reason codes of a delivery's status (`deliveries[].code`), not of API errors.
+pub const DELIVERY_CODES: &[&str] = &[
+    "namespace_missing",
+    "service_account_missing",
+    "not_owned",
+    "owned_by_other",
+    "credential_unavailable",
+    "not_renderable",
+    "cluster_unreachable",
+    "kubeconfig_invalid",
+    "apply_failed",
+    "delete_failed",
+    "patch_failed",
+    "auth_file_unreadable",
+    "auth_file_invalid",
+    "auth_file_unwritable",
+    "plaintext_refused",
+    "sealing_cert_invalid",
+    "seal_failed",
+    "write_failed",
 ];
 
 /// The document.
@@ -99,6 +123,19 @@ pub fn build() -> Value {
                                 "items": {"type": "array", "items": {"type": "object"}}
                             }
                         }
+                    }
+                },
+                "DeliveryStatus": {
+                    "type": "object",
+                    "required": ["location", "target", "state", "updatedAt"],
+                    "properties": {
+                        "location": {"type": "string"},
+                        "target": {"type": "string"},
+                        "state": {"type": "string", "enum": ["pending", "delivered", "error"]},
+                        "revision": {"type": "integer"},
+                        "code": {"type": "string", "enum": DELIVERY_CODES},
+                        "message": {"type": "string"},
+                        "updatedAt": {"type": "string"}
                     }
                 }
             }

@@ -365,6 +365,8 @@ pub enum ProjectCommand {
     },
 }
 
+// Parsed once per run; boxing the create arguments would only obscure the clap derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum LocationCommand {
     Create(LocationCreateArgs),

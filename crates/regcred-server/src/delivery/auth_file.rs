@@ -50,9 +50,10 @@ pub(super) async fn pass(
         .store()
         .list_deliveries(Some(&location.name), None)
         .await?;
+    // Every row with a digest names content regcred wrote, including rows of a pass that failed
+    // afterwards.
     let written: BTreeMap<(&str, &str), &str> = rows
         .iter()
-        .filter(|r| r.state == "delivered")
         .filter_map(|r| {
             Some((
                 (r.target.as_str(), r.owner_id.as_str()),
@@ -96,9 +97,7 @@ pub(super) async fn pass(
                 entries.insert(s.record.id.clone(), (s.record.revision, entry));
             }
             Err(why) => {
-                let key = regcred_core::registry_host::RegistryServer::parse(&s.record.server)
-                    .map(|server| server.auth_key())
-                    .unwrap_or_else(|_| s.record.server.clone());
+                let key = auth_key(&s.record);
                 outcomes.push(unrenderable(target(&key), &s.record, why));
                 held.push(key);
             }
@@ -176,6 +175,13 @@ pub(super) async fn pass(
     Ok(result)
 }
 
+/// The auth-file key of a pull secret's server (`https://index.docker.io/v1/` for Docker Hub).
+fn auth_key(record: &regcred_store::PullSecretRecord) -> String {
+    regcred_core::registry_host::RegistryServer::parse(&record.server)
+        .map(|server| server.auth_key())
+        .unwrap_or_else(|_| record.server.clone())
+}
+
 fn refused(path: &Path, desired: &Desired<String>, refusal: &Refusal) -> Outcome {
     let (code, message) = match refusal {
         Refusal::NotOwned => (
@@ -210,7 +216,7 @@ fn all_failed(sources: &[Source], code: &'static str, why: &str) -> PassResult {
             .iter()
             .map(|s| {
                 Outcome::failed(
-                    target(&s.record.server),
+                    target(&auth_key(&s.record)),
                     &s.record.id,
                     "error",
                     code,
