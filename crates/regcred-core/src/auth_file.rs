@@ -407,6 +407,49 @@ mod tests {
     }
 
     #[test]
+    fn update_sets_and_removes_one_entry_leaving_the_rest() {
+        let before = r#"{"auths":{"other.example.com":{"auth":"b3RoZXI6cHc="},"old.example.com":{"auth":"eDp5"}},"credHelpers":{"x.example.com":"foo"},"psFormat":"table"}"#;
+        let login = DockerAuth::new("ghcr.io", "u", "p&<>:x");
+        let after = update(
+            before,
+            &[("ghcr.io".into(), entry(&login))],
+            &["old.example.com".into()],
+        )
+        .unwrap();
+        let parsed: Json = serde_json::from_str(&after).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({
+                "auths": {
+                    "other.example.com": {"auth": "b3RoZXI6cHc="},
+                    "ghcr.io": {"auth": "dTpwJjw+Ong="},
+                },
+                "credHelpers": {"x.example.com": "foo"},
+                "psFormat": "table",
+            })
+        );
+        assert!(
+            after.contains("\n\t\"auths\""),
+            "tab-indented like docker login: {after}"
+        );
+        assert_eq!(entries(&after).unwrap().len(), 2);
+        // A new file, and files that are not auth files.
+        assert!(update("", &[("ghcr.io".into(), entry(&login))], &[]).is_ok());
+        assert!(matches!(
+            update("[1]", &[], &[]),
+            Err(AuthFileError::WrongType { .. })
+        ));
+        assert!(matches!(
+            update(r#"{"auths":[]}"#, &[], &[]),
+            Err(AuthFileError::WrongType { .. })
+        ));
+        assert!(matches!(
+            entries("{"),
+            Err(AuthFileError::InvalidJson { .. })
+        ));
+    }
+
+    #[test]
     fn rendered_files() {
         let entries = [
             DockerAuth::new("quay.io/org", "org+robot", PASSWORD).with_email("e@x"),

@@ -696,7 +696,10 @@ mod tests {
         );
         let bare = json!({"metadata": {"name": "default", "resourceVersion": "1"}});
         assert_eq!(
-            service_account_patch(&bare, &["ghcr", "quay"], &[]).unwrap()[1..3],
+            service_account_patch(&bare, &["ghcr", "quay"], &[])
+                .unwrap()
+                .as_array()
+                .unwrap()[1..3],
             [
                 json!({"op": "add", "path": "/imagePullSecrets", "value": [{"name": "ghcr"}]}),
                 json!({"op": "add", "path": "/imagePullSecrets/-", "value": {"name": "quay"}}),

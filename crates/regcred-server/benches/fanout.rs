@@ -106,11 +106,19 @@ async fn run(namespaces: usize) -> Timings {
     let applied = report["applied"].as_u64().unwrap_or_default();
     assert_eq!(applied, namespaces as u64, "{report}");
     let (steady, report) = sync().await;
-    assert_eq!(report["upToDate"].as_u64(), Some(namespaces as u64), "{report}");
+    assert_eq!(
+        report["upToDate"].as_u64(),
+        Some(namespaces as u64),
+        "{report}"
+    );
     clock.advance(7 * 3_600_000);
     f.state.refresher().tick(&f.state).await.expect("refresh");
     let (refreshed, report) = sync().await;
-    assert_eq!(report["applied"].as_u64(), Some(namespaces as u64), "{report}");
+    assert_eq!(
+        report["applied"].as_u64(),
+        Some(namespaces as u64),
+        "{report}"
+    );
     Timings {
         first,
         steady,
@@ -138,7 +146,13 @@ fn main() {
     let base = runtime.block_on(run(1));
     let fan = runtime.block_on(run(n));
     println!("fan-out of one ECR pull secret, FakeKubeApi on loopback, 2 worker threads");
-    println!("{:<28}{:>14}{:>14}{:>22}", "pass", "1 namespace", format!("{n} namespaces"), "ms/namespace (ratio)");
+    println!(
+        "{:<28}{:>14}{:>14}{:>22}",
+        "pass",
+        "1 namespace",
+        format!("{n} namespaces"),
+        "ms/namespace (ratio)"
+    );
     for (what, b, f) in [
         ("first (lookup + apply)", base.first, fan.first),
         ("steady (nothing to do)", base.steady, fan.steady),
@@ -152,6 +166,9 @@ fn main() {
             per_namespace(f, n)
         );
     }
-    println!("Secrets applied: {}; mints: {} (1 initial + 1 refresh, whatever N)", fan.applied, fan.mints);
+    println!(
+        "Secrets applied: {}; mints: {} (1 initial + 1 refresh, whatever N)",
+        fan.applied, fan.mints
+    );
     assert_eq!(fan.mints, 2, "one mint per refresh, not per namespace");
 }

@@ -307,7 +307,10 @@ async fn record_outcomes(
             updated_at: now,
         };
         let mut row = row;
-        if let (None, Some(before)) = (&row.digest, existing.get(&(row.target.clone(), row.owner_id.clone()))) {
+        if let (None, Some(before)) = (
+            &row.digest,
+            existing.get(&(row.target.clone(), row.owner_id.clone())),
+        ) {
             // A failed pass leaves what regcred last wrote there, and that is still regcred's:
             // keep its digest and revision so that ownership survives the failure.
             row.digest = before.digest.clone();
