@@ -73,10 +73,10 @@ async fn copy(skopeo: &Skopeo, src: &str, dst: &str, from: (&str, &str), to: (&s
     skopeo.run(&args).await.success
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn regcred_is_the_registry_token_service() {
-    // regcred first (its port fixed so the registry can name the realm), then the registry
-    // trusting regcred's certificate, then regcred again, now knowing the registry's host.
+/// regcred first (its port fixed so the registry can name the realm), then the registry trusting
+/// regcred's certificate, then regcred again, now knowing the registry's host. `extra` goes to
+/// the second start.
+async fn platform(extra: &[&str]) -> (Server, Registry, String) {
     let port = free_port().to_string();
     let listen = format!("127.0.0.1:{port}");
     let platform_args = |registry: &str| {
@@ -109,14 +109,20 @@ async fn regcred_is_the_registry_token_service() {
     })
     .await;
     let host = registry.host();
-    let second = platform_args(&host);
+    let mut second = platform_args(&host);
+    second.extend(extra.iter().map(|s| (*s).to_owned()));
     server.restart_with(&second.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(
         server.run(&["registry", "cert"]).ok().stdout,
         cert,
         "the signing key persists"
     );
+    (server, registry, host)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regcred_is_the_registry_token_service() {
+    let (server, registry, host) = platform(&[]).await;
     for p in ["acme", "other"] {
         server.run(&["project", "create", p]).ok();
     }
@@ -350,4 +356,141 @@ async fn regcred_is_the_registry_token_service() {
             "a secret is in the server log"
         );
     }
+}
+
+/// A deployment of an image from its own project's platform registry names no pull secret:
+/// regcred mints a day-long `puller` token of the project and delivers it as the Secret
+/// `regcred-platform`, which the Deployment pulls with. The real registry (token mode, trusting
+/// regcred) and the real skopeo pull with exactly that Secret; the cluster is `FakeKubeApi`, a
+/// scripted fake, because no Kubernetes API server can run here. Deleting the deployment removes
+/// the Secret and revokes its token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_images_deploy_with_a_minted_credential() {
+    let kube = regcred_testkit::FakeKubeApi::start();
+    kube.create_namespace("acme", &[]);
+    let (server, registry, host) = platform(&[]).await;
+    server.run(&["project", "create", "acme"]).ok();
+    let kubeconfig = kube.kubeconfig_path();
+    server
+        .run(&[
+            "location",
+            "create",
+            "k8s",
+            "--kind",
+            "kubernetes",
+            "--kubeconfig",
+            kubeconfig.to_str().expect("utf-8 path"),
+        ])
+        .ok();
+    let rw = key(&server, "acme", "ci", "read-write", &[]);
+    let digest = push_test_image(
+        &host,
+        "acme/app",
+        "v1",
+        Some((&rw.0, &rw.1)),
+        TlsMode::Insecure,
+    )
+    .await;
+    let image = registry.image("acme/app", "v1");
+
+    let deployed = server
+        .run(&[
+            "deployment",
+            "deploy",
+            "--project",
+            "acme",
+            "--location",
+            "k8s",
+            "--name",
+            "app",
+            "--image",
+            &image,
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        deployed["deployment"]["resolution"], "platform_registry",
+        "{deployed}"
+    );
+    let pod = &kube
+        .get_object("deployments", Some("acme"), "app")
+        .expect("deployment applied")["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["imagePullSecrets"],
+        serde_json::json!([{"name": "regcred-platform"}])
+    );
+
+    // The runtime pulls with what was delivered, and nothing else.
+    let secret = kube
+        .get_object("secrets", Some("acme"), "regcred-platform")
+        .expect("platform secret");
+    let dockerconfig = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        secret["data"][".dockerconfigjson"].as_str().expect("data"),
+    )
+    .expect("base64");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let authfile = dir.path().join("auth.json");
+    std::fs::write(&authfile, &dockerconfig).expect("write auth file");
+    let skopeo = Skopeo::new();
+    let pulled = skopeo
+        .inspect_raw(&image, SkopeoAuth::AuthFile(&authfile), TlsMode::Insecure)
+        .await;
+    assert!(pulled.success, "{}", pulled.stderr);
+    assert_eq!(pulled.stdout_digest(), digest);
+    let token_id = secret["metadata"]["annotations"]["regcred.dev/digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    let tokens = server
+        .run(&["token", "list", "--project", "acme", "-o", "json"])
+        .ok()
+        .json();
+    let token = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == token_id.as_str())
+        .expect("minted token listed");
+    assert_eq!(token["role"], "puller");
+    assert!(token["expiresAt"].is_string(), "short-lived: {token}");
+
+    // A second pass keeps the token; deleting the deployment removes the Secret and revokes it.
+    server.run(&["location", "sync", "k8s"]).ok();
+    assert_eq!(
+        kube.get_object("secrets", Some("acme"), "regcred-platform")
+            .unwrap()["metadata"]["annotations"]["regcred.dev/digest"],
+        token_id.as_str()
+    );
+    server
+        .run(&[
+            "deployment",
+            "delete",
+            "app",
+            "--project",
+            "acme",
+            "--location",
+            "k8s",
+        ])
+        .ok();
+    assert!(kube
+        .get_object("secrets", Some("acme"), "regcred-platform")
+        .is_none());
+    let tokens = server
+        .run(&["token", "list", "--project", "acme", "-o", "json"])
+        .ok()
+        .json();
+    let token = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == token_id.as_str())
+        .expect("still listed");
+    assert!(token["revokedAt"].is_string(), "revoked: {token}");
+    let pulled = skopeo
+        .inspect_raw(&image, SkopeoAuth::AuthFile(&authfile), TlsMode::Insecure)
+        .await;
+    assert!(!pulled.success, "a revoked platform credential still pulls");
 }

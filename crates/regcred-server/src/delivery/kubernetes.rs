@@ -19,14 +19,13 @@ use std::sync::{Arc, Mutex};
 use regcred_core::api::KubernetesSpec;
 use regcred_core::delivery::{
     self, namespace_for, owner_of, plan, Action, Desired, LabelSelector, Observed, Owner, Refusal,
-    WorkloadSpec,
 };
 use regcred_core::k8s_secret::{self, OutputFormat};
 use regcred_k8s::{Cluster, KubeError, ObjectKind};
 use regcred_store::LocationRecord;
 use serde_json::Value;
 
-use super::{unrenderable, Outcome, PassResult, Source, Workload};
+use super::{platform, unrenderable, Outcome, PassResult, Source, Workload};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -102,7 +101,7 @@ pub(super) async fn pass(
     };
     let (cluster, namespaces) = match connected.await {
         Ok(c) => c,
-        Err(e) => return Ok(unreachable(state, loc, &e).await?),
+        Err(e) => return unreachable(state, loc, &e).await,
     };
     let namespace_labels: BTreeMap<&str, &BTreeMap<String, String>> = namespaces
         .iter()
@@ -191,26 +190,7 @@ pub(super) async fn pass(
             outcomes.push(namespace_missing(t, &d.id));
             continue;
         }
-        let names: Vec<String> = w.spec.pull_secrets.iter().map(|p| p.name.clone()).collect();
-        let mut workload = WorkloadSpec {
-            name: &d.name,
-            namespace: &t.1,
-            project: &d.project,
-            location: loc,
-            deployment_id: &d.id,
-            image: &w.spec.image,
-            replicas: w.spec.replicas,
-            pull_secrets: &names,
-            revision: u64::try_from(d.revision).unwrap_or_default(),
-            digest: "",
-        };
-        let digest = state.vault().fingerprint(
-            delivery::deployment_object(&workload)
-                .to_string()
-                .as_bytes(),
-        );
-        workload.digest = &digest;
-        let object = delivery::deployment_object(&workload);
+        let (object, digest) = w.object(state, &t.1, loc);
         desired.push(Desired {
             target: t.clone(),
             owner_id: d.id.clone(),
@@ -225,6 +205,24 @@ pub(super) async fn pass(
         );
     }
 
+    // The platform credential of each project that deploys from its own platform registry.
+    let platform_projects: BTreeSet<&str> = workloads
+        .iter()
+        .filter(|w| w.spec.resolution == "platform_registry")
+        .map(|w| w.record.project.as_str())
+        .collect();
+    let platform_targets: Vec<(Target, &str)> = platform_projects
+        .into_iter()
+        .map(|project| {
+            let ns = namespace_for(&spec.namespace_template, project);
+            (
+                (ObjectKind::Secret, ns, platform::SECRET_NAME.to_owned()),
+                project,
+            )
+        })
+        .filter(|(t, _)| namespace_labels.contains_key(t.1.as_str()))
+        .collect();
+
     // Observe: regcred's own objects by label, then whatever stands where regcred wants to write.
     let selector = format!(
         "{}={},{}={loc}",
@@ -237,7 +235,7 @@ pub(super) async fn pass(
     for kind in [ObjectKind::Secret, ObjectKind::Deployment] {
         let objects = match cluster.list(kind, &selector).await {
             Ok(objects) => objects,
-            Err(e) => return Ok(unreachable(state, loc, &e).await?),
+            Err(e) => return unreachable(state, loc, &e).await,
         };
         for object in objects {
             let meta = &object["metadata"];
@@ -265,6 +263,7 @@ pub(super) async fn pass(
     let unseen: Vec<Target> = desired
         .iter()
         .map(|d| d.target.clone())
+        .chain(platform_targets.iter().map(|(t, _)| t.clone()))
         .filter(|t| !versions.contains_key(t))
         .collect::<BTreeSet<_>>()
         .into_iter()
@@ -284,9 +283,59 @@ pub(super) async fn pass(
                 owner: Owner::Other,
             }),
             Ok(None) => {}
-            Err(e) => return Ok(unreachable(state, loc, &e).await?),
+            Err(e) => return unreachable(state, loc, &e).await,
         }
     }
+
+    let mut minted: BTreeMap<Target, (&str, String, Option<String>)> = BTreeMap::new();
+    if let Some(registry) = state.platform().map(|p| p.config.registry.clone()) {
+        for (t, project) in &platform_targets {
+            let seen = observed.iter().find(|o| o.target == *t).map(|o| &o.owner);
+            let decision = platform::decide(state, seen, project, loc).await?;
+            let owner = platform::owner_id(project);
+            if let platform::Decision::Mint {
+                token_id,
+                secret,
+                previous,
+            } = &decision
+            {
+                let auth = platform::auth(&registry, secret);
+                let kubectl = k8s_secret::secret(
+                    platform::SECRET_NAME,
+                    Some(&t.1),
+                    &[auth],
+                    OutputFormat::Json,
+                )
+                .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
+                let object =
+                    delivery::secret_for_apply(&kubectl, loc, project, &owner, 0, token_id)
+                        .map_err(|e| ApiError::internal(&e))?;
+                wanted.insert(
+                    t.clone(),
+                    Wanted {
+                        object,
+                        revision: 0,
+                    },
+                );
+                minted.insert(t.clone(), (*project, token_id.clone(), previous.clone()));
+            }
+            desired.push(Desired {
+                target: t.clone(),
+                owner_id: owner,
+                digest: decision.digest().to_owned(),
+            });
+        }
+    }
+    // What regcred's own objects hold, for revoking the platform tokens of removed ones.
+    let held_tokens: BTreeMap<Target, String> = observed
+        .iter()
+        .filter_map(|o| match &o.owner {
+            Owner::Regcred { owner_id, digest } if owner_id.starts_with("platform:") => {
+                Some((o.target.clone(), digest.clone()))
+            }
+            _ => None,
+        })
+        .collect();
 
     let plan = plan(&desired, &observed);
     let mut result = PassResult {
@@ -355,9 +404,26 @@ pub(super) async fn pass(
                     .push((target_name(&target), owner_id.clone()));
                 deleted.push((target, owner_id));
             }
-            JobDone::Failed => {}
+            JobDone::Failed { target } => {
+                // A token minted for an object that was not written is of no use to anyone.
+                if let Some((project, token_id, _)) = minted.get(&target) {
+                    platform::revoke(state, project, token_id).await?;
+                }
+            }
         }
         outcomes.extend(outcome);
+    }
+    for (target, _) in &settled {
+        if let Some((project, _, Some(previous))) = minted.get(target) {
+            platform::revoke(state, project, previous).await?;
+        }
+    }
+    for (target, owner_id) in &deleted {
+        if let (Some(project), Some(token_id)) =
+            (owner_id.strip_prefix("platform:"), held_tokens.get(target))
+        {
+            platform::revoke(state, project, token_id).await?;
+        }
     }
 
     if !spec.service_accounts.is_empty() {
@@ -418,7 +484,7 @@ enum Job {
 enum JobDone {
     Applied { target: Target, owner_id: String },
     Deleted { target: Target, owner_id: String },
-    Failed,
+    Failed { target: Target },
 }
 
 impl Job {
@@ -459,7 +525,12 @@ impl Job {
                                 e.to_string(),
                             ),
                         };
-                        (JobDone::Failed, Some(outcome))
+                        (
+                            JobDone::Failed {
+                                target: desired.target.clone(),
+                            },
+                            Some(outcome),
+                        )
                     }
                 }
             }
@@ -483,7 +554,7 @@ impl Job {
                             "delete_failed",
                             e.to_string(),
                         );
-                        (JobDone::Failed, Some(outcome))
+                        (JobDone::Failed { target }, Some(outcome))
                     }
                 }
             }

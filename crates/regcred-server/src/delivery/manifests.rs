@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use regcred_core::api::ManifestsSpec;
 use regcred_core::delivery::{
-    self, namespace_for, owner_of, plan, Action, Desired, Observed, Refusal, WorkloadSpec,
+    self, namespace_for, owner_of, plan, Action, Desired, Observed, Refusal,
 };
 use regcred_core::k8s_secret::{self, OutputFormat};
 use regcred_k8s::sealed::{seal_secret, SealingKey};
@@ -144,32 +144,14 @@ pub(super) async fn pass(
     for w in workloads {
         let d = &w.record;
         let ns = namespace_for(&spec.namespace_template, &d.project);
-        let names: Vec<String> = w.spec.pull_secrets.iter().map(|p| p.name.clone()).collect();
-        let mut workload = WorkloadSpec {
-            name: &d.name,
-            namespace: &ns,
-            project: &d.project,
-            location: loc,
-            deployment_id: &d.id,
-            image: &w.spec.image,
-            replicas: w.spec.replicas,
-            pull_secrets: &names,
-            revision: u64::try_from(d.revision).unwrap_or_default(),
-            digest: "",
-        };
-        let digest = state.vault().fingerprint(
-            delivery::deployment_object(&workload)
-                .to_string()
-                .as_bytes(),
-        );
-        workload.digest = &digest;
+        let (object, digest) = w.object(state, &ns, loc);
         let path = deployment_path(&ns, &d.name);
         desired.push(Desired {
             target: path.clone(),
             owner_id: d.id.clone(),
             digest: digest.clone(),
         });
-        let content = pretty(&delivery::deployment_object(&workload));
+        let content = pretty(&object);
         files.insert(
             path,
             File {

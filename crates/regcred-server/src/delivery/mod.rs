@@ -12,6 +12,7 @@
 mod auth_file;
 mod kubernetes;
 mod manifests;
+pub mod platform;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -80,6 +81,47 @@ impl Rendered {
 pub(crate) struct Workload {
     pub record: DeploymentRecord,
     pub spec: DeploymentSpec,
+}
+
+impl Workload {
+    /// The Deployment object for `namespace` and its digest (a keyed hash of the object without
+    /// it). It pulls with its pull secrets, or with the platform credential.
+    pub fn object(
+        &self,
+        state: &AppState,
+        namespace: &str,
+        location: &str,
+    ) -> (serde_json::Value, String) {
+        let d = &self.record;
+        let mut names: Vec<String> = self
+            .spec
+            .pull_secrets
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        if self.spec.resolution == "platform_registry" {
+            names.push(platform::SECRET_NAME.to_owned());
+        }
+        let mut workload = regcred_core::delivery::WorkloadSpec {
+            name: &d.name,
+            namespace,
+            project: &d.project,
+            location,
+            deployment_id: &d.id,
+            image: &self.spec.image,
+            replicas: self.spec.replicas,
+            pull_secrets: &names,
+            revision: u64::try_from(d.revision).unwrap_or_default(),
+            digest: "",
+        };
+        let digest = state.vault().fingerprint(
+            regcred_core::delivery::deployment_object(&workload)
+                .to_string()
+                .as_bytes(),
+        );
+        workload.digest = &digest;
+        (regcred_core::delivery::deployment_object(&workload), digest)
+    }
 }
 
 /// The state of one target after a pass, before it becomes a row.
