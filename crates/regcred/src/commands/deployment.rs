@@ -31,11 +31,6 @@ fn table(items: &[Deployment]) -> Table {
             .iter()
             .map(|p| format!("{}@{}", p.name, p.revision))
             .collect();
-        let delivered = d
-            .deliveries
-            .iter()
-            .filter(|s| s.state == "delivered")
-            .count();
         t.row(vec![
             d.name.clone(),
             d.project.clone(),
@@ -44,7 +39,7 @@ fn table(items: &[Deployment]) -> Table {
             d.spec.image.clone(),
             secrets.join(","),
             d.spec.resolution.clone(),
-            format!("{delivered}/{}", d.deliveries.len()),
+            super::pull_secret::deliveries(&d.deliveries),
         ]);
     }
     t

@@ -215,6 +215,7 @@ pub fn details(s: &PullSecret) -> Table {
         ("created", format!("{} by {}", s.created_at, s.created_by)),
         ("updated", format!("{} by {}", s.updated_at, s.updated_by)),
         ("used by", if used.is_empty() { "-".into() } else { used }),
+        ("delivered", deliveries(&s.deliveries)),
         (
             "verified",
             s.verification.as_ref().map_or_else(
@@ -228,4 +229,22 @@ pub fn details(s: &PullSecret) -> Table {
             ),
         ),
     ])
+}
+
+/// Delivery states in one cell: counts, then every target that is not delivered, with why.
+pub fn deliveries(statuses: &[regcred_core::api::DeliveryStatus]) -> String {
+    if statuses.is_empty() {
+        return "-".into();
+    }
+    let delivered = statuses.iter().filter(|d| d.state == "delivered").count();
+    let mut out = format!("{delivered}/{} targets", statuses.len());
+    for d in statuses.iter().filter(|d| d.state != "delivered") {
+        out.push_str(&format!(
+            "; {} {} {}",
+            d.target,
+            d.state,
+            d.code.as_deref().unwrap_or("")
+        ));
+    }
+    out
 }
