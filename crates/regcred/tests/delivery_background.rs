@@ -1,0 +1,99 @@
+//! The background delivery loop of the real `regcred serve`, with no `location sync`: a new pull
+//! secret reaches the cluster because creating it wakes the loop, and a namespace created later
+//! for the project gets it on a following pass — no restart. The cluster is `FakeKubeApi`, a
+//! scripted fake (no Kubernetes API server can run here).
+
+mod fixture;
+
+use std::time::{Duration, Instant};
+
+use fixture::Server;
+use regcred_testkit::FakeKubeApi;
+
+/// Waits for `check` to hold, polling; the bound only keeps a broken loop from hanging the run.
+fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_background_loop_delivers_and_finds_new_namespaces() {
+    let kube = FakeKubeApi::start();
+    kube.create_namespace("acme", &[]);
+    // A long interval: the first delivery must come from the wake-up, not from a timer.
+    let mut server = Server::start_with(&["--delivery-interval", "3600"]);
+    server.run(&["project", "create", "acme"]).ok();
+    let kubeconfig = kube.kubeconfig_path();
+    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+    server
+        .run(&[
+            "location",
+            "create",
+            "k8s",
+            "--kind",
+            "kubernetes",
+            "--kubeconfig",
+            kubeconfig,
+            "--namespace-selector",
+            "regcred.dev/project={project}",
+        ])
+        .ok();
+    server
+        .cli(&[
+            "pullsecret",
+            "create",
+            "--project",
+            "acme",
+            "--location",
+            "k8s",
+            "--name",
+            "reg",
+            "--server",
+            "registry.example.com",
+            "--username",
+            "u",
+            "--password-stdin",
+        ])
+        .stdin("background-canary")
+        .run()
+        .ok();
+    eventually("delivery after create", || {
+        kube.get_object("secrets", Some("acme"), "reg").is_some()
+    });
+
+    // A short interval: a namespace that appears later is found by a timed pass.
+    server.restart_with(&["--delivery-interval", "1"]);
+    kube.create_namespace("acme-dev", &[("regcred.dev/project", "acme")]);
+    eventually("delivery to the new namespace", || {
+        kube.get_object("secrets", Some("acme-dev"), "reg")
+            .is_some()
+    });
+    let got = server
+        .run(&[
+            "pullsecret",
+            "get",
+            "reg",
+            "--project",
+            "acme",
+            "--location",
+            "k8s",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let targets: Vec<&str> = got["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .filter(|d| d["state"] == "delivered")
+        .filter_map(|d| d["target"].as_str())
+        .collect();
+    assert_eq!(targets, ["secret:acme-dev/reg", "secret:acme/reg"]);
+}
