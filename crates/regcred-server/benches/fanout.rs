@@ -16,37 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fixture::Fixture;
-use regcred_core::credential::Credential;
 use regcred_core::refresh::RefreshPolicy;
-use regcred_core::secret::Secret;
-use regcred_registry::provider::{MintError, Minted};
-use regcred_server::refresher::{Clock, Minter, Refresher};
+use regcred_server::refresher::{Clock, Refresher};
 use regcred_testkit::FakeKubeApi;
 use serde_json::json;
-
-struct Script {
-    calls: Arc<AtomicUsize>,
-    clock: Clock,
-}
-
-impl Minter for Script {
-    fn mint<'a>(
-        &'a self,
-        _credential: &'a Credential,
-        _now_ms: i64,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Minted, MintError>> + Send + 'a>>
-    {
-        Box::pin(async move {
-            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-            Ok(Minted {
-                username: "AWS".into(),
-                password: Secret::new(format!("bench-token-{n}")),
-                expires_at_ms: Some(self.clock.now_ms() + 12 * 3_600_000),
-                endpoint: None,
-            })
-        })
-    }
-}
 
 struct Timings {
     first: Duration,
@@ -63,9 +36,11 @@ async fn run(namespaces: usize) -> Timings {
     }
     let clock = Clock::new(regcred_server::clock::now_millis());
     let calls = Arc::new(AtomicUsize::new(0));
-    let script = Script {
+    let script = fixture::CountingMinter {
         calls: calls.clone(),
         clock: clock.clone(),
+        prefix: "bench-token",
+        lifetime_ms: 12 * 3_600_000,
     };
     let policy = RefreshPolicy {
         jitter: 0.0,

@@ -15,11 +15,8 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use fixture::Fixture;
-use regcred_core::credential::Credential;
 use regcred_core::refresh::RefreshPolicy;
-use regcred_core::secret::Secret;
-use regcred_registry::provider::{MintError, Minted};
-use regcred_server::refresher::{Clock, Minter, Refresher};
+use regcred_server::refresher::{Clock, Refresher};
 use regcred_testkit::{
     push_test_image, Auth, FakeKubeApi, RecordedRequest, Registry, RegistryOptions, Skopeo,
     SkopeoAuth, TlsMode,
@@ -28,31 +25,6 @@ use serde_json::{json, Value};
 
 const LOCATION: &str = "gke.one";
 const ECR: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
-
-/// Mints `AWS` / `minted-N`, valid for an hour, counting calls.
-struct Script {
-    calls: Arc<AtomicUsize>,
-    clock: Clock,
-}
-
-impl Minter for Script {
-    fn mint<'a>(
-        &'a self,
-        _credential: &'a Credential,
-        _now_ms: i64,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Minted, MintError>> + Send + 'a>>
-    {
-        Box::pin(async move {
-            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-            Ok(Minted {
-                username: "AWS".into(),
-                password: Secret::new(format!("minted-{n}")),
-                expires_at_ms: Some(self.clock.now_ms() + 3_600_000),
-                endpoint: None,
-            })
-        })
-    }
-}
 
 fn kubectl_secret(name: &str, ns: &str, server: &str, user: &str, password: &str) -> Value {
     let out = std::process::Command::new("kubectl")
@@ -176,9 +148,11 @@ async fn kubernetes_delivery_end_to_end() {
 
     let clock = Clock::new(regcred_server::clock::now_millis());
     let calls = Arc::new(AtomicUsize::new(0));
-    let script = Script {
+    let script = fixture::CountingMinter {
         calls: calls.clone(),
         clock: clock.clone(),
+        prefix: "minted",
+        lifetime_ms: 3_600_000,
     };
     let policy = RefreshPolicy {
         jitter: 0.0,
@@ -612,9 +586,11 @@ async fn kubernetes_delivery_end_to_end() {
 async fn missing_namespace_is_pending_until_it_appears() {
     let kube = FakeKubeApi::start();
     let clock = Clock::new(regcred_server::clock::now_millis());
-    let script = Script {
+    let script = fixture::CountingMinter {
         calls: Arc::new(AtomicUsize::new(0)),
         clock: clock.clone(),
+        prefix: "minted",
+        lifetime_ms: 3_600_000,
     };
     let f = Fixture::with_insecure_registries(
         Refresher::new(Box::new(script), RefreshPolicy::default(), clock),
