@@ -1005,3 +1005,33 @@ async fn openapi_lists_the_deployment_methods_and_their_error_codes() {
     .await
     .expect_err(400, "plaintext_refused");
 }
+
+/// Regression: the same pull secret named once by name and once by id was recorded twice.
+#[tokio::test]
+async fn the_same_pull_secret_by_name_and_by_id_counts_once() {
+    let w = World::new().await;
+    let created = w.pull_secret("acme", HERE, "ghcr", "ghcr.io", "pw").await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let mut body = deploy_body("web", "ghcr.io/acme/web:v1");
+    body["pullSecret"] = json!("ghcr");
+    body["pullSecrets"] = json!([id]);
+    let reply = w.deploy(&w.f.admin, body).await;
+    assert_eq!(
+        reply.ok()["deployment"]["pullSecrets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// Regression: `location.delete` and `location.get` answered `not_found` for malformed names.
+#[tokio::test]
+async fn location_names_are_validated_on_get_and_delete() {
+    let f = Fixture::new().await;
+    for method in ["location.get", "location.delete"] {
+        f.call(method, &f.admin, json!({"name": "Bad Name"}))
+            .await
+            .expect_err(400, "invalid_name");
+    }
+}

@@ -38,8 +38,8 @@ use std::any::Any;
 use std::sync::Arc;
 
 use regcred_store::{
-    AuditRecord, LocationRecord, ProjectRecord, PullSecretRecord, ReferrerRecord, SqliteStore,
-    Store, StoreError, TokenRecord,
+    AuditRecord, DeliveryRecord, DeploymentRecord, DeploymentRevisionRecord, LocationRecord,
+    ProjectRecord, PullSecretRecord, ReferrerRecord, SqliteStore, Store, StoreError, TokenRecord,
 };
 use support::*;
 
@@ -98,6 +98,18 @@ macro_rules! contract_suite {
                 delete_refused_in_use_lists_referrers_unless_forced,
                 delete_missing_pull_secret_is_not_found,
                 references_add_remove_idempotent,
+                deployments_insert_get_list_by_filters,
+                deployment_revisions_are_kept_oldest_first_and_need_the_current_revision,
+                duplicate_deployment_is_already_exists,
+                deployment_needs_its_project_and_location,
+                deployment_replaces_its_own_references,
+                deployment_with_a_missing_pull_secret_is_not_found_and_writes_nothing,
+                delete_deployment_takes_its_revisions_and_references,
+                delete_pull_secret_refused_while_a_deployment_uses_it,
+                delete_project_and_location_refused_while_deployments_exist,
+                deliveries_upsert_remove_and_filter,
+                every_deployment_mutation_writes_exactly_one_audit_event,
+                refused_deployment_mutation_writes_nothing,
                 tokens_create_get_list_revoke,
                 registry_keys_create_list_revoke,
                 minted_state_round_trips_and_dies_with_its_pull_secret,
@@ -108,7 +120,8 @@ macro_rules! contract_suite {
             shared:
                 concurrent_writers_do_not_fail,
                 concurrent_rotations_with_the_same_expected_revision_have_one_winner,
-                concurrent_meta_inserts_have_one_winner;
+                concurrent_meta_inserts_have_one_winner,
+                concurrent_deploys_of_one_name_have_one_winner;
         );
     };
     (@expand $backend:ident => $factory:ident;
@@ -1040,6 +1053,897 @@ async fn references_add_remove_idempotent(store: &dyn Store) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Deployments and deliveries
+// ---------------------------------------------------------------------------------------------
+
+fn deployment(id: &str, project: &str, location: &str, name: &str) -> DeploymentRecord {
+    DeploymentRecord {
+        id: id.to_owned(),
+        project: project.to_owned(),
+        location: location.to_owned(),
+        name: name.to_owned(),
+        revision: 1,
+        spec: format!(
+            r#"{{"image":"ghcr.io/acme/{name}:1","replicas":2,"pullSecrets":[],"resolution":"public"}}"#
+        ),
+        created_at: 1_700_000_000_010,
+        created_by: "frank".to_owned(),
+        updated_at: 1_700_000_000_010,
+        updated_by: "frank".to_owned(),
+    }
+}
+
+/// The record a new deploy of `previous` would write: new spec, revision bumped.
+fn redeployed(previous: &DeploymentRecord, tag: u32, by: &str) -> DeploymentRecord {
+    DeploymentRecord {
+        revision: previous.revision + 1,
+        spec: format!(
+            r#"{{"image":"ghcr.io/acme/{}:{tag}","replicas":3,"pullSecrets":[],"resolution":"public"}}"#,
+            previous.name
+        ),
+        updated_at: previous.updated_at + 1_000,
+        updated_by: by.to_owned(),
+        ..previous.clone()
+    }
+}
+
+/// What a revision row keeps; deliberately different from `spec`, so that a backend storing the
+/// wrong one is caught.
+fn revision_spec(d: &DeploymentRecord) -> String {
+    format!(r#"{{"revision":{},"of":"{}"}}"#, d.revision, d.id)
+}
+
+/// The revision row `put_deployment(d, …)` must record.
+fn revision_of(d: &DeploymentRecord) -> DeploymentRevisionRecord {
+    DeploymentRevisionRecord {
+        deployment_id: d.id.clone(),
+        revision: d.revision,
+        spec: revision_spec(d),
+        created_at: d.updated_at,
+        created_by: d.updated_by.clone(),
+    }
+}
+
+async fn put_deployment(
+    store: &dyn Store,
+    d: &DeploymentRecord,
+    expected: Option<i64>,
+    pull_secret_ids: &[&str],
+) -> Result<(), StoreError> {
+    let ids: Vec<String> = pull_secret_ids.iter().map(|s| (*s).to_owned()).collect();
+    let a = audit("deployment.deploy", Some(&d.project), &d.id);
+    store
+        .put_deployment(d, expected, &revision_spec(d), &ids, &a)
+        .await
+}
+
+/// How a deployment names itself in the references of its pull secrets.
+fn deployment_referrer(d: &DeploymentRecord) -> ReferrerRecord {
+    referrer(
+        "deployment",
+        &format!("{}/{}/{}", d.project, d.location, d.name),
+    )
+}
+
+fn delivery_row(location: &str, target: &str, owner_id: &str, state: &str) -> DeliveryRecord {
+    DeliveryRecord {
+        location: location.to_owned(),
+        target: target.to_owned(),
+        owner_id: owner_id.to_owned(),
+        state: state.to_owned(),
+        revision: Some(3),
+        digest: Some(format!("hmac-sha256:{owner_id}@{target}")),
+        code: None,
+        message: None,
+        updated_at: 1_700_000_000_020,
+    }
+}
+
+/// [`snapshot`] plus what it does not cover: deployments with every revision, and deliveries.
+#[derive(Debug, PartialEq, Eq)]
+struct FullSnapshot {
+    base: Snapshot,
+    deployments: Vec<(DeploymentRecord, Vec<DeploymentRevisionRecord>)>,
+    deliveries: Vec<DeliveryRecord>,
+}
+
+async fn full_snapshot(store: &dyn Store) -> FullSnapshot {
+    let mut deployments = Vec::new();
+    for d in store.list_deployments(None, None).await.unwrap() {
+        let revisions = store.list_deployment_revisions(&d.id).await.unwrap();
+        deployments.push((d, revisions));
+    }
+    FullSnapshot {
+        base: snapshot(store).await,
+        deployments,
+        deliveries: store.list_deliveries(None, None).await.unwrap(),
+    }
+}
+
+/// [`seed`] plus `ps_3` (alpha/gke.one/quay), which nothing references yet.
+async fn seed_for_deployments(store: &dyn Store) {
+    seed(store).await;
+    let ps_3 = PullSecretRecord {
+        sealed: sealed(3),
+        ..pull_secret("ps_3", "alpha", "gke.one", "quay")
+    };
+    store
+        .put_pull_secret(&ps_3, None, &audit("seed", None, "seed"))
+        .await
+        .unwrap();
+}
+
+async fn deployments_insert_get_list_by_filters(store: &dyn Store) {
+    seed(store).await;
+    assert_eq!(store.list_deployments(None, None).await.unwrap(), vec![]);
+    // Inserted out of order; the same name in other projects and locations is another deployment.
+    let records = [
+        deployment("dp_0", "beta", "gke.two", "web"),
+        DeploymentRecord {
+            created_at: i64::MAX,
+            updated_at: i64::MAX,
+            spec: "{\"image\":\"ünïcode kept\"}".to_owned(),
+            ..deployment("dp_1", "alpha", "gke.two", "api")
+        },
+        deployment("dp_2", "alpha", "gke.one", "web"),
+        deployment("dp_3", "alpha", "gke.one", "api"),
+        deployment("dp_4", "beta", "gke.one", "web"),
+        deployment("dp_5", "alpha", "gke.two", "web"),
+    ];
+    for d in &records {
+        put_deployment(store, d, None, &[]).await.unwrap();
+    }
+    for d in &records {
+        assert_eq!(
+            store
+                .get_deployment(&d.project, &d.location, &d.name)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(d)
+        );
+        assert_eq!(
+            store.list_deployment_revisions(&d.id).await.unwrap(),
+            vec![revision_of(d)],
+            "an insert records revision 1"
+        );
+    }
+    for (project, location, name) in [
+        ("alpha", "gke.one", "db"),
+        ("gamma", "gke.one", "web"),
+        ("beta", "gke.two", "api"),
+    ] {
+        assert_eq!(
+            store.get_deployment(project, location, name).await.unwrap(),
+            None,
+            "{project}/{location}/{name}"
+        );
+    }
+    assert_eq!(
+        store.list_deployment_revisions("dp_missing").await.unwrap(),
+        vec![]
+    );
+
+    // (project filter, location filter, expected ids in (project, location, name) order)
+    let cases: [(Option<&str>, Option<&str>, &[&str]); 7] = [
+        (
+            None,
+            None,
+            &["dp_3", "dp_2", "dp_1", "dp_5", "dp_4", "dp_0"],
+        ),
+        (Some("alpha"), None, &["dp_3", "dp_2", "dp_1", "dp_5"]),
+        (None, Some("gke.one"), &["dp_3", "dp_2", "dp_4"]),
+        (Some("alpha"), Some("gke.two"), &["dp_1", "dp_5"]),
+        (Some("beta"), Some("gke.empty"), &[]),
+        (None, Some("gke.three"), &[]),
+        (Some("gamma"), None, &[]),
+    ];
+    for (project, location, expected) in cases {
+        let listed = store.list_deployments(project, location).await.unwrap();
+        let ids: Vec<&str> = listed.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, expected, "list_deployments({project:?}, {location:?})");
+        for d in &listed {
+            assert!(records.contains(d), "{d:?} listed differently than stored");
+        }
+    }
+}
+
+async fn deployment_revisions_are_kept_oldest_first_and_need_the_current_revision(
+    store: &dyn Store,
+) {
+    seed(store).await;
+    let first = deployment("dp_1", "alpha", "gke.one", "web");
+    let other = deployment("dp_2", "alpha", "gke.one", "api");
+    put_deployment(store, &first, None, &[]).await.unwrap();
+    put_deployment(store, &other, None, &[]).await.unwrap();
+    let second = redeployed(&first, 2, "grace");
+    put_deployment(store, &second, Some(1), &[]).await.unwrap();
+    let third = redeployed(&second, 3, "heidi");
+    put_deployment(store, &third, Some(2), &[]).await.unwrap();
+
+    assert_eq!(
+        store
+            .get_deployment("alpha", "gke.one", "web")
+            .await
+            .unwrap(),
+        Some(third.clone()),
+        "the current revision, created_* kept from the insert"
+    );
+    assert_eq!(
+        store.list_deployment_revisions("dp_1").await.unwrap(),
+        vec![
+            revision_of(&first),
+            revision_of(&second),
+            revision_of(&third)
+        ]
+    );
+    assert_eq!(
+        store.list_deployment_revisions("dp_2").await.unwrap(),
+        vec![revision_of(&other)],
+        "revisions are per deployment"
+    );
+
+    // A writer that read revision 2 lost the race; one that never read anything neither wins.
+    let before = full_snapshot(store).await;
+    let stale = redeployed(&second, 9, "mallory");
+    let err = put_deployment(store, &stale, Some(2), &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::Conflict {
+                what: "deployment",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let ghost = deployment("dp_ghost", "alpha", "gke.one", "ghost");
+    let err = put_deployment(store, &ghost, Some(1), &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::Conflict {
+                what: "deployment",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        full_snapshot(store).await,
+        before,
+        "a conflict changes nothing"
+    );
+
+    let fourth = redeployed(&third, 4, "mallory");
+    put_deployment(store, &fourth, Some(3), &[]).await.unwrap();
+    let revisions: Vec<i64> = store
+        .list_deployment_revisions("dp_1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.revision)
+        .collect();
+    assert_eq!(revisions, [1, 2, 3, 4]);
+}
+
+async fn duplicate_deployment_is_already_exists(store: &dyn Store) {
+    seed(store).await;
+    let original = deployment("dp_1", "alpha", "gke.one", "web");
+    put_deployment(store, &original, None, &["ps_1"])
+        .await
+        .unwrap();
+    let before = full_snapshot(store).await;
+
+    let impostor = DeploymentRecord {
+        created_by: "mallory".to_owned(),
+        ..deployment("dp_9", "alpha", "gke.one", "web")
+    };
+    let err = put_deployment(store, &impostor, None, &[])
+        .await
+        .unwrap_err();
+    match &err {
+        StoreError::AlreadyExists { what, key } => {
+            assert_eq!(*what, "deployment");
+            assert!(key.contains("web"), "{key:?} should name the deployment");
+        }
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    // Ids are unique too: an insert reusing one is refused, whatever the name.
+    let same_id = deployment("dp_1", "beta", "gke.two", "other");
+    assert!(put_deployment(store, &same_id, None, &[]).await.is_err());
+    assert_eq!(
+        full_snapshot(store).await,
+        before,
+        "refused inserts write nothing, not even a revision or a reference"
+    );
+}
+
+async fn deployment_needs_its_project_and_location(store: &dyn Store) {
+    seed(store).await;
+    let before = full_snapshot(store).await;
+    for orphan in [
+        deployment("dp_8", "gamma", "gke.one", "web"),
+        deployment("dp_9", "alpha", "gke.three", "web"),
+    ] {
+        let result = put_deployment(store, &orphan, None, &[]).await;
+        assert!(result.is_err(), "{orphan:?} was accepted");
+    }
+    assert_eq!(full_snapshot(store).await, before);
+}
+
+async fn deployment_replaces_its_own_references(store: &dyn Store) {
+    seed_for_deployments(store).await;
+    let web = deployment("dp_1", "alpha", "gke.one", "web");
+    let api = deployment("dp_2", "alpha", "gke.one", "api");
+    // The seed's referrer of ps_1 is someone else's: no deploy may touch it.
+    let seeded = referrer("deployment", "web");
+
+    put_deployment(store, &web, None, &["ps_1"]).await.unwrap();
+    put_deployment(store, &api, None, &["ps_1", "ps_3"])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.references("ps_1").await.unwrap(),
+        vec![
+            deployment_referrer(&api),
+            deployment_referrer(&web),
+            seeded.clone()
+        ]
+    );
+    assert_eq!(
+        store.references("ps_3").await.unwrap(),
+        vec![deployment_referrer(&api)]
+    );
+
+    // A new revision's pull secrets replace the old ones; naming one twice (by name and by id
+    // in a request) is one reference.
+    let web_2 = redeployed(&web, 2, "grace");
+    put_deployment(store, &web_2, Some(1), &["ps_3", "ps_3"])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.references("ps_1").await.unwrap(),
+        vec![deployment_referrer(&api), seeded.clone()]
+    );
+    assert_eq!(
+        store.references("ps_3").await.unwrap(),
+        vec![deployment_referrer(&api), deployment_referrer(&web)]
+    );
+
+    // None at all: a public image.
+    put_deployment(store, &redeployed(&web_2, 3, "grace"), Some(2), &[])
+        .await
+        .unwrap();
+    put_deployment(store, &redeployed(&api, 2, "grace"), Some(1), &[])
+        .await
+        .unwrap();
+    assert_eq!(store.references("ps_1").await.unwrap(), vec![seeded]);
+    assert_eq!(store.references("ps_3").await.unwrap(), vec![]);
+}
+
+async fn deployment_with_a_missing_pull_secret_is_not_found_and_writes_nothing(store: &dyn Store) {
+    seed_for_deployments(store).await;
+    let before = full_snapshot(store).await;
+    let web = deployment("dp_1", "alpha", "gke.one", "web");
+    let err = put_deployment(store, &web, None, &["ps_3", "ps_ghost"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotFound { what: "pull secret", key } if key == "ps_ghost"),
+        "{err:?}"
+    );
+    assert_eq!(
+        full_snapshot(store).await,
+        before,
+        "no deployment, revision, reference or audit event"
+    );
+    assert_eq!(
+        store.list_deployment_revisions("dp_1").await.unwrap(),
+        vec![]
+    );
+
+    // The same on an update: the old revision and its references stay.
+    put_deployment(store, &web, None, &["ps_3"]).await.unwrap();
+    let before = full_snapshot(store).await;
+    let err = put_deployment(store, &redeployed(&web, 2, "grace"), Some(1), &["ps_ghost"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotFound { what: "pull secret", key } if key == "ps_ghost"),
+        "{err:?}"
+    );
+    assert_eq!(full_snapshot(store).await, before);
+    assert_eq!(
+        store.references("ps_3").await.unwrap(),
+        vec![deployment_referrer(&web)]
+    );
+}
+
+async fn delete_deployment_takes_its_revisions_and_references(store: &dyn Store) {
+    seed_for_deployments(store).await;
+    let web = deployment("dp_1", "alpha", "gke.one", "web");
+    let api = deployment("dp_2", "alpha", "gke.one", "api");
+    put_deployment(store, &web, None, &["ps_3"]).await.unwrap();
+    let web_2 = redeployed(&web, 2, "grace");
+    put_deployment(store, &web_2, Some(1), &["ps_3"])
+        .await
+        .unwrap();
+    put_deployment(store, &api, None, &["ps_3"]).await.unwrap();
+    let audit_before = audit_count(store).await;
+
+    store
+        .delete_deployment("dp_1", &audit("deployment.delete", Some("alpha"), "dp_1"))
+        .await
+        .unwrap();
+    assert_eq!(audit_count(store).await, audit_before + 1);
+    assert_eq!(
+        store
+            .get_deployment("alpha", "gke.one", "web")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.list_deployment_revisions("dp_1").await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store.list_deployments(None, None).await.unwrap(),
+        vec![api.clone()],
+        "the other deployment stays"
+    );
+    assert_eq!(
+        store.references("ps_3").await.unwrap(),
+        vec![deployment_referrer(&api)],
+        "only the deleted deployment's reference goes"
+    );
+
+    // Unknown, or already deleted: NotFound, and nothing written.
+    let before = full_snapshot(store).await;
+    for id in ["dp_1", "dp_ghost"] {
+        let err = store
+            .delete_deployment(id, &audit("deployment.delete", Some("alpha"), id))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                StoreError::NotFound {
+                    what: "deployment",
+                    ..
+                }
+            ),
+            "delete {id}: {err:?}"
+        );
+    }
+    assert_eq!(full_snapshot(store).await, before);
+
+    // Nothing of the old deployment is left over: the name and even the id start afresh.
+    put_deployment(store, &web, None, &[]).await.unwrap();
+    assert_eq!(
+        store.list_deployment_revisions("dp_1").await.unwrap(),
+        vec![revision_of(&web)]
+    );
+
+    store
+        .delete_deployment("dp_2", &audit("deployment.delete", Some("alpha"), "dp_2"))
+        .await
+        .unwrap();
+    store
+        .delete_pull_secret(
+            "ps_3",
+            false,
+            &audit("pull_secret.delete", Some("alpha"), "ps_3"),
+        )
+        .await
+        .expect("no deployment references ps_3 any more");
+}
+
+async fn delete_pull_secret_refused_while_a_deployment_uses_it(store: &dyn Store) {
+    seed_for_deployments(store).await;
+    let web = deployment("dp_1", "alpha", "gke.one", "web");
+    put_deployment(store, &web, None, &["ps_3"]).await.unwrap();
+    let before = full_snapshot(store).await;
+
+    let err = store
+        .delete_pull_secret(
+            "ps_3",
+            false,
+            &audit("pull_secret.delete", Some("alpha"), "ps_3"),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        StoreError::InUse { what, by, .. } => {
+            assert_eq!(*what, "pull secret");
+            assert_eq!(by, &["deployment alpha/gke.one/web"]);
+        }
+        other => panic!("expected InUse, got {other:?}"),
+    }
+    assert_eq!(full_snapshot(store).await, before);
+
+    // Forced, the pull secret and its references go; the deployment stays as it was, and a new
+    // revision cannot name the pull secret any more.
+    store
+        .delete_pull_secret(
+            "ps_3",
+            true,
+            &audit("pull_secret.delete", Some("alpha"), "ps_3"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.references("ps_3").await.unwrap(), vec![]);
+    assert_eq!(
+        store
+            .get_deployment("alpha", "gke.one", "web")
+            .await
+            .unwrap(),
+        Some(web.clone())
+    );
+    let err = put_deployment(store, &redeployed(&web, 2, "grace"), Some(1), &["ps_3"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotFound { what: "pull secret", key } if key == "ps_3"),
+        "{err:?}"
+    );
+}
+
+async fn delete_project_and_location_refused_while_deployments_exist(store: &dyn Store) {
+    let a = || audit("setup", None, "setup");
+    for p in ["alpha", "beta"] {
+        store.create_project(&project(p), &a()).await.unwrap();
+    }
+    for l in ["gke.one", "gke.two"] {
+        store.create_location(&location(l), &a()).await.unwrap();
+    }
+    store
+        .create_token(&token("tok_alpha", Some("alpha")), &a())
+        .await
+        .unwrap();
+    // Deployments only: no pull secret holds anything here.
+    put_deployment(
+        store,
+        &deployment("dp_1", "alpha", "gke.one", "web"),
+        None,
+        &[],
+    )
+    .await
+    .unwrap();
+    put_deployment(
+        store,
+        &deployment("dp_2", "beta", "gke.two", "api"),
+        None,
+        &[],
+    )
+    .await
+    .unwrap();
+    let before = full_snapshot(store).await;
+
+    let err = store
+        .delete_project(
+            "alpha",
+            9_000,
+            &audit("project.delete", Some("alpha"), "alpha"),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        StoreError::InUse { what, key, by } => {
+            assert_eq!((*what, key.as_str()), ("project", "alpha"));
+            assert_eq!(by, &["deployment gke.one/web"]);
+        }
+        other => panic!("expected InUse, got {other:?}"),
+    }
+    let err = store
+        .delete_location("gke.two", &audit("location.delete", None, "gke.two"))
+        .await
+        .unwrap_err();
+    match &err {
+        StoreError::InUse { what, key, by } => {
+            assert_eq!((*what, key.as_str()), ("location", "gke.two"));
+            assert_eq!(by, &["deployment beta/api"]);
+        }
+        other => panic!("expected InUse, got {other:?}"),
+    }
+    assert_eq!(
+        full_snapshot(store).await,
+        before,
+        "refused deletes write nothing and revoke no token"
+    );
+
+    // Pull secrets and deployments are listed together.
+    store
+        .put_pull_secret(&pull_secret("ps_1", "beta", "gke.one", "ghcr"), None, &a())
+        .await
+        .unwrap();
+    let err = store
+        .delete_location("gke.one", &audit("location.delete", None, "gke.one"))
+        .await
+        .unwrap_err();
+    match &err {
+        StoreError::InUse { by, .. } => {
+            assert_eq!(by.len(), 2, "{by:?}");
+            assert!(by.contains(&"deployment alpha/web".to_owned()), "{by:?}");
+            assert!(by.iter().any(|b| b.contains("beta/ghcr")), "{by:?}");
+        }
+        other => panic!("expected InUse, got {other:?}"),
+    }
+
+    store.delete_deployment("dp_1", &a()).await.unwrap();
+    store.delete_deployment("dp_2", &a()).await.unwrap();
+    store
+        .delete_project(
+            "alpha",
+            9_000,
+            &audit("project.delete", Some("alpha"), "alpha"),
+        )
+        .await
+        .unwrap();
+    store.delete_location("gke.two", &a()).await.unwrap();
+    assert_eq!(store.get_project("alpha").await.unwrap(), None);
+    assert_eq!(store.get_location("gke.two").await.unwrap(), None);
+}
+
+async fn deliveries_upsert_remove_and_filter(store: &dyn Store) {
+    seed(store).await;
+    let audit_before = audit_count(store).await;
+    let one_ps_1 = delivery_row("gke.one", "secret:alpha/ghcr", "ps_1", "delivered");
+    let one_ps_1_beta = delivery_row("gke.one", "secret:beta/ghcr", "ps_1", "delivered");
+    let one_dp_1 = DeliveryRecord {
+        revision: None,
+        digest: None,
+        code: Some("namespace_missing".to_owned()),
+        message: Some("namespace alpha does not exist — ünïcode kept".to_owned()),
+        ..delivery_row("gke.one", "deployment:alpha/web", "dp_1", "pending")
+    };
+    // The same target and owner in another location is another row.
+    let two_ps_1 = delivery_row("gke.two", "secret:alpha/ghcr", "ps_1", "delivered");
+
+    store
+        .update_deliveries(
+            "gke.one",
+            &[one_ps_1_beta.clone(), one_dp_1.clone(), one_ps_1.clone()],
+            &[],
+        )
+        .await
+        .unwrap();
+    store
+        .update_deliveries("gke.two", std::slice::from_ref(&two_ps_1), &[])
+        .await
+        .unwrap();
+
+    // (location, owner, expected rows in (location, target, owner) order)
+    let cases: [(Option<&str>, Option<&str>, Vec<&DeliveryRecord>); 6] = [
+        (
+            None,
+            None,
+            vec![&one_dp_1, &one_ps_1, &one_ps_1_beta, &two_ps_1],
+        ),
+        (
+            Some("gke.one"),
+            None,
+            vec![&one_dp_1, &one_ps_1, &one_ps_1_beta],
+        ),
+        (
+            None,
+            Some("ps_1"),
+            vec![&one_ps_1, &one_ps_1_beta, &two_ps_1],
+        ),
+        (Some("gke.two"), Some("ps_1"), vec![&two_ps_1]),
+        (Some("gke.two"), Some("dp_1"), vec![]),
+        (Some("gke.empty"), None, vec![]),
+    ];
+    for (location, owner, expected) in &cases {
+        let listed = store.list_deliveries(*location, *owner).await.unwrap();
+        let expected: Vec<DeliveryRecord> = expected.iter().map(|r| (*r).clone()).collect();
+        assert_eq!(listed, expected, "list_deliveries({location:?}, {owner:?})");
+    }
+
+    // An upsert replaces the row of its key, every field of it.
+    let failed = DeliveryRecord {
+        revision: None,
+        digest: None,
+        code: Some("not_owned".to_owned()),
+        message: Some("someone else's Secret".to_owned()),
+        updated_at: 1_700_000_000_030,
+        ..delivery_row("gke.one", "secret:alpha/ghcr", "ps_1", "error")
+    };
+    store
+        .update_deliveries("gke.one", std::slice::from_ref(&failed), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_deliveries(Some("gke.one"), Some("ps_1"))
+            .await
+            .unwrap(),
+        vec![failed.clone(), one_ps_1_beta.clone()]
+    );
+
+    // Removals and upserts together; removal is by (location, target, owner) exactly, and a pair
+    // that is not there is no error.
+    let new_row = delivery_row("gke.one", "auth:ghcr.io", "ps_2", "delivered");
+    store
+        .update_deliveries(
+            "gke.one",
+            std::slice::from_ref(&new_row),
+            &[
+                ("secret:alpha/ghcr".to_owned(), "ps_1".to_owned()),
+                ("secret:beta/ghcr".to_owned(), "dp_1".to_owned()),
+                ("secret:never".to_owned(), "ps_9".to_owned()),
+            ],
+        )
+        .await
+        .unwrap();
+    store.update_deliveries("gke.one", &[], &[]).await.unwrap();
+    assert_eq!(
+        store.list_deliveries(None, None).await.unwrap(),
+        vec![new_row, one_dp_1, one_ps_1_beta.clone(), two_ps_1.clone()]
+    );
+
+    // Rows outlive their owners (a later pass needs them to clean up), and are not audited.
+    store
+        .delete_pull_secret(
+            "ps_1",
+            true,
+            &audit("pull_secret.delete", Some("alpha"), "ps_1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_deliveries(None, Some("ps_1")).await.unwrap(),
+        vec![one_ps_1_beta, two_ps_1]
+    );
+    assert_eq!(
+        audit_count(store).await,
+        audit_before + 1,
+        "only the pull-secret delete was audited"
+    );
+}
+
+/// One audited deployment-related mutation, for the audit tables below.
+// Rows of small test tables: boxing the big variant would only add noise.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum DeploymentOp {
+    Put(DeploymentRecord, Option<i64>, &'static [&'static str]),
+    Delete(&'static str),
+    DeletePullSecret(&'static str),
+    DeleteProject(&'static str),
+    DeleteLocation(&'static str),
+}
+
+impl DeploymentOp {
+    async fn apply(&self, store: &dyn Store, audit: &AuditRecord) -> Result<(), StoreError> {
+        match self {
+            DeploymentOp::Put(d, expected, ids) => {
+                let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+                store
+                    .put_deployment(d, *expected, &revision_spec(d), &ids, audit)
+                    .await
+            }
+            DeploymentOp::Delete(id) => store.delete_deployment(id, audit).await,
+            DeploymentOp::DeletePullSecret(id) => store.delete_pull_secret(id, false, audit).await,
+            DeploymentOp::DeleteProject(name) => store.delete_project(name, 9_000, audit).await,
+            DeploymentOp::DeleteLocation(name) => store.delete_location(name, audit).await,
+        }
+    }
+}
+
+async fn every_deployment_mutation_writes_exactly_one_audit_event(store: &dyn Store) {
+    seed_for_deployments(store).await;
+    let web = deployment("dp_1", "alpha", "gke.one", "web");
+    let steps = [
+        DeploymentOp::Put(web.clone(), None, &["ps_3"]),
+        DeploymentOp::Put(redeployed(&web, 2, "grace"), Some(1), &["ps_1", "ps_3"]),
+        DeploymentOp::Put(deployment("dp_2", "beta", "gke.two", "web"), None, &[]),
+        DeploymentOp::Delete("dp_1"),
+        DeploymentOp::Delete("dp_2"),
+    ];
+    let mut previous = all_audit(store, None).await;
+    for (step, op) in steps.iter().enumerate() {
+        let event = audit_for_step(step);
+        op.apply(store, &event)
+            .await
+            .unwrap_or_else(|e| panic!("step {step} {op:?}: {e:?}"));
+        let log = all_audit(store, None).await;
+        assert_eq!(log.len(), previous.len() + 1, "step {step} {op:?}");
+        assert_eq!(
+            &log[1..],
+            &previous[..],
+            "step {step}: the log was appended to"
+        );
+        assert_eq!(
+            log[0],
+            AuditRecord {
+                id: log[0].id,
+                ..event
+            },
+            "step {step} {op:?} stored its event as given"
+        );
+        previous = log;
+    }
+}
+
+async fn refused_deployment_mutation_writes_nothing(store: &dyn Store) {
+    seed_for_deployments(store).await;
+    let web = deployment("dp_1", "alpha", "gke.one", "web");
+    put_deployment(store, &web, None, &["ps_3"]).await.unwrap();
+    let web_2 = redeployed(&web, 2, "grace");
+    put_deployment(store, &web_2, Some(1), &["ps_3"])
+        .await
+        .unwrap();
+    // (mutation, expected error; "error" where the contract only requires a refusal)
+    let cases: Vec<(DeploymentOp, &str)> = vec![
+        (
+            DeploymentOp::Put(deployment("dp_9", "alpha", "gke.one", "web"), None, &[]),
+            "already_exists",
+        ),
+        (
+            DeploymentOp::Put(redeployed(&web_2, 9, "x"), Some(1), &["ps_3"]),
+            "conflict",
+        ),
+        (
+            DeploymentOp::Put(
+                deployment("dp_ghost", "alpha", "gke.one", "ghost"),
+                Some(1),
+                &[],
+            ),
+            "conflict",
+        ),
+        (
+            DeploymentOp::Put(
+                deployment("dp_9", "alpha", "gke.one", "api"),
+                None,
+                &["ps_3", "ps_ghost"],
+            ),
+            "not_found",
+        ),
+        (
+            DeploymentOp::Put(redeployed(&web_2, 9, "x"), Some(2), &["ps_ghost"]),
+            "not_found",
+        ),
+        (
+            DeploymentOp::Put(deployment("dp_9", "gamma", "gke.one", "api"), None, &[]),
+            "error",
+        ),
+        (
+            DeploymentOp::Put(deployment("dp_9", "alpha", "gke.three", "api"), None, &[]),
+            "error",
+        ),
+        (
+            DeploymentOp::Put(deployment("dp_1", "beta", "gke.two", "other"), None, &[]),
+            "error",
+        ),
+        (DeploymentOp::Delete("dp_ghost"), "not_found"),
+        (DeploymentOp::DeletePullSecret("ps_3"), "in_use"),
+        (DeploymentOp::DeleteProject("alpha"), "in_use"),
+        (DeploymentOp::DeleteLocation("gke.one"), "in_use"),
+    ];
+    let before = full_snapshot(store).await;
+    for (step, (op, expected)) in cases.iter().enumerate() {
+        let err = op
+            .apply(store, &audit_for_step(step))
+            .await
+            .expect_err(&format!("{op:?} should be refused"));
+        if *expected != "error" {
+            assert_eq!(error_kind(&err), *expected, "{op:?}: {err:?}");
+        }
+        assert_eq!(
+            full_snapshot(store).await,
+            before,
+            "{op:?} was refused but changed the store"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tokens
 // ---------------------------------------------------------------------------------------------
 
@@ -1412,4 +2316,73 @@ async fn concurrent_meta_inserts_have_one_winner(store: Arc<dyn Store>) {
         store.get_meta("vault.data_key").await.unwrap().as_ref(),
         Some(&winners[0])
     );
+}
+
+async fn concurrent_deploys_of_one_name_have_one_winner(store: Arc<dyn Store>) {
+    seed(&*store).await;
+    let audit_before = audit_count(&*store).await;
+    // Twenty first deploys of one name, each with its own id: one insert wins.
+    let inserts: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            let candidate = deployment(&format!("dp_{i}"), "alpha", "gke.one", "web");
+            tokio::spawn(async move {
+                let result = put_deployment(&*store, &candidate, None, &["ps_1"]).await;
+                (candidate, result)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for handle in inserts {
+        let (candidate, result) = handle.await.expect("task panicked");
+        match result {
+            Ok(()) => winners.push(candidate),
+            Err(StoreError::AlreadyExists { .. }) => {}
+            Err(other) => panic!("expected Ok or AlreadyExists, got {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one insert wins");
+    let first = winners.remove(0);
+    assert_eq!(
+        store.list_deployments(None, None).await.unwrap(),
+        vec![first.clone()]
+    );
+
+    // Twenty redeploys that all read revision 1: one update wins.
+    let updates: Vec<_> = (0..20u32)
+        .map(|i| {
+            let store = store.clone();
+            let candidate = redeployed(&first, 100 + i, &format!("writer-{i}"));
+            tokio::spawn(async move {
+                let result = put_deployment(&*store, &candidate, Some(1), &["ps_1"]).await;
+                (candidate, result)
+            })
+        })
+        .collect();
+    for handle in updates {
+        let (candidate, result) = handle.await.expect("task panicked");
+        match result {
+            Ok(()) => winners.push(candidate),
+            Err(StoreError::Conflict { .. }) => {}
+            Err(other) => panic!("expected Ok or Conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one update wins");
+    assert_eq!(
+        store
+            .get_deployment("alpha", "gke.one", "web")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&winners[0])
+    );
+    assert_eq!(
+        store.list_deployment_revisions(&first.id).await.unwrap(),
+        vec![revision_of(&first), revision_of(&winners[0])]
+    );
+    assert_eq!(
+        store.references("ps_1").await.unwrap(),
+        vec![deployment_referrer(&first), referrer("deployment", "web")]
+    );
+    assert_eq!(audit_count(&*store).await, audit_before + 2);
 }

@@ -139,9 +139,13 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
     super::project::must_exist(&ctx, &req.project).await?;
     let location = super::location::must_exist(&ctx, &req.location).await?;
 
-    let mut given = Vec::new();
+    let mut given: Vec<PullSecretRecord> = Vec::new();
     for n in &names {
-        given.push(find_pull_secret(&ctx, &req.project, &req.location, n).await?);
+        let record = find_pull_secret(&ctx, &req.project, &req.location, n).await?;
+        // The same pull secret by name and by id counts once.
+        if !given.iter().any(|g| g.id == record.id) {
+            given.push(record);
+        }
     }
     let repository = image.repository();
     let matching = |records: &[PullSecretRecord]| -> Vec<PullSecretRecord> {

@@ -182,6 +182,7 @@ pub async fn list(ctx: Ctx, _req: Empty) -> Result<Items<Location>, ApiError> {
 }
 
 pub async fn get(ctx: Ctx, req: LocationRef) -> Result<Location, ApiError> {
+    check_name(NameKind::Location, "name", &req.name)?;
     Ok(view(must_exist(&ctx, &req.name).await?))
 }
 
@@ -196,6 +197,7 @@ pub async fn sync(ctx: Ctx, req: LocationSync) -> Result<SyncReport, ApiError> {
 }
 
 pub async fn delete(ctx: Ctx, req: LocationRef) -> Result<serde_json::Value, ApiError> {
+    check_name(NameKind::Location, "name", &req.name)?;
     ctx.require_audited(Permission::Administer, None, &req.name)
         .await?;
     let event = ctx.audit(None, &req.name, "ok", json!({}));
