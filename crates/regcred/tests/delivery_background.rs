@@ -74,8 +74,9 @@ fn the_background_loop_delivers_and_finds_new_namespaces() {
         kube.get_object("secrets", Some("acme-dev"), "reg")
             .is_some()
     });
-    let got = server
-        .run(&[
+    // The pass records its statuses after it writes; the status follows shortly.
+    let delivered = || -> Vec<String> {
+        let args = [
             "pullsecret",
             "get",
             "reg",
@@ -85,15 +86,16 @@ fn the_background_loop_delivers_and_finds_new_namespaces() {
             "k8s",
             "-o",
             "json",
-        ])
-        .ok()
-        .json();
-    let targets: Vec<&str> = got["deliveries"]
-        .as_array()
-        .expect("deliveries")
-        .iter()
-        .filter(|d| d["state"] == "delivered")
-        .filter_map(|d| d["target"].as_str())
-        .collect();
-    assert_eq!(targets, ["secret:acme-dev/reg", "secret:acme/reg"]);
+        ];
+        let got = server.run(&args).ok().json();
+        got["deliveries"]
+            .as_array()
+            .expect("deliveries")
+            .iter()
+            .filter(|d| d["state"] == "delivered")
+            .filter_map(|d| d["target"].as_str().map(str::to_owned))
+            .collect()
+    };
+    eventually("both deliveries in the status", || delivered().len() == 2);
+    assert_eq!(delivered(), ["secret:acme-dev/reg", "secret:acme/reg"]);
 }

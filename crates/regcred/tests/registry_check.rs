@@ -77,10 +77,9 @@ async fn htpasswd_registry_over_plain_http() {
     let image = registry.image("team/app", "v1");
 
     let server = Server::start_with(&["--insecure-registry", &host]);
-    setup(
-        &server,
-        &["--kind", "docker", "--path", "/tmp/regcred-test-auth.json"],
-    );
+    // The auth file regcred delivers to stays inside the test's own directory.
+    let authfile = server.scratch("delivered-auth.json").display().to_string();
+    setup(&server, &["--kind", "docker", "--path", &authfile]);
 
     // Create with a pull check: ok in 2 round trips (Basic, cold), kept on the pull secret.
     let created = create(

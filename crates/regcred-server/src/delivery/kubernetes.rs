@@ -20,12 +20,11 @@ use regcred_core::api::KubernetesSpec;
 use regcred_core::delivery::{
     self, namespace_for, owner_of, plan, Action, Desired, LabelSelector, Observed, Owner, Refusal,
 };
-use regcred_core::k8s_secret::{self, OutputFormat};
 use regcred_k8s::{Cluster, KubeError, ObjectKind};
 use regcred_store::LocationRecord;
 use serde_json::Value;
 
-use super::{platform, unrenderable, Outcome, PassResult, Source, Workload};
+use super::{platform, secret_object, unrenderable, Outcome, PassResult, Source, Workload};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -145,23 +144,16 @@ pub(super) async fn pass(
             let t: Target = (ObjectKind::Secret, ns, r.name.clone());
             match &s.result {
                 Ok(rendered) => {
-                    let kubectl = k8s_secret::secret(
+                    let object = secret_object(
                         &r.name,
-                        Some(&t.1),
-                        &[rendered.auth()],
-                        OutputFormat::Json,
-                    )
-                    .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
-                    let revision = u64::try_from(r.revision).unwrap_or_default();
-                    let object = delivery::secret_for_apply(
-                        &kubectl,
+                        &t.1,
+                        rendered.auth(),
                         loc,
                         &r.project,
                         &r.id,
-                        revision,
+                        r.revision,
                         &rendered.digest,
-                    )
-                    .map_err(|e| ApiError::internal(&e))?;
+                    )?;
                     desired.push(Desired {
                         target: t.clone(),
                         owner_id: r.id.clone(),
@@ -300,16 +292,16 @@ pub(super) async fn pass(
             } = &decision
             {
                 let auth = platform::auth(&registry, secret);
-                let kubectl = k8s_secret::secret(
+                let object = secret_object(
                     platform::SECRET_NAME,
-                    Some(&t.1),
-                    &[auth],
-                    OutputFormat::Json,
-                )
-                .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
-                let object =
-                    delivery::secret_for_apply(&kubectl, loc, project, &owner, 0, token_id)
-                        .map_err(|e| ApiError::internal(&e))?;
+                    &t.1,
+                    auth,
+                    loc,
+                    project,
+                    &owner,
+                    0,
+                    token_id,
+                )?;
                 wanted.insert(
                     t.clone(),
                     Wanted {

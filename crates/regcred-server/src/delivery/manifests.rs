@@ -13,12 +13,11 @@ use regcred_core::api::ManifestsSpec;
 use regcred_core::delivery::{
     self, namespace_for, owner_of, plan, Action, Desired, Observed, Refusal,
 };
-use regcred_core::k8s_secret::{self, OutputFormat};
 use regcred_k8s::sealed::{seal_secret, SealingKey};
 use regcred_store::LocationRecord;
 use serde_json::Value;
 
-use super::{unrenderable, Outcome, PassResult, Source, Workload};
+use super::{secret_object, unrenderable, Outcome, PassResult, Source, Workload};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -103,13 +102,16 @@ pub(super) async fn pass(
                 continue;
             }
         };
-        let kubectl =
-            k8s_secret::secret(&r.name, Some(&ns), &[rendered.auth()], OutputFormat::Json)
-                .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
-        let revision = u64::try_from(r.revision).unwrap_or_default();
-        let object =
-            delivery::secret_for_apply(&kubectl, loc, &r.project, &r.id, revision, &digest)
-                .map_err(|e| ApiError::internal(&e))?;
+        let object = secret_object(
+            &r.name,
+            &ns,
+            rendered.auth(),
+            loc,
+            &r.project,
+            &r.id,
+            r.revision,
+            &digest,
+        )?;
         let content = match key {
             Some(key) => match seal_secret(key, &object) {
                 Ok(sealed) => sealed,

@@ -77,6 +77,40 @@ impl Rendered {
     }
 }
 
+/// The Secret regcred delivers: kubectl's rendering of `auth` as `name` in `namespace`, plus
+/// regcred's labels and ownership annotations.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn secret_object(
+    name: &str,
+    namespace: &str,
+    auth: DockerAuth<'_>,
+    location: &str,
+    project: &str,
+    owner_id: &str,
+    revision: i64,
+    digest: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let kubectl = regcred_core::k8s_secret::secret(
+        name,
+        Some(namespace),
+        &[auth],
+        regcred_core::k8s_secret::OutputFormat::Json,
+    )
+    // Only the field name is kept: the error variants may carry the value.
+    .map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "not_renderable",
+            format!("{name} cannot be rendered as a Secret"),
+        )
+    })?;
+    let revision = u64::try_from(revision).unwrap_or_default();
+    regcred_core::delivery::secret_for_apply(
+        &kubectl, location, project, owner_id, revision, digest,
+    )
+    .map_err(|e| ApiError::internal(&e))
+}
+
 /// A deployment with its current spec decoded.
 pub(crate) struct Workload {
     pub record: DeploymentRecord,
