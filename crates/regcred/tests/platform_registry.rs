@@ -457,6 +457,66 @@ async fn platform_images_deploy_with_a_minted_credential() {
     assert_eq!(token["role"], "puller");
     assert!(token["expiresAt"].is_string(), "short-lived: {token}");
 
+    // A GitOps directory gets the same kind of credential, as a manifest next to the Deployment.
+    let gitops = tempfile::tempdir().expect("temp dir");
+    let gitops_dir = gitops.path().to_str().expect("utf-8 path");
+    server
+        .run(&[
+            "location",
+            "create",
+            "gitops",
+            "--kind",
+            "manifests",
+            "--directory",
+            gitops_dir,
+            "--allow-plaintext",
+        ])
+        .ok();
+    server
+        .run(&[
+            "deployment",
+            "deploy",
+            "--project",
+            "acme",
+            "--location",
+            "gitops",
+            "--name",
+            "app",
+            "--image",
+            &image,
+        ])
+        .ok();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(gitops.path().join("acme/secret-regcred-platform.json"))
+            .expect("platform manifest"),
+    )
+    .expect("JSON manifest");
+    let from_git = dir.path().join("from-git.json");
+    std::fs::write(
+        &from_git,
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            manifest["data"][".dockerconfigjson"]
+                .as_str()
+                .expect("data"),
+        )
+        .expect("base64"),
+    )
+    .expect("write auth file");
+    let pulled = skopeo
+        .inspect_raw(&image, SkopeoAuth::AuthFile(&from_git), TlsMode::Insecure)
+        .await;
+    assert!(pulled.success, "{}", pulled.stderr);
+    let deployment: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(gitops.path().join("acme/deployment-app.json"))
+            .expect("deployment manifest"),
+    )
+    .expect("JSON manifest");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["imagePullSecrets"],
+        serde_json::json!([{"name": "regcred-platform"}])
+    );
+
     // A second pass keeps the token; deleting the deployment removes the Secret and revokes it.
     server.run(&["location", "sync", "k8s"]).ok();
     assert_eq!(

@@ -17,7 +17,7 @@ use regcred_k8s::sealed::{seal_secret, SealingKey};
 use regcred_store::LocationRecord;
 use serde_json::Value;
 
-use super::{secret_object, unrenderable, Outcome, PassResult, Source, Workload};
+use super::{platform, secret_object, unrenderable, Outcome, PassResult, Source, Workload};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -52,12 +52,32 @@ pub(super) async fn pass(
         serde_json::from_str(&location.spec).map_err(|e| ApiError::internal(&e))?;
     let loc = location.name.as_str();
     let dir = PathBuf::from(&spec.directory);
-    let sealing = match &spec.sealing_cert_file {
+    // How Secrets are written here: sealed, plain where allowed, or not at all (and why).
+    let writing: Result<Option<SealingKey>, (&'static str, String)> = match &spec.sealing_cert_file
+    {
         Some(path) => match tokio::fs::read_to_string(path).await {
-            Ok(pem) => Some(SealingKey::from_pem(&pem).map_err(|e| format!("{path}: {e}"))),
-            Err(e) => Some(Err(format!("cannot read {path}: {e}"))),
+            Ok(pem) => SealingKey::from_pem(&pem)
+                .map(Some)
+                .map_err(|e| ("sealing_cert_invalid", format!("{path}: {e}"))),
+            Err(e) => Err(("sealing_cert_invalid", format!("cannot read {path}: {e}"))),
         },
-        None => None,
+        None if spec.allow_plaintext => Ok(None),
+        None => Err(("plaintext_refused", PLAINTEXT_REFUSED.to_owned())),
+    };
+    // The digest says how the file was written, so that adding a sealing certificate rewrites it.
+    let suffix = if matches!(writing, Ok(Some(_))) {
+        ":sealed"
+    } else {
+        ""
+    };
+    let secret_file = |object: &Value| -> Result<(String, u32), (&'static str, String)> {
+        match &writing {
+            Ok(Some(key)) => seal_secret(key, object)
+                .map(|sealed| (sealed, 0o644))
+                .map_err(|e| ("seal_failed", e.to_string())),
+            Ok(None) => Ok((pretty(object), 0o600)),
+            Err(why) => Err(why.clone()),
+        }
     };
     let mut outcomes = Vec::new();
     let mut desired = Vec::new();
@@ -76,32 +96,7 @@ pub(super) async fn pass(
                 continue;
             }
         };
-        let (key, mode, digest) = match &sealing {
-            Some(Ok(key)) => (Some(key), 0o644, format!("{}:sealed", rendered.digest)),
-            Some(Err(why)) => {
-                outcomes.push(Outcome::failed(
-                    target,
-                    &r.id,
-                    "error",
-                    "sealing_cert_invalid",
-                    why.clone(),
-                ));
-                held.push(path);
-                continue;
-            }
-            None if spec.allow_plaintext => (None, 0o600, rendered.digest.clone()),
-            None => {
-                outcomes.push(Outcome::failed(
-                    target,
-                    &r.id,
-                    "error",
-                    "plaintext_refused",
-                    "this manifests location has no sealing certificate; regcred does not write plaintext credentials into a directory meant for git (give sealingCertFile, or allowPlaintext)".into(),
-                ));
-                held.push(path);
-                continue;
-            }
-        };
+        let digest = format!("{}{suffix}", rendered.digest);
         let object = secret_object(
             &r.name,
             &ns,
@@ -112,36 +107,27 @@ pub(super) async fn pass(
             r.revision,
             &digest,
         )?;
-        let content = match key {
-            Some(key) => match seal_secret(key, &object) {
-                Ok(sealed) => sealed,
-                Err(e) => {
-                    outcomes.push(Outcome::failed(
-                        target,
-                        &r.id,
-                        "error",
-                        "seal_failed",
-                        e.to_string(),
-                    ));
-                    held.push(path);
-                    continue;
-                }
-            },
-            None => pretty(&object),
-        };
-        desired.push(Desired {
-            target: path.clone(),
-            owner_id: r.id.clone(),
-            digest,
-        });
-        files.insert(
-            path,
-            File {
-                content,
-                mode,
-                revision: r.revision,
-            },
-        );
+        match secret_file(&object) {
+            Ok((content, mode)) => {
+                desired.push(Desired {
+                    target: path.clone(),
+                    owner_id: r.id.clone(),
+                    digest,
+                });
+                files.insert(
+                    path,
+                    File {
+                        content,
+                        mode,
+                        revision: r.revision,
+                    },
+                );
+            }
+            Err((code, message)) => {
+                outcomes.push(Outcome::failed(target, &r.id, "error", code, message));
+                held.push(path);
+            }
+        }
     }
     for w in workloads {
         let d = &w.record;
@@ -165,6 +151,68 @@ pub(super) async fn pass(
     }
 
     let observed = observe(&dir, loc).await;
+    // The platform credential of each project that deploys from its own platform registry.
+    let mut minted = std::collections::BTreeMap::new();
+    let platform_projects: std::collections::BTreeSet<&str> = workloads
+        .iter()
+        .filter(|w| w.spec.resolution == "platform_registry")
+        .map(|w| w.record.project.as_str())
+        .collect();
+    if let Some(registry) = state.platform().map(|p| p.config.registry.clone()) {
+        for project in platform_projects {
+            let ns = namespace_for(&spec.namespace_template, project);
+            let path = secret_path(&ns, platform::SECRET_NAME);
+            let owner = platform::owner_id(project);
+            if let Err((code, message)) = &writing {
+                let target = format!("file:{path}");
+                outcomes.push(Outcome::failed(
+                    target,
+                    &owner,
+                    "error",
+                    code,
+                    message.clone(),
+                ));
+                held.push(path);
+                continue;
+            }
+            let seen = observed.iter().find(|o| o.target == path).map(|o| &o.owner);
+            let decision = platform::decide(state, seen, project, loc).await?;
+            if let platform::Decision::Mint {
+                token_id,
+                secret,
+                previous,
+            } = &decision
+            {
+                let auth = platform::auth(&registry, secret);
+                let object = secret_object(
+                    platform::SECRET_NAME,
+                    &ns,
+                    auth,
+                    loc,
+                    project,
+                    &owner,
+                    0,
+                    token_id,
+                )?;
+                let (content, mode) = secret_file(&object)
+                    .map_err(|(_, message)| ApiError::internal(&std::io::Error::other(message)))?;
+                files.insert(
+                    path.clone(),
+                    File {
+                        content,
+                        mode,
+                        revision: 0,
+                    },
+                );
+                minted.insert(path.clone(), (project, token_id.clone(), previous.clone()));
+            }
+            desired.push(Desired {
+                target: path,
+                owner_id: owner,
+                digest: decision.digest().to_owned(),
+            });
+        }
+    }
     let plan = plan(&desired, &observed);
     let mut result = PassResult {
         up_to_date: plan.up_to_date.len() as u64,
@@ -192,6 +240,9 @@ pub(super) async fn pass(
                 {
                     Ok(()) => {
                         result.applied += 1;
+                        if let Some((project, _, Some(previous))) = minted.get(&desired.target) {
+                            platform::revoke(state, project, previous).await?;
+                        }
                         outcomes.push(Outcome::delivered(
                             target,
                             &desired.owner_id,
@@ -199,19 +250,27 @@ pub(super) async fn pass(
                             &desired.digest,
                         ));
                     }
-                    Err(e) => outcomes.push(Outcome::failed(
-                        target,
-                        &desired.owner_id,
-                        "error",
-                        "write_failed",
-                        format!("cannot write {}: {e}", path.display()),
-                    )),
+                    Err(e) => {
+                        if let Some((project, token_id, _)) = minted.get(&desired.target) {
+                            platform::revoke(state, project, token_id).await?;
+                        }
+                        outcomes.push(Outcome::failed(
+                            target,
+                            &desired.owner_id,
+                            "error",
+                            "write_failed",
+                            format!("cannot write {}: {e}", path.display()),
+                        ))
+                    }
                 }
             }
             Action::Delete { target, owner_id } if !held.contains(&target) => {
                 let path = dir.join(&target);
                 match tokio::fs::remove_file(&path).await {
-                    Ok(()) => result.removed.push((format!("file:{target}"), owner_id)),
+                    Ok(()) => {
+                        revoke_held(state, &observed, &target, &owner_id).await?;
+                        result.removed.push((format!("file:{target}"), owner_id))
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         result.removed.push((format!("file:{target}"), owner_id))
                     }
@@ -251,6 +310,28 @@ pub(super) async fn pass(
     }
     result.outcomes = outcomes;
     Ok(result)
+}
+
+const PLAINTEXT_REFUSED: &str = "this manifests location has no sealing certificate; regcred does not write plaintext credentials into a directory meant for git (give sealingCertFile, or allowPlaintext)";
+
+/// Revokes the platform token a removed file held.
+async fn revoke_held(
+    state: &AppState,
+    observed: &[Observed<String>],
+    target: &str,
+    owner_id: &str,
+) -> Result<(), ApiError> {
+    let Some(project) = owner_id.strip_prefix("platform:") else {
+        return Ok(());
+    };
+    let held = observed.iter().find_map(|o| match &o.owner {
+        delivery::Owner::Regcred { digest, .. } if o.target == target => Some(digest),
+        _ => None,
+    });
+    match held {
+        Some(token_id) => platform::revoke(state, project, token_id).await,
+        None => Ok(()),
+    }
 }
 
 /// The manifests under `dir` (`<namespace>/secret-*.json`, `<namespace>/deployment-*.json`) and
