@@ -98,12 +98,6 @@ pub struct Plan<T> {
     pub up_to_date: Vec<Desired<T>>,
 }
 
-impl<T> Plan<T> {
-    pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
-    }
-}
-
 /// Compares desired with observed. Each target is wanted at most once: when two desired entries
 /// name one target, the first wins and the later ones are refused as owned by it (so the order of
 /// `desired` decides, and callers pass a stable order, oldest first).
@@ -171,8 +165,10 @@ pub fn plan<T: Ord + Clone>(desired: &[Desired<T>], observed: &[Observed<T>]) ->
     }
 }
 
-/// What is observed after `plan`'s actions succeed: the fixed point the planner must reach.
-pub fn apply_plan<T: Ord + Clone>(observed: &[Observed<T>], plan: &Plan<T>) -> Vec<Observed<T>> {
+/// What is observed after `plan`'s actions succeed: the fixed point the planner must reach
+/// (the property tests plan again from here and expect nothing but refusals).
+#[cfg(test)]
+fn apply_plan<T: Ord + Clone>(observed: &[Observed<T>], plan: &Plan<T>) -> Vec<Observed<T>> {
     let mut state: BTreeMap<T, Owner> = observed
         .iter()
         .map(|o| (o.target.clone(), o.owner.clone()))
@@ -420,7 +416,7 @@ fn pointer_segment(s: &str) -> String {
 }
 
 /// The names regcred added to a ServiceAccount, from its annotation.
-pub fn added_by_regcred(service_account: &Value) -> Vec<String> {
+fn added_by_regcred(service_account: &Value) -> Vec<String> {
     service_account["metadata"]["annotations"][SERVICE_ACCOUNT_ANNOTATION]
         .as_str()
         .unwrap_or_default()

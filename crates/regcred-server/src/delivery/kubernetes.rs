@@ -56,6 +56,15 @@ impl Clusters {
             .insert(spec_json.to_owned(), cluster.clone());
         Ok(cluster)
     }
+
+    /// Drops a cached connection, so the next pass reads the kubeconfig again (its credentials
+    /// may have been rotated).
+    fn forget(&self, spec_json: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(spec_json);
+    }
 }
 
 /// A target in a cluster.
@@ -100,7 +109,10 @@ pub(super) async fn pass(
     };
     let (cluster, namespaces) = match connected.await {
         Ok(c) => c,
-        Err(e) => return unreachable(state, loc, &e).await,
+        Err(e) => {
+            clusters.forget(&location.spec);
+            return unreachable(state, loc, &e).await;
+        }
     };
     let namespace_labels: BTreeMap<&str, &BTreeMap<String, String>> = namespaces
         .iter()
