@@ -623,4 +623,16 @@ async fn missing_namespace_is_pending_until_it_appears() {
     assert_eq!(statuses.len(), 1, "{statuses:?}");
     assert_eq!(statuses[0]["state"], "delivered");
     assert_eq!(statuses[0]["target"], "secret:team-acme/reg");
+
+    // The cluster goes away: the pass fails, and the status says so without forgetting what was
+    // delivered where.
+    drop(kube);
+    sync(&f).await;
+    let statuses = deliveries(&f, "reg").await;
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert_eq!(
+        (statuses[0]["state"].as_str(), statuses[0]["code"].as_str()),
+        (Some("error"), Some("cluster_unreachable"))
+    );
+    assert_eq!(statuses[0]["revision"], 1);
 }
