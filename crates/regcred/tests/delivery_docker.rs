@@ -381,6 +381,17 @@ async fn a_pull_secret_in_use_cannot_be_deleted_and_its_entry_goes_with_it() {
     let deployed = deploy("web", &image).ok().json();
     assert_eq!(deployed["check"]["outcome"], "ok", "{deployed:#}");
     assert_eq!(deployed["deployment"]["revision"], 1, "{deployed:#}");
+    // On a Docker host a deployment is its pull secrets' logins: its status says they are there.
+    let statuses = deployed["deployment"]["deliveries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        statuses
+            .iter()
+            .any(|d| d["target"] == format!("auth:{host}") && d["state"] == "delivered"),
+        "{deployed:#}"
+    );
 
     let delete = || server.run(&[&["pullsecret", "delete", "reg"][..], &scope()].concat());
     let refused = delete();

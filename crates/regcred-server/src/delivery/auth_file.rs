@@ -14,7 +14,7 @@ use regcred_core::auth_file;
 use regcred_core::delivery::{plan, Action, Desired, Observed, Owner, Refusal};
 use regcred_store::LocationRecord;
 
-use super::{unrenderable, Outcome, PassResult, Source};
+use super::{unrenderable, Outcome, PassResult, Source, Workload};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -173,6 +173,29 @@ pub(super) async fn pass(
     }
     result.outcomes = outcomes;
     Ok(result)
+}
+
+/// A deployment on a Docker host is its pull secrets' logins in the auth file: each deployment
+/// gets the state of each of those entries, so `deployment.get` says whether they are in place.
+pub(super) fn with_workloads(mut result: PassResult, workloads: &[Workload]) -> PassResult {
+    let mut mirrored = Vec::new();
+    for w in workloads {
+        for used in &w.spec.pull_secrets {
+            for o in result.outcomes.iter().filter(|o| o.owner_id == used.id) {
+                mirrored.push(Outcome {
+                    target: o.target.clone(),
+                    owner_id: w.record.id.clone(),
+                    state: o.state,
+                    revision: o.revision,
+                    digest: None,
+                    code: o.code,
+                    message: o.message.clone(),
+                });
+            }
+        }
+    }
+    result.outcomes.extend(mirrored);
+    result
 }
 
 /// The auth-file key of a pull secret's server (`https://index.docker.io/v1/` for Docker Hub).

@@ -245,7 +245,9 @@ impl Deliverer {
             "kubernetes" => {
                 kubernetes::pass(state, &self.clusters, &record, &sources, &workloads).await
             }
-            "docker" => auth_file::pass(state, &record, &sources).await,
+            "docker" => auth_file::pass(state, &record, &sources)
+                .await
+                .map(|r| auth_file::with_workloads(r, &workloads)),
             "manifests" => manifests::pass(state, &record, &sources, &workloads).await,
             other => Err(ApiError::internal(&std::io::Error::other(format!(
                 "location kind {other} has no delivery"
