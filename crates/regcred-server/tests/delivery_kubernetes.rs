@@ -270,6 +270,25 @@ async fn kubernetes_delivery_end_to_end() {
         "{statuses:?}"
     );
 
+    // Delivery releases credentials, so it is audited: who (regcred), where, which targets.
+    let events = f
+        .call("audit.list", &f.admin, json!({"project": "acme"}))
+        .await;
+    let events = events.ok()["items"].as_array().cloned().unwrap_or_default();
+    let delivery = events
+        .iter()
+        .find(|e| e["action"] == "delivery.apply")
+        .expect("a delivery.apply event");
+    assert_eq!(
+        (delivery["actor"].as_str(), delivery["channel"].as_str()),
+        (Some("regcred"), Some("delivery"))
+    );
+    assert_eq!(delivery["target"], LOCATION);
+    assert_eq!(
+        delivery["detail"]["applied"][0]["count"], 2,
+        "two namespaces: {delivery}"
+    );
+
     // A second pass changes nothing: no writes, regcred's own objects found by one labelled list.
     kube.clear_requests();
     let report = sync(&f).await;

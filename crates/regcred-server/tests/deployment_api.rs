@@ -796,7 +796,30 @@ async fn every_deploy_and_delete_is_one_audit_event() {
         let before = w.f.snapshot().await;
         let reply = w.f.call(method, token, request.clone()).await;
         let result = reply.ok().clone();
-        let event = one_new_event(&w.f.snapshot().await, &before);
+        // The inline delivery pass audits what it wrote under its own actor and channel.
+        let after = w.f.snapshot().await;
+        let new = after.new_audit_since(&before);
+        let (delivery, caller): (Vec<&AuditRecord>, Vec<&AuditRecord>) =
+            new.iter().partition(|e| e.channel == "delivery");
+        assert_eq!(
+            caller.len(),
+            1,
+            "exactly one audit event of the call: {new:#?}"
+        );
+        assert!(
+            delivery
+                .iter()
+                .all(|e| e.action == "delivery.apply" && e.actor == "regcred"),
+            "{delivery:#?}"
+        );
+        if step == 0 {
+            assert_eq!(
+                delivery.len(),
+                1,
+                "the first pass writes the login: {new:#?}"
+            );
+        }
+        let event = caller[0].clone();
         assert_eq!(
             (
                 event.action.as_str(),

@@ -162,8 +162,8 @@ pub(super) async fn pass(
             return Ok(all_failed(sources, "auth_file_unwritable", &why));
         }
     }
-    result.applied = written_now.len() as u64;
     for (d, revision) in written_now {
+        result.applied.push((target(&d.target), d.owner_id.clone()));
         outcomes.push(Outcome::delivered(
             target(&d.target),
             &d.owner_id,

@@ -399,7 +399,9 @@ pub(super) async fn pass(
     for (job, outcome) in done {
         match job {
             JobDone::Applied { target, owner_id } => {
-                result.applied += 1;
+                result
+                    .applied
+                    .push((target_name(&target), owner_id.clone()));
                 settled.push((target, owner_id));
             }
             JobDone::Deleted { target, owner_id } => {

@@ -239,7 +239,9 @@ pub(super) async fn pass(
                     .await
                 {
                     Ok(()) => {
-                        result.applied += 1;
+                        result
+                            .applied
+                            .push((target.clone(), desired.owner_id.clone()));
                         if let Some((project, _, Some(previous))) = minted.get(&desired.target) {
                             platform::revoke(state, project, previous).await?;
                         }

@@ -201,13 +201,13 @@ impl Outcome {
     }
 }
 
-/// What a location-kind pass hands back: the outcome of each wanted target and the targets it
-/// removed (whose rows go).
+/// What a location-kind pass hands back: the outcome of each wanted target, and the
+/// `(target, owner)` pairs it wrote and removed (audited).
 #[derive(Default)]
 pub(crate) struct PassResult {
     pub outcomes: Vec<Outcome>,
+    pub applied: Vec<(String, String)>,
     pub removed: Vec<(String, String)>,
-    pub applied: u64,
     pub up_to_date: u64,
 }
 
@@ -253,6 +253,14 @@ impl Deliverer {
                 "location kind {other} has no delivery"
             )))),
         }?;
+        let mut projects: BTreeMap<&str, &str> = BTreeMap::new();
+        for s in &sources {
+            projects.insert(&s.record.id, &s.record.project);
+        }
+        for w in &workloads {
+            projects.insert(&w.record.id, &w.record.project);
+        }
+        audit_pass(state, &record.name, &result, &projects).await?;
         record_outcomes(state, &record.name, result).await
     }
 
@@ -344,6 +352,66 @@ async fn workloads(state: &AppState, location: &LocationRecord) -> Result<Vec<Wo
         .collect()
 }
 
+/// Audits what a pass wrote and removed — delivery releases credentials — one event per project
+/// (owners that are gone, such as deleted pull secrets, under no project). Targets are listed up
+/// to a bound per owner, with their count, so a fan-out to thousands of namespaces stays one
+/// readable event.
+async fn audit_pass(
+    state: &AppState,
+    location: &str,
+    result: &PassResult,
+    projects: &BTreeMap<&str, &str>,
+) -> Result<(), ApiError> {
+    const LISTED: usize = 20;
+    type ByOwner<'a> = BTreeMap<&'a str, Vec<&'a str>>;
+    let mut by_project: BTreeMap<Option<&str>, (ByOwner, ByOwner)> = BTreeMap::new();
+    fn project_of<'a>(projects: &BTreeMap<&str, &'a str>, owner: &'a str) -> Option<&'a str> {
+        projects
+            .get(owner)
+            .copied()
+            .or_else(|| owner.strip_prefix("platform:"))
+    }
+    for (target, owner) in &result.applied {
+        let entry = by_project.entry(project_of(projects, owner)).or_default();
+        entry.0.entry(owner).or_default().push(target);
+    }
+    for (target, owner) in &result.removed {
+        let entry = by_project.entry(project_of(projects, owner)).or_default();
+        entry.1.entry(owner).or_default().push(target);
+    }
+    let summary = |by_owner: &ByOwner| -> Vec<serde_json::Value> {
+        by_owner
+            .iter()
+            .map(|(owner, targets)| {
+                serde_json::json!({
+                    "owner": owner,
+                    "count": targets.len(),
+                    "targets": targets.iter().take(LISTED).collect::<Vec<_>>(),
+                })
+            })
+            .collect()
+    };
+    for (project, (applied, removed)) in &by_project {
+        let event = regcred_store::AuditRecord {
+            id: 0,
+            time: crate::clock::now_millis(),
+            actor: "regcred".into(),
+            channel: "delivery".into(),
+            action: "delivery.apply".into(),
+            project: project.map(str::to_owned),
+            target: location.to_owned(),
+            outcome: "ok".into(),
+            detail: serde_json::json!({
+                "applied": summary(applied),
+                "removed": summary(removed),
+            })
+            .to_string(),
+        };
+        state.store().append_audit(&event).await?;
+    }
+    Ok(())
+}
+
 /// Writes the rows that changed and drops the rows of removed targets.
 async fn record_outcomes(
     state: &AppState,
@@ -360,7 +428,7 @@ async fn record_outcomes(
     let now = crate::clock::now_millis();
     let mut report = SyncReport {
         location: location.to_owned(),
-        applied: result.applied,
+        applied: result.applied.len() as u64,
         deleted: result.removed.len() as u64,
         up_to_date: result.up_to_date,
         ..SyncReport::default()
