@@ -109,6 +109,34 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(out, "regcred_pull_secrets{{kind=\"{kind}\"}} {n}");
         }
     }
+    if let Ok(rows) = state.store().list_deliveries(None, None).await {
+        let mut per_state: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for r in rows {
+            *per_state.entry((r.location, r.state)).or_default() += 1;
+        }
+        out.push_str("# HELP regcred_deliveries Deliveries by location and state (pending, delivered, error).
+# TYPE regcred_deliveries gauge
+");
+        for ((location, state), n) in per_state {
+            let _ = writeln!(
+                out,
+                "regcred_deliveries{{location=\"{location}\",state=\"{state}\"}} {n}"
+            );
+        }
+    }
+    let passes = &state.deliverer().counters;
+    out.push_str(
+        "# HELP regcred_delivery_passes_total Delivery passes over a location, by result.
+# TYPE regcred_delivery_passes_total counter
+",
+    );
+    for (result, counter) in [("ok", &passes.ok), ("failed", &passes.failed)] {
+        let n = counter.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "regcred_delivery_passes_total{{result=\"{result}\"}} {n}"
+        );
+    }
     (
         [(
             header::CONTENT_TYPE,

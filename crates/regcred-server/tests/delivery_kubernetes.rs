@@ -289,6 +289,18 @@ async fn kubernetes_delivery_end_to_end() {
         "two namespaces: {delivery}"
     );
 
+    let metrics = f.get("/metrics").await.raw;
+    assert!(
+        metrics.contains(&format!(
+            "regcred_deliveries{{location=\"{LOCATION}\",state=\"delivered\"}} 4"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("regcred_delivery_passes_total{result=\"ok\"} 1"),
+        "{metrics}"
+    );
+
     // A second pass changes nothing: no writes, regcred's own objects found by one labelled list.
     kube.clear_requests();
     let report = sync(&f).await;
