@@ -122,7 +122,7 @@ fn main() {
     let fan = runtime.block_on(run(n));
     println!("fan-out of one ECR pull secret, FakeKubeApi on loopback, 2 worker threads");
     println!(
-        "{:<28}{:>14}{:>14}{:>22}",
+        "{:<28}{:>14}{:>18}{:>24}",
         "pass",
         "1 namespace",
         format!("{n} namespaces"),
@@ -135,7 +135,7 @@ fn main() {
     ] {
         let ratio = per_namespace(f, n) / per_namespace(b, 1);
         println!(
-            "{what:<28}{:>11.1} ms{:>11.1} ms{:>14.3} ({ratio:.3}x)",
+            "{what:<28}{:>11.1} ms{:>15.1} ms{:>14.3} ({ratio:.3}x)",
             b.as_secs_f64() * 1000.0,
             f.as_secs_f64() * 1000.0,
             per_namespace(f, n)
