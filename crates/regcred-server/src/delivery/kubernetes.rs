@@ -439,10 +439,11 @@ pub(super) async fn pass(
             .filter(|r| r.state == "delivered")
             .map(|r| (r.target.as_str(), r.owner_id.as_str()))
             .collect();
+        let unchanged: BTreeSet<&Target> = plan.up_to_date.iter().map(|d| &d.target).collect();
         // All of a pass's changes to one ServiceAccount go in one patch.
         let mut accounts: BTreeMap<(String, String), AccountChange> = BTreeMap::new();
         for (t, owner) in settled.iter().filter(|(t, _)| t.0 == ObjectKind::Secret) {
-            let just_applied = !plan.up_to_date.iter().any(|d| d.target == *t);
+            let just_applied = !unchanged.contains(t);
             let revision = wanted.get(t).map_or(0, |w| w.revision);
             for sa in &spec.service_accounts {
                 let sa_target = format!("serviceaccount:{}/{sa}", t.1);
