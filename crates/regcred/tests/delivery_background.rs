@@ -98,4 +98,39 @@ fn the_background_loop_delivers_and_finds_new_namespaces() {
     };
     eventually("both deliveries in the status", || delivered().len() == 2);
     assert_eq!(delivered(), ["secret:acme-dev/reg", "secret:acme/reg"]);
+
+    // The server logs at debug level (kube-rs included); the password reached the cluster and
+    // nothing else.
+    let secret = kube
+        .get_object("secrets", Some("acme"), "reg")
+        .expect("secret");
+    let data = secret["data"][".dockerconfigjson"].as_str().expect("data");
+    assert!(
+        fixture::find_secret(data.as_bytes(), "background-canary").is_some(),
+        "positive control: the search finds the delivered password"
+    );
+    let log = server.log_text();
+    assert!(
+        log.len() > 1000,
+        "the debug log is suspiciously short:\n{log}"
+    );
+    assert_eq!(
+        fixture::find_secret(log.as_bytes(), "background-canary"),
+        None,
+        "{log}"
+    );
+    for out in server.transcript() {
+        assert_eq!(
+            fixture::find_secret(out.stdout.as_bytes(), "background-canary"),
+            None,
+            "{}",
+            out.label
+        );
+        assert_eq!(
+            fixture::find_secret(out.stderr.as_bytes(), "background-canary"),
+            None,
+            "{}",
+            out.label
+        );
+    }
 }
