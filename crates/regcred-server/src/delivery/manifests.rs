@@ -235,9 +235,7 @@ pub(super) async fn pass(
                 };
                 let target = format!("file:{}", desired.target);
                 let path = dir.join(&desired.target);
-                match super::auth_file::write_atomically(&path, file.content.as_bytes(), file.mode)
-                    .await
-                {
+                match super::write_atomically(&path, file.content.as_bytes(), file.mode).await {
                     Ok(()) => {
                         result
                             .applied

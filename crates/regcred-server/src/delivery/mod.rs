@@ -16,6 +16,7 @@ pub mod platform;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -543,4 +544,55 @@ pub(crate) fn unrenderable(
         _ => "not_renderable",
     };
     Outcome::failed(target, &record.id, "error", code, why.1.clone())
+}
+
+/// Replaces `path` with `content` so that readers see the old file or the new one, never a part:
+/// a temporary file in the same directory with `mode` from the start, synced, then renamed over.
+pub(crate) async fn write_atomically(
+    path: &Path,
+    content: &[u8],
+    mode: u32,
+) -> std::io::Result<()> {
+    let path = path.to_owned();
+    let content = content.to_vec();
+    tokio::task::spawn_blocking(move || write_blocking(&path, &content, mode))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+fn write_blocking(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("the path has no directory"))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut suffix = [0u8; 6];
+    getrandom::getrandom(&mut suffix).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let tmp = dir.join(format!(
+        ".{name}.regcred-{}.tmp",
+        regcred_store::vault::hex(&suffix)
+    ));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        file.write_all(content)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

@@ -69,13 +69,6 @@ async fn full_view(
     Ok(v)
 }
 
-fn new_id() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 8];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
-    Ok(format!("dp_{}", regcred_store::vault::hex(&bytes)))
-}
-
 /// The pull secrets a request names, in order, each once.
 fn named(req: &DeploymentDeploy) -> Result<Vec<String>, ApiError> {
     let mut out: Vec<String> = Vec::new();
@@ -268,7 +261,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
         let record = DeploymentRecord {
             id: match &existing {
                 Some(e) => e.id.clone(),
-                None => new_id()?,
+                None => super::new_id("dp")?,
             },
             project: req.project.clone(),
             location: req.location.clone(),

@@ -108,6 +108,14 @@ pub async fn route(ctx: Ctx, body: &[u8]) -> Result<serde_json::Value, ApiError>
     }
 }
 
+/// A new record id: `prefix` and 64 random bits in hex (`ps_…`, `dp_…`).
+pub(crate) fn new_id(prefix: &str) -> Result<String, ApiError> {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
+    Ok(format!("{prefix}_{}", regcred_store::vault::hex(&bytes)))
+}
+
 /// Validates a resource name, as a field error.
 pub(crate) fn check_name(
     kind: regcred_core::name::NameKind,

@@ -13,7 +13,6 @@ use regcred_core::k8s_secret::{self, DockerAuth, OutputFormat, RenderError};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
 use regcred_core::{auth_file, secret::Secret};
-use regcred_store::vault::hex;
 use regcred_store::{PullSecretRecord, StoreError};
 use serde_json::json;
 
@@ -82,13 +81,6 @@ pub fn open_record(state: &crate::AppState, r: &PullSecretRecord) -> Result<Cred
         params,
         material,
     })
-}
-
-fn new_id() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 8];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
-    Ok(format!("ps_{}", hex(&bytes)))
 }
 
 /// Records keyed by the auth key their server has in `.dockerconfigjson` (what the matching
@@ -231,7 +223,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
         let mut record = PullSecretRecord {
             id: match &existing {
                 Some(e) => e.id.clone(),
-                None => new_id()?,
+                None => super::new_id("ps")?,
             },
             project: req.project.clone(),
             location: req.location.clone(),
