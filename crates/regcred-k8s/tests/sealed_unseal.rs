@@ -1,81 +1,24 @@
 //! regcred's SealedSecrets checked by an implementation that shares no code with it: kubesealpy
 //! (PyPI, pinned in `scripts/setup`) unseals them with the private key of the committed test key
-//! pair, through `tests/data/unseal.py`. The unsealed data must be byte for byte the Secret regcred
+//! pair, through regcred-testkit's `Unsealer`. The unsealed data must be byte for byte the Secret regcred
 //! rendered, and the same SealedSecret under another namespace, another name or a wider scope must
 //! not unseal: that is the strict scope. The virtualenv is `$REGCRED_SEALED_VENV`, else
 //! `/var/tmp/regcred-sealed-venv`; without it the test fails, saying how to install it.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
 use regcred_core::k8s_secret::{self, DockerAuth, OutputFormat};
 use regcred_k8s::sealed::{seal_secret, SealingKey};
+use regcred_testkit::Unsealer;
 use serde_json::{json, Value};
-
-/// Where `scripts/setup` creates the virtualenv unless `REGCRED_SEALED_VENV` says otherwise.
-const DEFAULT_VENV: &str = "/var/tmp/regcred-sealed-venv";
 
 /// A change to a SealedSecret that must stop it from unsealing, and what it stands for.
 type Move = (&'static str, fn(&mut Value));
 
-/// unseal.py's exit code for "a value did not unseal", as opposed to a crash.
-const UNSEAL_REFUSED: i32 = 3;
-
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
-}
-
-/// `VENV/bin/python`, with kubesealpy importable.
-///
-/// # Panics
-///
-/// When it is not there, saying how to install it: this check never skips.
-#[track_caller]
-fn python() -> PathBuf {
-    let venv = std::env::var_os("REGCRED_SEALED_VENV")
-        .filter(|value| !value.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_VENV));
-    let python = venv.join("bin").join("python");
-    let importable = Command::new(&python)
-        .args(["-c", "import kubesealpy"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !importable {
-        panic!(
-            "kubesealpy is not installed: {} cannot import it. Run scripts/setup (it creates the \
-             virtualenv {} and installs the pinned kubesealpy into it), or point \
-             REGCRED_SEALED_VENV at a virtualenv that has it; this check needs the independent \
-             unsealer and never skips",
-            python.display(),
-            venv.display()
-        );
-    }
-    python
-}
-
-/// Runs unseal.py on `sealed` with the test private key.
-fn unseal(python: &Path, sealed: &Value) -> Output {
-    let mut child = Command::new(python)
-        .arg(data_dir().join("unseal.py"))
-        .arg(data_dir().join("test-only-sealing-key.pem"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start unseal.py");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(sealed.to_string().as_bytes())
-        .expect("write the SealedSecret to unseal.py");
-    child.wait_with_output().expect("unseal.py runs")
 }
 
 fn decode(value: &Value) -> Vec<u8> {
@@ -103,7 +46,8 @@ fn pull_secret() -> Value {
 
 #[test]
 fn kubesealpy_unseals_exactly_what_regcred_sealed_under_the_strict_scope_only() {
-    let python = python();
+    let unsealer = Unsealer::new();
+    let private_key = data_dir().join("test-only-sealing-key.pem");
     let key = SealingKey::from_pem(
         &std::fs::read_to_string(data_dir().join("test-only-sealing-cert.pem"))
             .expect("read the test certificate"),
@@ -113,14 +57,7 @@ fn kubesealpy_unseals_exactly_what_regcred_sealed_under_the_strict_scope_only() 
     let sealed: Value =
         serde_json::from_str(&seal_secret(&key, &secret).expect("seals")).expect("JSON");
 
-    let output = unseal(&python, &sealed);
-    assert!(
-        output.status.success(),
-        "unseal.py failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let unsealed: Value = serde_json::from_slice(&output.stdout).expect("unseal.py prints JSON");
+    let unsealed = unsealer.unseal(&private_key, &sealed);
     let original: BTreeMap<&String, Vec<u8>> = secret["data"]
         .as_object()
         .expect("data")
@@ -166,11 +103,11 @@ fn kubesealpy_unseals_exactly_what_regcred_sealed_under_the_strict_scope_only() 
     for (what, edit) in moved {
         let mut elsewhere = sealed.clone();
         edit(&mut elsewhere);
-        let output = unseal(&python, &elsewhere);
+        let output = unsealer.run(&private_key, &elsewhere);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(
             output.status.code(),
-            Some(UNSEAL_REFUSED),
+            Some(Unsealer::REFUSED),
             "{what}: expected a refused unseal, got {}; stdout {}; stderr {stderr}",
             output.status,
             String::from_utf8_lossy(&output.stdout),

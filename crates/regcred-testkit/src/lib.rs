@@ -5,9 +5,11 @@
 //! bcrypt htpasswd entries come from `htpasswd` (Debian package `apache2-utils`). [`Moto`] runs
 //! the moto AWS emulator (ECR, STS, IAM) from a Python virtualenv. [`FakeKubeApi`] is a scripted,
 //! recording fake of the Kubernetes API server for the requests regcred's delivery makes.
+//! [`Unsealer`] opens SealedSecrets with kubesealpy, an independent implementation, from its own
+//! Python virtualenv.
 //!
 //! This crate is dev-only (`publish = false`, used from `[dev-dependencies]`). `scripts/setup`
-//! installs the three Debian packages and moto's virtualenv. A missing binary makes the calling
+//! installs the three Debian packages and the moto and kubesealpy virtualenvs. A missing binary makes the calling
 //! test **fail** with a message naming what to install; nothing here ever skips a test.
 //!
 //! Every fixture listens on an ephemeral `127.0.0.1` port, keeps its files in its own temporary
@@ -24,6 +26,7 @@ mod probe;
 mod registry;
 mod skopeo;
 mod token_server;
+mod unsealer;
 
 pub use ca::TestCa;
 pub use kube_api::{FakeKubeApi, RecordedRequest, FAKE_CONTEXT, FAKE_TOKEN};
@@ -32,3 +35,4 @@ pub use oci_image::push_test_image;
 pub use registry::{Auth, Registry, RegistryOptions};
 pub use skopeo::{Skopeo, SkopeoAuth, SkopeoOutput, TlsMode};
 pub use token_server::{Grant, TokenServer, TokenServerOptions};
+pub use unsealer::Unsealer;

@@ -1,6 +1,6 @@
 //! Delivery to a `manifests` location (a GitOps directory) end to end: the real `regcred serve`
 //! and CLI write `<namespace>/secret-<name>.json` and `<namespace>/deployment-<name>.json`. Sealed
-//! Secrets are opened by kubesealpy (PyPI, through `regcred-k8s/tests/data/unseal.py` and the
+//! Secrets are opened by kubesealpy (PyPI, through regcred-testkit's `Unsealer` and the
 //! committed test key pair), an implementation that shares no code with regcred, and what comes
 //! out is compared with what the real `kubectl create secret docker-registry --dry-run=client`
 //! renders for the same inputs. Proves the directory never holds a credential in the clear unless
@@ -9,22 +9,18 @@
 
 mod fixture;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use fixture::{files_under, find_secret, kubectl, mode, Out, Server};
+use regcred_testkit::Unsealer;
 use serde_json::{json, Value};
 
 const P: &str = "acme";
 const L: &str = "gitops";
 const REGISTRY: &str = "registry.example.com:5000";
 
-/// Where `scripts/setup` creates the unsealer's virtualenv unless `REGCRED_SEALED_VENV` says
-/// otherwise.
-const DEFAULT_VENV: &str = "/var/tmp/regcred-sealed-venv";
-
+/// The committed test key pair of regcred-k8s (test-only, never a real credential).
 fn k8s_test_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../regcred-k8s/tests/data")
 }
@@ -33,56 +29,10 @@ fn scope() -> [&'static str; 4] {
     ["--project", P, "--location", L]
 }
 
-/// `VENV/bin/python`, with kubesealpy importable; fails (never skips) without it.
-#[track_caller]
-fn python() -> PathBuf {
-    let venv = std::env::var_os("REGCRED_SEALED_VENV")
-        .filter(|value| !value.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_VENV));
-    let python = venv.join("bin").join("python");
-    let importable = Command::new(&python)
-        .args(["-c", "import kubesealpy"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        importable,
-        "kubesealpy is not installed: {} cannot import it. Run scripts/setup (it creates {} with \
-         the pinned kubesealpy), or point REGCRED_SEALED_VENV at a virtualenv that has it",
-        python.display(),
-        venv.display()
-    );
-    python
-}
-
 /// The Secret kubesealpy unseals from `sealed` with the test private key.
 #[track_caller]
 fn unseal(sealed: &Value) -> Value {
-    let data = k8s_test_data();
-    let mut child = Command::new(python())
-        .arg(data.join("unseal.py"))
-        .arg(data.join("test-only-sealing-key.pem"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start unseal.py");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(sealed.to_string().as_bytes())
-        .expect("write the SealedSecret to unseal.py");
-    let output = child.wait_with_output().expect("unseal.py runs");
-    assert!(
-        output.status.success(),
-        "unseal.py failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("unseal.py prints JSON")
+    Unsealer::new().unseal(&k8s_test_data().join("test-only-sealing-key.pem"), sealed)
 }
 
 fn decode(value: &Value) -> Vec<u8> {

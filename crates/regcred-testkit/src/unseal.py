@@ -1,7 +1,7 @@
 """Unseal a SealedSecret with kubesealpy, an implementation of the sealed-secrets format that
-shares no code with regcred: the independent check behind regcred-k8s's tests/sealed_unseal.rs.
+shares no code with regcred: the independent check behind regcred-testkit's `Unsealer`.
 
-Usage: unseal.py PRIVATE_KEY_PEM < sealed-secret.json
+Usage: python -c "$(cat unseal.py)" PRIVATE_KEY_PEM < sealed-secret.json
 
 Like the controller, kubesealpy takes the scope label from the SealedSecret's own metadata
 (namespace/name for strict scope), so a SealedSecret moved to another name or namespace does not
