@@ -358,6 +358,31 @@ async fn regcred_is_the_registry_token_service() {
     }
 }
 
+/// Writes a Secret's `.dockerconfigjson` as an auth file at `path`, for the runtime to pull with.
+fn auth_file_of(secret: &serde_json::Value, path: &std::path::Path) {
+    let bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        secret["data"][".dockerconfigjson"].as_str().expect("data"),
+    )
+    .expect("base64");
+    std::fs::write(path, bytes).expect("write auth file");
+}
+
+/// The access token `id` of project acme, as `token list` shows it.
+fn listed_token(server: &Server, id: &str) -> serde_json::Value {
+    let tokens = server
+        .run(&["token", "list", "--project", "acme", "-o", "json"])
+        .ok()
+        .json();
+    tokens["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|t| t["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("token {id} is not listed: {tokens}"))
+}
+
 /// A deployment of an image from its own project's platform registry names no pull secret:
 /// regcred mints a day-long `puller` token of the project and delivers it as the Secret
 /// `regcred-platform`, which the Deployment pulls with. The real registry (token mode, trusting
@@ -426,14 +451,9 @@ async fn platform_images_deploy_with_a_minted_credential() {
     let secret = kube
         .get_object("secrets", Some("acme"), "regcred-platform")
         .expect("platform secret");
-    let dockerconfig = base64::Engine::decode(
-        &base64::engine::general_purpose::STANDARD,
-        secret["data"][".dockerconfigjson"].as_str().expect("data"),
-    )
-    .expect("base64");
     let dir = tempfile::tempdir().expect("temp dir");
     let authfile = dir.path().join("auth.json");
-    std::fs::write(&authfile, &dockerconfig).expect("write auth file");
+    auth_file_of(&secret, &authfile);
     let skopeo = Skopeo::new();
     let pulled = skopeo
         .inspect_raw(&image, SkopeoAuth::AuthFile(&authfile), TlsMode::Insecure)
@@ -444,16 +464,7 @@ async fn platform_images_deploy_with_a_minted_credential() {
         .as_str()
         .expect("digest")
         .to_owned();
-    let tokens = server
-        .run(&["token", "list", "--project", "acme", "-o", "json"])
-        .ok()
-        .json();
-    let token = tokens["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == token_id.as_str())
-        .expect("minted token listed");
+    let token = listed_token(&server, &token_id);
     assert_eq!(token["role"], "puller");
     assert!(token["expiresAt"].is_string(), "short-lived: {token}");
 
@@ -492,17 +503,7 @@ async fn platform_images_deploy_with_a_minted_credential() {
     )
     .expect("JSON manifest");
     let from_git = dir.path().join("from-git.json");
-    std::fs::write(
-        &from_git,
-        base64::Engine::decode(
-            &base64::engine::general_purpose::STANDARD,
-            manifest["data"][".dockerconfigjson"]
-                .as_str()
-                .expect("data"),
-        )
-        .expect("base64"),
-    )
-    .expect("write auth file");
+    auth_file_of(&manifest, &from_git);
     let pulled = skopeo
         .inspect_raw(&image, SkopeoAuth::AuthFile(&from_git), TlsMode::Insecure)
         .await;
@@ -538,16 +539,7 @@ async fn platform_images_deploy_with_a_minted_credential() {
     assert!(kube
         .get_object("secrets", Some("acme"), "regcred-platform")
         .is_none());
-    let tokens = server
-        .run(&["token", "list", "--project", "acme", "-o", "json"])
-        .ok()
-        .json();
-    let token = tokens["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == token_id.as_str())
-        .expect("still listed");
+    let token = listed_token(&server, &token_id);
     assert!(token["revokedAt"].is_string(), "revoked: {token}");
     let pulled = skopeo
         .inspect_raw(&image, SkopeoAuth::AuthFile(&authfile), TlsMode::Insecure)
