@@ -18,40 +18,13 @@ use fixture::Fixture;
 use regcred_core::refresh::RefreshPolicy;
 use regcred_server::refresher::{Clock, Refresher};
 use regcred_testkit::{
-    push_test_image, Auth, FakeKubeApi, RecordedRequest, Registry, RegistryOptions, Skopeo,
-    SkopeoAuth, TlsMode,
+    kubectl_secret, push_test_image, Auth, FakeKubeApi, RecordedRequest, Registry, RegistryOptions,
+    Skopeo, SkopeoAuth, TlsMode,
 };
 use serde_json::{json, Value};
 
 const LOCATION: &str = "gke.one";
 const ECR: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
-
-fn kubectl_secret(name: &str, ns: &str, server: &str, user: &str, password: &str) -> Value {
-    let out = std::process::Command::new("kubectl")
-        .args([
-            "create",
-            "secret",
-            "docker-registry",
-            name,
-            "-n",
-            ns,
-            &format!("--docker-server={server}"),
-            &format!("--docker-username={user}"),
-            &format!("--docker-password={password}"),
-            "--dry-run=client",
-            "-o",
-            "json",
-        ])
-        .env("KUBECONFIG", "/dev/null")
-        .output()
-        .expect("kubectl runs (scripts/setup installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("kubectl prints JSON")
-}
 
 /// The requests that wrote (PATCH, POST, DELETE), as `METHOD path`.
 fn writes(requests: &[RecordedRequest]) -> Vec<String> {
@@ -225,7 +198,7 @@ async fn kubernetes_delivery_end_to_end() {
         .unwrap();
     assert_eq!(
         body,
-        kubectl_secret("reg", "acme", &host, "deploy-1", "first-pw&<x>")
+        kubectl_secret("reg", "acme", Some(&host), "deploy-1", "first-pw&<x>")
     );
     assert_eq!(labels["app.kubernetes.io/managed-by"], "regcred");
     assert_eq!(labels["regcred.dev/location"], LOCATION);

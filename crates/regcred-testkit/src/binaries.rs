@@ -18,6 +18,10 @@ pub(crate) const SKOPEO: Peer = Peer {
     program: "skopeo",
     package: "skopeo",
 };
+pub(crate) const KUBECTL: Peer = Peer {
+    program: "kubectl",
+    package: "kubernetes-client",
+};
 pub(crate) const HTPASSWD: Peer = Peer {
     program: "htpasswd",
     package: "apache2-utils",

@@ -5,7 +5,8 @@
 //! bcrypt htpasswd entries come from `htpasswd` (Debian package `apache2-utils`). [`Moto`] runs
 //! the moto AWS emulator (ECR, STS, IAM) from a Python virtualenv. [`FakeKubeApi`] is a scripted,
 //! recording fake of the Kubernetes API server for the requests regcred's delivery makes.
-//! [`Unsealer`] opens SealedSecrets with kubesealpy, an independent implementation, from its own
+//! [`kubectl_secret`] is the real kubectl's rendering of a pull secret, the reference for what
+//! regcred delivers. [`Unsealer`] opens SealedSecrets with kubesealpy, an independent implementation, from its own
 //! Python virtualenv.
 //!
 //! This crate is dev-only (`publish = false`, used from `[dev-dependencies]`). `scripts/setup`
@@ -20,6 +21,7 @@
 mod binaries;
 mod ca;
 mod kube_api;
+mod kubectl;
 mod moto;
 mod oci_image;
 mod probe;
@@ -30,6 +32,7 @@ mod unsealer;
 
 pub use ca::TestCa;
 pub use kube_api::{FakeKubeApi, RecordedRequest, FAKE_CONTEXT, FAKE_TOKEN};
+pub use kubectl::kubectl_secret;
 pub use moto::{AwsKeys, Moto};
 pub use oci_image::push_test_image;
 pub use registry::{Auth, Registry, RegistryOptions};

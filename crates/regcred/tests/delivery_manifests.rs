@@ -12,8 +12,8 @@ mod fixture;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use fixture::{files_under, find_secret, kubectl, mode, Out, Server};
-use regcred_testkit::Unsealer;
+use fixture::{files_under, find_secret, mode, Out, Server};
+use regcred_testkit::{kubectl_secret, Unsealer};
 use serde_json::{json, Value};
 
 const P: &str = "acme";
@@ -39,33 +39,6 @@ fn decode(value: &Value) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(value.as_str().expect("a base64 string"))
         .expect("valid base64")
-}
-
-/// The Secret the real kubectl renders for these inputs (`server` `None`: kubectl's default,
-/// Docker Hub).
-fn kubectl_secret(name: &str, server: Option<&str>, user: &str, password: &str) -> Value {
-    let kubeconfig = tempfile::NamedTempFile::new().expect("temp kubeconfig");
-    let mut args = vec![
-        "create".to_owned(),
-        "secret".into(),
-        "docker-registry".into(),
-        name.into(),
-    ];
-    if let Some(server) = server {
-        args.push(format!("--docker-server={server}"));
-    }
-    args.extend([
-        format!("--docker-username={user}"),
-        format!("--docker-password={password}"),
-        "-n".into(),
-        P.into(),
-        "--dry-run=client".into(),
-        "-o".into(),
-        "json".into(),
-    ]);
-    let out = kubectl(&args, kubeconfig.path()).run();
-    out.ok();
-    out.json()
 }
 
 /// A server, the project, and a manifests location writing into a fresh directory with the
@@ -282,10 +255,10 @@ fn sealed_secrets_unseal_to_what_kubectl_renders_and_follow_rotation_and_deletio
     let unsealed = check_sealed(&s.secret_file("reg"), "reg", &reg_id, 1);
     assert_same_config(
         &unsealed,
-        &kubectl_secret("reg", Some(REGISTRY), "deploy", &reg_pw),
+        &kubectl_secret("reg", P, Some(REGISTRY), "deploy", &reg_pw),
     );
     let unsealed = check_sealed(&s.secret_file("hub"), "hub", &hub_id, 1);
-    assert_same_config(&unsealed, &kubectl_secret("hub", None, "acme", &hub_pw));
+    assert_same_config(&unsealed, &kubectl_secret("hub", P, None, "acme", &hub_pw));
     for name in ["reg", "hub"] {
         assert_eq!(mode(&s.secret_file(name)), 0o644, "sealed: fit for git");
         let status = s.delivery(name);
@@ -307,7 +280,7 @@ fn sealed_secrets_unseal_to_what_kubectl_renders_and_follow_rotation_and_deletio
     let unsealed = check_sealed(&s.secret_file("reg"), "reg", &reg_id, 2);
     assert_same_config(
         &unsealed,
-        &kubectl_secret("reg", Some(REGISTRY), "deploy", &new_pw),
+        &kubectl_secret("reg", P, Some(REGISTRY), "deploy", &new_pw),
     );
     let status = s.delivery("reg");
     assert_eq!(status["state"], "delivered", "{status:#}");
@@ -449,7 +422,7 @@ fn plaintext_only_when_allowed() {
         !digest.as_str().unwrap_or_default().is_empty(),
         "{written:#}"
     );
-    let mut expected = kubectl_secret("reg", Some(REGISTRY), "deploy", &password);
+    let mut expected = kubectl_secret("reg", P, Some(REGISTRY), "deploy", &password);
     expected["metadata"]["labels"] = json!({
         "app.kubernetes.io/managed-by": "regcred",
         "regcred.dev/location": L,
