@@ -802,10 +802,10 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                         "missing_field",
                         "mode exchange needs the Entra ID tenant".into(),
                     ),
-                    (Some(m), _) => err(
+                    (Some(_), _) => err(
                         "mode",
                         "invalid_value",
-                        format!("mode must be basic or exchange, not {m:?}"),
+                        "mode must be basic or exchange".to_owned(),
                     ),
                 }
             }
@@ -838,7 +838,7 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                     err(
                         "mode",
                         "invalid_value",
-                        format!("mode must be json_key or access_token, not {m:?}"),
+                        "mode must be json_key or access_token".to_owned(),
                     );
                 }
             }

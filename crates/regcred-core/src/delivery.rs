@@ -212,7 +212,7 @@ enum Requirement {
 
 /// A selector that cannot be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid label selector {selector:?}: {reason}")]
+#[error("invalid label selector: {reason}")]
 pub struct SelectorError {
     pub selector: String,
     pub reason: &'static str,

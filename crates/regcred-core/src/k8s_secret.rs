@@ -136,13 +136,11 @@ pub enum KubectlInputError {
 /// Why a document could not be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
-    #[error(
-        "server {server:?} is given more than once; a credentials file holds one entry per server"
-    )]
+    #[error("a server is given more than once; a credentials file holds one entry per server")]
     DuplicateServer { server: String },
     /// kubectl fails the same way (`yaml: control characters are not allowed`): its YAML printer
     /// re-reads its own JSON, in which these characters are not escaped.
-    #[error("{field} {value:?} cannot be printed as YAML: it contains {character:?} (U+{code:04X}), which kubectl rejects too")]
+    #[error("{field} cannot be printed as YAML: it contains the control character U+{code:04X}, which kubectl rejects too")]
     YamlControlCharacter {
         field: &'static str,
         value: String,
@@ -150,7 +148,7 @@ pub enum RenderError {
         code: u32,
     },
     /// kubectl fails the same way (`yaml: found unexpected document indicator`).
-    #[error("{field} {value:?} cannot be printed as YAML: a NEL line break followed by `---` or `...` reads as a document marker, and kubectl fails on it too")]
+    #[error("{field} cannot be printed as YAML: a NEL line break followed by `---` or `...` reads as a document marker, and kubectl fails on it too")]
     YamlDocumentIndicator { field: &'static str, value: String },
 }
 

@@ -31,7 +31,7 @@ impl NameKind {
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("invalid {what} {name:?}: {reason}")]
+#[error("invalid {what}: {reason}")]
 pub struct NameError {
     pub what: &'static str,
     pub name: String,

@@ -107,86 +107,83 @@ pub enum ServerError {
     #[error("server is empty; give a registry host such as ghcr.io or registry.example.com:5000")]
     Empty,
 
-    // Never echo the input: it holds a password.
     #[error(
         "server must be a host such as ghcr.io, without credentials (user:password@); give the \
          username and password as their own fields"
     )]
     Credentials,
 
-    #[error(
-        "server {input:?} contains whitespace or control characters; give just the host, e.g. ghcr.io"
-    )]
+    #[error("server contains whitespace or control characters; give just the host, e.g. ghcr.io")]
     Whitespace { input: String },
 
     #[error(
-        "server {input:?} uses the scheme {scheme:?}; give the host (e.g. ghcr.io), or an https:// \
-         or http:// URL"
+        "server uses a scheme other than https:// or http://; give the host (e.g. ghcr.io), or an \
+         https:// or http:// URL"
     )]
     Scheme { input: String, scheme: String },
 
-    #[error("server must be a host such as ghcr.io, not a URL with a query string ({input:?})")]
+    #[error("server must be a host such as ghcr.io, not a URL with a query string")]
     Query { input: String },
 
-    #[error("server must be a host such as ghcr.io, not a URL with a fragment ({input:?})")]
+    #[error("server must be a host such as ghcr.io, not a URL with a fragment")]
     Fragment { input: String },
 
-    #[error("server {input:?} has no host; give one such as ghcr.io or localhost:5000")]
+    #[error("server has no host; give one such as ghcr.io or localhost:5000")]
     MissingHost { input: String },
 
-    #[error("server {input:?}: port {port:?} must be a number from 1 to 65535")]
+    #[error("server: the port must be a number from 1 to 65535")]
     Port { input: String, port: String },
 
     #[error(
-        "server {input:?}: {character:?} is not allowed in a host name; use letters, digits, '-' \
+        "server: the host name has a character that is not allowed; use letters, digits, '-' \
          and '.' (wildcards and underscores are not supported)"
     )]
     HostCharacter { input: String, character: char },
 
-    #[error("server {input:?} has an empty label in its host (check for '..' or a leading or trailing '.')")]
+    #[error("server has an empty label in its host (check for '..' or a leading or trailing '.')")]
     EmptyLabel { input: String },
 
-    #[error("server {input:?}: host label {label:?} must not start or end with '-'")]
+    #[error("server: a host label must not start or end with '-'")]
     LabelHyphen { input: String, label: String },
 
-    #[error("server {input:?}: host label {label:?} is longer than 63 characters")]
+    #[error("server: a host label is longer than 63 characters")]
     LabelTooLong { input: String, label: String },
 
-    #[error("server {input:?}: the host name is {len} characters long; the limit is 253")]
+    #[error("server: the host name is {len} characters long; the limit is 253")]
     HostTooLong { input: String, len: usize },
 
-    #[error("server {input:?}: {host:?} is not a valid IPv4 address")]
+    #[error("server: the host is not a valid IPv4 address")]
     Ipv4 { input: String, host: String },
 
     #[error(
-        "server {input:?}: {host:?} is not a valid IPv6 address; write it in brackets without a zone, \
+        "server: the host is not a valid IPv6 address; write it in brackets without a zone, \
          e.g. [::1]:5000"
     )]
     Ipv6 { input: String, host: String },
 
     #[error(
-        "server {input:?}: Docker and Kubernetes read `{host}/app` as a Docker Hub repository, so these \
-         credentials would never be used; give a fully qualified name ({host}.example.com), a port \
-         ({host}:5000), or localhost"
+        "server is a single-label host, which Docker and Kubernetes read as a Docker Hub \
+         repository (HOST/app), so these credentials would never be used; give a fully qualified \
+         name (HOST.example.com), a port (HOST:5000), or localhost"
     )]
     SingleLabelHost { input: String, host: String },
 
     #[error(
-        "server {input:?} has an empty path component; remove the doubled '/' (a path scope looks like \
+        "server has an empty path component; remove the doubled '/' (a path scope looks like \
          registry.example.com/team)"
     )]
     EmptyPathComponent { input: String },
 
     #[error(
-        "server {input:?}: path component {component:?} is not a valid repository name; use lowercase \
-         letters and digits separated by '.', '_', '__' or dashes"
+        "server: a path component is not a valid repository name; use lowercase letters and \
+         digits separated by '.', '_', '__' or dashes"
     )]
     PathComponent { input: String, component: String },
 
-    #[error("server {input:?}: the path scope must be lowercase (write {lowercase:?})")]
+    #[error("server: the path scope must be lowercase")]
     PathUppercase { input: String, lowercase: String },
 
-    #[error("server {input:?} is {len} characters long; the limit is 255")]
+    #[error("server is {len} characters long; the limit is 255")]
     TooLong { input: String, len: usize },
 }
 
@@ -697,10 +694,13 @@ mod tests {
             .to_string();
         assert!(message
             .starts_with("server must be a host such as ghcr.io, not a URL with a query string"));
-        let message = RegistryServer::parse("quay.io/Org/Repo")
+        let message = RegistryServer::parse("quay.io/Echo-1/Repo")
             .unwrap_err()
             .to_string();
-        assert!(message.contains("(write \"org/repo\")"), "{message}");
+        assert!(
+            message.contains("must be lowercase") && !message.to_lowercase().contains("echo-1"),
+            "errors say what to do and never echo the value: {message}"
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Principal {
     pub role: Role,
     /// `None` for the global admin.
     pub project: Option<String>,
+    /// When the token expires (Unix ms); nothing it creates may outlive it.
+    pub expires_at: Option<i64>,
 }
 
 /// What a caller wants to do; each maps to the roles allowed to do it.
@@ -245,6 +247,7 @@ pub async fn authenticate_token(
         name: record.name,
         role,
         project: record.project,
+        expires_at: record.expires_at,
     })
 }
 
@@ -274,6 +277,7 @@ mod tests {
             name: "t".into(),
             role,
             project: project.map(Into::into),
+            expires_at: None,
         }
     }
 

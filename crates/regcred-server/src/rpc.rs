@@ -102,9 +102,72 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         )
     })?;
     require_objects(&value)?;
+    // A JSON value keeps the last of duplicate keys; parts of a request decoded from a value
+    // later (a location's spec) would accept them silently. One walk over the text refuses
+    // them at every depth.
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize::<_, UniqueKeys>(&mut de).map_err(|e| decode_error(e, ""))?;
     // Decoding from the text, not the value, keeps serde's duplicate-field check.
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| decode_error(e, ""))
+}
+
+/// Any JSON value, read only to refuse an object that names a key twice (serde's "duplicate
+/// field" error, with the path of the object).
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                let shown: String = key.chars().take(64).collect();
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate field `{shown}`"
+                )));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
 }
 
 /// serde lets a struct be written as a positional JSON array; the API does not. Requests are
@@ -166,8 +229,13 @@ fn parent_path(path: &str, message: &str) -> String {
 }
 
 /// serde_json quotes the offending value in type and value errors (`invalid type: string
-/// "hunter2", expected u64`); the value may be a secret, so only its kind is kept.
+/// "hunter2", expected u64`) and unknown enum values (``unknown variant `x`, expected …``); the
+/// value may be a secret, so only its kind is kept.
 fn redact_values(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        let tail = rest.find(", expected").map_or("", |i| &rest[i..]);
+        return format!("unknown value{tail}");
+    }
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = message.strip_prefix(prefix) {
             let kind = rest.split([' ', ',']).next().unwrap_or("");
@@ -209,22 +277,34 @@ fn channel(headers: &HeaderMap) -> Result<&'static str, ApiError> {
     }
 }
 
+/// The body is read as JSON when it says so, says nothing, or says
+/// `application/x-www-form-urlencoded` — what `curl -d '{…}'` sends, and what the deploy
+/// platform's documented calls send. Accepting the form type opens no cross-site request
+/// forgery: every RPC call is authorized by an `Authorization: Bearer` header, which a page on
+/// another site cannot attach without a CORS preflight this server never grants. Should anything
+/// other than a bearer header ever authorize RPC calls (a console cookie), those calls must
+/// require `application/json`, which no plain HTML form can send.
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    match headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) {
-        None => Ok(()),
-        Some(Ok(v))
-            if v.split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) =>
-        {
-            Ok(())
-        }
-        Some(_) => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the request body as Content-Type: application/json",
-        )),
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let media_type = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .unwrap_or_default();
+    if ["application/json", "application/x-www-form-urlencoded"]
+        .iter()
+        .any(|t| media_type.eq_ignore_ascii_case(t))
+    {
+        return Ok(());
     }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send the request body as Content-Type: application/json",
+    ))
 }
 
 /// `POST /{method}`.
@@ -236,7 +316,7 @@ pub async fn dispatch(
 ) -> Response {
     let started = Instant::now();
     let Some(info) = METHODS.iter().find(|m| m.name == method) else {
-        return unknown_method(&method).into_response();
+        return unknown_method().into_response();
     };
     let span = tracing::info_span!("rpc", method = info.name);
     let outcome = answer(state.clone(), info.name, &headers, body)
@@ -295,8 +375,7 @@ async fn answer(
     methods::route(ctx, &body).await
 }
 
-fn unknown_method(method: &str) -> ApiError {
-    let shown: String = method.chars().take(64).collect();
+fn unknown_method() -> ApiError {
     let known = METHODS
         .iter()
         .map(|m| m.name)
@@ -305,14 +384,14 @@ fn unknown_method(method: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "unknown_method",
-        format!("no method {shown:?}; methods are {known}"),
+        format!("no such method; methods are {known}"),
     )
 }
 
 /// A known path with the wrong HTTP verb.
 pub async fn wrong_verb(Path(method): Path<String>) -> Response {
     if !METHODS.iter().any(|m| m.name == method) {
-        return unknown_method(&method).into_response();
+        return unknown_method().into_response();
     }
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -370,6 +449,12 @@ mod tests {
             redact_values("invalid value: string \"x\", expected one of"),
             "invalid value: string, expected one of"
         );
+        assert_eq!(
+            redact_values(
+                "unknown variant `hunter2`, expected `json` or `yaml` at line 1 column 9"
+            ),
+            "unknown value, expected `json` or `yaml` at line 1 column 9"
+        );
     }
 
     #[derive(Debug, serde::Deserialize)]
@@ -406,5 +491,27 @@ mod tests {
         check(r#"{"spec":{}}"#, "missing_field", Some("spec.a"));
         check(r#"{}"#, "missing_field", Some("spec"));
         check(r#"{"spec":{"a":"x"}}"#, "invalid_field", Some("spec.a"));
+        check(r#"{"spec":{"a":1,"a":2}}"#, "invalid_field", Some("spec.a"));
+    }
+
+    /// Duplicate keys inside an object decoded from a JSON value (a location's `spec`) used
+    /// to be accepted, the last one winning; only the top level refused them.
+    #[test]
+    fn duplicate_keys_are_refused_at_every_depth() {
+        for (body, field) in [
+            (r#"{"a":1,"a":2}"#, "a"),
+            (r#"{"spec":{"path":"/a","path":"/b"}}"#, "spec.path"),
+            (r#"{"spec":{"x":{"y":[{"z":1,"z":1}]}}}"#, "spec.x.y[0].z"),
+        ] {
+            let e = decode::<serde_json::Value>(body.as_bytes()).unwrap_err();
+            assert_eq!(e.code, "invalid_field", "{body}: {}", e.message);
+            assert_eq!(
+                e.items.first().and_then(|i| i.field.as_deref()),
+                Some(field),
+                "{body}"
+            );
+        }
+        decode::<serde_json::Value>(br#"{"a":{"b":1},"c":{"b":1},"d":[{"b":1},{"b":1}]}"#)
+            .expect("the same key in different objects is fine");
     }
 }

@@ -588,6 +588,73 @@ async fn tokens_are_created_listed_and_revoked() {
         .expect_err(401, "token_revoked");
 }
 
+/// A token created by a token with a lifetime used to get no expiry at all, and revoking its
+/// creator left it working.
+#[tokio::test]
+async fn a_token_never_outlives_the_token_that_created_it() {
+    let fx = acme().await;
+    let expiry = |reply: &fixture::Reply| {
+        reply.ok()["token"]["expiresAt"]
+            .as_str()
+            .map(str::to_owned)
+            .expect("an expiry")
+    };
+    let parent = fx
+        .call(
+            "token.create",
+            &fx.admin,
+            json!({ "name": "parent", "project": "acme", "role": "owner", "ttlSeconds": 3600 }),
+        )
+        .await;
+    let parent_expiry = expiry(&parent);
+    let parent_secret = parent.ok()["secret"].as_str().expect("secret").to_owned();
+    let parent_id = parent.ok()["token"]["id"].as_str().expect("id").to_owned();
+
+    // Without a TTL, and with a TTL longer than the creator's, the child expires with its creator.
+    for body in [
+        json!({ "name": "child", "project": "acme", "role": "viewer" }),
+        json!({ "name": "long", "project": "acme", "role": "editor", "ttlSeconds": 864000 }),
+    ] {
+        let child = fx.call("token.create", &parent_secret, body).await;
+        assert_eq!(expiry(&child), parent_expiry, "{}", child.raw);
+    }
+    let child = fx
+        .call(
+            "token.create",
+            &parent_secret,
+            json!({ "name": "short", "project": "acme", "role": "owner", "ttlSeconds": 600 }),
+        )
+        .await;
+    assert!(expiry(&child) < parent_expiry, "a shorter TTL is kept");
+    let child_secret = child.ok()["secret"].as_str().expect("secret").to_owned();
+    let grandchild = fx
+        .call(
+            "token.create",
+            &child_secret,
+            json!({ "name": "grandchild", "project": "acme", "role": "puller" }),
+        )
+        .await;
+    let grandchild_secret = grandchild.ok()["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    fx.call("registry.kinds", &grandchild_secret, json!({}))
+        .await
+        .ok();
+
+    // Revoking the creator revokes what it created, and what those created.
+    fx.call("token.revoke", &fx.admin, json!({ "id": parent_id }))
+        .await
+        .ok();
+    for secret in [&parent_secret, &child_secret, &grandchild_secret] {
+        fx.call("registry.kinds", secret, json!({}))
+            .await
+            .expect_err(401, "token_revoked");
+    }
+    // The admin's own token and tokens the admin created are untouched.
+    fx.call("registry.kinds", &fx.admin, json!({})).await.ok();
+}
+
 #[tokio::test]
 async fn an_owner_creates_tokens_only_for_its_own_project() {
     let fx = acme().await;
@@ -750,7 +817,7 @@ async fn a_project_with_pull_secrets_cannot_be_deleted() {
 }
 
 #[tokio::test]
-async fn content_type_media_type_is_case_insensitive() {
+async fn json_bodies_labelled_json_unlabelled_or_as_curl_forms_are_accepted() {
     let fx = Fixture::new().await;
     // A media type's type, subtype and parameter names are case-insensitive (RFC 9110 §8.3.1).
     for content_type in [
@@ -758,6 +825,8 @@ async fn content_type_media_type_is_case_insensitive() {
         Some("application/json"),
         Some("application/json; charset=utf-8"),
         Some("Application/JSON"),
+        // What `curl -d '{…}'` sends without -H: the deploy platform's documented calls.
+        Some("application/x-www-form-urlencoded"),
     ] {
         let mut request = Request::post("/registry.kinds")
             .header("authorization", format!("Bearer {}", fx.admin));

@@ -429,9 +429,77 @@ fn rows(w: &World) -> Vec<Row> {
             .expect(400, "invalid_name")
             .field("location"),
         // ---- kinds and their fields ----
-        Row::post("unknown kind", ps, admin, json!({ "project": "acme", "location": LOCATION, "name": "fresh", "kind": "nexus", "spec": ghcr() }))
+        Row::post("unknown kind, not echoed", ps, admin, json!({ "project": "acme", "location": LOCATION, "name": "fresh", "kind": "nexus-echo-k1", "spec": ghcr() }))
             .expect(400, "invalid_kind")
-            .field("kind"),
+            .field("kind")
+            .secret("echo-k1"),
+        // ---- values are never echoed in errors (they may be secrets pasted into the wrong field) ----
+        Row::post("server with a query string, not echoed", ps, admin, with_server("ghcr.io/?token=echo-q1"))
+            .expect(400, "invalid_server")
+            .field("spec.server")
+            .secret("echo-q1"),
+        Row::post("server with an unknown scheme, not echoed", ps, admin, with_server("ftp://echo-s1.example.com"))
+            .expect(400, "invalid_server")
+            .field("spec.server")
+            .secret("echo-s1"),
+        Row::post("server host with a bad character, not echoed", ps, admin, with_server("echo_h1.example.com"))
+            .expect(400, "invalid_server")
+            .field("spec.server")
+            .secret("echo_h1"),
+        Row::post("unknown acr mode, not echoed", ps, admin,
+            create(json!({ "server": "acme.azurecr.io", "username": "u", "password": "p", "mode": "echo-m1" })))
+            .expect(400, "invalid_value")
+            .field("spec.mode")
+            .secret("echo-m1"),
+        Row::post("unknown render format, not echoed", "pullSecret.render", admin,
+            json!({ "project": "acme", "location": LOCATION, "names": ["ghcr"], "format": "echo-f1" }))
+            .expect(400, "invalid_field")
+            .field("format")
+            .secret("echo-f1"),
+        Row::post("unknown location kind, not echoed", "location.create", admin,
+            json!({ "name": "fresh.loc", "kind": "echo-lk1", "spec": {} }))
+            .expect(400, "invalid_kind")
+            .field("kind")
+            .secret("echo-lk1"),
+        Row::post("relative location path, not echoed", "location.create", admin,
+            json!({ "name": "fresh.loc", "kind": "docker", "spec": { "path": "echo-p1/config.json" } }))
+            .expect(400, "invalid_value")
+            .field("spec.path")
+            .secret("echo-p1"),
+        Row::post("docker location path under /proc", "location.create", admin,
+            json!({ "name": "fresh.loc", "kind": "docker", "spec": { "path": "/proc/self/echo-p2" } }))
+            .expect(400, "invalid_value")
+            .field("spec.path")
+            .secret("echo-p2"),
+        Row::post("docker location path with '..'", "location.create", admin,
+            json!({ "name": "fresh.loc", "kind": "docker", "spec": { "path": "/srv/../echo-p3" } }))
+            .expect(400, "invalid_value")
+            .field("spec.path")
+            .secret("echo-p3"),
+        Row::post("namespace template, not echoed", "location.create", admin,
+            json!({ "name": "fresh.loc", "kind": "kubernetes", "spec": { "inCluster": true, "namespaceTemplate": "Echo_T1" } }))
+            .expect(400, "invalid_value")
+            .field("spec.namespaceTemplate")
+            .secret("Echo_T1"),
+        Row::post("invalid image reference, not echoed", "image.resolve", admin,
+            json!({ "project": "acme", "location": LOCATION, "image": "ghcr.io/echo-i1//api" }))
+            .expect(400, "invalid_image")
+            .field("image")
+            .secret("echo-i1"),
+        Row::post("unknown method, not echoed", "pullSecret.echo-u1", admin, json!({}))
+            .expect(404, "unknown_method")
+            .secret("echo-u1"),
+        Row::post("revoke an unknown token, not echoed", "token.revoke", admin, json!({ "id": "tk_echo-t2" }))
+            .expect(404, "not_found")
+            .secret("echo-t2"),
+        Row::raw(
+            "duplicate key inside a location's spec",
+            "location.create",
+            admin,
+            br#"{"name":"fresh.loc","kind":"docker","spec":{"path":"/srv/a/config.json","path":"/srv/b/config.json"}}"#,
+        )
+        .expect(400, "invalid_field")
+        .field("spec.path"),
         Row::post(
             "ecr with username and password",
             ps,
@@ -553,8 +621,12 @@ fn rows(w: &World) -> Vec<Row> {
         Row::post("Content-Type text/plain", ps, admin, create(ghcr()))
             .header("content-type", "text/plain")
             .expect(415, "unsupported_media_type"),
-        Row::raw("Content-Type of a form", ps, admin, b"project=acme")
+        // `curl -d` labels a JSON body as a form: the type is accepted, the body must be JSON.
+        Row::raw("a form body with the form Content-Type", ps, admin, b"project=acme")
             .header("content-type", "application/x-www-form-urlencoded")
+            .expect(400, "invalid_json"),
+        Row::post("Content-Type multipart/form-data", ps, admin, create(ghcr()))
+            .header("content-type", "multipart/form-data; boundary=x")
             .expect(415, "unsupported_media_type"),
         Row::raw("GET on a method", "pullSecret.list", admin, b"")
             .verb("GET")

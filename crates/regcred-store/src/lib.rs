@@ -154,7 +154,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_token(&self, token: &TokenRecord, audit: &AuditRecord) -> Result<()>;
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>>;
     async fn list_tokens(&self, project: Option<&str>) -> Result<Vec<TokenRecord>>;
-    /// `NotFound` for unknown or already revoked tokens.
+    /// Revokes the token and every token it created, transitively (`created_by` is the creating
+    /// token's id). `NotFound` for unknown or already revoked tokens.
     async fn revoke_token(&self, id: &str, at: i64, audit: &AuditRecord) -> Result<()>;
 
     // ---- registry keys ----

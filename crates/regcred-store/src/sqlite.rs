@@ -1069,7 +1069,33 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_token(&self, id: &str, at: i64, audit: &AuditRecord) -> Result<()> {
-        self.revoke("tokens", "token", id, at, audit).await
+        let (id, audit) = (id.to_owned(), audit.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let updated = sqlx::query(
+                    "WITH RECURSIVE lineage(id) AS (
+                         SELECT $2
+                         UNION
+                         SELECT t.id FROM tokens t JOIN lineage l ON t.created_by = l.id
+                     )
+                     UPDATE tokens SET revoked_at = $1
+                     WHERE revoked_at IS NULL AND id IN (SELECT id FROM lineage)
+                     RETURNING id",
+                )
+                .bind(at)
+                .bind(&id)
+                .fetch_all(&mut **tx)
+                .await?;
+                if !updated.iter().any(|r| r.get::<String, _>(0) == id) {
+                    return Err(StoreError::NotFound {
+                        what: "token",
+                        key: id,
+                    });
+                }
+                insert_audit(tx, &audit).await
+            })
+        })
+        .await
     }
 
     async fn create_registry_key(&self, k: &RegistryKeyRecord, audit: &AuditRecord) -> Result<()> {

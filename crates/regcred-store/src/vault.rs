@@ -93,34 +93,38 @@ impl MasterKey {
         hex(&digest[..8])
     }
 
-    /// Reads the key at `path`, creating it (0600, never overwriting) when it does not exist.
-    /// Refuses a key file other users can read.
-    pub fn load_or_create(path: &Path) -> Result<MasterKey, VaultError> {
+    /// Reads the key at `path`; `None` when there is no such file. Refuses a key file other
+    /// users can read.
+    pub fn load(path: &Path) -> Result<Option<MasterKey>, VaultError> {
         let shown = path.display().to_string();
-        let file_err = |source| VaultError::KeyFile {
-            path: shown.clone(),
-            source,
-        };
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                check_private(path)
-                    .map_err(file_err)?
-                    .map_or(Ok(()), |mode| {
-                        Err(VaultError::KeyFilePermissions {
-                            path: shown.clone(),
-                            mode,
-                        })
-                    })?;
-                MasterKey::from_text(&text)
+                if let Some(mode) = check_private(path).map_err(|source| VaultError::KeyFile {
+                    path: shown.clone(),
+                    source,
+                })? {
+                    return Err(VaultError::KeyFilePermissions { path: shown, mode });
+                }
+                MasterKey::from_text(&text).map(Some)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = MasterKey::generate()?;
-                write_private_new(path, format!("{}\n", key.to_text()).as_bytes())
-                    .map_err(file_err)?;
-                Ok(key)
-            }
-            Err(e) => Err(file_err(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(VaultError::KeyFile {
+                path: shown,
+                source,
+            }),
         }
+    }
+
+    /// Generates a key and writes it to `path` (0600, never overwriting an existing file).
+    pub fn create(path: &Path) -> Result<MasterKey, VaultError> {
+        let key = MasterKey::generate()?;
+        write_private_new(path, format!("{}\n", key.to_text()).as_bytes()).map_err(|source| {
+            VaultError::KeyFile {
+                path: path.display().to_string(),
+                source,
+            }
+        })?;
+        Ok(key)
     }
 
     fn cipher(&self) -> Aes256Gcm {
@@ -181,6 +185,19 @@ impl std::fmt::Debug for Vault {
 
 impl Vault {
     /// Opens the data key kept in `store`, creating it on first use.
+    /// The id of the master key that wraps the store's data key, or `None` for a store that
+    /// holds no data key yet (nothing has been sealed in it).
+    pub async fn sealed_under(store: &dyn Store) -> Result<Option<String>, VaultError> {
+        match store.get_meta(DATA_KEY_META).await? {
+            None => Ok(None),
+            Some(text) => {
+                let wrapped: WrappedKey =
+                    serde_json::from_str(&text).map_err(|_| VaultError::CorruptDataKey)?;
+                Ok(Some(wrapped.master_key_id))
+            }
+        }
+    }
+
     pub async fn open(store: &dyn Store, master: &MasterKey) -> Result<Vault, VaultError> {
         loop {
             if let Some(text) = store.get_meta(DATA_KEY_META).await? {
@@ -343,9 +360,14 @@ mod tests {
     fn key_file_is_created_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        let a = MasterKey::load_or_create(&path).unwrap();
-        let b = MasterKey::load_or_create(&path).unwrap();
+        assert!(MasterKey::load(&path).unwrap().is_none());
+        let a = MasterKey::create(&path).unwrap();
+        let b = MasterKey::load(&path).unwrap().unwrap();
         assert_eq!(a.id(), b.id());
+        assert!(
+            MasterKey::create(&path).is_err(),
+            "an existing key is never overwritten"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -353,7 +375,7 @@ mod tests {
             assert_eq!(mode, 0o600);
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
             assert!(matches!(
-                MasterKey::load_or_create(&path),
+                MasterKey::load(&path),
                 Err(VaultError::KeyFilePermissions { .. })
             ));
         }

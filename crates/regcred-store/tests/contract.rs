@@ -111,6 +111,7 @@ macro_rules! contract_suite {
                 every_deployment_mutation_writes_exactly_one_audit_event,
                 refused_deployment_mutation_writes_nothing,
                 tokens_create_get_list_revoke,
+                revoking_a_token_revokes_the_tokens_it_created,
                 registry_keys_create_list_revoke,
                 minted_state_round_trips_and_dies_with_its_pull_secret,
                 every_mutation_writes_exactly_one_audit_event,
@@ -2027,6 +2028,53 @@ async fn tokens_create_get_list_revoke(store: &dyn Store) {
         Some(42),
         "a second revocation does not move the time"
     );
+}
+
+async fn revoking_a_token_revokes_the_tokens_it_created(store: &dyn Store) {
+    let a = || audit("token", None, "token");
+    let made_by = |id: &str, creator: &str| TokenRecord {
+        created_by: creator.to_owned(),
+        ..token(id, Some("alpha"))
+    };
+    for t in [
+        made_by("tok_root", "admin"),
+        made_by("tok_child", "tok_root"),
+        made_by("tok_grandchild", "tok_child"),
+        made_by("tok_sibling", "admin"),
+        made_by("tok_nephew", "tok_sibling"),
+    ] {
+        store.create_token(&t, &a()).await.unwrap();
+    }
+    store.revoke_token("tok_child", 7, &a()).await.unwrap();
+    for (id, revoked) in [
+        ("tok_root", None),
+        ("tok_child", Some(7)),
+        ("tok_grandchild", Some(7)),
+        ("tok_sibling", None),
+        ("tok_nephew", None),
+    ] {
+        assert_eq!(
+            store.get_token(id).await.unwrap().unwrap().revoked_at,
+            revoked,
+            "{id} after revoking tok_child"
+        );
+    }
+    store.revoke_token("tok_root", 9, &a()).await.unwrap();
+    assert_eq!(
+        store
+            .get_token("tok_grandchild")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(7),
+        "an earlier revocation keeps its time"
+    );
+    let err = store
+        .revoke_token("tok_grandchild", 10, &a())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -31,7 +31,15 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn master_key(args: &ServeArgs, dir: &Path) -> anyhow::Result<MasterKey> {
+/// The master key from the environment, the key file, or — only for a store that has sealed
+/// nothing yet — a new key written to the key file. A missing key file in front of a store that
+/// already holds sealed data is an error, and nothing is written: a fresh key could never open
+/// that data, and a stray key file would hide the missing one at the next start.
+async fn master_key(
+    args: &ServeArgs,
+    dir: &Path,
+    store: &dyn regcred_store::Store,
+) -> anyhow::Result<MasterKey> {
     if let Ok(text) = std::env::var("REGCRED_MASTER_KEY") {
         return MasterKey::from_text(&text).context("REGCRED_MASTER_KEY");
     }
@@ -39,7 +47,21 @@ fn master_key(args: &ServeArgs, dir: &Path) -> anyhow::Result<MasterKey> {
         .master_key_file
         .clone()
         .unwrap_or_else(|| dir.join(paths::MASTER_KEY_FILE));
-    Ok(MasterKey::load_or_create(&path)?)
+    if let Some(key) = MasterKey::load(&path)? {
+        return Ok(key);
+    }
+    if let Some(id) = Vault::sealed_under(store)
+        .await
+        .context("reading the store's data key")?
+    {
+        anyhow::bail!(
+            "master key file {} does not exist, but the database holds data sealed under master \
+             key {id}; restore that key file (or set REGCRED_MASTER_KEY) — a new key could not \
+             open it",
+            path.display()
+        );
+    }
+    Ok(MasterKey::create(&path)?)
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -111,7 +133,6 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     init_logging(args.log_format);
     let dir = paths::data_dir(data_dir);
     create_private_dir(&dir)?;
-    let key = master_key(&args, &dir)?;
     let db = dir.join(paths::DATABASE_FILE);
     // SQLite gives the -wal and -shm files the database file's mode: create it private.
     match write_private_new(&db, b"") {
@@ -123,6 +144,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         .await
         .with_context(|| format!("opening database {}", db.display()))?;
     let store: Arc<dyn regcred_store::Store> = Arc::new(store);
+    let key = master_key(&args, &dir, store.as_ref()).await?;
     let vault = Vault::open(store.as_ref(), &key)
         .await
         .context("opening the vault")?;

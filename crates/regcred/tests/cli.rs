@@ -367,6 +367,28 @@ fn restart_keeps_the_key_and_the_secrets() {
     assert_eq!(rendered["auths"]["ghcr.io"]["auth"], base64(b"u:survives"));
 }
 
+/// A missing master-key file in front of a database that already holds sealed data used to be
+/// replaced by a fresh random key, after which the server refused to start (wrong key) and the
+/// stray key hid the missing one. Now the start fails, names the key the data needs, and writes
+/// nothing.
+#[test]
+fn missing_master_key_with_existing_database_writes_no_stray_key() {
+    let mut server = Server::start();
+    project_and_location(&server, P, L);
+    let key_file = server.data_dir.join("master.key");
+    server.stop().expect("it was running");
+    std::fs::remove_file(&key_file).expect("remove master.key");
+    let data_dir = server.data_dir.to_str().expect("UTF-8 path");
+    let out = Cmd::new(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir]).run();
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr.contains("master key file") && out.stderr.contains("restore"),
+        "{}",
+        out.stderr
+    );
+    assert!(!key_file.exists(), "no stray master key may be written");
+}
+
 #[test]
 fn sigterm_stops_gracefully_and_removes_server_url() {
     let mut server = Server::start();

@@ -42,27 +42,45 @@ fn decode_spec<T: serde::de::DeserializeOwned>(spec: serde_json::Value) -> Resul
     serde_path_to_error::deserialize(spec).map_err(|e| crate::rpc::decode_error(e, "spec"))
 }
 
-fn absolute_path(field: &str, path: &str) -> Result<(), ApiError> {
-    if !path.starts_with('/') || path.chars().any(char::is_control) || path.len() > 4096 {
-        return Err(ApiError::field(
-            field,
-            "invalid_value",
-            format!(
-                "must be an absolute path on the server, not {:?}",
-                path.chars().take(80).collect::<String>()
-            ),
-        ));
+/// A path on the server that regcred reads or writes: absolute, without `.` or `..`
+/// components (the path said is the path used), and outside the kernel's pseudo-filesystems,
+/// where writing a file is never delivery. With `template`, `{project}` may stand for the project.
+fn server_path(field: &str, path: &str, template: bool) -> Result<(), ApiError> {
+    let invalid = |why: &str| Err(ApiError::field(field, "invalid_value", why));
+    let concrete = if template {
+        path.replace(PROJECT_PLACEHOLDER, "acme")
+    } else {
+        path.to_owned()
+    };
+    if !concrete.starts_with('/') || concrete.chars().any(char::is_control) || path.len() > 4096 {
+        return invalid("must be an absolute path on the server");
+    }
+    if template && (concrete.contains('{') || concrete.contains('}')) {
+        return invalid("the only placeholder a path takes is {project}");
+    }
+    if !template && path.contains(PROJECT_PLACEHOLDER) {
+        return invalid("takes no {project} placeholder (only a docker location's path does)");
+    }
+    let components: Vec<&str> = concrete.split('/').skip(1).collect();
+    if components.iter().any(|c| *c == ".." || *c == ".") {
+        return invalid("must not contain '.' or '..' components; give the path itself");
+    }
+    if matches!(components.first(), Some(&("proc" | "sys" | "dev"))) {
+        return invalid("must not lie under /proc, /sys or /dev");
     }
     Ok(())
 }
 
+/// The placeholder of a docker location's path (and of namespace templates).
+const PROJECT_PLACEHOLDER: &str = "{project}";
+
 fn namespace_template(field: &str, template: &str) -> Result<(), ApiError> {
-    let sample = template.replace("{project}", "acme");
+    let sample = template.replace(PROJECT_PLACEHOLDER, "acme");
     regcred_core::name::validate(NameKind::PullSecret, &sample).map_err(|_| {
         ApiError::field(
             field,
             "invalid_value",
-            format!("{template:?} does not give a valid namespace; use lower-case letters, digits, '-' and {{project}}"),
+            "does not give a valid namespace; use lower-case letters, digits, '-' and {project}",
         )
     })
 }
@@ -87,7 +105,7 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
                         "give a kubeconfig path, or inCluster: true",
                     ))
                 }
-                (Some(path), false) => absolute_path("spec.kubeconfig", path)?,
+                (Some(path), false) => server_path("spec.kubeconfig", path, false)?,
                 (None, true) => {}
             }
             if s.context
@@ -111,10 +129,7 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
                     ApiError::field(
                         "spec.serviceAccounts",
                         "invalid_value",
-                        format!(
-                            "{:?} is not a ServiceAccount name",
-                            account.chars().take(80).collect::<String>()
-                        ),
+                        "every entry must be a ServiceAccount name",
                     )
                 })?;
             }
@@ -122,14 +137,14 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
         }
         "docker" => {
             let s: DockerSpec = decode_spec(spec)?;
-            absolute_path("spec.path", &s.path)?;
+            server_path("spec.path", &s.path, true)?;
             serde_json::to_value(s)
         }
         "manifests" => {
             let s: ManifestsSpec = decode_spec(spec)?;
-            absolute_path("spec.directory", &s.directory)?;
+            server_path("spec.directory", &s.directory, false)?;
             match (&s.sealing_cert_file, s.allow_plaintext) {
-                (Some(path), _) => absolute_path("spec.sealingCertFile", path)?,
+                (Some(path), _) => server_path("spec.sealingCertFile", path, false)?,
                 (None, true) => {}
                 (None, false) => {
                     return Err(ApiError::field(
@@ -142,15 +157,11 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
             namespace_template("spec.namespaceTemplate", &s.namespace_template)?;
             serde_json::to_value(s)
         }
-        other => {
+        _ => {
             return Err(ApiError::field(
                 "kind",
                 "invalid_kind",
-                format!(
-                    "unknown location kind {:?}; use one of {}",
-                    other.chars().take(40).collect::<String>(),
-                    KINDS.join(", ")
-                ),
+                format!("unknown location kind; use one of {}", KINDS.join(", ")),
             ))
         }
     };
@@ -261,6 +272,33 @@ mod tests {
             "docker",
             json!({"path": "/a", "format": "podman"}),
             "invalid_field spec.format",
+        );
+        check(
+            "docker",
+            json!({"path": "/home/{project}/.docker/config.json"}),
+            r#"{"format":"docker","path":"/home/{project}/.docker/config.json"}"#,
+        );
+        for bad in [
+            "relative/config.json",
+            "/srv/../etc/config.json",
+            "/srv/./config.json",
+            "/proc/self/environ",
+            "/sys/kernel/x",
+            "/dev/null",
+            "/dev",
+            "/srv/{tenant}/config.json",
+        ] {
+            check("docker", json!({ "path": bad }), "invalid_value spec.path");
+        }
+        check(
+            "manifests",
+            json!({"directory": "/srv/{project}", "allowPlaintext": true}),
+            "invalid_value spec.directory",
+        );
+        check(
+            "kubernetes",
+            json!({"kubeconfig": "/proc/self/environ"}),
+            "invalid_value spec.kubeconfig",
         );
         check(
             "manifests",

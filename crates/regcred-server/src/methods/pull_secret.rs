@@ -188,7 +188,10 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
             ApiError::field(
                 "kind",
                 "invalid_kind",
-                format!("unknown kind {:?}; use one of {} (or leave it out to infer it from the server)", k.chars().take(40).collect::<String>(), known.join(", ")),
+                format!(
+                    "unknown kind; use one of {} (or leave it out to infer it from the server)",
+                    known.join(", ")
+                ),
             )
         })?),
     };

@@ -84,7 +84,10 @@ pub async fn create(ctx: Ctx, req: TokenCreate) -> Result<TokenCreated, ApiError
         hash: minted.hash,
         created_at: ctx.now,
         created_by: ctx.principal.actor(),
-        expires_at: ttl.map(|t| crate::clock::after_seconds(ctx.now, t)),
+        expires_at: capped_expiry(
+            ttl.map(|t| crate::clock::after_seconds(ctx.now, t)),
+            ctx.principal.expires_at,
+        ),
         revoked_at: None,
     };
     let event = ctx.audit(
@@ -98,6 +101,15 @@ pub async fn create(ctx: Ctx, req: TokenCreate) -> Result<TokenCreated, ApiError
         token: view(record),
         secret: minted.secret,
     })
+}
+
+/// A token never outlives the token that creates it: without a TTL it expires with its creator,
+/// and a TTL reaching past the creator's expiry is cut there.
+fn capped_expiry(requested: Option<i64>, creator: Option<i64>) -> Option<i64> {
+    match (requested, creator) {
+        (Some(r), Some(c)) => Some(r.min(c)),
+        (r, c) => r.or(c),
+    }
 }
 
 pub async fn list(ctx: Ctx, req: TokenList) -> Result<Items<Token>, ApiError> {
@@ -114,10 +126,7 @@ pub async fn list(ctx: Ctx, req: TokenList) -> Result<Items<Token>, ApiError> {
 
 pub async fn revoke(ctx: Ctx, req: TokenRef) -> Result<Token, ApiError> {
     let record = ctx.state.store().get_token(&req.id).await?.ok_or_else(|| {
-        ApiError::not_found(format!(
-            "token {:?} not found",
-            req.id.chars().take(40).collect::<String>()
-        ))
+        ApiError::not_found("token not found; `regcred token list` shows the tokens you may see")
     })?;
     if record.id != ctx.principal.token_id {
         let permission = if record.project.is_none() {
@@ -128,6 +137,7 @@ pub async fn revoke(ctx: Ctx, req: TokenRef) -> Result<Token, ApiError> {
         ctx.require_audited(permission, record.project.as_deref(), &record.id)
             .await?;
     }
+    // The store revokes the tokens this one created along with it.
     let event = ctx.audit(record.project.as_deref(), &record.id, "ok", json!({}));
     ctx.state
         .store()
