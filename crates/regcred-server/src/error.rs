@@ -117,6 +117,22 @@ impl From<StoreError> for ApiError {
                     .collect();
                 ApiError::new(StatusCode::CONFLICT, "in_use", e.to_string()).with_items(items)
             }
+            StoreError::DuplicateServer { ref existing } => ApiError::new(
+                StatusCode::CONFLICT,
+                "duplicate_server",
+                format!(
+                    "pull secret {existing} already holds credentials for this server in this \
+                     location, and runtimes use one credential per server: rotate {existing} \
+                     (create it again with the new credentials), or delete it first"
+                ),
+            ),
+            StoreError::LocationTaken => ApiError::new(
+                StatusCode::CONFLICT,
+                "location_taken",
+                "this location delivers to one auth file that every workload on its host reads, \
+                 and it already serves another project; ask an admin for a docker location of \
+                 this project's own (a path with {project}, e.g. /home/{project}/.docker/config.json)",
+            ),
             StoreError::Schema(_) | StoreError::Backend(_) => ApiError::internal(&e),
         }
     }

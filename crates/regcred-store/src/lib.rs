@@ -36,6 +36,12 @@ pub enum StoreError {
         key: String,
         by: Vec<String>,
     },
+    /// Another pull secret of the same project and location already has this server.
+    #[error("pull secret {existing:?} already holds credentials for this server here")]
+    DuplicateServer { existing: String },
+    /// The location serves one project only, and another project's records are there.
+    #[error("the location already serves another project")]
+    LocationTaken,
     #[error("database schema: {0}")]
     Schema(String),
     #[error("database error")]
@@ -49,6 +55,18 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What a pull-secret write must not collide with; the rules are the caller's (they depend on the
+/// location's kind), the check is the store's, inside the write's transaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PutGuard {
+    /// Refuse (`DuplicateServer`) when another pull secret of the same project and location has
+    /// the same server.
+    pub unique_server: bool,
+    /// Refuse (`LocationTaken`) when pull secrets or deployments of another project are in the
+    /// location: it delivers to one place that every workload there reads.
+    pub one_project: bool,
+}
 
 /// The store contract. Mutations take the audit event describing them and commit both together.
 #[async_trait]
@@ -70,11 +88,13 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- pull secrets ----
     /// Inserts (`expected_revision` `None`; `AlreadyExists` if the name is taken) or replaces the
-    /// record whose id and revision match (`Conflict` otherwise).
+    /// record whose id and revision match (`Conflict` otherwise). `guard` is checked in the same
+    /// transaction (`DuplicateServer`, `LocationTaken`), so concurrent writers cannot both pass it.
     async fn put_pull_secret(
         &self,
         secret: &PullSecretRecord,
         expected_revision: Option<i64>,
+        guard: PutGuard,
         audit: &AuditRecord,
     ) -> Result<()>;
     async fn get_pull_secret(

@@ -38,8 +38,8 @@ pub const SQLITE: &[Migration] = &[
     },
     Migration {
         version: 6,
-        name: "token_lineage",
-        sql: include_str!("../migrations/sqlite/0006_token_lineage.sql"),
+        name: "lineage_and_locations",
+        sql: include_str!("../migrations/sqlite/0006_lineage_and_locations.sql"),
     },
 ];
 

@@ -120,6 +120,51 @@ impl SqliteStore {
     }
 }
 
+/// The [`PutGuard`] rules for writing `s`, read in the write's transaction.
+async fn check_guard(
+    tx: &mut Transaction<'static, Sqlite>,
+    s: &PullSecretRecord,
+    guard: PutGuard,
+) -> Result<()> {
+    if guard.unique_server {
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM pull_secrets
+             WHERE project = $1 AND location = $2 AND server = $3 AND id <> $4
+             ORDER BY created_at, id LIMIT 1",
+        )
+        .bind(&s.project)
+        .bind(&s.location)
+        .bind(&s.server)
+        .bind(&s.id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(existing) = existing {
+            return Err(StoreError::DuplicateServer { existing });
+        }
+    }
+    if guard.one_project {
+        // Each side of the project is a range of the (location, project) index.
+        let taken: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM (SELECT 1 FROM pull_secrets WHERE location = $1 AND project < $2 LIMIT 1)
+             UNION ALL
+             SELECT 1 FROM (SELECT 1 FROM pull_secrets WHERE location = $1 AND project > $2 LIMIT 1)
+             UNION ALL
+             SELECT 1 FROM (SELECT 1 FROM deployments WHERE location = $1 AND project < $2 LIMIT 1)
+             UNION ALL
+             SELECT 1 FROM (SELECT 1 FROM deployments WHERE location = $1 AND project > $2 LIMIT 1)
+             LIMIT 1",
+        )
+        .bind(&s.location)
+        .bind(&s.project)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if taken.is_some() {
+            return Err(StoreError::LocationTaken);
+        }
+    }
+    Ok(())
+}
+
 async fn migrate(pool: &SqlitePool, migrations: &[Migration]) -> Result<()> {
     sqlx::query(BOOKKEEPING).execute(pool).await?;
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
@@ -502,11 +547,13 @@ impl Store for SqliteStore {
         &self,
         s: &PullSecretRecord,
         expected_revision: Option<i64>,
+        guard: PutGuard,
         audit: &AuditRecord,
     ) -> Result<()> {
         let (s, audit) = (s.clone(), audit.clone());
         self.write(move |tx| {
             Box::pin(async move {
+                check_guard(tx, &s, guard).await?;
                 let key = format!("{}/{}/{}", s.project, s.location, s.name);
                 match expected_revision {
                     None => {

@@ -39,7 +39,8 @@ use std::sync::Arc;
 
 use regcred_store::{
     AuditRecord, DeliveryRecord, DeploymentRecord, DeploymentRevisionRecord, LocationRecord,
-    ProjectRecord, PullSecretRecord, ReferrerRecord, SqliteStore, Store, StoreError, TokenRecord,
+    ProjectRecord, PullSecretRecord, PutGuard, ReferrerRecord, SqliteStore, Store, StoreError,
+    TokenRecord,
 };
 use support::*;
 
@@ -112,6 +113,7 @@ macro_rules! contract_suite {
                 refused_deployment_mutation_writes_nothing,
                 tokens_create_get_list_revoke,
                 revoking_a_token_revokes_the_tokens_it_created,
+                put_guards_refuse_a_second_server_and_a_second_project,
                 registry_keys_create_list_revoke,
                 minted_state_round_trips_and_dies_with_its_pull_secret,
                 every_mutation_writes_exactly_one_audit_event,
@@ -182,7 +184,11 @@ impl Op {
             Op::DeleteProject(name) => store.delete_project(name, 9_000, audit).await,
             Op::CreateLocation(l) => store.create_location(l, audit).await,
             Op::DeleteLocation(name) => store.delete_location(name, audit).await,
-            Op::PutPullSecret(s, expected) => store.put_pull_secret(s, *expected, audit).await,
+            Op::PutPullSecret(s, expected) => {
+                store
+                    .put_pull_secret(s, *expected, PutGuard::default(), audit)
+                    .await
+            }
             Op::DeletePullSecret(id, force) => store.delete_pull_secret(id, *force, audit).await,
             Op::CreateToken(t) => store.create_token(t, audit).await,
             Op::RevokeToken(id) => store.revoke_token(id, 9_000, audit).await,
@@ -212,8 +218,14 @@ async fn seed(store: &dyn Store) {
     }
     let ps_1 = pull_secret("ps_1", "alpha", "gke.one", "ghcr");
     let ps_2 = pull_secret("ps_2", "beta", "gke.two", "quay");
-    store.put_pull_secret(&ps_1, None, &a()).await.unwrap();
-    store.put_pull_secret(&ps_2, None, &a()).await.unwrap();
+    store
+        .put_pull_secret(&ps_1, None, PutGuard::default(), &a())
+        .await
+        .unwrap();
+    store
+        .put_pull_secret(&ps_2, None, PutGuard::default(), &a())
+        .await
+        .unwrap();
     store
         .add_reference("ps_1", &referrer("deployment", "web"))
         .await
@@ -318,7 +330,12 @@ async fn delete_project_refused_while_pull_secrets_exist_and_revokes_tokens(stor
         .await
         .unwrap();
     store
-        .put_pull_secret(&pull_secret("ps_1", "alpha", "gke.one", "web"), None, &a())
+        .put_pull_secret(
+            &pull_secret("ps_1", "alpha", "gke.one", "web"),
+            None,
+            PutGuard::default(),
+            &a(),
+        )
         .await
         .unwrap();
     for t in [
@@ -451,7 +468,12 @@ async fn delete_location_refused_while_pull_secrets_are_scoped_to_it(store: &dyn
         store.create_location(&location(l), &a()).await.unwrap();
     }
     store
-        .put_pull_secret(&pull_secret("ps_1", "alpha", "gke.one", "web"), None, &a())
+        .put_pull_secret(
+            &pull_secret("ps_1", "alpha", "gke.one", "web"),
+            None,
+            PutGuard::default(),
+            &a(),
+        )
         .await
         .unwrap();
 
@@ -519,6 +541,7 @@ async fn pull_secret_insert_get_list_by_filters(store: &dyn Store) {
             .put_pull_secret(
                 s,
                 None,
+                PutGuard::default(),
                 &audit("pull_secret.create", Some(&s.project), &s.id),
             )
             .await
@@ -602,6 +625,7 @@ async fn verification_is_kept_per_revision_and_reset_by_rotation(store: &dyn Sto
         .put_pull_secret(
             &rotated(&checked, 31, "dave"),
             Some(checked.revision),
+            PutGuard::default(),
             &audit("pull_secret.rotate", Some("alpha"), "ps_1"),
         )
         .await
@@ -773,6 +797,7 @@ async fn put_with_stale_revision_is_conflict(store: &dyn Store) {
         .put_pull_secret(
             &first,
             Some(1),
+            PutGuard::default(),
             &audit("pull_secret.rotate", Some("alpha"), "ps_1"),
         )
         .await
@@ -787,6 +812,7 @@ async fn put_with_stale_revision_is_conflict(store: &dyn Store) {
         .put_pull_secret(
             &second,
             Some(1),
+            PutGuard::default(),
             &audit("pull_secret.rotate", Some("alpha"), "ps_1"),
         )
         .await
@@ -813,6 +839,7 @@ async fn put_with_stale_revision_is_conflict(store: &dyn Store) {
         .put_pull_secret(
             &retried,
             Some(2),
+            PutGuard::default(),
             &audit("pull_secret.rotate", Some("alpha"), "ps_1"),
         )
         .await
@@ -829,6 +856,7 @@ async fn put_with_unknown_id_is_conflict(store: &dyn Store) {
         .put_pull_secret(
             &ghost,
             Some(1),
+            PutGuard::default(),
             &audit("pull_secret.rotate", Some("alpha"), "ghost"),
         )
         .await
@@ -857,6 +885,7 @@ async fn duplicate_name_in_same_project_location_is_already_exists(store: &dyn S
         .put_pull_secret(
             &duplicate,
             None,
+            PutGuard::default(),
             &audit("pull_secret.create", Some("alpha"), "ps_9"),
         )
         .await
@@ -876,6 +905,7 @@ async fn duplicate_name_in_same_project_location_is_already_exists(store: &dyn S
         .put_pull_secret(
             &same_id,
             None,
+            PutGuard::default(),
             &audit("pull_secret.create", Some("alpha"), "ps_1")
         )
         .await
@@ -903,7 +933,10 @@ async fn same_name_in_other_location_or_project_is_allowed(store: &dyn Store) {
         },
     ];
     for s in &records {
-        store.put_pull_secret(s, None, &a()).await.unwrap();
+        store
+            .put_pull_secret(s, None, PutGuard::default(), &a())
+            .await
+            .unwrap();
     }
     for s in &records {
         assert_eq!(
@@ -928,6 +961,7 @@ async fn pull_secret_needs_its_project_and_location(store: &dyn Store) {
             .put_pull_secret(
                 &orphan,
                 None,
+                PutGuard::default(),
                 &audit("pull_secret.create", None, &orphan.id),
             )
             .await;
@@ -1169,7 +1203,12 @@ async fn seed_for_deployments(store: &dyn Store) {
         ..pull_secret("ps_3", "alpha", "gke.one", "quay")
     };
     store
-        .put_pull_secret(&ps_3, None, &audit("seed", None, "seed"))
+        .put_pull_secret(
+            &ps_3,
+            None,
+            PutGuard::default(),
+            &audit("seed", None, "seed"),
+        )
         .await
         .unwrap();
 }
@@ -1660,7 +1699,12 @@ async fn delete_project_and_location_refused_while_deployments_exist(store: &dyn
 
     // Pull secrets and deployments are listed together.
     store
-        .put_pull_secret(&pull_secret("ps_1", "beta", "gke.one", "ghcr"), None, &a())
+        .put_pull_secret(
+            &pull_secret("ps_1", "beta", "gke.one", "ghcr"),
+            None,
+            PutGuard::default(),
+            &a(),
+        )
         .await
         .unwrap();
     let err = store
@@ -2077,6 +2121,72 @@ async fn revoking_a_token_revokes_the_tokens_it_created(store: &dyn Store) {
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 }
 
+async fn put_guards_refuse_a_second_server_and_a_second_project(store: &dyn Store) {
+    let a = || audit("pullSecret.create", Some("alpha"), "ps");
+    let both = PutGuard {
+        unique_server: true,
+        one_project: true,
+    };
+    for p in ["alpha", "beta"] {
+        store.create_project(&project(p), &a()).await.unwrap();
+    }
+    for l in ["gke.one", "gke.two"] {
+        store.create_location(&location(l), &a()).await.unwrap();
+    }
+    let first = pull_secret("ps_1", "alpha", "gke.one", "web");
+    store
+        .put_pull_secret(&first, None, both, &a())
+        .await
+        .unwrap();
+    // Rotating the pull secret itself passes both guards.
+    store
+        .put_pull_secret(&rotated(&first, 2, "dave"), Some(1), both, &a())
+        .await
+        .unwrap();
+
+    let same_server = pull_secret("ps_2", "alpha", "gke.one", "api");
+    let err = store
+        .put_pull_secret(&same_server, None, both, &a())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::DuplicateServer { existing } if existing == "web"),
+        "{err:?}"
+    );
+    let path_scoped = PullSecretRecord {
+        server: "ghcr.io/team".to_owned(),
+        ..same_server.clone()
+    };
+    store
+        .put_pull_secret(&path_scoped, None, both, &a())
+        .await
+        .expect("a path-scoped server is another server");
+    store
+        .put_pull_secret(
+            &pull_secret("ps_3", "alpha", "gke.two", "web"),
+            None,
+            both,
+            &a(),
+        )
+        .await
+        .expect("the same server in another location");
+
+    let other_project = PullSecretRecord {
+        server: "quay.io".to_owned(),
+        ..pull_secret("ps_4", "beta", "gke.one", "web")
+    };
+    let err = store
+        .put_pull_secret(&other_project, None, both, &a())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LocationTaken), "{err:?}");
+    assert_eq!(store.get_pull_secret_by_id("ps_4").await.unwrap(), None);
+    store
+        .put_pull_secret(&other_project, None, PutGuard::default(), &a())
+        .await
+        .expect("without the guard, projects share a location");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Audit
 // ---------------------------------------------------------------------------------------------
@@ -2279,9 +2389,11 @@ async fn concurrent_writers_do_not_fail(store: Arc<dyn Store>) {
             let a = audit("concurrent", Some(&name), &name);
             store.create_project(&project(&name), &a).await?;
             let s = pull_secret(&format!("ps_{i}"), &name, "gke.one", "web");
-            store.put_pull_secret(&s, None, &a).await?;
             store
-                .put_pull_secret(&rotated(&s, 2, "rotator"), Some(1), &a)
+                .put_pull_secret(&s, None, PutGuard::default(), &a)
+                .await?;
+            store
+                .put_pull_secret(&rotated(&s, 2, "rotator"), Some(1), PutGuard::default(), &a)
                 .await
         })
     });
@@ -2319,7 +2431,9 @@ async fn concurrent_rotations_with_the_same_expected_revision_have_one_winner(
             let candidate = rotated(&original, 100 + i, &format!("writer-{i}"));
             tokio::spawn(async move {
                 let a = audit("pull_secret.rotate", Some("alpha"), "ps_1");
-                let result = store.put_pull_secret(&candidate, Some(1), &a).await;
+                let result = store
+                    .put_pull_secret(&candidate, Some(1), PutGuard::default(), &a)
+                    .await;
                 (candidate, result)
             })
         })

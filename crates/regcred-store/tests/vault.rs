@@ -13,7 +13,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use regcred_store::vault::{hex, MasterKey, Vault, VaultError};
-use regcred_store::{PullSecretRecord, Sealed, SqliteStore, Store};
+use regcred_store::{PullSecretRecord, PutGuard, Sealed, SqliteStore, Store};
 use support::*;
 
 /// The authenticated data binding material to its record.
@@ -174,7 +174,12 @@ async fn ciphertext_moved_to_another_record_does_not_open() {
     let b = sealed_secret(&vault, "ps_b", "api", b"material of b");
     for s in [&a, &b] {
         store
-            .put_pull_secret(s, None, &audit("create", Some("alpha"), &s.id))
+            .put_pull_secret(
+                s,
+                None,
+                PutGuard::default(),
+                &audit("create", Some("alpha"), &s.id),
+            )
             .await
             .unwrap();
     }
@@ -185,7 +190,12 @@ async fn ciphertext_moved_to_another_record_does_not_open() {
         ..a.clone()
     };
     store
-        .put_pull_secret(&swapped, Some(1), &audit("tamper", Some("alpha"), "ps_a"))
+        .put_pull_secret(
+            &swapped,
+            Some(1),
+            PutGuard::default(),
+            &audit("tamper", Some("alpha"), "ps_a"),
+        )
         .await
         .unwrap();
 
@@ -427,7 +437,12 @@ async fn sealed_material_never_reaches_the_database_file() {
         ..sealed_secret(&vault, "ps_1", "web", material.as_bytes())
     };
     store
-        .put_pull_secret(&record, None, &audit("create", Some("alpha"), "ps_1"))
+        .put_pull_secret(
+            &record,
+            None,
+            PutGuard::default(),
+            &audit("create", Some("alpha"), "ps_1"),
+        )
         .await
         .unwrap();
     // A rotation leaves the old row version in the WAL as well.
@@ -438,7 +453,12 @@ async fn sealed_material_never_reaches_the_database_file() {
         ..sealed_secret(&vault, "ps_1", "web", rotated_material.as_bytes())
     };
     store
-        .put_pull_secret(&rotated, Some(1), &audit("rotate", Some("alpha"), "ps_1"))
+        .put_pull_secret(
+            &rotated,
+            Some(1),
+            PutGuard::default(),
+            &audit("rotate", Some("alpha"), "ps_1"),
+        )
         .await
         .unwrap();
     let stored = store.get_pull_secret_by_id("ps_1").await.unwrap().unwrap();

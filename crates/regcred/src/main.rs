@@ -27,6 +27,7 @@ mod exit {
     pub const CONFLICT: u8 = 6;
     pub const UNREACHABLE: u8 = 7;
     pub const CHECK_FAILED: u8 = 8;
+    pub const DELIVERY_FAILED: u8 = 9;
 }
 
 fn main() -> ExitCode {
@@ -112,6 +113,8 @@ fn report(e: &anyhow::Error) -> ExitCode {
         }
     } else if e.downcast_ref::<commands::CheckFailed>().is_some() {
         exit::CHECK_FAILED
+    } else if e.downcast_ref::<commands::DeliveryFailed>().is_some() {
+        exit::DELIVERY_FAILED
     } else if e.downcast_ref::<UsageError>().is_some() {
         exit::USAGE
     } else if e.downcast_ref::<Unreachable>().is_some() {

@@ -73,12 +73,13 @@ fn create(server: &Server, name: &str, registry: &str, user: &str, password: &st
         .run()
 }
 
-/// `location sync L`, which must succeed; its report.
+/// `location sync L`: its report, and an exit code that says whether errors remain (9) or not.
+#[track_caller]
 fn sync(server: &Server) -> Value {
-    server
-        .run(&["location", "sync", L, "-o", "json"])
-        .ok()
-        .json()
+    let out = server.run(&["location", "sync", L, "-o", "json"]);
+    let report = out.json();
+    out.code(if report["errors"] == 0 { 0 } else { 9 });
+    report
 }
 
 /// The delivery status of pull secret `name` for `target` (exactly one).
@@ -561,4 +562,239 @@ fn a_docker_hub_login_is_keyed_and_reported_like_docker_login() {
     sync(&server);
     let status = delivery(&server, "hub", &format!("auth:{HUB}"));
     assert_eq!(status["code"], "auth_file_invalid", "{status:#}");
+}
+
+/// Peers: none (only the files of the location's path).
+///
+/// A location whose path is a symlink (to a file elsewhere, or to a device), a FIFO or a
+/// directory used to get that path replaced by a regular file of credentials. Now the pass
+/// refuses with `auth_file_not_regular`, exits 9, and leaves the path and whatever it points at
+/// exactly as they were.
+#[test]
+fn a_path_that_is_not_a_regular_file_is_never_followed_or_replaced() {
+    const HOST: &str = "registry.example.com:5000";
+    let password = fixture::canary("nreg");
+    // Passes run on `location sync` only (besides the wake of the create, while the path is
+    // already not a regular file), so no background pass races the replacement of the path.
+    let server = Server::start_with(&["--delivery-interval", "3600"]);
+    let path = server.scratch("config.json");
+    setup(&server, &path);
+
+    let elsewhere = server.scratch("elsewhere.json");
+    std::fs::write(&elsewhere, b"{\"auths\":{}}").unwrap();
+    let fifo = |p: &Path| {
+        let made = std::process::Command::new("mkfifo").arg(p).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", p.display());
+    };
+    type Make<'a> = (&'a str, Box<dyn Fn(&Path) + 'a>);
+    let cases: Vec<Make> = vec![
+        (
+            "a symlink to a file",
+            Box::new(|p| std::os::unix::fs::symlink(&elsewhere, p).unwrap()),
+        ),
+        (
+            "a symlink to a device",
+            Box::new(|p| std::os::unix::fs::symlink("/dev/null", p).unwrap()),
+        ),
+        (
+            "a dangling symlink",
+            Box::new(|p| std::os::unix::fs::symlink(server.scratch("nowhere.json"), p).unwrap()),
+        ),
+        ("a FIFO", Box::new(fifo)),
+        ("a directory", Box::new(|p| std::fs::create_dir(p).unwrap())),
+    ];
+    let mut created = false;
+    for (what, make) in cases {
+        make(&path);
+        if !created {
+            create(&server, "reg", HOST, "ada", &password).ok();
+            created = true;
+        }
+        let before = std::fs::symlink_metadata(&path).unwrap();
+        let report = sync(&server);
+        assert_eq!(report["errors"], 1, "{what}: {report:#}");
+        let status = delivery(&server, "reg", &format!("auth:{HOST}"));
+        assert_eq!(
+            status["code"], "auth_file_not_regular",
+            "{what}: {status:#}"
+        );
+        let after = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!(
+            (
+                before.file_type(),
+                std::os::unix::fs::MetadataExt::ino(&before)
+            ),
+            (
+                after.file_type(),
+                std::os::unix::fs::MetadataExt::ino(&after)
+            ),
+            "{what} was replaced"
+        );
+        assert_eq!(
+            std::fs::read(&elsewhere).unwrap(),
+            b"{\"auths\":{}}",
+            "{what}"
+        );
+        assert!(!server.scratch("nowhere.json").exists(), "{what}: followed");
+        if after.is_dir() {
+            std::fs::remove_dir(&path).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    // A regular file again: delivered.
+    sync(&server);
+    assert_eq!(read_json(&path)["auths"][HOST], entry("ada", &password));
+}
+
+/// Peers: none (only the auth files).
+///
+/// One project could take over another project's login on a shared host: two projects' pull
+/// secrets for one server in one docker location, the older won, and the other project's
+/// workloads pulled with the first project's credentials. Now a docker location whose path has
+/// no `{project}` serves one project — another project's create is refused with
+/// `location_taken` (exit 6) saying nothing about the other project — and a path with
+/// `{project}` gives every project its own file.
+#[test]
+fn a_shared_host_serves_one_project_and_a_project_path_gives_each_its_own_file() {
+    const HOST: &str = "registry.example.com:5000";
+    let (ours, theirs) = (fixture::canary("acme"), fixture::canary("beta"));
+    let server = Server::start();
+    let shared = server.scratch("config.json");
+    setup(&server, &shared);
+    server.run(&["project", "create", "beta"]).ok();
+    create(&server, "reg", HOST, "ada", &ours).ok();
+    let beta = |location: &str, name: &str, registry: &str| {
+        server
+            .cli(&[
+                "pullsecret",
+                "create",
+                "--project",
+                "beta",
+                "--location",
+                location,
+                "--name",
+                name,
+                "--server",
+                registry,
+                "--username",
+                "bob",
+                "--password-stdin",
+                "-o",
+                "json",
+            ])
+            .stdin(theirs.as_str())
+            .run()
+    };
+    for registry in [HOST, "quay.io"] {
+        let out = beta(L, "reg", registry);
+        out.code(6);
+        let error = out.error_message().unwrap_or_default().to_owned();
+        assert!(error.contains("another project"), "{}", out.stderr);
+        for secret in [P, "ps_", "ada"] {
+            assert!(
+                !out.stderr.contains(secret),
+                "the refusal reveals {secret:?}: {}",
+                out.stderr
+            );
+        }
+    }
+    sync(&server);
+    assert_eq!(
+        read_json(&shared)["auths"].as_object().map(|a| a.len()),
+        Some(1),
+        "only acme's login is on the shared host"
+    );
+
+    // Per project: /…/{project}/config.json.
+    let template = server
+        .scratch("hosts")
+        .join("{project}")
+        .join("config.json");
+    server
+        .run(&[
+            "location",
+            "create",
+            "pernode",
+            "--kind",
+            "docker",
+            "--path",
+            template.to_str().unwrap(),
+        ])
+        .ok();
+    server
+        .cli(&[
+            "pullsecret",
+            "create",
+            "--project",
+            P,
+            "--location",
+            "pernode",
+            "--name",
+            "reg",
+            "--server",
+            HOST,
+            "--username",
+            "ada",
+            "--password-stdin",
+        ])
+        .stdin(ours.as_str())
+        .run()
+        .ok();
+    beta("pernode", "reg", HOST).ok();
+    server.run(&["location", "sync", "pernode"]).ok();
+    let file_of = |project: &str| server.scratch("hosts").join(project).join("config.json");
+    assert_eq!(read_json(&file_of(P))["auths"][HOST], entry("ada", &ours));
+    assert_eq!(
+        read_json(&file_of("beta"))["auths"][HOST],
+        entry("bob", &theirs)
+    );
+    assert_eq!(mode(&file_of("beta")), 0o600);
+
+    server
+        .run(&[
+            "pullsecret",
+            "delete",
+            "reg",
+            "--project",
+            "beta",
+            "--location",
+            "pernode",
+        ])
+        .ok();
+    server.run(&["location", "sync", "pernode"]).ok();
+    assert_eq!(read_json(&file_of("beta"))["auths"], json!({}));
+    assert_eq!(read_json(&file_of(P))["auths"][HOST], entry("ada", &ours));
+}
+
+/// Peers: none.
+///
+/// A second pull secret for a server the location already has one for used to be accepted and
+/// then sat in `owned_by_other`. Now it is refused (`duplicate_server`, exit 6) naming the
+/// existing pull secret; path-scoped servers (`host/org-a`, `host/org-b`) are different servers.
+#[test]
+fn a_second_pull_secret_for_one_server_is_refused_naming_the_first() {
+    const HOST: &str = "registry.example.com:5000";
+    let server = Server::start();
+    let path = server.scratch("config.json");
+    setup(&server, &path);
+    create(&server, "first", HOST, "ada", "pw-1").ok();
+    let out = create(&server, "second", HOST, "bob", "pw-2");
+    out.code(6);
+    assert!(
+        out.stderr.contains("duplicate_server") || out.stderr.contains("first"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("first"),
+        "names the existing pull secret: {}",
+        out.stderr
+    );
+    create(&server, "org-a", &format!("{HOST}/org-a"), "ada", "pw-3").ok();
+    create(&server, "org-b", &format!("{HOST}/org-b"), "bob", "pw-4").ok();
+    // Rotating the first is still the way to change its credentials.
+    create(&server, "first", HOST, "ada", "pw-5").ok();
+    let report = sync(&server);
+    assert_eq!(report["errors"], 0, "{report:#}");
 }

@@ -92,11 +92,13 @@ impl Setup {
         self.server.cli(&args).stdin(password).run().ok().json()
     }
 
+    /// `location sync L`: the report, and exit code 9 exactly when errors remain.
+    #[track_caller]
     fn sync(&self) -> Value {
-        self.server
-            .run(&["location", "sync", L, "-o", "json"])
-            .ok()
-            .json()
+        let out = self.server.run(&["location", "sync", L, "-o", "json"]);
+        let report = out.json();
+        out.code(if report["errors"] == 0 { 0 } else { 9 });
+        report
     }
 
     fn secret_file(&self, name: &str) -> PathBuf {

@@ -6,20 +6,44 @@
 //! An auth-file entry carries no marks of its own, so ownership comes from the delivery rows: an
 //! entry is regcred's when a row says regcred wrote exactly that content there.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 
 use regcred_core::api::DockerSpec;
 use regcred_core::auth_file;
 use regcred_core::delivery::{plan, Action, Desired, Observed, Owner, Refusal};
-use regcred_store::LocationRecord;
+use regcred_store::{DeliveryRecord, LocationRecord};
 
 use super::{unrenderable, Outcome, PassResult, Source, Workload};
 use crate::error::ApiError;
 use crate::AppState;
 
-fn target(key: &str) -> String {
-    format!("auth:{key}")
+/// The placeholder that makes a docker location's path one file per project.
+const PROJECT_PLACEHOLDER: &str = "{project}";
+
+/// One auth file of a location: its path, and the project it belongs to when the location's
+/// path is per project (then the project is part of every target, so that two projects' logins
+/// for one registry are two targets).
+struct AuthFile<'a> {
+    path: PathBuf,
+    project: Option<&'a str>,
+}
+
+impl AuthFile<'_> {
+    fn target(&self, key: &str) -> String {
+        match self.project {
+            None => format!("auth:{key}"),
+            Some(project) => format!("auth:{project}:{key}"),
+        }
+    }
+}
+
+/// The project a per-project target belongs to (`auth:<project>:<key>`).
+fn target_project(target: &str) -> Option<&str> {
+    target
+        .strip_prefix("auth:")?
+        .split_once(':')
+        .map(|(p, _)| p)
 }
 
 pub(super) async fn pass(
@@ -29,10 +53,57 @@ pub(super) async fn pass(
 ) -> Result<PassResult, ApiError> {
     let spec: DockerSpec =
         serde_json::from_str(&location.spec).map_err(|e| ApiError::internal(&e))?;
-    let path = Path::new(&spec.path);
+    let rows = state
+        .store()
+        .list_deliveries(Some(&location.name), None)
+        .await?;
+    if !spec.path.contains(PROJECT_PLACEHOLDER) {
+        let file = AuthFile {
+            path: PathBuf::from(&spec.path),
+            project: None,
+        };
+        let all: Vec<&Source> = sources.iter().collect();
+        let rows: Vec<&DeliveryRecord> = rows.iter().collect();
+        return file_pass(state, &file, &all, &rows).await;
+    }
+    // One file per project: the projects with pull secrets here, and those whose entries may
+    // still have to be removed.
+    let mut projects: BTreeSet<&str> = sources.iter().map(|s| s.record.project.as_str()).collect();
+    projects.extend(rows.iter().filter_map(|r| target_project(&r.target)));
+    let mut result = PassResult::default();
+    for project in projects {
+        let file = AuthFile {
+            path: PathBuf::from(spec.path.replace(PROJECT_PLACEHOLDER, project)),
+            project: Some(project),
+        };
+        let mine: Vec<&Source> = sources
+            .iter()
+            .filter(|s| s.record.project == project)
+            .collect();
+        let rows: Vec<&DeliveryRecord> = rows
+            .iter()
+            .filter(|r| target_project(&r.target) == Some(project))
+            .collect();
+        let one = file_pass(state, &file, &mine, &rows).await?;
+        result.outcomes.extend(one.outcomes);
+        result.applied.extend(one.applied);
+        result.removed.extend(one.removed);
+        result.up_to_date += one.up_to_date;
+    }
+    Ok(result)
+}
+
+/// Delivers `sources` to one auth file; `rows` are the delivery rows of that file's targets.
+async fn file_pass(
+    state: &AppState,
+    file: &AuthFile<'_>,
+    sources: &[&Source],
+    rows: &[&DeliveryRecord],
+) -> Result<PassResult, ApiError> {
+    let path = file.path.as_path();
     let text = match read(path).await {
         Ok(text) => text,
-        Err(e) => return Ok(all_failed(sources, "auth_file_unreadable", &e)),
+        Err((code, why)) => return Ok(all_failed(file, sources, code, &why)),
     };
     let present = match auth_file::entries(&text) {
         Ok(entries) => entries,
@@ -41,23 +112,19 @@ pub(super) async fn pass(
                 "{} is not an auth file regcred can update: {e}",
                 path.display()
             );
-            return Ok(all_failed(sources, "auth_file_invalid", &why));
+            return Ok(all_failed(file, sources, "auth_file_invalid", &why));
         }
     };
     let digest_of =
         |entry: &serde_json::Value| state.vault().fingerprint(entry.to_string().as_bytes());
-    let rows = state
-        .store()
-        .list_deliveries(Some(&location.name), None)
-        .await?;
     // Every row with a digest names content regcred wrote, including rows of a pass that failed
-    // afterwards.
-    let written: BTreeMap<(&str, &str), &str> = rows
+    // afterwards: (target, digest) → owner.
+    let written: HashMap<(&str, &str), &str> = rows
         .iter()
         .filter_map(|r| {
             Some((
-                (r.target.as_str(), r.owner_id.as_str()),
-                r.digest.as_deref()?,
+                (r.target.as_str(), r.digest.as_deref()?),
+                r.owner_id.as_str(),
             ))
         })
         .collect();
@@ -65,11 +132,10 @@ pub(super) async fn pass(
         .iter()
         .map(|(key, entry)| {
             let digest = digest_of(entry);
-            let t = target(key);
+            let t = file.target(key);
             let owner = written
-                .iter()
-                .find(|((rt, _), d)| *rt == t && **d == digest)
-                .map(|((_, owner), _)| Owner::Regcred {
+                .get(&(t.as_str(), digest.as_str()))
+                .map(|owner| Owner::Regcred {
                     owner_id: (*owner).to_owned(),
                     digest: digest.clone(),
                 })
@@ -98,7 +164,7 @@ pub(super) async fn pass(
             }
             Err(why) => {
                 let key = auth_key(&s.record);
-                outcomes.push(unrenderable(target(&key), &s.record, why));
+                outcomes.push(unrenderable(file.target(&key), &s.record, why));
                 held.push(key);
             }
         }
@@ -111,7 +177,7 @@ pub(super) async fn pass(
     for d in &plan.up_to_date {
         let revision = entries.get(&d.owner_id).map_or(0, |(r, _)| *r);
         outcomes.push(Outcome::delivered(
-            target(&d.target),
+            file.target(&d.target),
             &d.owner_id,
             revision,
             &d.digest,
@@ -133,20 +199,22 @@ pub(super) async fn pass(
                 owner_id,
             } if !held.contains(&key) => {
                 remove.push(key.clone());
-                result.removed.push((target(&key), owner_id));
+                result.removed.push((file.target(&key), owner_id));
             }
             Action::Delete { .. } => {}
-            Action::Refuse { desired, refusal } => outcomes.push(refused(path, &desired, &refusal)),
+            Action::Refuse { desired, refusal } => outcomes.push(refused(file, &desired, &refusal)),
         }
     }
     if !set.is_empty() || !remove.is_empty() {
         let updated =
             auth_file::update(&text, &set, &remove).map_err(|e| ApiError::internal(&e))?;
         // Someone (docker login) wrote the file while this pass planned: plan again next pass
-        // rather than overwrite what they wrote.
-        let again = read(path)
-            .await
-            .map_err(|e| ApiError::internal(&std::io::Error::other(e)))?;
+        // rather than overwrite what they wrote. The same read refuses a path that became a
+        // symlink or something else meanwhile.
+        let again = match read(path).await {
+            Ok(again) => again,
+            Err((code, why)) => return Ok(all_failed(file, sources, code, &why)),
+        };
         if again != text {
             return Err(ApiError::new(
                 axum::http::StatusCode::CONFLICT,
@@ -159,13 +227,15 @@ pub(super) async fn pass(
         }
         if let Err(e) = super::write_atomically(path, updated.as_bytes(), 0o600).await {
             let why = format!("cannot write {}: {e}", path.display());
-            return Ok(all_failed(sources, "auth_file_unwritable", &why));
+            return Ok(all_failed(file, sources, "auth_file_unwritable", &why));
         }
     }
     for (d, revision) in written_now {
-        result.applied.push((target(&d.target), d.owner_id.clone()));
+        result
+            .applied
+            .push((file.target(&d.target), d.owner_id.clone()));
         outcomes.push(Outcome::delivered(
-            target(&d.target),
+            file.target(&d.target),
             &d.owner_id,
             revision,
             &d.digest,
@@ -205,27 +275,28 @@ fn auth_key(record: &regcred_store::PullSecretRecord) -> String {
         .unwrap_or_else(|_| record.server.clone())
 }
 
-fn refused(path: &Path, desired: &Desired<String>, refusal: &Refusal) -> Outcome {
+fn refused(file: &AuthFile<'_>, desired: &Desired<String>, refusal: &Refusal) -> Outcome {
+    let path = file.path.display();
     let (code, message) = match refusal {
         Refusal::NotOwned => (
             "not_owned",
             format!(
-                "{} already has a login for {} that regcred did not write (docker login?); regcred leaves it alone — remove it to let regcred manage it",
-                path.display(),
+                "{path} already has a login for {} that regcred did not write (docker login?); regcred leaves it alone — remove it to let regcred manage it",
                 desired.target
             ),
         ),
-        Refusal::OwnedByOther { owner_id } => (
+        // Pull-secret creation refuses a second pull secret for one server of a location, so
+        // this is left from before that rule: the older pull secret keeps the entry.
+        Refusal::OwnedByOther { .. } => (
             "owned_by_other",
             format!(
-                "{} holds one login per registry and {} is delivered from pull secret {owner_id}",
-                path.display(),
+                "{path} holds one login per registry and {} is delivered from an older pull secret; delete one of the two",
                 desired.target
             ),
         ),
     };
     Outcome::failed(
-        target(&desired.target),
+        file.target(&desired.target),
         &desired.owner_id,
         "error",
         code,
@@ -233,13 +304,18 @@ fn refused(path: &Path, desired: &Desired<String>, refusal: &Refusal) -> Outcome
     )
 }
 
-fn all_failed(sources: &[Source], code: &'static str, why: &str) -> PassResult {
+fn all_failed(
+    file: &AuthFile<'_>,
+    sources: &[&Source],
+    code: &'static str,
+    why: &str,
+) -> PassResult {
     PassResult {
         outcomes: sources
             .iter()
             .map(|s| {
                 Outcome::failed(
-                    target(&auth_key(&s.record)),
+                    file.target(&auth_key(&s.record)),
                     &s.record.id,
                     "error",
                     code,
@@ -251,11 +327,50 @@ fn all_failed(sources: &[Source], code: &'static str, why: &str) -> PassResult {
     }
 }
 
-/// The file's text; a missing file is an empty one.
-async fn read(path: &Path) -> Result<String, String> {
-    match tokio::fs::read_to_string(path).await {
-        Ok(text) => Ok(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+/// The file's text; a missing file is an empty one. Anything but a regular file — a symlink, a
+/// directory, a device, a FIFO — is refused (`auth_file_not_regular`): regcred never writes
+/// through a symlink nor replaces what it did not create with a file of credentials.
+async fn read(path: &Path) -> Result<String, (&'static str, String)> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || read_regular(&path))
+        .await
+        .map_err(|e| ("auth_file_unreadable", e.to_string()))?
+}
+
+fn read_regular(path: &Path) -> Result<String, (&'static str, String)> {
+    use std::io::Read as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let unreadable = |e: std::io::Error| {
+        (
+            "auth_file_unreadable",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    };
+    let not_regular = || {
+        (
+            "auth_file_not_regular",
+            format!(
+                "{} is not a regular file (a symlink, directory, device or FIFO); regcred only \
+                 maintains a regular file it may replace — point the location at one",
+                path.display()
+            ),
+        )
+    };
+    let before = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(unreadable(e)),
+    };
+    if !before.file_type().is_file() {
+        return Err(not_regular());
     }
+    let mut opened = std::fs::File::open(path).map_err(unreadable)?;
+    // Swapped for a symlink (or anything else) between the look and the open.
+    let now = opened.metadata().map_err(unreadable)?;
+    if (now.dev(), now.ino()) != (before.dev(), before.ino()) || !now.file_type().is_file() {
+        return Err(not_regular());
+    }
+    let mut text = String::new();
+    opened.read_to_string(&mut text).map_err(unreadable)?;
+    Ok(text)
 }

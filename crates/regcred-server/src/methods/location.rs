@@ -37,6 +37,15 @@ pub(crate) async fn must_exist(ctx: &Ctx, name: &str) -> Result<LocationRecord, 
     })
 }
 
+/// Whether the location delivers to one place that every workload there reads — a docker
+/// location whose path is not per project — so that one project's credentials would be used by
+/// another project's workloads if two projects shared it.
+pub(crate) fn serves_one_project(location: &LocationRecord) -> bool {
+    location.kind == "docker"
+        && serde_json::from_str::<DockerSpec>(&location.spec)
+            .is_ok_and(|s| !s.path.contains(PROJECT_PLACEHOLDER))
+}
+
 fn decode_spec<T: serde::de::DeserializeOwned>(spec: serde_json::Value) -> Result<T, ApiError> {
     let spec = if spec.is_null() { json!({}) } else { spec };
     serde_path_to_error::deserialize(spec).map_err(|e| crate::rpc::decode_error(e, "spec"))

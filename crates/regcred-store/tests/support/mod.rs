@@ -109,6 +109,8 @@ pub fn error_kind(e: &StoreError) -> &'static str {
         StoreError::AlreadyExists { .. } => "already_exists",
         StoreError::Conflict { .. } => "conflict",
         StoreError::InUse { .. } => "in_use",
+        StoreError::DuplicateServer { .. } => "duplicate_server",
+        StoreError::LocationTaken => "location_taken",
         StoreError::Schema(_) => "schema",
         StoreError::Backend(_) => "backend",
     }

@@ -134,7 +134,15 @@ pub async fn location(
                     ("pending", r.pending.to_string()),
                     ("errors", r.errors.to_string()),
                 ])
-            })
+            })?;
+            if r.errors > 0 {
+                return Err(super::DeliveryFailed {
+                    location: r.location,
+                    errors: r.errors,
+                }
+                .into());
+            }
+            Ok(())
         }
     }
 }

@@ -25,6 +25,17 @@ pub struct CheckFailed {
     pub hint: String,
 }
 
+/// A delivery pass left targets in error (`location sync`); exits 9.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{errors} deliveries of location {location} are in error; `regcred pullsecret get NAME \
+     --project P --location {location}` shows each one's code and message"
+)]
+pub struct DeliveryFailed {
+    pub location: String,
+    pub errors: u64,
+}
+
 /// Fails with [`CheckFailed`] unless `outcome` is `ok`.
 pub fn require_ok(outcome: &str, hint: &str) -> anyhow::Result<()> {
     if outcome == "ok" {

@@ -11,3 +11,8 @@ WITH RECURSIVE revoked_lineage(id, revoked_at) AS (
 UPDATE tokens
 SET revoked_at = (SELECT MIN(r.revoked_at) FROM revoked_lineage r WHERE r.id = tokens.id)
 WHERE revoked_at IS NULL AND id IN (SELECT id FROM revoked_lineage);
+
+-- A location that serves one project (a docker location with one auth file for the whole host)
+-- asks whether another project's records are in it: an index per table, location first.
+CREATE INDEX pull_secrets_location ON pull_secrets (location, project);
+CREATE INDEX deployments_location ON deployments (location, project);
