@@ -150,9 +150,16 @@ async fn kubernetes_delivery_end_to_end() {
     .ok();
 
     // ---- create: one Secret per namespace of the project, by server-side apply ----
+    // A location holds one pull secret per server, so the others are path-scoped servers of the
+    // same registry (`bad` to the image's own repository path, so its pre-flight check applies).
     let create = |name: &str, user: &str, password: &str| {
+        let server = match name {
+            "reg" => host.to_string(),
+            "bad" => format!("{host}/acme"),
+            other => format!("{host}/{other}"),
+        };
         json!({"project": "acme", "location": LOCATION, "name": name,
-               "spec": {"server": host, "username": user, "password": password}})
+               "spec": {"server": server, "username": user, "password": password}})
     };
     f.call(
         "pullSecret.create",
@@ -639,4 +646,75 @@ async fn missing_namespace_is_pending_until_it_appears() {
         (Some("error"), Some("cluster_unreachable"))
     );
     assert_eq!(statuses[0]["revision"], 1);
+}
+
+/// Peers: none (a kubeconfig that does not exist, and one naming a closed loopback port).
+///
+/// A location that cannot be configured or reached used to fail silently: `location.sync` said
+/// 0 errors and `pullSecret.get` showed no delivery at all, only a log line. Now, from the very
+/// first pass, every pull secret and deployment of the location has a delivery row in `error`
+/// with `kubeconfig_invalid` or `cluster_unreachable`, and the sync report counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_location_that_never_worked_says_why_for_every_target() {
+    let f = Fixture::new().await;
+    f.create_project("acme").await;
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let unreachable = dir.path().join("unreachable.kubeconfig");
+    std::fs::write(
+        &unreachable,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    token: t\n"
+        ),
+    )
+    .unwrap();
+    let missing = dir.path().join("missing.kubeconfig");
+    for (location, kubeconfig, code) in [
+        ("gke.missing", &missing, "kubeconfig_invalid"),
+        ("gke.unreachable", &unreachable, "cluster_unreachable"),
+    ] {
+        f.call(
+            "location.create",
+            &f.admin,
+            json!({"name": location, "kind": "kubernetes", "spec": {"kubeconfig": kubeconfig}}),
+        )
+        .await
+        .ok();
+        f.call(
+            "pullSecret.create",
+            &f.admin,
+            json!({"project": "acme", "location": location, "name": "reg",
+                   "spec": {"server": "registry.example.com", "username": "u", "password": "p"}}),
+        )
+        .await
+        .ok();
+        let report = f
+            .call("location.sync", &f.admin, json!({"name": location}))
+            .await
+            .ok()
+            .clone();
+        assert_eq!(report["errors"], 1, "{location}: {report}");
+        let got = f
+            .call(
+                "pullSecret.get",
+                &f.admin,
+                json!({"project": "acme", "location": location, "name": "reg"}),
+            )
+            .await;
+        let statuses = got.ok()["deliveries"].clone();
+        assert_eq!(
+            statuses,
+            json!([{
+                "location": location,
+                "target": "secret:acme/reg",
+                "state": "error",
+                "code": code,
+                "message": statuses[0]["message"],
+                "updatedAt": statuses[0]["updatedAt"],
+            }]),
+            "{location}"
+        );
+    }
 }

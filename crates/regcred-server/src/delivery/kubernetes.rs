@@ -107,11 +107,31 @@ pub(super) async fn pass(
         let namespaces = cluster.namespaces().await?;
         Ok::<_, KubeError>((cluster, namespaces))
     };
+    // What the pass is known to want without asking the cluster: each pull secret's Secret and
+    // each deployment in its project's namespace. When the cluster cannot be reached these say
+    // so, even on the first pass, when no row exists yet.
+    let mut known: Vec<(Target, String)> = sources
+        .iter()
+        .map(|s| {
+            let ns = namespace_for(&spec.namespace_template, &s.record.project);
+            (
+                (ObjectKind::Secret, ns, s.record.name.clone()),
+                s.record.id.clone(),
+            )
+        })
+        .chain(workloads.iter().map(|w| {
+            let ns = namespace_for(&spec.namespace_template, &w.record.project);
+            (
+                (ObjectKind::Deployment, ns, w.record.name.clone()),
+                w.record.id.clone(),
+            )
+        }))
+        .collect();
     let (cluster, namespaces) = match connected.await {
         Ok(c) => c,
         Err(e) => {
             clusters.forget(&location.spec);
-            return unreachable(state, loc, &e).await;
+            return unreachable(state, loc, &e, &known).await;
         }
     };
     let namespace_labels: BTreeMap<&str, &BTreeMap<String, String>> = namespaces
@@ -234,12 +254,17 @@ pub(super) async fn pass(
         delivery::MANAGED_BY,
         delivery::LOCATION_LABEL
     );
+    known.extend(
+        desired
+            .iter()
+            .map(|d| (d.target.clone(), d.owner_id.clone())),
+    );
     let mut observed: Vec<Observed<Target>> = Vec::new();
     let mut versions: BTreeMap<Target, (String, String)> = BTreeMap::new();
     for kind in [ObjectKind::Secret, ObjectKind::Deployment] {
         let objects = match cluster.list(kind, &selector).await {
             Ok(objects) => objects,
-            Err(e) => return unreachable(state, loc, &e).await,
+            Err(e) => return unreachable(state, loc, &e, &known).await,
         };
         for object in objects {
             let meta = &object["metadata"];
@@ -287,7 +312,7 @@ pub(super) async fn pass(
                 owner: Owner::Other,
             }),
             Ok(None) => {}
-            Err(e) => return unreachable(state, loc, &e).await,
+            Err(e) => return unreachable(state, loc, &e, &known).await,
         }
     }
 
@@ -666,30 +691,47 @@ fn refused(desired: &Desired<Target>, refusal: &Refusal) -> Outcome {
     )
 }
 
-/// The cluster could not be reached: every row of the location keeps what it said, as an error.
+/// The cluster could not be reached (or its kubeconfig not used): every row of the location
+/// keeps what it said, as an error, and every target the pass knew it wanted gets a row saying
+/// so — a location that never worked shows why instead of nothing.
 async fn unreachable(
     state: &AppState,
     location: &str,
     e: &KubeError,
+    known: &[(Target, String)],
 ) -> Result<PassResult, ApiError> {
     let code = match e {
         KubeError::Config(_) => "kubeconfig_invalid",
         _ => "cluster_unreachable",
     };
-    let rows = state.store().list_deliveries(Some(location), None).await?;
-    Ok(PassResult {
-        outcomes: rows
-            .into_iter()
-            .map(|r| Outcome {
+    let message = e.to_string();
+    let mut outcomes: BTreeMap<(String, String), Outcome> = state
+        .store()
+        .list_deliveries(Some(location), None)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let key = (r.target.clone(), r.owner_id.clone());
+            let outcome = Outcome {
                 target: r.target,
                 owner_id: r.owner_id,
                 state: "error",
                 revision: r.revision,
                 digest: r.digest,
                 code: Some(code),
-                message: Some(e.to_string()),
-            })
-            .collect(),
+                message: Some(message.clone()),
+            };
+            (key, outcome)
+        })
+        .collect();
+    for (target, owner) in known {
+        let name = target_name(target);
+        outcomes
+            .entry((name.clone(), owner.clone()))
+            .or_insert_with(|| Outcome::failed(name, owner, "error", code, message.clone()));
+    }
+    Ok(PassResult {
+        outcomes: outcomes.into_values().collect(),
         ..PassResult::default()
     })
 }
