@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod clock;
+pub mod connection;
 pub mod delivery;
 pub mod error;
 pub mod methods;
@@ -19,7 +20,9 @@ pub mod refresher;
 pub mod rpc;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -41,6 +44,8 @@ struct Inner {
     refresher: refresher::Refresher,
     deliverer: delivery::Deliverer,
     metrics: metrics::Metrics,
+    /// How long a request body may take to arrive (ms); set by [`run`] from its limits.
+    body_timeout_ms: AtomicU64,
 }
 
 impl AppState {
@@ -61,6 +66,9 @@ impl AppState {
                 refresher,
                 deliverer: delivery::Deliverer::default(),
                 metrics: metrics::Metrics::default(),
+                body_timeout_ms: AtomicU64::new(
+                    connection::Limits::default().body_timeout.as_millis() as u64,
+                ),
             }),
         }
     }
@@ -96,6 +104,11 @@ impl AppState {
     pub fn metrics(&self) -> &metrics::Metrics {
         &self.inner.metrics
     }
+
+    /// How long a request body may take to arrive.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.inner.body_timeout_ms.load(Ordering::Relaxed))
+    }
 }
 
 /// The whole HTTP surface.
@@ -114,13 +127,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in flight.
+/// Serves `router` on `listener` under `limits` until `shutdown` completes, then finishes the
+/// requests in flight.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
+    limits: connection::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let ms = u64::try_from(limits.body_timeout.as_millis()).unwrap_or(u64::MAX);
+    state.inner.body_timeout_ms.store(ms, Ordering::Relaxed);
+    connection::serve(listener, router(state), limits, shutdown).await
 }

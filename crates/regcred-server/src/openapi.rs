@@ -27,6 +27,8 @@ pub const ERROR_CODES: &[&str] = &[
     "server_mismatch",
     "duplicate_server",
     "body_too_large",
+    "request_timeout",
+    "invalid_body",
     "unsupported_media_type",
     "unknown_method",
     "method_not_allowed",

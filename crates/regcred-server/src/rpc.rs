@@ -356,13 +356,7 @@ async fn answer(
 ) -> Result<serde_json::Value, ApiError> {
     check_content_type(headers)?;
     let channel = channel(headers)?;
-    let body: Bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("request body is larger than {MAX_BODY} bytes"),
-        )
-    })?;
+    let body = read_body(body, state.body_timeout()).await?;
     let now = now_millis();
     let principal = authenticate(state.store(), headers, now).await?;
     let ctx = Ctx {
@@ -373,6 +367,42 @@ async fn answer(
         method,
     };
     methods::route(ctx, &body).await
+}
+
+/// The request body, up to [`MAX_BODY`] bytes and within `deadline`. A body that stalls is a
+/// timeout (408), one that is too large is `body_too_large` (413), one the client broke off is
+/// `invalid_body` (400): each its own code in the metrics.
+async fn read_body(body: Body, deadline: std::time::Duration) -> Result<Bytes, ApiError> {
+    let read = axum::body::to_bytes(body, MAX_BODY);
+    match tokio::time::timeout(deadline, read).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                deadline.as_secs_f64()
+            ),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            let too_large =
+                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<http_body_util::LengthLimitError>());
+            Err(match too_large {
+                true => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("request body is larger than {MAX_BODY} bytes"),
+                ),
+                false => ApiError::validation(
+                    "invalid_body",
+                    "the request body could not be read to its end",
+                ),
+            })
+        }
+    }
 }
 
 fn unknown_method() -> ApiError {

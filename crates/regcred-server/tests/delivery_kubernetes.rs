@@ -150,16 +150,9 @@ async fn kubernetes_delivery_end_to_end() {
     .ok();
 
     // ---- create: one Secret per namespace of the project, by server-side apply ----
-    // A location holds one pull secret per server, so the others are path-scoped servers of the
-    // same registry (`bad` to the image's own repository path, so its pre-flight check applies).
     let create = |name: &str, user: &str, password: &str| {
-        let server = match name {
-            "reg" => host.to_string(),
-            "bad" => format!("{host}/acme"),
-            other => format!("{host}/{other}"),
-        };
         json!({"project": "acme", "location": LOCATION, "name": name,
-               "spec": {"server": server, "username": user, "password": password}})
+               "spec": {"server": host, "username": user, "password": password}})
     };
     f.call(
         "pullSecret.create",

@@ -6,7 +6,7 @@
 //! against deletion; every deploy and delete is one audit event; a failed pre-flight check stores
 //! nothing; `location.sync` and the `deliveries` of pull secrets; the OpenAPI document.
 //!
-//! Every location here is a `docker` location whose auth file lies in the test's temporary
+//! Every location here is a `docker` location whose per-project auth files lie in the test's temporary
 //! directory, because deploys run a delivery pass inline: the fixture's `create_location` makes a
 //! `kubernetes` location with `inCluster: true`, whose pass would talk to whatever cluster the
 //! test host happens to run in. Images are deployed with `noVerify`, so no registry is contacted
@@ -42,7 +42,13 @@ impl World {
         f.create_project("globex").await;
         let world = World { f, dir };
         for location in [HERE, THERE] {
-            let path = world.auth_file(location);
+            // One auth file per project: a docker location shared by two projects' pull secrets
+            // must be per project.
+            let path = world
+                .dir
+                .path()
+                .join(location)
+                .join("{project}/config.json");
             world
                 .f
                 .call(
@@ -56,8 +62,9 @@ impl World {
         world
     }
 
+    /// The auth file of project `acme` in `location`.
     fn auth_file(&self, location: &str) -> PathBuf {
-        self.dir.path().join(location).join("config.json")
+        self.dir.path().join(location).join("acme/config.json")
     }
 
     /// Creates (or rotates) a pull secret with the admin token; answers its `pullSecret`.
@@ -919,7 +926,7 @@ async fn deploys_and_sync_deliver_pull_secrets_to_the_auth_file() {
                 ),
                 (
                     &json!(HERE),
-                    &json!("auth:ghcr.io"),
+                    &json!("auth:acme:ghcr.io"),
                     &json!("delivered"),
                     &json!(revision)
                 ),

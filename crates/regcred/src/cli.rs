@@ -207,6 +207,39 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub delivery_interval: u64,
+    /// Seconds a client may take to send a request's headers (from connecting, or from the end
+    /// of the previous response); slower connections are closed.
+    #[arg(
+        long,
+        env = "REGCRED_HEADER_READ_TIMEOUT",
+        default_value_t = 10,
+        value_name = "SECONDS"
+    )]
+    pub header_read_timeout: u64,
+    /// Seconds a keep-alive connection may sit idle between requests before it is closed.
+    #[arg(
+        long,
+        env = "REGCRED_IDLE_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    pub idle_timeout: u64,
+    /// Seconds a request body may take to arrive; a stalled body is answered 408 request_timeout.
+    #[arg(
+        long,
+        env = "REGCRED_BODY_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    pub body_timeout: u64,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    #[arg(
+        long,
+        env = "REGCRED_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_name = "N"
+    )]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

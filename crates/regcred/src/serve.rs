@@ -210,7 +210,13 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     let delivery_loop = tokio::spawn(Deliverer::run(state.clone(), async {
         let _ = delivery_stopped.await;
     }));
-    let served = regcred_server::run(listener, state, shutdown_signal()).await;
+    let limits = regcred_server::connection::Limits {
+        header_read_timeout: std::time::Duration::from_secs(args.header_read_timeout.max(1)),
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout.max(1)),
+        body_timeout: std::time::Duration::from_secs(args.body_timeout.max(1)),
+        max_connections: args.max_connections.max(1),
+    };
+    let served = regcred_server::run(listener, state, limits, shutdown_signal()).await;
     let _ = stop_refresher.send(());
     let _ = stop_deliverer.send(());
     let _ = refresh_loop.await;

@@ -197,7 +197,16 @@ async fn htpasswd_registry_over_plain_http() {
         ("eve", "x"),
     ] {
         for img in [image.clone(), registry.image("team/app", "nope")] {
-            create(&server, "agree", &host, user, password, &[]).ok();
+            // Scoped to the image's repository: the location already has `reg` for the host.
+            create(
+                &server,
+                "agree",
+                &format!("{host}/team"),
+                user,
+                password,
+                &[],
+            )
+            .ok();
             let ours = server.run(
                 &[
                     &[

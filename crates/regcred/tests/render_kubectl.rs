@@ -458,6 +458,21 @@ struct Stored {
 #[test]
 fn from_pull_secret_matches_kubectl() {
     let server = Server::start();
+    // Two of these pull secrets are for Docker Hub, which a docker location (one login per
+    // server) refuses: a manifests location gives each its own file.
+    let gitops = server.scratch("gitops").display().to_string();
+    server
+        .run(&[
+            "location",
+            "create",
+            "local",
+            "--kind",
+            "manifests",
+            "--directory",
+            &gitops,
+            "--allow-plaintext",
+        ])
+        .ok();
     project_and_location(&server, "acme", "local");
     let password = "s3cr&t<>\"'\\:😀";
     let stored = [

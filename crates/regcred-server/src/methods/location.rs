@@ -7,7 +7,7 @@ use regcred_core::api::{
 use regcred_core::api::{LocationSync, SyncReport};
 use regcred_core::delivery::LabelSelector;
 use regcred_core::name::NameKind;
-use regcred_store::LocationRecord;
+use regcred_store::{LocationRecord, PutGuard};
 use serde_json::json;
 
 use super::{check_name, Empty};
@@ -37,13 +37,22 @@ pub(crate) async fn must_exist(ctx: &Ctx, name: &str) -> Result<LocationRecord, 
     })
 }
 
-/// Whether the location delivers to one place that every workload there reads — a docker
-/// location whose path is not per project — so that one project's credentials would be used by
-/// another project's workloads if two projects shared it.
-pub(crate) fn serves_one_project(location: &LocationRecord) -> bool {
-    location.kind == "docker"
-        && serde_json::from_str::<DockerSpec>(&location.spec)
-            .is_ok_and(|s| !s.path.contains(PROJECT_PLACEHOLDER))
+/// What a pull secret written to `location` must not collide with. A docker location's auth file
+/// holds one login per server, so a second pull secret for a server could never be delivered
+/// there (Kubernetes and manifests locations give every pull secret its own Secret, and the
+/// kubelet tries them in turn). A docker location whose path is not per project is one file
+/// that every workload on the host reads: one project's credentials there would be used by
+/// another project's workloads, so it serves one project.
+pub(crate) fn put_guard(location: &LocationRecord) -> PutGuard {
+    if location.kind != "docker" {
+        return PutGuard::default();
+    }
+    let shared = serde_json::from_str::<DockerSpec>(&location.spec)
+        .is_ok_and(|s| !s.path.contains(PROJECT_PLACEHOLDER));
+    PutGuard {
+        unique_server: true,
+        one_project: shared,
+    }
 }
 
 fn decode_spec<T: serde::de::DeserializeOwned>(spec: serde_json::Value) -> Result<T, ApiError> {

@@ -13,7 +13,7 @@ use regcred_core::k8s_secret::{self, DockerAuth, OutputFormat, RenderError};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
 use regcred_core::{auth_file, secret::Secret};
-use regcred_store::{PullSecretRecord, PutGuard, StoreError};
+use regcred_store::{PullSecretRecord, StoreError};
 use serde_json::json;
 
 use super::{check_name, location, project};
@@ -203,12 +203,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
     ctx.require_audited(Permission::WriteSecrets, Some(&req.project), &target)
         .await?;
     project::must_exist(&ctx, &req.project).await?;
-    let guard = PutGuard {
-        unique_server: true,
-        one_project: location::serves_one_project(
-            &location::must_exist(&ctx, &req.location).await?,
-        ),
-    };
+    let guard = location::put_guard(&location::must_exist(&ctx, &req.location).await?);
 
     let plaintext = credential.material.to_plaintext();
     let fingerprint = ctx.state.vault().fingerprint(&plaintext);
