@@ -295,6 +295,41 @@ async fn regcred_is_the_registry_token_service() {
         .ok()
         .json();
     assert_eq!(same["sameProjectRegistry"], true, "{same:#}");
+    // `image check` agrees with deploy: the project's own image is checked with the credential
+    // regcred would mint for it (it used to try an anonymous pull and say `unauthorized`), and
+    // that credential does not outlive the check.
+    let checked = server.run(&[
+        "image",
+        "check",
+        &image,
+        "--project",
+        "acme",
+        "--location",
+        "k8s",
+        "-o",
+        "json",
+    ]);
+    let checked = checked.ok().json();
+    assert_eq!(checked["outcome"], "ok", "{checked:#}");
+    assert_eq!(
+        checked["attempts"][0]["pullSecret"],
+        Value::Null,
+        "{checked:#}"
+    );
+    let tokens = server
+        .run(&["token", "list", "--project", "acme", "-o", "json"])
+        .ok()
+        .json();
+    let for_checks: Vec<&Value> = tokens["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|t| t["name"] == "platform registry check")
+        .collect();
+    assert!(
+        !for_checks.is_empty() && for_checks.iter().all(|t| t["revokedAt"].is_string()),
+        "{tokens:#}"
+    );
     let missing = server.run(&[
         "image",
         "resolve",
@@ -348,9 +383,55 @@ async fn regcred_is_the_registry_token_service() {
         "{resolved:#}"
     );
 
+    // The hint of `pull_secret_required`, followed literally, leads to a deployment: its two
+    // commands run as written (the key's secret on stdin), then the same deploy works.
+    let deploy = [
+        "deployment",
+        "deploy",
+        "--project",
+        "other",
+        "--location",
+        "bare",
+        "--name",
+        "app",
+        "--image",
+        &image,
+    ];
+    let refused = server.run(&deploy);
+    refused.code(6);
+    assert!(
+        refused.stderr.contains("pull_secret_required"),
+        "{}",
+        refused.stderr
+    );
+    let commands: Vec<&str> = refused
+        .stderr
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("regcred "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{}", refused.stderr);
+    let words =
+        |c: &str| -> Vec<String> { c.split_whitespace().skip(1).map(str::to_owned).collect() };
+    let key = server.run(&words(commands[0])).ok().json();
+    let key_secret = key["secret"].as_str().expect("the key's secret").to_owned();
+    server
+        .cli(&words(commands[1]))
+        .stdin(key_secret.clone())
+        .run()
+        .ok();
+    let deployed = server.run(&deploy);
+    deployed.ok();
+    assert!(
+        deployed.stderr.contains("is pulled with acme-registry"),
+        "{}",
+        deployed.stderr
+    );
+
     // No key secret reached the server's log.
     let log = server.log_text();
-    for secret in [&rw.1, &ro.1, &other.1, &editor] {
+    for secret in [&rw.1, &ro.1, &other.1, &editor, &key_secret] {
         assert!(
             !log.contains(secret.as_str()),
             "a secret is in the server log"

@@ -20,7 +20,9 @@ pub const SECRET_NAME: &str = "regcred-platform";
 /// How long a minted platform token lives; it is replaced at half of that.
 const TTL_MS: i64 = 24 * 3_600_000;
 /// The username regcred's token service ignores; it names who logs in.
-const USERNAME: &str = "regcred-platform";
+pub(crate) const USERNAME: &str = "regcred-platform";
+/// How long a token minted for one registry check lives, should its revocation fail.
+const CHECK_TTL_MS: i64 = 5 * 60_000;
 
 /// The owner id of a project's platform credential in the status rows and annotations.
 pub fn owner_id(project: &str) -> String {
@@ -103,31 +105,61 @@ pub(crate) async fn decide(
             });
         }
     }
+    let (token_id, secret) = mint(
+        state,
+        project,
+        &format!("platform registry pull ({location})"),
+        TTL_MS,
+        json!({"role": "puller", "purpose": "platform registry pull secret", "location": location}),
+    )
+    .await?;
+    Ok(Decision::Mint {
+        token_id,
+        secret,
+        previous,
+    })
+}
+
+/// A `puller` token of `project` for one registry check of its own platform registry; the
+/// caller revokes it when the check is done.
+pub(crate) async fn mint_for_check(
+    state: &AppState,
+    project: &str,
+) -> Result<(String, Secret), ApiError> {
+    mint(
+        state,
+        project,
+        "platform registry check",
+        CHECK_TTL_MS,
+        json!({"role": "puller", "purpose": "platform registry check"}),
+    )
+    .await
+}
+
+/// Stores a new `puller` token of `project` living `ttl_ms`; its id and secret.
+async fn mint(
+    state: &AppState,
+    project: &str,
+    name: &str,
+    ttl_ms: i64,
+    detail: serde_json::Value,
+) -> Result<(String, Secret), ApiError> {
+    let now = crate::clock::now_millis();
     let minted = crate::auth::mint_token()?;
     let record = TokenRecord {
         id: minted.id.clone(),
-        name: format!("platform registry pull ({location})"),
+        name: name.to_owned(),
         project: Some(project.to_owned()),
         role: "puller".into(),
         hash: minted.hash,
         created_at: now,
         created_by: "regcred".into(),
-        expires_at: Some(now + TTL_MS),
+        expires_at: Some(now + ttl_ms),
         revoked_at: None,
     };
-    let event = audit(
-        "token.create",
-        project,
-        &minted.id,
-        json!({"role": "puller", "purpose": "platform registry pull secret", "location": location}),
-        now,
-    );
+    let event = audit("token.create", project, &minted.id, detail, now);
     state.store().create_token(&record, &event).await?;
-    Ok(Decision::Mint {
-        token_id: minted.id,
-        secret: Secret::new(minted.secret),
-        previous,
-    })
+    Ok((minted.id, Secret::new(minted.secret)))
 }
 
 /// Revokes a platform token that is no longer delivered anywhere (a token already gone is fine).

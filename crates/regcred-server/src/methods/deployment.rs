@@ -167,8 +167,17 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
         ("pull_secrets", applying)
     } else if owner == Some(req.project.as_str()) {
         ("platform_registry", Vec::new())
-    } else {
-        if let Some(other) = owner {
+    } else if let Some(other) = owner {
+        // Another project's platform registry is never pulled anonymously: the location's pull
+        // secrets that apply to the image are used, as the runtime would try them — so creating
+        // the pull secret that `pull_secret_required` asks for is all it takes.
+        let all = ctx
+            .state
+            .store()
+            .list_pull_secrets(Some(&req.project), Some(&req.location))
+            .await?;
+        let applying = matching(&all);
+        if applying.is_empty() {
             return Err(super::image::pull_secret_required(
                 &image,
                 other,
@@ -176,6 +185,15 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
                 &req.location,
             ));
         }
+        let names: Vec<&str> = applying.iter().map(|r| r.name.as_str()).collect();
+        warnings.push(format!(
+            "no pull secret given; {} is project {other}'s registry, so the image is pulled with {}, which applies to it",
+            image.domain(),
+            names.join(", ")
+        ));
+        given = applying.clone();
+        ("pull_secrets", applying)
+    } else {
         let all = ctx
             .state
             .store()

@@ -123,11 +123,14 @@ pub(crate) fn pull_secret_required(
         axum::http::StatusCode::CONFLICT,
         "pull_secret_required",
         format!(
-            "{image} belongs to project {owner}, not {project}: create a read key of project {owner} \
-             (`regcred registrykey create --project {owner} --name {project}-pull --access read`) and store it \
-             as a pull secret of {project} in {location} (`regcred pullsecret create --project {project} \
-             --location {location} --name {owner}-registry --server {registry} --username {owner}+{project}-pull \
-             --password-stdin`)"
+            "{image} belongs to project {owner}, not {project}, and no pull secret of {project} in \
+             {location} applies to it. An owner of {owner} creates a read key \
+             (`regcred registrykey create --project {owner} --name {project}-pull --access read`, \
+             which shows its secret once); store that secret as a pull secret of {project} in \
+             {location} (`regcred pullsecret create --project {project} --location {location} \
+             --name {owner}-registry --server {registry} --username {owner}+{project}-pull \
+             --password-stdin`, the secret on stdin). Then deploy again: a pull secret that \
+             applies to another project's registry image is used without naming it."
         ),
     )
 }

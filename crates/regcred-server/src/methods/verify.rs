@@ -224,7 +224,58 @@ pub async fn image_check(ctx: Ctx, req: ImageCheck) -> Result<ImageChecked, ApiE
             .collect()
     };
     let scope = format!("{}/{}", req.project, req.location);
+    let own_platform_image = ctx
+        .state
+        .platform()
+        .and_then(|p| p.project_of(image.domain(), image.path()))
+        == Some(req.project.as_str());
+    if candidates.is_empty() && own_platform_image {
+        return platform_check(&ctx, &image, &req.project).await;
+    }
     try_in_order(&ctx, &image, &candidates, &scope).await
+}
+
+/// An image of the project's own platform registry needs no pull secret: a deployment of it
+/// pulls with the credential regcred mints (a `puller` token of the project). The check uses the
+/// same kind of credential — minted for the check, revoked right after — so `image.check` and
+/// `deployment.deploy` agree.
+async fn platform_check(
+    ctx: &Ctx,
+    image: &ImageRef,
+    project: &str,
+) -> Result<ImageChecked, ApiError> {
+    let (token_id, secret) = crate::delivery::platform::mint_for_check(&ctx.state, project).await?;
+    let credentials = Credentials {
+        username: crate::delivery::platform::USERNAME.to_owned(),
+        password: secret,
+    };
+    let report = ctx
+        .state
+        .registry()
+        .check(
+            &Endpoint::for_domain(image.domain()),
+            Some(&credentials),
+            &Target::for_image(image),
+        )
+        .await;
+    crate::delivery::platform::revoke(&ctx.state, project, &token_id).await?;
+    let v = verification(&report, Some(image), 0, ctx);
+    Ok(ImageChecked {
+        image: image.to_string(),
+        outcome: v.outcome.clone(),
+        hint: v.hint.clone(),
+        pull_secret: None,
+        round_trips: v.round_trips,
+        elapsed_ms: v.elapsed_ms,
+        attempts: vec![CheckAttempt {
+            pull_secret: None,
+            verification: v,
+        }],
+        warnings: vec![format!(
+            "{} is project {project}'s own platform registry: checked with the credential regcred mints for its deployments",
+            image.domain()
+        )],
+    })
 }
 
 /// Checks `image` with each of `candidates` in order until one answers `ok`, recording each
