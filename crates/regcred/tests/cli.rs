@@ -39,6 +39,17 @@ fn without_deliveries(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
+/// A list answer with [`without_deliveries`] applied to every item: two lists taken while the
+/// background loop delivers differ only there.
+fn items_without_deliveries(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(items) = v["items"].as_array_mut() {
+        for item in items.iter_mut() {
+            *item = without_deliveries(item.take());
+        }
+    }
+    v
+}
+
 /// Checks a table: the header is `headers`, every row has a value starting at each column's
 /// offset and blanks before it.
 #[track_caller]
@@ -189,12 +200,14 @@ fn zero_config_lifecycle() {
         .run(&["pullsecret", "list", "-o", "json"])
         .ok()
         .json();
-    assert_eq!(as_json, list);
+    // Taken while the background delivery records its statuses: equal but for those.
+    let list = items_without_deliveries(list);
+    assert_eq!(items_without_deliveries(as_json), list);
     let as_yaml = server
         .run(&["pullsecret", "list", "-o", "yaml"])
         .ok()
         .yaml();
-    assert_eq!(as_yaml, list);
+    assert_eq!(items_without_deliveries(as_yaml), list);
     let table = server
         .run(&["pullsecret", "list", "-o", "table"])
         .ok()
