@@ -129,9 +129,10 @@ impl From<StoreError> for ApiError {
             StoreError::LocationTaken => ApiError::new(
                 StatusCode::CONFLICT,
                 "location_taken",
-                "this location delivers to one auth file that every workload on its host reads, \
-                 and it already serves another project; ask an admin for a docker location of \
-                 this project's own (a path with {project}, e.g. /home/{project}/.docker/config.json)",
+                "this location delivers where every workload reads (one auth file for the whole \
+                 host, or namespaces that are not per project), and it already serves another \
+                 project; ask an admin for a location of this project's own ({project} in a \
+                 docker location's path, or in a namespace template and selector)",
             ),
             StoreError::Schema(_) | StoreError::Backend(_) => ApiError::internal(&e),
         }

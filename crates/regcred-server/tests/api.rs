@@ -996,3 +996,58 @@ fn every_error_code_in_the_sources_is_documented() {
     }
     assert!(missing.is_empty(), "undocumented error codes: {missing:?}");
 }
+
+/// A Kubernetes location whose namespaces are not per project (a template or selector without
+/// `{project}`) puts every project's Secrets where every project's pods can use them: it serves
+/// one project, and another project's pull secret or deployment there is refused with
+/// `location_taken`, which names no one.
+#[tokio::test]
+async fn a_location_whose_namespaces_are_shared_serves_one_project() {
+    let fx = acme().await;
+    fx.create_project("globex").await;
+    for (name, spec) in [
+        (
+            "shared.template",
+            json!({ "inCluster": true, "namespaceTemplate": "apps" }),
+        ),
+        (
+            "shared.selector",
+            json!({ "inCluster": true, "namespaceSelector": "team=apps" }),
+        ),
+    ] {
+        fx.call(
+            "location.create",
+            &fx.admin,
+            json!({ "name": name, "kind": "kubernetes", "spec": spec }),
+        )
+        .await
+        .ok();
+        let create = |project: &str| json!({ "project": project, "location": name, "name": "reg", "spec": basic("ghcr.io", "u", "p") });
+        fx.call("pullSecret.create", &fx.admin, create("acme"))
+            .await
+            .ok();
+        let refused = fx
+            .call("pullSecret.create", &fx.admin, create("globex"))
+            .await;
+        let error = refused.expect_err(409, "location_taken");
+        assert!(!error.to_string().contains("acme"), "{error}");
+        let deploy = fx
+            .call(
+                "deployment.deploy",
+                &fx.admin,
+                json!({ "project": "globex", "location": name, "name": "web", "image": "nginx", "noVerify": true }),
+            )
+            .await;
+        deploy.expect_err(409, "location_taken");
+    }
+    // The default template is per project: both projects deliver to LOCATION.
+    for project in ["acme", "globex"] {
+        fx.call(
+            "pullSecret.create",
+            &fx.admin,
+            json!({ "project": project, "location": LOCATION, "name": "reg", "spec": basic("ghcr.io", "u", "p") }),
+        )
+        .await
+        .ok();
+    }
+}

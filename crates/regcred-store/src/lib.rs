@@ -56,15 +56,16 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// What a pull-secret write must not collide with; the rules are the caller's (they depend on the
-/// location's kind), the check is the store's, inside the write's transaction.
+/// What a pull-secret or deployment write must not collide with; the rules are the caller's
+/// (they depend on the location's kind), the check is the store's, inside the write's
+/// transaction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PutGuard {
     /// Refuse (`DuplicateServer`) when another pull secret of the same project and location has
-    /// the same server.
+    /// the same server (pull secrets only).
     pub unique_server: bool,
     /// Refuse (`LocationTaken`) when pull secrets or deployments of another project are in the
-    /// location: it delivers to one place that every workload there reads.
+    /// location: it delivers to places that every workload there reads.
     pub one_project: bool,
 }
 
@@ -138,6 +139,7 @@ pub trait Store: Send + Sync + 'static {
         expected_revision: Option<i64>,
         revision_spec: &str,
         pull_secret_ids: &[String],
+        guard: PutGuard,
         audit: &AuditRecord,
     ) -> Result<()>;
     async fn get_deployment(

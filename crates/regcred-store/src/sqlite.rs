@@ -120,22 +120,25 @@ impl SqliteStore {
     }
 }
 
-/// The [`PutGuard`] rules for writing `s`, read in the write's transaction.
+/// The [`PutGuard`] rules for a write to `project` in `location`, read in the write's
+/// transaction; `server` is the pull secret's server and id (none for a deployment).
 async fn check_guard(
     tx: &mut Transaction<'static, Sqlite>,
-    s: &PullSecretRecord,
+    project: &str,
+    location: &str,
+    server: Option<(&str, &str)>,
     guard: PutGuard,
 ) -> Result<()> {
-    if guard.unique_server {
+    if let (true, Some((server, id))) = (guard.unique_server, server) {
         let existing: Option<String> = sqlx::query_scalar(
             "SELECT name FROM pull_secrets
              WHERE project = $1 AND location = $2 AND server = $3 AND id <> $4
              ORDER BY created_at, id LIMIT 1",
         )
-        .bind(&s.project)
-        .bind(&s.location)
-        .bind(&s.server)
-        .bind(&s.id)
+        .bind(project)
+        .bind(location)
+        .bind(server)
+        .bind(id)
         .fetch_optional(&mut **tx)
         .await?;
         if let Some(existing) = existing {
@@ -154,8 +157,8 @@ async fn check_guard(
              SELECT 1 FROM (SELECT 1 FROM deployments WHERE location = $1 AND project > $2 LIMIT 1)
              LIMIT 1",
         )
-        .bind(&s.location)
-        .bind(&s.project)
+        .bind(location)
+        .bind(project)
         .fetch_optional(&mut **tx)
         .await?;
         if taken.is_some() {
@@ -553,7 +556,7 @@ impl Store for SqliteStore {
         let (s, audit) = (s.clone(), audit.clone());
         self.write(move |tx| {
             Box::pin(async move {
-                check_guard(tx, &s, guard).await?;
+                check_guard(tx, &s.project, &s.location, Some((&s.server, &s.id)), guard).await?;
                 let key = format!("{}/{}/{}", s.project, s.location, s.name);
                 match expected_revision {
                     None => {
@@ -809,12 +812,14 @@ impl Store for SqliteStore {
         expected_revision: Option<i64>,
         revision_spec: &str,
         pull_secret_ids: &[String],
+        guard: PutGuard,
         audit: &AuditRecord,
     ) -> Result<()> {
         let (d, audit) = (d.clone(), audit.clone());
         let (revision_spec, ids) = (revision_spec.to_owned(), pull_secret_ids.to_vec());
         self.write(move |tx| {
             Box::pin(async move {
+                check_guard(tx, &d.project, &d.location, None, guard).await?;
                 let key = format!("{}/{}/{}", d.project, d.location, d.name);
                 match expected_revision {
                     None => {

@@ -1148,7 +1148,14 @@ async fn put_deployment(
     let ids: Vec<String> = pull_secret_ids.iter().map(|s| (*s).to_owned()).collect();
     let a = audit("deployment.deploy", Some(&d.project), &d.id);
     store
-        .put_deployment(d, expected, &revision_spec(d), &ids, &a)
+        .put_deployment(
+            d,
+            expected,
+            &revision_spec(d),
+            &ids,
+            PutGuard::default(),
+            &a,
+        )
         .await
 }
 
@@ -1870,7 +1877,14 @@ impl DeploymentOp {
             DeploymentOp::Put(d, expected, ids) => {
                 let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
                 store
-                    .put_deployment(d, *expected, &revision_spec(d), &ids, audit)
+                    .put_deployment(
+                        d,
+                        *expected,
+                        &revision_spec(d),
+                        &ids,
+                        PutGuard::default(),
+                        audit,
+                    )
                     .await
             }
             DeploymentOp::Delete(id) => store.delete_deployment(id, audit).await,
@@ -2181,6 +2195,26 @@ async fn put_guards_refuse_a_second_server_and_a_second_project(store: &dyn Stor
         .unwrap_err();
     assert!(matches!(err, StoreError::LocationTaken), "{err:?}");
     assert_eq!(store.get_pull_secret_by_id("ps_4").await.unwrap(), None);
+    let foreign_deployment = deployment("dp_1", "beta", "gke.one", "web");
+    let err = store
+        .put_deployment(
+            &foreign_deployment,
+            None,
+            &revision_spec(&foreign_deployment),
+            &[],
+            both,
+            &a(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LocationTaken), "{err:?}");
+    assert_eq!(
+        store
+            .get_deployment("beta", "gke.one", "web")
+            .await
+            .unwrap(),
+        None
+    );
     store
         .put_pull_secret(&other_project, None, PutGuard::default(), &a())
         .await

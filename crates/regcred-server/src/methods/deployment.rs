@@ -309,7 +309,14 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
         match ctx
             .state
             .store()
-            .put_deployment(&record, expected, &spec_json, &ids, &event)
+            .put_deployment(
+                &record,
+                expected,
+                &spec_json,
+                &ids,
+                super::location::put_guard(&location),
+                &event,
+            )
             .await
         {
             Ok(()) => {

@@ -37,21 +37,39 @@ pub(crate) async fn must_exist(ctx: &Ctx, name: &str) -> Result<LocationRecord, 
     })
 }
 
-/// What a pull secret written to `location` must not collide with. A docker location's auth file
-/// holds one login per server, so a second pull secret for a server could never be delivered
-/// there (Kubernetes and manifests locations give every pull secret its own Secret, and the
-/// kubelet tries them in turn). A docker location whose path is not per project is one file
-/// that every workload on the host reads: one project's credentials there would be used by
-/// another project's workloads, so it serves one project.
+/// What a pull secret or deployment written to `location` must not collide with.
+///
+/// A docker location's auth file holds one login per server, so a second pull secret for a
+/// server could never be delivered there (Kubernetes and manifests locations give every pull
+/// secret its own Secret, and the kubelet tries them in turn).
+///
+/// A location whose targets are not per project — a docker path without `{project}`, a
+/// namespace template without it, a namespace selector without it — delivers to places that
+/// every workload there reads: one project's credentials would be used by another project's
+/// workloads. Such a location serves one project.
 pub(crate) fn put_guard(location: &LocationRecord) -> PutGuard {
-    if location.kind != "docker" {
-        return PutGuard::default();
-    }
-    let shared = serde_json::from_str::<DockerSpec>(&location.spec)
-        .is_ok_and(|s| !s.path.contains(PROJECT_PLACEHOLDER));
-    PutGuard {
-        unique_server: true,
-        one_project: shared,
+    let per_project = |text: &str| text.contains(PROJECT_PLACEHOLDER);
+    match location.kind.as_str() {
+        "docker" => PutGuard {
+            unique_server: true,
+            one_project: serde_json::from_str::<DockerSpec>(&location.spec)
+                .is_ok_and(|s| !per_project(&s.path)),
+        },
+        "kubernetes" => PutGuard {
+            unique_server: false,
+            one_project: serde_json::from_str::<KubernetesSpec>(&location.spec).is_ok_and(|s| {
+                !per_project(&s.namespace_template)
+                    || s.namespace_selector
+                        .as_deref()
+                        .is_some_and(|n| !per_project(n))
+            }),
+        },
+        "manifests" => PutGuard {
+            unique_server: false,
+            one_project: serde_json::from_str::<ManifestsSpec>(&location.spec)
+                .is_ok_and(|s| !per_project(&s.namespace_template)),
+        },
+        _ => PutGuard::default(),
     }
 }
 
