@@ -677,9 +677,10 @@ fn refused(desired: &Desired<Target>, refusal: &Refusal) -> Outcome {
                 delivery::MANAGED_BY
             ),
         ),
-        Refusal::OwnedByOther { owner_id } => (
+        // The other owner may belong to another project: it is not named.
+        Refusal::OwnedByOther { .. } => (
             "owned_by_other",
-            format!("{what} {ns}/{name} is delivered from {owner_id}; two pull secrets of the same name target this namespace"),
+            format!("{what} {ns}/{name} is delivered from an older pull secret of the same name; two pull secrets of that name target this namespace"),
         ),
     };
     Outcome::failed(
