@@ -115,6 +115,10 @@ pub struct KubeletArgs {
     pub project: Option<String>,
     #[arg(long, env = "REGCRED_LOCATION")]
     pub location: Option<String>,
+    /// Longest time the kubelet may reuse an answer (cacheDuration), so how long a rotation may
+    /// take to reach it; 0 also keeps no offline copy. Default: cacheSeconds in the helper config, else 30.
+    #[arg(long, env = "REGCRED_HELPER_CACHE_SECONDS", value_name = "SECONDS")]
+    pub cache_seconds: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
