@@ -149,13 +149,15 @@ async fn get() -> Result<String, Outcome> {
     let cache = CacheFile::new(&cache_dir(), CACHE_FILE);
     let now = now_unix();
     let max_age = settings.cache_seconds;
+    // Other configurations' entries are dropped by their own expiry, not by this maximum age.
+    let keep = |c: &Cached| now < c.valid_until;
     match cache.get::<Cached>(&cache_key) {
         Some(hit) if hit.fresh(now, max_age) => {
             return Ok(render(server_url, &hit.username, &hit.secret.0)?);
         }
         // Caching was turned off after this was written: it should not stay on disk.
         Some(_) if !settings.caches() => {
-            if let Err(e) = cache.put::<Cached>(&cache_key, None, |c| c.fresh(now, max_age)) {
+            if let Err(e) = cache.put::<Cached>(&cache_key, None, keep) {
                 eprintln!("warning: {e:#}");
             }
         }
@@ -190,7 +192,7 @@ async fn get() -> Result<String, Outcome> {
             valid_until,
         };
         // A cache that cannot be written costs a round trip next time, nothing more.
-        if let Err(e) = cache.put(&cache_key, Some(cached), |c: &Cached| c.fresh(now, max_age)) {
+        if let Err(e) = cache.put(&cache_key, Some(cached), keep) {
             eprintln!("warning: {e:#}");
         }
     }
