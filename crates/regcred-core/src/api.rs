@@ -852,3 +852,22 @@ pub struct CredentialEntries {
     /// How long a client may cache these (shortened for credentials that expire sooner).
     pub cache_seconds: u64,
 }
+
+/// `credential.list`: the registries of a project and location that `credential.get` answers
+/// for, as Docker's credential-helper `list` shows them.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialList {
+    pub project: String,
+    pub location: String,
+}
+
+/// One registry a runtime can get credentials for: never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialServer {
+    /// The auth key, as in [`CredentialEntry::key`].
+    pub server: String,
+    /// Empty for kinds whose username is decided when the credential is minted (ECR).
+    pub username: String,
+}

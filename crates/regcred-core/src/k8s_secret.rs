@@ -10,7 +10,10 @@
 //! re-read by go-yaml v2 and emitted with sorted keys, which decides how names and namespaces are
 //! quoted (`"true"`, `"0x1f"`, `'a: b'`, …) and folded at 80 columns — [`go_yaml`](crate::go_yaml) reproduces that.
 //! [`DockerAuth::from_kubectl_flags`] mirrors kubectl's flag defaults and its validation message.
+//! A `.dockerconfigjson` written elsewhere ([`DockerConfigJson`], kubectl's
+//! `--from-file=.dockerconfigjson=FILE`) is checked and then carried byte for byte.
 
+use crate::auth_file::{parse_auth_file, AuthFileError, NotImportable};
 use crate::go_yaml;
 use std::fmt;
 
@@ -190,12 +193,110 @@ pub fn secret(
     entries: &[DockerAuth<'_>],
     format: OutputFormat,
 ) -> Result<String, RenderError> {
-    let data = base64::engine::general_purpose::STANDARD.encode(dockerconfigjson(entries)?);
+    secret_of_document(
+        name,
+        namespace,
+        dockerconfigjson(entries)?.as_bytes(),
+        format,
+    )
+}
+
+/// The Secret around a `.dockerconfigjson` given whole, as `kubectl create secret generic NAME
+/// --from-file=.dockerconfigjson=FILE --type=kubernetes.io/dockerconfigjson --dry-run=client -o
+/// json|yaml` prints it (and `kubectl create secret docker-registry NAME
+/// --from-file=.dockerconfigjson=FILE`, which prints the same): the file's bytes as they are,
+/// base64-encoded. Without `--type`, kubectl leaves `type` out, which makes an Opaque Secret the
+/// kubelet never uses for pulling; this always writes it.
+pub fn secret_from_file(
+    name: &str,
+    namespace: Option<&str>,
+    document: &DockerConfigJson<'_>,
+    format: OutputFormat,
+) -> Result<String, RenderError> {
+    secret_of_document(name, namespace, document.text.as_bytes(), format)
+}
+
+fn secret_of_document(
+    name: &str,
+    namespace: Option<&str>,
+    document: &[u8],
+    format: OutputFormat,
+) -> Result<String, RenderError> {
+    let data = base64::engine::general_purpose::STANDARD.encode(document);
     let namespace = namespace.filter(|ns| !ns.is_empty());
     match format {
         OutputFormat::Json => Ok(secret_json(name, namespace, &data)),
         OutputFormat::Yaml => secret_yaml(name, namespace, &data),
     }
+}
+
+/// A `.dockerconfigjson` document written by someone else (`docker login`, another tool), checked
+/// to be one the kubelet can pull with and otherwise kept byte for byte. `Debug` never shows it.
+pub struct DockerConfigJson<'a> {
+    text: &'a str,
+    unusable: Vec<NotImportable>,
+}
+
+impl<'a> DockerConfigJson<'a> {
+    /// Reads `text` as the kubelet would: a JSON object whose `auths` object has at least one
+    /// entry with a username and password (`auth`, or `username` and `password`). Entries without
+    /// usable credentials (identity tokens, logins kept by a credential helper) stay in the
+    /// document and are listed by [`unusable`](Self::unusable). Errors name keys, never values.
+    pub fn parse(text: &'a str) -> Result<Self, DockerConfigJsonError> {
+        let root: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            DockerConfigJsonError::File(AuthFileError::InvalidJson {
+                message: e.to_string(),
+            })
+        })?;
+        if !root.get("auths").is_some_and(serde_json::Value::is_object) {
+            return Err(DockerConfigJsonError::NoAuths);
+        }
+        let parsed = parse_auth_file(text).map_err(|e| match e {
+            // The decoder's message names the offending byte of the secret.
+            AuthFileError::BadBase64 { server, .. } => {
+                DockerConfigJsonError::File(AuthFileError::BadBase64 {
+                    server,
+                    message: "invalid character or length".to_owned(),
+                })
+            }
+            other => DockerConfigJsonError::File(other),
+        })?;
+        if parsed.importable.is_empty() {
+            return Err(DockerConfigJsonError::NoCredentials);
+        }
+        let unusable = parsed
+            .not_importable
+            .into_iter()
+            .filter(|n| n.server.is_some())
+            .collect();
+        Ok(DockerConfigJson { text, unusable })
+    }
+
+    /// The `auths` and `credHelpers` entries the kubelet cannot pull with, with the reason.
+    pub fn unusable(&self) -> &[NotImportable] {
+        &self.unusable
+    }
+}
+
+impl fmt::Debug for DockerConfigJson<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DockerConfigJson")
+            .field("text", &"<redacted>")
+            .field("unusable", &self.unusable)
+            .finish()
+    }
+}
+
+/// Why a file is not a `.dockerconfigjson` the kubelet can pull with. The file holds secrets, so
+/// messages name keys and positions, never values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DockerConfigJsonError {
+    #[error("{0}")]
+    File(AuthFileError),
+    #[error("there is no `auths` object; a .dockerconfigjson is {{\"auths\":{{\"SERVER\":{{\"auth\":\"…\"}}}}}}")]
+    NoAuths,
+    #[error("no entry of `auths` holds a username and password the kubelet could pull with")]
+    NoCredentials,
 }
 
 /// One entry per server: Go maps cannot hold two, and a silent "last one wins" would drop a login.
@@ -521,6 +622,60 @@ mod tests {
             err.to_string(),
             "either --from-file or the combination of --docker-username, --docker-password and --docker-server is required"
         );
+    }
+
+    #[test]
+    fn dockerconfigjson_file_is_checked_without_showing_it() {
+        let ok = r#"{"auths":{"ghcr.io":{"auth":"dTpodW50ZXIyLWNhbmFyeQ=="},"quay.io":{}}}"#;
+        let doc = DockerConfigJson::parse(ok).unwrap();
+        let servers: Vec<_> = doc.unusable().iter().map(|n| n.server.clone()).collect();
+        assert_eq!(servers, [Some("quay.io".to_owned())]);
+        assert!(!format!("{doc:?}").contains("dTpod"), "{doc:?}");
+        let secret = secret_from_file("x", None, &doc, OutputFormat::Json).unwrap();
+        let data = base64::engine::general_purpose::STANDARD.encode(ok);
+        assert!(
+            secret.contains(&format!(r#""{DATA_KEY}": "{data}""#)),
+            "{secret}"
+        );
+
+        for (text, expected) in [
+            ("", "not valid JSON"),
+            (
+                r#"{"auths":{"x":{"password":"hunter2-canary"}"#,
+                "not valid JSON",
+            ),
+            ("[\"hunter2-canary\"]", "no `auths` object"),
+            (r#"{"auth":"hunter2-canary"}"#, "no `auths` object"),
+            (r#"{"auths":"hunter2-canary"}"#, "no `auths` object"),
+            (r#"{"auths":{}}"#, "no entry of `auths`"),
+            (
+                r#"{"auths":{"ghcr.io":{}},"credsStore":"desktop"}"#,
+                "no entry of `auths`",
+            ),
+            (
+                r#"{"auths":{"ghcr.io":{"username":"u"}}}"#,
+                "no entry of `auths`",
+            ),
+            (
+                r#"{"auths":{"ghcr.io":"hunter2-canary"}}"#,
+                "`auths.ghcr.io` must be",
+            ),
+            (
+                r#"{"auths":{"ghcr.io":{"auth":"hunter2-canary!"}}}"#,
+                "`auths.ghcr.io.auth` is not valid base64",
+            ),
+            (
+                r#"{"auths":{"ghcr.io":{"auth":"aHVudGVyMi1jYW5hcnk="}}}"#,
+                "no `:`",
+            ),
+        ] {
+            let err = DockerConfigJson::parse(text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+            assert!(
+                !err.contains("hunter2") && !err.contains("canary"),
+                "{text}: {err}"
+            );
+        }
     }
 
     #[test]

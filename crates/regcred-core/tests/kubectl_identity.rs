@@ -3,7 +3,9 @@
 //! and pseudo-random inputs and requires regcred's rendering to be byte-identical, including
 //! kubectl's own refusals (incomplete flags, names its YAML printer cannot print). kubectl is a
 //! required peer, installed by the project's setup: without it this test fails, it does not skip.
-//! It runs with `KUBECONFIG=/dev/null`, so it never talks to a cluster.
+//! It runs with `KUBECONFIG=/dev/null`, so it never talks to a cluster. Whole `.dockerconfigjson`
+//! files are compared with `kubectl create secret generic … --from-file=.dockerconfigjson=FILE
+//! --type=kubernetes.io/dockerconfigjson`.
 
 use std::path::Path;
 use std::process::Command;
@@ -476,4 +478,109 @@ fn random_inputs_match_kubectl() {
         });
     }
     check_all(&cases);
+}
+
+/// `.dockerconfigjson` documents as `docker login`, other tools and people write them.
+fn dockerconfigjson_files() -> Vec<(&'static str, String)> {
+    let auth = |user: &str, pass: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    };
+    let many: String = (0..400)
+        .map(|i| {
+            format!(
+                r#""registry-{i}.example.com:5000":{{"auth":"{}"}}"#,
+                auth(&format!("user{i}"), &"p&<>".repeat(i % 50 + 1))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    vec![
+        ("compact", format!(r#"{{"auths":{{"ghcr.io":{{"auth":"{}"}}}}}}"#, auth("u", "p"))),
+        (
+            "docker-login",
+            format!(
+                "{{\n\t\"auths\": {{\n\t\t\"https://index.docker.io/v1/\": {{\n\t\t\t\"auth\": \"{}\"\n\t\t}}\n\t}}\n}}",
+                auth("acme", "dckr_pat_x")
+            ),
+        ),
+        (
+            "trailing-newline-crlf",
+            format!("{{\"auths\":{{\"quay.io/org\":{{\"auth\":\"{}\"}}}}}}\r\n", auth("org+robot", "T0K")),
+        ),
+        (
+            "html-and-unicode",
+            format!(
+                r#"{{"auths":{{"ghcr.io":{{"username":"ユーザー<&>","password":"pässwörd😀\u2028<script>&amp;","email":"é@ü.example","auth":"{}"}}}}}}"#,
+                auth("ユーザー<&>", "pässwörd😀\u{2028}<script>&amp;")
+            ),
+        ),
+        (
+            "raw-unicode-escapes",
+            r#"{"auths":{"localhost:5000":{"username":"\u00fc\u003c","password":"\ud83d\ude00 \"q\" \\ \/"}}}"#.to_owned(),
+        ),
+        (
+            "several-registries",
+            format!(
+                r#"{{"auths":{{"ghcr.io":{{"auth":"{}"}},"[::1]:5000":{{"auth":"{}"}},"123456789012.dkr.ecr.eu-west-1.amazonaws.com":{{"username":"AWS","password":"eyJwYXlsb2FkIjoi+/=="}},"europe-docker.pkg.dev":{{"auth":"{}"}}}},"credHelpers":{{"gcr.io":"gcloud"}},"HttpHeaders":{{"User-Agent":"Docker-Client"}}}}"#,
+                auth("a", "b"),
+                auth("dev", "dev"),
+                auth("_json_key", r#"{"type":"service_account","private_key":"-----BEGIN-----\nx\n"}"#)
+            ),
+        ),
+        ("large", format!(r#"{{"auths":{{{many}}}}}"#)),
+    ]
+}
+
+/// `kubectl create secret generic NAME --from-file=.dockerconfigjson=FILE
+/// --type=kubernetes.io/dockerconfigjson` is the reference for `k8s_secret::secret_from_file`.
+#[test]
+fn dockerconfigjson_files_match_kubectl_generic_from_file() {
+    use regcred_core::k8s_secret::{secret_from_file, DockerConfigJson};
+
+    assert!(Path::new(KUBECTL).exists(), "{KUBECTL} is missing");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for (label, text) in dockerconfigjson_files() {
+        let file = dir.path().join(format!("{label}.json"));
+        std::fs::write(&file, &text).expect("write");
+        let document =
+            DockerConfigJson::parse(&text).unwrap_or_else(|e| panic!("{label}: refused: {e}"));
+        for (name, namespace) in [("pull", None), ("true", Some("a: b")), ("x", Some("ns-1"))] {
+            for format in [OutputFormat::Json, OutputFormat::Yaml] {
+                let mut cmd = Command::new(KUBECTL);
+                cmd.env("KUBECONFIG", "/dev/null")
+                    .args(["create", "secret", "generic", name])
+                    .arg(format!("--from-file=.dockerconfigjson={}", file.display()))
+                    .arg("--type=kubernetes.io/dockerconfigjson");
+                if let Some(ns) = namespace {
+                    cmd.arg(format!("--namespace={ns}"));
+                }
+                cmd.arg("--dry-run=client").arg("-o").arg(match format {
+                    OutputFormat::Json => "json",
+                    OutputFormat::Yaml => "yaml",
+                });
+                let out = cmd.output().expect("kubectl runs");
+                assert!(
+                    out.status.success(),
+                    "{label}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let expected = String::from_utf8(out.stdout).expect("UTF-8");
+                let ours = secret_from_file(name, namespace, &document, format)
+                    .unwrap_or_else(|e| panic!("{label}: {e}"));
+                compared += 1;
+                if ours != expected {
+                    failures.push(format!("{label} {name} {namespace:?} {format:?}\n  kubectl: {expected:?}\n  regcred: {ours:?}"));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -39,6 +39,9 @@ pub enum Permission {
     ReadSecrets,
     /// Receive secret material (render).
     ReleaseSecrets,
+    /// Name the registries a runtime can get credentials for, with usernames (no secret): what
+    /// every role may read of pull secrets, the puller included.
+    ListCredentials,
     /// Ask which pull secrets apply to an image.
     Resolve,
     /// Deploy and delete deployments.
@@ -54,6 +57,9 @@ impl Permission {
             Permission::WriteSecrets => matches!(role, Admin | Owner | Editor),
             Permission::ReadSecrets => matches!(role, Admin | Owner | Editor | Deployer | Viewer),
             Permission::ReleaseSecrets => matches!(role, Admin | Owner | Deployer | Puller),
+            Permission::ListCredentials => {
+                matches!(role, Admin | Owner | Editor | Deployer | Viewer | Puller)
+            }
             Permission::Resolve => true,
             Permission::Deploy => matches!(role, Admin | Owner | Editor | Deployer),
         }
@@ -66,6 +72,7 @@ impl Permission {
             Permission::WriteSecrets => "change pull secrets",
             Permission::ReadSecrets => "read pull secrets",
             Permission::ReleaseSecrets => "receive credential material",
+            Permission::ListCredentials => "list the registries that have credentials",
             Permission::Resolve => "resolve images",
             Permission::Deploy => "deploy",
         }
@@ -286,11 +293,11 @@ mod tests {
         use Permission::*;
         use Role::*;
         let table = [
-            (Owner, [true, true, true, true, true, true]),
-            (Editor, [false, true, true, false, true, true]),
-            (Deployer, [false, false, true, true, true, true]),
-            (Viewer, [false, false, true, false, true, false]),
-            (Puller, [false, false, false, true, true, false]),
+            (Owner, [true, true, true, true, true, true, true]),
+            (Editor, [false, true, true, false, true, true, true]),
+            (Deployer, [false, false, true, true, true, true, true]),
+            (Viewer, [false, false, true, false, true, false, true]),
+            (Puller, [false, false, false, true, true, false, true]),
         ];
         for (role, allowed) in table {
             let p = principal(role, Some("acme"));
@@ -301,6 +308,7 @@ mod tests {
                 ReleaseSecrets,
                 Resolve,
                 Deploy,
+                ListCredentials,
             ]
             .into_iter()
             .zip(allowed)

@@ -126,3 +126,59 @@ async fn only_releasing_roles_of_the_project_get_credentials() {
     reply.expect_err(403, "forbidden");
     assert!(!reply.raw.contains("canary"));
 }
+
+/// Docker's `list` through `docker-credential-regcred` runs with the node's puller token; it was
+/// refused because the helper read pull-secret metadata, which a puller may not.
+#[tokio::test]
+async fn credential_list_names_servers_and_usernames_for_every_role_including_puller() {
+    let f = world().await;
+    let admin = f.admin.clone();
+    f.create_pull_secret(
+        &admin,
+        "other",
+        "elsewhere",
+        basic("quay.io", "other-bot", "other-canary-4"),
+    )
+    .await;
+    let body = json!({"project": "acme", "location": LOCATION});
+    let expected = json!({"items": [
+        {"server": "ghcr.io", "username": "acme-bot"},
+        {"server": "ghcr.io/acme", "username": "team-bot"},
+        {"server": "https://index.docker.io/v1/", "username": "hubuser"},
+    ]});
+    for role in ["puller", "viewer", "editor", "deployer", "owner"] {
+        let t = f.create_token(role, Some("acme")).await;
+        let reply = f.call("credential.list", &t.secret, body.clone()).await;
+        assert_eq!(reply.ok(), &expected, "{role}");
+        assert!(!reply.raw.contains("canary"), "{role}: {}", reply.raw);
+    }
+    let puller = f.create_token("puller", Some("acme")).await;
+    f.call(
+        "credential.list",
+        &puller.secret,
+        json!({"project": "acme", "location": "nowhere"}),
+    )
+    .await
+    .expect_err(404, "not_found");
+    f.call(
+        "credential.list",
+        &puller.secret,
+        json!({"project": "acme", "location": LOCATION, "server": "ghcr.io"}),
+    )
+    .await
+    .expect_err(400, "unknown_field");
+
+    let stranger = f.create_token("puller", Some("other")).await;
+    let reply = f.call("credential.list", &stranger.secret, body).await;
+    reply.expect_err(403, "forbidden");
+    assert!(!reply.raw.contains("acme-bot"), "{}", reply.raw);
+
+    // Listed and refused calls are audited, without any secret.
+    let audit = f
+        .call("audit.list", &f.admin, json!({"project": "acme"}))
+        .await;
+    let audit = audit.ok().to_string();
+    assert!(audit.contains("credential.list"), "{audit}");
+    assert!(audit.contains("denied"), "{audit}");
+    assert!(!audit.contains("canary"));
+}

@@ -115,6 +115,10 @@ pub struct KubeletArgs {
     pub project: Option<String>,
     #[arg(long, env = "REGCRED_LOCATION")]
     pub location: Option<String>,
+    /// Longest time the kubelet may reuse an answer (cacheDuration), so how long a rotation may
+    /// take to reach it; 0 also keeps no offline copy. Default: cacheSeconds in the helper config, else 30.
+    #[arg(long, env = "REGCRED_HELPER_CACHE_SECONDS", value_name = "SECONDS")]
+    pub cache_seconds: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -610,6 +614,10 @@ pub struct RenderArgs {
     /// Render stored pull secrets instead (repeat to merge several registries); needs --project and --location.
     #[arg(long, value_name = "NAME")]
     pub from_pull_secret: Vec<String>,
+    /// k8s-secret of an existing .dockerconfigjson, kept byte for byte, like kubectl's
+    /// --from-file=.dockerconfigjson=FILE (which spelling is accepted too).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["docker_server", "docker_username", "docker_password", "docker_email", "password_stdin", "password_file", "from_pull_secret"])]
+    pub from_file: Option<PathBuf>,
     #[arg(long, env = "REGCRED_PROJECT")]
     pub project: Option<String>,
     #[arg(long, env = "REGCRED_LOCATION")]

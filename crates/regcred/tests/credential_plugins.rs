@@ -145,7 +145,13 @@ fn request(image: &str) -> Value {
 #[test]
 fn docker_credential_helper_speaks_the_protocol_and_caches() {
     let mut s = Setup::new();
-    let get = |server_url: &str| s.helper(&s.puller, "get").stdin(format!("{server_url}\n"));
+    // A maximum age well above the test's run time, so that the offline answers below come from
+    // the cache however slow the machine is (the server's limit, 300 s, still applies).
+    let get = |server_url: &str| {
+        s.helper(&s.puller, "get")
+            .env("REGCRED_HELPER_CACHE_SECONDS", "3600")
+            .stdin(format!("{server_url}\n"))
+    };
 
     exactly(
         &get("ghcr.io").run(),
@@ -177,18 +183,14 @@ fn docker_credential_helper_speaks_the_protocol_and_caches() {
     assert_eq!(mode(&cache), 0o600);
     assert_eq!(mode(&s.cache_dir()), 0o700);
 
-    // list needs a role that reads metadata: deployer yes, puller no.
-    exactly(
-        &s.helper(&s.deployer, "list").run(),
-        0,
-        "{\"ghcr.io\":\"acme-deploy\",\"localhost:5000\":\"local-user\"}\n",
-    );
-    let denied = s.helper(&s.puller, "list").run();
-    denied.code(1);
-    assert!(
-        denied.stdout.starts_with("listing pull secrets: "),
-        "{denied:?}"
-    );
+    // list: servers and usernames, with the node's puller token as with any other role.
+    for token in [&s.puller, &s.deployer] {
+        exactly(
+            &s.helper(token, "list").run(),
+            0,
+            "{\"ghcr.io\":\"acme-deploy\",\"localhost:5000\":\"local-user\"}\n",
+        );
+    }
 
     let store = s
         .helper(&s.puller, "store")
@@ -215,7 +217,11 @@ fn docker_credential_helper_speaks_the_protocol_and_caches() {
 
     // With the server gone, cached credentials are still served; others fail (not "not found").
     s.server.stop().expect("server was running");
-    let get = |server_url: &str| s.helper(&s.puller, "get").stdin(format!("{server_url}\n"));
+    let get = |server_url: &str| {
+        s.helper(&s.puller, "get")
+            .env("REGCRED_HELPER_CACHE_SECONDS", "3600")
+            .stdin(format!("{server_url}\n"))
+    };
     exactly(
         &get("ghcr.io").run(),
         0,
@@ -255,8 +261,8 @@ fn kubelet_credential_provider_answers_and_falls_back_to_last_good() {
     assert_eq!(answer["apiVersion"], "credentialprovider.kubelet.k8s.io/v1");
     assert_eq!(answer["kind"], "CredentialProviderResponse");
     assert_eq!(answer["cacheKeyType"], "Registry");
-    // Static credentials: the server's cache limit.
-    assert_eq!(answer["cacheDuration"], "300s");
+    // Static credentials: the maximum age of a cached answer, 30 s unless configured.
+    assert_eq!(answer["cacheDuration"], "30s");
     assert_eq!(
         answer["auth"],
         json!({"ghcr.io": {"username": "acme-deploy", "password": GHCR_PASSWORD}})
@@ -273,7 +279,7 @@ fn kubelet_credential_provider_answers_and_falls_back_to_last_good() {
     // No pull secret applies: empty auth, short cache, success (the kubelet pulls anonymously).
     let none = s.kubelet(&request("nginx:1.27")).run().ok().json();
     assert_eq!(none["auth"], json!({}));
-    assert_eq!(none["cacheDuration"], "60s");
+    assert_eq!(none["cacheDuration"], "30s");
 
     // Strict decoding.
     let mut extra = request("ghcr.io/acme/api:v1");
@@ -296,7 +302,7 @@ fn kubelet_credential_provider_answers_and_falls_back_to_last_good() {
     offline.ok();
     let offline_answer = offline.json();
     assert_eq!(offline_answer["auth"], answer["auth"]);
-    assert_eq!(offline_answer["cacheDuration"], "60s");
+    assert_eq!(offline_answer["cacheDuration"], "30s");
     assert!(
         offline.stderr.contains("last good credentials"),
         "{offline:?}"
@@ -308,6 +314,165 @@ fn kubelet_credential_provider_answers_and_falls_back_to_last_good() {
         unknown.stderr.contains("cannot reach the regcred server"),
         "{unknown:?}"
     );
+}
+
+fn pull_secret_create(server: &Server, name: &str, host: &str, user: &str, password: &str) {
+    server
+        .cli(&[
+            "pullsecret",
+            "create",
+            "--project",
+            P,
+            "--location",
+            L,
+            "--name",
+            name,
+            "--server",
+            host,
+            "--username",
+            user,
+            "--password-stdin",
+        ])
+        .stdin(password)
+        .run()
+        .ok();
+}
+
+/// The password in a `get` answer.
+fn secret_of(out: &Out) -> String {
+    out.ok();
+    out.json()["Secret"].as_str().expect("Secret").to_owned()
+}
+
+/// A rotation used to reach `docker-credential-regcred get` only after ~5 minutes: the cache kept
+/// the old password for the server's 300 s. Now it is served no longer than the configured
+/// maximum age (here 2 s): asking again and again, the new password comes within the bound plus
+/// a generous margin, and the old one never comes back after it.
+#[test]
+fn docker_credential_helper_serves_a_rotation_within_the_configured_cache_seconds() {
+    const MAX_AGE: u64 = 2;
+    const MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
+    let s = Setup::new();
+    let get = || {
+        s.helper(&s.puller, "get")
+            .env("REGCRED_HELPER_CACHE_SECONDS", MAX_AGE.to_string())
+            .stdin("ghcr.io\n")
+            .run()
+    };
+    assert_eq!(secret_of(&get()), GHCR_PASSWORD);
+    let cache = s.cache_dir().join("docker-credentials.json");
+    let cached = std::fs::read_to_string(&cache).expect("the answer is cached");
+    assert!(cached.contains(GHCR_PASSWORD), "{cached}");
+
+    let rotated = "pw-ghcr-2";
+    pull_secret_create(&s.server, "ghcr", "ghcr.io", "acme-deploy", rotated);
+    let rotated_at = std::time::Instant::now();
+    let deadline = std::time::Duration::from_secs(MAX_AGE) + MARGIN;
+    loop {
+        let secret = secret_of(&get());
+        if secret == rotated {
+            break;
+        }
+        assert_eq!(
+            secret, GHCR_PASSWORD,
+            "neither the old nor the new password"
+        );
+        assert!(
+            rotated_at.elapsed() < deadline,
+            "the old password was still served {:?} after the rotation (maximum age {MAX_AGE} s)",
+            rotated_at.elapsed()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for _ in 0..3 {
+        assert_eq!(secret_of(&get()), rotated, "the old password came back");
+    }
+
+    // 0: nothing on disk. What was cached goes at the next call; nothing new is written.
+    let uncached = || {
+        s.helper(&s.puller, "get")
+            .env("REGCRED_HELPER_CACHE_SECONDS", "0")
+            .stdin("ghcr.io\n")
+            .run()
+    };
+    assert_eq!(secret_of(&uncached()), rotated);
+    assert_eq!(secret_of(&uncached()), rotated);
+    let cached = std::fs::read_to_string(&cache).expect("cache file");
+    assert!(!cached.contains(rotated), "{cached}");
+    // A setting that is not a number is an error, not a silent default.
+    let bad = s
+        .helper(&s.puller, "get")
+        .env("REGCRED_HELPER_CACHE_SECONDS", "soon")
+        .stdin("ghcr.io\n")
+        .run();
+    bad.code(1);
+    assert!(
+        bad.stdout.contains("REGCRED_HELPER_CACHE_SECONDS"),
+        "{bad:?}"
+    );
+}
+
+/// The kubelet reuses an answer for its `cacheDuration`; it never exceeds the configured maximum
+/// age (`cacheSeconds` in the helper config), and with 0 nothing is kept on disk either, so
+/// there is no offline answer.
+#[test]
+fn kubelet_cache_duration_never_exceeds_the_configured_cache_seconds() {
+    let mut s = Setup::new();
+    let with_config = |extra: Value| {
+        let dir = s.scratch.path();
+        let token_file = dir.join("puller.token");
+        std::fs::write(&token_file, &s.puller).expect("token file");
+        let mut config = json!({
+            "apiUrl": s.server.url,
+            "tokenFile": token_file,
+            "project": P,
+            "location": L,
+        });
+        config
+            .as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        let path = dir.join("helper-cache.json");
+        std::fs::write(&path, config.to_string()).expect("config");
+        path
+    };
+    fn kubelet(s: &Setup, config: &Path, image: &str) -> Out {
+        s.isolated(Path::new(BIN), &["kubelet-credential-provider"])
+            .env("REGCRED_HELPER_CONFIG", config)
+            .stdin(request(image).to_string())
+            .run()
+    }
+    let two = with_config(json!({"cacheSeconds": 2}));
+    assert_eq!(
+        kubelet(&s, &two, "ghcr.io/acme/api:v1").ok().json()["cacheDuration"],
+        "2s"
+    );
+    assert_eq!(
+        kubelet(&s, &two, "nginx:1").ok().json()["cacheDuration"],
+        "2s"
+    );
+    // The flag (and its environment variable) wins over the file.
+    let flag = s
+        .isolated(
+            Path::new(BIN),
+            &["kubelet-credential-provider", "--cache-seconds", "1"],
+        )
+        .env("REGCRED_HELPER_CONFIG", &two)
+        .stdin(request("ghcr.io/acme/api:v1").to_string())
+        .run();
+    assert_eq!(flag.ok().json()["cacheDuration"], "1s");
+
+    let off = with_config(json!({"cacheSeconds": 0}));
+    let answer = kubelet(&s, &off, "ghcr.io/acme/api:v1").ok().json();
+    assert_eq!(answer["cacheDuration"], "0s");
+    assert_eq!(answer["auth"]["ghcr.io"]["password"], GHCR_PASSWORD);
+    let cache = s.cache_dir().join("kubelet-credentials.json");
+    let kept = std::fs::read_to_string(&cache).unwrap_or_default();
+    assert!(!kept.contains(GHCR_PASSWORD), "{kept}");
+    s.server.stop().expect("server was running");
+    let offline = kubelet(&s, &off, "ghcr.io/acme/api:v1");
+    offline.code(1);
+    assert!(offline.stdout.is_empty(), "{offline:?}");
 }
 
 /// A real client through the helper: skopeo, told by `credHelpers` to ask

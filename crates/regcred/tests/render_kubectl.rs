@@ -617,3 +617,251 @@ fn from_pull_secret_matches_kubectl() {
     .collect();
     assert_no_problems(&problems, jobs.len());
 }
+
+/// `.dockerconfigjson` files for `--from-file`: what `docker login` writes, Go-escaped and raw
+/// unicode, `<>&`, several registries with other settings beside them, and a large one.
+fn dockerconfigjson_files() -> Vec<(&'static str, String)> {
+    use base64::Engine as _;
+    let auth = |user: &str, pass: &str| {
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    };
+    let many: Vec<String> = (0..2000)
+        .map(|i| {
+            format!(
+                r#""r{i}.example.com":{{"auth":"{}","email":"ops{i}@example.com"}}"#,
+                auth("robot", &format!("{FROM_FILE_PASSWORD}-{i}"))
+            )
+        })
+        .collect();
+    vec![
+        (
+            "docker-login",
+            format!(
+                "{{\n\t\"auths\": {{\n\t\t\"ghcr.io\": {{\n\t\t\t\"auth\": \"{}\"\n\t\t}}\n\t}}\n}}",
+                auth("acme-deploy", FROM_FILE_PASSWORD)
+            ),
+        ),
+        (
+            "unicode-html",
+            format!(
+                r#"{{"auths":{{"https://index.docker.io/v1/":{{"username":"ünï<&>","password":"{FROM_FILE_PASSWORD}😀<>&\u2028","email":"jürgen@exämple.de"}}}}}}"#
+            ),
+        ),
+        (
+            "escaped",
+            format!(
+                r#"{{"auths":{{"localhost:5000":{{"username":"\u00fc","password":"\u003c{FROM_FILE_PASSWORD}\u0026 \"\\ \/"}}}}}}"#
+            ),
+        ),
+        (
+            "several",
+            format!(
+                r#"{{"auths":{{"ghcr.io":{{"auth":"{}"}},"quay.io/org":{{"auth":"{}"}},"[::1]:5000":{{"username":"dev","password":"{FROM_FILE_PASSWORD}"}}}},"credHelpers":{{"gcr.io":"gcloud"}},"psFormat":"table"}}"#,
+                auth("a", FROM_FILE_PASSWORD),
+                auth("org+robot", FROM_FILE_PASSWORD)
+            ),
+        ),
+        ("large", format!("{{\"auths\":{{{}}}}}\n", many.join(","))),
+    ]
+}
+
+const FROM_FILE_PASSWORD: &str = "ff-hunter2:&<>";
+
+/// `render k8s-secret NAME --from-file FILE` against kubectl's `create secret generic NAME
+/// --from-file=.dockerconfigjson=FILE`: byte-identical to it with
+/// `--type=kubernetes.io/dockerconfigjson` (and to `create secret docker-registry NAME
+/// --from-file=.dockerconfigjson=FILE`, which prints the same), and different from the untyped
+/// form only in the `type` line, which an image pull Secret must have.
+#[test]
+fn from_file_is_byte_identical_to_kubectl() {
+    let kubeconfig = empty_kubeconfig();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut jobs = Vec::new();
+    for (label, text) in dockerconfigjson_files() {
+        let file = dir.path().join(format!("{label}.json"));
+        std::fs::write(&file, text).expect("write");
+        for (name, namespace) in [("pull", None), ("yes", Some("a #b")), ("x", Some("team-a"))] {
+            for format in ["json", "yaml"] {
+                jobs.push((label, file.clone(), name, namespace, format));
+            }
+        }
+    }
+    let problems: Vec<String> = parallel(&jobs, |(label, file, name, namespace, format)| {
+        let mut problems = Vec::new();
+        let from_file = format!("--from-file=.dockerconfigjson={}", file.display());
+        let tail = |mut v: Vec<String>| {
+            if let Some(ns) = namespace {
+                v.push(format!("--namespace={ns}"));
+            }
+            v.extend(["--dry-run=client".into(), "-o".into(), format.to_string()]);
+            v
+        };
+        let reference = |args: Vec<String>| {
+            let out = kubectl(&tail(args), kubeconfig.path()).run();
+            out.ok();
+            out.stdout
+        };
+        let generic = |typed: bool| {
+            let mut v: Vec<String> = ["create", "secret", "generic", name, &from_file]
+                .map(String::from)
+                .to_vec();
+            if typed {
+                v.push("--type=kubernetes.io/dockerconfigjson".into());
+            }
+            reference(v)
+        };
+        let typed = generic(true);
+        let untyped = generic(false);
+        let docker_registry = reference(
+            ["create", "secret", "docker-registry", name, &from_file]
+                .map(String::from)
+                .to_vec(),
+        );
+        let what = format!("{label} {name} {namespace:?} -o {format}");
+        for (spelling, arg) in [
+            (
+                "--from-file FILE",
+                vec!["--from-file".to_owned(), file.display().to_string()],
+            ),
+            ("kubectl's spelling", vec![from_file.clone()]),
+        ] {
+            let mut args: Vec<String> = ["render", "k8s-secret", name].map(String::from).to_vec();
+            args.extend(arg);
+            let ours = Cmd::new(&tail(args)).run();
+            if ours.code != Some(0) {
+                problems.push(format!("{what} ({spelling}): {}", ours.stderr));
+                continue;
+            }
+            if ours.stdout != typed {
+                problems.push(format!(
+                    "{what} ({spelling}): {}",
+                    first_difference(&typed, &ours.stdout)
+                ));
+            }
+        }
+        if docker_registry != typed {
+            problems.push(format!(
+                "{what}: kubectl's docker-registry --from-file differs from generic --type: {}",
+                first_difference(&typed, &docker_registry)
+            ));
+        }
+        let without_type = match *format {
+            "json" => typed.replace(
+                "\n    },\n    \"type\": \"kubernetes.io/dockerconfigjson\"\n}",
+                "\n    }\n}",
+            ),
+            _ => typed.replace("type: kubernetes.io/dockerconfigjson\n", ""),
+        };
+        if without_type == typed || without_type != untyped {
+            problems.push(format!(
+                "{what}: untyped generic is not the typed one without `type`: {}",
+                first_difference(&untyped, &without_type)
+            ));
+        }
+        problems
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    assert_no_problems(&problems, jobs.len());
+}
+
+/// A file the kubelet could not pull with is refused with exit 2, and neither the refusal nor
+/// anything else shows what is in the file.
+#[test]
+fn from_file_refuses_what_is_not_a_dockerconfigjson_without_showing_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let planted = "hunter2-canary";
+    for (label, text, why) in [
+        ("not-json", format!("auths: {planted}"), "not valid JSON"),
+        (
+            "truncated",
+            format!(r#"{{"auths":{{"ghcr.io":{{"password":"{planted}"#),
+            "not valid JSON",
+        ),
+        (
+            "no-auths",
+            format!(r#"{{"ghcr.io":{{"password":"{planted}"}}}}"#),
+            "no `auths` object",
+        ),
+        (
+            "auths-not-object",
+            format!(r#"{{"auths":["{planted}"]}}"#),
+            "no `auths` object",
+        ),
+        (
+            "empty-auths",
+            r#"{"auths":{}}"#.to_owned(),
+            "no entry of `auths`",
+        ),
+        (
+            "creds-store",
+            r#"{"auths":{"ghcr.io":{}},"credsStore":"desktop"}"#.to_owned(),
+            "no entry of `auths`",
+        ),
+        (
+            "password-only",
+            format!(r#"{{"auths":{{"ghcr.io":{{"password":"{planted}"}}}}}}"#),
+            "no entry of `auths`",
+        ),
+        (
+            "bad-auth",
+            format!(r#"{{"auths":{{"ghcr.io":{{"auth":"{planted}!"}}}}}}"#),
+            "not valid base64",
+        ),
+        (
+            "entry-not-object",
+            format!(r#"{{"auths":{{"ghcr.io":"{planted}"}}}}"#),
+            "`auths.ghcr.io` must be",
+        ),
+        (
+            "docker-config-auth-json",
+            format!(r#"{{"auth":"{planted}"}}"#),
+            "no `auths` object",
+        ),
+    ] {
+        let file = dir.path().join(format!("{label}.json"));
+        std::fs::write(&file, &text).expect("write");
+        let out = Cmd::new(&["render", "k8s-secret", "x", "--from-file"])
+            .arg(&file.display().to_string())
+            .run();
+        out.code(2);
+        assert!(out.stdout.is_empty(), "{label}: {out:?}");
+        let message = message(&out);
+        assert!(message.contains(why), "{label}: {message}");
+        assert!(
+            !out.stderr.contains("hunter2") && !out.stderr.contains("canary"),
+            "{label}: {out:?}"
+        );
+    }
+    // An entry the kubelet cannot use is kept, and named on stderr.
+    let file = dir.path().join("partly.json");
+    let text =
+        r#"{"auths":{"ghcr.io":{"auth":"dTpw"},"quay.io":{"identitytoken":"hunter2-canary"}}}"#;
+    std::fs::write(&file, text).expect("write");
+    let out = Cmd::new(&["render", "k8s-secret", "x", "-o", "json", "--from-file"])
+        .arg(&file.display().to_string())
+        .run();
+    out.ok();
+    assert!(
+        out.stderr.contains("quay.io") && out.stderr.contains("identity token"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("hunter2"), "{out:?}");
+    // Flags that describe another source of credentials are refused.
+    for other in [
+        vec!["--docker-username=u"],
+        vec!["--docker-server=ghcr.io"],
+        vec!["--password-stdin"],
+        vec!["--from-pull-secret=ghcr"],
+    ] {
+        let path = file.display().to_string();
+        let mut args = vec!["render", "k8s-secret", "x", "--from-file", &path];
+        args.extend(other.iter().copied());
+        Cmd::new(&args).run().code(2);
+    }
+    Cmd::new(&["render", "docker-config", "--from-file"])
+        .arg(&file.display().to_string())
+        .run()
+        .code(2);
+}

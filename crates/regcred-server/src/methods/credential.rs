@@ -1,9 +1,14 @@
 //! `credential.get`: credentials released to runtimes on demand — the Docker credential helper
 //! asks by registry server, the kubelet plugin by image — so no long-lived secret has to sit on
 //! the node. For roles allowed to release material (owner, deployer, puller); every release is
-//! audited. Minted kinds answer their current credential from the refresher.
+//! audited. Minted kinds answer their current credential from the refresher. `credential.list`
+//! names the registries `credential.get` answers for, with usernames and never a secret, for
+//! every role of the project — a puller's helper must be able to answer Docker's `list`.
 
-use regcred_core::api::{CredentialEntries, CredentialEntry, CredentialGet};
+use regcred_core::api::{
+    CredentialEntries, CredentialEntry, CredentialGet, CredentialList, CredentialServer, Items,
+};
+use regcred_core::credential::Kind;
 use regcred_core::image_ref::ImageRef;
 use regcred_core::matching::kubelet_matches;
 use regcred_core::name::NameKind;
@@ -107,6 +112,45 @@ pub async fn get(ctx: Ctx, req: CredentialGet) -> Result<CredentialEntries, ApiE
         entries,
         cache_seconds,
     })
+}
+
+pub async fn list(ctx: Ctx, req: CredentialList) -> Result<Items<CredentialServer>, ApiError> {
+    check_name(NameKind::Project, "project", &req.project)?;
+    check_name(NameKind::Location, "location", &req.location)?;
+    let target = format!("{}/{}", req.project, req.location);
+    ctx.require_audited(Permission::ListCredentials, Some(&req.project), &target)
+        .await?;
+    // An empty answer must mean "nothing here", not a misspelt project or location.
+    super::project::must_exist(&ctx, &req.project).await?;
+    super::location::must_exist(&ctx, &req.location).await?;
+    let records = ctx
+        .state
+        .store()
+        .list_pull_secrets(Some(&req.project), Some(&req.location))
+        .await?;
+    // One entry per key, the record `credential.get` by server would answer with first.
+    let mut items: Vec<CredentialServer> = Vec::new();
+    let mut listed = Vec::new();
+    for (key, record) in super::pull_secret::by_auth_key(&records) {
+        if Kind::parse(&record.kind) == Some(Kind::Public) || items.iter().any(|i| i.server == key)
+        {
+            continue;
+        }
+        listed.push(json!({"id": record.id, "revision": record.revision}));
+        items.push(CredentialServer {
+            server: key,
+            username: record.username.clone().unwrap_or_default(),
+        });
+    }
+    items.sort_by(|a, b| a.server.cmp(&b.server));
+    let event = ctx.audit(
+        Some(&req.project),
+        &target,
+        "ok",
+        json!({ "listed": listed }),
+    );
+    ctx.state.store().append_audit(&event).await?;
+    Ok(Items { items })
 }
 
 enum Wanted {

@@ -1,6 +1,8 @@
 //! `regcred deployment …`: deploy an image with its pull secrets, from flags or from a file in
-//! the shapes of the seed platforms — the deploy API's `{"name","image","pullSecret"}` or a
-//! service file with `container.image` and `container.pull_secret` — and read deployments back.
+//! the shapes of the seed platforms — the deploy API's `{"name","image","pullSecret"}`, the
+//! platform's service file (`version: v1`, `kind: Service`, `metadata.name`, `container.image`,
+//! `container.pull_secret`) or its older form without version, kind and metadata — and read
+//! deployments back.
 
 use std::path::Path;
 
@@ -75,12 +77,121 @@ enum StringOrList {
     Many(Vec<String>),
 }
 
+/// The service file of the platform regcred follows, exactly: `version: v1`, `kind: Service`,
+/// `metadata: {name}`, `container: {image, pull_secret}`. Nothing else is accepted at any level,
+/// so that a field the platform would honour is never silently ignored here.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceFile {
+    #[expect(dead_code, reason = "decoded to refuse other versions")]
+    version: ServiceFileVersion,
+    #[expect(dead_code, reason = "decoded to refuse other kinds")]
+    kind: ServiceFileKind,
+    metadata: ServiceMetadata,
+    container: ServiceContainer,
+}
+
+#[derive(Debug, Deserialize)]
+enum ServiceFileVersion {
+    #[serde(rename = "v1")]
+    V1,
+}
+
+#[derive(Debug, Deserialize)]
+enum ServiceFileKind {
+    Service,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceMetadata {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceContainer {
+    image: String,
+    #[serde(default)]
+    pull_secret: Option<StringOrList>,
+}
+
+impl From<ServiceFile> for DeployFile {
+    fn from(f: ServiceFile) -> DeployFile {
+        DeployFile {
+            name: Some(f.metadata.name),
+            container: Some(ContainerSection {
+                image: Some(f.container.image),
+                pull_secret: f.container.pull_secret,
+            }),
+            ..DeployFile::default()
+        }
+    }
+}
+
+/// The keys that make a file a [`ServiceFile`]; the other shapes have none of them.
+const SERVICE_FILE_KEYS: [&str; 3] = ["version", "kind", "metadata"];
+
 fn read_file(path: &Path) -> anyhow::Result<DeployFile> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let invalid = |message: String| -> anyhow::Error {
+        UsageError(format!("{}: not a deploy file: {message}", path.display())).into()
+    };
     // YAML is a superset of JSON, so one parser reads both.
-    serde_yaml::from_str(&text)
-        .map_err(|e| UsageError(format!("{}: not a deploy file: {e}", path.display())).into())
+    let shape: serde_yaml::Value =
+        serde_yaml::from_str(&text).map_err(|e| invalid(redact_values(&e.to_string())))?;
+    let is_service_file = shape
+        .as_mapping()
+        .is_some_and(|m| SERVICE_FILE_KEYS.iter().any(|k| m.contains_key(*k)));
+    if is_service_file {
+        decode::<ServiceFile>(&text)
+            .map(DeployFile::from)
+            .map_err(invalid)
+    } else {
+        decode::<DeployFile>(&text).map_err(invalid)
+    }
+}
+
+/// Decodes `text` strictly; the error names the field (serde_yaml prefixes its path, and appends
+/// the position) and never quotes a value from the file.
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_yaml::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        let position = message.rfind(" at line ").map_or("", |i| &message[i..]);
+        for field in ["version", "kind"] {
+            if message.starts_with(&format!("{field}: ")) {
+                let wanted = match field {
+                    "version" => "v1, the only version of the service file",
+                    _ => "Service",
+                };
+                return format!("{field}: must be {wanted}{position}");
+            }
+        }
+        redact_values(&message).replace(
+            "data did not match any variant of untagged enum StringOrList",
+            "`pull_secret` must be a pull-secret name or a list of them",
+        )
+    })
+}
+
+/// serde quotes the offending value in type and value errors (`invalid type: string "x",
+/// expected u32`); only its kind is kept. The value comes before the last `, expected`.
+fn redact_values(message: &str) -> String {
+    for marker in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        if let Some(at) = message.find(marker) {
+            let (head, rest) = message.split_at(at + marker.len());
+            let tail = rest.rfind(", expected").map_or("", |i| &rest[i..]);
+            return match marker {
+                "unknown variant " => format!("{}{tail}", head.trim_end()),
+                _ => {
+                    let kind = rest.split([' ', ',']).next().unwrap_or("");
+                    format!("{head}{kind}{tail}")
+                }
+            };
+        }
+    }
+    message.to_owned()
 }
 
 /// The request: flags override the file.
@@ -232,6 +343,100 @@ mod tests {
         check(
             "name: api\ncontainer:\n  image: ghcr.io/acme/api:v1\n  pull_secret: [ghcr, ps_00ff]\n",
             ("api", "ghcr.io/acme/api:v1", &["ghcr", "ps_00ff"]),
+        );
+    }
+
+    #[test]
+    fn service_file_with_version_kind_and_metadata_is_accepted() {
+        let service = |pull_secret: &str| {
+            format!("version: v1\nkind: Service\nmetadata:\n  name: api\ncontainer:\n  image: ghcr.io/acme/api:v1\n{pull_secret}")
+        };
+        check(
+            &service("  pull_secret: ghcr\n"),
+            ("api", "ghcr.io/acme/api:v1", &["ghcr"]),
+        );
+        check(
+            &service("  pull_secret: [ghcr, ps_00ff]\n"),
+            ("api", "ghcr.io/acme/api:v1", &["ghcr", "ps_00ff"]),
+        );
+        check(&service(""), ("api", "ghcr.io/acme/api:v1", &[]));
+        check(
+            r#"{"version":"v1","kind":"Service","metadata":{"name":"api"},"container":{"image":"nginx:1.27","pull_secret":"hub"}}"#,
+            ("api", "nginx:1.27", &["hub"]),
+        );
+    }
+
+    /// The error for `text`: it names `field` and shows nothing of the planted value.
+    fn refused(text: &str, field: &str) {
+        const PLANTED: &str = "hunter2-canary";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("service.yaml");
+        std::fs::write(&path, text).unwrap();
+        let e = request(args(&path)).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some(), "{e}");
+        let e = e.to_string();
+        assert!(e.contains(field), "{text}: {e}");
+        assert!(!e.contains(PLANTED), "{text}: {e}");
+    }
+
+    #[test]
+    fn service_file_refuses_what_it_does_not_know_without_echoing_values() {
+        let base = |top: &str, metadata: &str, container: &str| {
+            format!("{top}metadata:\n  name: api\n{metadata}container:\n  image: nginx\n  pull_secret: hub\n{container}")
+        };
+        let v1 = "version: v1\nkind: Service\n";
+        refused(
+            &base(&format!("{v1}replicas: hunter2-canary\n"), "", ""),
+            "replicas",
+        );
+        refused(
+            &base(v1, "  labels: hunter2-canary\n", ""),
+            "metadata: unknown field `labels`",
+        );
+        refused(
+            &base(v1, "", "  env: hunter2-canary\n"),
+            "container: unknown field `env`",
+        );
+        refused(
+            &base("version: hunter2-canary\nkind: Service\n", "", ""),
+            "version: must be v1",
+        );
+        refused(
+            &base("version: 1\nkind: Service\n", "", ""),
+            "version: must be v1",
+        );
+        refused(
+            &base("version: v1\nkind: hunter2-canary\n", "", ""),
+            "kind: must be Service",
+        );
+        refused(
+            &base("version: v1\nkind: [hunter2-canary]\n", "", ""),
+            "kind: must be Service",
+        );
+        refused(&base("kind: Service\n", "", ""), "missing field `version`");
+        refused(&base("version: v1\n", "", ""), "missing field `kind`");
+        refused(
+            "version: v1\nkind: Service\nmetadata:\n  name: api\ncontainer:\n  pull_secret: hunter2-canary\n",
+            "missing field `image`",
+        );
+        refused(
+            "version: v1\nkind: Service\nmetadata: {}\ncontainer:\n  image: nginx\n",
+            "missing field `name`",
+        );
+        refused(
+            "version: v1\nkind: Service\nmetadata:\n  name: api\ncontainer:\n  image: nginx\n  pull_secret: {a: hunter2-canary}\n",
+            "container: `pull_secret` must be a pull-secret name or a list",
+        );
+        // The older shape's errors do not echo values either, even one that looks like the end
+        // of serde's message.
+        refused(
+            "name: api\nimage: nginx\nreplicas: \"hunter2-canary, expected u32\"\n",
+            "replicas: invalid type: string, expected u32",
+        );
+        // A camelCase spelling is another field in this shape.
+        refused(
+            &base(v1, "", "  pullSecret: hunter2-canary\n"),
+            "container: unknown field `pullSecret`",
         );
     }
 

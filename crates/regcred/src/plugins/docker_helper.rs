@@ -1,15 +1,20 @@
 //! `docker-credential-regcred`: the Docker credential-helper protocol (one argument, `get`,
 //! `list`, `store`, `erase` or `version`; answers and errors on stdout, exit 1 on error; the exact
 //! not-found message). regcred is the source of truth, so `store` and `erase` are refused. `get`
-//! answers from a local cache while the credential is valid (the earlier of its expiry and the
-//! server's `cacheSeconds`), else from `credential.get`.
+//! answers from a local cache while the cached credential is younger than the configured
+//! `cacheSeconds` (30 s by default, 0: no cache) and still within its expiry and the server's
+//! `cacheSeconds`, else from `credential.get`. A helper is a new process per call and cannot learn
+//! the current revision without the round trip the cache saves, so the age bound is what limits
+//! how long a rotated credential is still served.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use regcred_core::api::{CredentialEntries, CredentialGet, Items, PullSecret};
+use regcred_core::api::{
+    CredentialEntries, CredentialGet, CredentialList, CredentialServer, Items,
+};
 use regcred_core::registry_host::RegistryServer;
 use serde::{Deserialize, Serialize};
 
@@ -40,8 +45,23 @@ struct Credentials<'a> {
 struct Cached {
     username: String,
     secret: Secret,
-    /// Unix seconds; served while now is before this.
+    /// Unix seconds when it was released: served while younger than the configured maximum age
+    /// at the time of reading, so that lowering the setting takes effect at once.
+    cached_at: i64,
+    /// Unix seconds; served while now is before this (expiry, server's limit, maximum age).
     valid_until: i64,
+}
+
+impl Cached {
+    fn fresh(&self, now: i64, max_age: u64) -> bool {
+        let age = now.saturating_sub(self.cached_at);
+        // A clock that went back makes the age unknown: ask again.
+        now < self.valid_until && (0..seconds(max_age)).contains(&age)
+    }
+}
+
+fn seconds(s: u64) -> i64 {
+    i64::try_from(s).unwrap_or(i64::MAX)
 }
 
 /// Runs the helper with the arguments after argv[0] and returns the exit code.
@@ -108,7 +128,7 @@ fn refuse(message: &str) -> Result<String, Outcome> {
 }
 
 fn settings() -> anyhow::Result<Settings> {
-    Settings::merge(&[Layer::from_env(), Layer::from_file()?])
+    Settings::merge(&[Layer::from_env()?, Layer::from_file()?])
 }
 
 async fn get() -> Result<String, Outcome> {
@@ -128,11 +148,20 @@ async fn get() -> Result<String, Outcome> {
     let cache_key = settings.cache_key(&server_key);
     let cache = CacheFile::new(&cache_dir(), CACHE_FILE);
     let now = now_unix();
-    if let Some(hit) = cache
-        .get::<Cached>(&cache_key)
-        .filter(|c| now < c.valid_until)
-    {
-        return Ok(render(server_url, &hit.username, &hit.secret.0)?);
+    let max_age = settings.cache_seconds;
+    // Other configurations' entries are dropped by their own expiry, not by this maximum age.
+    let keep = |c: &Cached| now < c.valid_until;
+    match cache.get::<Cached>(&cache_key) {
+        Some(hit) if hit.fresh(now, max_age) => {
+            return Ok(render(server_url, &hit.username, &hit.secret.0)?);
+        }
+        // Caching was turned off after this was written: it should not stay on disk.
+        Some(_) if !settings.caches() => {
+            if let Err(e) = cache.put::<Cached>(&cache_key, None, keep) {
+                eprintln!("warning: {e:#}");
+            }
+        }
+        _ => {}
     }
 
     let request = CredentialGet {
@@ -153,16 +182,17 @@ async fn get() -> Result<String, Outcome> {
     let text = render(server_url, &entry.username, &entry.password)?;
 
     let expiry = earliest_expiry([entry.expires_at.as_deref()])?;
-    let by_policy = now.saturating_add(i64::try_from(answer.cache_seconds).unwrap_or(i64::MAX));
+    let by_policy = now.saturating_add(seconds(answer.cache_seconds.min(max_age)));
     let valid_until = expiry.map_or(by_policy, |e| e.min(by_policy));
-    if valid_until > now {
+    if settings.caches() && valid_until > now {
         let cached = Cached {
             username: entry.username.clone(),
             secret: Secret(entry.password.clone()),
+            cached_at: now,
             valid_until,
         };
         // A cache that cannot be written costs a round trip next time, nothing more.
-        if let Err(e) = cache.put(&cache_key, Some(cached), |c: &Cached| now < c.valid_until) {
+        if let Err(e) = cache.put(&cache_key, Some(cached), keep) {
             eprintln!("warning: {e:#}");
         }
     }
@@ -182,28 +212,26 @@ fn is_not_found(e: &anyhow::Error) -> bool {
         .is_some_and(|f| f.error.code == "no_credentials")
 }
 
-/// `list`: `{server: username}` from the pull secrets' metadata (no secret is released, but the
-/// token needs a role that may read pull-secret metadata; a puller token may not).
+/// `list`: `{server: username}` from `credential.list`, which releases no secret and which every
+/// role of the project may call, the puller a node is configured with included.
 async fn list() -> Result<String, Outcome> {
     let settings = settings()?;
-    let request = serde_json::json!({"project": settings.project, "location": settings.location});
-    let secrets: Items<PullSecret> = settings
+    let request = CredentialList {
+        project: settings.project.clone(),
+        location: settings.location.clone(),
+    };
+    let servers: Items<CredentialServer> = settings
         .client()?
-        .call("pullSecret.list", &request)
+        .call("credential.list", &request)
         .await
-        .context("listing pull secrets")?;
-    Ok(serde_json::to_string(&list_map(&secrets.items)).context("encoding the list")?)
+        .context("listing registries")?;
+    Ok(serde_json::to_string(&list_map(servers.items)).context("encoding the list")?)
 }
 
-fn list_map(secrets: &[PullSecret]) -> BTreeMap<String, String> {
-    secrets
-        .iter()
-        .map(|s| {
-            let key = RegistryServer::parse(&s.server)
-                .map(|r| r.auth_key())
-                .unwrap_or_else(|_| s.server.clone());
-            (key, s.username.clone().unwrap_or_default())
-        })
+fn list_map(servers: Vec<CredentialServer>) -> BTreeMap<String, String> {
+    servers
+        .into_iter()
+        .map(|s| (s.server, s.username))
         .collect()
 }
 
@@ -224,8 +252,31 @@ mod tests {
         let c = Cached {
             username: "u".into(),
             secret: Secret("hush".into()),
+            cached_at: 0,
             valid_until: 1,
         };
         assert!(!format!("{c:?}").contains("hush"));
+    }
+
+    #[test]
+    fn a_cached_credential_is_fresh_while_younger_than_the_maximum_age() {
+        let c = Cached {
+            username: "u".into(),
+            secret: Secret("s".into()),
+            cached_at: 1_000,
+            valid_until: 1_300,
+        };
+        for (now, max_age, fresh) in [
+            (1_000, 30, true),
+            (1_029, 30, true),
+            (1_030, 30, false),
+            (1_029, 10, false),
+            (1_000, 0, false),
+            (1_299, 600, true),
+            (1_300, 600, false),
+            (999, 30, false),
+        ] {
+            assert_eq!(c.fresh(now, max_age), fresh, "now {now}, max age {max_age}");
+        }
     }
 }

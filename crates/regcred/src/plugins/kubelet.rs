@@ -2,10 +2,13 @@
 //! exec plugin. It reads one `CredentialProviderRequest` from stdin (strictly: unknown fields are
 //! errors, as the kubelet's own decoder treats them), asks `credential.get` for the image and
 //! answers a `CredentialProviderResponse` keyed by registry. `cacheDuration` is half the remaining
-//! lifetime of the earliest-expiring credential, capped by the server's `cacheSeconds`. When the
-//! server cannot be reached, the last good answer for the image's registry is used as long as none
-//! of its credentials has expired. Nothing applies → an empty `auth` (the kubelet pulls
-//! anonymously) with a short cache. Errors go to stderr with exit 1 (see `main`).
+//! lifetime of the earliest-expiring credential, capped by the server's `cacheSeconds` and by the
+//! configured maximum age (30 s unless configured): the kubelet reuses what it is told to, so that
+//! cap is what bounds how long a rotated credential is still used. When the server cannot be
+//! reached, the last good answer for the image's registry (kept on disk unless the maximum age is
+//! 0) is used as long as none of its credentials has expired. Nothing applies → an empty `auth`
+//! (the kubelet pulls anonymously) with a short cache. Errors go to stderr with exit 1 (see
+//! `main`).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -155,6 +158,7 @@ pub async fn run(global: &Global, args: KubeletArgs) -> anyhow::Result<()> {
         token_file: global.token_file.clone(),
         project: args.project,
         location: args.location,
+        cache_seconds: args.cache_seconds,
     };
     let settings = Settings::merge(&[flags, Layer::from_file()?])?;
     let answer = answer(&settings, &request.image, image.domain()).await?;
@@ -178,11 +182,18 @@ async fn answer(settings: &Settings, image: &str, registry: &str) -> anyhow::Res
     let result: anyhow::Result<CredentialEntries> =
         settings.client()?.call("credential.get", &request).await;
     let now = now_unix();
+    let max_age = settings.cache_seconds;
     let keep = |c: &LastGood| c.usable(now);
+    // Caching turned off: an answer kept earlier goes, whatever the server says now.
+    if !settings.caches() && cache.get::<LastGood>(&cache_key).is_some() {
+        if let Err(e) = cache.put::<LastGood>(&cache_key, None, keep) {
+            eprintln!("warning: {e:#}");
+        }
+    }
     match result {
         Ok(found) => {
             let expires = earliest_expiry(found.entries.iter().map(|e| e.expires_at.as_deref()))?;
-            let duration = cache_duration(expires, found.cache_seconds, now);
+            let duration = cache_duration(expires, found.cache_seconds, now).min(max_age);
             let last_good = LastGood {
                 entries: found
                     .entries
@@ -197,8 +208,10 @@ async fn answer(settings: &Settings, image: &str, registry: &str) -> anyhow::Res
                 cache_seconds: found.cache_seconds,
                 expires,
             };
-            if let Err(e) = cache.put(&cache_key, Some(last_good), keep) {
-                eprintln!("warning: {e:#}");
+            if settings.caches() {
+                if let Err(e) = cache.put(&cache_key, Some(last_good), keep) {
+                    eprintln!("warning: {e:#}");
+                }
             }
             Ok(response(&found.entries, duration))
         }
@@ -207,13 +220,20 @@ async fn answer(settings: &Settings, image: &str, registry: &str) -> anyhow::Res
                 .is_some_and(|f| f.error.code == "no_credentials") =>
         {
             // Nothing applies any more: a stale answer must not outlive the pull secret.
-            if let Err(e) = cache.put::<LastGood>(&cache_key, None, keep) {
-                eprintln!("warning: {e:#}");
+            if settings.caches() {
+                if let Err(e) = cache.put::<LastGood>(&cache_key, None, keep) {
+                    eprintln!("warning: {e:#}");
+                }
             }
-            Ok(response(&[], SHORT_CACHE_SECONDS))
+            Ok(response(&[], SHORT_CACHE_SECONDS.min(max_age)))
         }
         Err(e) if e.downcast_ref::<Unreachable>().is_some() => {
-            let Some(last) = cache.get::<LastGood>(&cache_key).filter(|c| c.usable(now)) else {
+            let last = settings
+                .caches()
+                .then(|| cache.get::<LastGood>(&cache_key))
+                .flatten()
+                .filter(|c| c.usable(now));
+            let Some(last) = last else {
                 return Err(e);
             };
             eprintln!("warning: {e:#}; answering from the last good credentials for {registry}");
@@ -227,8 +247,9 @@ async fn answer(settings: &Settings, image: &str, registry: &str) -> anyhow::Res
                     expires_at: c.expires_at,
                 })
                 .collect();
-            let duration =
-                cache_duration(last.expires, last.cache_seconds, now).min(SHORT_CACHE_SECONDS);
+            let duration = cache_duration(last.expires, last.cache_seconds, now)
+                .min(SHORT_CACHE_SECONDS)
+                .min(max_age);
             Ok(response(&entries, duration))
         }
         Err(e) => Err(e),

@@ -1,8 +1,10 @@
-//! Credential plugins that runtimes start on demand (DESIGN §7, "No secret at all"): the Docker
-//! credential helper (`docker-credential-regcred`) and the kubelet credential provider
+//! Credential plugins that runtimes start on demand, so that no secret has to be stored on the
+//! node: the Docker credential helper (`docker-credential-regcred`) and the kubelet credential provider
 //! (`regcred kubelet-credential-provider`). Both ask the server's `credential.get` with a narrowly
-//! scoped token and keep a local cache that honours expiry. This module holds what they share:
-//! configuration (environment or flags, then a JSON file), the cache file, and time arithmetic.
+//! scoped token and keep a local cache that honours expiry and a maximum age
+//! ([`Settings::cache_seconds`], 30 s unless configured), so that a rotation reaches the runtime
+//! within that time. This module holds what they share: configuration (environment or flags,
+//! then a JSON file), the cache file, and time arithmetic.
 
 pub mod docker_helper;
 pub mod kubelet;
@@ -39,19 +41,33 @@ pub struct Layer {
     pub token_file: Option<PathBuf>,
     pub project: Option<String>,
     pub location: Option<String>,
+    /// See [`Settings::cache_seconds`].
+    pub cache_seconds: Option<u64>,
 }
+
+/// The environment variable of [`Settings::cache_seconds`].
+pub const CACHE_SECONDS_ENV: &str = "REGCRED_HELPER_CACHE_SECONDS";
+
+/// How long a released credential may be reused without asking the server, unless configured:
+/// also how long a rotation may take to reach the runtime.
+pub const DEFAULT_CACHE_SECONDS: u64 = 30;
 
 impl Layer {
     /// The `REGCRED_…` environment variables, empty values counting as unset.
-    pub fn from_env() -> Layer {
+    pub fn from_env() -> anyhow::Result<Layer> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        Layer {
+        let cache_seconds = var(CACHE_SECONDS_ENV)
+            .map(|v| v.trim().parse::<u64>())
+            .transpose()
+            .with_context(|| format!("{CACHE_SECONDS_ENV} must be a number of seconds"))?;
+        Ok(Layer {
             api_url: var("REGCRED_API_URL"),
             token: var("REGCRED_TOKEN"),
             token_file: var("REGCRED_TOKEN_FILE").map(PathBuf::from),
             project: var("REGCRED_PROJECT"),
             location: var("REGCRED_LOCATION"),
-        }
+            cache_seconds,
+        })
     }
 
     /// The helper config file: `$REGCRED_HELPER_CONFIG` (which must exist when named), else
@@ -86,6 +102,10 @@ pub struct Settings {
     pub token: Option<TokenSource>,
     pub project: String,
     pub location: String,
+    /// The longest a released credential is reused without asking the server: in the local
+    /// cache file and, for the kubelet, in its `cacheDuration`. A rotation reaches the runtime
+    /// within this time. 0 caches nothing on disk (and the kubelet plugin has no offline answer).
+    pub cache_seconds: u64,
 }
 
 impl Settings {
@@ -111,7 +131,16 @@ impl Settings {
             token,
             project,
             location,
+            cache_seconds: layers
+                .iter()
+                .find_map(|l| l.cache_seconds)
+                .unwrap_or(DEFAULT_CACHE_SECONDS),
         })
+    }
+
+    /// Whether anything may be kept in the cache file.
+    pub fn caches(&self) -> bool {
+        self.cache_seconds > 0
     }
 
     /// The API client (reads the token file).
@@ -313,6 +342,28 @@ mod tests {
     }
 
     #[test]
+    fn cache_seconds_default_to_30_and_the_first_layer_that_sets_them_wins() {
+        let place = |l: &mut Layer| {
+            l.project = Some("p".into());
+            l.location = Some("l".into());
+        };
+        let s = Settings::merge(&[layer(place)]).unwrap();
+        assert_eq!(s.cache_seconds, 30);
+        assert!(s.caches());
+        let file = layer(|l| l.cache_seconds = Some(5));
+        assert_eq!(
+            Settings::merge(&[layer(place), file.clone()])
+                .unwrap()
+                .cache_seconds,
+            5
+        );
+        let env = layer(|l| l.cache_seconds = Some(0));
+        let s = Settings::merge(&[env, file, layer(place)]).unwrap();
+        assert_eq!(s.cache_seconds, 0);
+        assert!(!s.caches());
+    }
+
+    #[test]
     fn project_and_location_are_required() {
         let err = Settings::merge(&[layer(|l| l.location = Some("x".into()))]).unwrap_err();
         assert!(err.to_string().contains("REGCRED_PROJECT"), "{err}");
@@ -327,10 +378,11 @@ mod tests {
             .to_string();
         assert!(err.contains("token_file"), "{err}");
         let ok: Layer = serde_json::from_str(
-            r#"{"apiUrl":"u","token":"t","tokenFile":"/f","project":"p","location":"l"}"#,
+            r#"{"apiUrl":"u","token":"t","tokenFile":"/f","project":"p","location":"l","cacheSeconds":2}"#,
         )
         .unwrap();
         assert_eq!(ok.token_file, Some(PathBuf::from("/f")));
+        assert_eq!(ok.cache_seconds, Some(2));
     }
 
     #[test]
@@ -340,6 +392,7 @@ mod tests {
             token: Some(TokenSource::Inline(Secret("rc_hush".into()))),
             project: "p".into(),
             location: "l".into(),
+            cache_seconds: DEFAULT_CACHE_SECONDS,
         };
         assert!(!format!("{s:?}").contains("hush"));
     }
