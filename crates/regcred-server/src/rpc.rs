@@ -233,13 +233,13 @@ fn parent_path(path: &str, message: &str) -> String {
 /// value may be a secret, so only its kind is kept.
 fn redact_values(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown variant ") {
-        let tail = rest.find(", expected").map_or("", |i| &rest[i..]);
+        let tail = rest.rfind(", expected").map_or("", |i| &rest[i..]);
         return format!("unknown value{tail}");
     }
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = message.strip_prefix(prefix) {
             let kind = rest.split([' ', ',']).next().unwrap_or("");
-            let tail = rest.find(", expected").map_or("", |i| &rest[i..]);
+            let tail = rest.rfind(", expected").map_or("", |i| &rest[i..]);
             return format!("{prefix}{kind}{tail}");
         }
     }
@@ -478,6 +478,11 @@ mod tests {
         assert_eq!(
             redact_values("invalid value: string \"x\", expected one of"),
             "invalid value: string, expected one of"
+        );
+        assert_eq!(
+            redact_values("invalid type: string \"a, expected b\", expected u64"),
+            "invalid type: string, expected u64",
+            "a value that looks like serde's own words is still cut"
         );
         assert_eq!(
             redact_values(
