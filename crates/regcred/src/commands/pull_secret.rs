@@ -96,11 +96,42 @@ fn describe(target: &PullSecretRef) -> String {
     }
 }
 
+/// A secret the person at a terminal can type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Typed {
+    /// `spec.password` (what the kind calls a password).
+    Password,
+    /// `spec.password` (what the kind calls a token: ghcr, quay).
+    Token,
+    /// `spec.secretAccessKey` (ECR).
+    SecretAccessKey,
+}
+
+impl Typed {
+    /// The secret field of a kind's field table, when it is one to type (a service-account key
+    /// is a JSON document that comes from a file).
+    fn of_field(name: &str) -> Option<Typed> {
+        match name {
+            "password" => Some(Typed::Password),
+            "token" => Some(Typed::Token),
+            "secretAccessKey" => Some(Typed::SecretAccessKey),
+            _ => None,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Typed::Password => "Password",
+            Typed::Token => "Token",
+            Typed::SecretAccessKey => "Secret access key",
+        }
+    }
+}
+
 /// The secret a terminal is asked for when no source gave one: the required secret field of
-/// the kind (given, or inferred from the server as the server will infer it), unless that is a
-/// service-account key, a JSON document that comes from a file. `None` for kinds without a
-/// secret and for servers the API will refuse anyway.
-fn secret_to_ask(args: &PullSecretCreateArgs) -> Option<&'static str> {
+/// the kind (given, or inferred from the server as the server will infer it). `None` for kinds
+/// without a secret to type and for servers the API will refuse anyway.
+fn secret_to_ask(args: &PullSecretCreateArgs) -> Option<Typed> {
     let kind = match args.kind {
         Some(kind) => Kind::from(kind),
         None => {
@@ -111,17 +142,7 @@ fn secret_to_ask(args: &PullSecretCreateArgs) -> Option<&'static str> {
         .fields
         .into_iter()
         .find(|f| f.required && f.secret)
-        .map(|f| f.name)
-        .filter(|name| *name != "serviceAccountKey")
-}
-
-/// The label of the question for a secret field.
-fn label(field: &str) -> &'static str {
-    match field {
-        "token" => "Token",
-        "secretAccessKey" => "Secret access key",
-        _ => "Password",
-    }
+        .and_then(|f| Typed::of_field(f.name))
 }
 
 /// Builds the `spec` object from the flags that were given.
@@ -145,7 +166,7 @@ fn spec(args: &PullSecretCreateArgs) -> anyhow::Result<Value> {
     let password = match given_secret(&args.password, "REGCRED_PASSWORD")? {
         Some(secret) => Some(secret),
         None => match ask {
-            Some(field @ ("password" | "token")) => Some(prompt::secret(label(field))?),
+            Some(typed @ (Typed::Password | Typed::Token)) => Some(prompt::secret(typed.label())?),
             _ => None,
         },
     };
@@ -162,8 +183,8 @@ fn spec(args: &PullSecretCreateArgs) -> anyhow::Result<Value> {
         Some(path) => Some(read_secret_file(path)?),
         None => match std::env::var("REGCRED_SECRET_ACCESS_KEY") {
             Ok(key) => Some(Secret::new(key)),
-            Err(_) if ask == Some("secretAccessKey") => {
-                Some(prompt::secret(label("secretAccessKey"))?)
+            Err(_) if ask == Some(Typed::SecretAccessKey) => {
+                Some(prompt::secret(Typed::SecretAccessKey.label())?)
             }
             Err(_) => None,
         },
@@ -288,4 +309,56 @@ pub fn deliveries(statuses: &[regcred_core::api::DeliveryStatus]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn create_args(words: &[&str]) -> PullSecretCreateArgs {
+        let cli = Cli::try_parse_from(
+            [
+                "regcred",
+                "pullsecret",
+                "create",
+                "--project",
+                "p",
+                "--location",
+                "l",
+                "--name",
+                "n",
+            ]
+            .iter()
+            .chain(words),
+        )
+        .expect("parses");
+        match cli.command {
+            Command::PullSecret {
+                command: PullSecretCommand::Create(args),
+            } => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_kinds_secret_is_asked_for() {
+        for (words, expected) in [
+            (&[][..], Some(Typed::Password)),
+            (&["--server", "localhost:5000"][..], Some(Typed::Password)),
+            (&["--server", "ghcr.io"][..], Some(Typed::Token)),
+            (&["--kind", "quay"][..], Some(Typed::Token)),
+            (
+                &["--server", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"][..],
+                Some(Typed::SecretAccessKey),
+            ),
+            (&["--server", "europe-west1-docker.pkg.dev"][..], None),
+            (&["--kind", "public", "--server", "mirror.gcr.io"][..], None),
+            (&["--server", "myregistry"][..], None),
+        ] {
+            assert_eq!(secret_to_ask(&create_args(words)), expected, "{words:?}");
+        }
+    }
 }
