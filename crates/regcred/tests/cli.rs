@@ -39,6 +39,29 @@ fn without_deliveries(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
+/// `pullsecret list --project acme` once each of its `count` pull secrets is delivered: the
+/// list no longer changes in the background after that. Polls, bounded.
+fn delivered_list(server: &Server, count: usize) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..500 {
+        last = server
+            .run(&["pullsecret", "list", "--project", P])
+            .ok()
+            .json();
+        let items = last["items"].as_array().cloned().unwrap_or_default();
+        let delivered = |item: &Value| {
+            item["deliveries"]
+                .as_array()
+                .is_some_and(|d| !d.is_empty() && d.iter().all(|d| d["state"] == "delivered"))
+        };
+        if items.len() == count && items.iter().all(delivered) {
+            return last;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("the {count} pull secrets were not all delivered after 500 polls: {last:#}");
+}
+
 /// Checks a table: the header is `headers`, every row has a value starting at each column's
 /// offset and blanks before it.
 #[track_caller]
@@ -174,10 +197,9 @@ fn zero_config_lifecycle() {
     assert_eq!(flag.json()["pullSecret"]["server"], "localhost:5000");
 
     // list: JSON by default (stdout is not a terminal), the same data as YAML, and a table.
-    let list = server
-        .run(&["pullsecret", "list", "--project", P])
-        .ok()
-        .json();
+    // The background delivery adds each pull secret's delivery state on its own schedule, so
+    // the lists are compared once it has delivered all four (bounded wait).
+    let list = delivered_list(&server, 4);
     let names: Vec<&str> = list["items"]
         .as_array()
         .expect("items")
