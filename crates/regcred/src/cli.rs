@@ -4,10 +4,28 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use regcred_core::api::{AuthFileFormat, Role};
+use regcred_core::credential::Kind;
+
+/// The help heading of the options every command accepts, so that each command's own options
+/// stand apart from them.
+const GLOBAL: &str = "Global options";
 
 /// regcred keeps the credentials that pull container images from private registries.
 #[derive(Debug, Parser)]
-#[command(name = "regcred", version, about, propagate_version = true)]
+#[command(
+    name = "regcred",
+    version,
+    propagate_version = true,
+    after_help = "Examples:
+  regcred serve                                   # the server, zero configuration
+  regcred project create acme
+  regcred location create local --kind docker --path ~/.docker/config.json
+  printf '%s' \"$TOKEN\" | regcred pullsecret create --project acme --location local \\
+      --name ghcr --server ghcr.io --username acme-deploy --password-stdin
+  regcred pullsecret verify ghcr --project acme --location local --image ghcr.io/acme/api:v1
+  regcred completion bash > /etc/bash_completion.d/regcred"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -19,38 +37,69 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Data directory of the local server (key, admin token, database, server address).
-    #[arg(long, global = true, env = "REGCRED_DATA_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "REGCRED_DATA_DIR",
+        value_name = "DIR",
+        help_heading = GLOBAL
+    )]
     pub data_dir: Option<PathBuf>,
     /// URL of the regcred API; default: the address `regcred serve` left in the data directory, else http://127.0.0.1:7700.
-    #[arg(long, global = true, env = "REGCRED_API_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "REGCRED_API_URL",
+        value_name = "URL",
+        help_heading = GLOBAL
+    )]
     pub api_url: Option<String>,
+    /// Whether `api_url` came from `REGCRED_API_URL` rather than `--api-url`: clap knows, the
+    /// derive does not carry it, so `main` fills it in from the matches. An unreachable server
+    /// is reported with where its address came from.
+    #[arg(skip)]
+    pub api_url_from_env: bool,
     /// Access token (rc_…); default: the bootstrap admin token in the data directory.
     #[arg(
         long,
         global = true,
         env = "REGCRED_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN"
+        value_name = "TOKEN",
+        help_heading = GLOBAL
     )]
     pub token: Option<String>,
     /// Read the access token from this file.
-    #[arg(long, global = true, env = "REGCRED_TOKEN_FILE", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "REGCRED_TOKEN_FILE",
+        value_name = "FILE",
+        help_heading = GLOBAL
+    )]
     pub token_file: Option<PathBuf>,
     /// Output format; default: a table on a terminal, JSON otherwise.
-    #[arg(short = 'o', long, global = true, value_enum)]
+    #[arg(short = 'o', long, global = true, value_enum, help_heading = GLOBAL)]
     pub output: Option<Output>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
+    /// Aligned columns, for people.
     Table,
+    /// Pretty-printed JSON, for scripts.
     Json,
+    /// YAML.
     Yaml,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (embedded SQLite in the data directory, zero configuration).
+    #[command(after_help = "Examples:
+  regcred serve
+  regcred serve --listen 0.0.0.0:7700 --insecure-registry localhost:5000
+  regcred serve --platform-registry registry.example.com --platform-issuer regcred")]
     Serve(ServeArgs),
     /// Create, list, inspect, rotate, delete and import pull secrets.
     #[command(name = "pullsecret", alias = "pull-secret", alias = "ps")]
@@ -106,13 +155,33 @@ pub enum Command {
     },
     /// Kubelet image credential provider (credentialprovider.kubelet.k8s.io/v1): a request on stdin, the response on stdout.
     KubeletCredentialProvider(KubeletArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  regcred completion bash > /etc/bash_completion.d/regcred
+  regcred completion zsh > \"${fpath[1]}/_regcred\"
+  regcred completion fish > ~/.config/fish/completions/regcred.fish")]
+    Completion {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+/// The shells `regcred completion` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// Where the kubelet plugin asks for credentials; default: the helper config file.
 #[derive(Debug, Args)]
 pub struct KubeletArgs {
+    /// Project whose pull secrets answer the kubelet; default: "project" in the helper config.
     #[arg(long, env = "REGCRED_PROJECT")]
     pub project: Option<String>,
+    /// Location whose pull secrets answer the kubelet; default: "location" in the helper config.
     #[arg(long, env = "REGCRED_LOCATION")]
     pub location: Option<String>,
     /// Longest time the kubelet may reuse an answer (cacheDuration), so how long a rotation may
@@ -124,33 +193,57 @@ pub struct KubeletArgs {
 #[derive(Debug, Subcommand)]
 pub enum RegistryKeyCommand {
     /// Create a key; its secret is printed once.
+    #[command(after_help = "Examples:
+  regcred registrykey create --project acme --name ci --access read-write
+  regcred registrykey create --project acme --name deploy --access read --ttl-seconds 2592000")]
     Create {
+        /// Project whose repositories the key grants.
         #[arg(long, env = "REGCRED_PROJECT")]
         project: String,
+        /// Name of the key, unique in the project; the registry user is PROJECT+NAME.
         #[arg(long)]
         name: String,
-        /// read (pull) or read-write (pull and push).
-        #[arg(long, default_value = "read")]
-        access: String,
-        /// Lifetime in seconds.
-        #[arg(long)]
+        /// What the key may do in the project's repositories.
+        #[arg(long, value_enum, default_value_t = Access::Read)]
+        access: Access,
+        /// Lifetime in seconds; default: no expiry.
+        #[arg(long, value_name = "SECONDS")]
         ttl_seconds: Option<u64>,
     },
+    /// List a project's keys (never their secrets).
     List {
+        /// Project whose keys to list.
         #[arg(long, env = "REGCRED_PROJECT")]
         project: String,
     },
+    /// Revoke a key; the registry refuses it from then on.
     Revoke {
+        /// Name of the key.
         name: String,
+        /// Project of the key.
         #[arg(long, env = "REGCRED_PROJECT")]
         project: String,
     },
 }
 
+/// What a registry key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Access {
+    /// Pull.
+    Read,
+    /// Pull and push.
+    ReadWrite,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "REGCRED_LISTEN", default_value = "127.0.0.1:7700")]
+    #[arg(
+        long,
+        env = "REGCRED_LISTEN",
+        default_value = "127.0.0.1:7700",
+        value_name = "ADDR"
+    )]
     pub listen: String,
     /// Master key file (base64 of 32 bytes); default: master.key in the data directory, created on first start.
     #[arg(long, env = "REGCRED_MASTER_KEY_FILE", value_name = "FILE")]
@@ -186,7 +279,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REGCRED_PLATFORM_REGISTRY", value_name = "HOST")]
     pub platform_registry: Option<String>,
     /// The registry's `auth.token.service`; default: the registry host.
-    #[arg(long, env = "REGCRED_PLATFORM_SERVICE", requires = "platform_registry")]
+    #[arg(
+        long,
+        env = "REGCRED_PLATFORM_SERVICE",
+        requires = "platform_registry",
+        value_name = "SERVICE"
+    )]
     pub platform_service: Option<String>,
     /// ECR (and STS) endpoint, e.g. a local AWS emulator; default: AWS.
     #[arg(long, env = "REGCRED_ECR_ENDPOINT_URL", value_name = "URL")]
@@ -200,7 +298,12 @@ pub struct ServeArgs {
     )]
     pub azure_authority_url: String,
     /// The registry's `auth.token.issuer`.
-    #[arg(long, env = "REGCRED_PLATFORM_ISSUER", default_value = "regcred")]
+    #[arg(
+        long,
+        env = "REGCRED_PLATFORM_ISSUER",
+        default_value = "regcred",
+        value_name = "ISSUER"
+    )]
     pub platform_issuer: String,
     /// How often every location is checked for deliveries to make (new namespaces, changed
     /// objects) besides the passes that changes trigger.
@@ -248,20 +351,24 @@ pub struct ServeArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// One line per event, for people.
     Text,
+    /// One JSON object per event, for log collectors.
     Json,
 }
 
 /// Where a pull secret lives.
 #[derive(Debug, Args, Clone)]
 pub struct Scope {
+    /// Project the pull secret belongs to.
     #[arg(long, env = "REGCRED_PROJECT")]
     pub project: String,
+    /// Location (where workloads run) the pull secret is for.
     #[arg(long, env = "REGCRED_LOCATION")]
     pub location: String,
 }
 
-/// Where a secret value comes from. At most one source.
+/// Where a secret value comes from. At most one source; with none, a terminal is asked.
 #[derive(Debug, Args, Clone, Default)]
 pub struct PasswordSource {
     /// Read the password or token from standard input.
@@ -271,56 +378,102 @@ pub struct PasswordSource {
     #[arg(long, value_name = "FILE", conflicts_with = "password")]
     pub password_file: Option<PathBuf>,
     /// The password itself (lands in shell history; prefer --password-stdin). Also REGCRED_PASSWORD.
-    #[arg(long, alias = "token-value")]
+    #[arg(long, alias = "token-value", value_name = "PASSWORD")]
     pub password: Option<String>,
+}
+
+/// One pull secret: NAME (or --name) with --project and --location, or --id.
+#[derive(Debug, Args, Clone)]
+pub struct PullSecretTarget {
+    /// Name of the pull secret (or give it as --name).
+    #[arg(value_name = "NAME", conflicts_with = "id")]
+    pub name: Option<String>,
+    /// Name of the pull secret, as the positional NAME.
+    #[arg(
+        long = "name",
+        id = "name_flag",
+        value_name = "NAME",
+        conflicts_with_all = ["name", "id"]
+    )]
+    pub name_flag: Option<String>,
+    /// Project of the pull secret.
+    #[arg(long, env = "REGCRED_PROJECT")]
+    pub project: Option<String>,
+    /// Location of the pull secret.
+    #[arg(long, env = "REGCRED_LOCATION")]
+    pub location: Option<String>,
+    /// Address the pull secret by its id (ps_…) instead of name, project and location.
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
+impl PullSecretTarget {
+    /// The name, whichever way it was given.
+    pub fn name(&self) -> Option<&String> {
+        self.name.as_ref().or(self.name_flag.as_ref())
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum PullSecretCommand {
     /// Create a pull secret, or rotate it if the name exists.
+    #[command(after_help = "Examples:
+  printf '%s' \"$GHCR_TOKEN\" | regcred pullsecret create --project acme --location local \\
+      --name ghcr --server ghcr.io --username acme-deploy --password-stdin
+  regcred pullsecret create --project acme --location local --name hub --username acme \\
+      --password-file ~/.hub-token
+  regcred pullsecret create --project acme --location local --name registry \\
+      --server localhost:5000 --username dev --verify      # asks for the password on a terminal
+  regcred pullsecret create --project acme --location prod --name gar \\
+      --server europe-west1-docker.pkg.dev --service-account-key-file key.json --mode access_token")]
     Create(Box<PullSecretCreateArgs>),
     /// List pull secrets.
+    #[command(after_help = "Examples:
+  regcred pullsecret list --project acme
+  regcred pullsecret list --project acme --location local -o yaml")]
     List {
+        /// Only this project's pull secrets.
         #[arg(long, env = "REGCRED_PROJECT")]
         project: Option<String>,
+        /// Only this location's pull secrets.
         #[arg(long, env = "REGCRED_LOCATION")]
         location: Option<String>,
     },
     /// Show one pull secret (never its material).
+    #[command(after_help = "Examples:
+  regcred pullsecret get ghcr --project acme --location local
+  regcred pullsecret get --name ghcr --project acme --location local -o json
+  regcred pullsecret get --id ps_0123456789abcdef")]
     Get {
-        name: Option<String>,
-        #[arg(long, env = "REGCRED_PROJECT")]
-        project: Option<String>,
-        #[arg(long, env = "REGCRED_LOCATION")]
-        location: Option<String>,
-        /// Address it by id instead of name.
-        #[arg(long, conflicts_with = "name")]
-        id: Option<String>,
+        #[command(flatten)]
+        target: PullSecretTarget,
     },
-    /// Delete a pull secret.
+    /// Delete a pull secret (on a terminal, after asking).
+    #[command(after_help = "Examples:
+  regcred pullsecret delete ghcr --project acme --location local
+  regcred pullsecret delete --name ghcr --project acme --location local --yes --force")]
     Delete {
-        name: Option<String>,
-        #[arg(long, env = "REGCRED_PROJECT")]
-        project: Option<String>,
-        #[arg(long, env = "REGCRED_LOCATION")]
-        location: Option<String>,
-        #[arg(long, conflicts_with = "name")]
-        id: Option<String>,
+        #[command(flatten)]
+        target: PullSecretTarget,
         /// Delete even when deployments use it.
         #[arg(long)]
         force: bool,
+        /// Do not ask for confirmation (only a terminal is asked).
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Import every entry of a Docker config.json or containers auth.json.
+    #[command(after_help = "Examples:
+  regcred pullsecret import --project acme --location local --file ~/.docker/config.json --dry-run
+  regcred pullsecret import --project acme --location local --file ~/.docker/config.json")]
     Import(ImportArgs),
     /// Check the credentials against the registry (with --image: can that image be pulled?).
+    #[command(after_help = "Examples:
+  regcred pullsecret verify ghcr --project acme --location local
+  regcred pullsecret verify --name ghcr --project acme --location local --image ghcr.io/acme/api:v1")]
     Verify {
-        name: Option<String>,
-        #[arg(long, env = "REGCRED_PROJECT")]
-        project: Option<String>,
-        #[arg(long, env = "REGCRED_LOCATION")]
-        location: Option<String>,
-        #[arg(long, conflicts_with = "name")]
-        id: Option<String>,
+        #[command(flatten)]
+        target: PullSecretTarget,
         /// Check a pull of this image instead of the registry login alone.
         #[arg(long)]
         image: Option<String>,
@@ -331,18 +484,21 @@ pub enum PullSecretCommand {
 pub struct PullSecretCreateArgs {
     #[command(flatten)]
     pub scope: Scope,
+    /// Name of the pull secret, unique in its project and location; an existing one is rotated.
     #[arg(long)]
     pub name: String,
-    /// docker, ghcr, quay, custom, acr, gcr, gar, ecr or public; inferred from --server when left out.
-    #[arg(long)]
-    pub kind: Option<String>,
+    /// Registry kind; inferred from --server when left out.
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
     /// Registry host, e.g. ghcr.io or localhost:5000 (default: Docker Hub).
     #[arg(long)]
     pub server: Option<String>,
+    /// User name at the registry (ACR: the service principal's application id).
     #[arg(long)]
     pub username: Option<String>,
     #[command(flatten)]
     pub password: PasswordSource,
+    /// E-mail address, kept in .dockerconfigjson as kubectl does.
     #[arg(long)]
     pub email: Option<String>,
     /// GCR/GAR: service-account key JSON file.
@@ -361,17 +517,74 @@ pub struct PullSecretCreateArgs {
     #[arg(long)]
     pub registry_id: Option<String>,
     /// ECR: role to assume.
-    #[arg(long)]
+    #[arg(long, value_name = "ARN")]
     pub role_arn: Option<String>,
-    /// GCR/GAR: json_key or access_token.
+    /// How the credential reaches the registry (GCR/GAR: json_key or access_token; ACR: basic or exchange).
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// ACR exchange mode: the Entra ID tenant id.
     #[arg(long)]
-    pub mode: Option<String>,
+    pub tenant: Option<String>,
     /// Check the credentials against the registry once stored.
     #[arg(long)]
     pub verify: bool,
     /// Check that this image can be pulled with them (implies --verify).
     #[arg(long)]
     pub image: Option<String>,
+}
+
+/// The pull-secret kinds, as the API names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// Docker Hub.
+    Docker,
+    /// GitHub Container Registry.
+    Ghcr,
+    /// Quay.
+    Quay,
+    /// Any other registry with a fixed password or token.
+    Custom,
+    /// Azure Container Registry.
+    Acr,
+    /// Google Container Registry.
+    Gcr,
+    /// Google Artifact Registry.
+    Gar,
+    /// Amazon ECR.
+    Ecr,
+    /// A public registry: no credentials.
+    Public,
+}
+
+impl From<KindArg> for Kind {
+    fn from(kind: KindArg) -> Kind {
+        match kind {
+            KindArg::Docker => Kind::Docker,
+            KindArg::Ghcr => Kind::Ghcr,
+            KindArg::Quay => Kind::Quay,
+            KindArg::Custom => Kind::Custom,
+            KindArg::Acr => Kind::Acr,
+            KindArg::Gcr => Kind::Gcr,
+            KindArg::Gar => Kind::Gar,
+            KindArg::Ecr => Kind::Ecr,
+            KindArg::Public => Kind::Public,
+        }
+    }
+}
+
+/// How a credential reaches the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// GCR/GAR: the key itself, as `_json_key` (the default).
+    #[value(name = "json_key")]
+    JsonKey,
+    /// GCR/GAR: one-hour access tokens minted from the key.
+    #[value(name = "access_token")]
+    AccessToken,
+    /// ACR: the service principal or admin user as it is (the default).
+    Basic,
+    /// ACR: the service principal exchanged for an ACR refresh token through Entra ID.
+    Exchange,
 }
 
 #[derive(Debug, Args)]
@@ -388,17 +601,34 @@ pub struct ImportArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectCommand {
+    /// Create a project.
+    #[command(after_help = "Examples:
+  regcred project create acme
+  regcred project create acme --description \"the ACME storefront\"")]
     Create {
+        /// Project name: lower-case letters, digits and '-'.
         name: String,
+        /// What the project is, for people.
         #[arg(long)]
         description: Option<String>,
     },
+    /// List the projects you can see.
     List,
+    /// Show one project.
     Get {
+        /// Project name.
         name: String,
     },
+    /// Delete an empty project (on a terminal, after asking).
+    #[command(after_help = "Examples:
+  regcred project delete acme
+  regcred project delete acme --yes")]
     Delete {
+        /// Project name.
         name: String,
+        /// Do not ask for confirmation (only a terminal is asked).
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }
 
@@ -406,16 +636,33 @@ pub enum ProjectCommand {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum LocationCommand {
+    /// Create a location: a Kubernetes cluster, a Docker/Podman auth file or a GitOps directory.
+    #[command(after_help = "Examples:
+  regcred location create local --kind docker --path ~/.docker/config.json
+  regcred location create node1 --kind docker --path /etc/containers/auth.json --format containers
+  regcred location create gke.prod --kind kubernetes --kubeconfig /etc/regcred/kubeconfig \\
+      --context prod --namespace-template 'apps-{project}' --service-account default
+  regcred location create gitops --kind manifests --directory /srv/gitops \\
+      --sealing-cert-file /etc/regcred/cert.pem")]
     Create(LocationCreateArgs),
+    /// List locations.
     List,
+    /// Show one location.
     Get {
+        /// Location name.
         name: String,
     },
+    /// Delete a location (on a terminal, after asking).
     Delete {
+        /// Location name.
         name: String,
+        /// Do not ask for confirmation (only a terminal is asked).
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Run a delivery pass over the location now.
     Sync {
+        /// Location name.
         name: String,
     },
 }
@@ -423,25 +670,39 @@ pub enum LocationCommand {
 #[derive(Debug, Subcommand)]
 pub enum DeploymentCommand {
     /// Deploy (or redeploy) an image; checks first that it can be pulled.
+    #[command(after_help = "Examples:
+  regcred deployment deploy --project acme --location gke.prod --name api \\
+      --image ghcr.io/acme/private-api:v1.2.3 --pull-secret ghcr
+  regcred deployment deploy --project acme --location gke.prod -f service.yaml")]
     Deploy(DeployArgs),
+    /// List deployments.
     List {
+        /// Only this project's deployments.
         #[arg(long, env = "REGCRED_PROJECT")]
         project: Option<String>,
+        /// Only this location's deployments.
         #[arg(long, env = "REGCRED_LOCATION")]
         location: Option<String>,
     },
     /// One deployment, its revisions and where it was delivered.
     Get {
+        /// Deployment name.
         name: String,
+        /// Project of the deployment.
         #[arg(long, env = "REGCRED_PROJECT")]
         project: String,
+        /// Location of the deployment.
         #[arg(long, env = "REGCRED_LOCATION")]
         location: String,
     },
+    /// Delete a deployment and what was delivered for it.
     Delete {
+        /// Deployment name.
         name: String,
+        /// Project of the deployment.
         #[arg(long, env = "REGCRED_PROJECT")]
         project: String,
+        /// Location of the deployment.
         #[arg(long, env = "REGCRED_LOCATION")]
         location: String,
     },
@@ -449,8 +710,10 @@ pub enum DeploymentCommand {
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
+    /// Project to deploy in.
     #[arg(long, env = "REGCRED_PROJECT")]
     pub project: String,
+    /// Location to deploy to.
     #[arg(long, env = "REGCRED_LOCATION")]
     pub location: String,
     /// Deployment name; from the file when --file is given.
@@ -462,6 +725,7 @@ pub struct DeployArgs {
     /// A pull secret, by name or id (repeat for several, tried in order).
     #[arg(long = "pull-secret", value_name = "NAME|ID")]
     pub pull_secrets: Vec<String>,
+    /// Number of replicas (Kubernetes); default: 1.
     #[arg(long)]
     pub replicas: Option<u32>,
     /// A deploy file: `{name, image, pullSecret}` as the deploy API takes it, or a service file
@@ -475,12 +739,13 @@ pub struct DeployArgs {
 
 #[derive(Debug, Args)]
 pub struct LocationCreateArgs {
+    /// Location name: lower-case letters, digits, '-' and '.'.
     pub name: String,
-    /// kubernetes, docker or manifests.
-    #[arg(long)]
-    pub kind: String,
+    /// Where pull secrets are delivered.
+    #[arg(long, value_enum)]
+    pub kind: LocationKind,
     /// kubernetes: kubeconfig path on the server.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<String>,
     /// kubernetes: kubeconfig context.
     #[arg(long)]
@@ -489,19 +754,19 @@ pub struct LocationCreateArgs {
     #[arg(long)]
     pub in_cluster: bool,
     /// kubernetes, manifests: namespace per project, e.g. apps-{project}.
-    #[arg(long)]
+    #[arg(long, value_name = "TEMPLATE")]
     pub namespace_template: Option<String>,
-    /// docker: auth file to maintain.
-    #[arg(long)]
+    /// docker: auth file to maintain, an absolute path on the server.
+    #[arg(long, value_name = "FILE")]
     pub path: Option<String>,
-    /// docker: docker (config.json) or containers (auth.json).
-    #[arg(long)]
-    pub format: Option<String>,
+    /// docker: the auth file's dialect; default: docker.
+    #[arg(long, value_enum)]
+    pub format: Option<AuthFileFormatArg>,
     /// manifests: directory to write into.
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     pub directory: Option<String>,
     /// kubernetes: also deliver to namespaces matching this label selector ({project} is replaced).
-    #[arg(long)]
+    #[arg(long, value_name = "SELECTOR")]
     pub namespace_selector: Option<String>,
     /// kubernetes: add the pull secrets to this ServiceAccount in each namespace (repeatable).
     #[arg(long = "service-account", value_name = "NAME")]
@@ -514,57 +779,146 @@ pub struct LocationCreateArgs {
     pub allow_plaintext: bool,
 }
 
+/// The kinds of location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LocationKind {
+    /// A cluster: Secrets in namespaces, ServiceAccounts, Deployments.
+    Kubernetes,
+    /// A Docker/Podman host: one auth file.
+    Docker,
+    /// A GitOps directory: SealedSecrets and Deployments as files.
+    Manifests,
+}
+
+/// The auth-file dialects of a docker location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthFileFormatArg {
+    /// Docker's config.json.
+    Docker,
+    /// containers' auth.json (podman, skopeo, buildah).
+    Containers,
+}
+
+impl From<AuthFileFormatArg> for AuthFileFormat {
+    fn from(format: AuthFileFormatArg) -> AuthFileFormat {
+        match format {
+            AuthFileFormatArg::Docker => AuthFileFormat::Docker,
+            AuthFileFormatArg::Containers => AuthFileFormat::Containers,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token; its secret is printed once.
+    #[command(after_help = "Examples:
+  regcred token create --name kubelet --role puller --project acme > /etc/regcred/token
+  regcred token create --name ci --role editor --project acme --ttl-seconds 86400
+  regcred token create --name ops --role admin")]
     Create {
+        /// Name of the token, for people (e.g. what uses it).
         #[arg(long)]
         name: String,
-        /// admin, owner, editor, deployer, viewer or puller.
-        #[arg(long)]
-        role: String,
+        /// What the token may do; every role but admin needs --project.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Project the role applies to.
         #[arg(long)]
         project: Option<String>,
-        /// Lifetime in seconds.
-        #[arg(long)]
+        /// Lifetime in seconds; default: no expiry.
+        #[arg(long, value_name = "SECONDS")]
         ttl_seconds: Option<u64>,
     },
+    /// List tokens (never their secrets).
     List {
+        /// Only this project's tokens.
         #[arg(long)]
         project: Option<String>,
     },
+    /// Revoke a token.
     Revoke {
+        /// The token's id (from `token list`).
         id: String,
     },
+}
+
+/// The roles a token can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Everything, everywhere (not tied to a project).
+    Admin,
+    /// Manage the project, its tokens and audit log, and everything below.
+    Owner,
+    /// Create, rotate and delete the project's pull secrets; read.
+    Editor,
+    /// Read, deploy and release credential material.
+    Deployer,
+    /// Read.
+    Viewer,
+    /// Release credential material only (helpers and nodes).
+    Puller,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Role {
+        match role {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Owner => Role::Owner,
+            RoleArg::Editor => Role::Editor,
+            RoleArg::Deployer => Role::Deployer,
+            RoleArg::Viewer => Role::Viewer,
+            RoleArg::Puller => Role::Puller,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// Can this image be pulled here? Tries the pull secrets that apply against the registry.
+    #[command(after_help = "Examples:
+  regcred image check ghcr.io/acme/api:v1 --project acme --location local")]
     Check {
+        /// Image reference, as a Pod or `docker pull` names it.
         image: String,
         #[command(flatten)]
         scope: Scope,
     },
     /// Which pull secrets apply to an image, in the order the runtime tries them.
+    #[command(after_help = "Examples:
+  regcred image resolve ghcr.io/acme/api:v1 --project acme --location local
+  regcred image resolve ghcr.io/acme/api:v1 --project acme --location local --rules containers")]
     Resolve {
+        /// Image reference, as a Pod or `docker pull` names it.
         image: String,
         #[command(flatten)]
         scope: Scope,
-        /// kubelet (default) or containers.
-        #[arg(long)]
-        rules: Option<String>,
+        /// Whose matching rules to apply; default: those of the location's runtime.
+        #[arg(long, value_enum)]
+        rules: Option<Rules>,
     },
+}
+
+/// Credential matching rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Rules {
+    /// The kubelet's keyring (image pull Secrets).
+    Kubelet,
+    /// containers/image (podman, skopeo, CRI-O).
+    Containers,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
+    /// List audit events, newest first.
     List {
+        /// Only this project's events.
         #[arg(long)]
         project: Option<String>,
+        /// At most this many events.
         #[arg(long)]
         limit: Option<u32>,
-        #[arg(long)]
+        /// Only events older than this event id (to page back).
+        #[arg(long, value_name = "ID")]
         before: Option<i64>,
     },
 }
@@ -581,8 +935,14 @@ pub enum RegistryCommand {
 pub enum RenderCommand {
     /// A kubernetes.io/dockerconfigjson Secret, byte-identical to
     /// `kubectl create secret docker-registry … --dry-run=client -o json|yaml`.
+    #[command(after_help = "Examples:
+  regcred render k8s-secret regcred --docker-server ghcr.io --docker-username u --password-stdin -o yaml
+  regcred render k8s-secret --from-pull-secret ghcr --project acme --location local -n acme -o json")]
     K8sSecret(RenderArgs),
     /// A Docker config.json.
+    #[command(after_help = "Examples:
+  regcred render docker-config --docker-server ghcr.io --docker-username u --password-file token.txt
+  regcred render docker-config --from-pull-secret ghcr --project acme --location local")]
     DockerConfig(RenderArgs),
     /// A containers auth.json (podman, skopeo, buildah).
     AuthJson(RenderArgs),
@@ -593,19 +953,29 @@ pub enum RenderCommand {
 pub struct RenderArgs {
     /// Secret name (k8s-secret).
     pub name: Option<String>,
-    #[arg(long, default_value = "https://index.docker.io/v1/")]
+    /// Registry server, as kubectl takes it.
+    #[arg(
+        long,
+        default_value = "https://index.docker.io/v1/",
+        value_name = "SERVER"
+    )]
     pub docker_server: String,
-    #[arg(long)]
+    /// User name at the registry.
+    #[arg(long, value_name = "USER")]
     pub docker_username: Option<String>,
     /// Lands in shell history; prefer --password-stdin.
-    #[arg(long)]
+    #[arg(long, value_name = "PASSWORD")]
     pub docker_password: Option<String>,
-    #[arg(long)]
+    /// E-mail address, kept in .dockerconfigjson.
+    #[arg(long, value_name = "EMAIL")]
     pub docker_email: Option<String>,
+    /// Read the password from standard input.
     #[arg(long, conflicts_with = "docker_password")]
     pub password_stdin: bool,
+    /// Read the password from a file.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["docker_password", "password_stdin"])]
     pub password_file: Option<PathBuf>,
+    /// Namespace of the Secret (k8s-secret).
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
     /// Accepted for kubectl compatibility; rendering is always client-side.
@@ -618,10 +988,22 @@ pub struct RenderArgs {
     /// --from-file=.dockerconfigjson=FILE (which spelling is accepted too).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["docker_server", "docker_username", "docker_password", "docker_email", "password_stdin", "password_file", "from_pull_secret"])]
     pub from_file: Option<PathBuf>,
+    /// Project of the stored pull secrets (with --from-pull-secret).
     #[arg(long, env = "REGCRED_PROJECT")]
     pub project: Option<String>,
+    /// Location of the stored pull secrets (with --from-pull-secret).
     #[arg(long, env = "REGCRED_LOCATION")]
     pub location: Option<String>,
+}
+
+/// The word the API takes for a value enum: its command-line name, which the enums above spell
+/// exactly as the API does (a unit test holds them to it).
+pub fn wire<T: ValueEnum>(value: &T) -> String {
+    value
+        .to_possible_value()
+        .expect("no value enum here skips a variant, so every variant has a name")
+        .get_name()
+        .to_owned()
 }
 
 /// A combination of flags that clap cannot check by itself; exits 2 like clap's own errors.
@@ -636,3 +1018,257 @@ macro_rules! usage {
     };
 }
 pub(crate) use usage;
+
+#[cfg(test)]
+#[path = "../tests/fixture/doc_commands.rs"]
+mod doc_commands;
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every subcommand, with its path (`regcred pullsecret create`).
+    fn all_commands() -> Vec<(String, clap::Command)> {
+        let mut out = Vec::new();
+        let mut stack = vec![("regcred".to_owned(), Cli::command())];
+        while let Some((path, command)) = stack.pop() {
+            for sub in command.get_subcommands() {
+                stack.push((format!("{path} {}", sub.get_name()), sub.clone()));
+            }
+            out.push((path, command));
+        }
+        out
+    }
+
+    #[test]
+    fn every_command_and_flag_has_a_description() {
+        let mut missing = Vec::new();
+        for (path, command) in all_commands() {
+            if path != "regcred" && command.get_about().is_none() {
+                missing.push(format!("{path}: the command"));
+            }
+            for arg in command.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path}: {}", arg.get_id()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no help text:\n{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn global_options_stand_under_their_own_heading() {
+        for (path, command) in all_commands() {
+            for arg in command.get_arguments().filter(|a| a.is_global_set()) {
+                assert_eq!(
+                    arg.get_help_heading(),
+                    Some(GLOBAL),
+                    "{path}: {}",
+                    arg.get_id()
+                );
+            }
+        }
+        let help = Cli::command().render_help().to_string();
+        let global = help
+            .find("Global options:")
+            .expect("a Global options heading");
+        assert!(help[global..].contains("--api-url"), "{help}");
+        assert!(!help[..global].contains("--api-url"), "{help}");
+    }
+
+    /// The names of a value enum's values.
+    fn names<T: ValueEnum>() -> Vec<String> {
+        T::value_variants().iter().map(wire).collect()
+    }
+
+    #[test]
+    fn enum_flags_list_their_values_as_the_api_spells_them() {
+        for kind in KindArg::value_variants() {
+            assert_eq!(wire(kind), Kind::from(*kind).as_str());
+        }
+        assert_eq!(names::<KindArg>().len(), Kind::ALL.len());
+        for role in RoleArg::value_variants() {
+            assert_eq!(Role::parse(&wire(role)), Some(Role::from(*role)));
+        }
+        for format in AuthFileFormatArg::value_variants() {
+            assert_eq!(
+                serde_json::to_value(AuthFileFormat::from(*format)).ok(),
+                Some(serde_json::Value::String(wire(format)))
+            );
+        }
+        // The modes are documented with the kinds that take them.
+        let mode_docs: Vec<String> = Kind::ALL
+            .iter()
+            .flat_map(|k| k.info().fields)
+            .filter(|f| f.name == "mode")
+            .map(|f| f.description.to_owned())
+            .collect();
+        for mode in names::<Mode>() {
+            assert!(
+                mode_docs
+                    .iter()
+                    .any(|d| d.split([' ', ':', '(', ')']).any(|w| w == mode)),
+                "{mode} is no mode of any kind: {mode_docs:?}"
+            );
+        }
+        assert_eq!(names::<Access>(), ["read", "read-write"]);
+        assert_eq!(
+            names::<LocationKind>(),
+            ["kubernetes", "docker", "manifests"]
+        );
+        assert_eq!(names::<Rules>(), ["kubelet", "containers"]);
+
+        // And clap offers them: in help, in errors and to completions.
+        for (path, flag) in [
+            ("pullsecret create", "kind"),
+            ("pullsecret create", "mode"),
+            ("location create", "kind"),
+            ("location create", "format"),
+            ("token create", "role"),
+            ("registrykey create", "access"),
+            ("image resolve", "rules"),
+        ] {
+            let mut command = Cli::command();
+            for name in path.split(' ') {
+                command = command
+                    .find_subcommand(name)
+                    .unwrap_or_else(|| panic!("no {path}"))
+                    .clone();
+            }
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_id() == flag)
+                .unwrap_or_else(|| panic!("{path} has no --{flag}"));
+            assert!(
+                !arg.get_possible_values().is_empty(),
+                "{path} --{flag} lists no values"
+            );
+        }
+    }
+
+    #[test]
+    fn the_main_commands_show_examples() {
+        for path in [
+            "regcred",
+            "regcred pullsecret create",
+            "regcred pullsecret get",
+            "regcred pullsecret delete",
+            "regcred pullsecret verify",
+            "regcred pullsecret import",
+            "regcred project create",
+            "regcred location create",
+            "regcred token create",
+            "regcred deployment deploy",
+            "regcred image check",
+            "regcred render k8s-secret",
+            "regcred completion",
+        ] {
+            let (_, command) = all_commands()
+                .into_iter()
+                .find(|(p, _)| p == path)
+                .unwrap_or_else(|| panic!("no {path}"));
+            let after = command.get_after_help().map(|h| h.to_string());
+            assert!(
+                after.as_deref().is_some_and(|h| h.starts_with("Examples:")),
+                "{path} shows no examples"
+            );
+        }
+    }
+
+    /// Parses `words` as the command line after `regcred`; `--help` counts as parsing.
+    fn parse(words: &[String]) -> Result<(), String> {
+        match Cli::try_parse_from(
+            std::iter::once("regcred".to_owned()).chain(words.iter().cloned()),
+        ) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn every_documented_command_parses() {
+        // The parse must not lean on the test's environment.
+        for (key, _) in std::env::vars_os() {
+            assert!(
+                !key.to_string_lossy().starts_with("REGCRED_"),
+                "unset {key:?} to run this test"
+            );
+        }
+        let mut commands = doc_commands::documented_commands();
+        assert!(
+            commands.iter().any(|c| c.file == "README.md")
+                && commands.iter().any(|c| c.file.starts_with("docs/")),
+            "no commands found in README.md and docs/: {commands:?}"
+        );
+        for (path, command) in all_commands() {
+            if let Some(after) = command.get_after_help() {
+                let text = after.to_string().replace("Examples:\n", "");
+                commands.extend(doc_commands::commands_in(
+                    &format!("`{path} --help`"),
+                    &text,
+                    false,
+                ));
+            }
+        }
+        let broken: Vec<String> = commands
+            .iter()
+            .filter_map(|c| {
+                let invocation = doc_commands::invocation(&c.text)?;
+                parse(&invocation.words)
+                    .err()
+                    .map(|e| format!("{}\n    {}", c.place(), e.trim().replace('\n', "\n    ")))
+            })
+            .collect();
+        assert!(
+            broken.is_empty(),
+            "documented commands that regcred does not accept:\n{}",
+            broken.join("\n")
+        );
+    }
+
+    #[test]
+    fn pull_secret_verbs_take_the_name_positional_or_as_flag() {
+        for verb in ["get", "delete", "verify"] {
+            for words in [
+                vec![verb, "ghcr", "--project", "acme", "--location", "local"],
+                vec![
+                    verb,
+                    "--name",
+                    "ghcr",
+                    "--project",
+                    "acme",
+                    "--location",
+                    "local",
+                ],
+            ] {
+                let cli = Cli::try_parse_from(
+                    std::iter::once("regcred")
+                        .chain(std::iter::once("pullsecret").chain(words.iter().copied())),
+                )
+                .unwrap_or_else(|e| panic!("{words:?}: {e}"));
+                let Command::PullSecret { command } = cli.command else {
+                    panic!("not a pull-secret command")
+                };
+                let target = match command {
+                    PullSecretCommand::Get { target }
+                    | PullSecretCommand::Delete { target, .. }
+                    | PullSecretCommand::Verify { target, .. } => target,
+                    other => panic!("{other:?}"),
+                };
+                assert_eq!(target.name().map(String::as_str), Some("ghcr"), "{words:?}");
+            }
+            let both = ["regcred", "pullsecret", verb, "a", "--name", "b"];
+            assert!(Cli::try_parse_from(both).is_err(), "{verb}: two names");
+        }
+    }
+}

@@ -1,8 +1,9 @@
 //! The CLI's connection to a regcred server: which URL and token to use (flags, environment, or
 //! what `regcred serve` left in the data directory) and the RPC call itself. Errors from the
-//! server keep their stable code, which decides the exit status.
+//! server keep their stable code, which decides the exit status; a server that cannot be reached
+//! is reported with the address tried and where that address came from.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use regcred_core::api::{Envelope, ErrorBody};
@@ -34,19 +35,99 @@ impl std::fmt::Display for ApiFailure {
 
 impl std::error::Error for ApiFailure {}
 
+/// Where the server's address came from, named when the server cannot be reached: a wrong
+/// address is fixed where it was set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiUrlSource {
+    /// `--api-url`.
+    Flag,
+    /// `REGCRED_API_URL`.
+    Env,
+    /// The `server.url` file a running `regcred serve` writes into its data directory.
+    ServerUrlFile(PathBuf),
+    /// Neither of those, nor a `server.url` in this data directory.
+    Default { data_dir: PathBuf },
+    /// The credential plugins' own configuration (environment or helper config file).
+    PluginConfig,
+}
+
+impl ApiUrlSource {
+    /// "(from …)" for the error, and what to do about it. `refused`: nothing listens at the
+    /// address (rather than a server that does not answer in time).
+    fn explain(&self, refused: bool) -> (String, &'static str) {
+        match self {
+            ApiUrlSource::ServerUrlFile(path) if !refused => (
+                format!("from {}", paths::display(path)),
+                "the `regcred serve` that wrote that file does not answer",
+            ),
+            ApiUrlSource::Flag => ("from --api-url".into(), "is the address right, and is `regcred serve` running there?"),
+            ApiUrlSource::Env => ("from REGCRED_API_URL".into(), "is the address right, and is `regcred serve` running there?"),
+            ApiUrlSource::ServerUrlFile(path) => (
+                format!("from {}", paths::display(path)),
+                "that file is stale: the `regcred serve` that wrote it is no longer running (a server that stops cleanly removes it); start it again, or give --api-url",
+            ),
+            ApiUrlSource::Default { data_dir } => (
+                format!(
+                    "the default: no --api-url, no REGCRED_API_URL, and no server.url in {}",
+                    paths::display(data_dir)
+                ),
+                "is `regcred serve` running? A server on another port or data directory is found with --api-url or --data-dir",
+            ),
+            ApiUrlSource::PluginConfig => (
+                "from REGCRED_API_URL or the helper config".into(),
+                "is the address right, and is `regcred serve` running there?",
+            ),
+        }
+    }
+}
+
 /// The server could not be reached at all.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot reach the regcred server at {url}; is `regcred serve` running?")]
+#[derive(Debug)]
 pub struct Unreachable {
     pub url: String,
-    #[source]
+    pub from: ApiUrlSource,
     pub source: reqwest::Error,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (from, advice) = self.from.explain(self.source.is_connect());
+        write!(
+            f,
+            "cannot reach the regcred server at {} ({from}); {advice}",
+            redacted(&self.url)
+        )
+    }
+}
+
+impl std::error::Error for Unreachable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// A URL as errors show it: without user name, password, query or fragment, which may hold
+/// credentials.
+fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            // Infallible for the http(s) URLs a client can use; for others the URL is shown
+            // as far as it parsed.
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.as_str().trim_end_matches('/').to_owned()
+        }
+        Err(_) => "(an address that is not a URL)".to_owned(),
+    }
 }
 
 /// A configured client.
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    from: ApiUrlSource,
     token: Option<String>,
 }
 
@@ -55,10 +136,15 @@ impl Client {
     /// credential plugins). The timeout stays well under the kubelet's one-minute limit for a
     /// plugin, so that a hanging server still leaves time to answer from the local cache.
     pub fn new(base: String, token: Option<String>) -> anyhow::Result<Client> {
-        Client::with_timeout(base, token, 20)
+        Client::with_timeout(base, ApiUrlSource::PluginConfig, token, 20)
     }
 
-    fn with_timeout(base: String, token: Option<String>, seconds: u64) -> anyhow::Result<Client> {
+    fn with_timeout(
+        base: String,
+        from: ApiUrlSource,
+        token: Option<String>,
+        seconds: u64,
+    ) -> anyhow::Result<Client> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("regcred-cli/", env!("CARGO_PKG_VERSION")))
             .timeout(std::time::Duration::from_secs(seconds))
@@ -67,6 +153,7 @@ impl Client {
         Ok(Client {
             http,
             base: base.trim_end_matches('/').to_owned(),
+            from,
             token,
         })
     }
@@ -74,10 +161,19 @@ impl Client {
     /// Resolves server and token: flags and environment first, then the data directory.
     pub fn from_global(global: &Global) -> anyhow::Result<Client> {
         let dir = paths::data_dir(global.data_dir.as_deref());
-        let base = match &global.api_url {
-            Some(url) => url.clone(),
-            None => read_trimmed(&dir.join(paths::SERVER_URL_FILE))
-                .unwrap_or_else(|| paths::DEFAULT_SERVER.to_owned()),
+        let url_file = dir.join(paths::SERVER_URL_FILE);
+        let (base, from) = match &global.api_url {
+            Some(url) if global.api_url_from_env => (url.clone(), ApiUrlSource::Env),
+            Some(url) => (url.clone(), ApiUrlSource::Flag),
+            None => match read_trimmed(&url_file) {
+                Some(url) => (url, ApiUrlSource::ServerUrlFile(url_file)),
+                None => (
+                    paths::DEFAULT_SERVER.to_owned(),
+                    ApiUrlSource::Default {
+                        data_dir: dir.clone(),
+                    },
+                ),
+            },
         };
         let token = match (&global.token, &global.token_file) {
             (Some(t), _) => Some(t.trim().to_owned()),
@@ -89,7 +185,7 @@ impl Client {
             ),
             (None, None) => read_trimmed(&dir.join(paths::ADMIN_TOKEN_FILE)),
         };
-        Client::with_timeout(base, token, 60)
+        Client::with_timeout(base, from, token, 60)
     }
 
     /// Calls `method` with `request` and decodes the result.
@@ -109,6 +205,7 @@ impl Client {
         }
         let response = builder.send().await.map_err(|source| Unreachable {
             url: self.base.clone(),
+            from: self.from.clone(),
             source,
         })?;
         let status = response.status().as_u16();
@@ -132,4 +229,61 @@ fn read_trimmed(path: &Path) -> Option<String> {
         .ok()
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real connection error: nothing listens on port 1.
+    async fn refused() -> reqwest::Error {
+        match reqwest::Client::new()
+            .get("http://127.0.0.1:1/")
+            .send()
+            .await
+        {
+            Err(e) => e,
+            Ok(_) => panic!("something answers on 127.0.0.1:1"),
+        }
+    }
+
+    #[tokio::test]
+    async fn unreachable_names_the_address_and_its_source() {
+        let data_dir = PathBuf::from("/srv/regcred-data");
+        for (from, expected) in [
+            (ApiUrlSource::Flag, "(from --api-url)"),
+            (ApiUrlSource::Env, "(from REGCRED_API_URL)"),
+            (
+                ApiUrlSource::ServerUrlFile(data_dir.join("server.url")),
+                "(from /srv/regcred-data/server.url); that file is stale",
+            ),
+            (
+                ApiUrlSource::Default {
+                    data_dir: data_dir.clone(),
+                },
+                "(the default: no --api-url, no REGCRED_API_URL, and no server.url in /srv/regcred-data)",
+            ),
+        ] {
+            let e = Unreachable {
+                url: "http://127.0.0.1:7700".into(),
+                from: from.clone(),
+                source: refused().await,
+            };
+            let text = e.to_string();
+            assert!(
+                text.starts_with("cannot reach the regcred server at http://127.0.0.1:7700 "),
+                "{text}"
+            );
+            assert!(text.contains(expected), "{from:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn addresses_in_errors_carry_no_credentials() {
+        assert_eq!(
+            redacted("https://user:s3cret@regcred.example.com:8443/api/?token=t#x"),
+            "https://regcred.example.com:8443/api"
+        );
+        assert_eq!(redacted("not a url"), "(an address that is not a URL)");
+    }
 }

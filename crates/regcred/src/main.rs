@@ -7,11 +7,13 @@ mod commands;
 mod output;
 mod paths;
 mod plugins;
+mod prompt;
 mod serve;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command, UsageError};
 use crate::client::{ApiFailure, Client, Unreachable};
@@ -35,7 +37,9 @@ fn main() -> ExitCode {
     if plugins::invoked_as_docker_helper(args.next().as_deref()) {
         return plugins::docker_helper::main(args.collect());
     }
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.global.api_url_from_env = matches.value_source("api_url") == Some(ValueSource::EnvVariable);
     // The kubelet knows only success and failure.
     let plugin = matches!(cli.command, Command::KubeletCredentialProvider(_));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -86,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::admin::registry_key(&client()?, &printer, command).await
         }
         Command::KubeletCredentialProvider(args) => plugins::kubelet::run(&cli.global, args).await,
+        Command::Completion { shell } => commands::completion(shell),
     }
 }
 
@@ -115,7 +120,10 @@ fn report(e: &anyhow::Error) -> ExitCode {
         exit::CHECK_FAILED
     } else if e.downcast_ref::<commands::DeliveryFailed>().is_some() {
         exit::DELIVERY_FAILED
-    } else if e.downcast_ref::<UsageError>().is_some() {
+    } else if e.downcast_ref::<UsageError>().is_some()
+        || e.downcast_ref::<regcred_core::k8s_secret::KubectlInputError>()
+            .is_some()
+    {
         exit::USAGE
     } else if e.downcast_ref::<Unreachable>().is_some() {
         exit::UNREACHABLE

@@ -21,3 +21,12 @@ pub const DATABASE_FILE: &str = "regcred.db";
 /// The URL a running `regcred serve` answers on; removed at shutdown.
 pub const SERVER_URL_FILE: &str = "server.url";
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7700";
+
+/// A path as messages show it: under the home directory as `~/…`, as people write it.
+pub fn display(path: &Path) -> String {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty() && h != "/");
+    match home.and_then(|h| path.strip_prefix(PathBuf::from(h)).ok().map(Path::to_owned)) {
+        Some(rest) => format!("~/{}", rest.display()),
+        None => path.display().to_string(),
+    }
+}

@@ -39,15 +39,27 @@ fn without_deliveries(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
-/// A list answer with [`without_deliveries`] applied to every item: two lists taken while the
-/// background loop delivers differ only there.
-fn items_without_deliveries(mut v: serde_json::Value) -> serde_json::Value {
-    if let Some(items) = v["items"].as_array_mut() {
-        for item in items.iter_mut() {
-            *item = without_deliveries(item.take());
+/// `pullsecret list --project acme` once each of its `count` pull secrets is delivered: the
+/// list no longer changes in the background after that. Polls, bounded.
+fn delivered_list(server: &Server, count: usize) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..500 {
+        last = server
+            .run(&["pullsecret", "list", "--project", P])
+            .ok()
+            .json();
+        let items = last["items"].as_array().cloned().unwrap_or_default();
+        let delivered = |item: &Value| {
+            item["deliveries"]
+                .as_array()
+                .is_some_and(|d| !d.is_empty() && d.iter().all(|d| d["state"] == "delivered"))
+        };
+        if items.len() == count && items.iter().all(delivered) {
+            return last;
         }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    v
+    panic!("the {count} pull secrets were not all delivered after 500 polls: {last:#}");
 }
 
 /// Checks a table: the header is `headers`, every row has a value starting at each column's
@@ -185,10 +197,9 @@ fn zero_config_lifecycle() {
     assert_eq!(flag.json()["pullSecret"]["server"], "localhost:5000");
 
     // list: JSON by default (stdout is not a terminal), the same data as YAML, and a table.
-    let list = server
-        .run(&["pullsecret", "list", "--project", P])
-        .ok()
-        .json();
+    // The background delivery adds each pull secret's delivery state on its own schedule, so
+    // the lists are compared once it has delivered all four (bounded wait).
+    let list = delivered_list(&server, 4);
     let names: Vec<&str> = list["items"]
         .as_array()
         .expect("items")
@@ -200,14 +211,12 @@ fn zero_config_lifecycle() {
         .run(&["pullsecret", "list", "-o", "json"])
         .ok()
         .json();
-    // Taken while the background delivery records its statuses: equal but for those.
-    let list = items_without_deliveries(list);
-    assert_eq!(items_without_deliveries(as_json), list);
+    assert_eq!(as_json, list);
     let as_yaml = server
         .run(&["pullsecret", "list", "-o", "yaml"])
         .ok()
         .yaml();
-    assert_eq!(items_without_deliveries(as_yaml), list);
+    assert_eq!(as_yaml, list);
     let table = server
         .run(&["pullsecret", "list", "-o", "table"])
         .ok()
@@ -753,4 +762,395 @@ fn import_docker_config() {
     let (done, _) = outcomes(server.run(&import).ok());
     assert!(done.iter().all(|(_, _, r)| r == "rotated"), "{done:?}");
     assert_eq!(get(&server, "docker-hub").ok().json()["revision"], 2);
+}
+
+/// Issue 10, item 18: `pullsecret verify` refused `--name`, which `get` and `delete` (and the
+/// seed CLI) take; every pull-secret verb takes the name positional or as `--name`.
+#[test]
+fn pull_secret_verbs_take_name_as_flag_or_positional() {
+    let server = Server::start();
+    project_and_location(&server, P, L);
+    // Nothing listens on port 9 of loopback: the check answers unreachable at once, without
+    // any network.
+    let create = |name: &str| {
+        server
+            .cli(&create_args(
+                name,
+                &[
+                    "--server",
+                    "127.0.0.1:9",
+                    "--username",
+                    "u",
+                    "--password-stdin",
+                ],
+            ))
+            .stdin("pw")
+            .run()
+            .ok()
+            .json()
+    };
+    create("by-flag");
+    create("by-position");
+    for (name, how) in [("by-flag", "--name"), ("by-position", "")] {
+        let args = |verb: &'static str| {
+            let mut v = vec!["pullsecret", verb];
+            if !how.is_empty() {
+                v.push(how);
+            }
+            v.push(name);
+            v.extend(scope());
+            v
+        };
+        let verified = server.run(&args("verify"));
+        verified.code(8);
+        assert_eq!(verified.json()["verification"]["outcome"], "unreachable");
+        assert_eq!(server.run(&args("get")).ok().json()["name"], name);
+        server.run(&args("delete")).ok();
+        server.run(&args("get")).code(4);
+    }
+    server
+        .run(&[
+            "pullsecret",
+            "verify",
+            "a",
+            "--name",
+            "b",
+            "--project",
+            P,
+            "--location",
+            L,
+        ])
+        .code(2);
+}
+
+/// Issue 10, item 20: a stopped server on another port was reported as unreachable at
+/// `127.0.0.1:7700`, the default, without saying so. The error names the address tried and
+/// where it came from, and a stale `server.url` is called stale.
+#[test]
+fn unreachable_server_error_names_the_address_and_where_it_came_from() {
+    let mut server = Server::start();
+    let url = server.url.clone();
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    server.stop().expect("it was running");
+
+    let by_flag = server.run(&["--api-url", &url, "project", "list"]);
+    by_flag.code(7);
+    let message = by_flag.error_message().expect("an error").to_owned();
+    assert!(message.contains(&address), "{message}");
+    assert!(message.contains("from --api-url"), "{message}");
+
+    let by_env = server
+        .cli(&["project", "list"])
+        .env("REGCRED_API_URL", &url)
+        .run();
+    by_env.code(7);
+    let message = by_env.error_message().expect("an error").to_owned();
+    assert!(message.contains(&address), "{message}");
+    assert!(message.contains("from REGCRED_API_URL"), "{message}");
+
+    // A server killed without its clean shutdown leaves server.url behind.
+    let url_file = server.data_dir.join("server.url");
+    std::fs::write(&url_file, format!("{url}\n")).expect("write server.url");
+    let stale = server.run(&["project", "list"]);
+    stale.code(7);
+    let message = stale.error_message().expect("an error").to_owned();
+    assert!(message.contains(&address), "{message}");
+    assert!(
+        message.contains(&format!("from {}", url_file.display())),
+        "{message}"
+    );
+    assert!(message.contains("stale"), "{message}");
+    assert!(!message.contains("127.0.0.1:7700"), "{message}");
+}
+
+/// Issue 10, item 21: importing into a location that does not exist tried every entry and
+/// exited 1. The project and location are checked first: exit 4, nothing tried.
+#[test]
+fn import_into_a_missing_location_exits_4_before_trying_entries() {
+    let server = Server::start();
+    project_and_location(&server, P, L);
+    let file = server.scratch("config.json");
+    std::fs::write(&file, docker_config()).expect("write config.json");
+    let file = file.display().to_string();
+    for (project, location, missing) in [(P, "nowhere", "location"), ("nobody", L, "project")] {
+        let out = server.run(&[
+            "pullsecret",
+            "import",
+            "--file",
+            &file,
+            "--project",
+            project,
+            "--location",
+            location,
+        ]);
+        out.code(4);
+        assert!(out.stdout.is_empty(), "entries were tried: {}", out.stdout);
+        let message = out.error_message().expect("an error");
+        assert!(message.contains(missing), "{message}");
+    }
+    let list = server.run(&["pullsecret", "list"]).ok().json();
+    assert_eq!(list["items"], Value::Array(vec![]));
+}
+
+/// Issue 10, item 22: `render k8s-secret` without the credentials kubectl requires exited 1;
+/// it is a usage error (exit 2), as the README's table says.
+#[test]
+fn render_k8s_secret_without_credentials_exits_2() {
+    let cases: [&[&str]; 3] = [
+        &["render", "k8s-secret", "x", "--docker-password", "p"],
+        &["render", "k8s-secret", "x", "--docker-username", "u"],
+        &[
+            "render",
+            "docker-config",
+            "--docker-username",
+            "",
+            "--docker-password",
+            "p",
+        ],
+    ];
+    for args in cases {
+        let out = Cmd::new(args).run();
+        out.code(2);
+        assert!(
+            out.stderr.contains("--docker-username, --docker-password"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn help_snapshots() {
+    let top = Cmd::new(&["--help"]).run();
+    insta::assert_snapshot!("regcred_help", top.ok().stdout);
+    let create = Cmd::new(&["pullsecret", "create", "--help"]).run();
+    insta::assert_snapshot!("pullsecret_create_help", create.ok().stdout);
+}
+
+/// Issue 10, item 22: `regcred completion bash|zsh|fish`, generated from the parser, so it
+/// offers every command and the values of the enum flags.
+#[test]
+fn completion_scripts_offer_commands_and_enum_values() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Cmd::new(&["completion", shell]).run();
+        let script = out.ok().stdout.clone();
+        for word in [
+            "pullsecret",
+            "--project",
+            "puller",
+            "read-write",
+            "access_token",
+        ] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let bash = Cmd::new(&["completion", "bash"]).run().stdout;
+    let path = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(path.path(), bash).expect("write script");
+    Cmd::program("bash", &["-n", &path.path().display().to_string()])
+        .run()
+        .ok();
+    Cmd::new(&["completion", "powershell"]).run().code(2);
+}
+
+/// What a command did on a pseudo-terminal: exit code and everything the terminal showed.
+struct Screen {
+    code: Option<i32>,
+    text: String,
+}
+
+/// Runs `regcred --data-dir DATA args…` on a pseudo-terminal (util-linux `script`), and types
+/// each of `answers` once the text before it shows on the screen. Bounded: a prompt that never
+/// appears, or a command that never ends, fails the test.
+fn on_terminal(server: &Server, args: &[&str], answers: &[(&str, &str)]) -> Screen {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let mut line = format!(
+        "{} --data-dir {}",
+        quote(fixture::BIN),
+        quote(&server.data_dir.display().to_string())
+    );
+    for a in args {
+        line.push(' ');
+        line.push_str(&quote(a));
+    }
+    let mut command = Command::new("script");
+    command.args(["-qec", &line, "/dev/null"]);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("REGCRED_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs the command on a pseudo-terminal");
+    let screen = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = {
+        let screen = Arc::clone(&screen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                screen.lock().expect("screen").extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let shown = || String::from_utf8_lossy(&screen.lock().expect("screen")).into_owned();
+    let mut stdin = child.stdin.take().expect("stdin");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (prompt, answer) in answers {
+        while !shown().contains(prompt) {
+            assert!(
+                Instant::now() < deadline,
+                "`{line}` never asked {prompt:?}; the screen:\n{}",
+                shown()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stdin.write_all(answer.as_bytes()).expect("type");
+        stdin.flush().expect("type");
+    }
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("`{line}` did not finish; the screen:\n{}", shown());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    drop(stdin);
+    reader.join().expect("reader");
+    Screen {
+        code: status.code(),
+        text: shown(),
+    }
+}
+
+/// Issue 10, item 22: with no secret source, a terminal is asked for the secret, which it does
+/// not echo; without a terminal, the missing secret is the API's error, as before.
+#[test]
+fn a_missing_password_is_asked_on_a_terminal_without_echo() {
+    let server = Server::start();
+    project_and_location(&server, P, L);
+    let typed = fixture::canary("typed");
+    let args = create_args(
+        "asked",
+        &[
+            "--server",
+            "localhost:5000",
+            "--username",
+            "dev",
+            "-o",
+            "json",
+        ],
+    );
+    let screen = on_terminal(&server, &args, &[("Password: ", &format!("{typed}\n"))]);
+    assert_eq!(screen.code, Some(0), "{}", screen.text);
+    assert!(
+        fixture::find_secret(screen.text.as_bytes(), &typed).is_none(),
+        "the secret was echoed:\n{}",
+        screen.text
+    );
+    let mut render = vec!["render", "docker-config", "--from-pull-secret", "asked"];
+    render.extend(scope());
+    let rendered = server.run(&render).ok().json();
+    assert_eq!(
+        rendered["auths"]["localhost:5000"]["auth"],
+        base64(format!("dev:{typed}").as_bytes())
+    );
+
+    // Kinds without a password are not asked.
+    let public = create_args("open", &["--kind", "public", "--server", "mirror.gcr.io"]);
+    let screen = on_terminal(&server, &public, &[]);
+    assert_eq!(screen.code, Some(0), "{}", screen.text);
+    assert!(!screen.text.contains("Password"), "{}", screen.text);
+
+    // No terminal: nothing is asked and the API names the missing field.
+    let out = server.run(&create_args(
+        "piped",
+        &["--server", "localhost:5000", "--username", "dev"],
+    ));
+    out.code(3);
+    assert!(out.stderr.contains("password"), "{}", out.stderr);
+}
+
+/// Issue 10, item 22: deleting a pull secret, location or project asks on a terminal unless
+/// `--yes`; anything but yes deletes nothing and exits 1. Scripts are never asked.
+#[test]
+fn delete_asks_on_a_terminal_unless_yes() {
+    let server = Server::start();
+    project_and_location(&server, P, L);
+    let create = |name: &str| {
+        server
+            .cli(&create_args(
+                name,
+                &["--server", "ghcr.io", "--username", "u", "--password-stdin"],
+            ))
+            .stdin("pw")
+            .run()
+            .ok();
+    };
+    create("kept");
+    create("gone");
+    create("quiet");
+    let delete = |name: &'static str, extra: &[&'static str]| {
+        let mut v = vec!["pullsecret", "delete", name];
+        v.extend(scope());
+        v.extend(extra);
+        v
+    };
+
+    let no = on_terminal(&server, &delete("kept", &[]), &[("[y/N] ", "n\n")]);
+    assert_eq!(no.code, Some(1), "{}", no.text);
+    assert!(no.text.contains("nothing was deleted"), "{}", no.text);
+    get(&server, "kept").ok();
+
+    let yes = on_terminal(&server, &delete("gone", &[]), &[("[y/N] ", "y\n")]);
+    assert_eq!(yes.code, Some(0), "{}", yes.text);
+    get(&server, "gone").code(4);
+
+    let flag = on_terminal(&server, &delete("quiet", &["--yes"]), &[]);
+    assert_eq!(flag.code, Some(0), "{}", flag.text);
+    assert!(!flag.text.contains("[y/N]"), "{}", flag.text);
+    get(&server, "quiet").code(4);
+
+    // Locations and projects too.
+    server.run(&["project", "create", "spare"]).ok();
+    let no = on_terminal(&server, &["location", "delete", L], &[("[y/N] ", "\n")]);
+    assert_eq!(no.code, Some(1), "{}", no.text);
+    server.run(&["location", "get", L]).ok();
+    let no = on_terminal(
+        &server,
+        &["project", "delete", "spare"],
+        &[("[y/N] ", "no\n")],
+    );
+    assert_eq!(no.code, Some(1), "{}", no.text);
+    server.run(&["project", "get", "spare"]).ok();
+    let yes = on_terminal(
+        &server,
+        &["project", "delete", "spare"],
+        &[("[y/N] ", "yes\n")],
+    );
+    assert_eq!(yes.code, Some(0), "{}", yes.text);
+    server.run(&["project", "get", "spare"]).code(4);
+
+    // Without a terminal nothing is asked (zero_config_lifecycle deletes that way too).
+    server.run(&["project", "create", "scripted"]).ok();
+    server.run(&["project", "delete", "scripted"]).ok();
+    server.run(&["project", "get", "scripted"]).code(4);
 }

@@ -1,17 +1,19 @@
 //! `regcred project|location|token|audit|registry|registrykey …`: the administrative resources.
+//! Deleting a project or location asks first on a terminal, as deleting a pull secret does.
 
 use regcred_core::api::{
-    AuditEvent, Items, Location, Project, RegistryCert, RegistryKey, RegistryKeyCreated,
+    AuditEvent, Items, Location, Project, RegistryCert, RegistryKey, RegistryKeyCreated, Role,
     SyncReport, Token, TokenCreated,
 };
 use serde_json::{json, Map, Value};
 
 use crate::cli::{
-    AuditCommand, LocationCommand, LocationCreateArgs, ProjectCommand, RegistryCommand,
+    wire, AuditCommand, LocationCommand, LocationCreateArgs, ProjectCommand, RegistryCommand,
     RegistryKeyCommand, TokenCommand,
 };
 use crate::client::Client;
 use crate::output::{note, Printer, Table};
+use crate::prompt;
 
 fn project_table(items: &[Project]) -> Table {
     let mut t = Table::new(vec!["NAME", "DESCRIPTION", "CREATED", "BY"]);
@@ -49,7 +51,10 @@ pub async fn project(
             let p: Project = client.call("project.get", &json!({"name": name})).await?;
             printer.print(&p, |p| project_table(std::slice::from_ref(p)))
         }
-        ProjectCommand::Delete { name } => {
+        ProjectCommand::Delete { name, yes } => {
+            if prompt::must_confirm(yes, prompt::interactive()) {
+                prompt::confirm(&format!("Delete project {name}?"))?;
+            }
             let v: Value = client
                 .call("project.delete", &json!({"name": name}))
                 .await?;
@@ -82,7 +87,7 @@ fn location_spec(args: &LocationCreateArgs) -> Value {
     put("context", &args.context);
     put("namespaceTemplate", &args.namespace_template);
     put("path", &args.path);
-    put("format", &args.format);
+    put("format", &args.format.map(|f| wire(&f)));
     put("directory", &args.directory);
     put("namespaceSelector", &args.namespace_selector);
     put("sealingCertFile", &args.sealing_cert_file);
@@ -105,7 +110,8 @@ pub async fn location(
 ) -> anyhow::Result<()> {
     match command {
         LocationCommand::Create(args) => {
-            let body = json!({"name": args.name, "kind": args.kind, "spec": location_spec(&args)});
+            let body =
+                json!({"name": args.name, "kind": wire(&args.kind), "spec": location_spec(&args)});
             let l: Location = client.call("location.create", &body).await?;
             printer.print(&l, |l| location_table(std::slice::from_ref(l)))
         }
@@ -117,7 +123,10 @@ pub async fn location(
             let l: Location = client.call("location.get", &json!({"name": name})).await?;
             printer.print(&l, |l| location_table(std::slice::from_ref(l)))
         }
-        LocationCommand::Delete { name } => {
+        LocationCommand::Delete { name, yes } => {
+            if prompt::must_confirm(yes, prompt::interactive()) {
+                prompt::confirm(&format!("Delete location {name}?"))?;
+            }
             let v: Value = client
                 .call("location.delete", &json!({"name": name}))
                 .await?;
@@ -177,8 +186,7 @@ pub async fn token(
             project,
             ttl_seconds,
         } => {
-            let body =
-                json!({"name": name, "role": role, "project": project, "ttlSeconds": ttl_seconds});
+            let body = json!({"name": name, "role": Role::from(role), "project": project, "ttlSeconds": ttl_seconds});
             let created: TokenCreated = client.call("token.create", &body).await?;
             note("the token secret is shown this once; store it now");
             printer.print(&created, |c| {
@@ -269,7 +277,7 @@ pub async fn registry_key(
             access,
             ttl_seconds,
         } => {
-            let body = json!({"project": project, "name": name, "access": access, "ttlSeconds": ttl_seconds});
+            let body = json!({"project": project, "name": name, "access": wire(&access), "ttlSeconds": ttl_seconds});
             let created: RegistryKeyCreated = client.call("registryKey.create", &body).await?;
             note(&format!(
                 "the key's secret is shown this once; log in to {} as {} with it",

@@ -3,7 +3,7 @@
 use regcred_core::api::{ImageChecked, ImageResolved};
 use serde_json::json;
 
-use crate::cli::{ImageCommand, Scope};
+use crate::cli::{wire, ImageCommand, Scope};
 use crate::client::Client;
 use crate::output::{note, Printer, Table};
 
@@ -16,6 +16,7 @@ pub async fn run(client: &Client, printer: &Printer, command: ImageCommand) -> a
         } => (image, scope, rules),
         ImageCommand::Check { image, scope } => return check(client, printer, image, scope).await,
     };
+    let rules = rules.map(|r| wire(&r));
     let body = json!({"image": image, "project": scope.project, "location": scope.location, "rules": rules});
     let resolved: ImageResolved = client.call("image.resolve", &body).await?;
     for w in &resolved.warnings {

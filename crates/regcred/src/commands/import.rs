@@ -1,6 +1,7 @@
 //! `regcred pullsecret import`: one pull secret per `auths` entry of a Docker `config.json` or
 //! containers `auth.json`. Entries whose credentials live in a credential helper are listed as not
 //! importable, with the reason; entries the server refuses are reported and make the command fail.
+//! The project and location are checked first, so a wrong one is one not-found error (exit 4).
 
 use std::collections::BTreeSet;
 
@@ -8,7 +9,7 @@ use anyhow::Context;
 use regcred_core::api::PullSecretCreated;
 use regcred_core::auth_file::parse_auth_file;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::cli::ImportArgs;
 use crate::client::{ApiFailure, Client};
@@ -76,6 +77,14 @@ pub async fn run(client: &Client, printer: &Printer, args: ImportArgs) -> anyhow
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let parsed = parse_auth_file(&text).with_context(|| format!("reading {}", path.display()))?;
+    // Every entry would fail the same way in a project or location that does not exist; one
+    // question first answers not found (exit 4) before anything is tried.
+    client
+        .call::<_, Value>("project.get", &json!({"name": args.scope.project}))
+        .await?;
+    client
+        .call::<_, Value>("location.get", &json!({"name": args.scope.location}))
+        .await?;
 
     let mut outcomes = Vec::new();
     let mut taken = BTreeSet::new();

@@ -14,8 +14,24 @@ use std::path::Path;
 use anyhow::Context;
 use regcred_core::secret::Secret;
 
-use crate::cli::PasswordSource;
+use clap::CommandFactory;
+
+use crate::cli::{Cli, PasswordSource, Shell};
 use crate::output::note;
+use crate::prompt;
+
+/// `regcred completion SHELL`: the completion script clap_complete derives from the parser, so
+/// it offers every subcommand, flag and value-enum value there is.
+pub fn completion(shell: Shell) -> anyhow::Result<()> {
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "regcred", &mut script);
+    crate::output::write_stdout(&String::from_utf8_lossy(&script))
+}
 
 /// The registry check answered something other than `ok`; exits 8.
 #[derive(Debug, thiserror::Error)]
@@ -48,9 +64,19 @@ pub fn require_ok(outcome: &str, hint: &str) -> anyhow::Result<()> {
     .into())
 }
 
+/// Reads a secret from the first source given (see [`given_secret`]); with none, a terminal on
+/// stdin is asked for it without echo. `None` when no source was given and nobody can be asked.
+pub fn read_secret(source: &PasswordSource, env: &str) -> anyhow::Result<Option<Secret>> {
+    match given_secret(source, env)? {
+        Some(secret) => Ok(Some(secret)),
+        None if prompt::interactive() => prompt::secret("Password").map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Reads a secret from the first source given: stdin, a file, the flag (with a warning), or
 /// the environment variable `env`. `None` when no source was given.
-pub fn read_secret(source: &PasswordSource, env: &str) -> anyhow::Result<Option<Secret>> {
+pub fn given_secret(source: &PasswordSource, env: &str) -> anyhow::Result<Option<Secret>> {
     if source.password_stdin {
         let mut text = String::new();
         std::io::stdin()
@@ -86,8 +112,8 @@ fn strip_newline(mut text: String) -> String {
 }
 
 /// Requires a flag that is optional in clap because `--id` can replace it.
-pub fn need<'a>(value: &'a Option<String>, flag: &str) -> anyhow::Result<&'a str> {
-    value.as_deref().ok_or_else(|| {
+pub fn need<'a>(value: Option<&'a String>, flag: &str) -> anyhow::Result<&'a str> {
+    value.map(String::as_str).ok_or_else(|| {
         crate::cli::UsageError(format!(
             "{flag} is required (or address the pull secret with --id)"
         ))

@@ -1,14 +1,20 @@
-//! `regcred pullsecret create|list|get|delete`.
+//! `regcred pullsecret create|list|get|delete|verify`. A pull secret is named by NAME (or
+//! `--name`) with `--project` and `--location`, or by `--id`; a missing secret is asked for on a
+//! terminal, and a delete is confirmed there first.
 
 use regcred_core::api::{
     Items, PullSecret, PullSecretCreated, PullSecretDeleted, PullSecretRef, Verification,
 };
+use regcred_core::credential::Kind;
+use regcred_core::registry_host::RegistryServer;
+use regcred_core::secret::Secret;
 use serde_json::{json, Map, Value};
 
-use super::{need, read_secret, read_secret_file, require_ok};
-use crate::cli::{PullSecretCommand, PullSecretCreateArgs};
+use super::{given_secret, need, read_secret_file, require_ok};
+use crate::cli::{wire, PullSecretCommand, PullSecretCreateArgs, PullSecretTarget};
 use crate::client::Client;
 use crate::output::{note, Printer, Table};
+use crate::prompt;
 
 pub async fn run(
     client: &Client,
@@ -26,24 +32,16 @@ pub async fn run(
                 .await?;
             printer.print(&list, |l| table(&l.items))
         }
-        PullSecretCommand::Get {
-            name,
-            project,
-            location,
-            id,
-        } => {
-            let target = reference(name, project, location, id)?;
+        PullSecretCommand::Get { target } => {
+            let target = reference(target)?;
             let secret: PullSecret = client.call("pullSecret.get", &target).await?;
             printer.print(&secret, details)
         }
-        PullSecretCommand::Delete {
-            name,
-            project,
-            location,
-            id,
-            force,
-        } => {
-            let target = reference(name, project, location, id)?;
+        PullSecretCommand::Delete { target, force, yes } => {
+            let target = reference(target)?;
+            if prompt::must_confirm(yes, prompt::interactive()) {
+                prompt::confirm(&format!("Delete pull secret {}?", describe(&target)))?;
+            }
             let mut body = serde_json::to_value(&target)?;
             body["force"] = json!(force);
             let deleted: PullSecretDeleted = client.call("pullSecret.delete", &body).await?;
@@ -55,14 +53,8 @@ pub async fn run(
             })
         }
         PullSecretCommand::Import(args) => super::import::run(client, printer, args).await,
-        PullSecretCommand::Verify {
-            name,
-            project,
-            location,
-            id,
-            image,
-        } => {
-            let target = reference(name, project, location, id)?;
+        PullSecretCommand::Verify { target, image } => {
+            let target = reference(target)?;
             let mut body = serde_json::to_value(&target)?;
             body["image"] = json!(image);
             let verified: Value = client.call("pullSecret.verify", &body).await?;
@@ -73,27 +65,84 @@ pub async fn run(
     }
 }
 
-fn reference(
-    name: Option<String>,
-    project: Option<String>,
-    location: Option<String>,
-    id: Option<String>,
-) -> anyhow::Result<PullSecretRef> {
-    if id.is_some() {
+/// The pull secret a get, delete or verify names: by id, or by name (positional or `--name`)
+/// with project and location.
+fn reference(target: PullSecretTarget) -> anyhow::Result<PullSecretRef> {
+    if target.id.is_some() {
         return Ok(PullSecretRef {
-            id,
+            id: target.id,
             ..Default::default()
         });
     }
-    need(&name, "NAME")?;
-    need(&project, "--project")?;
-    need(&location, "--location")?;
+    let name = need(target.name(), "NAME (or --name)")?.to_owned();
+    need(target.project.as_ref(), "--project")?;
+    need(target.location.as_ref(), "--location")?;
     Ok(PullSecretRef {
         id: None,
-        project,
-        location,
-        name,
+        project: target.project,
+        location: target.location,
+        name: Some(name),
     })
+}
+
+/// A pull secret as the confirmation question names it.
+fn describe(target: &PullSecretRef) -> String {
+    match (&target.id, &target.name, &target.project, &target.location) {
+        (Some(id), ..) => id.clone(),
+        (None, Some(name), Some(project), Some(location)) => {
+            format!("{name} (project {project}, location {location})")
+        }
+        _ => "(unnamed)".to_owned(),
+    }
+}
+
+/// A secret the person at a terminal can type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Typed {
+    /// `spec.password` (what the kind calls a password).
+    Password,
+    /// `spec.password` (what the kind calls a token: ghcr, quay).
+    Token,
+    /// `spec.secretAccessKey` (ECR).
+    SecretAccessKey,
+}
+
+impl Typed {
+    /// The secret field of a kind's field table, when it is one to type (a service-account key
+    /// is a JSON document that comes from a file).
+    fn of_field(name: &str) -> Option<Typed> {
+        match name {
+            "password" => Some(Typed::Password),
+            "token" => Some(Typed::Token),
+            "secretAccessKey" => Some(Typed::SecretAccessKey),
+            _ => None,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Typed::Password => "Password",
+            Typed::Token => "Token",
+            Typed::SecretAccessKey => "Secret access key",
+        }
+    }
+}
+
+/// The secret a terminal is asked for when no source gave one: the required secret field of
+/// the kind (given, or inferred from the server as the server will infer it). `None` for kinds
+/// without a secret to type and for servers the API will refuse anyway.
+fn secret_to_ask(args: &PullSecretCreateArgs) -> Option<Typed> {
+    let kind = match args.kind {
+        Some(kind) => Kind::from(kind),
+        None => {
+            Kind::infer(&RegistryServer::parse(args.server.as_deref().unwrap_or("docker.io")).ok()?)
+        }
+    };
+    kind.info()
+        .fields
+        .into_iter()
+        .find(|f| f.required && f.secret)
+        .and_then(|f| Typed::of_field(f.name))
 }
 
 /// Builds the `spec` object from the flags that were given.
@@ -111,8 +160,17 @@ fn spec(args: &PullSecretCreateArgs) -> anyhow::Result<Value> {
     put("accessKeyId", &args.access_key_id);
     put("registryId", &args.registry_id);
     put("roleArn", &args.role_arn);
-    put("mode", &args.mode);
-    if let Some(secret) = read_secret(&args.password, "REGCRED_PASSWORD")? {
+    put("mode", &args.mode.as_ref().map(wire));
+    put("tenant", &args.tenant);
+    let ask = secret_to_ask(args).filter(|_| prompt::interactive());
+    let password = match given_secret(&args.password, "REGCRED_PASSWORD")? {
+        Some(secret) => Some(secret),
+        None => match ask {
+            Some(typed @ (Typed::Password | Typed::Token)) => Some(prompt::secret(typed.label())?),
+            _ => None,
+        },
+    };
+    if let Some(secret) = password {
         spec.insert("password".into(), json!(secret.expose()));
     }
     if let Some(path) = &args.service_account_key_file {
@@ -123,9 +181,13 @@ fn spec(args: &PullSecretCreateArgs) -> anyhow::Result<Value> {
     }
     let secret_key = match &args.secret_access_key_file {
         Some(path) => Some(read_secret_file(path)?),
-        None => std::env::var("REGCRED_SECRET_ACCESS_KEY")
-            .ok()
-            .map(regcred_core::secret::Secret::new),
+        None => match std::env::var("REGCRED_SECRET_ACCESS_KEY") {
+            Ok(key) => Some(Secret::new(key)),
+            Err(_) if ask == Some(Typed::SecretAccessKey) => {
+                Some(prompt::secret(Typed::SecretAccessKey.label())?)
+            }
+            Err(_) => None,
+        },
     };
     if let Some(s) = secret_key {
         spec.insert("secretAccessKey".into(), json!(s.expose()));
@@ -143,7 +205,7 @@ async fn create(
         "project": args.scope.project,
         "location": args.scope.location,
         "name": args.name,
-        "kind": args.kind,
+        "kind": args.kind.map(Kind::from),
         "spec": spec,
         "verify": args.verify,
         "image": args.image,
@@ -247,4 +309,56 @@ pub fn deliveries(statuses: &[regcred_core::api::DeliveryStatus]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn create_args(words: &[&str]) -> PullSecretCreateArgs {
+        let cli = Cli::try_parse_from(
+            [
+                "regcred",
+                "pullsecret",
+                "create",
+                "--project",
+                "p",
+                "--location",
+                "l",
+                "--name",
+                "n",
+            ]
+            .iter()
+            .chain(words),
+        )
+        .expect("parses");
+        match cli.command {
+            Command::PullSecret {
+                command: PullSecretCommand::Create(args),
+            } => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_kinds_secret_is_asked_for() {
+        for (words, expected) in [
+            (&[][..], Some(Typed::Password)),
+            (&["--server", "localhost:5000"][..], Some(Typed::Password)),
+            (&["--server", "ghcr.io"][..], Some(Typed::Token)),
+            (&["--kind", "quay"][..], Some(Typed::Token)),
+            (
+                &["--server", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"][..],
+                Some(Typed::SecretAccessKey),
+            ),
+            (&["--server", "europe-west1-docker.pkg.dev"][..], None),
+            (&["--kind", "public", "--server", "mirror.gcr.io"][..], None),
+            (&["--server", "myregistry"][..], None),
+        ] {
+            assert_eq!(secret_to_ask(&create_args(words)), expected, "{words:?}");
+        }
+    }
 }
