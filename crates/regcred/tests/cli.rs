@@ -771,14 +771,15 @@ fn pull_secret_verbs_take_name_as_flag_or_positional() {
     let server = Server::start();
     project_and_location(&server, P, L);
     // Nothing listens on port 9 of loopback: the check answers unreachable at once, without
-    // any network.
+    // any network. A docker location takes one pull secret per server: each its own scope.
     let create = |name: &str| {
+        let server_name = format!("127.0.0.1:9/{name}");
         server
             .cli(&create_args(
                 name,
                 &[
                     "--server",
-                    "127.0.0.1:9",
+                    &server_name,
                     "--username",
                     "u",
                     "--password-stdin",
@@ -1095,11 +1096,19 @@ fn a_missing_password_is_asked_on_a_terminal_without_echo() {
 fn delete_asks_on_a_terminal_unless_yes() {
     let server = Server::start();
     project_and_location(&server, P, L);
+    // A docker location takes one pull secret per server: each its own path scope.
     let create = |name: &str| {
+        let server_name = format!("ghcr.io/{name}");
         server
             .cli(&create_args(
                 name,
-                &["--server", "ghcr.io", "--username", "u", "--password-stdin"],
+                &[
+                    "--server",
+                    &server_name,
+                    "--username",
+                    "u",
+                    "--password-stdin",
+                ],
             ))
             .stdin("pw")
             .run()

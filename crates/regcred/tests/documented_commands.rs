@@ -84,6 +84,10 @@ impl World {
                 .to_string(),
         );
         write(
+            self.work().join("dockerconfig.json"),
+            &serde_json::json!({"auths": {"ghcr.io": {"auth": base64(b"u:pw")}}}).to_string(),
+        );
+        write(
             self.work().join("key.json"),
             r#"{"type":"service_account","client_email":"ci@acme.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"}"#,
         );
