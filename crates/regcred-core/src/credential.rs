@@ -1,4 +1,4 @@
-//! Credential kinds (DESIGN §2): which fields each kind needs, how the kind is inferred from the
+//! Credential kinds: which fields each kind needs, how the kind is inferred from the
 //! server, and the validation that turns the API's `spec` object into a [`Credential`] — the
 //! non-secret metadata that may be shown, plus the [`Material`] that is only ever encrypted.
 //! Validation collects every problem at once so a form or CLI can show them together.
@@ -117,7 +117,7 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// The kind a server implies when `kind` is not given (DESIGN §2).
+    /// The kind a server implies when `kind` is not given.
     pub fn infer(server: &RegistryServer) -> Kind {
         let host = host_without_port(server.host());
         if server.is_docker_hub() {

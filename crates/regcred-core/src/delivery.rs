@@ -1,4 +1,4 @@
-//! Delivery planning (DESIGN §7), without IO: what should exist where (desired), compared with what
+//! Delivery planning, without IO: what should exist where (desired), compared with what
 //! is there (observed), gives the actions that make it so. The same planner serves every kind of
 //! location — Kubernetes Secrets keyed by namespace and name, auth-file entries keyed by registry,
 //! manifest files keyed by path — because the rules are the same: create what is missing, update

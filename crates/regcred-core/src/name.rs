@@ -1,5 +1,5 @@
-//! Names of regcred resources and their validation rules. Project names follow DESIGN §2
-//! (`^[a-z][a-z0-9-]{1,61}[a-z0-9]$`); pull-secret names are DNS-1123 labels because they become
+//! Names of regcred resources and their validation rules. Project names are
+//! `^[a-z][a-z0-9-]{1,61}[a-z0-9]$`; pull-secret names are DNS-1123 labels because they become
 //! Kubernetes Secret names; location names are DNS-1123 subdomains (`gke.cluster-rcf2`). Every rule
 //! answers with an error that says what to change.
 

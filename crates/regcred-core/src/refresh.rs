@@ -1,4 +1,4 @@
-//! When to mint a short-lived credential again (DESIGN §6), as pure functions of time so they
+//! When to mint a short-lived credential again, as pure functions of time so they
 //! can be tested without clocks. A fresh credential is refreshed at half its remaining lifetime
 //! (jittered, so a fleet does not mint in lockstep); a failure backs off exponentially; the last
 //! good credential is served until it really expires; and a credential that arrives already

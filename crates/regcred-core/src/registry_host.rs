@@ -1,4 +1,4 @@
-//! Registry servers as pull secrets name them (DESIGN §2, "Server is a host, not a URL"): a
+//! Registry servers as pull secrets name them: a
 //! lowercased `host[:port]` with an optional repository path scope (`registry.example.com/team`).
 //! URLs and the several spellings of Docker Hub are normalized to one stored form, and
 //! [`RegistryServer::normalize`] says what was changed so the API can report what it stored.

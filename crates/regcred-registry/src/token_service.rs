@@ -1,4 +1,4 @@
-//! The signing half of regcred's Docker registry token service (DESIGN §8), without IO: the
+//! The signing half of regcred's Docker registry token service, without IO: the
 //! signing key and its self-signed certificate (what the registry trusts as
 //! `auth.token.rootcertbundle`), ES256 JWTs in the shape distribution 2.8 accepts (`x5c` header,
 //! `aud` a plain string, `exp`/`nbf`/`iat`, `access`), the parsing of `scope` parameters and of

@@ -1,4 +1,4 @@
-//! regcred's HTTP API: RPC over HTTP (`POST /<resource>.<verb>`, DESIGN §3) with the
+//! regcred's HTTP API: RPC over HTTP (`POST /<resource>.<verb>`) with the
 //! `{ok, result | error}` envelope, bearer-token authentication, role-based authorization, an
 //! audit event for every mutation and every release of secret material, Prometheus metrics,
 //! health endpoints and the OpenAPI document.

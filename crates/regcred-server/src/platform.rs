@@ -1,4 +1,4 @@
-//! The platform's own registry (DESIGN §8): regcred is its token service. A `distribution`
+//! The platform's own registry: regcred is its token service. A `distribution`
 //! registry in token mode sends clients to `GET|POST /registry/token`; regcred authenticates them
 //! with a registry key (`rk_…`) or an access token (`rc_…`) and answers an ES256 JWT whose
 //! `access` claim grants only repositories under the caller's project — pull for read keys and

@@ -1,4 +1,4 @@
-//! Short-lived credentials (DESIGN §6): the refresher mints them from stored material, keeps the
+//! Short-lived credentials: the refresher mints them from stored material, keeps the
 //! last good one sealed in the store, and refreshes it on the schedule of
 //! [`regcred_core::refresh`]. Every use of a pull secret — render, verify, delivery —
 //! asks [`Refresher::current`], which serves the cached credential while it is usable and mints

@@ -1,4 +1,4 @@
-//! regcred as the token service of the platform's own registry (DESIGN §8), end to end: the real
+//! regcred as the token service of the platform's own registry, end to end: the real
 //! `regcred serve` issues ES256 tokens for the real distribution registry (Debian
 //! `docker-registry`, token mode, trusting `regcred registry cert`), and the real `skopeo` pushes
 //! and pulls with registry keys and access tokens. Proves who may push and pull what: read-write

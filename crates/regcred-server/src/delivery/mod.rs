@@ -1,4 +1,4 @@
-//! Delivery (DESIGN §7): puts every pull secret (and deployment) of a location where its workloads
+//! Delivery: puts every pull secret (and deployment) of a location where its workloads
 //! run, and keeps it there. One pass over a location observes what is there (IO), plans with the
 //! pure planner of [`regcred_core::delivery`], applies the actions (IO), and records the state of
 //! every delivery, shown by `pullSecret.get` and `deployment.get`.

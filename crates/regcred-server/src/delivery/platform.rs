@@ -1,4 +1,4 @@
-//! The credential for a project's own platform registry (DESIGN §8): a deployment of an image from
+//! The credential for a project's own platform registry: a deployment of an image from
 //! its project's registry names no pull secret, so regcred mints one — a `puller` access token of
 //! the project that lives a day — and delivers it as the Secret `regcred-platform` in the
 //! project's namespace. The delivered object's digest annotation is the token's id, so a pass
