@@ -18,7 +18,8 @@ pub mod token;
 pub mod token_service;
 
 pub use check::{
-    CheckReport, ClientConfig, ClientError, Credentials, Endpoint, RegistryClient, Target,
+    AuthSent, CheckDetail, CheckReport, ClientConfig, ClientError, Credentials, Endpoint, Finding,
+    RegistryClient, RequestRecord, Step, Target,
 };
-pub use outcome::Outcome;
+pub use outcome::{ErrorCode, Outcome, TransportFailure};
 pub use token::{Clock, SystemClock};

@@ -95,7 +95,7 @@ async fn check(
 
 fn describe(report: &CheckReport) -> String {
     format!(
-        "{:?} (http {:?}, {} round trips): {} | {}",
+        "{:?} (http {:?}, {} round trips): {} | {:?}",
         report.outcome, report.http_status, report.round_trips, report.hint, report.detail
     )
 }
@@ -257,7 +257,7 @@ async fn htpasswd_registry_over_plain_http() {
     .await;
     assert_outcome(&ok, Outcome::Ok, "ada pulls team/app:v1");
     assert_eq!(ok.digest.as_deref(), Some(digest.as_str()));
-    assert_eq!(ok.media_type.as_deref(), Some(OCI_MANIFEST));
+    assert_eq!(ok.media_type, Some(OCI_MANIFEST));
     assert_eq!(ok.http_status, Some(200));
 
     let app = || manifest("team/app", "v1");
@@ -372,7 +372,7 @@ async fn token_registry_over_plain_http() {
     .await;
     assert_outcome(&ok, Outcome::Ok, "reader pulls team/app:v1");
     assert_eq!(ok.digest.as_deref(), Some(digest.as_str()));
-    assert_eq!(ok.media_type.as_deref(), Some(OCI_MANIFEST));
+    assert_eq!(ok.media_type, Some(OCI_MANIFEST));
 
     let app = || manifest("team/app", "v1");
     assert_cases(

@@ -85,7 +85,6 @@ pub async fn mint_refresh_token(
                 ("client_secret", req.client_secret.expose()),
                 ("scope", ACR_SCOPE),
             ],
-            secrets: &[req.client_secret.expose()],
         },
     )
     .await?;
@@ -106,7 +105,6 @@ pub async fn mint_refresh_token(
                 ("tenant", req.tenant),
                 ("access_token", access_token.expose()),
             ],
-            secrets: &[access_token.expose(), req.client_secret.expose()],
         },
     )
     .await?;

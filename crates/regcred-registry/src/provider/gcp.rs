@@ -72,7 +72,6 @@ pub async fn mint_access_token(
                 ("grant_type", JWT_BEARER_GRANT),
                 ("assertion", assertion.expose()),
             ],
-            secrets: &[assertion.expose()],
         },
     )
     .await?;

@@ -22,7 +22,9 @@ pub struct Minted {
     pub endpoint: Option<String>,
 }
 
-/// Why minting failed. Messages never carry secret material.
+/// Why minting failed. Messages are regcred's own words and facts — the call or endpoint regcred
+/// made, the HTTP status, an error code that passes its grammar, the kind of transport failure —
+/// never a provider's text, which may echo what it was sent.
 #[derive(Debug, thiserror::Error)]
 pub enum MintError {
     /// The provider refused the stored material: retrying will not help until it changes.
