@@ -36,6 +36,11 @@ pub const SQLITE: &[Migration] = &[
         name: "delivery",
         sql: include_str!("../migrations/sqlite/0005_delivery.sql"),
     },
+    Migration {
+        version: 6,
+        name: "forget_peer_text",
+        sql: include_str!("../migrations/sqlite/0006_forget_peer_text.sql"),
+    },
 ];
 
 /// The SQL creating the bookkeeping table, valid on every backend.
