@@ -1,4 +1,4 @@
-//! The wire types of the RPC-over-HTTP API (DESIGN §3), shared by the server and the CLI so both
+//! The wire types of the RPC-over-HTTP API, shared by the server and the CLI so both
 //! sides agree by construction. Requests refuse unknown fields; responses never carry secret
 //! material except the one-time secrets of `token.create` and the rendered documents of
 //! `pullSecret.render`, which exist to release material to callers allowed to have it.
@@ -445,10 +445,10 @@ pub struct Verification {
     /// `ok`, `unauthorized`, `denied`, `not_found`, `rate_limited`, `expired`, `unreachable`,
     /// `tls_error` or `not_a_registry`.
     pub outcome: String,
-    /// What to do about it, in one line.
+    /// What to do about it, in one line, in regcred's words.
     pub hint: String,
-    /// What happened, technically (statuses, registry error codes); never secrets.
-    pub detail: String,
+    /// What happened, as facts: nothing a registry says in free text is kept.
+    pub detail: VerificationDetail,
     /// The image checked; absent for a registry-level check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -458,6 +458,106 @@ pub struct Verification {
     pub http_status: Option<u16>,
     pub round_trips: u32,
     pub elapsed_ms: u64,
+}
+
+/// The facts behind a verification's outcome. Everything from the registry is a status or an
+/// error code that passed its grammar (OCI `^[A-Z_]{1,64}$`, OAuth2 `^[a-z_]{1,64}$`); the rest
+/// is regcred's own vocabulary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationDetail {
+    /// The request that decided: `ping` (`GET /v2/`), `manifest` or `token`.
+    pub step: String,
+    /// Its HTTP status; absent when nothing answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The error codes it sent, e.g. `UNAUTHORIZED`, `insufficient_scope`, `invalid_grant`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<String>,
+    /// The authorization it carried: `basic` or `bearer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
+    /// Why it got no answer, e.g. `refused`, `timeout`, `dns`, `tls_unknown_issuer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    /// What regcred concluded beyond status and codes, e.g. `no_challenge`,
+    /// `credentials_not_proven`, `plain_http_refused`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
+    /// A 429's `Retry-After`, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
+    /// Every request of the check, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<VerificationRequest>,
+}
+
+/// One request of a check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationRequest {
+    pub step: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+}
+
+impl VerificationRequest {
+    fn summary(&self) -> String {
+        match (&self.status, &self.transport) {
+            (Some(status), _) => format!("{} {status}", self.step),
+            (None, Some(transport)) => format!("{} {transport}", self.step),
+            (None, None) => self.step.clone(),
+        }
+    }
+}
+
+impl VerificationDetail {
+    /// One line for people.
+    ///
+    /// ```
+    /// use regcred_core::api::{VerificationDetail, VerificationRequest};
+    /// let d = VerificationDetail {
+    ///     step: "manifest".into(),
+    ///     status: Some(401),
+    ///     codes: vec!["UNAUTHORIZED".into()],
+    ///     auth: Some("basic".into()),
+    ///     requests: vec![
+    ///         VerificationRequest { step: "manifest".into(), status: Some(401), transport: None },
+    ///         VerificationRequest { step: "manifest".into(), status: Some(401), transport: None },
+    ///     ],
+    ///     ..VerificationDetail::default()
+    /// };
+    /// assert_eq!(d.summary(), "manifest 401 UNAUTHORIZED, with basic; requests: manifest 401, manifest 401");
+    /// ```
+    pub fn summary(&self) -> String {
+        let mut out = VerificationRequest {
+            step: self.step.clone(),
+            status: self.status,
+            transport: self.transport.clone(),
+        }
+        .summary();
+        if !self.codes.is_empty() {
+            out.push(' ');
+            out.push_str(&self.codes.join(" "));
+        }
+        if let Some(auth) = &self.auth {
+            out.push_str(&format!(", with {auth}"));
+        }
+        if let Some(finding) = &self.finding {
+            out.push_str(&format!(", {finding}"));
+        }
+        if let Some(after) = self.retry_after_s {
+            out.push_str(&format!(", retry after {after} s"));
+        }
+        if !self.requests.is_empty() {
+            let requests: Vec<String> = self.requests.iter().map(|r| r.summary()).collect();
+            out.push_str("; requests: ");
+            out.push_str(&requests.join(", "));
+        }
+        out
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! The registry client and the check flow of DESIGN §5: does the registry accept these
+//! The registry client and the check flow with the fewest round trips: does the registry accept these
 //! credentials, and can they pull this image?
 //!
 //! The flow spends as few HTTP requests as the protocol allows. An unauthenticated
@@ -8,8 +8,10 @@
 //! with the token (3). The challenge is cached per scheme and host, tokens per host, scope and a
 //! SHA-256 of the credentials until they expire, so a warm check is a single request. A token
 //! alone proves nothing (token servers hand out empty grants), so the manifest request is always
-//! made. Everything is classified into an [`Outcome`] with a hint; secrets never reach a report,
-//! an error, a log field or a `Debug` rendering.
+//! made. Everything is classified into an [`Outcome`] with regcred's own hint and a
+//! [`CheckDetail`] of facts (steps, statuses, error codes that pass their grammar): nothing a
+//! registry or token service says in free text reaches a report or a log, so neither can anything
+//! it echoes — secrets included, in whatever encoding.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -22,12 +24,12 @@ use regcred_core::registry_host::RegistryServer;
 use regcred_core::secret::Secret;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode, Url};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
 
 use crate::challenge::{self, Challenge, Scheme};
-use crate::outcome::{self, Outcome, TransportFailure};
+use crate::outcome::{self, CodeGrammar, ErrorCode, Outcome, TransportFailure};
 use crate::token::{self, Clock, IssuedToken, OAuthForm, SystemClock, IDENTITY_TOKEN_USERNAME};
 
 /// The manifest media types a pull accepts, in the order sent: OCI index, OCI manifest, Docker
@@ -211,25 +213,196 @@ impl fmt::Display for Target {
     }
 }
 
-/// The result of one check, for API answers and the CLI.
+/// The result of one check, for API answers and the CLI. Everything in it is regcred's own words
+/// or a fact it checked: nothing a registry says in free text is kept.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckReport {
     pub outcome: Outcome,
-    /// One line a user can act on.
+    /// One line a user can act on, in regcred's words.
     pub hint: String,
-    /// What happened, technically (statuses, registry error codes, the requests made). Never
-    /// secrets.
-    pub detail: String,
+    /// What happened, as facts: the step that decided, its status, error codes, the requests.
+    pub detail: CheckDetail,
     /// The status of the answer that decided the outcome; none when nothing answered.
     pub http_status: Option<u16>,
     /// HTTP requests sent for this check, including failed attempts.
     pub round_trips: u32,
     pub elapsed_ms: u64,
-    /// `Docker-Content-Digest` when ok.
+    /// `Docker-Content-Digest` when ok, and only if it is a well-formed digest.
     pub digest: Option<String>,
-    /// The manifest's media type when ok.
-    pub media_type: Option<String>,
+    /// The manifest's media type when ok, and only if it is a known manifest type.
+    pub media_type: Option<&'static str>,
+}
+
+/// Which request of a check something is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// `GET /v2/`: the registry-level check, or the probe that follows a manifest's 403 or 404.
+    Ping,
+    /// `HEAD /v2/<name>/manifests/<reference>`.
+    Manifest,
+    /// The token request to the realm the registry named (GET with Basic, or the OAuth2 POST).
+    Token,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Ping => "ping",
+            Step::Manifest => "manifest",
+            Step::Token => "token",
+        }
+    }
+
+    /// Words for hints and the CLI.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::Ping => "GET /v2/",
+            Step::Manifest => "the manifest request",
+            Step::Token => "the token request",
+        }
+    }
+}
+
+/// The authorization a request carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthSent {
+    Basic,
+    Bearer,
+}
+
+impl AuthSent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthSent::Basic => "basic",
+            AuthSent::Bearer => "bearer",
+        }
+    }
+}
+
+/// What regcred itself concluded beyond status and codes; its hint says it in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    /// Credentials were given, but the registry never asked for them: they are not proven.
+    CredentialsNotProven,
+    /// The registry wants credentials and none were given.
+    CredentialsRequired,
+    /// A 401 without a `WWW-Authenticate` challenge.
+    NoChallenge,
+    /// A `WWW-Authenticate` header that does not parse.
+    UnreadableChallenge,
+    /// Only authentication schemes other than Basic and Bearer.
+    UnsupportedScheme,
+    /// A Bearer challenge without a realm.
+    NoRealm,
+    /// A realm that is not an http(s) URL.
+    UnusableRealm,
+    /// The token service's 2xx answer is not a JSON object.
+    TokenNotJson,
+    /// The token service's 2xx answer has no token.
+    NoToken,
+    /// The token cannot be sent in a header.
+    UnusableToken,
+    /// A redirect without a usable `Location`.
+    RedirectWithoutLocation,
+    /// A second redirect: a loop or a chain.
+    RedirectLoop,
+    /// regcred refused to send the request over plain HTTP (the host is not listed as insecure).
+    PlainHttpRefused,
+    /// The registry host cannot form a URL.
+    InvalidHost,
+    /// No registry API at `/v2/` (404, or no API version header where one was needed).
+    NoRegistryApi,
+    /// A 2xx that does not look like a registry's (HTML, no digest or API version header).
+    NotARegistryAnswer,
+    /// A status a registry does not answer to this request.
+    UnexpectedStatus,
+}
+
+impl Finding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finding::CredentialsNotProven => "credentials_not_proven",
+            Finding::CredentialsRequired => "credentials_required",
+            Finding::NoChallenge => "no_challenge",
+            Finding::UnreadableChallenge => "unreadable_challenge",
+            Finding::UnsupportedScheme => "unsupported_scheme",
+            Finding::NoRealm => "no_realm",
+            Finding::UnusableRealm => "unusable_realm",
+            Finding::TokenNotJson => "token_not_json",
+            Finding::NoToken => "no_token",
+            Finding::UnusableToken => "unusable_token",
+            Finding::RedirectWithoutLocation => "redirect_without_location",
+            Finding::RedirectLoop => "redirect_loop",
+            Finding::PlainHttpRefused => "plain_http_refused",
+            Finding::InvalidHost => "invalid_host",
+            Finding::NoRegistryApi => "no_registry_api",
+            Finding::NotARegistryAnswer => "not_a_registry_answer",
+            Finding::UnexpectedStatus => "unexpected_status",
+        }
+    }
+}
+
+/// One request of a check: its step and its status, or why it got none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestRecord {
+    pub step: Step,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<TransportFailure>,
+}
+
+/// The facts behind an outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckDetail {
+    /// The request that decided.
+    pub step: Step,
+    /// Its HTTP status; none when nothing answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Error codes it sent that pass their grammar (OCI `errors[].code`, OAuth `error`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<ErrorCode>,
+    /// The authorization it carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSent>,
+    /// Why it got no answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<TransportFailure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<Finding>,
+    /// A 429's `Retry-After`, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
+    /// Every request of the check, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<RequestRecord>,
+}
+
+impl CheckDetail {
+    fn new(step: Step) -> CheckDetail {
+        CheckDetail {
+            step,
+            status: None,
+            codes: Vec::new(),
+            auth: None,
+            transport: None,
+            finding: None,
+            retry_after_s: None,
+            requests: Vec::new(),
+        }
+    }
+
+    /// Whether `code` is among the codes.
+    pub fn has_code(&self, code: &str) -> bool {
+        self.codes.iter().any(|c| c.as_str() == code)
+    }
 }
 
 /// Why a client could not be built.
@@ -464,24 +637,18 @@ fn authority(url: &Url) -> String {
 struct Verdict {
     outcome: Outcome,
     hint: String,
-    detail: String,
-    http_status: Option<u16>,
+    /// Without `requests`, which the report adds. Boxed: verdicts travel as `Err` values.
+    detail: Box<CheckDetail>,
     digest: Option<String>,
-    media_type: Option<String>,
+    media_type: Option<&'static str>,
 }
 
 impl Verdict {
-    fn new(
-        outcome: Outcome,
-        hint: impl Into<String>,
-        detail: impl Into<String>,
-        http_status: Option<u16>,
-    ) -> Verdict {
+    fn new(outcome: Outcome, hint: impl Into<String>, detail: CheckDetail) -> Verdict {
         Verdict {
             outcome,
             hint: hint.into(),
-            detail: detail.into(),
-            http_status,
+            detail: Box::new(detail),
             digest: None,
             media_type: None,
         }
@@ -497,6 +664,15 @@ struct SentAuth {
     token_key: Option<TokenKey>,
 }
 
+impl SentAuth {
+    fn kind(&self) -> AuthSent {
+        match self.scheme {
+            Scheme::Basic => AuthSent::Basic,
+            _ => AuthSent::Bearer,
+        }
+    }
+}
+
 /// One HTTP answer, with the body read when asked for (HEAD answers have none).
 struct Answer {
     status: StatusCode,
@@ -505,10 +681,11 @@ struct Answer {
 }
 
 impl Answer {
+    /// A header as text, for the checks below; never kept as it is.
     fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
-            .map(|v| outcome::clean(&String::from_utf8_lossy(v.as_bytes()), 200))
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     }
 
     fn has_api_header(&self) -> bool {
@@ -541,25 +718,21 @@ impl Answer {
         self.challenges().and_then(Result::ok).unwrap_or_default()
     }
 
-    /// Registry, token-server and challenge messages, for expiry detection and `detail`.
-    fn messages(&self) -> Option<String> {
-        let mut parts: Vec<String> = self
+    /// The error codes of the answer that pass their grammar: each challenge's `error` (RFC 6750)
+    /// and the body's distribution or OAuth2 codes. Descriptions and messages are not read.
+    fn codes(&self) -> Vec<ErrorCode> {
+        let mut codes: Vec<ErrorCode> = self
             .parsed_challenges()
             .iter()
-            .filter_map(|c| match (c.error(), c.error_description()) {
-                (Some(e), Some(d)) => Some(format!("{e}: {d}")),
-                (Some(e), None) => Some(e.to_owned()),
-                (None, Some(d)) => Some(d.to_owned()),
-                (None, None) => None,
-            })
-            .map(|m| outcome::clean(&m, 200))
+            .filter_map(|c| c.error())
+            .filter_map(|e| ErrorCode::parse(e, CodeGrammar::OAuth))
             .collect();
-        parts.extend(outcome::error_summary(&self.body));
-        if parts.is_empty() && !self.body.is_empty() && !self.is_html() {
-            // A plain-text body (ECR answers some errors that way).
-            parts.push(outcome::clean(&String::from_utf8_lossy(&self.body), 200));
+        for code in outcome::error_codes(&self.body) {
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
         }
-        (!parts.is_empty()).then(|| parts.join("; "))
+        codes
     }
 
     fn is_html(&self) -> bool {
@@ -567,13 +740,35 @@ impl Answer {
             || self.body.trim_ascii_start().starts_with(b"<")
     }
 
+    /// Whether the registry, token server or challenge says the credentials expired. Their text
+    /// is read here and nowhere kept.
     fn says_expired(&self) -> bool {
-        self.messages().is_some_and(|m| outcome::says_expired(&m))
+        let in_challenge = self.parsed_challenges().iter().any(|c| {
+            [c.error(), c.error_description()]
+                .into_iter()
+                .flatten()
+                .any(outcome::says_expired)
+        });
+        in_challenge
+            || (!self.body.is_empty()
+                && !self.is_html()
+                && outcome::says_expired(&outcome::body_text_for_classification(&self.body)))
+    }
+
+    /// The facts of this answer to a request of `step` that carried `auth`.
+    fn facts(&self, step: Step, auth: Option<&SentAuth>) -> CheckDetail {
+        CheckDetail {
+            status: Some(self.status.as_u16()),
+            codes: self.codes(),
+            auth: auth.map(SentAuth::kind),
+            ..CheckDetail::new(step)
+        }
     }
 }
 
 /// How to send one request.
 struct Outgoing<'r> {
+    step: Step,
     method: Method,
     url: Url,
     accept: Option<&'static str>,
@@ -587,15 +782,13 @@ struct Outgoing<'r> {
 struct Run<'a> {
     client: &'a RegistryClient,
     host: &'a str,
-    /// `scheme://host[:port]/`, or the reason the host cannot form one.
-    origin: Result<Url, String>,
+    /// `scheme://host[:port]/`, or why the host cannot form one.
+    origin: Result<Url, ()>,
     credentials: Option<&'a Credentials>,
     target: &'a Target,
     round_trips: u32,
-    /// `METHOD path: status` for each request, for `detail`.
-    trail: Vec<String>,
-    /// Values to scrub from hint and detail, whatever a server echoed.
-    secrets: Vec<String>,
+    /// Each request's step and status, for `detail`.
+    trail: Vec<RequestRecord>,
     /// A challenge or the API version header was seen (now or cached): this is a registry.
     seen_registry: bool,
 }
@@ -611,12 +804,7 @@ impl<'a> Run<'a> {
         let plain = client
             .insecure_http_hosts
             .contains(&host.to_ascii_lowercase());
-        let origin = origin_url(host, if plain { "http" } else { "https" });
-        let mut secrets = Vec::new();
-        if let Some(c) = credentials {
-            secrets.push(c.password.expose().to_owned());
-            secrets.push(c.basic_value());
-        }
+        let origin = origin_url(host, if plain { "http" } else { "https" }).ok_or(());
         Run {
             client,
             host,
@@ -625,42 +813,35 @@ impl<'a> Run<'a> {
             target,
             round_trips: 0,
             trail: Vec::new(),
-            secrets,
             seen_registry: false,
         }
     }
 
     fn report(self, verdict: Verdict, elapsed: Duration) -> CheckReport {
-        let mut detail = verdict.detail;
-        if !self.trail.is_empty() {
-            detail.push_str("; requests: ");
-            detail.push_str(&self.trail.join(", "));
-        }
+        let mut detail = *verdict.detail;
+        detail.requests = self.trail;
         CheckReport {
             outcome: verdict.outcome,
-            hint: self.redact(verdict.hint),
-            detail: self.redact(detail),
-            http_status: verdict.http_status,
+            hint: verdict.hint,
+            http_status: detail.status,
+            detail,
             round_trips: self.round_trips,
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-            digest: verdict.digest.map(|d| self.redact(d)),
-            media_type: verdict.media_type.map(|m| self.redact(m)),
+            digest: verdict.digest,
+            media_type: verdict.media_type,
         }
     }
 
-    /// Scrubs every secret of this check from server-influenced text. Values shorter than four
-    /// characters cannot be scrubbed without mangling ordinary words and are left alone.
-    fn redact(&self, mut text: String) -> String {
-        for secret in &self.secrets {
-            if secret.chars().count() >= 4 && text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "<redacted>");
-            }
+    /// The step of the request the check is about.
+    fn target_step(&self) -> Step {
+        match self.target {
+            Target::Registry => Step::Ping,
+            Target::Manifest { .. } => Step::Manifest,
         }
-        text
     }
 
     fn origin(&self) -> Result<&Url, Verdict> {
-        self.origin.as_ref().map_err(|reason| {
+        self.origin.as_ref().map_err(|()| {
             Verdict::new(
                 Outcome::NotARegistry,
                 format!(
@@ -668,8 +849,10 @@ impl<'a> Run<'a> {
                      127.0.0.1:5000",
                     outcome::clean(self.host, 100)
                 ),
-                reason.clone(),
-                None,
+                CheckDetail {
+                    finding: Some(Finding::InvalidHost),
+                    ..CheckDetail::new(self.target_step())
+                },
             )
         })
     }
@@ -677,7 +860,7 @@ impl<'a> Run<'a> {
     fn origin_key(&self) -> String {
         match &self.origin {
             Ok(url) => url.origin().ascii_serialization(),
-            Err(_) => String::new(),
+            Err(()) => String::new(),
         }
     }
 
@@ -730,6 +913,7 @@ impl<'a> Run<'a> {
             Target::Registry => (Method::GET, None, ERROR_BODY_LIMIT),
         };
         self.send(Outgoing {
+            step: self.target_step(),
             method,
             url,
             accept,
@@ -743,12 +927,13 @@ impl<'a> Run<'a> {
     /// Sends one request, following one redirect (counted). `Authorization` follows a redirect
     /// only to the same origin, as Go's and reqwest's clients do.
     async fn send(&mut self, out: Outgoing<'_>) -> Result<Answer, Verdict> {
+        let step = out.step;
         let mut url = out.url.clone();
         let mut authorization = out.authorization;
         let mut hops = 0;
         loop {
             if url.scheme() == "http" && !self.client.plain_http_allowed(&url) {
-                return Err(self.plain_http_refused(&url));
+                return Err(self.plain_http_refused(&url, step));
             }
             let mut request = self.client.http.request(out.method.clone(), url.clone());
             if let Some(accept) = out.accept {
@@ -761,29 +946,36 @@ impl<'a> Run<'a> {
                 request = request.form(form.fields());
             }
             self.round_trips += 1;
-            let label = format!("{} {}", out.method, self.trail_url(&url));
             let response = match request.send().await {
                 Ok(response) => response,
                 Err(error) => {
                     let failure = outcome::classify_transport(&error, url.scheme() == "https");
                     tracing::debug!(
+                        step = step.as_str(),
                         method = %out.method,
-                        url = %self.trail_url(&url),
-                        error = %failure.describe(),
+                        failure = failure.as_str(),
                         "request failed"
                     );
-                    self.trail.push(format!("{label}: {}", failure.describe()));
-                    return Err(self.transport_verdict(&failure, &url));
+                    self.trail.push(RequestRecord {
+                        step,
+                        status: None,
+                        transport: Some(failure),
+                    });
+                    return Err(self.transport_verdict(failure, &url, step));
                 }
             };
             let status = response.status();
             tracing::debug!(
+                step = step.as_str(),
                 method = %out.method,
-                url = %self.trail_url(&url),
                 status = status.as_u16(),
                 "registry answered"
             );
-            self.trail.push(format!("{label}: {}", status.as_u16()));
+            self.trail.push(RequestRecord {
+                step,
+                status: Some(status.as_u16()),
+                transport: None,
+            });
             if status.is_redirection()
                 && status != StatusCode::NOT_MODIFIED
                 && out.method != Method::POST
@@ -793,20 +985,16 @@ impl<'a> Run<'a> {
                     .get(LOCATION)
                     .and_then(|l| l.to_str().ok())
                     .and_then(|l| url.join(l).ok());
+                let redirect = |finding| CheckDetail {
+                    status: Some(status.as_u16()),
+                    finding: Some(finding),
+                    ..CheckDetail::new(step)
+                };
                 let Some(next) = location else {
-                    return Err(self.not_a_registry(
-                        format!("answered {status} without a usable Location"),
-                        Some(status.as_u16()),
-                    ));
+                    return Err(self.not_a_registry(redirect(Finding::RedirectWithoutLocation)));
                 };
                 if hops == 1 {
-                    return Err(self.not_a_registry(
-                        format!(
-                            "redirected again (to {}): a redirect loop or chain",
-                            self.trail_url(&next)
-                        ),
-                        Some(status.as_u16()),
-                    ));
+                    return Err(self.not_a_registry(redirect(Finding::RedirectLoop)));
                 }
                 hops += 1;
                 if next.origin() != url.origin() {
@@ -821,7 +1009,7 @@ impl<'a> Run<'a> {
                     .await
                     .map_err(|error| {
                         let failure = outcome::classify_transport(&error, url.scheme() == "https");
-                        self.transport_verdict(&failure, &url)
+                        self.transport_verdict(failure, &url, step)
                     })?
             } else {
                 Vec::new()
@@ -834,106 +1022,108 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// The path for requests to the registry itself, `scheme://host/path` for others; never the
-    /// query (it is harmless, but long).
-    fn trail_url(&self, url: &Url) -> String {
+    /// How hints name the peer of a request to `url`: the registry's host as configured, or the
+    /// role of a host the registry chose (a realm, a redirect target) — never that host itself,
+    /// since only the registry vouches for it.
+    fn peer(&self, url: &Url, step: Step) -> String {
         match &self.origin {
-            Ok(origin) if origin.origin() == url.origin() => url.path().to_owned(),
-            _ => format!("{}://{}{}", url.scheme(), authority(url), url.path()),
+            Ok(origin) if origin.origin() == url.origin() => authority(url),
+            _ if step == Step::Token => format!("the token service that {} names", self.host),
+            _ => format!("the host {} redirected to", self.host),
         }
     }
 
-    fn transport_verdict(&self, failure: &TransportFailure, url: &Url) -> Verdict {
+    fn transport_verdict(&self, failure: TransportFailure, url: &Url, step: Step) -> Verdict {
         Verdict::new(
             failure.outcome(),
-            failure.hint(&authority(url), self.client.timeout),
-            format!("{}: {}", authority(url), failure.describe()),
-            None,
+            failure.hint(&self.peer(url, step), self.client.timeout),
+            CheckDetail {
+                transport: Some(failure),
+                ..CheckDetail::new(step)
+            },
         )
     }
 
-    fn plain_http_refused(&self, url: &Url) -> Verdict {
-        let host = authority(url);
+    fn plain_http_refused(&self, url: &Url, step: Step) -> Verdict {
+        let peer = self.peer(url, step);
+        let hint = if peer == authority(url) {
+            format!(
+                "{peer} is reached over plain HTTP, which is used only for hosts listed as \
+                 insecure; list {peer} if that is intended, or serve it over HTTPS"
+            )
+        } else {
+            format!(
+                "{peer} is on plain HTTP, which is used only for hosts listed as insecure; list \
+                 that host if it is intended (the registry's WWW-Authenticate header names it), \
+                 or serve it over HTTPS"
+            )
+        };
         Verdict::new(
             Outcome::TlsError,
-            format!(
-                "{host} is reached over plain HTTP, which is used only for hosts listed as \
-                 insecure; list {host} if that is intended, or serve it over HTTPS"
-            ),
-            format!(
-                "refused to send a request to {} over plain HTTP",
-                self.trail_url(url)
-            ),
-            None,
+            hint,
+            CheckDetail {
+                finding: Some(Finding::PlainHttpRefused),
+                ..CheckDetail::new(step)
+            },
         )
     }
 
-    fn not_a_registry(&self, what: String, http_status: Option<u16>) -> Verdict {
+    fn not_a_registry(&self, detail: CheckDetail) -> Verdict {
         Verdict::new(
             Outcome::NotARegistry,
             format!(
                 "{} does not answer like a container registry; check the registry host (and port)",
                 self.host
             ),
-            format!("{}: {what}", self.host),
-            http_status,
+            detail,
         )
     }
 
-    fn unauthorized_needs_credentials(&self, http_status: u16, what: &str) -> Verdict {
+    fn unauthorized_needs_credentials(&self, mut detail: CheckDetail) -> Verdict {
+        detail.finding = Some(Finding::CredentialsRequired);
         Verdict::new(
             Outcome::Unauthorized,
             format!(
                 "{} requires credentials for {}; add a username and password (or token)",
                 self.host, self.target
             ),
-            format!("no credentials given; {what}"),
-            Some(http_status),
+            detail,
         )
     }
 
-    fn expired(&self, http_status: u16, what: String) -> Verdict {
+    fn expired(&self, detail: CheckDetail) -> Verdict {
         Verdict::new(
             Outcome::Expired,
             "the registry says the credentials have expired; mint new ones (ECR tokens last 12 h, \
              cloud access tokens 1 h) and update the pull secret",
-            what,
-            Some(http_status),
+            detail,
         )
     }
 
-    fn rate_limited(&self, answer: &Answer, what: &str) -> Verdict {
+    fn rate_limited(&self, answer: &Answer, step: Step, auth: Option<&SentAuth>) -> Verdict {
         let retry = answer
             .header(RETRY_AFTER_HEADER)
-            .and_then(|v| outcome::retry_after(&v));
-        let hint = match &retry {
+            .and_then(|v| outcome::retry_after_secs(&v, self.client.clock.now()));
+        let hint = match retry {
             Some(after) => format!(
-                "{} is rate-limiting requests; retry after {after}",
+                "{} is rate-limiting requests; retry after {after} s",
                 self.host
             ),
             None => format!("{} is rate-limiting requests; retry later", self.host),
         };
-        let mut detail = format!("{what} answered 429 Too Many Requests");
-        if let Some(after) = retry {
-            detail.push_str(&format!(" (Retry-After: {after})"));
-        }
-        if let Some(messages) = answer.messages() {
-            detail.push_str(&format!(": {messages}"));
-        }
-        Verdict::new(Outcome::RateLimited, hint, detail, Some(429))
+        let detail = CheckDetail {
+            retry_after_s: retry,
+            ..answer.facts(step, auth)
+        };
+        Verdict::new(Outcome::RateLimited, hint, detail)
     }
 
-    fn failing(&self, answer: &Answer, what: &str) -> Verdict {
+    fn failing(&self, answer: &Answer, step: Step, auth: Option<&SentAuth>) -> Verdict {
         let status = answer.status.as_u16();
-        let mut detail = format!("{what} answered {}", answer.status);
-        if let Some(messages) = answer.messages() {
-            detail.push_str(&format!(": {messages}"));
-        }
         Verdict::new(
             Outcome::Unreachable,
             format!("the registry is failing (HTTP {status}); retry later"),
-            detail,
-            Some(status),
+            answer.facts(step, auth),
         )
     }
 
@@ -949,12 +1139,13 @@ impl<'a> Run<'a> {
             if answer.has_api_header() {
                 self.seen_registry = true;
             }
+            let step = self.target_step();
             match answer.status.as_u16() {
                 200..=299 => return Ok(self.success(&answer, auth.as_ref())),
                 401 => match auth.take() {
                     None => {
                         let challenge = self.usable_challenge(&answer)?;
-                        auth = Some(self.authorize(&challenge).await?);
+                        auth = Some(self.authorize(&challenge, &answer).await?);
                     }
                     Some(sent) => {
                         let insufficient = answer
@@ -976,35 +1167,20 @@ impl<'a> Run<'a> {
                             // The same credentials again would get the same answer.
                             return Ok(self.rejected(&answer, &sent));
                         }
-                        auth = Some(self.authorize(&challenge).await?);
+                        auth = Some(self.authorize(&challenge, &answer).await?);
                     }
                 },
                 403 => return self.forbidden(&answer, auth.as_ref()).await,
-                404 => return self.missing(&answer, was_first).await,
-                429 => return Ok(self.rate_limited(&answer, &self.target_label())),
-                500..=599 => return Ok(self.failing(&answer, &self.target_label())),
-                status => {
-                    return Ok(self.not_a_registry(
-                        format!(
-                            "answered {} to {}{}",
-                            answer.status,
-                            self.target_label(),
-                            answer
-                                .messages()
-                                .map(|m| format!(": {m}"))
-                                .unwrap_or_default()
-                        ),
-                        Some(status),
-                    ))
+                404 => return self.missing(&answer, auth.as_ref(), was_first).await,
+                429 => return Ok(self.rate_limited(&answer, step, auth.as_ref())),
+                500..=599 => return Ok(self.failing(&answer, step, auth.as_ref())),
+                _ => {
+                    return Ok(self.not_a_registry(CheckDetail {
+                        finding: Some(Finding::UnexpectedStatus),
+                        ..answer.facts(step, auth.as_ref())
+                    }))
                 }
             }
-        }
-    }
-
-    fn target_label(&self) -> String {
-        match self.target {
-            Target::Registry => "GET /v2/".to_owned(),
-            Target::Manifest { .. } => format!("HEAD manifest {}", self.target),
         }
     }
 
@@ -1061,20 +1237,14 @@ impl<'a> Run<'a> {
 
     /// The challenge to answer from a 401 (Bearer preferred over Basic), remembered for the host.
     fn usable_challenge(&mut self, answer: &Answer) -> Result<Challenge, Verdict> {
-        let status = Some(answer.status.as_u16());
+        let step = self.target_step();
+        let broken = |finding| CheckDetail {
+            finding: Some(finding),
+            ..answer.facts(step, None)
+        };
         let challenges = match answer.challenges() {
-            None => {
-                return Err(self.not_a_registry(
-                    "answered 401 without a WWW-Authenticate challenge".to_owned(),
-                    status,
-                ))
-            }
-            Some(Err(e)) => {
-                return Err(self.not_a_registry(
-                    format!("answered 401 with an unreadable challenge ({e})"),
-                    status,
-                ))
-            }
+            None => return Err(self.not_a_registry(broken(Finding::NoChallenge))),
+            Some(Err(_)) => return Err(self.not_a_registry(broken(Finding::UnreadableChallenge))),
             Some(Ok(challenges)) => challenges,
         };
         let pick = |scheme| challenges.iter().find(|c| c.scheme() == scheme);
@@ -1082,26 +1252,13 @@ impl<'a> Run<'a> {
             .or_else(|| pick(Scheme::Basic))
             .cloned()
         else {
-            let schemes: Vec<_> = challenges
-                .iter()
-                .map(|c| outcome::clean(&c.scheme_name, 40))
-                .collect();
-            return Err(self.not_a_registry(
-                format!(
-                    "asks for authentication schemes regcred does not speak ({})",
-                    schemes.join(", ")
-                ),
-                status,
-            ));
+            return Err(self.not_a_registry(broken(Finding::UnsupportedScheme)));
         };
         self.seen_registry = true;
         let cached = match challenge.scheme() {
             Scheme::Bearer => {
                 let Some(realm) = challenge.realm().filter(|r| !r.is_empty()) else {
-                    return Err(self.not_a_registry(
-                        "sent a Bearer challenge without a realm".to_owned(),
-                        status,
-                    ));
+                    return Err(self.not_a_registry(broken(Finding::NoRealm)));
                 };
                 CachedChallenge::Bearer {
                     realm: realm.to_owned(),
@@ -1114,8 +1271,12 @@ impl<'a> Run<'a> {
         Ok(challenge)
     }
 
-    /// Credentials for a challenge just received: Basic, or a fresh token.
-    async fn authorize(&mut self, challenge: &Challenge) -> Result<SentAuth, Verdict> {
+    /// Credentials for a challenge just received in `answer`: Basic, or a fresh token.
+    async fn authorize(
+        &mut self,
+        challenge: &Challenge,
+        answer: &Answer,
+    ) -> Result<SentAuth, Verdict> {
         match challenge.scheme() {
             Scheme::Bearer => {
                 let realm = challenge.realm().unwrap_or_default().to_owned();
@@ -1142,10 +1303,9 @@ impl<'a> Run<'a> {
                     cached_challenge: false,
                     token_key: None,
                 }),
-                None => Err(self.unauthorized_needs_credentials(
-                    401,
-                    "the registry asks for Basic credentials",
-                )),
+                None => {
+                    Err(self.unauthorized_needs_credentials(answer.facts(self.target_step(), None)))
+                }
             },
         }
     }
@@ -1153,10 +1313,10 @@ impl<'a> Run<'a> {
     fn bearer_header(&self, token: &Secret) -> Result<HeaderValue, Verdict> {
         let mut value =
             HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-                self.not_a_registry(
-                    "the token service issued a token that cannot be sent in a header".to_owned(),
-                    None,
-                )
+                self.not_a_registry(CheckDetail {
+                    finding: Some(Finding::UnusableToken),
+                    ..CheckDetail::new(Step::Token)
+                })
             })?;
         value.set_sensitive(true);
         Ok(value)
@@ -1171,9 +1331,14 @@ impl<'a> Run<'a> {
         key: TokenKey,
     ) -> Result<Secret, Verdict> {
         let scope = key.scope.clone();
-        let url = token::token_url(realm, service, scope.as_deref()).map_err(|e| {
-            self.not_a_registry(format!("names an unusable token realm: {e}"), Some(401))
-        })?;
+        let unusable_realm = |run: &Self| {
+            run.not_a_registry(CheckDetail {
+                finding: Some(Finding::UnusableRealm),
+                ..CheckDetail::new(Step::Token)
+            })
+        };
+        let url =
+            token::token_url(realm, service, scope.as_deref()).map_err(|_| unusable_realm(self))?;
         let oauth = self
             .credentials
             .filter(|c| c.is_identity_token() || self.client.oauth_password_grant);
@@ -1182,13 +1347,9 @@ impl<'a> Run<'a> {
             let form = OAuthForm::new(service, scope.as_deref(), credentials);
             let post = self
                 .send(Outgoing {
+                    step: Step::Token,
                     method: Method::POST,
-                    url: token::realm_url(realm).map_err(|e| {
-                        self.not_a_registry(
-                            format!("names an unusable token realm: {e}"),
-                            Some(401),
-                        )
-                    })?,
+                    url: token::realm_url(realm).map_err(|_| unusable_realm(self))?,
                     accept: Some("application/json"),
                     authorization: None,
                     form: Some(&form),
@@ -1205,6 +1366,7 @@ impl<'a> Run<'a> {
             None => {
                 let basic = self.credentials.map(Credentials::basic_header);
                 self.send(Outgoing {
+                    step: Step::Token,
                     method: Method::GET,
                     url,
                     accept: Some("application/json"),
@@ -1216,37 +1378,29 @@ impl<'a> Run<'a> {
             }
         };
         let status = answer.status.as_u16();
-        let realm_host = token::realm_url(realm)
-            .map(|u| authority(&u))
-            .unwrap_or_default();
-        let what = format!("the token service {realm_host}");
+        let facts = answer.facts(Step::Token, None);
         match status {
             200..=299 => {
-                let issued = token::parse_response(&answer.body, self.client.clock.now())
-                    .map_err(|e| self.not_a_registry(format!("{what}: {e}"), Some(status)))?;
-                self.secrets.push(issued.token.expose().to_owned());
-                if let Some(refresh) = &issued.refresh_token {
-                    self.secrets.push(refresh.expose().to_owned());
-                }
+                let issued =
+                    token::parse_response(&answer.body, self.client.clock.now()).map_err(|e| {
+                        self.not_a_registry(CheckDetail {
+                            finding: Some(match e {
+                                token::TokenResponseError::NotJson => Finding::TokenNotJson,
+                                token::TokenResponseError::NoToken => Finding::NoToken,
+                            }),
+                            ..facts.clone()
+                        })
+                    })?;
                 let token = issued.token.clone();
                 self.client.remember_token(key, issued);
                 Ok(token)
             }
             401 | 403 => {
-                let messages = answer.messages();
-                let detail = format!(
-                    "{what} answered {}{}",
-                    answer.status,
-                    messages
-                        .as_deref()
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default()
-                );
                 if answer.says_expired() {
-                    return Err(self.expired(status, detail));
+                    return Err(self.expired(facts));
                 }
                 match self.credentials {
-                    None => Err(self.unauthorized_needs_credentials(status, &detail)),
+                    None => Err(self.unauthorized_needs_credentials(facts)),
                     Some(c) => Err(Verdict::new(
                         Outcome::Unauthorized,
                         format!(
@@ -1255,30 +1409,21 @@ impl<'a> Run<'a> {
                             self.host,
                             outcome::clean(&c.username, 100)
                         ),
-                        detail,
-                        Some(status),
+                        facts,
                     )),
                 }
             }
-            429 => Err(self.rate_limited(&answer, &what)),
-            500..=599 => Err(self.failing(&answer, &what)),
-            _ => Err(self.not_a_registry(
-                format!(
-                    "{what} answered {}{}",
-                    answer.status,
-                    answer
-                        .messages()
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default()
-                ),
-                Some(status),
-            )),
+            429 => Err(self.rate_limited(&answer, Step::Token, None)),
+            500..=599 => Err(self.failing(&answer, Step::Token, None)),
+            _ => Err(self.not_a_registry(CheckDetail {
+                finding: Some(Finding::UnexpectedStatus),
+                ..facts
+            })),
         }
     }
 
     fn success(&self, answer: &Answer, auth: Option<&SentAuth>) -> Verdict {
-        let status = answer.status.as_u16();
-        let content_type = answer.content_type();
+        let step = self.target_step();
         let digest = answer.header(CONTENT_DIGEST_HEADER);
         let looks_right = match self.target {
             Target::Manifest { .. } => {
@@ -1288,19 +1433,10 @@ impl<'a> Run<'a> {
             Target::Registry => answer.has_api_header() || (answer.is_json() && !answer.is_html()),
         };
         if !looks_right {
-            return self.not_a_registry(
-                format!(
-                    "answered {} to {} with {} and no {}",
-                    answer.status,
-                    self.target_label(),
-                    content_type.as_deref().unwrap_or("no content type"),
-                    match self.target {
-                        Target::Manifest { .. } => "Docker-Content-Digest or API version header",
-                        Target::Registry => "Docker-Distribution-API-Version header",
-                    }
-                ),
-                Some(status),
-            );
+            return self.not_a_registry(CheckDetail {
+                finding: Some(Finding::NotARegistryAnswer),
+                ..answer.facts(step, auth)
+            });
         }
         let unproven = auth.is_none() && self.credentials.is_some();
         let hint = match (self.target, self.credentials.is_some(), unproven) {
@@ -1331,50 +1467,34 @@ impl<'a> Run<'a> {
                 format!("{} answers without credentials", self.host)
             }
         };
-        let mut detail = format!("{} answered {}", self.target_label(), answer.status);
-        if let Some(a) = auth {
-            detail.push_str(match a.scheme {
-                Scheme::Basic => " with Basic credentials",
-                _ => " with a Bearer token",
-            });
-        }
-        if unproven {
-            detail.push_str("; credentials were given but never asked for, so they are not proven");
-        }
-        let mut verdict = Verdict::new(Outcome::Ok, hint, detail, Some(status));
+        let detail = CheckDetail {
+            finding: unproven.then_some(Finding::CredentialsNotProven),
+            ..answer.facts(step, auth)
+        };
+        let mut verdict = Verdict::new(Outcome::Ok, hint, detail);
         if matches!(self.target, Target::Manifest { .. }) {
-            verdict.digest = digest;
-            verdict.media_type = content_type;
+            verdict.digest = digest.as_deref().and_then(outcome::valid_digest);
+            verdict.media_type = answer
+                .content_type()
+                .as_deref()
+                .and_then(outcome::valid_manifest_media_type);
         }
         verdict
     }
 
     /// A 401 to a request that carried credentials.
     fn rejected(&self, answer: &Answer, sent: &SentAuth) -> Verdict {
-        let status = answer.status.as_u16();
-        let challenges = answer.parsed_challenges();
-        let insufficient = challenges.iter().any(Challenge::is_insufficient_scope);
-        let messages = answer.messages();
-        let detail = format!(
-            "{} answered 401 to {}{}",
-            self.target_label(),
-            match sent.scheme {
-                Scheme::Basic => "Basic credentials",
-                _ => "a Bearer token",
-            },
-            messages
-                .as_deref()
-                .map(|m| format!(" ({m})"))
-                .unwrap_or_default()
-        );
+        let insufficient = answer
+            .parsed_challenges()
+            .iter()
+            .any(Challenge::is_insufficient_scope);
+        let detail = answer.facts(self.target_step(), Some(sent));
         if answer.says_expired() && !insufficient {
-            return self.expired(status, detail);
+            return self.expired(detail);
         }
         match (sent.scheme, self.credentials) {
-            (Scheme::Bearer, None) => self.unauthorized_needs_credentials(
-                status,
-                &format!("{detail}: an anonymous token is not enough"),
-            ),
+            // An anonymous token is not enough.
+            (Scheme::Bearer, None) => self.unauthorized_needs_credentials(detail),
             (Scheme::Basic, Some(c)) if !insufficient => Verdict::new(
                 Outcome::Unauthorized,
                 format!(
@@ -1384,13 +1504,12 @@ impl<'a> Run<'a> {
                     outcome::clean(&c.username, 100)
                 ),
                 detail,
-                Some(status),
             ),
-            _ => self.denied(status, detail),
+            _ => self.denied(detail),
         }
     }
 
-    fn denied(&self, status: u16, detail: String) -> Verdict {
+    fn denied(&self, detail: CheckDetail) -> Verdict {
         let hint = match self.target {
             Target::Manifest { repository, .. } => format!(
                 "the credentials are valid but may not pull {repository} on {}; grant them read \
@@ -1402,7 +1521,7 @@ impl<'a> Run<'a> {
                 self.host
             ),
         };
-        Verdict::new(Outcome::Denied, hint, detail, Some(status))
+        Verdict::new(Outcome::Denied, hint, detail)
     }
 
     /// A 403: denied, or ECR's expired token (which only the body says).
@@ -1411,16 +1530,9 @@ impl<'a> Run<'a> {
         answer: &Answer,
         auth: Option<&SentAuth>,
     ) -> Result<Verdict, Verdict> {
-        let mut detail = format!(
-            "{} answered 403 Forbidden{}",
-            self.target_label(),
-            answer
-                .messages()
-                .map(|m| format!(" ({m})"))
-                .unwrap_or_default()
-        );
+        let detail = answer.facts(self.target_step(), auth);
         if answer.says_expired() {
-            return Ok(self.expired(403, detail));
+            return Ok(self.expired(detail));
         }
         let Some(sent) = auth else {
             return Ok(Verdict::new(
@@ -1431,14 +1543,15 @@ impl<'a> Run<'a> {
                     self.host, self.target
                 ),
                 detail,
-                Some(403),
             ));
         };
         if matches!(self.target, Target::Manifest { .. }) {
             // HEAD answers carry no body, and ECR says "token has expired" only there: ask
-            // `/v2/` with the same credentials, which costs one request and no pull.
+            // `/v2/` with the same credentials, which costs one request and no pull. The
+            // manifest's 403 still decides; the probe shows in `requests`.
             let probe = self
                 .send(Outgoing {
+                    step: Step::Ping,
                     method: Method::GET,
                     url: self.v2_url()?,
                     accept: None,
@@ -1447,40 +1560,37 @@ impl<'a> Run<'a> {
                     body_limit: ERROR_BODY_LIMIT,
                 })
                 .await?;
-            detail.push_str(&format!(
-                "; GET /v2/ with the same credentials answered {}{}",
-                probe.status,
-                probe
-                    .messages()
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default()
-            ));
             if probe.says_expired() {
-                return Ok(self.expired(403, detail));
+                let mut detail = detail;
+                for code in probe.codes() {
+                    if !detail.codes.contains(&code) {
+                        detail.codes.push(code);
+                    }
+                }
+                return Ok(self.expired(detail));
             }
         }
-        Ok(self.denied(403, detail))
+        Ok(self.denied(detail))
     }
 
     /// A 404: not found from a registry; from something unknown, `/v2/` decides.
-    async fn missing(&mut self, answer: &Answer, was_first: bool) -> Result<Verdict, Verdict> {
-        let detail = format!(
-            "{} answered 404 Not Found{}",
-            self.target_label(),
-            answer
-                .messages()
-                .map(|m| format!(" ({m})"))
-                .unwrap_or_default()
-        );
+    async fn missing(
+        &mut self,
+        answer: &Answer,
+        auth: Option<&SentAuth>,
+        was_first: bool,
+    ) -> Result<Verdict, Verdict> {
+        let detail = answer.facts(self.target_step(), auth);
         if matches!(self.target, Target::Registry) {
-            return Ok(self.not_a_registry(
-                "answered 404 to GET /v2/: no registry API there".to_owned(),
-                Some(404),
-            ));
+            return Ok(self.not_a_registry(CheckDetail {
+                finding: Some(Finding::NoRegistryApi),
+                ..detail
+            }));
         }
         if !(answer.has_api_header() || self.seen_registry || !was_first) {
             let probe = self
                 .send(Outgoing {
+                    step: Step::Ping,
                     method: Method::GET,
                     url: self.v2_url()?,
                     accept: None,
@@ -1494,15 +1604,10 @@ impl<'a> Run<'a> {
                     && probe.challenges().is_some_and(|c| c.is_ok()))
                 || (probe.status.is_success() && probe.is_json() && !probe.is_html());
             if !registry {
-                return Ok(self.not_a_registry(
-                    format!(
-                        "answered 404 to {} and {} to GET /v2/, without the \
-                         Docker-Distribution-API-Version header",
-                        self.target_label(),
-                        probe.status
-                    ),
-                    Some(404),
-                ));
+                return Ok(self.not_a_registry(CheckDetail {
+                    finding: Some(Finding::NoRegistryApi),
+                    ..detail
+                }));
             }
         }
         Ok(Verdict::new(
@@ -1512,25 +1617,20 @@ impl<'a> Run<'a> {
                 self.host, self.target
             ),
             detail,
-            Some(404),
         ))
     }
 }
 
-fn origin_url(host: &str, scheme: &str) -> Result<Url, String> {
-    let bad = |why: &str| format!("registry host {:?} {why}", outcome::clean(host, 100));
-    if host.is_empty() {
-        return Err(bad("is empty"));
+/// `scheme://host[:port]/` for a bare `host[:port]`; `None` for anything else.
+fn origin_url(host: &str, scheme: &str) -> Option<Url> {
+    if host.is_empty()
+        || host.contains(['/', '?', '#', '@', '\\'])
+        || host.chars().any(char::is_whitespace)
+    {
+        return None;
     }
-    if host.contains(['/', '?', '#', '@', '\\']) || host.chars().any(char::is_whitespace) {
-        return Err(bad("is not a bare host[:port]"));
-    }
-    let url = Url::parse(&format!("{scheme}://{host}/"))
-        .map_err(|e| bad(&format!("is invalid ({e})")))?;
-    if url.host_str().is_none() || url.path() != "/" {
-        return Err(bad("is not a bare host[:port]"));
-    }
-    Ok(url)
+    let url = Url::parse(&format!("{scheme}://{host}/")).ok()?;
+    (url.host_str().is_some() && url.path() == "/").then_some(url)
 }
 
 /// Reads at most `limit` bytes of a response body (registries and token services are not trusted
@@ -1615,7 +1715,7 @@ mod tests {
             "[::1",
             "h:99999",
         ] {
-            assert!(origin_url(host, "https").is_err(), "{host}");
+            assert!(origin_url(host, "https").is_none(), "{host}");
         }
     }
 

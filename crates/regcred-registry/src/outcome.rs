@@ -1,8 +1,10 @@
 //! Classification of a check for humans: the [`Outcome`] codes that callers branch on, and the pure
 //! pieces that decide them from what the network said — transport failures read from an error's
 //! source chain (TLS by rustls type, not by message), "expired" in registry and token-server
-//! messages, `Retry-After`, and the error bodies of distribution and token servers, cleaned so
-//! that nothing a server sends can smuggle control characters or pages of HTML into a report.
+//! messages, `Retry-After`, and error codes. Nothing a registry says in free text is kept: text is
+//! read to classify and dropped; what a report carries from a peer is its status, error codes that
+//! pass their grammar ([`ErrorCode`]), a digest and a known media type — regcred's own words do the
+//! rest.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -72,84 +74,155 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Why a request got no HTTP answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a request got no HTTP answer: a kind regcred names itself, never the text of the error
+/// (which, several layers down, is not ours to vouch for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TransportFailure {
-    /// The TLS handshake failed. `not_tls` when the peer answered with something that is not TLS
-    /// (a plain-HTTP server on an https URL).
-    Tls {
-        reason: String,
-        not_tls: bool,
-    },
     Timeout,
     Refused,
-    Dns {
-        reason: String,
-    },
-    Other {
-        reason: String,
-    },
+    /// The host name did not resolve.
+    Dns,
+    /// The connection was reset or closed before an answer.
+    Closed,
+    /// Any other failure to get an answer.
+    Other,
+    /// The server's certificate is signed by an authority regcred does not trust.
+    TlsUnknownIssuer,
+    /// The server's certificate does not name the host.
+    TlsWrongName,
+    TlsExpired,
+    TlsNotYetValid,
+    TlsRevoked,
+    /// The certificate could not be read, or failed another check.
+    TlsBadCertificate,
+    /// The peer answered with something that is not TLS (a plain-HTTP server on an https URL).
+    NotTls,
+    /// The server sent a TLS alert and gave up.
+    TlsAborted,
+    /// No TLS version or cipher suite in common.
+    TlsIncompatible,
+    TlsNoCertificate,
+    /// The connection closed during the handshake.
+    TlsCutOff,
+    /// Any other TLS failure.
+    TlsOther,
 }
 
 impl TransportFailure {
-    pub fn outcome(&self) -> Outcome {
+    /// Stable strings for the `transport` of a report.
+    pub fn as_str(self) -> &'static str {
         match self {
-            TransportFailure::Tls { .. } => Outcome::TlsError,
-            _ => Outcome::Unreachable,
+            TransportFailure::Timeout => "timeout",
+            TransportFailure::Refused => "refused",
+            TransportFailure::Dns => "dns",
+            TransportFailure::Closed => "closed",
+            TransportFailure::Other => "other",
+            TransportFailure::TlsUnknownIssuer => "tls_unknown_issuer",
+            TransportFailure::TlsWrongName => "tls_wrong_name",
+            TransportFailure::TlsExpired => "tls_expired",
+            TransportFailure::TlsNotYetValid => "tls_not_yet_valid",
+            TransportFailure::TlsRevoked => "tls_revoked",
+            TransportFailure::TlsBadCertificate => "tls_bad_certificate",
+            TransportFailure::NotTls => "not_tls",
+            TransportFailure::TlsAborted => "tls_aborted",
+            TransportFailure::TlsIncompatible => "tls_incompatible",
+            TransportFailure::TlsNoCertificate => "tls_no_certificate",
+            TransportFailure::TlsCutOff => "tls_cut_off",
+            TransportFailure::TlsOther => "tls_other",
         }
     }
 
-    /// A one-line description for `detail`.
-    pub fn describe(&self) -> String {
-        match self {
-            TransportFailure::Tls { reason, .. } => format!("TLS failed: {reason}"),
-            TransportFailure::Timeout => "timed out".to_owned(),
-            TransportFailure::Refused => "connection refused".to_owned(),
-            TransportFailure::Dns { reason } => format!("name resolution failed: {reason}"),
-            TransportFailure::Other { reason } => reason.clone(),
+    pub fn is_tls(self) -> bool {
+        self.as_str().starts_with("tls_") || self == TransportFailure::NotTls
+    }
+
+    pub fn outcome(self) -> Outcome {
+        if self.is_tls() {
+            Outcome::TlsError
+        } else {
+            Outcome::Unreachable
         }
     }
 
-    /// The hint for a failure talking to `authority` (`host[:port]`).
-    pub fn hint(&self, authority: &str, timeout: std::time::Duration) -> String {
+    /// A few words for messages.
+    pub fn describe(self) -> &'static str {
         match self {
-            TransportFailure::Tls { not_tls: true, .. } => format!(
-                "{authority} does not speak TLS; if it is a plain-HTTP registry, list it as an \
+            TransportFailure::Timeout => "timed out",
+            TransportFailure::Refused => "connection refused",
+            TransportFailure::Dns => "name resolution failed",
+            TransportFailure::Closed => "the connection closed before an answer",
+            TransportFailure::Other => "no answer",
+            TransportFailure::TlsUnknownIssuer => {
+                "TLS failed: certificate signed by an unknown authority"
+            }
+            TransportFailure::TlsWrongName => {
+                "TLS failed: certificate is not valid for this host name"
+            }
+            TransportFailure::TlsExpired => "TLS failed: certificate has expired",
+            TransportFailure::TlsNotYetValid => "TLS failed: certificate is not valid yet",
+            TransportFailure::TlsRevoked => "TLS failed: certificate has been revoked",
+            TransportFailure::TlsBadCertificate => "TLS failed: the certificate is unusable",
+            TransportFailure::NotTls => "TLS failed: the server answered without TLS (plain HTTP?)",
+            TransportFailure::TlsAborted => "TLS failed: the server aborted the handshake",
+            TransportFailure::TlsIncompatible => {
+                "TLS failed: no TLS version or cipher suite in common with the server"
+            }
+            TransportFailure::TlsNoCertificate => "TLS failed: the server presented no certificate",
+            TransportFailure::TlsCutOff => {
+                "TLS failed: the server closed the connection during the TLS handshake"
+            }
+            TransportFailure::TlsOther => "TLS failed",
+        }
+    }
+
+    /// The hint for a failure talking to `peer` (the registry's `host[:port]`, or words naming
+    /// the token service: never a host a server chose).
+    pub fn hint(self, peer: &str, timeout: std::time::Duration) -> String {
+        match self {
+            TransportFailure::NotTls => format!(
+                "{peer} does not speak TLS; if it is a plain-HTTP registry, list it as an \
                  insecure (plain HTTP) registry, otherwise check the port"
             ),
-            TransportFailure::Tls { reason, .. } => format!(
-                "TLS with {authority} failed ({reason}); give the registry's CA with \
-                 --registry-ca-file, or fix the registry's certificate"
+            f if f.is_tls() => format!(
+                "TLS with {peer} failed ({}); give the registry's CA with --registry-ca-file, or \
+                 fix the registry's certificate",
+                f.describe().trim_start_matches("TLS failed: ")
             ),
             TransportFailure::Timeout => format!(
-                "{authority} did not answer within {} s; check the network path (proxy, \
-                 firewall) and retry",
+                "{peer} did not answer within {} s; check the network path (proxy, firewall) and \
+                 retry",
                 timeout.as_secs_f64()
             ),
             TransportFailure::Refused => format!(
-                "nothing accepts connections at {authority}; check the host and port and that \
-                 the registry is running"
+                "nothing accepts connections at {peer}; check the host and port and that the \
+                 registry is running"
             ),
-            TransportFailure::Dns { .. } => {
-                format!("the host name of {authority} does not resolve; check its spelling")
+            TransportFailure::Dns => {
+                format!("the host name of {peer} does not resolve; check its spelling")
             }
-            TransportFailure::Other { .. } => {
-                format!("could not talk to {authority}; check the network and retry")
-            }
+            _ => format!("could not talk to {peer}; check the network and retry"),
         }
     }
 }
 
-/// Classifies a request error by walking its source chain. rustls errors are recognized by type:
-/// tokio-rustls wraps them in an `io::Error` (and hyper-rustls that in another), whose `source()`
-/// skips the wrapped error, so every `io::Error` is opened explicitly. `https` says whether the request used TLS (an early EOF then
-/// means the handshake was cut off).
+impl fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Classifies a request error by walking its source chain: rustls errors by type, IO errors by
+/// kind, reqwest's timeout flag. tokio-rustls wraps rustls errors in an `io::Error` (and
+/// hyper-rustls that in another), whose `source()` skips the wrapped error, so every `io::Error`
+/// is opened explicitly. `https` says whether the request used TLS (an early EOF then means the
+/// handshake was cut off). Only the name-resolution test reads text, and keeps none of it.
 pub fn classify_transport(error: &(dyn StdError + 'static), https: bool) -> TransportFailure {
     let mut timeout = false;
     let mut refused = false;
     let mut eof = false;
+    let mut closed = false;
     let mut dns = false;
-    let mut innermost = error.to_string();
     let mut current: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(e) = current {
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
@@ -161,6 +234,9 @@ pub fn classify_transport(error: &(dyn StdError + 'static), https: bool) -> Tran
                 io::ErrorKind::ConnectionRefused => refused = true,
                 io::ErrorKind::TimedOut => timeout = true,
                 io::ErrorKind::UnexpectedEof => eof = true,
+                io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe => closed = true,
                 _ => {}
             }
             // `io::Error::source` skips the error it wraps; open it instead.
@@ -174,128 +250,217 @@ pub fn classify_transport(error: &(dyn StdError + 'static), https: bool) -> Tran
         let text = e.to_string();
         // hyper-util's connector says "dns error"; the resolver "failed to lookup address".
         dns |= text.contains("dns error") || text.contains("failed to lookup address");
-        innermost = text;
         current = next;
     }
-    let reason = clean(&innermost, 200);
     if timeout {
         TransportFailure::Timeout
     } else if refused {
         TransportFailure::Refused
     } else if dns {
-        TransportFailure::Dns { reason }
+        TransportFailure::Dns
     } else if eof && https {
-        TransportFailure::Tls {
-            reason: "the server closed the connection during the TLS handshake".to_owned(),
-            not_tls: false,
-        }
+        TransportFailure::TlsCutOff
+    } else if eof || closed {
+        TransportFailure::Closed
     } else {
-        TransportFailure::Other { reason }
+        TransportFailure::Other
     }
 }
 
 fn rustls_failure(error: &rustls::Error) -> TransportFailure {
     use rustls::{CertificateError, InvalidMessage};
-    let certificate = |reason: &str| TransportFailure::Tls {
-        reason: reason.to_owned(),
-        not_tls: false,
-    };
     match error {
         rustls::Error::InvalidCertificate(e) => match e {
-            CertificateError::UnknownIssuer => {
-                certificate("certificate signed by an unknown authority")
-            }
+            CertificateError::UnknownIssuer => TransportFailure::TlsUnknownIssuer,
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                certificate("certificate is not valid for this host name")
+                TransportFailure::TlsWrongName
             }
             CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                certificate("certificate has expired")
+                TransportFailure::TlsExpired
             }
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                certificate("certificate is not valid yet")
+                TransportFailure::TlsNotYetValid
             }
-            CertificateError::Revoked => certificate("certificate has been revoked"),
-            CertificateError::BadEncoding => certificate("certificate is malformed"),
-            _ => certificate(&clean(&error.to_string(), 200)),
+            CertificateError::Revoked => TransportFailure::TlsRevoked,
+            _ => TransportFailure::TlsBadCertificate,
         },
         rustls::Error::InvalidMessage(InvalidMessage::InvalidContentType)
         | rustls::Error::InvalidMessage(InvalidMessage::UnknownProtocolVersion) => {
-            TransportFailure::Tls {
-                reason: "the server answered without TLS (plain HTTP?)".to_owned(),
-                not_tls: true,
-            }
+            TransportFailure::NotTls
         }
-        rustls::Error::AlertReceived(alert) => {
-            certificate(&format!("the server aborted the handshake ({alert:?})"))
-        }
-        rustls::Error::PeerIncompatible(_) => {
-            certificate("no TLS version or cipher suite in common with the server")
-        }
-        rustls::Error::NoCertificatesPresented => {
-            certificate("the server presented no certificate")
-        }
-        other => certificate(&clean(&other.to_string(), 200)),
+        rustls::Error::AlertReceived(_) => TransportFailure::TlsAborted,
+        rustls::Error::PeerIncompatible(_) => TransportFailure::TlsIncompatible,
+        rustls::Error::NoCertificatesPresented => TransportFailure::TlsNoCertificate,
+        _ => TransportFailure::TlsOther,
     }
 }
 
 /// Whether a registry or token-service message says the credentials have expired (ECR: "Your
-/// authorization token has expired"; token servers: "token expired").
+/// authorization token has expired"; token servers: "token expired"). The text is read to decide
+/// and then dropped.
 pub fn says_expired(text: &str) -> bool {
     text.to_ascii_lowercase().contains("expired")
 }
 
-/// `Retry-After` for a hint: `N s` for delta-seconds, the HTTP date as sent otherwise.
-pub fn retry_after(value: &str) -> Option<String> {
+/// `Retry-After` in seconds from `now`: delta-seconds as sent, an HTTP date (IMF-fixdate) as
+/// the seconds until it (0 once past); `None` for anything else.
+pub fn retry_after_secs(value: &str, now: time::OffsetDateTime) -> Option<u64> {
     let value = value.trim();
-    if value.is_empty() {
-        return None;
+    if !value.is_empty() && value.len() <= 20 && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse().ok();
     }
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(format!("{seconds} s"));
-    }
-    Some(clean(value, 64))
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(value, format)
+        .ok()?
+        .assume_utc();
+    Some(u64::try_from((at - now).whole_seconds()).unwrap_or(0))
 }
 
-/// A short summary of an error body: distribution's `{"errors":[{"code","message"}]}`, token
-/// servers' `{"details":…}` or OAuth2's `{"error","error_description"}`; `None` for anything else
-/// (HTML pages are not summarized).
-pub fn error_summary(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let object = value.as_object()?;
-    fn text(v: Option<&serde_json::Value>) -> Option<&str> {
-        v.and_then(serde_json::Value::as_str)
-            .filter(|s| !s.is_empty())
-    }
-    let mut parts = Vec::new();
-    if let Some(errors) = object.get("errors").and_then(serde_json::Value::as_array) {
-        for e in errors.iter().take(3) {
-            match (text(e.get("code")), text(e.get("message"))) {
-                (Some(code), Some(message)) => parts.push(format!("{code}: {message}")),
-                (Some(code), None) => parts.push(code.to_owned()),
-                (None, Some(message)) => parts.push(message.to_owned()),
-                (None, None) => {}
-            }
-        }
-    }
-    match (
-        text(object.get("error")),
-        text(object.get("error_description")),
-    ) {
-        (Some(code), Some(message)) => parts.push(format!("{code}: {message}")),
-        (Some(code), None) => parts.push(code.to_owned()),
-        (None, Some(message)) => parts.push(message.to_owned()),
-        (None, None) => {}
-    }
-    for key in ["details", "message"] {
-        if let Some(message) = text(object.get(key)) {
-            parts.push(message.to_owned());
-        }
-    }
-    (!parts.is_empty()).then(|| clean(&parts.join("; "), 300))
+/// Which grammar an error code is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeGrammar {
+    /// OCI distribution `errors[].code`: the spec's list, or `^[A-Z_]{1,64}$`.
+    Oci,
+    /// OAuth2 (RFC 6749 §5.2, RFC 6750 §3.1) `error`: `^[a-z_]{1,64}$`.
+    OAuth,
+    /// AWS error codes: `^[A-Za-z]{1,64}$`, e.g. `UnrecognizedClientException`.
+    Aws,
 }
 
-/// Server-supplied text made fit for one line of a report: control characters become spaces,
-/// runs of whitespace collapse, and it is cut at `max` characters.
+/// The error codes of the OCI distribution specification.
+pub const OCI_ERROR_CODES: [&str; 14] = [
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "SIZE_INVALID",
+    "UNAUTHORIZED",
+    "DENIED",
+    "UNSUPPORTED",
+    "TOOMANYREQUESTS",
+];
+
+/// An error code a registry or provider sent, kept only because it matched its grammar: the one
+/// piece of what a peer says that a report may carry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ErrorCode(String);
+
+impl ErrorCode {
+    /// `code` if it matches `grammar`; `None` (dropped) otherwise.
+    pub fn parse(code: &str, grammar: CodeGrammar) -> Option<ErrorCode> {
+        let allowed = |b: u8| match grammar {
+            CodeGrammar::Oci => b.is_ascii_uppercase() || b == b'_',
+            CodeGrammar::OAuth => b.is_ascii_lowercase() || b == b'_',
+            CodeGrammar::Aws => b.is_ascii_alphabetic(),
+        };
+        let fits = (1..=64).contains(&code.len()) && code.bytes().all(allowed);
+        let listed = grammar == CodeGrammar::Oci && OCI_ERROR_CODES.contains(&code);
+        (fits || listed).then(|| ErrorCode(code.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The error codes of an error body that pass their grammar: distribution's
+/// `{"errors":[{"code"}]}` (first three) and OAuth2's `{"error"}`. Messages, descriptions and
+/// details are not read.
+pub fn error_codes(body: &[u8]) -> Vec<ErrorCode> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let mut codes = Vec::new();
+    if let Some(errors) = value.get("errors").and_then(serde_json::Value::as_array) {
+        codes.extend(
+            errors
+                .iter()
+                .take(3)
+                .filter_map(|e| e.get("code").and_then(serde_json::Value::as_str))
+                .filter_map(|c| ErrorCode::parse(c, CodeGrammar::Oci)),
+        );
+    }
+    if let Some(code) = value.get("error").and_then(serde_json::Value::as_str) {
+        codes.extend(ErrorCode::parse(code, CodeGrammar::OAuth));
+    }
+    codes
+}
+
+/// The free text of an error body — distribution's `errors[].message` and `detail`, token
+/// servers' `details`, OAuth2's `error_description`, `message`, or a plain-text body — only for
+/// [`says_expired`]: what this returns must not be kept.
+pub fn body_text_for_classification(body: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        // Every string anywhere in the JSON: expiry wording may sit in any field.
+        Ok(value) => {
+            let mut out = String::new();
+            collect_strings(&value, &mut out);
+            out
+        }
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+fn collect_strings(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::String(s) => {
+            out.push_str(s);
+            out.push(' ');
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+/// `Docker-Content-Digest` kept only when it is a digest: `sha256:` and 64, `sha384:` and 96, or
+/// `sha512:` and 128 lowercase hex digits.
+pub fn valid_digest(value: &str) -> Option<String> {
+    let (algorithm, hex) = value.trim().split_once(':')?;
+    let length = match algorithm {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => return None,
+    };
+    (hex.len() == length && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| format!("{algorithm}:{hex}"))
+}
+
+/// A manifest's media type kept only when it is one a pull can use: OCI index or manifest,
+/// Docker manifest list or v2 manifest, or Docker's old signed v1 manifest.
+pub fn valid_manifest_media_type(value: &str) -> Option<&'static str> {
+    const KNOWN: [&str; 6] = [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        "application/vnd.docker.distribution.manifest.v1+json",
+    ];
+    let value = value.split(';').next().unwrap_or_default().trim();
+    KNOWN
+        .into_iter()
+        .find(|known| known.eq_ignore_ascii_case(value))
+}
+
+/// Text regcred shows from its own configuration or stored metadata (a host, a username) made
+/// fit for one line: control characters become spaces, runs of whitespace collapse, and it is
+/// cut at `max` characters.
 pub fn clean(text: &str, max: usize) -> String {
     let mut out = String::new();
     let mut count = 0;
@@ -442,7 +607,7 @@ mod tests {
                 )),
             ),
             true,
-            "unreachable|name resolution failed: failed to lookup address information: Name or service not known",
+            "unreachable|name resolution failed",
         );
         check(
             &Wrapped(
@@ -461,7 +626,16 @@ mod tests {
                 Box::new(io::Error::new(io::ErrorKind::UnexpectedEof, "eof")),
             ),
             false,
-            "unreachable|eof",
+            "unreachable|the connection closed before an answer",
+        );
+        // Whatever the innermost error says is not kept.
+        check(
+            &Wrapped(
+                "client error (SendRequest)",
+                Box::new(io::Error::other("canary-text from somewhere")),
+            ),
+            true,
+            "unreachable|no answer",
         );
         check(
             &Wrapped(
@@ -476,16 +650,12 @@ mod tests {
     #[test]
     fn transport_hints() {
         let t = std::time::Duration::from_secs(10);
-        let tls = TransportFailure::Tls {
-            reason: "certificate signed by an unknown authority".into(),
-            not_tls: false,
-        };
+        let tls = TransportFailure::TlsUnknownIssuer;
         assert!(tls.hint("r.example:443", t).contains("--registry-ca-file"));
-        let plain = TransportFailure::Tls {
-            reason: String::new(),
-            not_tls: true,
-        };
-        assert!(plain.hint("r:5000", t).contains("plain-HTTP"));
+        assert!(tls.hint("r.example:443", t).contains("unknown authority"));
+        assert!(TransportFailure::NotTls
+            .hint("r:5000", t)
+            .contains("plain-HTTP"));
         assert!(TransportFailure::Timeout.hint("r", t).contains("10 s"));
         assert!(TransportFailure::Refused.hint("r:1", t).contains("r:1"));
     }
@@ -508,47 +678,126 @@ mod tests {
 
     #[test]
     fn retry_after_values() {
-        assert_eq!(retry_after("30").as_deref(), Some("30 s"));
+        let now = time::macros::datetime!(2015-10-21 07:27:00 UTC);
+        assert_eq!(retry_after_secs("30", now), Some(30));
         assert_eq!(
-            retry_after("Wed, 21 Oct 2015 07:28:00 GMT").as_deref(),
-            Some("Wed, 21 Oct 2015 07:28:00 GMT")
+            retry_after_secs("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(60)
         );
-        assert_eq!(retry_after(" "), None);
-        assert_eq!(retry_after("a\r\nb").as_deref(), Some("a b"));
+        assert_eq!(
+            retry_after_secs("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(0)
+        );
+        for value in [
+            " ",
+            "a\r\nb",
+            "soon",
+            "-5",
+            "30s",
+            "Wed, 21 Oct 2015 07:28:00 canary",
+        ] {
+            assert_eq!(retry_after_secs(value, now), None, "{value}");
+        }
+    }
+
+    #[test]
+    fn error_codes_pass_their_grammar_or_are_dropped() {
+        for (code, grammar, kept) in [
+            ("MANIFEST_UNKNOWN", CodeGrammar::Oci, true),
+            ("TOOMANYREQUESTS", CodeGrammar::Oci, true),
+            ("FORBIDDEN", CodeGrammar::Oci, true),
+            ("manifest unknown", CodeGrammar::Oci, false),
+            ("DENIED: hunter2", CodeGrammar::Oci, false),
+            ("Denied", CodeGrammar::Oci, false),
+            ("", CodeGrammar::Oci, false),
+            ("invalid_grant", CodeGrammar::OAuth, true),
+            ("invalid-grant", CodeGrammar::OAuth, false),
+            ("INVALID_GRANT", CodeGrammar::OAuth, false),
+            ("UnrecognizedClientException", CodeGrammar::Aws, true),
+            ("Access Denied", CodeGrammar::Aws, false),
+            ("sts:AssumeRole", CodeGrammar::Aws, false),
+        ] {
+            assert_eq!(
+                ErrorCode::parse(code, grammar).is_some(),
+                kept,
+                "{code} {grammar:?}"
+            );
+        }
+        assert!(ErrorCode::parse(&"A".repeat(64), CodeGrammar::Oci).is_some());
+        assert!(ErrorCode::parse(&"A".repeat(65), CodeGrammar::Oci).is_none());
+        for code in OCI_ERROR_CODES {
+            assert!(ErrorCode::parse(code, CodeGrammar::Oci).is_some(), "{code}");
+        }
     }
 
     #[test]
     fn error_bodies() {
-        let check = |body: &str, expected: Option<&str>| {
-            assert_eq!(
-                error_summary(body.as_bytes()).as_deref(),
-                expected,
-                "{body}"
-            );
+        let check = |body: &str, expected: &[&str]| {
+            let codes: Vec<String> = error_codes(body.as_bytes())
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect();
+            assert_eq!(codes, expected, "{body}");
         };
         check(
             r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"v1"}}]}"#,
-            Some("MANIFEST_UNKNOWN: manifest unknown"),
+            &["MANIFEST_UNKNOWN"],
         );
         check(
-            r#"{"errors":[{"code":"DENIED","message":"Your authorization token has expired. Reauthenticate and try again."}]}"#,
-            Some("DENIED: Your authorization token has expired. Reauthenticate and try again."),
+            r#"{"errors":[{"code":"DENIED","message":"Your authorization token has expired."}]}"#,
+            &["DENIED"],
         );
         check(
-            r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#,
-            Some("UNAUTHORIZED"),
+            r#"{"errors":[{"code":"canary pw"},{"code":"UNAUTHORIZED"}]}"#,
+            &["UNAUTHORIZED"],
         );
-        check(
-            r#"{"details":"incorrect username or password"}"#,
-            Some("incorrect username or password"),
-        );
+        check(r#"{"details":"incorrect username or password"}"#, &[]);
         check(
             r#"{"error":"invalid_grant","error_description":"refresh token expired"}"#,
-            Some("invalid_grant: refresh token expired"),
+            &["invalid_grant"],
         );
-        check("<html><body>Sign in</body></html>", None);
-        check("{}", None);
-        check("", None);
+        check("<html><body>Sign in</body></html>", &[]);
+        check("{}", &[]);
+        check("", &[]);
+        assert!(says_expired(&body_text_for_classification(
+            br#"{"errors":[{"code":"DENIED","message":"Your authorization token has expired."}]}"#
+        )));
+        assert!(says_expired(&body_text_for_classification(
+            b"token expired"
+        )));
+        assert!(!says_expired(&body_text_for_classification(
+            br#"{"errors":[{"code":"DENIED","message":"no"}]}"#
+        )));
+    }
+
+    #[test]
+    fn digests_and_media_types_are_kept_only_when_valid() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            valid_digest(&format!("sha256:{hex}")),
+            Some(format!("sha256:{hex}"))
+        );
+        assert!(valid_digest(&format!("sha512:{}", "0".repeat(128))).is_some());
+        for bad in [
+            format!("sha256:{}", "A".repeat(64)),
+            format!("sha256:{}", "a".repeat(63)),
+            format!("md5:{hex}"),
+            "sha256:canary-password".to_owned(),
+            String::new(),
+        ] {
+            assert_eq!(valid_digest(&bad), None, "{bad}");
+        }
+        assert_eq!(
+            valid_manifest_media_type("application/vnd.oci.image.manifest.v1+json; charset=x"),
+            Some("application/vnd.oci.image.manifest.v1+json")
+        );
+        assert_eq!(
+            valid_manifest_media_type("APPLICATION/VND.DOCKER.DISTRIBUTION.MANIFEST.V2+JSON"),
+            Some("application/vnd.docker.distribution.manifest.v2+json")
+        );
+        for bad in ["application/json", "text/html", "application/canary-pw", ""] {
+            assert_eq!(valid_manifest_media_type(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -138,7 +138,7 @@ async fn moto_stopped_is_transient_and_minting_works_again_after_a_restart() {
     assert!(err.is_transient());
     assert!(
         err.to_string()
-            .starts_with("ECR is unavailable: ecr:GetAuthorizationToken: no answer:"),
+            .starts_with("ECR is unavailable: ecr:GetAuthorizationToken: no answer ("),
         "{err}"
     );
     assert_no_leak(&err, &[SECRET_ACCESS_KEY]);
@@ -153,7 +153,7 @@ async fn moto_stopped_is_transient_and_minting_works_again_after_a_restart() {
     assert!(err.is_transient(), "{err:?}");
     assert!(
         err.to_string()
-            .starts_with("ECR is unavailable: sts:AssumeRole: no answer:"),
+            .starts_with("ECR is unavailable: sts:AssumeRole: no answer ("),
         "{err}"
     );
     assert_no_leak(&err, &[SECRET_ACCESS_KEY]);
@@ -221,8 +221,8 @@ async fn keys_moto_does_not_accept_are_rejected_permanently_without_leaking_them
         (
             // A key id moto's IAM never issued.
             request(&url, &wrong_secret),
-            "ECR refused the credentials: ecr:GetAuthorizationToken: InvalidClientTokenId: \
-             The security token included in the request is invalid. (HTTP 403)",
+            "ECR refused the credentials: ecr:GetAuthorizationToken: InvalidClientTokenId \
+             (HTTP 403)",
         ),
         (
             // A real key id with the wrong secret.
@@ -230,10 +230,8 @@ async fn keys_moto_does_not_accept_are_rejected_permanently_without_leaking_them
                 access_key_id: &allowed.access_key_id,
                 ..request(&url, &wrong_secret)
             },
-            "ECR refused the credentials: ecr:GetAuthorizationToken: SignatureDoesNotMatch: \
-             The request signature we calculated does not match the signature you provided. \
-             Check your AWS Secret Access Key and signing method. Consult the service \
-             documentation for details. (HTTP 403)",
+            "ECR refused the credentials: ecr:GetAuthorizationToken: SignatureDoesNotMatch \
+             (HTTP 403)",
         ),
         (
             // Valid keys of a user without ecr:GetAuthorizationToken.
@@ -241,9 +239,7 @@ async fn keys_moto_does_not_accept_are_rejected_permanently_without_leaking_them
                 access_key_id: &denied.access_key_id,
                 ..request(&url, &denied_secret)
             },
-            "ECR refused the credentials: ecr:GetAuthorizationToken: AccessDenied: User: \
-             arn:aws:iam::123456789012:user/regcred-denied is not authorized to perform: \
-             ecr:GetAuthorizationToken (HTTP 403)",
+            "ECR refused the credentials: ecr:GetAuthorizationToken: AccessDenied (HTTP 403)",
         ),
         (
             // Valid keys of a user without sts:AssumeRole.
@@ -252,9 +248,7 @@ async fn keys_moto_does_not_accept_are_rejected_permanently_without_leaking_them
                 role_arn: Some("arn:aws:iam::111122223333:role/ecr-puller"),
                 ..request(&url, &denied_secret)
             },
-            "ECR refused the credentials: sts:AssumeRole: AccessDenied: User: \
-             arn:aws:iam::123456789012:user/regcred-denied is not authorized to perform: \
-             sts:AssumeRole (HTTP 403)",
+            "ECR refused the credentials: sts:AssumeRole: AccessDenied (HTTP 403)",
         ),
     ];
     for (req, expected) in cases {

@@ -18,7 +18,8 @@ use axum::Router;
 use base64::Engine as _;
 use regcred_registry::check::MANIFEST_ACCEPT;
 use regcred_registry::{
-    CheckReport, ClientConfig, Clock, Credentials, Endpoint, Outcome, RegistryClient, Target,
+    CheckReport, ClientConfig, Clock, Credentials, Endpoint, Finding, Outcome, RegistryClient,
+    RequestRecord, Step, Target, TransportFailure,
 };
 use time::OffsetDateTime;
 
@@ -343,7 +344,7 @@ async fn basic_cold_is_two_round_trips_and_warm_is_one() {
     assert_report(&cold, Outcome::Ok, 2, "the credentials work");
     assert_eq!(cold.http_status, Some(200));
     assert_eq!(cold.digest.as_deref(), Some(MANIFEST_DIGEST));
-    assert_eq!(cold.media_type.as_deref(), Some(OCI_MANIFEST));
+    assert_eq!(cold.media_type, Some(OCI_MANIFEST));
     assert_eq!(
         fake.log(),
         [
@@ -664,10 +665,10 @@ async fn bearer_wrong_password_is_unauthorized_at_the_token_service() {
         "rejected the username or password for \"alice\"",
     );
     assert_eq!(report.http_status, Some(401));
-    assert!(
-        report.detail.contains("incorrect username or password"),
-        "{}",
-        report.detail
+    assert_eq!(
+        (report.detail.step, report.detail.status),
+        (Step::Token, Some(401)),
+        "{report:#?}"
     );
 }
 
@@ -731,8 +732,8 @@ async fn insufficient_scope_is_denied() {
     let report = check(&client, &fake, Some(&credentials()), &image()).await;
     assert_report(&report, Outcome::Denied, 3, "may not pull acme/app");
     assert!(
-        report.detail.contains("insufficient_scope"),
-        "{}",
+        report.detail.has_code("insufficient_scope"),
+        "{:?}",
         report.detail
     );
     assert_clean(&report, &["canary-token-empty"]);
@@ -850,7 +851,11 @@ async fn oauth_password_grant_with_issued_at() {
     client.clear_cache();
     let report = check(&client, &fake, Some(&wrong), &image()).await;
     assert_report(&report, Outcome::Unauthorized, 2, "rejected");
-    assert!(report.detail.contains("invalid_grant"), "{}", report.detail);
+    assert!(
+        report.detail.has_code("invalid_grant"),
+        "{:?}",
+        report.detail
+    );
 }
 
 #[tokio::test]
@@ -873,9 +878,10 @@ async fn token_realm_answering_html_is_not_a_registry() {
         2,
         "does not answer like a container registry",
     );
-    assert!(
-        report.detail.contains("not a JSON object"),
-        "{}",
+    assert_eq!(
+        report.detail.finding,
+        Some(Finding::TokenNotJson),
+        "{:?}",
         report.detail
     );
 }
@@ -908,11 +914,16 @@ async fn public_image_is_ok_in_one_round_trip_but_credentials_are_unproven() {
     let client = fake.client();
     let report = check(&client, &fake, Some(&credentials()), &image()).await;
     assert_report(&report, Outcome::Ok, 1, "public");
-    assert!(report.detail.contains("not proven"), "{}", report.detail);
+    assert_eq!(
+        report.detail.finding,
+        Some(Finding::CredentialsNotProven),
+        "{:?}",
+        report.detail
+    );
     assert_eq!(fake.seen()[0].authorization, None);
     let report = check(&client, &fake, None, &image()).await;
     assert_report(&report, Outcome::Ok, 1, "can be pulled without credentials");
-    assert!(!report.detail.contains("not proven"));
+    assert_eq!(report.detail.finding, None);
     let report = check(&client, &fake, Some(&credentials()), &Target::Registry).await;
     assert_report(&report, Outcome::Ok, 1, "not checked");
 }
@@ -1033,9 +1044,10 @@ async fn a_401_without_a_challenge_is_not_a_registry() {
         1,
         "does not answer like a container registry",
     );
-    assert!(
-        report.detail.contains("without a WWW-Authenticate"),
-        "{}",
+    assert_eq!(
+        report.detail.finding,
+        Some(Finding::NoChallenge),
+        "{:?}",
         report.detail
     );
 }
@@ -1043,9 +1055,9 @@ async fn a_401_without_a_challenge_is_not_a_registry() {
 #[tokio::test]
 async fn unknown_or_broken_challenges_are_not_a_registry() {
     for (header, expected) in [
-        ("Negotiate", "does not speak (Negotiate)"),
-        (r#"Basic realm="unterminated"#, "unreadable challenge"),
-        (r#"Bearer service="x""#, "without a realm"),
+        ("Negotiate", Finding::UnsupportedScheme),
+        (r#"Basic realm="unterminated"#, Finding::UnreadableChallenge),
+        (r#"Bearer service="x""#, Finding::NoRealm),
     ] {
         let fake = Fake::start(move |_: &Seen, _: &str| {
             answer(401)
@@ -1056,7 +1068,7 @@ async fn unknown_or_broken_challenges_are_not_a_registry() {
         .await;
         let report = check(&fake.client(), &fake, Some(&credentials()), &image()).await;
         assert_report(&report, Outcome::NotARegistry, 1, "");
-        assert!(report.detail.contains(expected), "{}", report.detail);
+        assert_eq!(report.detail.finding, Some(expected), "{:?}", report.detail);
     }
 }
 
@@ -1105,7 +1117,20 @@ async fn ecr_expired_token_403() {
             "GET /v2/ Basic".to_owned()
         ]
     );
-    assert!(report.detail.contains("has expired"), "{}", report.detail);
+    assert!(report.detail.has_code("DENIED"), "{:?}", report.detail);
+    assert_eq!(
+        report
+            .detail
+            .requests
+            .iter()
+            .map(|r| (r.step, r.status))
+            .collect::<Vec<_>>(),
+        [
+            (Step::Manifest, Some(401)),
+            (Step::Manifest, Some(403)),
+            (Step::Ping, Some(403))
+        ]
+    );
     let report = check(&client, &fake, Some(&credentials()), &Target::Registry).await;
     assert_report(&report, Outcome::Expired, 1, "expired");
 }
@@ -1125,11 +1150,19 @@ async fn forbidden_with_working_credentials_is_denied() {
     .await;
     let report = check(&fake.client(), &fake, Some(&credentials()), &image()).await;
     assert_report(&report, Outcome::Denied, 3, "may not pull acme/app");
-    assert!(
-        report
-            .detail
-            .contains("GET /v2/ with the same credentials answered 200"),
-        "{}",
+    // The manifest's 403 decides; the probe of /v2/ with the same credentials answered 200.
+    assert_eq!(
+        (report.detail.step, report.detail.status),
+        (Step::Manifest, Some(403))
+    );
+    assert_eq!(
+        report.detail.requests.last(),
+        Some(&RequestRecord {
+            step: Step::Ping,
+            status: Some(200),
+            transport: None
+        }),
+        "{:?}",
         report.detail
     );
 }
@@ -1167,7 +1200,12 @@ async fn redirects_are_followed_once() {
     };
     let report = check(&client, &fake, None, &looping).await;
     assert_report(&report, Outcome::NotARegistry, 2, "");
-    assert!(report.detail.contains("redirect loop"), "{}", report.detail);
+    assert_eq!(
+        report.detail.finding,
+        Some(Finding::RedirectLoop),
+        "{:?}",
+        report.detail
+    );
 }
 
 // --- transport -------------------------------------------------------------------------------
@@ -1196,9 +1234,10 @@ async fn connection_refused_is_unreachable() {
         "nothing accepts connections",
     );
     assert_eq!(report.http_status, None);
-    assert!(
-        report.detail.contains("connection refused"),
-        "{}",
+    assert_eq!(
+        report.detail.transport,
+        Some(TransportFailure::Refused),
+        "{:?}",
         report.detail
     );
     assert_clean(&report, &[]);
@@ -1263,10 +1302,17 @@ async fn plain_http_realm_of_an_unlisted_host_is_refused() {
     .await;
     let report = check(&fake.client(), &fake, Some(&credentials()), &image()).await;
     assert_report(&report, Outcome::TlsError, 1, "plain HTTP");
-    assert!(
-        report.detail.contains("http://127.0.0.1:1/token"),
-        "{}",
+    assert_eq!(
+        (report.detail.step, report.detail.finding),
+        (Step::Token, Some(Finding::PlainHttpRefused)),
+        "{:?}",
         report.detail
+    );
+    // The realm is the registry's word, so the hint names its role, not its host.
+    assert!(
+        report.hint.contains("the token service that"),
+        "{}",
+        report.hint
     );
 }
 

@@ -1,4 +1,4 @@
-//! Pull secrets are write-only (DESIGN §2): a random canary planted in the secret material of
+//! Pull secrets are write-only: a random canary planted in the secret material of
 //! pull secrets of several kinds never comes back from any read, list, resolve, audit or token
 //! answer, and never reaches the database files (`regcred.db`, `-wal`, `-shm`) in the clear or in
 //! any base64 form. The one way out is `pullSecret.render` for a role allowed to release
@@ -276,4 +276,98 @@ fn assert_database_holds_no_canary(fx: &Fixture, canary: &str, needles: &[String
             bytes.len()
         );
     }
+}
+
+/// A registry that echoes the credentials it was sent — in `WWW-Authenticate`
+/// `error_description`, in JSON error `message`s and `detail`s, upper-cased, in pieces,
+/// percent-encoded, as base64 of `user:password` without padding, inside HTML.
+async fn echoing_registry(user: &'static str, password: String) -> String {
+    use axum::body::Body;
+    use axum::http::{HeaderMap, Method, Response};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let echo = regcred_testkit::echo_text(user, &password);
+    let app = axum::Router::new().fallback(move |method: Method, headers: HeaderMap| {
+        let echo = echo.clone();
+        async move {
+            let answer =
+                Response::builder().header("Docker-Distribution-API-Version", "registry/2.0");
+            if !headers.contains_key("authorization") {
+                return answer
+                    .status(401)
+                    .header("WWW-Authenticate", r#"Basic realm="echo""#)
+                    .body(Body::empty())
+                    .unwrap();
+            }
+            let quoted = echo.replace('\\', "\\\\").replace('"', "\\\"");
+            let body = json!({
+                "errors": [{"code": "UNAUTHORIZED", "message": echo, "detail": {"sent": echo}}],
+                "details": echo,
+            });
+            answer
+                .status(if method == Method::HEAD { 403 } else { 401 })
+                .header(
+                    "WWW-Authenticate",
+                    format!(
+                        r#"Basic realm="echo",error="invalid_token",error_description="{quoted}""#
+                    ),
+                )
+                .header("Content-Type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap()
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    host
+}
+
+/// Regression (issue 10): what a registry echoes of the credentials was stored with the check
+/// result (readable by viewers) and in the database in plaintext. Now neither the verify answer,
+/// nor `pullSecret.get`, nor any database file holds any form of it.
+#[tokio::test]
+async fn a_registry_echoing_the_password_gets_none_of_it_stored_or_shown() {
+    const USER: &str = "acme-hub";
+    let canary = canary();
+    let password = format!("{canary}/Pw+ x");
+    let forms = regcred_testkit::echo_forms(USER, &password);
+    let mut needles = base64_needles(&canary);
+    needles.extend(forms.iter().cloned());
+    let host = echoing_registry(USER, password.clone()).await;
+
+    let fx = Fixture::with_registries(vec![host.clone()]).await;
+    fx.create_project("acme").await;
+    fx.create_location(LOCATION).await;
+    let viewer = fx.create_token("viewer", Some("acme")).await;
+    fx.create_pull_secret(&fx.admin, "acme", "echo", basic(&host, USER, &password))
+        .await;
+
+    let target = json!({"project": "acme", "location": LOCATION, "name": "echo"});
+    let mut answers = Vec::new();
+    for image in [None, Some(format!("{host}/acme/api:v1"))] {
+        let mut request = target.clone();
+        if let Some(image) = &image {
+            request["image"] = json!(image);
+        }
+        let verified = fx.call("pullSecret.verify", &fx.admin, request).await;
+        let verification = &verified.ok()["verification"];
+        let expected = if image.is_some() {
+            "denied"
+        } else {
+            "unauthorized"
+        };
+        assert_eq!(verification["outcome"], expected, "{verification}");
+        answers.push(verified.ok().to_string());
+        let got = fx
+            .call("pullSecret.get", &viewer.secret, target.clone())
+            .await;
+        assert_eq!(got.ok()["verification"]["outcome"], expected);
+        answers.push(got.ok().to_string());
+    }
+    for answer in &answers {
+        let leaked = regcred_testkit::leaked_forms(answer, USER, &password);
+        assert!(leaked.is_empty(), "{leaked:?} leaked into {answer}");
+        assert!(!answer.contains("invalid credentials"), "{answer}");
+    }
+    assert_database_holds_no_canary(&fx, &canary, &needles);
 }

@@ -41,6 +41,11 @@ pub const SQLITE: &[Migration] = &[
         name: "lineage_and_locations",
         sql: include_str!("../migrations/sqlite/0006_lineage_and_locations.sql"),
     },
+    Migration {
+        version: 7,
+        name: "forget_peer_text",
+        sql: include_str!("../migrations/sqlite/0007_forget_peer_text.sql"),
+    },
 ];
 
 /// The SQL creating the bookkeeping table, valid on every backend.

@@ -197,3 +197,64 @@ async fn in_memory_stores_are_independent() {
     assert_eq!(a.list_projects().await.unwrap(), vec![project("alpha")]);
     assert_eq!(b.list_projects().await.unwrap(), vec![]);
 }
+
+/// Regression (issue 10): check results and mint errors of earlier versions quoted registries'
+/// and providers' free text, which can echo credentials. Migration 7 forgets them: stored
+/// verifications, `last_error` of minted credentials and the `lastError` of expiry warnings.
+#[tokio::test]
+async fn migration_7_forgets_free_text_registries_and_providers_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("regcred.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+
+    // Back to schema 6, with what an older regcred stored.
+    let canary = "echoed-canary-password";
+    let mut db = raw(&path).await;
+    for sql in [
+        "DELETE FROM schema_migrations WHERE version >= 7".to_owned(),
+        "INSERT INTO projects VALUES ('alpha', NULL, 1, 'alice')".to_owned(),
+        "INSERT INTO locations VALUES ('local', 'docker', '{}', 1, 'alice')".to_owned(),
+        format!(
+            "INSERT INTO pull_secrets (id, project, location, name, kind, server, params, \
+             fingerprint, revision, key_id, nonce, ciphertext, created_at, created_by, \
+             updated_at, updated_by, verification) VALUES ('ps_1', 'alpha', 'local', 'ghcr', \
+             'custom', 'r.example', '{{}}', 'f', 1, 'k', x'00', x'00', 1, 'alice', 1, 'alice', \
+             '{{\"outcome\":\"unauthorized\",\"detail\":\"401: bad {canary}\"}}')"
+        ),
+        format!(
+            "INSERT INTO minted_credentials (pull_secret_id, revision, attempted_at, failures, \
+             last_error, next_refresh_at) VALUES ('ps_1', 1, 1, 1, 'ECR: {canary}', 2)"
+        ),
+        format!(
+            "INSERT INTO audit_events (time, actor, channel, action, project, target, outcome, \
+             detail) VALUES (1, 'regcred', 'system', 'credential.expiring', 'alpha', 'a/b/c', \
+             'warning', '{{\"id\":\"ps_1\",\"failures\":1,\"lastError\":\"ECR: {canary}\"}}')"
+        ),
+    ] {
+        sqlx::query(&sql).execute(&mut db).await.unwrap();
+    }
+    db.close().await.unwrap();
+
+    drop(SqliteStore::open(&path).await.unwrap());
+
+    let mut db = raw(&path).await;
+    let (verification,): (Option<String>,) =
+        sqlx::query_as("SELECT verification FROM pull_secrets WHERE id = 'ps_1'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(verification, None);
+    let (last_error,): (Option<String>,) =
+        sqlx::query_as("SELECT last_error FROM minted_credentials WHERE pull_secret_id = 'ps_1'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(last_error, None);
+    let (detail,): (String,) =
+        sqlx::query_as("SELECT detail FROM audit_events WHERE action = 'credential.expiring'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(detail, r#"{"id":"ps_1","failures":1}"#);
+    db.close().await.unwrap();
+}

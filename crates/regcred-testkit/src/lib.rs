@@ -7,7 +7,7 @@
 //! recording fake of the Kubernetes API server for the requests regcred's delivery makes.
 //! [`kubectl_secret`] is the real kubectl's rendering of a pull secret, the reference for what
 //! regcred delivers. [`Unsealer`] opens SealedSecrets with kubesealpy, an independent implementation, from its own
-//! Python virtualenv.
+//! Python virtualenv. [`echo_forms`] lists the ways a careless peer echoes a credential back.
 //!
 //! This crate is dev-only (`publish = false`, used from `[dev-dependencies]`). `scripts/setup`
 //! installs the three Debian packages and the moto and kubesealpy virtualenvs. A missing binary makes the calling
@@ -20,6 +20,7 @@
 
 mod binaries;
 mod ca;
+mod echo;
 mod kube_api;
 mod kubectl;
 mod moto;
@@ -31,6 +32,7 @@ mod token_server;
 mod unsealer;
 
 pub use ca::TestCa;
+pub use echo::{echo_forms, echo_text, leaked_forms};
 pub use kube_api::{FakeKubeApi, RecordedRequest, FAKE_CONTEXT, FAKE_TOKEN};
 pub use kubectl::kubectl_secret;
 pub use moto::{AwsKeys, Moto};

@@ -1,4 +1,4 @@
-//! Azure Container Registry through Entra ID (DESIGN §6): a service principal's client secret
+//! Azure Container Registry through Entra ID: a service principal's client secret
 //! buys an Entra ID access token for the registry audience (client-credentials grant), the
 //! registry's `/oauth2/exchange` trades that for an ACR refresh token, and the refresh token is
 //! the password of the all-zero username. Its expiry is read from the token's own `exp` claim,
@@ -85,7 +85,6 @@ pub async fn mint_refresh_token(
                 ("client_secret", req.client_secret.expose()),
                 ("scope", ACR_SCOPE),
             ],
-            secrets: &[req.client_secret.expose()],
         },
     )
     .await?;
@@ -106,7 +105,6 @@ pub async fn mint_refresh_token(
                 ("tenant", req.tenant),
                 ("access_token", access_token.expose()),
             ],
-            secrets: &[access_token.expose(), req.client_secret.expose()],
         },
     )
     .await?;

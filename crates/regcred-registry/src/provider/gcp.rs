@@ -1,4 +1,4 @@
-//! Google Container Registry / Artifact Registry access tokens (DESIGN §6): a service-account key
+//! Google Container Registry / Artifact Registry access tokens: a service-account key
 //! signs an RS256 JWT assertion, the key's own `token_uri` exchanges it (the OAuth2 JWT bearer
 //! grant, RFC 7523) for a one-hour access token, and registries accept that token as the password
 //! of the user `oauth2accesstoken`. The key's `private_key` PEM is parsed here and signed with
@@ -72,7 +72,6 @@ pub async fn mint_access_token(
                 ("grant_type", JWT_BEARER_GRANT),
                 ("assertion", assertion.expose()),
             ],
-            secrets: &[assertion.expose()],
         },
     )
     .await?;

@@ -1,4 +1,4 @@
-//! Credential providers (DESIGN §6): they turn stored long-lived material into registry
+//! Credential providers: they turn stored long-lived material into registry
 //! credentials with an expiry — ECR's `GetAuthorizationToken`, Google's service-account JWT
 //! exchanged for a one-hour access token, Azure's Entra ID exchange for an ACR refresh token.
 //! Each answers a [`Minted`] credential or a [`MintError`] that says whether retrying can help.
@@ -22,7 +22,9 @@ pub struct Minted {
     pub endpoint: Option<String>,
 }
 
-/// Why minting failed. Messages never carry secret material.
+/// Why minting failed. Messages are regcred's own words and facts — the call or endpoint regcred
+/// made, the HTTP status, an error code that passes its grammar, the kind of transport failure —
+/// never a provider's text, which may echo what it was sent.
 #[derive(Debug, thiserror::Error)]
 pub enum MintError {
     /// The provider refused the stored material: retrying will not help until it changes.

@@ -1,7 +1,9 @@
 //! The OAuth2-style token-endpoint POST the Google and Azure providers share: a form POST with
 //! a timeout and a bounded answer, and the classification of what comes back — 400/401/403 is a
 //! refusal, 408/429/5xx (or an OAuth `temporarily_unavailable` / `server_error` code) is
-//! transient, anything else malformed. Secrets sent are redacted from every quoted answer.
+//! transient, anything else malformed. Messages carry the endpoint regcred called, the HTTP
+//! status and the answer's error code if it passes its grammar; never the answer's text, so
+//! nothing an endpoint echoes (the secret it was sent, in any encoding) reaches a message.
 
 use std::time::Duration;
 
@@ -10,15 +12,13 @@ use reqwest::{StatusCode, Url};
 use serde_json::{Map, Value};
 
 use super::MintError;
+use crate::outcome::{classify_transport, CodeGrammar, ErrorCode};
 
 /// How long one token-endpoint request may take before it counts as unavailable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Token answers are small; more than this is not a token answer.
 const ANSWER_LIMIT: usize = 64 * 1024;
-
-/// How much of a provider's own error text a [`MintError`] quotes.
-const QUOTE_LIMIT: usize = 300;
 
 /// One `application/x-www-form-urlencoded` POST to a token endpoint.
 pub(super) struct FormPost<'a> {
@@ -27,20 +27,18 @@ pub(super) struct FormPost<'a> {
     pub what: &'static str,
     pub url: Url,
     pub form: &'a [(&'static str, &'a str)],
-    /// Values that must not reach an error message even when the peer echoes them.
-    pub secrets: &'a [&'a str],
 }
 
 /// Sends `post` and answers the 2xx JSON object, or the classified failure: 400/401/403 is
 /// [`MintError::Rejected`] (unless the OAuth `error` is `temporarily_unavailable` or
 /// `server_error`), 408/429/5xx and transport failures [`MintError::Unavailable`], anything else
-/// [`MintError::Invalid`]. Messages quote the peer's `error` and `error_description` (or
-/// distribution-style `errors[].message`) with `post.secrets` redacted, never a 2xx body.
+/// [`MintError::Invalid`].
 pub(super) async fn post_form(
     http: &reqwest::Client,
     post: &FormPost<'_>,
 ) -> Result<Map<String, Value>, MintError> {
     let endpoint = display_url(&post.url);
+    let https = post.url.scheme() == "https";
     let unavailable = |message: String| MintError::Unavailable {
         provider: post.provider,
         message,
@@ -54,9 +52,9 @@ pub(super) async fn post_form(
         .await
         .map_err(|e| {
             unavailable(format!(
-                "{} ({endpoint}) could not be reached: {}",
+                "{} ({endpoint}) could not be reached ({})",
                 post.what,
-                transport_error(e)
+                classify_transport(&e, https).describe()
             ))
         })?;
     let status = response.status();
@@ -64,9 +62,9 @@ pub(super) async fn post_form(
         .await
         .map_err(|e| {
             unavailable(format!(
-                "{} ({endpoint}) answered {status} but the body could not be read: {}",
+                "{} ({endpoint}) answered {status} but the body could not be read ({})",
                 post.what,
-                transport_error(e)
+                classify_transport(&e, https).describe()
             ))
         })?;
     let json = serde_json::from_slice::<Value>(&body).ok();
@@ -85,16 +83,14 @@ pub(super) async fn post_form(
         };
     }
 
-    let code = json.as_ref().and_then(oauth_error_code);
-    let detail = json
+    let code = json.as_ref().and_then(error_code);
+    let message = match &code {
+        Some(code) => format!("{} ({endpoint}) answered {status} ({code})", post.what),
+        None => format!("{} ({endpoint}) answered {status}", post.what),
+    };
+    let transient_code = code
         .as_ref()
-        .map(|json| quote_error(json, post.secrets))
-        .unwrap_or_default();
-    let message = format!("{} ({endpoint}) answered {status}{detail}", post.what);
-    let transient_code = matches!(
-        code.as_deref(),
-        Some("temporarily_unavailable" | "server_error")
-    );
+        .is_some_and(|c| matches!(c.as_str(), "temporarily_unavailable" | "server_error"));
     Err(match status {
         StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => unavailable(message),
         s if s.is_server_error() || transient_code => unavailable(message),
@@ -111,74 +107,23 @@ pub(super) async fn post_form(
     })
 }
 
-/// The OAuth2 `error` code of an error answer.
-fn oauth_error_code(json: &Value) -> Option<String> {
-    json.get("error").and_then(Value::as_str).map(str::to_owned)
-}
-
-/// `": code: description"` from an OAuth2 error (RFC 6749 §5.2) or `": CODE: message"` from a
-/// distribution-style `{"errors":[…]}` answer, secrets redacted, control characters dropped and
-/// cut to [`QUOTE_LIMIT`]; empty when the answer has neither.
-fn quote_error(json: &Value, secrets: &[&str]) -> String {
-    let mut parts: Vec<&str> = Vec::new();
+/// The error code of an error answer, if it passes its grammar: OAuth2's `error` (RFC 6749
+/// §5.2, `invalid_grant`) or the first distribution-style `errors[].code` (`UNAUTHORIZED`).
+fn error_code(json: &Value) -> Option<ErrorCode> {
     if let Some(code) = json.get("error").and_then(Value::as_str) {
-        parts.push(code);
-        if let Some(description) = json.get("error_description").and_then(Value::as_str) {
-            parts.push(description);
-        }
-    } else if let Some(first) = json
-        .get("errors")
+        return ErrorCode::parse(code, CodeGrammar::OAuth);
+    }
+    json.get("errors")
         .and_then(Value::as_array)
         .and_then(|errors| errors.first())
-    {
-        if let Some(code) = first.get("code").and_then(Value::as_str) {
-            parts.push(code);
-        }
-        if let Some(message) = first.get("message").and_then(Value::as_str) {
-            parts.push(message);
-        }
-    }
-    if parts.is_empty() {
-        return String::new();
-    }
-    let mut text = parts.join(": ");
-    // Redact before cutting, so a cut cannot leave a secret's prefix behind.
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(secret, "<redacted>");
-    }
-    let text: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let text = text.trim();
-    match text.char_indices().nth(QUOTE_LIMIT) {
-        Some((cut, _)) => format!(": {}…", &text[..cut]),
-        None => format!(": {text}"),
-    }
+        .and_then(|first| first.get("code"))
+        .and_then(Value::as_str)
+        .and_then(|code| ErrorCode::parse(code, CodeGrammar::Oci))
 }
 
 /// `scheme://host[:port]/path`: no user info, query or fragment in messages.
 fn display_url(url: &Url) -> String {
     format!("{}{}", url.origin().ascii_serialization(), url.path())
-}
-
-/// A transport failure and its causes, without the URL (the caller names the endpoint).
-fn transport_error(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        return format!("no answer within {} s", REQUEST_TIMEOUT.as_secs());
-    }
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// A non-empty string field.
@@ -223,21 +168,27 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn quoted_errors_are_redacted_then_cut() {
-        let secret = "s3cr3t-canary";
-        let json =
-            json!({"error": "invalid_grant", "error_description": format!("bad {secret}\nline")});
-        assert_eq!(
-            quote_error(&json, &[secret]),
-            ": invalid_grant: bad <redacted> line"
-        );
-        let long = json!({"error": "x", "error_description": format!("{}{secret}", "a".repeat(QUOTE_LIMIT - 5))});
-        let quoted = quote_error(&long, &[secret]);
-        assert!(!quoted.contains("s3cr"), "{quoted}");
-        assert!(quoted.ends_with('…'), "{quoted}");
-        let distribution = json!({"errors": [{"code": "UNAUTHORIZED", "message": "no"}]});
-        assert_eq!(quote_error(&distribution, &[]), ": UNAUTHORIZED: no");
-        assert_eq!(quote_error(&json!({"other": 1}), &[]), "");
+    fn only_codes_that_pass_their_grammar_are_kept() {
+        for (json, expected) in [
+            (
+                json!({"error": "invalid_grant", "error_description": "bad s3cr3t-canary"}),
+                Some("invalid_grant"),
+            ),
+            (json!({"error": "s3cr3t-canary"}), None),
+            (json!({"error": "Invalid Grant"}), None),
+            (
+                json!({"errors": [{"code": "UNAUTHORIZED", "message": "no s3cr3t-canary"}]}),
+                Some("UNAUTHORIZED"),
+            ),
+            (json!({"errors": [{"code": "s3cr3t-canary"}]}), None),
+            (json!({"other": 1}), None),
+        ] {
+            assert_eq!(
+                error_code(&json).as_ref().map(ErrorCode::as_str),
+                expected,
+                "{json}"
+            );
+        }
     }
 
     #[test]

@@ -1,16 +1,17 @@
-//! Checking credentials against the real registry (DESIGN §5): `pullSecret.verify`, the check
+//! Checking credentials against the real registry: `pullSecret.verify`, the check
 //! behind `pullSecret.create` with `verify`, and `image.check`, which tries the pull secrets that
 //! apply to an image in the order the runtime would, and records each result on its pull secret.
 
 use regcred_core::api::{
     CheckAttempt, ImageCheck, ImageChecked, PullSecret, PullSecretVerify, Verification,
+    VerificationDetail, VerificationRequest,
 };
 use regcred_core::credential::UsableError;
 use regcred_core::image_ref::ImageRef;
 use regcred_core::matching::{containers_match, kubelet_matches};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
-use regcred_registry::{CheckReport, Credentials, Endpoint, Outcome, Target};
+use regcred_registry::{CheckDetail, CheckReport, Credentials, Endpoint, Outcome, Target};
 use regcred_store::{PullSecretRecord, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -121,13 +122,35 @@ fn verification(
     Verification {
         outcome: report.outcome.as_str().to_owned(),
         hint: report.hint.clone(),
-        detail: report.detail.clone(),
+        detail: detail(&report.detail),
         image: image.map(ToString::to_string),
         revision,
         checked_at: rfc3339(ctx.now),
         http_status: report.http_status,
         round_trips: report.round_trips,
         elapsed_ms: report.elapsed_ms,
+    }
+}
+
+/// The wire form of a report's facts.
+fn detail(d: &CheckDetail) -> VerificationDetail {
+    VerificationDetail {
+        step: d.step.as_str().to_owned(),
+        status: d.status,
+        codes: d.codes.iter().map(|c| c.as_str().to_owned()).collect(),
+        auth: d.auth.map(|a| a.as_str().to_owned()),
+        transport: d.transport.map(|t| t.as_str().to_owned()),
+        finding: d.finding.map(|f| f.as_str().to_owned()),
+        retry_after_s: d.retry_after_s,
+        requests: d
+            .requests
+            .iter()
+            .map(|r| VerificationRequest {
+                step: r.step.as_str().to_owned(),
+                status: r.status,
+                transport: r.transport.map(|t| t.as_str().to_owned()),
+            })
+            .collect(),
     }
 }
 

@@ -1,4 +1,4 @@
--- Robot credentials for the platform's own registry (DESIGN §8). Only the hash of the secret is kept.
+-- Robot credentials for the platform's own registry. Only the hash of the secret is kept.
 CREATE TABLE registry_keys (
     id         TEXT PRIMARY KEY,
     project    TEXT NOT NULL REFERENCES projects(name),

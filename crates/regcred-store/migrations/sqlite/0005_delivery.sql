@@ -1,4 +1,4 @@
--- Deployments (DESIGN §2): the current revision of each, and every revision with the pull-secret
+-- Deployments: the current revision of each, and every revision with the pull-secret
 -- revisions it used. References to pull secrets live in pull_secret_refs (kind 'deployment').
 CREATE TABLE deployments (
     id         TEXT PRIMARY KEY,

@@ -226,7 +226,7 @@ pub fn verification_table(v: &Verification) -> Table {
     Table::fields(vec![
         ("outcome", v.outcome.clone()),
         ("hint", v.hint.clone()),
-        ("detail", v.detail.clone()),
+        ("detail", v.detail.summary()),
         (
             "image",
             v.image.clone().unwrap_or_else(|| "(registry login)".into()),
