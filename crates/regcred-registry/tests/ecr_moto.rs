@@ -98,11 +98,11 @@ async fn the_region_is_the_one_asked_for_and_a_missing_or_malformed_one_is_refus
         ("", "ECR: a region is required (like us-east-1)"),
         (
             "eu west 1",
-            "ECR: `eu west 1` is not an AWS region name (like us-east-1)",
+            "ECR: the region is not an AWS region name (like us-east-1)",
         ),
         (
             "ecr.eu-west-1.amazonaws.com",
-            "ECR: `ecr.eu-west-1.amazonaws.com` is not an AWS region name (like us-east-1)",
+            "ECR: the region is not an AWS region name (like us-east-1)",
         ),
     ] {
         let err = mint(&EcrRequest {

@@ -459,7 +459,7 @@ async fn bad_keys_are_invalid_and_send_nothing() {
         (
             with("type", json!("authorized_user")),
             None,
-            "\"authorized_user\"",
+            "not \"service_account\"",
         ),
         (
             with("type", json!("external account canary")),

@@ -1,12 +1,23 @@
 //! Schema migrations: an ordered list of SQL files compiled into the binary, applied once each
-//! inside a transaction and recorded in `schema_migrations`. A database migrated by a newer
-//! regcred is refused rather than misread.
+//! inside a transaction and recorded in `schema_migrations` with a checksum of their SQL. A
+//! database migrated by a newer regcred is refused rather than misread, and so is one whose
+//! applied migrations differ from this binary's (an edited migration would otherwise go
+//! unnoticed: the database would not have the schema the code expects).
+
+use sha2::{Digest, Sha256};
 
 /// One migration: its version, name and SQL.
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,
     pub sql: &'static str,
+}
+
+impl Migration {
+    /// SHA-256 of the SQL, hex: what `schema_migrations.checksum` records.
+    pub fn checksum(&self) -> String {
+        crate::vault::hex(&Sha256::digest(self.sql.as_bytes()))
+    }
 }
 
 /// The SQLite migrations, in order.
@@ -48,9 +59,29 @@ pub const SQLITE: &[Migration] = &[
     },
 ];
 
-/// The SQL creating the bookkeeping table, valid on every backend.
+/// The SQL creating the bookkeeping table, valid on every backend. Databases made before
+/// checksums were kept get the `checksum` column added ([`ADD_CHECKSUM`]) and filled with the
+/// checksums of this binary's migrations the first time they are opened.
 pub const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version    BIGINT PRIMARY KEY,
     name       TEXT NOT NULL,
-    applied_at BIGINT NOT NULL
+    applied_at BIGINT NOT NULL,
+    checksum   TEXT
 )";
+
+/// Adds the checksum column to a bookkeeping table that predates it.
+pub const ADD_CHECKSUM: &str = "ALTER TABLE schema_migrations ADD COLUMN checksum TEXT";
+
+/// Why the applied migration `version` does not match this binary's, if it does not.
+pub fn mismatch(migration: &Migration, recorded: Option<&str>) -> Option<String> {
+    let expected = migration.checksum();
+    match recorded {
+        Some(got) if got != expected => Some(format!(
+            "migration {} ({}) was applied with different SQL (checksum {got}) than this regcred \
+             has (checksum {expected}); a migration must never be edited once released — restore \
+             the database from a backup made by a regcred with matching migrations",
+            migration.version, migration.name
+        )),
+        _ => None,
+    }
+}

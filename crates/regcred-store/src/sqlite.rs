@@ -11,7 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use tokio::sync::Mutex;
 
-use crate::migrate::{Migration, BOOKKEEPING, SQLITE};
+use crate::migrate::{mismatch, Migration, ADD_CHECKSUM, BOOKKEEPING, SQLITE};
 use crate::*;
 
 /// The SQLite store.
@@ -170,14 +170,44 @@ async fn check_guard(
 
 async fn migrate(pool: &SqlitePool, migrations: &[Migration]) -> Result<()> {
     sqlx::query(BOOKKEEPING).execute(pool).await?;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-        .fetch_all(pool)
-        .await?;
+    let has_checksum: bool = sqlx::query_scalar(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('schema_migrations') WHERE name = 'checksum'",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !has_checksum {
+        // Two processes opening an old file at once: the loser's ALTER fails, and the column is
+        // there all the same.
+        if let Err(e) = sqlx::query(ADD_CHECKSUM).execute(pool).await {
+            tracing::debug!(error = %e, "adding the checksum column");
+        }
+    }
+    let rows: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT version, checksum FROM schema_migrations")
+            .fetch_all(pool)
+            .await?;
+    let applied: Vec<i64> = rows.iter().map(|(v, _)| *v).collect();
     let known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
     if let Some(newer) = applied.iter().find(|v| **v > known) {
         return Err(StoreError::Schema(format!(
             "the database is at schema version {newer}, newer than this regcred knows ({known}); upgrade regcred"
         )));
+    }
+    for (version, recorded) in &rows {
+        let Some(m) = migrations.iter().find(|m| m.version == *version) else {
+            continue;
+        };
+        if let Some(why) = mismatch(m, recorded.as_deref()) {
+            return Err(StoreError::Schema(why));
+        }
+        if recorded.is_none() {
+            // Applied before checksums were kept: this binary's SQL is taken as what ran.
+            sqlx::query("UPDATE schema_migrations SET checksum = $1 WHERE version = $2 AND checksum IS NULL")
+                .bind(m.checksum())
+                .bind(m.version)
+                .execute(pool)
+                .await?;
+        }
     }
     for m in migrations.iter().filter(|m| !applied.contains(&m.version)) {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -191,11 +221,13 @@ async fn migrate(pool: &SqlitePool, migrations: &[Migration]) -> Result<()> {
         }
         sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
         sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            "INSERT INTO schema_migrations (version, name, applied_at, checksum)
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(m.version)
         .bind(m.name)
         .bind(now_millis())
+        .bind(m.checksum())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -258,3 +258,76 @@ async fn migration_7_forgets_free_text_registries_and_providers_sent() {
     assert_eq!(detail, r#"{"id":"ps_1","failures":1}"#);
     db.close().await.unwrap();
 }
+
+/// `(version, checksum)` rows of `schema_migrations`, oldest first.
+async fn checksums(path: &Path) -> Vec<(i64, Option<String>)> {
+    let mut db = raw(path).await;
+    let rows = sqlx::query_as("SELECT version, checksum FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    rows
+}
+
+/// The migration runner kept no checksums: a migration edited after it was applied went
+/// unnoticed, and the database silently lacked the schema the code expects. Now every applied
+/// migration records the checksum of its SQL, and a database whose record differs is refused,
+/// naming the migration.
+#[tokio::test]
+async fn a_migration_applied_with_other_sql_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("regcred.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+    let expected: Vec<(i64, Option<String>)> = SQLITE
+        .iter()
+        .map(|m| (m.version, Some(m.checksum())))
+        .collect();
+    assert_eq!(checksums(&path).await, expected);
+
+    let mut db = raw(&path).await;
+    sqlx::query("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 3")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    match SqliteStore::open(&path).await.unwrap_err() {
+        StoreError::Schema(message) => {
+            assert!(message.contains("migration 3"), "{message}");
+        }
+        other => panic!("expected StoreError::Schema, got {other:?}"),
+    }
+}
+
+/// A database made before checksums were kept gets the column, filled with this binary's
+/// checksums, and opens as before.
+#[tokio::test]
+async fn a_database_from_before_checksums_gets_them_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("regcred.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .create_project(&project("alpha"), &audit())
+        .await
+        .unwrap();
+    drop(store);
+    let mut db = raw(&path).await;
+    sqlx::query("ALTER TABLE schema_migrations DROP COLUMN checksum")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert!(store.get_project("alpha").await.unwrap().is_some());
+    drop(store);
+    assert!(
+        checksums(&path)
+            .await
+            .iter()
+            .zip(SQLITE)
+            .all(|((v, c), m)| *v == m.version && c.as_deref() == Some(m.checksum().as_str())),
+        "{:?}",
+        checksums(&path).await
+    );
+}

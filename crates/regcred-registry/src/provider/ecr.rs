@@ -227,23 +227,22 @@ fn validate(req: &EcrRequest<'_>) -> Result<(), MintError> {
         return Err(invalid("a region is required (like us-east-1)".into()));
     }
     if !is_region_name(req.region) {
-        return Err(invalid(format!(
-            "`{}` is not an AWS region name (like us-east-1)",
-            req.region
-        )));
+        return Err(invalid(
+            "the region is not an AWS region name (like us-east-1)".into(),
+        ));
     }
     if let Some(id) = req.registry_id {
         if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid(format!(
-                "registry id `{id}` is not a 12-digit AWS account id"
-            )));
+            return Err(invalid(
+                "the registry id is not a 12-digit AWS account id".into(),
+            ));
         }
     }
     if let Some(arn) = req.role_arn {
         if !is_role_arn(arn) {
-            return Err(invalid(format!(
-                "`{arn}` is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
-            )));
+            return Err(invalid(
+                "the role is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)".into(),
+            ));
         }
     }
     if let Some(url) = req.endpoint_url {
@@ -252,9 +251,9 @@ fn validate(req: &EcrRequest<'_>) -> Result<(), MintError> {
             matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some()
         });
         if !usable {
-            return Err(invalid(format!(
-                "endpoint `{url}` is not an http:// or https:// URL"
-            )));
+            return Err(invalid(
+                "the endpoint is not an http:// or https:// URL".into(),
+            ));
         }
     }
     Ok(())
@@ -697,42 +696,42 @@ mod tests {
                     region: "Frankfurt",
                     ..request(&secret)
                 },
-                "ECR: `Frankfurt` is not an AWS region name (like us-east-1)",
+                "ECR: the region is not an AWS region name (like us-east-1)",
             ),
             (
                 EcrRequest {
                     registry_id: Some("1234"),
                     ..request(&secret)
                 },
-                "ECR: registry id `1234` is not a 12-digit AWS account id",
+                "ECR: the registry id is not a 12-digit AWS account id",
             ),
             (
                 EcrRequest {
                     role_arn: Some("puller"),
                     ..request(&secret)
                 },
-                "ECR: `puller` is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+                "ECR: the role is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
             ),
             (
                 EcrRequest {
                     endpoint_url: Some("127.0.0.1:5000"),
                     ..request(&secret)
                 },
-                "ECR: endpoint `127.0.0.1:5000` is not an http:// or https:// URL",
+                "ECR: the endpoint is not an http:// or https:// URL",
             ),
             (
                 EcrRequest {
                     endpoint_url: Some("http://[::1"),
                     ..request(&secret)
                 },
-                "ECR: endpoint `http://[::1` is not an http:// or https:// URL",
+                "ECR: the endpoint is not an http:// or https:// URL",
             ),
             (
                 EcrRequest {
                     endpoint_url: Some("ftp://127.0.0.1"),
                     ..request(&secret)
                 },
-                "ECR: endpoint `ftp://127.0.0.1` is not an http:// or https:// URL",
+                "ECR: the endpoint is not an http:// or https:// URL",
             ),
         ];
         for (req, expected) in cases {
