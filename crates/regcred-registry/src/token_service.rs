@@ -153,7 +153,7 @@ impl SigningKey {
             pkcs8,
             certificate_pem: certificate_pem_from_der(&certificate_der),
             header_b64: URL_SAFE_NO_PAD.encode(header),
-            certificate_sha256: hex(&Sha256::digest(&certificate_der)),
+            certificate_sha256: hex::encode(Sha256::digest(&certificate_der)),
             key,
             rng,
         })
@@ -211,11 +211,7 @@ pub fn random_jwt_id() -> Result<String, TokenServiceError> {
     SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| TokenServiceError::Random)?;
-    Ok(hex(&bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    Ok(hex::encode(bytes))
 }
 
 /// The DER of the one `CERTIFICATE` block in `pem`.

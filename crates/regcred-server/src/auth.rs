@@ -7,7 +7,6 @@ use axum::http::HeaderMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use regcred_core::api::Role;
-use regcred_store::vault::hex;
 use regcred_store::{Store, TokenRecord};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -161,7 +160,7 @@ pub fn mint_secret(kind: SecretKind) -> Result<NewToken, ApiError> {
     getrandom::getrandom(&mut id)
         .and_then(|()| getrandom::getrandom(&mut secret))
         .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
-    let id_hex = hex(&id);
+    let id_hex = hex::encode(id);
     let secret = format!("{secret_prefix}{id_hex}_{}", B64URL.encode(secret));
     Ok(NewToken {
         id: format!("{id_prefix}{id_hex}"),

@@ -1,4 +1,8 @@
-//! Time as the API shows it: Unix milliseconds inside, RFC 3339 UTC outside.
+//! Time as the API shows it: Unix milliseconds inside, RFC 3339 UTC outside; and the clock that
+//! background work reads, which tests can move by hand.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -34,5 +38,36 @@ mod tests {
             "2023-11-14T22:13:20.123Z"
         );
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+}
+
+/// Wall-clock milliseconds that advance with tokio's clock (so paused-time tests move both), plus
+/// an offset tests can move by hand.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    wall_at_start: i64,
+    start: tokio::time::Instant,
+    offset: Arc<AtomicI64>,
+}
+
+impl Clock {
+    pub fn new(wall_ms: i64) -> Clock {
+        Clock {
+            wall_at_start: wall_ms,
+            start: tokio::time::Instant::now(),
+            offset: Arc::default(),
+        }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        let elapsed = i64::try_from(self.start.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.wall_at_start
+            .saturating_add(elapsed)
+            .saturating_add(self.offset.load(Ordering::Relaxed))
+    }
+
+    /// Moves this clock (and its clones) forward, for tests.
+    pub fn advance(&self, ms: i64) {
+        self.offset.fetch_add(ms, Ordering::Relaxed);
     }
 }

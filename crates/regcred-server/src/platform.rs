@@ -18,6 +18,7 @@ use regcred_registry::token_service::{
     basic_credentials, parse_scopes, random_jwt_id, token_response, Access, Claims, Scope,
     SigningKey,
 };
+use regcred_store::vault::SealedFor;
 use regcred_store::{RegistryKeyRecord, Sealed};
 use tokio::sync::OnceCell;
 
@@ -31,7 +32,6 @@ pub const TOKEN_PATH: &str = "/registry/token";
 /// Lifetime of the tokens handed to registry clients.
 const TOKEN_LIFETIME_SECONDS: u64 = 300;
 const SIGNING_KEY_META: &str = "registry.signing_key";
-const SIGNING_KEY_AAD: &str = "regcred:registry-signing-key:v1";
 
 /// How the platform registry is configured.
 #[derive(Debug, Clone)]
@@ -101,7 +101,9 @@ pub async fn signing_key<'a>(
                 }
                 let key = SigningKey::generate(&platform.config.issuer)
                     .map_err(|e| ApiError::internal(&e))?;
-                let sealed = state.vault().seal(SIGNING_KEY_AAD, key.pkcs8())?;
+                let sealed = state
+                    .vault()
+                    .seal(&SealedFor::RegistrySigningKey, key.pkcs8())?;
                 let stored = StoredKey {
                     key_id: sealed.key_id,
                     nonce: B64.encode(&sealed.nonce),
@@ -126,7 +128,9 @@ fn open_key(state: &AppState, text: &str) -> Result<SigningKey, ApiError> {
         nonce: decode(&stored.nonce)?,
         ciphertext: decode(&stored.ciphertext)?,
     };
-    let pkcs8 = state.vault().open_sealed(SIGNING_KEY_AAD, &sealed)?;
+    let pkcs8 = state
+        .vault()
+        .open_sealed(&SealedFor::RegistrySigningKey, &sealed)?;
     SigningKey::from_parts(&pkcs8, &stored.certificate).map_err(|e| ApiError::internal(&e))
 }
 

@@ -11,14 +11,16 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use crate::clock::Clock;
 use regcred_core::credential::{Credential, Kind, UsableError};
 use regcred_core::refresh::{self, RefreshPolicy};
 use regcred_core::secret::Secret;
 use regcred_registry::provider::{MintError, Minted, ProviderConfig};
+use regcred_store::vault::SealedFor;
 use regcred_store::{AuditRecord, MintedRecord, PullSecretRecord};
 
 use crate::error::ApiError;
@@ -45,37 +47,6 @@ impl Minter for Providers {
         Box::pin(regcred_registry::provider::mint(
             &self.0, credential, now_ms,
         ))
-    }
-}
-
-/// Wall-clock milliseconds that advance with tokio's clock (so paused-time tests move both), plus
-/// an offset tests can move by hand.
-#[derive(Debug, Clone)]
-pub struct Clock {
-    wall_at_start: i64,
-    start: tokio::time::Instant,
-    offset: Arc<AtomicI64>,
-}
-
-impl Clock {
-    pub fn new(wall_ms: i64) -> Clock {
-        Clock {
-            wall_at_start: wall_ms,
-            start: tokio::time::Instant::now(),
-            offset: Arc::default(),
-        }
-    }
-
-    pub fn now_ms(&self) -> i64 {
-        let elapsed = i64::try_from(self.start.elapsed().as_millis()).unwrap_or(i64::MAX);
-        self.wall_at_start
-            .saturating_add(elapsed)
-            .saturating_add(self.offset.load(Ordering::Relaxed))
-    }
-
-    /// Moves this clock (and its clones) forward, for tests.
-    pub fn advance(&self, ms: i64) {
-        self.offset.fetch_add(ms, Ordering::Relaxed);
     }
 }
 
@@ -109,10 +80,6 @@ pub fn is_minted(record: &PullSecretRecord) -> bool {
     let params = serde_json::from_str::<regcred_core::credential::Params>(&record.params)
         .unwrap_or_default();
     Kind::parse(&record.kind).is_some_and(|kind| regcred_core::credential::is_minted(kind, &params))
-}
-
-fn aad(m: &MintedRecord) -> String {
-    format!("regcred:minted:v1:{}:{}", m.pull_secret_id, m.revision)
 }
 
 impl Refresher {
@@ -207,7 +174,7 @@ impl Refresher {
         if m.revision != record.revision || !refresh::usable(m.expires_at, now) {
             return Ok(None);
         }
-        let plaintext = state.vault().open_sealed(&aad(m), sealed)?;
+        let plaintext = state.vault().open_sealed(&SealedFor::minted(m), sealed)?;
         let password = String::from_utf8(plaintext).map_err(|e| ApiError::internal(&e))?;
         Ok(Some(Current {
             username: m.username.clone().unwrap_or_default(),
@@ -268,7 +235,7 @@ impl Refresher {
                 m.sealed = Some(
                     state
                         .vault()
-                        .seal(&aad(&m), minted.password.expose().as_bytes())?,
+                        .seal(&SealedFor::minted(&m), minted.password.expose().as_bytes())?,
                 );
                 m
             }

@@ -16,7 +16,7 @@ pub struct Migration {
 impl Migration {
     /// SHA-256 of the SQL, hex: what `schema_migrations.checksum` records.
     pub fn checksum(&self) -> String {
-        crate::vault::hex(&Sha256::digest(self.sql.as_bytes()))
+        hex::encode(Sha256::digest(self.sql.as_bytes()))
     }
 }
 

@@ -90,7 +90,7 @@ impl MasterKey {
         let digest = Sha256::new_with_prefix(b"regcred master key id\0")
             .chain_update(self.key)
             .finalize();
-        hex(&digest[..8])
+        hex::encode(&digest[..8])
     }
 
     /// Reads the key at `path`; `None` when there is no such file. Refuses a key file other
@@ -170,6 +170,69 @@ struct WrappedKey {
     ciphertext: String,
 }
 
+/// What a ciphertext belongs to. Its authenticated data names the record, so a ciphertext
+/// copied into another row, revision, server or purpose does not open. The one format for every
+/// sealed value lives here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedFor<'a> {
+    /// A pull secret's material at one revision, for its kind, server and username.
+    PullSecret {
+        id: &'a str,
+        revision: i64,
+        kind: &'a str,
+        server: &'a str,
+        username: Option<&'a str>,
+    },
+    /// The short-lived credential minted from a pull secret's revision.
+    Minted {
+        pull_secret_id: &'a str,
+        revision: i64,
+    },
+    /// The platform registry's token-signing key.
+    RegistrySigningKey,
+}
+
+impl<'a> SealedFor<'a> {
+    /// The material of `record`.
+    pub fn pull_secret(record: &'a crate::PullSecretRecord) -> SealedFor<'a> {
+        SealedFor::PullSecret {
+            id: &record.id,
+            revision: record.revision,
+            kind: &record.kind,
+            server: &record.server,
+            username: record.username.as_deref(),
+        }
+    }
+
+    /// The minted credential of `record`.
+    pub fn minted(record: &'a crate::MintedRecord) -> SealedFor<'a> {
+        SealedFor::Minted {
+            pull_secret_id: &record.pull_secret_id,
+            revision: record.revision,
+        }
+    }
+
+    fn aad(&self) -> String {
+        match self {
+            SealedFor::PullSecret {
+                id,
+                revision,
+                kind,
+                server,
+                username,
+            } => format!(
+                "regcred:pull-secret:v1:{id}:{revision}:{kind}:{server}:{}",
+                username.unwrap_or("")
+            ),
+            SealedFor::Minted {
+                pull_secret_id,
+                revision,
+            } => format!("regcred:minted:v1:{pull_secret_id}:{revision}"),
+            SealedFor::RegistrySigningKey => "regcred:registry-signing-key:v1".to_owned(),
+        }
+    }
+}
+
 /// Seals and opens pull-secret material.
 pub struct Vault {
     data_key_id: String,
@@ -207,7 +270,7 @@ impl Vault {
             getrandom::getrandom(&mut data_key).map_err(|_| VaultError::Random)?;
             let mut id_bytes = [0u8; 6];
             getrandom::getrandom(&mut id_bytes).map_err(|_| VaultError::Random)?;
-            let id = format!("dk_{}", hex(&id_bytes));
+            let id = format!("dk_{}", hex::encode(id_bytes));
             let nonce = random_nonce()?;
             let ciphertext = master
                 .cipher()
@@ -275,8 +338,9 @@ impl Vault {
         })
     }
 
-    /// Encrypts `plaintext`, bound to `aad` (which names the record).
-    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<Sealed, VaultError> {
+    /// Encrypts `plaintext`, bound to what it is sealed for.
+    pub fn seal(&self, what: &SealedFor<'_>, plaintext: &[u8]) -> Result<Sealed, VaultError> {
+        let aad = what.aad();
         let nonce = random_nonce()?;
         let ciphertext = self
             .cipher
@@ -297,8 +361,13 @@ impl Vault {
         })
     }
 
-    /// Decrypts `sealed`, which must have been sealed with the same `aad`.
-    pub fn open_sealed(&self, aad: &str, sealed: &Sealed) -> Result<Vec<u8>, VaultError> {
+    /// Decrypts `sealed`, which must have been sealed for the same record.
+    pub fn open_sealed(
+        &self,
+        what: &SealedFor<'_>,
+        sealed: &Sealed,
+    ) -> Result<Vec<u8>, VaultError> {
+        let aad = what.aad();
         let fail = || VaultError::Open {
             key_id: sealed.key_id.clone(),
         };
@@ -321,7 +390,7 @@ impl Vault {
         let mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.fingerprint_key)
             .map(|m| m.chain_update(material).finalize().into_bytes());
         match mac {
-            Ok(bytes) => format!("hmac-sha256:{}", hex(&bytes[..12])),
+            Ok(bytes) => format!("hmac-sha256:{}", hex::encode(&bytes[..12])),
             // HMAC accepts keys of any length; this arm cannot be reached.
             Err(_) => String::new(),
         }
@@ -336,11 +405,6 @@ fn random_nonce() -> Result<[u8; 12], VaultError> {
     let mut nonce = [0u8; 12];
     getrandom::getrandom(&mut nonce).map_err(|_| VaultError::Random)?;
     Ok(nonce)
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

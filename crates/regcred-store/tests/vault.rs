@@ -12,19 +12,23 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use regcred_store::vault::{hex, MasterKey, Vault, VaultError};
+use regcred_store::vault::{MasterKey, SealedFor, Vault, VaultError};
 use regcred_store::{PullSecretRecord, PutGuard, Sealed, SqliteStore, Store};
 use support::*;
 
 /// The authenticated data binding material to its record.
-fn aad(id: &str) -> String {
-    format!("regcred:pull-secret:{id}")
+/// What the tests seal: the minted credential of pull secret `id` at revision 1.
+fn aad(id: &str) -> SealedFor<'_> {
+    SealedFor::Minted {
+        pull_secret_id: id,
+        revision: 1,
+    }
 }
 
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     getrandom::getrandom(&mut buf).expect("random bytes");
-    hex(&buf)
+    hex::encode(&buf)
 }
 
 async fn memory_store() -> SqliteStore {
@@ -99,11 +103,33 @@ async fn ciphertext_does_not_open_under_another_aad_or_after_tampering() {
         bytes[at] ^= 0x01;
         bytes
     };
-    // (what, aad to open with, sealed value)
-    let cases: Vec<(&str, String, Sealed)> = vec![
+    // (what, what to open it as, sealed value)
+    let cases: Vec<(&str, SealedFor, Sealed)> = vec![
         ("other record", aad("ps_2"), good.clone()),
-        ("longer aad", format!("{}x", aad("ps_1")), good.clone()),
-        ("empty aad", String::new(), good.clone()),
+        (
+            "other revision",
+            SealedFor::Minted {
+                pull_secret_id: "ps_1",
+                revision: 2,
+            },
+            good.clone(),
+        ),
+        (
+            "the pull secret's material",
+            SealedFor::PullSecret {
+                id: "ps_1",
+                revision: 1,
+                kind: "ecr",
+                server: "1.dkr.ecr.eu-west-1.amazonaws.com",
+                username: None,
+            },
+            good.clone(),
+        ),
+        (
+            "another purpose",
+            SealedFor::RegistrySigningKey,
+            good.clone(),
+        ),
         (
             "flipped ciphertext bit",
             aad("ps_1"),
@@ -314,7 +340,7 @@ async fn fingerprints_are_stable_distinct_and_do_not_contain_material() {
             let fp = &fingerprints[i];
             for encoded in [
                 String::from_utf8_lossy(m).into_owned(),
-                hex(m),
+                hex::encode(m),
                 STANDARD.encode(m),
                 URL_SAFE_NO_PAD.encode(m),
             ] {
@@ -363,9 +389,9 @@ async fn debug_and_errors_do_not_reveal_keys_or_material() {
     ];
     let forbidden = [
         master.to_text(),
-        hex(&key_bytes),
+        hex::encode(&key_bytes),
         format!("{key_bytes:?}"),
-        hex(&sealed.ciphertext),
+        hex::encode(&sealed.ciphertext),
         format!("{:?}", sealed.ciphertext),
         "hunter2".to_owned(),
     ];
@@ -397,8 +423,8 @@ fn database_bytes(path: &Path) -> Vec<u8> {
 fn encodings(secret: &[u8]) -> Vec<Vec<u8>> {
     let mut out = vec![
         secret.to_vec(),
-        hex(secret).into_bytes(),
-        hex(secret).to_uppercase().into_bytes(),
+        hex::encode(secret).into_bytes(),
+        hex::encode(secret).to_uppercase().into_bytes(),
     ];
     for engine in [&STANDARD, &URL_SAFE_NO_PAD] {
         for offset in 0..3 {

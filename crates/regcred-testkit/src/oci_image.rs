@@ -5,7 +5,7 @@ use std::path::Path;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::skopeo::{auth_args, hex, tls_args, Skopeo, SkopeoAuth, TlsMode};
+use crate::skopeo::{auth_args, tls_args, Skopeo, SkopeoAuth, TlsMode};
 
 const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
@@ -114,7 +114,7 @@ fn write_layout(dir: &Path, tag: &str, content: &str) -> String {
 
 /// Stores `content` under `blobs/sha256/` and returns its digest.
 fn write_blob(dir: &Path, content: &[u8]) -> String {
-    let hex_digest = hex(&Sha256::digest(content));
+    let hex_digest = hex::encode(Sha256::digest(content));
     std::fs::write(dir.join("blobs/sha256").join(&hex_digest), content).expect("write blob");
     format!("sha256:{hex_digest}")
 }

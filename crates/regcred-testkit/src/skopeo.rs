@@ -46,7 +46,7 @@ pub struct SkopeoOutput {
 impl SkopeoOutput {
     /// `sha256:…` of stdout: for `inspect --raw`, the manifest digest.
     pub fn stdout_digest(&self) -> String {
-        format!("sha256:{}", hex(&Sha256::digest(&self.stdout)))
+        format!("sha256:{}", hex::encode(Sha256::digest(&self.stdout)))
     }
 }
 
@@ -190,10 +190,6 @@ pub(crate) fn tls_args(tls: TlsMode<'_>, prefix: &str) -> Vec<String> {
         ],
         TlsMode::SystemRoots => vec![format!("--{prefix}tls-verify=true")],
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// `PATH` with `prefix` before the system directories.

@@ -576,10 +576,7 @@ fn write_blocking(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()>
         .unwrap_or_default();
     let mut suffix = [0u8; 6];
     getrandom::getrandom(&mut suffix).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let tmp = dir.join(format!(
-        ".{name}.regcred-{}.tmp",
-        regcred_store::vault::hex(&suffix)
-    ));
+    let tmp = dir.join(format!(".{name}.regcred-{}.tmp", hex::encode(suffix)));
     let written = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)

@@ -85,7 +85,7 @@ pub(crate) async fn decide(
     project: &str,
     location: &str,
 ) -> Result<Decision, ApiError> {
-    let now = crate::clock::now_millis();
+    let now = state.refresher().clock.now_ms();
     let previous = match observed {
         Some(Owner::Other) => return Ok(Decision::Leave),
         Some(Owner::Regcred {
@@ -144,7 +144,7 @@ async fn mint(
     ttl_ms: i64,
     detail: serde_json::Value,
 ) -> Result<(String, Secret), ApiError> {
-    let now = crate::clock::now_millis();
+    let now = state.refresher().clock.now_ms();
     let minted = crate::auth::mint_token()?;
     let record = TokenRecord {
         id: minted.id.clone(),
@@ -168,7 +168,7 @@ pub(crate) async fn revoke(
     project: &str,
     token_id: &str,
 ) -> Result<(), ApiError> {
-    let now = crate::clock::now_millis();
+    let now = state.refresher().clock.now_ms();
     let event = audit(
         "token.revoke",
         project,

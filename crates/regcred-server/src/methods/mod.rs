@@ -115,7 +115,7 @@ pub(crate) fn new_id(prefix: &str) -> Result<String, ApiError> {
     let mut bytes = [0u8; 8];
     getrandom::getrandom(&mut bytes)
         .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
-    Ok(format!("{prefix}_{}", regcred_store::vault::hex(&bytes)))
+    Ok(format!("{prefix}_{}", hex::encode(bytes)))
 }
 
 /// Validates a resource name, as a field error.

@@ -13,6 +13,7 @@ use regcred_core::k8s_secret::{self, DockerAuth, OutputFormat, RenderError};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
 use regcred_core::{auth_file, secret::Secret};
+use regcred_store::vault::SealedFor;
 use regcred_store::{PullSecretRecord, StoreError};
 use serde_json::json;
 
@@ -21,19 +22,6 @@ use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::rpc::Ctx;
-
-/// The authenticated data binding a ciphertext to its record: moving it to another row, another
-/// revision or another server makes it fail to open.
-fn aad(r: &PullSecretRecord) -> String {
-    format!(
-        "regcred:pull-secret:v1:{}:{}:{}:{}:{}",
-        r.id,
-        r.revision,
-        r.kind,
-        r.server,
-        r.username.as_deref().unwrap_or("")
-    )
-}
 
 pub(crate) fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> PullSecret {
     PullSecret {
@@ -69,7 +57,9 @@ pub(crate) fn open(ctx: &Ctx, r: &PullSecretRecord) -> Result<Credential, ApiErr
 
 /// Opens a stored pull secret back into a credential (also for the refresher).
 pub fn open_record(state: &crate::AppState, r: &PullSecretRecord) -> Result<Credential, ApiError> {
-    let plaintext = state.vault().open_sealed(&aad(r), &r.sealed)?;
+    let plaintext = state
+        .vault()
+        .open_sealed(&SealedFor::pull_secret(r), &r.sealed)?;
     let material = Material::from_plaintext(&plaintext).map_err(|e| ApiError::internal(&e))?;
     let server = RegistryServer::parse(&r.server).map_err(|e| ApiError::internal(&e))?;
     let params: Params = serde_json::from_str(&r.params).map_err(|e| ApiError::internal(&e))?;
@@ -252,7 +242,10 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
             updated_by: ctx.principal.actor(),
             verification: None,
         };
-        record.sealed = ctx.state.vault().seal(&aad(&record), &plaintext)?;
+        record.sealed = ctx
+            .state
+            .vault()
+            .seal(&SealedFor::pull_secret(&record), &plaintext)?;
         let rotated = existing.is_some();
         let event = ctx.audit(
             Some(&req.project),
