@@ -19,7 +19,7 @@ use tracing::Instrument;
 use crate::auth::{authenticate, Permission, Principal};
 use crate::clock::now_millis;
 use crate::error::ApiError;
-use crate::methods::{self, METHODS};
+use crate::methods::{MethodInfo, METHODS};
 use crate::AppState;
 
 /// Largest request body accepted. Pull-secret material is small; a GCP key is ~2.3 KiB.
@@ -319,7 +319,7 @@ pub async fn dispatch(
         return unknown_method().into_response();
     };
     let span = tracing::info_span!("rpc", method = info.name);
-    let outcome = answer(state.clone(), info.name, &headers, body)
+    let outcome = answer(state.clone(), info, &headers, body)
         .instrument(span)
         .await;
     let (code, response) = match outcome {
@@ -350,7 +350,7 @@ pub async fn dispatch(
 
 async fn answer(
     state: AppState,
-    method: &'static str,
+    method: &'static MethodInfo,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<serde_json::Value, ApiError> {
@@ -364,9 +364,9 @@ async fn answer(
         principal,
         channel,
         now,
-        method,
+        method: method.name,
     };
-    methods::route(ctx, &body).await
+    (method.handler)(ctx, body).await
 }
 
 /// The request body, up to [`MAX_BODY`] bytes and within `deadline`. A body that stalls is a

@@ -1,5 +1,5 @@
-//! The API's methods, one module per resource. [`METHODS`] is the table the dispatcher, the
-//! OpenAPI document and the unknown-method error all read; [`route`] maps a name to its handler.
+//! The API's methods, one module per resource. [`METHODS`] is the one table the dispatcher, the
+//! OpenAPI document and the unknown-method error read: each method's name, handler and summary.
 
 mod audit;
 mod credential;
@@ -15,100 +15,77 @@ mod verify;
 
 pub use pull_secret::open_record;
 
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::body::Bytes;
+
 use crate::error::ApiError;
 use crate::rpc::{call, Ctx};
 
-/// A method's name and what it does.
+/// Runs one method on a request body: decode, call, wrap.
+pub type Handler =
+    fn(Ctx, Bytes) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, ApiError>> + Send>>;
+
+/// A method's name, handler and what it does.
 pub struct MethodInfo {
     pub name: &'static str,
     pub summary: &'static str,
     /// Whether it changes state (and so is audited).
     pub mutates: bool,
+    pub handler: Handler,
 }
 
-const fn m(name: &'static str, summary: &'static str, mutates: bool) -> MethodInfo {
-    MethodInfo {
-        name,
-        summary,
-        mutates,
-    }
+/// One table entry; the handler is `call` of the method's function, boxed.
+macro_rules! method {
+    ($name:literal, $handler:path, $mutates:literal, $summary:literal) => {
+        MethodInfo {
+            name: $name,
+            summary: $summary,
+            mutates: $mutates,
+            handler: |ctx, body| Box::pin(async move { call(ctx, &body, $handler).await }),
+        }
+    };
 }
 
+/// The methods, in the order `/openapi.json` lists them: name, handler, whether it mutates, and
+/// what it does. Routing, the OpenAPI document and the unknown-method error all read this one
+/// table.
+#[rustfmt::skip]
 pub const METHODS: &[MethodInfo] = &[
-    m("pullSecret.create", "Create a pull secret, or rotate it when the name exists (revision + 1).", true),
-    m("pullSecret.get", "Metadata of one pull secret; never its material.", false),
-    m("pullSecret.list", "Metadata of the pull secrets of a project (and location).", false),
-    m("pullSecret.delete", "Delete a pull secret (creator or admin); refused with in_use while referenced unless forced.", true),
-    m("pullSecret.verify", "Check the credentials against the registry, optionally for one image; the result is kept on the pull secret.", true),
-    m("pullSecret.render", "Release credentials as a Kubernetes Secret, .dockerconfigjson, config.json or auth.json (audited).", false),
-    m("credential.get", "Credentials for a runtime (Docker credential helper, kubelet plugin): by image or registry server; audited.", false),
-    m("credential.list", "The registry servers and usernames credential.get answers for in a project and location (never a secret; every project role, puller included); audited.", false),
-    m("registry.kinds", "The pull-secret kinds and the fields each needs.", false),
-    m("image.check", "Can this image be pulled here? Tries the pull secrets that apply, in the runtime's order, against the registry.", true),
-    m("image.resolve", "Which pull secrets apply to an image, in the order the runtime tries them.", false),
-    m("registry.cert", "The certificate bundle and token-service settings the platform registry must be configured with.", false),
-    m("registryKey.create", "Create a key for the platform registry (read or read-write); its secret is shown once.", true),
-    m("registryKey.list", "A project's platform-registry keys (never their secrets).", false),
-    m("registryKey.revoke", "Revoke a platform-registry key.", true),
-    m("deployment.deploy", "Deploy an image with its pull secrets (by name or id): resolve, pre-flight pull check unless noVerify, new revision, delivery.", true),
-    m("deployment.get", "One deployment with its revisions and where it was delivered.", false),
-    m("deployment.list", "The deployments of a project (and location).", false),
-    m("deployment.delete", "Delete a deployment; its workload is removed and its pull secrets may be deleted again.", true),
-    m("project.create", "Create a project (admin).", true),
-    m("project.list", "Projects visible to the caller.", false),
-    m("project.get", "One project.", false),
-    m("project.delete", "Delete a project without pull secrets; revokes its tokens.", true),
-    m("location.create", "Create a location: kubernetes, docker or manifests (admin).", true),
-    m("location.list", "All locations.", false),
-    m("location.get", "One location.", false),
-    m("location.delete", "Delete a location without pull secrets or deployments (admin).", true),
-    m("location.sync", "Run a delivery pass over a location now; answers what it did.", false),
-    m("token.create", "Create an access token; its secret is shown once.", true),
-    m("token.list", "Access tokens (never their secrets).", false),
-    m("token.revoke", "Revoke an access token.", true),
-    m("audit.list", "Audit events, newest first.", false),
+    method!("pullSecret.create", pull_secret::create, true, "Create a pull secret, or rotate it when the name exists (revision + 1)."),
+    method!("pullSecret.get", pull_secret::get, false, "Metadata of one pull secret; never its material."),
+    method!("pullSecret.list", pull_secret::list, false, "Metadata of the pull secrets of a project (and location)."),
+    method!("pullSecret.delete", pull_secret::delete, true, "Delete a pull secret (creator or admin); refused with in_use while referenced unless forced."),
+    method!("pullSecret.verify", verify::verify, true, "Check the credentials against the registry, optionally for one image; the result is kept on the pull secret."),
+    method!("pullSecret.render", pull_secret::render, false, "Release credentials as a Kubernetes Secret, .dockerconfigjson, config.json or auth.json (audited)."),
+    method!("credential.get", credential::get, false, "Credentials for a runtime (Docker credential helper, kubelet plugin): by image or registry server; audited."),
+    method!("credential.list", credential::list, false, "The registry servers and usernames credential.get answers for in a project and location (never a secret; every project role, puller included); audited."),
+    method!("registry.kinds", registry::kinds, false, "The pull-secret kinds and the fields each needs."),
+    method!("image.check", verify::image_check, true, "Can this image be pulled here? Tries the pull secrets that apply, in the runtime's order, against the registry."),
+    method!("image.resolve", image::resolve, false, "Which pull secrets apply to an image, in the order the runtime tries them."),
+    method!("registry.cert", registry::cert, false, "The certificate bundle and token-service settings the platform registry must be configured with."),
+    method!("registryKey.create", registry_key::create, true, "Create a key for the platform registry (read or read-write); its secret is shown once."),
+    method!("registryKey.list", registry_key::list, false, "A project's platform-registry keys (never their secrets)."),
+    method!("registryKey.revoke", registry_key::revoke, true, "Revoke a platform-registry key."),
+    method!("deployment.deploy", deployment::deploy, true, "Deploy an image with its pull secrets (by name or id): resolve, pre-flight pull check unless noVerify, new revision, delivery."),
+    method!("deployment.get", deployment::get, false, "One deployment with its revisions and where it was delivered."),
+    method!("deployment.list", deployment::list, false, "The deployments of a project (and location)."),
+    method!("deployment.delete", deployment::delete, true, "Delete a deployment; its workload is removed and its pull secrets may be deleted again."),
+    method!("project.create", project::create, true, "Create a project (admin)."),
+    method!("project.list", project::list, false, "Projects visible to the caller."),
+    method!("project.get", project::get, false, "One project."),
+    method!("project.delete", project::delete, true, "Delete a project without pull secrets; revokes its tokens."),
+    method!("location.create", location::create, true, "Create a location: kubernetes, docker or manifests (admin)."),
+    method!("location.list", location::list, false, "All locations."),
+    method!("location.get", location::get, false, "One location."),
+    method!("location.delete", location::delete, true, "Delete a location without pull secrets or deployments (admin)."),
+    method!("location.sync", location::sync, false, "Run a delivery pass over a location now; answers what it did."),
+    method!("token.create", token::create, true, "Create an access token; its secret is shown once."),
+    method!("token.list", token::list, false, "Access tokens (never their secrets)."),
+    method!("token.revoke", token::revoke, true, "Revoke an access token."),
+    method!("audit.list", audit::list, false, "Audit events, newest first."),
 ];
-
-/// Calls the handler of `ctx.method`.
-pub async fn route(ctx: Ctx, body: &[u8]) -> Result<serde_json::Value, ApiError> {
-    match ctx.method {
-        "pullSecret.create" => call(ctx, body, pull_secret::create).await,
-        "pullSecret.get" => call(ctx, body, pull_secret::get).await,
-        "pullSecret.list" => call(ctx, body, pull_secret::list).await,
-        "pullSecret.delete" => call(ctx, body, pull_secret::delete).await,
-        "pullSecret.render" => call(ctx, body, pull_secret::render).await,
-        "pullSecret.verify" => call(ctx, body, verify::verify).await,
-        "image.check" => call(ctx, body, verify::image_check).await,
-        "credential.get" => call(ctx, body, credential::get).await,
-        "credential.list" => call(ctx, body, credential::list).await,
-        "registry.kinds" => call(ctx, body, registry::kinds).await,
-        "image.resolve" => call(ctx, body, image::resolve).await,
-        "registry.cert" => call(ctx, body, registry::cert).await,
-        "registryKey.create" => call(ctx, body, registry_key::create).await,
-        "registryKey.list" => call(ctx, body, registry_key::list).await,
-        "registryKey.revoke" => call(ctx, body, registry_key::revoke).await,
-        "deployment.deploy" => call(ctx, body, deployment::deploy).await,
-        "deployment.get" => call(ctx, body, deployment::get).await,
-        "deployment.list" => call(ctx, body, deployment::list).await,
-        "deployment.delete" => call(ctx, body, deployment::delete).await,
-        "project.create" => call(ctx, body, project::create).await,
-        "project.list" => call(ctx, body, project::list).await,
-        "project.get" => call(ctx, body, project::get).await,
-        "project.delete" => call(ctx, body, project::delete).await,
-        "location.create" => call(ctx, body, location::create).await,
-        "location.list" => call(ctx, body, location::list).await,
-        "location.get" => call(ctx, body, location::get).await,
-        "location.delete" => call(ctx, body, location::delete).await,
-        "location.sync" => call(ctx, body, location::sync).await,
-        "token.create" => call(ctx, body, token::create).await,
-        "token.list" => call(ctx, body, token::list).await,
-        "token.revoke" => call(ctx, body, token::revoke).await,
-        "audit.list" => call(ctx, body, audit::list).await,
-        other => Err(ApiError::internal(&std::io::Error::other(format!(
-            "method {other} is in the table but has no handler"
-        )))),
-    }
-}
 
 /// A new record id: `prefix` and 64 random bits in hex (`ps_…`, `dp_…`).
 pub(crate) fn new_id(prefix: &str) -> Result<String, ApiError> {
