@@ -674,8 +674,31 @@ pub struct DeploymentSpec {
     pub image: String,
     pub replicas: u32,
     pub pull_secrets: Vec<UsedPullSecret>,
-    /// How the image gets its credentials: `pull_secrets`, `platform_registry` or `public`.
-    pub resolution: String,
+    /// How the image gets its credentials.
+    pub resolution: Resolution,
+}
+
+/// How a deployment's image gets its credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// The pull secrets the deployment names (or, for another project's platform image, those
+    /// of the location that apply).
+    PullSecrets,
+    /// The project's own platform registry, with the credential regcred mints.
+    PlatformRegistry,
+    /// No credentials: a public pull.
+    Public,
+}
+
+impl Resolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::PullSecrets => "pull_secrets",
+            Resolution::PlatformRegistry => "platform_registry",
+            Resolution::Public => "public",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

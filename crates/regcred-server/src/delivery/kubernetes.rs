@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use regcred_core::api::KubernetesSpec;
+use regcred_core::api::{KubernetesSpec, Resolution};
 use regcred_core::delivery::{
     self, namespace_for, owner_of, plan, Action, Desired, LabelSelector, Observed, Owner, Refusal,
 };
@@ -232,7 +232,7 @@ pub(super) async fn pass(
     // The platform credential of each project that deploys from its own platform registry.
     let platform_projects: BTreeSet<&str> = workloads
         .iter()
-        .filter(|w| w.spec.resolution == "platform_registry")
+        .filter(|w| w.spec.resolution == Resolution::PlatformRegistry)
         .map(|w| w.record.project.as_str())
         .collect();
     let platform_targets: Vec<(Target, &str)> = platform_projects

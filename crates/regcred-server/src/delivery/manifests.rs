@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use regcred_core::api::ManifestsSpec;
+use regcred_core::api::{ManifestsSpec, Resolution};
 use regcred_core::delivery::{
     self, namespace_for, owner_of, plan, Action, Desired, Observed, Refusal,
 };
@@ -155,7 +155,7 @@ pub(super) async fn pass(
     let mut minted = std::collections::BTreeMap::new();
     let platform_projects: std::collections::BTreeSet<&str> = workloads
         .iter()
-        .filter(|w| w.spec.resolution == "platform_registry")
+        .filter(|w| w.spec.resolution == Resolution::PlatformRegistry)
         .map(|w| w.record.project.as_str())
         .collect();
     if let Some(registry) = state.platform().map(|p| p.config.registry.clone()) {

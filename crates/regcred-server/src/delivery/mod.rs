@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use regcred_core::api::{DeliveryStatus, DeploymentSpec, SyncReport};
+use regcred_core::api::{DeliveryStatus, DeploymentSpec, Resolution, SyncReport};
 use regcred_core::credential::Kind;
 use regcred_core::k8s_secret::DockerAuth;
 use regcred_core::secret::Secret;
@@ -143,7 +143,7 @@ impl Workload {
             .iter()
             .map(|p| p.name.clone())
             .collect();
-        if self.spec.resolution == "platform_registry" {
+        if self.spec.resolution == Resolution::PlatformRegistry {
             names.push(platform::SECRET_NAME.to_owned());
         }
         let mut workload = regcred_core::delivery::WorkloadSpec {

@@ -7,7 +7,7 @@
 
 use regcred_core::api::{
     Deployment, DeploymentDeploy, DeploymentDeployed, DeploymentList, DeploymentRef,
-    DeploymentRevision, DeploymentSpec, Items, UsedPullSecret,
+    DeploymentRevision, DeploymentSpec, Items, Resolution, UsedPullSecret,
 };
 use regcred_core::image_ref::ImageRef;
 use regcred_core::matching::{containers_match, kubelet_matches};
@@ -164,9 +164,9 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
                 servers.join(", ")
             ));
         }
-        ("pull_secrets", applying)
+        (Resolution::PullSecrets, applying)
     } else if owner == Some(req.project.as_str()) {
-        ("platform_registry", Vec::new())
+        (Resolution::PlatformRegistry, Vec::new())
     } else if let Some(other) = owner {
         // Another project's platform registry is never pulled anonymously: the location's pull
         // secrets that apply to the image are used, as the runtime would try them — so creating
@@ -192,7 +192,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
             names.join(", ")
         ));
         given = applying.clone();
-        ("pull_secrets", applying)
+        (Resolution::PullSecrets, applying)
     } else {
         let all = ctx
             .state
@@ -207,12 +207,12 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
                 unused.join(", ")
             ));
         }
-        ("public", Vec::new())
+        (Resolution::Public, Vec::new())
     };
 
     let check = match (req.no_verify, resolution) {
         (true, _) => None,
-        (false, "platform_registry") => {
+        (false, Resolution::PlatformRegistry) => {
             warnings.push("images of the project's own platform registry are pulled with a credential regcred mints; no pre-flight check".into());
             None
         }
@@ -264,7 +264,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
                 revision: u64::try_from(r.revision).unwrap_or_default(),
             })
             .collect(),
-        resolution: resolution.to_owned(),
+        resolution,
     };
     let spec_json = serde_json::to_string(&spec).map_err(|e| ApiError::internal(&e))?;
     let ids: Vec<String> = given.iter().map(|r| r.id.clone()).collect();

@@ -40,7 +40,7 @@ fn table(items: &[Deployment]) -> Table {
             d.revision.to_string(),
             d.spec.image.clone(),
             secrets.join(","),
-            d.spec.resolution.clone(),
+            d.spec.resolution.as_str().to_owned(),
             super::pull_secret::deliveries(&d.deliveries),
         ]);
     }
