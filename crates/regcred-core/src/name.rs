@@ -1,11 +1,13 @@
 //! Names of regcred resources and their validation rules. Project names are
 //! `^[a-z][a-z0-9-]{1,61}[a-z0-9]$`; pull-secret names are DNS-1123 labels because they become
-//! Kubernetes Secret names; location names are DNS-1123 subdomains (`gke.cluster-rcf2`). Every rule
-//! answers with an error that says what to change.
+//! Kubernetes Secret names; location names are DNS-1123 subdomains of at most 63 characters
+//! (`gke.cluster-rcf2`). Kubernetes names are checked by the grammar of what they name: a
+//! namespace is a DNS-1123 label, an object (Secret, ServiceAccount) a DNS-1123 subdomain of up
+//! to 253 characters. Every rule answers with an error that says what to change.
 
 use thiserror::Error;
 
-/// The three name grammars regcred uses.
+/// The name grammars regcred uses: its own resources', and the Kubernetes names it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
     /// `^[a-z][a-z0-9-]{1,61}[a-z0-9]$`
@@ -16,6 +18,11 @@ pub enum NameKind {
     Location,
     /// Free-form label for tokens and keys: 1..=64 printable characters without control characters.
     Label,
+    /// A Kubernetes namespace: a DNS-1123 label, at most 63 characters.
+    Namespace,
+    /// The name of a Kubernetes object (a Secret, a ServiceAccount): a DNS-1123 subdomain, at
+    /// most 253 characters.
+    ObjectName,
 }
 
 impl NameKind {
@@ -25,6 +32,8 @@ impl NameKind {
             NameKind::PullSecret => "pull secret name",
             NameKind::Location => "location name",
             NameKind::Label => "name",
+            NameKind::Namespace => "namespace",
+            NameKind::ObjectName => "Kubernetes object name",
         }
     }
 }
@@ -73,25 +82,36 @@ pub fn validate(kind: NameKind, name: &str) -> Result<(), NameError> {
             }
             dns_label(name).or_else(fail)
         }
-        NameKind::PullSecret => {
+        NameKind::PullSecret | NameKind::Namespace => {
             if name.len() > 63 {
                 return fail("must be at most 63 characters (a DNS-1123 label)");
             }
             dns_label(name).or_else(fail)
         }
         NameKind::Location => {
-            if name.len() > 63 {
-                return fail("must be at most 63 characters");
-            }
-            for label in name.split('.') {
-                if label.is_empty() {
-                    return fail("must not have empty parts between dots");
-                }
-                dns_label(label).or_else(fail)?;
-            }
-            Ok(())
+            dns_subdomain(name, 63, "must be at most 63 characters").or_else(fail)
         }
+        NameKind::ObjectName => dns_subdomain(
+            name,
+            253,
+            "must be at most 253 characters (a DNS-1123 subdomain)",
+        )
+        .or_else(fail),
     }
+}
+
+/// Dot-separated DNS-1123 labels, at most `max` characters in all.
+fn dns_subdomain(name: &str, max: usize, too_long: &'static str) -> Result<(), &'static str> {
+    if name.len() > max {
+        return Err(too_long);
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err("must not have empty parts between dots");
+        }
+        dns_label(label)?;
+    }
+    Ok(())
 }
 
 fn dns_label(s: &str) -> Result<(), &'static str> {
@@ -140,6 +160,19 @@ mod tests {
             (Label, "ci token", true),
             (Label, " x", false),
             (Label, "a\nb", false),
+            (Namespace, "team-a", true),
+            (Namespace, "team.a", false),
+            (Namespace, &"a".repeat(64), false),
+            (ObjectName, "regcred-platform", true),
+            (ObjectName, "acme.ghcr", true),
+            (
+                ObjectName,
+                &format!("{}.{}", "a".repeat(63), "b".repeat(63)),
+                true,
+            ),
+            (ObjectName, &["a"; 127].join("."), true),
+            (ObjectName, &["a"; 128].join("."), false),
+            (ObjectName, "Acme", false),
         ] {
             check(kind, name, ok);
         }

@@ -1051,3 +1051,44 @@ async fn a_location_whose_namespaces_are_shared_serves_one_project() {
         .ok();
     }
 }
+
+/// `pullSecret.render` checked a Secret name against 253 characters and then against the
+/// 63-character location grammar, refusing valid Secret names, and echoed the name it refused.
+/// Each Kubernetes name is now checked by the grammar of what it names: the Secret's as a
+/// DNS-1123 subdomain (up to 253), the namespace's as a DNS-1123 label.
+#[tokio::test]
+async fn render_checks_kubernetes_names_by_their_own_grammar() {
+    let fx = acme().await;
+    fx.create_pull_secret(&fx.admin, "acme", "ghcr", basic("ghcr.io", "u", "pw"))
+        .await;
+    let render = |secret_name: &str, namespace: &str| {
+        json!({ "project": "acme", "location": LOCATION, "names": ["ghcr"],
+                "format": "k8s-secret-json", "secretName": secret_name, "namespace": namespace })
+    };
+    let long = format!("{}.{}", "a".repeat(63), "b".repeat(100));
+    let reply = fx
+        .call("pullSecret.render", &fx.admin, render(&long, "team-a"))
+        .await;
+    let content: Value =
+        serde_json::from_str(reply.ok()["content"].as_str().expect("content")).expect("JSON");
+    assert_eq!(content["metadata"]["name"], long.as_str());
+    for (secret_name, namespace, field) in [
+        ("Echo_Name1", "team-a", "secretName"),
+        ("ok", "echo.ns1", "namespace"),
+    ] {
+        let refused = fx
+            .call(
+                "pullSecret.render",
+                &fx.admin,
+                render(secret_name, namespace),
+            )
+            .await;
+        let error = refused.expect_err(400, "invalid_name");
+        assert_eq!(error["items"][0]["field"], field, "{error}");
+        assert!(
+            !refused.raw.to_lowercase().contains("echo"),
+            "{}",
+            refused.raw
+        );
+    }
+}

@@ -112,7 +112,7 @@ const PROJECT_PLACEHOLDER: &str = "{project}";
 
 fn namespace_template(field: &str, template: &str) -> Result<(), ApiError> {
     let sample = template.replace(PROJECT_PLACEHOLDER, "acme");
-    regcred_core::name::validate(NameKind::PullSecret, &sample).map_err(|_| {
+    regcred_core::name::validate(NameKind::Namespace, &sample).map_err(|_| {
         ApiError::field(
             field,
             "invalid_value",
@@ -161,7 +161,7 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
                 })?;
             }
             for account in &s.service_accounts {
-                regcred_core::name::validate(NameKind::Location, account).map_err(|_| {
+                regcred_core::name::validate(NameKind::ObjectName, account).map_err(|_| {
                     ApiError::field(
                         "spec.serviceAccounts",
                         "invalid_value",

@@ -404,19 +404,9 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
         .secret_name
         .clone()
         .unwrap_or_else(|| req.names[0].clone());
-    if secret_name.len() > 253 {
-        return Err(ApiError::field(
-            "secretName",
-            "invalid_name",
-            "Secret names are at most 253 characters",
-        ));
-    }
-    check_name(NameKind::Location, "secretName", &secret_name).map_err(|mut e| {
-        e.message = format!("secretName: {secret_name:?} is not a DNS-1123 subdomain");
-        e
-    })?;
+    check_name(NameKind::ObjectName, "secretName", &secret_name)?;
     if let Some(ns) = &req.namespace {
-        check_name(NameKind::PullSecret, "namespace", ns)?;
+        check_name(NameKind::Namespace, "namespace", ns)?;
     }
     let target = format!("{}/{}/{}", req.project, req.location, req.names.join(","));
     ctx.require_audited(Permission::ReleaseSecrets, Some(&req.project), &target)
