@@ -386,8 +386,7 @@ pub struct DeliveryStatus {
     /// `secret:<namespace>/<name>`, `serviceaccount:<namespace>/<account>`, `auth:<key>`,
     /// `file:<path>`, `deployment:<namespace>/<name>`.
     pub target: String,
-    /// `pending`, `delivered` or `error`.
-    pub state: String,
+    pub state: DeliveryState,
     /// The revision delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<u64>,
@@ -578,6 +577,39 @@ pub struct PullSecretCreated {
 pub struct PullSecretDeleted {
     pub id: String,
     pub forced: bool,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not yet possible (a namespace or ServiceAccount that does not exist yet).
+    Pending,
+    /// In place at a revision.
+    Delivered,
+    /// Failed, with a stable code saying why.
+    Error,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 3] = [
+        DeliveryState::Pending,
+        DeliveryState::Delivered,
+        DeliveryState::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Error => "error",
+        }
+    }
+
+    /// The state a stored string names; `None` for anything else.
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        DeliveryState::ALL.into_iter().find(|d| d.as_str() == s)
+    }
 }
 
 /// What `pullSecret.render` produces.

@@ -3,6 +3,7 @@
 //! answers with the envelope; error codes are listed once, in the envelope schema.
 
 use axum::Json;
+use regcred_core::api::DeliveryState;
 use serde_json::{json, Map, Value};
 
 use crate::methods::METHODS;
@@ -135,7 +136,7 @@ pub fn build() -> Value {
                     "properties": {
                         "location": {"type": "string"},
                         "target": {"type": "string"},
-                        "state": {"type": "string", "enum": ["pending", "delivered", "error"]},
+                        "state": {"type": "string", "enum": DeliveryState::ALL.map(DeliveryState::as_str)},
                         "revision": {"type": "integer"},
                         "code": {"type": "string", "enum": DELIVERY_CODES},
                         "message": {"type": "string"},

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use regcred_core::api::DockerSpec;
+use regcred_core::api::{DeliveryState, DockerSpec};
 use regcred_core::auth_file;
 use regcred_core::delivery::{plan, Action, Desired, Observed, Owner, Refusal};
 use regcred_store::{DeliveryRecord, LocationRecord};
@@ -298,7 +298,7 @@ fn refused(file: &AuthFile<'_>, desired: &Desired<String>, refusal: &Refusal) ->
     Outcome::failed(
         file.target(&desired.target),
         &desired.owner_id,
-        "error",
+        DeliveryState::Error,
         code,
         message,
     )
@@ -317,7 +317,7 @@ fn all_failed(
                 Outcome::failed(
                     file.target(&auth_key(&s.record)),
                     &s.record.id,
-                    "error",
+                    DeliveryState::Error,
                     code,
                     why.to_owned(),
                 )

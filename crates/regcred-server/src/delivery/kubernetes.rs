@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use regcred_core::api::{KubernetesSpec, Resolution};
+use regcred_core::api::{DeliveryState, KubernetesSpec, Resolution};
 use regcred_core::delivery::{
     self, namespace_for, owner_of, plan, Action, Desired, LabelSelector, Observed, Owner, Refusal,
 };
@@ -461,7 +461,7 @@ pub(super) async fn pass(
         let previous = state.store().list_deliveries(Some(loc), None).await?;
         let delivered_before: BTreeSet<(&str, &str)> = previous
             .iter()
-            .filter(|r| r.state == "delivered")
+            .filter(|r| r.state == DeliveryState::Delivered.as_str())
             .map(|r| (r.target.as_str(), r.owner_id.as_str()))
             .collect();
         let unchanged: BTreeSet<&Target> = plan.up_to_date.iter().map(|d| &d.target).collect();
@@ -552,7 +552,7 @@ impl Job {
                             _ => Outcome::failed(
                                 t,
                                 &desired.owner_id,
-                                "error",
+                                DeliveryState::Error,
                                 "apply_failed",
                                 e.to_string(),
                             ),
@@ -582,7 +582,7 @@ impl Job {
                         let outcome = Outcome::failed(
                             target_name(&target),
                             &owner_id,
-                            "error",
+                            DeliveryState::Error,
                             "delete_failed",
                             e.to_string(),
                         );
@@ -611,7 +611,7 @@ async fn service_account(
     change: AccountChange,
 ) -> Vec<Outcome> {
     let t = format!("serviceaccount:{ns}/{sa}");
-    let each = |state: &'static str, code: &'static str, message: String| -> Vec<Outcome> {
+    let each = |state: DeliveryState, code: &'static str, message: String| -> Vec<Outcome> {
         change
             .add
             .iter()
@@ -622,9 +622,9 @@ async fn service_account(
         Ok(Some(account)) => account,
         Ok(None) => {
             let message = format!("service account {sa} does not exist in namespace {ns} yet");
-            return each("pending", "service_account_missing", message);
+            return each(DeliveryState::Pending, "service_account_missing", message);
         }
-        Err(e) => return each("error", "patch_failed", e.to_string()),
+        Err(e) => return each(DeliveryState::Error, "patch_failed", e.to_string()),
     };
     let add: Vec<&str> = change
         .add
@@ -638,7 +638,7 @@ async fn service_account(
             .await
         {
             // A failed `test` (the account changed since it was read) is retried next pass.
-            return each("error", "patch_failed", e.to_string());
+            return each(DeliveryState::Error, "patch_failed", e.to_string());
         }
     }
     change
@@ -656,7 +656,7 @@ fn namespace_missing(t: Target, owner: &str) -> Outcome {
     Outcome::failed(
         target_name(&t),
         owner,
-        "pending",
+        DeliveryState::Pending,
         "namespace_missing",
         message,
     )
@@ -686,7 +686,7 @@ fn refused(desired: &Desired<Target>, refusal: &Refusal) -> Outcome {
     Outcome::failed(
         target_name(&desired.target),
         &desired.owner_id,
-        "error",
+        DeliveryState::Error,
         code,
         message,
     )
@@ -716,7 +716,7 @@ async fn unreachable(
             let outcome = Outcome {
                 target: r.target,
                 owner_id: r.owner_id,
-                state: "error",
+                state: DeliveryState::Error,
                 revision: r.revision,
                 digest: r.digest,
                 code: Some(code),
@@ -729,7 +729,9 @@ async fn unreachable(
         let name = target_name(target);
         outcomes
             .entry((name.clone(), owner.clone()))
-            .or_insert_with(|| Outcome::failed(name, owner, "error", code, message.clone()));
+            .or_insert_with(|| {
+                Outcome::failed(name, owner, DeliveryState::Error, code, message.clone())
+            });
     }
     Ok(PassResult {
         outcomes: outcomes.into_values().collect(),

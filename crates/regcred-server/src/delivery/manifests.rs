@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use regcred_core::api::{ManifestsSpec, Resolution};
+use regcred_core::api::{DeliveryState, ManifestsSpec, Resolution};
 use regcred_core::delivery::{
     self, namespace_for, owner_of, plan, Action, Desired, Observed, Refusal,
 };
@@ -124,7 +124,13 @@ pub(super) async fn pass(
                 );
             }
             Err((code, message)) => {
-                outcomes.push(Outcome::failed(target, &r.id, "error", code, message));
+                outcomes.push(Outcome::failed(
+                    target,
+                    &r.id,
+                    DeliveryState::Error,
+                    code,
+                    message,
+                ));
                 held.push(path);
             }
         }
@@ -168,7 +174,7 @@ pub(super) async fn pass(
                 outcomes.push(Outcome::failed(
                     target,
                     &owner,
-                    "error",
+                    DeliveryState::Error,
                     code,
                     message.clone(),
                 ));
@@ -257,7 +263,7 @@ pub(super) async fn pass(
                         outcomes.push(Outcome::failed(
                             target,
                             &desired.owner_id,
-                            "error",
+                            DeliveryState::Error,
                             "write_failed",
                             format!("cannot write {}: {e}", path.display()),
                         ))
@@ -277,7 +283,7 @@ pub(super) async fn pass(
                     Err(e) => outcomes.push(Outcome::failed(
                         format!("file:{target}"),
                         &owner_id,
-                        "error",
+                        DeliveryState::Error,
                         "delete_failed",
                         format!("cannot remove {}: {e}", path.display()),
                     )),
@@ -301,7 +307,7 @@ pub(super) async fn pass(
                 outcomes.push(Outcome::failed(
                     format!("file:{}", desired.target),
                     &desired.owner_id,
-                    "error",
+                    DeliveryState::Error,
                     code,
                     message,
                 ));

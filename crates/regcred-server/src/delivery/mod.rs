@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use regcred_core::api::{DeliveryStatus, DeploymentSpec, Resolution, SyncReport};
+use regcred_core::api::{DeliveryState, DeliveryStatus, DeploymentSpec, Resolution, SyncReport};
 use regcred_core::credential::Kind;
 use regcred_core::k8s_secret::DockerAuth;
 use regcred_core::secret::Secret;
@@ -172,7 +172,7 @@ impl Workload {
 pub(crate) struct Outcome {
     pub target: String,
     pub owner_id: String,
-    pub state: &'static str,
+    pub state: DeliveryState,
     pub revision: Option<i64>,
     pub digest: Option<String>,
     pub code: Option<&'static str>,
@@ -184,7 +184,7 @@ impl Outcome {
         Outcome {
             target,
             owner_id: owner_id.to_owned(),
-            state: "delivered",
+            state: DeliveryState::Delivered,
             revision: Some(revision),
             digest: Some(digest.to_owned()),
             code: None,
@@ -195,7 +195,7 @@ impl Outcome {
     pub fn failed(
         target: String,
         owner_id: &str,
-        state: &'static str,
+        state: DeliveryState,
         code: &'static str,
         message: String,
     ) -> Outcome {
@@ -457,15 +457,15 @@ async fn record_outcomes(
     let mut wanted = std::collections::BTreeSet::new();
     for o in result.outcomes {
         match o.state {
-            "pending" => report.pending += 1,
-            "error" => report.errors += 1,
-            _ => {}
+            DeliveryState::Pending => report.pending += 1,
+            DeliveryState::Error => report.errors += 1,
+            DeliveryState::Delivered => {}
         }
         let row = DeliveryRecord {
             location: location.to_owned(),
             target: o.target,
             owner_id: o.owner_id,
-            state: o.state.to_owned(),
+            state: o.state.as_str().to_owned(),
             revision: o.revision,
             digest: o.digest,
             code: o.code.map(str::to_owned),
@@ -516,21 +516,30 @@ async fn record_outcomes(
 
 /// The delivery states of one owner (pull secret or deployment), for reads.
 pub async fn statuses(state: &AppState, owner_id: &str) -> Result<Vec<DeliveryStatus>, ApiError> {
-    Ok(state
+    state
         .store()
         .list_deliveries(None, Some(owner_id))
         .await?
         .into_iter()
-        .map(|r| DeliveryStatus {
-            location: r.location,
-            target: r.target,
-            state: r.state,
-            revision: r.revision.and_then(|n| u64::try_from(n).ok()),
-            code: r.code,
-            message: r.message,
-            updated_at: rfc3339(r.updated_at),
+        .map(|r| {
+            // A state this regcred does not know is an error, never a silent default.
+            let delivery_state = DeliveryState::parse(&r.state).ok_or_else(|| {
+                ApiError::internal(&std::io::Error::other(format!(
+                    "delivery row of {owner_id} has the unknown state {:?}",
+                    r.state
+                )))
+            })?;
+            Ok(DeliveryStatus {
+                location: r.location,
+                target: r.target,
+                state: delivery_state,
+                revision: r.revision.and_then(|n| u64::try_from(n).ok()),
+                code: r.code,
+                message: r.message,
+                updated_at: rfc3339(r.updated_at),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The outcome of a pull secret that could not be rendered this pass, for one of its targets.
@@ -543,7 +552,13 @@ pub(crate) fn unrenderable(
         "credential_unavailable" => "credential_unavailable",
         _ => "not_renderable",
     };
-    Outcome::failed(target, &record.id, "error", code, why.1.clone())
+    Outcome::failed(
+        target,
+        &record.id,
+        DeliveryState::Error,
+        code,
+        why.1.clone(),
+    )
 }
 
 /// Replaces `path` with `content` so that readers see the old file or the new one, never a part:

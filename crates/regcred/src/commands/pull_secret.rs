@@ -3,7 +3,8 @@
 //! terminal, and a delete is confirmed there first.
 
 use regcred_core::api::{
-    Items, PullSecret, PullSecretCreated, PullSecretDeleted, PullSecretRef, Verification,
+    DeliveryState, Items, PullSecret, PullSecretCreated, PullSecretDeleted, PullSecretRef,
+    Verification,
 };
 use regcred_core::credential::Kind;
 use regcred_core::registry_host::RegistryServer;
@@ -298,13 +299,19 @@ pub fn deliveries(statuses: &[regcred_core::api::DeliveryStatus]) -> String {
     if statuses.is_empty() {
         return "-".into();
     }
-    let delivered = statuses.iter().filter(|d| d.state == "delivered").count();
+    let delivered = statuses
+        .iter()
+        .filter(|d| d.state == DeliveryState::Delivered)
+        .count();
     let mut out = format!("{delivered}/{} targets", statuses.len());
-    for d in statuses.iter().filter(|d| d.state != "delivered") {
+    for d in statuses
+        .iter()
+        .filter(|d| d.state != DeliveryState::Delivered)
+    {
         out.push_str(&format!(
             "; {} {} {}",
             d.target,
-            d.state,
+            d.state.as_str(),
             d.code.as_deref().unwrap_or("")
         ));
     }
