@@ -131,10 +131,43 @@ pub struct LocationRef {
 #[serde(rename_all = "camelCase")]
 pub struct Location {
     pub name: String,
-    pub kind: String,
+    pub kind: LocationKind,
     pub spec: serde_json::Value,
     pub created_at: String,
     pub created_by: String,
+}
+
+/// Where a location's workloads run, which decides how delivery reaches them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocationKind {
+    /// A cluster: Secrets in namespaces, ServiceAccounts, Deployments.
+    Kubernetes,
+    /// A Docker/Podman host: entries in an auth file.
+    Docker,
+    /// A GitOps directory: manifests written as files.
+    Manifests,
+}
+
+impl LocationKind {
+    pub const ALL: [LocationKind; 3] = [
+        LocationKind::Kubernetes,
+        LocationKind::Docker,
+        LocationKind::Manifests,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocationKind::Kubernetes => "kubernetes",
+            LocationKind::Docker => "docker",
+            LocationKind::Manifests => "manifests",
+        }
+    }
+
+    /// The kind a string names; `None` for anything else.
+    pub fn parse(s: &str) -> Option<LocationKind> {
+        LocationKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 /// `spec` of a `kubernetes` location.

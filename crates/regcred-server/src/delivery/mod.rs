@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use regcred_core::api::{DeliveryState, DeliveryStatus, DeploymentSpec, Resolution, SyncReport};
+use regcred_core::api::{
+    DeliveryState, DeliveryStatus, DeploymentSpec, LocationKind, Resolution, SyncReport,
+};
 use regcred_core::credential::Kind;
 use regcred_core::k8s_secret::DockerAuth;
 use regcred_core::secret::Secret;
@@ -261,17 +263,14 @@ impl Deliverer {
         };
         let sources = sources(state, &record).await?;
         let workloads = workloads(state, &record).await?;
-        let result = match record.kind.as_str() {
-            "kubernetes" => {
+        let result = match crate::methods::location_kind(&record)? {
+            LocationKind::Kubernetes => {
                 kubernetes::pass(state, &self.clusters, &record, &sources, &workloads).await
             }
-            "docker" => auth_file::pass(state, &record, &sources)
+            LocationKind::Docker => auth_file::pass(state, &record, &sources)
                 .await
                 .map(|r| auth_file::with_workloads(r, &workloads)),
-            "manifests" => manifests::pass(state, &record, &sources, &workloads).await,
-            other => Err(ApiError::internal(&std::io::Error::other(format!(
-                "location kind {other} has no delivery"
-            )))),
+            LocationKind::Manifests => manifests::pass(state, &record, &sources, &workloads).await,
         }?;
         let mut projects: BTreeMap<&str, &str> = BTreeMap::new();
         for s in &sources {

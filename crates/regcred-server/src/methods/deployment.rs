@@ -141,9 +141,10 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
         }
     }
     let repository = image.repository();
+    let rules = default_rules(&location)?;
     let matching = |records: &[PullSecretRecord]| -> Vec<PullSecretRecord> {
         let keyed = super::pull_secret::by_auth_key(records);
-        let found: Vec<&&PullSecretRecord> = match default_rules(&location.kind) {
+        let found: Vec<&&PullSecretRecord> = match rules {
             "containers" => containers_match(&repository, &keyed).into_iter().collect(),
             _ => kubelet_matches(&repository, &keyed),
         };
@@ -314,7 +315,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
                 expected,
                 &spec_json,
                 &ids,
-                super::location::put_guard(&location),
+                super::location::put_guard(&location)?,
                 &event,
             )
             .await

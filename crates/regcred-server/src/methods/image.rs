@@ -38,7 +38,7 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
     let rules = req
         .rules
         .as_deref()
-        .unwrap_or(super::verify::default_rules(&location.kind));
+        .unwrap_or(super::verify::default_rules(&location)?);
 
     let records = ctx
         .state

@@ -4,7 +4,7 @@
 use regcred_core::api::{
     DockerSpec, Items, KubernetesSpec, Location, LocationCreate, LocationRef, ManifestsSpec,
 };
-use regcred_core::api::{LocationSync, SyncReport};
+use regcred_core::api::{LocationKind, LocationSync, SyncReport};
 use regcred_core::delivery::LabelSelector;
 use regcred_core::name::NameKind;
 use regcred_store::{LocationRecord, PutGuard};
@@ -16,16 +16,24 @@ use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::rpc::Ctx;
 
-pub const KINDS: &[&str] = &["kubernetes", "docker", "manifests"];
-
-fn view(r: LocationRecord) -> Location {
-    Location {
+fn view(r: LocationRecord) -> Result<Location, ApiError> {
+    Ok(Location {
+        kind: kind_of(&r)?,
+        spec: serde_json::from_str(&r.spec).map_err(|e| ApiError::internal(&e))?,
         name: r.name,
-        kind: r.kind,
-        spec: serde_json::from_str(&r.spec).unwrap_or_default(),
         created_at: rfc3339(r.created_at),
         created_by: r.created_by,
-    }
+    })
+}
+
+/// The kind of a stored location; one this regcred does not know is an error, never a default.
+pub fn kind_of(r: &LocationRecord) -> Result<LocationKind, ApiError> {
+    LocationKind::parse(&r.kind).ok_or_else(|| {
+        ApiError::internal(&std::io::Error::other(format!(
+            "location {} has the unknown kind {:?}",
+            r.name, r.kind
+        )))
+    })
 }
 
 /// Loads a location or answers `not_found` with what to do.
@@ -47,15 +55,15 @@ pub(crate) async fn must_exist(ctx: &Ctx, name: &str) -> Result<LocationRecord, 
 /// namespace template without it, a namespace selector without it — delivers to places that
 /// every workload there reads: one project's credentials would be used by another project's
 /// workloads. Such a location serves one project.
-pub(crate) fn put_guard(location: &LocationRecord) -> PutGuard {
+pub(crate) fn put_guard(location: &LocationRecord) -> Result<PutGuard, ApiError> {
     let per_project = |text: &str| text.contains(PROJECT_PLACEHOLDER);
-    match location.kind.as_str() {
-        "docker" => PutGuard {
+    Ok(match kind_of(location)? {
+        LocationKind::Docker => PutGuard {
             unique_server: true,
             one_project: serde_json::from_str::<DockerSpec>(&location.spec)
                 .is_ok_and(|s| !per_project(&s.path)),
         },
-        "kubernetes" => PutGuard {
+        LocationKind::Kubernetes => PutGuard {
             unique_server: false,
             one_project: serde_json::from_str::<KubernetesSpec>(&location.spec).is_ok_and(|s| {
                 !per_project(&s.namespace_template)
@@ -64,13 +72,12 @@ pub(crate) fn put_guard(location: &LocationRecord) -> PutGuard {
                         .is_some_and(|n| !per_project(n))
             }),
         },
-        "manifests" => PutGuard {
+        LocationKind::Manifests => PutGuard {
             unique_server: false,
             one_project: serde_json::from_str::<ManifestsSpec>(&location.spec)
                 .is_ok_and(|s| !per_project(&s.namespace_template)),
         },
-        _ => PutGuard::default(),
-    }
+    })
 }
 
 fn decode_spec<T: serde::de::DeserializeOwned>(spec: serde_json::Value) -> Result<T, ApiError> {
@@ -123,8 +130,16 @@ fn namespace_template(field: &str, template: &str) -> Result<(), ApiError> {
 
 /// Validates `spec` for `kind` and returns it with defaults filled in.
 fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Value, ApiError> {
+    let kind = LocationKind::parse(kind).ok_or_else(|| {
+        let known: Vec<&str> = LocationKind::ALL.iter().map(|k| k.as_str()).collect();
+        ApiError::field(
+            "kind",
+            "invalid_kind",
+            format!("unknown location kind; use one of {}", known.join(", ")),
+        )
+    })?;
     let out = match kind {
-        "kubernetes" => {
+        LocationKind::Kubernetes => {
             let s: KubernetesSpec = decode_spec(spec)?;
             match (&s.kubeconfig, s.in_cluster) {
                 (Some(_), true) => {
@@ -171,12 +186,12 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
             }
             serde_json::to_value(s)
         }
-        "docker" => {
+        LocationKind::Docker => {
             let s: DockerSpec = decode_spec(spec)?;
             server_path("spec.path", &s.path, true)?;
             serde_json::to_value(s)
         }
-        "manifests" => {
+        LocationKind::Manifests => {
             let s: ManifestsSpec = decode_spec(spec)?;
             server_path("spec.directory", &s.directory, false)?;
             match (&s.sealing_cert_file, s.allow_plaintext) {
@@ -192,13 +207,6 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
             }
             namespace_template("spec.namespaceTemplate", &s.namespace_template)?;
             serde_json::to_value(s)
-        }
-        _ => {
-            return Err(ApiError::field(
-                "kind",
-                "invalid_kind",
-                format!("unknown location kind; use one of {}", KINDS.join(", ")),
-            ))
         }
     };
     out.map_err(|e| ApiError::internal(&e))
@@ -218,19 +226,19 @@ pub async fn create(ctx: Ctx, req: LocationCreate) -> Result<Location, ApiError>
     };
     let event = ctx.audit(None, &req.name, "ok", json!({ "kind": req.kind }));
     ctx.state.store().create_location(&record, &event).await?;
-    Ok(view(record))
+    view(record)
 }
 
 pub async fn list(ctx: Ctx, _req: Empty) -> Result<Items<Location>, ApiError> {
     let items = ctx.state.store().list_locations().await?;
     Ok(Items {
-        items: items.into_iter().map(view).collect(),
+        items: items.into_iter().map(view).collect::<Result<_, _>>()?,
     })
 }
 
 pub async fn get(ctx: Ctx, req: LocationRef) -> Result<Location, ApiError> {
     check_name(NameKind::Location, "name", &req.name)?;
-    Ok(view(must_exist(&ctx, &req.name).await?))
+    view(must_exist(&ctx, &req.name).await?)
 }
 
 /// One delivery pass over the location, now (admin, or anyone who may write pull secrets of some

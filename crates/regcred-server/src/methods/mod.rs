@@ -13,6 +13,7 @@ mod registry_key;
 mod token;
 mod verify;
 
+pub use location::kind_of as location_kind;
 pub use pull_secret::open_record;
 
 use std::future::Future;

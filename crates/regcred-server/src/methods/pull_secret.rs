@@ -193,7 +193,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
     ctx.require_audited(Permission::WriteSecrets, Some(&req.project), &target)
         .await?;
     project::must_exist(&ctx, &req.project).await?;
-    let guard = location::put_guard(&location::must_exist(&ctx, &req.location).await?);
+    let guard = location::put_guard(&location::must_exist(&ctx, &req.location).await?)?;
 
     let plaintext = credential.material.to_plaintext();
     let fingerprint = ctx.state.vault().fingerprint(&plaintext);

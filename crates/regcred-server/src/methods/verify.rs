@@ -3,8 +3,8 @@
 //! apply to an image in the order the runtime would, and records each result on its pull secret.
 
 use regcred_core::api::{
-    CheckAttempt, ImageCheck, ImageChecked, PullSecret, PullSecretVerify, Verification,
-    VerificationDetail, VerificationRequest,
+    CheckAttempt, ImageCheck, ImageChecked, LocationKind, PullSecret, PullSecretVerify,
+    Verification, VerificationDetail, VerificationRequest,
 };
 use regcred_core::credential::UsableError;
 use regcred_core::image_ref::ImageRef;
@@ -12,7 +12,7 @@ use regcred_core::matching::{containers_match, kubelet_matches};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
 use regcred_registry::{CheckDetail, CheckReport, Credentials, Endpoint, Outcome, Target};
-use regcred_store::{PullSecretRecord, StoreError};
+use regcred_store::{LocationRecord, PullSecretRecord, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -33,11 +33,11 @@ pub struct PullSecretVerified {
 
 /// Whose matching rules decide for a location kind: containers/image on Docker/podman hosts,
 /// the kubelet's everywhere else.
-pub(crate) fn default_rules(location_kind: &str) -> &'static str {
-    match location_kind {
-        "docker" => "containers",
-        _ => "kubelet",
-    }
+pub(crate) fn default_rules(location: &LocationRecord) -> Result<&'static str, ApiError> {
+    Ok(match super::location::kind_of(location)? {
+        LocationKind::Docker => "containers",
+        LocationKind::Kubernetes | LocationKind::Manifests => "kubelet",
+    })
 }
 
 fn parse_image(field: &str, image: &str) -> Result<ImageRef, ApiError> {
@@ -235,7 +235,7 @@ pub async fn image_check(ctx: Ctx, req: ImageCheck) -> Result<ImageChecked, ApiE
         .await?;
     let entries = super::pull_secret::by_auth_key(&records);
     let repository = image.repository();
-    let candidates: Vec<&PullSecretRecord> = if default_rules(&location.kind) == "containers" {
+    let candidates: Vec<&PullSecretRecord> = if default_rules(&location)? == "containers" {
         containers_match(&repository, &entries)
             .into_iter()
             .copied()

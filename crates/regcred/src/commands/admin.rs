@@ -68,7 +68,7 @@ fn location_table(items: &[Location]) -> Table {
     for l in items {
         t.row(vec![
             l.name.clone(),
-            l.kind.clone(),
+            l.kind.as_str().to_owned(),
             l.spec.to_string(),
             l.created_at.clone(),
         ]);
