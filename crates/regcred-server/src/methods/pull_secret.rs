@@ -23,10 +23,21 @@ use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::rpc::Ctx;
 
-pub(crate) fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> PullSecret {
-    PullSecret {
-        kind: Kind::parse(&r.kind).unwrap_or(Kind::Custom),
-        params: serde_json::from_str(&r.params).unwrap_or_default(),
+/// The kind of a stored pull secret; one this regcred does not know is an error, never a
+/// default.
+fn kind_of(r: &PullSecretRecord) -> Result<Kind, ApiError> {
+    Kind::parse(&r.kind).ok_or_else(|| {
+        ApiError::internal(&std::io::Error::other(format!(
+            "pull secret {} has the unknown kind {:?}",
+            r.id, r.kind
+        )))
+    })
+}
+
+pub(crate) fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> Result<PullSecret, ApiError> {
+    Ok(PullSecret {
+        kind: kind_of(&r)?,
+        params: serde_json::from_str(&r.params).map_err(|e| ApiError::internal(&e))?,
         id: r.id,
         project: r.project,
         location: r.location,
@@ -47,7 +58,7 @@ pub(crate) fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> PullSecret {
             .and_then(|v| serde_json::from_str(v).ok()),
         credential: None,
         deliveries: Vec::new(),
-    }
+    })
 }
 
 /// Opens a stored pull secret back into a credential.
@@ -64,7 +75,7 @@ pub fn open_record(state: &crate::AppState, r: &PullSecretRecord) -> Result<Cred
     let server = RegistryServer::parse(&r.server).map_err(|e| ApiError::internal(&e))?;
     let params: Params = serde_json::from_str(&r.params).map_err(|e| ApiError::internal(&e))?;
     Ok(Credential {
-        kind: Kind::parse(&r.kind).unwrap_or(Kind::Custom),
+        kind: kind_of(r)?,
         server,
         username: r.username.clone(),
         email: r.email.clone(),
@@ -140,7 +151,7 @@ pub(crate) async fn full_view(ctx: &Ctx, r: PullSecretRecord) -> Result<PullSecr
         .await?
         .filter(|m| m.revision == r.revision);
     let deliveries = crate::delivery::statuses(&ctx.state, &r.id).await?;
-    let mut v = view(r, used);
+    let mut v = view(r, used)?;
     v.deliveries = deliveries;
     v.credential = minted.map(|m| MintedStatus {
         expires_at: m.expires_at.map(rfc3339),

@@ -15,17 +15,25 @@ use crate::rpc::Ctx;
 /// Longest lifetime a token may be given: ten years.
 const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
 
-fn view(r: TokenRecord) -> Token {
-    Token {
+/// A stored token as the API shows it; a role this regcred does not know is an error, never a
+/// weaker default.
+fn view(r: TokenRecord) -> Result<Token, ApiError> {
+    let role = Role::parse(&r.role).ok_or_else(|| {
+        ApiError::internal(&std::io::Error::other(format!(
+            "token {} has the unknown role {:?}",
+            r.id, r.role
+        )))
+    })?;
+    Ok(Token {
         id: r.id,
         name: r.name,
         project: r.project,
-        role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+        role,
         created_at: rfc3339(r.created_at),
         created_by: r.created_by,
         expires_at: r.expires_at.map(rfc3339),
         revoked_at: r.revoked_at.map(rfc3339),
-    }
+    })
 }
 
 pub async fn create(ctx: Ctx, req: TokenCreate) -> Result<TokenCreated, ApiError> {
@@ -98,7 +106,7 @@ pub async fn create(ctx: Ctx, req: TokenCreate) -> Result<TokenCreated, ApiError
     );
     ctx.state.store().create_token(&record, &event).await?;
     Ok(TokenCreated {
-        token: view(record),
+        token: view(record)?,
         secret: minted.secret,
     })
 }
@@ -120,7 +128,7 @@ pub async fn list(ctx: Ctx, req: TokenList) -> Result<Items<Token>, ApiError> {
     }
     let items = ctx.state.store().list_tokens(project.as_deref()).await?;
     Ok(Items {
-        items: items.into_iter().map(view).collect(),
+        items: items.into_iter().map(view).collect::<Result<_, _>>()?,
     })
 }
 
@@ -145,5 +153,5 @@ pub async fn revoke(ctx: Ctx, req: TokenRef) -> Result<Token, ApiError> {
         .await?;
     let mut record = record;
     record.revoked_at = Some(ctx.now);
-    Ok(view(record))
+    view(record)
 }
