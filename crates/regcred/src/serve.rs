@@ -106,6 +106,52 @@ fn registry_client(args: &ServeArgs) -> anyhow::Result<regcred_registry::Registr
     regcred_registry::RegistryClient::new(config).context("configuring the registry client")
 }
 
+/// Descriptors kept free of connections: the database, the listener, outgoing registry and
+/// cluster connections, files delivery writes.
+const RESERVED_DESCRIPTORS: u64 = 128;
+
+/// The connection bound, made to fit the process's open-file limit: the soft limit is raised to
+/// the hard one, and when even that leaves less room than `wanted` connections, the bound is
+/// lowered (and said), so the server never runs out of descriptors for its own work — and
+/// `/healthz` keeps answering — however many clients connect.
+fn connections_within_file_limit(wanted: usize) -> usize {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit fills the struct it is given; the value is read only on success.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return wanted;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            // SAFETY: setrlimit reads the struct; raising the soft limit up to the hard one
+            // needs no privilege.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        let room = usize::try_from(limit.rlim_cur.saturating_sub(RESERVED_DESCRIPTORS))
+            .unwrap_or(usize::MAX)
+            .max(1);
+        if room < wanted {
+            tracing::warn!(
+                wanted,
+                serving = room,
+                open_file_limit = limit.rlim_cur,
+                "fewer connections than --max-connections fit in the open-file limit"
+            );
+            return room;
+        }
+    }
+    wanted
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -214,7 +260,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         header_read_timeout: std::time::Duration::from_secs(args.header_read_timeout.max(1)),
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout.max(1)),
         body_timeout: std::time::Duration::from_secs(args.body_timeout.max(1)),
-        max_connections: args.max_connections.max(1),
+        max_connections: connections_within_file_limit(args.max_connections.max(1)),
     };
     let served = regcred_server::run(listener, state, limits, shutdown_signal()).await;
     let _ = stop_refresher.send(());
@@ -224,4 +270,29 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     let _ = std::fs::remove_file(&url_file);
     tracing::info!("regcred stopped");
     served.context("serving")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The connection bound fits in the open-file limit, with room for the server's own files.
+    #[test]
+    fn the_connection_bound_fits_in_the_open_file_limit() {
+        assert_eq!(connections_within_file_limit(10), 10);
+        let bound = connections_within_file_limit(usize::MAX);
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit fills the struct it is given.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        assert_eq!(limit.rlim_cur, limit.rlim_max, "the soft limit is raised");
+        let room = usize::try_from(limit.rlim_cur.saturating_sub(RESERVED_DESCRIPTORS))
+            .unwrap_or(usize::MAX);
+        assert_eq!(bound, room.max(1));
+    }
 }
