@@ -35,8 +35,7 @@ const P256_SPKI_PREFIX: [u8; 26] = [
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
-const PEM_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-const PEM_END: &str = "-----END CERTIFICATE-----";
+const CERTIFICATE_TAG: &str = "CERTIFICATE";
 
 /// distribution's limit on a repository name's length (`reference.NameTotalLengthMax`).
 const NAME_MAX_LEN: usize = 255;
@@ -215,37 +214,24 @@ pub fn random_jwt_id() -> Result<String, TokenServiceError> {
 }
 
 /// The DER of the one `CERTIFICATE` block in `pem`.
-fn certificate_der_from_pem(pem: &str) -> Result<Vec<u8>, TokenServiceError> {
-    let body = pem
-        .trim()
-        .strip_prefix(PEM_BEGIN)
-        .and_then(|rest| rest.strip_suffix(PEM_END))
-        .filter(|body| !body.contains("-----"))
-        .ok_or(TokenServiceError::InvalidCertificate {
+fn certificate_der_from_pem(text: &str) -> Result<Vec<u8>, TokenServiceError> {
+    let blocks = pem::parse_many(text).map_err(|_| TokenServiceError::InvalidCertificate {
+        reason: "the PEM block is not valid base64",
+    })?;
+    match blocks.as_slice() {
+        [one] if one.tag() == CERTIFICATE_TAG => Ok(one.contents().to_vec()),
+        _ => Err(TokenServiceError::InvalidCertificate {
             reason: "not exactly one PEM CERTIFICATE block",
-        })?;
-    let base64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    STANDARD
-        .decode(base64)
-        .map_err(|_| TokenServiceError::InvalidCertificate {
-            reason: "the PEM block is not valid base64",
-        })
+        }),
+    }
 }
 
 /// One PEM block, 64 characters a line, `\n` line ends.
 fn certificate_pem_from_der(der: &[u8]) -> String {
-    let base64 = STANDARD.encode(der);
-    let mut pem = String::with_capacity(base64.len() + base64.len() / 64 + 64);
-    pem.push_str(PEM_BEGIN);
-    pem.push('\n');
-    for line in base64.as_bytes().chunks(64) {
-        // Base64 output is ASCII, so every chunk is valid UTF-8.
-        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        pem.push('\n');
-    }
-    pem.push_str(PEM_END);
-    pem.push('\n');
-    pem
+    pem::encode_config(
+        &pem::Pem::new(CERTIFICATE_TAG, der),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 /// One DER element at the start of `input`: its tag, its contents and what follows it.

@@ -4,7 +4,7 @@
 //! of the user `oauth2accesstoken`. The key's `private_key` PEM is parsed here and signed with
 //! `ring`, so no second crypto stack is linked.
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use regcred_core::secret::Secret;
 use reqwest::Url;
@@ -34,9 +34,6 @@ const ASSERTION_LIFETIME_SECS: i64 = 3600;
 const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 3600;
 
 const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-
-const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
-const PEM_END: &str = "-----END PRIVATE KEY-----";
 
 /// Mints a one-hour access token from a service-account key (the JSON Google issues, kept as
 /// a [`Secret`]), asking for `scope` ([`DEFAULT_SCOPE`] when `None`). `now_ms` is the current
@@ -226,28 +223,26 @@ impl ServiceAccountKey {
     }
 }
 
-/// The PKCS#8 DER inside the key's `-----BEGIN PRIVATE KEY-----` block (text around it is
-/// ignored, as PEM allows).
-fn pkcs8_from_pem(pem: &str) -> Result<Vec<u8>, MintError> {
-    let Some(start) = pem.find(PEM_BEGIN) else {
-        let reason = if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
-            "the key's private_key is a PKCS#1 RSA key; Google keys are PKCS#8 (BEGIN PRIVATE KEY)"
-        } else if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-            "the key's private_key is encrypted"
-        } else {
-            "the key's private_key is not a PEM PRIVATE KEY block"
-        };
-        return Err(invalid(reason));
-    };
-    let body = &pem[start + PEM_BEGIN.len()..];
-    let body = body
-        .find(PEM_END)
-        .map(|end| &body[..end])
-        .ok_or_else(|| invalid("the key's private_key PEM block has no END line"))?;
-    let base64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    STANDARD
-        .decode(base64)
-        .map_err(|_| invalid("the key's private_key PEM block is not valid base64"))
+/// The PKCS#8 DER of the key's `PRIVATE KEY` PEM block (text around it is ignored, as PEM
+/// allows). Decoding is the `pem` crate's; when it finds no such block, the BEGIN lines present
+/// say why, without quoting anything of the key.
+fn pkcs8_from_pem(text: &str) -> Result<Vec<u8>, MintError> {
+    let blocks = pem::parse_many(text).unwrap_or_default();
+    if let Some(key) = blocks.iter().find(|b| b.tag() == "PRIVATE KEY") {
+        return Ok(key.contents().to_vec());
+    }
+    let has = |line: &str| text.contains(line);
+    Err(invalid(if has("-----BEGIN RSA PRIVATE KEY-----") {
+        "the key's private_key is a PKCS#1 RSA key; Google keys are PKCS#8 (BEGIN PRIVATE KEY)"
+    } else if has("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        "the key's private_key is encrypted"
+    } else if !has("-----BEGIN PRIVATE KEY-----") {
+        "the key's private_key is not a PEM PRIVATE KEY block"
+    } else if !has("-----END PRIVATE KEY-----") {
+        "the key's private_key PEM block has no END line"
+    } else {
+        "the key's private_key PEM block is not valid base64"
+    }))
 }
 
 #[cfg(test)]
