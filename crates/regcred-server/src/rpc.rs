@@ -91,8 +91,13 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     } else {
         body
     };
-    // Parsing to a value first refuses trailing data after the object.
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+    // One walk over the text refuses duplicate keys at every depth (parts decoded later from a
+    // JSON value, such as a location's spec, would otherwise keep the last one silently),
+    // trailing data, and bodies or specs that are not objects.
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let shape: Shape =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| decode_error(e, ""))?;
+    de.end().map_err(|e| {
         ApiError::validation(
             "invalid_json",
             format!(
@@ -101,62 +106,62 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             ),
         )
     })?;
-    require_objects(&value)?;
-    // A JSON value keeps the last of duplicate keys; parts of a request decoded from a value
-    // later (a location's spec) would accept them silently. One walk over the text refuses
-    // them at every depth.
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize::<_, UniqueKeys>(&mut de).map_err(|e| decode_error(e, ""))?;
-    // Decoding from the text, not the value, keeps serde's duplicate-field check.
+    require_objects(&shape)?;
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| decode_error(e, ""))
 }
 
-/// Any JSON value, read only to refuse an object that names a key twice (serde's "duplicate
-/// field" error, with the path of the object).
-struct UniqueKeys;
+/// What a JSON value is, as far as the checks of [`decode`] ask: an object (with what its
+/// `spec` is), null, or anything else. Reading it refuses an object that names a key twice
+/// (serde's "duplicate field" error, with the path of the object).
+enum Shape {
+    Object { spec: Option<Box<Shape>> },
+    Null,
+    Other,
+}
 
-impl<'de> serde::Deserialize<'de> for UniqueKeys {
+impl<'de> serde::Deserialize<'de> for Shape {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(UniqueKeysVisitor)
+        deserializer.deserialize_any(ShapeVisitor)
     }
 }
 
-struct UniqueKeysVisitor;
+struct ShapeVisitor;
 
-impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
-    type Value = UniqueKeys;
+impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
+    type Value = Shape;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::Other)
     }
-    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::Other)
     }
-    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::Other)
     }
-    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::Other)
     }
-    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
+        Ok(Shape::Other)
     }
-    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
-        while seq.next_element::<UniqueKeys>()?.is_some() {}
-        Ok(UniqueKeys)
+    fn visit_unit<E>(self) -> Result<Shape, E> {
+        Ok(Shape::Null)
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        while seq.next_element::<Shape>()?.is_some() {}
+        Ok(Shape::Other)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
         let mut seen = std::collections::HashSet::new();
+        let mut spec = None;
         while let Some(key) = map.next_key::<String>()? {
             if !seen.insert(key.clone()) {
                 let shown: String = key.chars().take(64).collect();
@@ -164,24 +169,27 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
                     "duplicate field `{shown}`"
                 )));
             }
-            map.next_value::<UniqueKeys>()?;
+            let value = map.next_value::<Shape>()?;
+            if key == "spec" {
+                spec = Some(Box::new(value));
+            }
         }
-        Ok(UniqueKeys)
+        Ok(Shape::Object { spec })
     }
 }
 
 /// serde lets a struct be written as a positional JSON array; the API does not. Requests are
 /// objects, and so is every nested struct, all of which are called `spec`.
-fn require_objects(value: &serde_json::Value) -> Result<(), ApiError> {
-    if !value.is_object() {
+fn require_objects(shape: &Shape) -> Result<(), ApiError> {
+    let Shape::Object { spec } = shape else {
         return Err(ApiError::validation(
             "invalid_field",
             "the request body must be a JSON object with the method's fields",
         ));
-    }
-    match value.get("spec") {
-        None | Some(serde_json::Value::Null | serde_json::Value::Object(_)) => Ok(()),
-        Some(_) => Err(ApiError::field(
+    };
+    match spec.as_deref() {
+        None | Some(Shape::Null | Shape::Object { .. }) => Ok(()),
+        Some(Shape::Other) => Err(ApiError::field(
             "spec",
             "invalid_field",
             "spec must be a JSON object",
