@@ -107,31 +107,41 @@ pub(super) async fn pass(
         let namespaces = cluster.namespaces().await?;
         Ok::<_, KubeError>((cluster, namespaces))
     };
-    // What the pass is known to want without asking the cluster: each pull secret's Secret and
-    // each deployment in its project's namespace. When the cluster cannot be reached these say
-    // so, even on the first pass, when no row exists yet.
-    let mut known: Vec<(Target, String)> = sources
-        .iter()
-        .map(|s| {
-            let ns = namespace_for(&spec.namespace_template, &s.record.project);
-            (
-                (ObjectKind::Secret, ns, s.record.name.clone()),
-                s.record.id.clone(),
+    // What the pass is known to want without asking the cluster — each pull secret's Secret and
+    // each deployment in its project's namespace, plus whatever it has planned so far — built
+    // only when the cluster cannot be reached, so that even a first pass says why everywhere.
+    let known = |planned: &[Desired<Target>]| -> Vec<(Target, String)> {
+        let home = |project: &str| namespace_for(&spec.namespace_template, project);
+        sources
+            .iter()
+            .map(|s| {
+                let t = (
+                    ObjectKind::Secret,
+                    home(&s.record.project),
+                    s.record.name.clone(),
+                );
+                (t, s.record.id.clone())
+            })
+            .chain(workloads.iter().map(|w| {
+                let t = (
+                    ObjectKind::Deployment,
+                    home(&w.record.project),
+                    w.record.name.clone(),
+                );
+                (t, w.record.id.clone())
+            }))
+            .chain(
+                planned
+                    .iter()
+                    .map(|d| (d.target.clone(), d.owner_id.clone())),
             )
-        })
-        .chain(workloads.iter().map(|w| {
-            let ns = namespace_for(&spec.namespace_template, &w.record.project);
-            (
-                (ObjectKind::Deployment, ns, w.record.name.clone()),
-                w.record.id.clone(),
-            )
-        }))
-        .collect();
+            .collect()
+    };
     let (cluster, namespaces) = match connected.await {
         Ok(c) => c,
         Err(e) => {
             clusters.forget(&location.spec);
-            return unreachable(state, loc, &e, &known).await;
+            return unreachable(state, loc, &e, &known(&[])).await;
         }
     };
     let namespace_labels: BTreeMap<&str, &BTreeMap<String, String>> = namespaces
@@ -254,17 +264,12 @@ pub(super) async fn pass(
         delivery::MANAGED_BY,
         delivery::LOCATION_LABEL
     );
-    known.extend(
-        desired
-            .iter()
-            .map(|d| (d.target.clone(), d.owner_id.clone())),
-    );
     let mut observed: Vec<Observed<Target>> = Vec::new();
     let mut versions: BTreeMap<Target, (String, String)> = BTreeMap::new();
     for kind in [ObjectKind::Secret, ObjectKind::Deployment] {
         let objects = match cluster.list(kind, &selector).await {
             Ok(objects) => objects,
-            Err(e) => return unreachable(state, loc, &e, &known).await,
+            Err(e) => return unreachable(state, loc, &e, &known(&desired)).await,
         };
         for object in objects {
             let meta = &object["metadata"];
@@ -312,7 +317,7 @@ pub(super) async fn pass(
                 owner: Owner::Other,
             }),
             Ok(None) => {}
-            Err(e) => return unreachable(state, loc, &e, &known).await,
+            Err(e) => return unreachable(state, loc, &e, &known(&desired)).await,
         }
     }
 
