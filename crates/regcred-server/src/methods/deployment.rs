@@ -219,8 +219,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
         }
         (false, _) => {
             let refs: Vec<&PullSecretRecord> = candidates.iter().collect();
-            let scope = format!("{}/{}", req.project, req.location);
-            let checked = try_in_order(&ctx, &image, &refs, &scope).await?;
+            let checked = try_in_order(&ctx, &image, &refs, &req.project, &req.location).await?;
             if checked.outcome != Outcome::Ok.as_str() {
                 let event = ctx.audit(
                     Some(&req.project),

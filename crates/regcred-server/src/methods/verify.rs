@@ -246,69 +246,20 @@ pub async fn image_check(ctx: Ctx, req: ImageCheck) -> Result<ImageChecked, ApiE
             .copied()
             .collect()
     };
-    let scope = format!("{}/{}", req.project, req.location);
-    let own_platform_image = ctx
-        .state
-        .platform()
-        .and_then(|p| p.project_of(image.domain(), image.path()))
-        == Some(req.project.as_str());
-    if candidates.is_empty() && own_platform_image {
-        return platform_check(&ctx, &image, &req.project).await;
-    }
-    try_in_order(&ctx, &image, &candidates, &scope).await
+    try_in_order(&ctx, &image, &candidates, &req.project, &req.location).await
 }
 
-/// An image of the project's own platform registry needs no pull secret: a deployment of it
-/// pulls with the credential regcred mints (a `puller` token of the project). The check uses the
-/// same kind of credential — minted for the check, revoked right after — so `image.check` and
-/// `deployment.deploy` agree.
-async fn platform_check(
-    ctx: &Ctx,
-    image: &ImageRef,
-    project: &str,
-) -> Result<ImageChecked, ApiError> {
-    let (token_id, secret) = crate::delivery::platform::mint_for_check(&ctx.state, project).await?;
-    let credentials = Credentials {
-        username: crate::delivery::platform::USERNAME.to_owned(),
-        password: secret,
-    };
-    let report = ctx
-        .state
-        .registry()
-        .check(
-            &Endpoint::for_domain(image.domain()),
-            Some(&credentials),
-            &Target::for_image(image),
-        )
-        .await;
-    crate::delivery::platform::revoke(&ctx.state, project, &token_id).await?;
-    let v = verification(&report, Some(image), 0, ctx);
-    Ok(ImageChecked {
-        image: image.to_string(),
-        outcome: v.outcome.clone(),
-        hint: v.hint.clone(),
-        pull_secret: None,
-        round_trips: v.round_trips,
-        elapsed_ms: v.elapsed_ms,
-        attempts: vec![CheckAttempt {
-            pull_secret: None,
-            verification: v,
-        }],
-        warnings: vec![format!(
-            "{} is project {project}'s own platform registry: checked with the credential regcred mints for its deployments",
-            image.domain()
-        )],
-    })
-}
-
-/// Checks `image` with each of `candidates` in order until one answers `ok`, recording each
-/// result on its pull secret; with no candidates, checks an anonymous pull. `scope` names where
-/// the candidates came from, for the warning.
+/// Checks `image` with each of `candidates` (pull secrets of `project` in `location`) in order
+/// until one answers `ok`, recording each result on its pull secret. With no candidates it
+/// checks what a deployment would pull with: for an image of the project's own platform
+/// registry the credential regcred mints for it (a `puller` token minted for this check and
+/// revoked after it), otherwise an anonymous pull.
 pub(crate) async fn try_in_order(
     ctx: &Ctx,
     image: &ImageRef,
     candidates: &[&PullSecretRecord],
-    scope: &str,
+    project: &str,
+    location: &str,
 ) -> Result<ImageChecked, ApiError> {
     let mut attempts = Vec::new();
     let mut warnings = Vec::new();
@@ -334,19 +285,41 @@ pub(crate) async fn try_in_order(
         }
     }
     if candidates.is_empty() {
-        warnings.push(format!(
-            "no pull secret in {scope} applies to {}; checking an anonymous pull",
-            image.domain()
-        ));
+        let own_platform_image = ctx
+            .state
+            .platform()
+            .and_then(|p| p.project_of(image.domain(), image.path()))
+            == Some(project);
+        let minted = match own_platform_image {
+            true => Some(crate::delivery::platform::mint_for_check(&ctx.state, project).await?),
+            false => None,
+        };
+        warnings.push(match own_platform_image {
+            true => format!(
+                "{} is project {project}'s own platform registry: checked with the credential regcred mints for its deployments",
+                image.domain()
+            ),
+            false => format!(
+                "no pull secret in {project}/{location} applies to {}; checking an anonymous pull",
+                image.domain()
+            ),
+        });
+        let credentials = minted.as_ref().map(|(_, secret)| Credentials {
+            username: crate::delivery::platform::USERNAME.to_owned(),
+            password: secret.clone(),
+        });
         let report = ctx
             .state
             .registry()
             .check(
                 &Endpoint::for_domain(image.domain()),
-                None,
+                credentials.as_ref(),
                 &Target::for_image(image),
             )
             .await;
+        if let Some((token_id, _)) = &minted {
+            crate::delivery::platform::revoke(&ctx.state, project, token_id).await?;
+        }
         attempts.push(CheckAttempt {
             pull_secret: None,
             verification: verification(&report, Some(image), 0, ctx),
