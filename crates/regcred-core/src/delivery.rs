@@ -36,9 +36,18 @@ pub const SERVICE_ACCOUNT_ANNOTATION: &str = "regcred.dev/image-pull-secrets";
 /// The Deployment regcred applied (`project/name`).
 pub const DEPLOYMENT_LABEL: &str = "regcred.dev/deployment";
 
-/// The namespace of `project` under `template` (`{project}` replaced).
+/// What stands for the project in a location's templates: namespace templates and selectors,
+/// a docker location's path.
+pub const PROJECT_PLACEHOLDER: &str = "{project}";
+
+/// `template` for `project` ([`PROJECT_PLACEHOLDER`] replaced): a namespace, a selector, a path.
+pub fn for_project(template: &str, project: &str) -> String {
+    template.replace(PROJECT_PLACEHOLDER, project)
+}
+
+/// The namespace of `project` under `template`.
 pub fn namespace_for(template: &str, project: &str) -> String {
-    template.replace("{project}", project)
+    for_project(template, project)
 }
 
 // ---- ownership and planning ----

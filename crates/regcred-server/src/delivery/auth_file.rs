@@ -11,15 +11,14 @@ use std::path::{Path, PathBuf};
 
 use regcred_core::api::{DeliveryState, DockerSpec};
 use regcred_core::auth_file;
-use regcred_core::delivery::{plan, Action, Desired, Observed, Owner, Refusal};
+use regcred_core::delivery::{
+    for_project, plan, Action, Desired, Observed, Owner, Refusal, PROJECT_PLACEHOLDER,
+};
 use regcred_store::{DeliveryRecord, LocationRecord};
 
 use super::{unrenderable, Outcome, PassResult, Source, Workload};
 use crate::error::ApiError;
 use crate::AppState;
-
-/// The placeholder that makes a docker location's path one file per project.
-const PROJECT_PLACEHOLDER: &str = "{project}";
 
 /// One auth file of a location: its path, and the project it belongs to when the location's
 /// path is per project (then the project is part of every target, so that two projects' logins
@@ -57,32 +56,32 @@ pub(super) async fn pass(
         .store()
         .list_deliveries(Some(&location.name), None)
         .await?;
-    if !spec.path.contains(PROJECT_PLACEHOLDER) {
-        let file = AuthFile {
-            path: PathBuf::from(&spec.path),
-            project: None,
-        };
-        let all: Vec<&Source> = sources.iter().collect();
-        let rows: Vec<&DeliveryRecord> = rows.iter().collect();
-        return file_pass(state, &file, &all, &rows).await;
-    }
-    // One file per project: the projects with pull secrets here, and those whose entries may
-    // still have to be removed.
-    let mut projects: BTreeSet<&str> = sources.iter().map(|s| s.record.project.as_str()).collect();
-    projects.extend(rows.iter().filter_map(|r| target_project(&r.target)));
+    // One file for the whole host, or one per project: those with pull secrets here, and those
+    // whose entries may still have to be removed.
+    let files: Vec<Option<&str>> = if spec.path.contains(PROJECT_PLACEHOLDER) {
+        let mut projects: BTreeSet<&str> =
+            sources.iter().map(|s| s.record.project.as_str()).collect();
+        projects.extend(rows.iter().filter_map(|r| target_project(&r.target)));
+        projects.into_iter().map(Some).collect()
+    } else {
+        vec![None]
+    };
     let mut result = PassResult::default();
-    for project in projects {
+    for project in files {
         let file = AuthFile {
-            path: PathBuf::from(spec.path.replace(PROJECT_PLACEHOLDER, project)),
-            project: Some(project),
+            path: PathBuf::from(match project {
+                Some(p) => for_project(&spec.path, p),
+                None => spec.path.clone(),
+            }),
+            project,
         };
         let mine: Vec<&Source> = sources
             .iter()
-            .filter(|s| s.record.project == project)
+            .filter(|s| project.is_none_or(|p| s.record.project == p))
             .collect();
         let rows: Vec<&DeliveryRecord> = rows
             .iter()
-            .filter(|r| target_project(&r.target) == Some(project))
+            .filter(|r| project.is_none() || target_project(&r.target) == project)
             .collect();
         let one = file_pass(state, &file, &mine, &rows).await?;
         result.outcomes.extend(one.outcomes);

@@ -157,7 +157,7 @@ pub(super) async fn pass(
         let selector = spec
             .namespace_selector
             .as_deref()
-            .and_then(|s| LabelSelector::parse(&s.replace("{project}", project)).ok());
+            .and_then(|s| LabelSelector::parse(&delivery::for_project(s, project)).ok());
         if let Some(selector) = selector {
             all.extend(
                 namespace_labels

@@ -5,7 +5,7 @@ use regcred_core::api::{
     DockerSpec, Items, KubernetesSpec, Location, LocationCreate, LocationRef, ManifestsSpec,
 };
 use regcred_core::api::{LocationKind, LocationSync, SyncReport};
-use regcred_core::delivery::LabelSelector;
+use regcred_core::delivery::{for_project, LabelSelector, PROJECT_PLACEHOLDER};
 use regcred_core::name::NameKind;
 use regcred_store::{LocationRecord, PutGuard};
 use serde_json::json;
@@ -91,7 +91,7 @@ fn decode_spec<T: serde::de::DeserializeOwned>(spec: serde_json::Value) -> Resul
 fn server_path(field: &str, path: &str, template: bool) -> Result<(), ApiError> {
     let invalid = |why: &str| Err(ApiError::field(field, "invalid_value", why));
     let concrete = if template {
-        path.replace(PROJECT_PLACEHOLDER, "acme")
+        for_project(path, "acme")
     } else {
         path.to_owned()
     };
@@ -114,11 +114,8 @@ fn server_path(field: &str, path: &str, template: bool) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// The placeholder of a docker location's path (and of namespace templates).
-const PROJECT_PLACEHOLDER: &str = "{project}";
-
 fn namespace_template(field: &str, template: &str) -> Result<(), ApiError> {
-    let sample = template.replace(PROJECT_PLACEHOLDER, "acme");
+    let sample = for_project(template, "acme");
     regcred_core::name::validate(NameKind::Namespace, &sample).map_err(|_| {
         ApiError::field(
             field,
@@ -171,7 +168,7 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
             }
             namespace_template("spec.namespaceTemplate", &s.namespace_template)?;
             if let Some(selector) = &s.namespace_selector {
-                LabelSelector::parse(&selector.replace("{project}", "acme")).map_err(|e| {
+                LabelSelector::parse(&for_project(selector, "acme")).map_err(|e| {
                     ApiError::field("spec.namespaceSelector", "invalid_value", e.to_string())
                 })?;
             }
