@@ -243,10 +243,10 @@ pub async fn authenticate_token(
     };
     check_usable(&record, now)?;
     let role = Role::parse(&record.role).ok_or_else(|| {
-        ApiError::internal(&std::io::Error::other(format!(
+        ApiError::unreadable(format!(
             "token {} has unknown role {:?}",
             record.id, record.role
-        )))
+        ))
     })?;
     Ok(Principal {
         token_id: record.id,

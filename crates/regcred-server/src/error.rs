@@ -75,6 +75,12 @@ impl ApiError {
         )
     }
 
+    /// A stored value this regcred cannot read back (an unknown kind, role or state): an
+    /// internal error, logged with `what`, never a silent default.
+    pub fn unreadable(what: String) -> Self {
+        ApiError::internal(&std::io::Error::other(what))
+    }
+
     pub fn with_items(mut self, items: Vec<ErrorItem>) -> Self {
         self.items = items;
         self

@@ -523,10 +523,10 @@ pub async fn statuses(state: &AppState, owner_id: &str) -> Result<Vec<DeliverySt
         .map(|r| {
             // A state this regcred does not know is an error, never a silent default.
             let delivery_state = DeliveryState::parse(&r.state).ok_or_else(|| {
-                ApiError::internal(&std::io::Error::other(format!(
+                ApiError::unreadable(format!(
                     "delivery row of {owner_id} has the unknown state {:?}",
                     r.state
-                )))
+                ))
             })?;
             Ok(DeliveryStatus {
                 location: r.location,

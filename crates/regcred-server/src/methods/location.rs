@@ -29,10 +29,10 @@ fn view(r: LocationRecord) -> Result<Location, ApiError> {
 /// The kind of a stored location; one this regcred does not know is an error, never a default.
 pub fn kind_of(r: &LocationRecord) -> Result<LocationKind, ApiError> {
     LocationKind::parse(&r.kind).ok_or_else(|| {
-        ApiError::internal(&std::io::Error::other(format!(
+        ApiError::unreadable(format!(
             "location {} has the unknown kind {:?}",
             r.name, r.kind
-        )))
+        ))
     })
 }
 

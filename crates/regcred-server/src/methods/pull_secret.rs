@@ -27,10 +27,10 @@ use crate::rpc::Ctx;
 /// default.
 fn kind_of(r: &PullSecretRecord) -> Result<Kind, ApiError> {
     Kind::parse(&r.kind).ok_or_else(|| {
-        ApiError::internal(&std::io::Error::other(format!(
+        ApiError::unreadable(format!(
             "pull secret {} has the unknown kind {:?}",
             r.id, r.kind
-        )))
+        ))
     })
 }
 

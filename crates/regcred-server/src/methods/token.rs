@@ -19,10 +19,7 @@ const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
 /// weaker default.
 fn view(r: TokenRecord) -> Result<Token, ApiError> {
     let role = Role::parse(&r.role).ok_or_else(|| {
-        ApiError::internal(&std::io::Error::other(format!(
-            "token {} has the unknown role {:?}",
-            r.id, r.role
-        )))
+        ApiError::unreadable(format!("token {} has the unknown role {:?}", r.id, r.role))
     })?;
     Ok(Token {
         id: r.id,
