@@ -26,6 +26,13 @@ async fn applied(path: &Path) -> Vec<(i64, String, i64)> {
     rows
 }
 
+/// Runs `sql` on the file directly, behind the store's back.
+async fn execute(path: &Path, sql: &str) {
+    let mut db = raw(path).await;
+    sqlx::query(sql).execute(&mut db).await.unwrap();
+    db.close().await.unwrap();
+}
+
 async fn raw(path: &Path) -> SqliteConnection {
     SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path))
         .await
@@ -123,14 +130,11 @@ async fn database_at_a_newer_schema_version_is_refused() {
         .unwrap();
     drop(store);
 
-    let mut db = raw(&path).await;
-    sqlx::query(
+    execute(
+        &path,
         "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 2)",
     )
-    .execute(&mut db)
-    .await
-    .unwrap();
-    db.close().await.unwrap();
+    .await;
     let before = applied(&path).await;
 
     let err = SqliteStore::open(&path).await.unwrap_err();
@@ -285,12 +289,11 @@ async fn a_migration_applied_with_other_sql_is_refused() {
         .collect();
     assert_eq!(checksums(&path).await, expected);
 
-    let mut db = raw(&path).await;
-    sqlx::query("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 3")
-        .execute(&mut db)
-        .await
-        .unwrap();
-    db.close().await.unwrap();
+    execute(
+        &path,
+        "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 3",
+    )
+    .await;
     match SqliteStore::open(&path).await.unwrap_err() {
         StoreError::Schema(message) => {
             assert!(message.contains("migration 3"), "{message}");
@@ -311,12 +314,7 @@ async fn a_database_from_before_checksums_gets_them_on_open() {
         .await
         .unwrap();
     drop(store);
-    let mut db = raw(&path).await;
-    sqlx::query("ALTER TABLE schema_migrations DROP COLUMN checksum")
-        .execute(&mut db)
-        .await
-        .unwrap();
-    db.close().await.unwrap();
+    execute(&path, "ALTER TABLE schema_migrations DROP COLUMN checksum").await;
 
     let store = SqliteStore::open(&path).await.unwrap();
     assert!(store.get_project("alpha").await.unwrap().is_some());
