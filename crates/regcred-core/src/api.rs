@@ -40,7 +40,7 @@ impl From<FieldError> for ErrorItem {
     fn from(e: FieldError) -> Self {
         ErrorItem {
             field: Some(e.field),
-            code: Some(e.code.to_owned()),
+            code: Some(e.code.to_string()),
             message: e.message,
         }
     }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::codes::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use crate::registry_host::RegistryServer;
@@ -406,12 +407,12 @@ fn json_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: String,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<String>, code: ErrorCode, message: impl Into<String>) -> Self {
         FieldError {
             field: field.into(),
             code,
@@ -539,7 +540,7 @@ impl Credential {
 /// or reports every field problem. Field paths are prefixed with `spec.`.
 pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let mut err = |field: &str, code: &'static str, message: String| {
+    let mut err = |field: &str, code: ErrorCode, message: String| {
         errors.push(FieldError::new(format!("spec.{field}"), code, message))
     };
 
@@ -620,7 +621,7 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
             };
             err(
                 name,
-                "field_not_allowed",
+                ErrorCode::FieldNotAllowed,
                 format!("{name} is not a field of kind {}{hint}", kind.as_str()),
             );
         }
@@ -636,22 +637,22 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
     match (kind, server.as_ref()) {
         (Kind::Docker, Some(s)) if !s.is_docker_hub() => err(
             "server",
-            "server_mismatch",
+            ErrorCode::ServerMismatch,
             format!("kind docker means Docker Hub, but server is {s}; use kind custom for other registries"),
         ),
         (Kind::Ghcr, Some(s)) if s.host() != "ghcr.io" => err(
             "server",
-            "server_mismatch",
+            ErrorCode::ServerMismatch,
             format!("kind ghcr needs server ghcr.io, not {s}"),
         ),
         (Kind::Quay, Some(s)) if s.host() != "quay.io" => err(
             "server",
-            "server_mismatch",
+            ErrorCode::ServerMismatch,
             format!("kind quay needs server quay.io, not {s}; use kind custom for a self-hosted Quay"),
         ),
         (Kind::Acr, Some(s)) if !host_without_port(s.host()).ends_with(".azurecr.io") => err(
             "server",
-            "server_mismatch",
+            ErrorCode::ServerMismatch,
             format!("kind acr needs a server NAME.azurecr.io, not {s}"),
         ),
         (Kind::Gcr, Some(s))
@@ -659,19 +660,19 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
         {
             err(
                 "server",
-                "server_mismatch",
+                ErrorCode::ServerMismatch,
                 format!("kind gcr needs server gcr.io or REGION.gcr.io, not {s}"),
             )
         }
         (Kind::Gar, Some(s)) => match (gar_region(s.host()), region.as_deref()) {
             (None, _) => err(
                 "server",
-                "server_mismatch",
+                ErrorCode::ServerMismatch,
                 format!("kind gar needs a server REGION-docker.pkg.dev, not {s}"),
             ),
             (Some(implied), Some(given)) if implied != given => err(
                 "region",
-                "conflicting_fields",
+                ErrorCode::ConflictingFields,
                 format!("region {given} does not match server {s} (region {implied})"),
             ),
             (Some(implied), _) => region = Some(implied.to_owned()),
@@ -679,21 +680,21 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
         (Kind::Ecr, Some(s)) => match ecr_host(s.host()) {
             None => err(
                 "server",
-                "server_mismatch",
+                ErrorCode::ServerMismatch,
                 format!("kind ecr needs a server ACCOUNT.dkr.ecr.REGION.amazonaws.com, not {s}"),
             ),
             Some((account, implied)) => {
                 if region.as_deref().is_some_and(|r| r != implied) {
                     err(
                         "region",
-                        "conflicting_fields",
+                        ErrorCode::ConflictingFields,
                         format!("region does not match server {s} (region {implied})"),
                     );
                 }
                 if registry_id.as_deref().is_some_and(|r| r != account) {
                     err(
                         "registryId",
-                        "conflicting_fields",
+                        ErrorCode::ConflictingFields,
                         format!("registryId does not match server {s} (account {account})"),
                     );
                 }
@@ -706,19 +707,21 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
 
     let mut material = Material::default();
     let require_text =
-        |name: &str, value: Option<&String>, errs: &mut dyn FnMut(&str, &'static str, String)| {
+        |name: &str, value: Option<&String>, errs: &mut dyn FnMut(&str, ErrorCode, String)| {
             match value {
                 None => errs(
                     name,
-                    "missing_field",
+                    ErrorCode::MissingField,
                     format!("{name} is required for kind {}", kind.as_str()),
                 ),
-                Some(v) if v.trim().is_empty() => {
-                    errs(name, "missing_field", format!("{name} must not be empty"))
-                }
+                Some(v) if v.trim().is_empty() => errs(
+                    name,
+                    ErrorCode::MissingField,
+                    format!("{name} must not be empty"),
+                ),
                 Some(v) if v.chars().any(char::is_control) || v.len() > 256 => errs(
                     name,
-                    "invalid_value",
+                    ErrorCode::InvalidValue,
                     format!("{name} must be at most 256 characters without control characters"),
                 ),
                 Some(_) => {}
@@ -729,7 +732,7 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
         AuthMethod::Anonymous => {}
         _ if server.is_none() && kind != Kind::Ecr => err(
             "server",
-            "missing_field",
+            ErrorCode::MissingField,
             format!("server is required for kind {}", kind.as_str()),
         ),
         _ => {}
@@ -739,26 +742,26 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
         Kind::Docker | Kind::Ghcr | Kind::Quay | Kind::Custom | Kind::Acr => {
             require_text("username", username.as_ref(), &mut err);
             if username.as_deref().is_some_and(|u| u.contains(':')) {
-                err("username", "invalid_value", "username must not contain ':' (it separates user and password in registry auth)".into());
+                err("username", ErrorCode::InvalidValue, "username must not contain ':' (it separates user and password in registry auth)".into());
             }
             let secret_name = info.fields[2].name;
             match (password, token) {
                 (Some(_), Some(_)) => err(
                     secret_name,
-                    "conflicting_fields",
+                    ErrorCode::ConflictingFields,
                     "give either password or token, not both".into(),
                 ),
                 (Some(s), None) | (None, Some(s)) => {
                     if s.is_empty() {
                         err(
                             secret_name,
-                            "missing_field",
+                            ErrorCode::MissingField,
                             format!("{secret_name} must not be empty"),
                         );
                     } else if s.expose().len() > 64 * 1024 {
                         err(
                             secret_name,
-                            "invalid_value",
+                            ErrorCode::InvalidValue,
                             format!("{secret_name} is longer than 64 KiB"),
                         );
                     } else {
@@ -767,7 +770,7 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                 }
                 (None, None) => err(
                     secret_name,
-                    "missing_field",
+                    ErrorCode::MissingField,
                     format!(
                         "{secret_name} is required for kind {} (the password field is accepted too)",
                         kind.as_str()
@@ -778,7 +781,7 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                 if e.chars().any(char::is_control) || e.len() > 254 {
                     err(
                         "email",
-                        "invalid_value",
+                        ErrorCode::InvalidValue,
                         "email must be at most 254 characters without control characters".into(),
                     );
                 }
@@ -788,23 +791,23 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                     (None | Some("basic"), None) => {}
                     (None | Some("basic"), Some(_)) => err(
                         "tenant",
-                        "field_not_allowed",
+                        ErrorCode::FieldNotAllowed,
                         "tenant is used by mode exchange only".into(),
                     ),
                     (Some("exchange"), Some(t)) if is_tenant(t) => {}
                     (Some("exchange"), Some(_)) => err(
                         "tenant",
-                        "invalid_value",
+                        ErrorCode::InvalidValue,
                         "tenant must be an Entra ID tenant id (a GUID) or domain".into(),
                     ),
                     (Some("exchange"), None) => err(
                         "tenant",
-                        "missing_field",
+                        ErrorCode::MissingField,
                         "mode exchange needs the Entra ID tenant".into(),
                     ),
                     (Some(_), _) => err(
                         "mode",
-                        "invalid_value",
+                        ErrorCode::InvalidValue,
                         "mode must be basic or exchange".to_owned(),
                     ),
                 }
@@ -814,7 +817,7 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
             match service_account_key {
                 None => err(
                     "serviceAccountKey",
-                    "missing_field",
+                    ErrorCode::MissingField,
                     format!("serviceAccountKey is required for kind {}", kind.as_str()),
                 ),
                 Some(key) => match check_service_account_key(key.expose()) {
@@ -822,13 +825,13 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                         username = Some(client_email);
                         material.insert("serviceAccountKey", key);
                     }
-                    Err(msg) => err("serviceAccountKey", "invalid_value", msg.into()),
+                    Err(msg) => err("serviceAccountKey", ErrorCode::InvalidValue, msg.into()),
                 },
             }
             if kind == Kind::Gar && region.is_none() {
                 err(
                     "region",
-                    "missing_field",
+                    ErrorCode::MissingField,
                     "region is required for kind gar (or give the server REGION-docker.pkg.dev)"
                         .into(),
                 );
@@ -837,7 +840,7 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                 if !matches!(m, "json_key" | "access_token") {
                     err(
                         "mode",
-                        "invalid_value",
+                        ErrorCode::InvalidValue,
                         "mode must be json_key or access_token".to_owned(),
                     );
                 }
@@ -849,18 +852,18 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                 Some(s) if !s.is_empty() => material.insert("secretAccessKey", s),
                 _ => err(
                     "secretAccessKey",
-                    "missing_field",
+                    ErrorCode::MissingField,
                     "secretAccessKey is required for kind ecr".into(),
                 ),
             }
             if region.is_none() {
-                err("region", "missing_field", "region is required for kind ecr (or give the server ACCOUNT.dkr.ecr.REGION.amazonaws.com)".into());
+                err("region", ErrorCode::MissingField, "region is required for kind ecr (or give the server ACCOUNT.dkr.ecr.REGION.amazonaws.com)".into());
             }
             if let Some(id) = registry_id.as_deref() {
                 if !is_account_id(id) {
                     err(
                         "registryId",
-                        "invalid_value",
+                        ErrorCode::InvalidValue,
                         "registryId must be a 12-digit AWS account id".into(),
                     );
                 }
@@ -868,7 +871,7 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
             if server.is_none() && registry_id.is_none() {
                 err(
                     "server",
-                    "missing_field",
+                    ErrorCode::MissingField,
                     "give the server ACCOUNT.dkr.ecr.REGION.amazonaws.com or registryId".into(),
                 );
             }
@@ -876,7 +879,7 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
                 if !arn.starts_with("arn:aws") || !arn.contains(":role/") {
                     err(
                         "roleArn",
-                        "invalid_value",
+                        ErrorCode::InvalidValue,
                         "roleArn must look like arn:aws:iam::ACCOUNT:role/NAME".into(),
                     );
                 }
@@ -899,7 +902,7 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
             RegistryServer::parse(&host).map_err(|e| {
                 vec![FieldError::new(
                     "spec.region",
-                    "invalid_value",
+                    ErrorCode::InvalidValue,
                     e.to_string(),
                 )]
             })?
@@ -907,7 +910,7 @@ pub fn validate(kind: Option<Kind>, spec: CredentialSpec) -> Result<Credential, 
         (None, _) => {
             return Err(vec![FieldError::new(
                 "spec.server",
-                "missing_field",
+                ErrorCode::MissingField,
                 "server is required",
             )])
         }

@@ -103,8 +103,8 @@ pub enum ImageRefError {
 
 impl ImageRefError {
     /// Stable error code for API answers; clients branch on this, never on the message.
-    pub fn code(&self) -> &'static str {
-        "invalid_image"
+    pub fn code(&self) -> crate::codes::ErrorCode {
+        crate::codes::ErrorCode::InvalidImage
     }
 }
 
@@ -524,7 +524,7 @@ mod tests {
                 )
             }
             Err(e) => {
-                assert_eq!(e.code(), "invalid_image");
+                assert_eq!(e.code().as_str(), "invalid_image");
                 let debug = format!("{e:?}");
                 let variant = debug
                     .split([' ', '{', '('])

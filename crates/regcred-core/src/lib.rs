@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth_file;
+pub mod codes;
 pub mod credential;
 pub mod delivery;
 pub mod go_json;

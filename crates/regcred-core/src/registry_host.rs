@@ -189,8 +189,8 @@ pub enum ServerError {
 
 impl ServerError {
     /// Stable error code for API answers; clients branch on this, never on the message.
-    pub fn code(&self) -> &'static str {
-        "invalid_server"
+    pub fn code(&self) -> crate::codes::ErrorCode {
+        crate::codes::ErrorCode::InvalidServer
     }
 }
 
@@ -553,7 +553,7 @@ mod tests {
                 format!("{s}|{}|{}|{}", s.auth_key(), s.api_host(), n.changed())
             }
             Err(e) => {
-                assert_eq!(e.code(), "invalid_server");
+                assert_eq!(e.code().as_str(), "invalid_server");
                 let debug = format!("{e:?}");
                 format!(
                     "err:{}",

@@ -7,6 +7,7 @@ use axum::http::HeaderMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use regcred_core::api::Role;
+use regcred_core::codes::ErrorCode;
 use regcred_store::{Store, TokenRecord};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -202,7 +203,7 @@ pub async fn authenticate(
 ) -> Result<Principal, ApiError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Err(ApiError::unauthenticated(
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "missing Authorization header; send Authorization: Bearer rc_… (regcred token create, or the admin.token file in the data directory)",
         ));
     };
@@ -215,7 +216,7 @@ pub async fn authenticate(
         .map(str::trim)
         .ok_or_else(|| {
             ApiError::unauthenticated(
-                "invalid_token",
+                ErrorCode::InvalidToken,
                 "Authorization header must be Bearer followed by a regcred token",
             )
         })?;
@@ -230,14 +231,14 @@ pub async fn authenticate_token(
 ) -> Result<Principal, ApiError> {
     let id = secret_id(SecretKind::Token, token).ok_or_else(|| {
         ApiError::unauthenticated(
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "malformed token; regcred tokens look like rc_<id>_<secret>",
         )
     })?;
     let record = store.get_token(&id).await?;
     let Some(record) = record.filter(|r| secret_matches(token, &r.hash)) else {
         return Err(ApiError::unauthenticated(
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "unknown token; check that it was copied whole",
         ));
     };
@@ -260,13 +261,13 @@ pub async fn authenticate_token(
 fn check_usable(record: &TokenRecord, now: i64) -> Result<(), ApiError> {
     if record.revoked_at.is_some() {
         return Err(ApiError::unauthenticated(
-            "token_revoked",
+            ErrorCode::TokenRevoked,
             format!("token {} was revoked; ask for a new one", record.id),
         ));
     }
     if record.expires_at.is_some_and(|at| at <= now) {
         return Err(ApiError::unauthenticated(
-            "token_expired",
+            ErrorCode::TokenExpired,
             format!("token {} has expired; ask for a new one", record.id),
         ));
     }

@@ -5,6 +5,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use regcred_core::api::{Envelope, ErrorBody, ErrorItem};
+use regcred_core::codes::ErrorCode;
 use regcred_core::credential::FieldError;
 use regcred_store::vault::VaultError;
 use regcred_store::StoreError;
@@ -13,13 +14,13 @@ use regcred_store::StoreError;
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub items: Vec<ErrorItem>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -28,23 +29,23 @@ impl ApiError {
         }
     }
 
-    pub fn validation(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn validation(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     /// A validation failure on one field.
-    pub fn field(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn field(field: &str, code: ErrorCode, message: impl Into<String>) -> Self {
         let message = message.into();
         ApiError::validation(code, format!("{field}: {message}")).with_items(vec![ErrorItem {
             field: Some(field.to_owned()),
-            code: Some(code.to_owned()),
+            code: Some(code.to_string()),
             message,
         }])
     }
 
     /// Several field failures; the first one gives the code.
     pub fn fields(errors: Vec<FieldError>) -> Self {
-        let code = errors.first().map_or("invalid_request", |e| e.code);
+        let code = errors.first().map_or(ErrorCode::InvalidRequest, |e| e.code);
         let message = errors
             .iter()
             .map(|e| format!("{}: {}", e.field, e.message))
@@ -54,14 +55,14 @@ impl ApiError {
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+        ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
-    pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unauthenticated(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
@@ -70,7 +71,7 @@ impl ApiError {
         tracing::error!(error = %ErrorChain(cause), "internal error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal error; the server log has the details",
         )
     }
@@ -106,11 +107,13 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
-            StoreError::AlreadyExists { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "already_exists", e.to_string())
-            }
+            StoreError::AlreadyExists { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::AlreadyExists,
+                e.to_string(),
+            ),
             StoreError::Conflict { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, e.to_string())
             }
             StoreError::InUse { ref by, .. } => {
                 let items = by
@@ -121,11 +124,12 @@ impl From<StoreError> for ApiError {
                         message: b.clone(),
                     })
                     .collect();
-                ApiError::new(StatusCode::CONFLICT, "in_use", e.to_string()).with_items(items)
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::InUse, e.to_string())
+                    .with_items(items)
             }
             StoreError::DuplicateServer { ref existing } => ApiError::new(
                 StatusCode::CONFLICT,
-                "duplicate_server",
+                ErrorCode::DuplicateServer,
                 format!(
                     "pull secret {existing} already holds credentials for this server in this \
                      location, and runtimes use one credential per server: rotate {existing} \
@@ -134,7 +138,7 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::LocationTaken => ApiError::new(
                 StatusCode::CONFLICT,
-                "location_taken",
+                ErrorCode::LocationTaken,
                 "this location delivers where every workload reads (one auth file for the whole \
                  host, or namespaces that are not per project), and it already serves another \
                  project; ask an admin for a location of this project's own ({project} in a \
@@ -160,7 +164,7 @@ impl IntoResponse for ApiError {
             ok: false,
             result: None,
             error: Some(ErrorBody {
-                code: self.code.to_owned(),
+                code: self.code.to_string(),
                 message: self.message,
                 items: self.items,
             }),

@@ -14,6 +14,7 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use regcred_core::api::Role;
+use regcred_core::codes::ErrorCode;
 use regcred_registry::token_service::{
     basic_credentials, parse_scopes, random_jwt_id, token_response, Access, Claims, Scope,
     SigningKey,
@@ -71,7 +72,7 @@ pub fn required(state: &AppState) -> Result<&Platform, ApiError> {
     state.platform().ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
-            "no_platform_registry",
+            ErrorCode::NoPlatformRegistry,
             "this regcred is not the token service of a platform registry; start it with --platform-registry",
         )
     })

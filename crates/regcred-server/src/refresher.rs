@@ -9,6 +9,7 @@
 //! as one with an unknown lifetime: served, refreshed on the unknown-lifetime schedule, never in a
 //! hot loop, never blanked.
 
+use regcred_core::codes::ErrorCode;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,7 +124,7 @@ impl Refresher {
             Err(e) => {
                 return Err(ApiError::new(
                     axum::http::StatusCode::CONFLICT,
-                    "not_renderable",
+                    ErrorCode::NotRenderable,
                     format!("{}: {e}", record.name),
                 ))
             }
@@ -138,7 +139,7 @@ impl Refresher {
             Some(current) => Ok(current),
             None => Err(ApiError::new(
                 axum::http::StatusCode::CONFLICT,
-                "credential_unavailable",
+                ErrorCode::CredentialUnavailable,
                 format!(
                     "no usable credential for {}: {}",
                     record.name,
@@ -358,7 +359,7 @@ impl Refresher {
             let next = match refresher.tick(&state).await {
                 Ok(next) => next,
                 Err(e) => {
-                    tracing::warn!(code = e.code, "refresh pass failed: {}", e.message);
+                    tracing::warn!(code = e.code.as_str(), "refresh pass failed: {}", e.message);
                     None
                 }
             };

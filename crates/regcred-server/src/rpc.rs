@@ -2,6 +2,7 @@
 //! authenticates, decodes the request strictly (unknown fields are errors, with the path of the
 //! offending field) and calls the method. Every answer, good or bad, is the JSON envelope.
 
+use regcred_core::codes::ErrorCode;
 use std::future::Future;
 use std::time::Instant;
 
@@ -99,7 +100,7 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         serde_path_to_error::deserialize(&mut de).map_err(|e| decode_error(e, ""))?;
     de.end().map_err(|e| {
         ApiError::validation(
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!(
                 "request body is not valid JSON: {}",
                 redact_values(&e.to_string())
@@ -183,7 +184,7 @@ impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
 fn require_objects(shape: &Shape) -> Result<(), ApiError> {
     let Shape::Object { spec } = shape else {
         return Err(ApiError::validation(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "the request body must be a JSON object with the method's fields",
         ));
     };
@@ -191,7 +192,7 @@ fn require_objects(shape: &Shape) -> Result<(), ApiError> {
         None | Some(Shape::Null | Shape::Object { .. }) => Ok(()),
         Some(Shape::Other) => Err(ApiError::field(
             "spec",
-            "invalid_field",
+            ErrorCode::InvalidField,
             "spec must be a JSON object",
         )),
     }
@@ -209,20 +210,26 @@ pub fn decode_error(e: serde_path_to_error::Error<serde_json::Error>, prefix: &s
     match inner.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
             ApiError::validation(
-                "invalid_json",
+                ErrorCode::InvalidJson,
                 format!("request body is not valid JSON: {message}"),
             )
         }
-        _ if message.starts_with("unknown field") => {
-            ApiError::field(&parent_path(&path, &message), "unknown_field", message)
-        }
-        _ if message.starts_with("duplicate field") => {
-            ApiError::field(&parent_path(&path, &message), "invalid_field", message)
-        }
-        _ if message.starts_with("missing field") => {
-            ApiError::field(&parent_path(&path, &message), "missing_field", message)
-        }
-        _ => ApiError::field(&path, "invalid_field", message),
+        _ if message.starts_with("unknown field") => ApiError::field(
+            &parent_path(&path, &message),
+            ErrorCode::UnknownField,
+            message,
+        ),
+        _ if message.starts_with("duplicate field") => ApiError::field(
+            &parent_path(&path, &message),
+            ErrorCode::InvalidField,
+            message,
+        ),
+        _ if message.starts_with("missing field") => ApiError::field(
+            &parent_path(&path, &message),
+            ErrorCode::MissingField,
+            message,
+        ),
+        _ => ApiError::field(&path, ErrorCode::InvalidField, message),
     }
 }
 
@@ -279,7 +286,7 @@ fn channel(headers: &HeaderMap) -> Result<&'static str, ApiError> {
         Some(Ok("console")) => Ok("console"),
         Some(Ok("helper")) => Ok("helper"),
         Some(_) => Err(ApiError::validation(
-            "invalid_channel",
+            ErrorCode::InvalidChannel,
             "X-Regcred-Channel must be one of api, cli, console, helper",
         )),
     }
@@ -310,7 +317,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
     Err(ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        ErrorCode::UnsupportedMediaType,
         "send the request body as Content-Type: application/json",
     ))
 }
@@ -343,11 +350,11 @@ pub async fn dispatch(
         Err(e) => {
             tracing::info!(
                 method = info.name,
-                code = e.code,
+                code = e.code.as_str(),
                 status = e.status.as_u16(),
                 "refused"
             );
-            (e.code.to_owned(), e.into_response())
+            (e.code.to_string(), e.into_response())
         }
     };
     state
@@ -385,7 +392,7 @@ async fn read_body(body: Body, deadline: std::time::Duration) -> Result<Bytes, A
     match tokio::time::timeout(deadline, read).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
+            ErrorCode::RequestTimeout,
             format!(
                 "the request body did not arrive within {} s",
                 deadline.as_secs_f64()
@@ -401,11 +408,11 @@ async fn read_body(body: Body, deadline: std::time::Duration) -> Result<Bytes, A
             Err(match too_large {
                 true => ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
+                    ErrorCode::BodyTooLarge,
                     format!("request body is larger than {MAX_BODY} bytes"),
                 ),
                 false => ApiError::validation(
-                    "invalid_body",
+                    ErrorCode::InvalidBody,
                     "the request body could not be read to its end",
                 ),
             })
@@ -421,7 +428,7 @@ fn unknown_method() -> ApiError {
         .join(", ");
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "unknown_method",
+        ErrorCode::UnknownMethod,
         format!("no such method; methods are {known}"),
     )
 }
@@ -433,7 +440,7 @@ pub async fn wrong_verb(Path(method): Path<String>) -> Response {
     }
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!("call {method} with POST and a JSON body"),
     )
     .into_response()
@@ -443,7 +450,7 @@ pub async fn wrong_verb(Path(method): Path<String>) -> Response {
 pub async fn no_route() -> Response {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "unknown_method",
+        ErrorCode::UnknownMethod,
         "no such endpoint; the API is POST /<resource>.<verb>, see /openapi.json",
     )
     .into_response()
@@ -514,7 +521,7 @@ mod tests {
         spec: Inner,
     }
 
-    fn check(body: &str, code: &str, field: Option<&str>) {
+    fn check(body: &str, code: ErrorCode, field: Option<&str>) {
         let e = decode::<Outer>(body.as_bytes()).unwrap_err();
         assert_eq!(e.code, code, "{body}: {}", e.message);
         assert_eq!(
@@ -526,15 +533,27 @@ mod tests {
 
     #[test]
     fn decode_errors_name_the_field() {
-        check("{", "invalid_json", None);
-        check("[]", "invalid_field", None);
-        check(r#"{"spec":[1]}"#, "invalid_field", Some("spec"));
-        check(r#"{"spec":{"a":1}} x"#, "invalid_json", None);
-        check(r#"{"spec":{"a":1,"b":2}}"#, "unknown_field", Some("spec.b"));
-        check(r#"{"spec":{}}"#, "missing_field", Some("spec.a"));
-        check(r#"{}"#, "missing_field", Some("spec"));
-        check(r#"{"spec":{"a":"x"}}"#, "invalid_field", Some("spec.a"));
-        check(r#"{"spec":{"a":1,"a":2}}"#, "invalid_field", Some("spec.a"));
+        check("{", ErrorCode::InvalidJson, None);
+        check("[]", ErrorCode::InvalidField, None);
+        check(r#"{"spec":[1]}"#, ErrorCode::InvalidField, Some("spec"));
+        check(r#"{"spec":{"a":1}} x"#, ErrorCode::InvalidJson, None);
+        check(
+            r#"{"spec":{"a":1,"b":2}}"#,
+            ErrorCode::UnknownField,
+            Some("spec.b"),
+        );
+        check(r#"{"spec":{}}"#, ErrorCode::MissingField, Some("spec.a"));
+        check(r#"{}"#, ErrorCode::MissingField, Some("spec"));
+        check(
+            r#"{"spec":{"a":"x"}}"#,
+            ErrorCode::InvalidField,
+            Some("spec.a"),
+        );
+        check(
+            r#"{"spec":{"a":1,"a":2}}"#,
+            ErrorCode::InvalidField,
+            Some("spec.a"),
+        );
     }
 
     /// Duplicate keys inside an object decoded from a JSON value (a location's `spec`) used
@@ -547,7 +566,7 @@ mod tests {
             (r#"{"spec":{"x":{"y":[{"z":1,"z":1}]}}}"#, "spec.x.y[0].z"),
         ] {
             let e = decode::<serde_json::Value>(body.as_bytes()).unwrap_err();
-            assert_eq!(e.code, "invalid_field", "{body}: {}", e.message);
+            assert_eq!(e.code, ErrorCode::InvalidField, "{body}: {}", e.message);
             assert_eq!(
                 e.items.first().and_then(|i| i.field.as_deref()),
                 Some(field),

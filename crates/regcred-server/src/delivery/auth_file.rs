@@ -6,6 +6,7 @@
 //! An auth-file entry carries no marks of its own, so ownership comes from the delivery rows: an
 //! entry is regcred's when a row says regcred wrote exactly that content there.
 
+use regcred_core::codes::ErrorCode;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -217,7 +218,7 @@ async fn file_pass(
         if again != text {
             return Err(ApiError::new(
                 axum::http::StatusCode::CONFLICT,
-                "conflict",
+                ErrorCode::Conflict,
                 format!(
                     "{} changed during the delivery pass; retrying",
                     path.display()

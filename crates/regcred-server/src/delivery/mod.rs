@@ -14,6 +14,7 @@ mod kubernetes;
 mod manifests;
 pub mod platform;
 
+use regcred_core::codes::ErrorCode;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::Path;
@@ -112,7 +113,7 @@ pub(crate) fn secret_object(
     .map_err(|_| {
         ApiError::new(
             axum::http::StatusCode::CONFLICT,
-            "not_renderable",
+            ErrorCode::NotRenderable,
             format!("{name} cannot be rendered as a Secret"),
         )
     })?;
@@ -294,7 +295,7 @@ impl Deliverer {
                         if let Err(e) = deliverer.sync(&state, &location.name).await {
                             tracing::warn!(
                                 location = %location.name,
-                                code = e.code,
+                                code = e.code.as_str(),
                                 "delivery pass failed: {}",
                                 e.message
                             );
@@ -331,7 +332,7 @@ async fn sources(state: &AppState, location: &LocationRecord) -> Result<Vec<Sour
 }
 
 async fn render(state: &AppState, record: &PullSecretRecord) -> Result<Rendered, (String, String)> {
-    let failed = |e: ApiError| (e.code.to_owned(), e.message);
+    let failed = |e: ApiError| (e.code.to_string(), e.message);
     let credential = crate::methods::open_record(state, record).map_err(failed)?;
     let current = state
         .refresher()

@@ -2,6 +2,7 @@
 //! whole log is for admins.
 
 use regcred_core::api::{AuditEvent, AuditList, Items};
+use regcred_core::codes::ErrorCode;
 use regcred_core::name::NameKind;
 
 use super::check_name;
@@ -25,7 +26,7 @@ pub async fn list(ctx: Ctx, req: AuditList) -> Result<Items<AuditEvent>, ApiErro
         Some(_) => {
             return Err(ApiError::field(
                 "limit",
-                "invalid_value",
+                ErrorCode::InvalidValue,
                 "limit must be between 1 and 1000",
             ))
         }

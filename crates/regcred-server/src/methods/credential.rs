@@ -8,6 +8,7 @@
 use regcred_core::api::{
     CredentialEntries, CredentialEntry, CredentialGet, CredentialList, CredentialServer, Items,
 };
+use regcred_core::codes::ErrorCode;
 use regcred_core::credential::Kind;
 use regcred_core::image_ref::ImageRef;
 use regcred_core::matching::kubelet_matches;
@@ -40,7 +41,7 @@ pub async fn get(ctx: Ctx, req: CredentialGet) -> Result<CredentialEntries, ApiE
         ),
         _ => {
             return Err(ApiError::validation(
-                "invalid_reference",
+                ErrorCode::InvalidReference,
                 "give either image or server",
             ))
         }
@@ -75,7 +76,7 @@ pub async fn get(ctx: Ctx, req: CredentialGet) -> Result<CredentialEntries, ApiE
         super::location::must_exist(&ctx, &req.location).await?;
         return Err(ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
-            "no_credentials",
+            ErrorCode::NoCredentials,
             format!("no pull secret in {target} applies"),
         ));
     }

@@ -9,6 +9,7 @@ use regcred_core::api::{
     Deployment, DeploymentDeploy, DeploymentDeployed, DeploymentList, DeploymentRef,
     DeploymentRevision, DeploymentSpec, Items, Resolution, UsedPullSecret,
 };
+use regcred_core::codes::ErrorCode;
 use regcred_core::image_ref::ImageRef;
 use regcred_core::matching::{containers_match, kubelet_matches};
 use regcred_core::name::NameKind;
@@ -78,7 +79,7 @@ fn named(req: &DeploymentDeploy) -> Result<Vec<String>, ApiError> {
         } else if n.len() > 64 || !n[3..].bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ApiError::field(
                 "pullSecrets",
-                "invalid_reference",
+                ErrorCode::InvalidReference,
                 "not a pull secret id",
             ));
         }
@@ -121,7 +122,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
     if replicas > MAX_REPLICAS {
         return Err(ApiError::field(
             "replicas",
-            "invalid_value",
+            ErrorCode::InvalidValue,
             format!("at most {MAX_REPLICAS} replicas"),
         ));
     }
@@ -230,7 +231,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
                 ctx.state.store().append_audit(&event).await?;
                 return Err(ApiError::new(
                     axum::http::StatusCode::CONFLICT,
-                    "preflight_failed",
+                    ErrorCode::PreflightFailed,
                     format!(
                         "{image} cannot be pulled here: {} — {} (deploy with noVerify to skip this check)",
                         checked.outcome, checked.hint
@@ -327,7 +328,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
             Err(StoreError::NotFound { .. }) => {
                 return Err(ApiError::new(
                     axum::http::StatusCode::CONFLICT,
-                    "conflict",
+                    ErrorCode::Conflict,
                     "a pull secret of this deployment was deleted meanwhile; deploy again",
                 ))
             }
@@ -337,7 +338,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
     let Some(record) = stored else {
         return Err(ApiError::new(
             axum::http::StatusCode::CONFLICT,
-            "conflict",
+            ErrorCode::Conflict,
             format!("deployment {target} is being changed by someone else; retry"),
         ));
     };

@@ -5,6 +5,7 @@
 //! project they need one, and the error says exactly which.
 
 use regcred_core::api::{ImageResolve, ImageResolved, ResolvedSecret};
+use regcred_core::codes::ErrorCode;
 use regcred_core::image_ref::ImageRef;
 use regcred_core::matching::{containers_match, kubelet_matches};
 use regcred_core::name::NameKind;
@@ -26,7 +27,7 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
     {
         return Err(ApiError::field(
             "rules",
-            "invalid_value",
+            ErrorCode::InvalidValue,
             "rules must be kubelet or containers",
         ));
     }
@@ -121,7 +122,7 @@ pub(crate) fn pull_secret_required(
     let registry = image.domain();
     ApiError::new(
         axum::http::StatusCode::CONFLICT,
-        "pull_secret_required",
+        ErrorCode::PullSecretRequired,
         format!(
             "{image} belongs to project {owner}, not {project}, and no pull secret of {project} in \
              {location} applies to it. An owner of {owner} creates a read key \

@@ -5,6 +5,7 @@ use regcred_core::api::{
     DockerSpec, Items, KubernetesSpec, Location, LocationCreate, LocationRef, ManifestsSpec,
 };
 use regcred_core::api::{LocationKind, LocationSync, SyncReport};
+use regcred_core::codes::ErrorCode;
 use regcred_core::delivery::{for_project, LabelSelector, PROJECT_PLACEHOLDER};
 use regcred_core::name::NameKind;
 use regcred_store::{LocationRecord, PutGuard};
@@ -89,7 +90,7 @@ fn decode_spec<T: serde::de::DeserializeOwned>(spec: serde_json::Value) -> Resul
 /// components (the path said is the path used), and outside the kernel's pseudo-filesystems,
 /// where writing a file is never delivery. With `template`, `{project}` may stand for the project.
 fn server_path(field: &str, path: &str, template: bool) -> Result<(), ApiError> {
-    let invalid = |why: &str| Err(ApiError::field(field, "invalid_value", why));
+    let invalid = |why: &str| Err(ApiError::field(field, ErrorCode::InvalidValue, why));
     let concrete = if template {
         for_project(path, "acme")
     } else {
@@ -119,7 +120,7 @@ fn namespace_template(field: &str, template: &str) -> Result<(), ApiError> {
     regcred_core::name::validate(NameKind::Namespace, &sample).map_err(|_| {
         ApiError::field(
             field,
-            "invalid_value",
+            ErrorCode::InvalidValue,
             "does not give a valid namespace; use lower-case letters, digits, '-' and {project}",
         )
     })
@@ -131,7 +132,7 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
         let known: Vec<&str> = LocationKind::ALL.iter().map(|k| k.as_str()).collect();
         ApiError::field(
             "kind",
-            "invalid_kind",
+            ErrorCode::InvalidKind,
             format!("unknown location kind; use one of {}", known.join(", ")),
         )
     })?;
@@ -142,14 +143,14 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
                 (Some(_), true) => {
                     return Err(ApiError::field(
                         "spec.inCluster",
-                        "conflicting_fields",
+                        ErrorCode::ConflictingFields,
                         "give kubeconfig or inCluster, not both",
                     ))
                 }
                 (None, false) => {
                     return Err(ApiError::field(
                         "spec.kubeconfig",
-                        "missing_field",
+                        ErrorCode::MissingField,
                         "give a kubeconfig path, or inCluster: true",
                     ))
                 }
@@ -162,21 +163,25 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
             {
                 return Err(ApiError::field(
                     "spec.context",
-                    "invalid_value",
+                    ErrorCode::InvalidValue,
                     "context must be a kubeconfig context name",
                 ));
             }
             namespace_template("spec.namespaceTemplate", &s.namespace_template)?;
             if let Some(selector) = &s.namespace_selector {
                 LabelSelector::parse(&for_project(selector, "acme")).map_err(|e| {
-                    ApiError::field("spec.namespaceSelector", "invalid_value", e.to_string())
+                    ApiError::field(
+                        "spec.namespaceSelector",
+                        ErrorCode::InvalidValue,
+                        e.to_string(),
+                    )
                 })?;
             }
             for account in &s.service_accounts {
                 regcred_core::name::validate(NameKind::ObjectName, account).map_err(|_| {
                     ApiError::field(
                         "spec.serviceAccounts",
-                        "invalid_value",
+                        ErrorCode::InvalidValue,
                         "every entry must be a ServiceAccount name",
                     )
                 })?;
@@ -197,7 +202,7 @@ fn validate_spec(kind: &str, spec: serde_json::Value) -> Result<serde_json::Valu
                 (None, false) => {
                     return Err(ApiError::field(
                         "spec.sealingCertFile",
-                        "plaintext_refused",
+                        ErrorCode::PlaintextRefused,
                         "a directory meant for git must not receive credentials: give the cluster's sealed-secrets certificate (kubeseal --fetch-cert), or allowPlaintext: true",
                     ))
                 }

@@ -16,6 +16,7 @@ mod verify;
 pub use location::kind_of as location_kind;
 pub use pull_secret::open_record;
 
+use regcred_core::codes::ErrorCode;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -103,7 +104,7 @@ pub(crate) fn check_name(
     value: &str,
 ) -> Result<(), ApiError> {
     regcred_core::name::validate(kind, value)
-        .map_err(|e| ApiError::field(field, "invalid_name", e.to_string()))
+        .map_err(|e| ApiError::field(field, ErrorCode::InvalidName, e.to_string()))
 }
 
 /// Validates an optional free-text field.
@@ -112,7 +113,7 @@ pub(crate) fn check_text(field: &str, value: Option<&str>, max: usize) -> Result
         Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
             Err(ApiError::field(
                 field,
-                "invalid_value",
+                ErrorCode::InvalidValue,
                 format!("must be at most {max} characters without control characters"),
             ))
         }

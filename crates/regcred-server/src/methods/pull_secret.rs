@@ -8,6 +8,7 @@ use regcred_core::api::{
     PullSecretDeleted, PullSecretList, PullSecretRef, PullSecretRender, Referrer, RenderFormat,
     Rendered,
 };
+use regcred_core::codes::ErrorCode;
 use regcred_core::credential::{self, Credential, Kind, Material, Params};
 use regcred_core::k8s_secret::{self, DockerAuth, OutputFormat, RenderError};
 use regcred_core::name::NameKind;
@@ -135,7 +136,7 @@ pub(crate) async fn find(
                 .ok_or_else(not_found)
         }
         _ => Err(ApiError::validation(
-            "invalid_reference",
+            ErrorCode::InvalidReference,
             "name a pull secret by id, or by project, location and name",
         )),
     }
@@ -188,7 +189,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
             let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
             ApiError::field(
                 "kind",
-                "invalid_kind",
+                ErrorCode::InvalidKind,
                 format!(
                     "unknown kind; use one of {} (or leave it out to infer it from the server)",
                     known.join(", ")
@@ -307,7 +308,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
     }
     Err(ApiError::new(
         axum::http::StatusCode::CONFLICT,
-        "conflict",
+        ErrorCode::Conflict,
         format!("pull secret {target} is being changed by someone else; retry"),
     ))
 }
@@ -366,7 +367,7 @@ pub async fn delete(ctx: Ctx, req: PullSecretDelete) -> Result<PullSecretDeleted
         .map_err(|e| match e {
             StoreError::InUse { by, .. } => ApiError::new(
                 axum::http::StatusCode::CONFLICT,
-                "in_use",
+                ErrorCode::InUse,
                 format!(
                     "{target} is used by {}; change those first, or delete with force",
                     by.join(", ")
@@ -404,7 +405,7 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
     if req.names.is_empty() {
         return Err(ApiError::field(
             "names",
-            "missing_field",
+            ErrorCode::MissingField,
             "name at least one pull secret",
         ));
     }
@@ -443,7 +444,7 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
         if entries.iter().any(|e| e.key == key) {
             return Err(ApiError::field(
                 "names",
-                "duplicate_server",
+                ErrorCode::DuplicateServer,
                 format!("two of the named pull secrets are for {key}; a document holds one entry per registry"),
             ));
         }
@@ -492,7 +493,11 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
                 format!("{field} holds characters that YAML cannot carry; use the JSON format")
             }
         };
-        ApiError::new(axum::http::StatusCode::CONFLICT, "not_renderable", what)
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            ErrorCode::NotRenderable,
+            what,
+        )
     })?;
     let event = ctx.audit(
         Some(&req.project),

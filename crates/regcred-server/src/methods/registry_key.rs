@@ -5,6 +5,7 @@
 use regcred_core::api::{
     Items, RegistryKey, RegistryKeyCreate, RegistryKeyCreated, RegistryKeyList, RegistryKeyRevoke,
 };
+use regcred_core::codes::ErrorCode;
 use regcred_core::name::NameKind;
 use regcred_store::RegistryKeyRecord;
 use serde_json::json;
@@ -40,7 +41,7 @@ pub async fn create(ctx: Ctx, req: RegistryKeyCreate) -> Result<RegistryKeyCreat
     if !ACCESS.contains(&req.access.as_str()) {
         return Err(ApiError::field(
             "access",
-            "invalid_value",
+            ErrorCode::InvalidValue,
             "access must be read or read-write",
         ));
     }
@@ -50,7 +51,7 @@ pub async fn create(ctx: Ctx, req: RegistryKeyCreate) -> Result<RegistryKeyCreat
     {
         return Err(ApiError::field(
             "ttlSeconds",
-            "invalid_value",
+            ErrorCode::InvalidValue,
             format!("ttlSeconds must be between 1 and {MAX_TTL_SECONDS}"),
         ));
     }

@@ -2,6 +2,7 @@
 //! project's tokens; anyone may revoke their own. Secrets are shown once, at creation.
 
 use regcred_core::api::{Items, Role, Token, TokenCreate, TokenCreated, TokenList, TokenRef};
+use regcred_core::codes::ErrorCode;
 use regcred_core::name::NameKind;
 use regcred_store::TokenRecord;
 use serde_json::json;
@@ -38,7 +39,7 @@ pub async fn create(ctx: Ctx, req: TokenCreate) -> Result<TokenCreated, ApiError
     let role = Role::parse(&req.role).ok_or_else(|| {
         ApiError::field(
             "role",
-            "invalid_role",
+            ErrorCode::InvalidRole,
             "role must be one of admin, owner, editor, deployer, viewer, puller",
         )
     })?;
@@ -46,7 +47,7 @@ pub async fn create(ctx: Ctx, req: TokenCreate) -> Result<TokenCreated, ApiError
         (Role::Admin, Some(_)) => {
             return Err(ApiError::field(
                 "project",
-                "field_not_allowed",
+                ErrorCode::FieldNotAllowed,
                 "admin tokens are global; leave project out",
             ))
         }
@@ -54,7 +55,7 @@ pub async fn create(ctx: Ctx, req: TokenCreate) -> Result<TokenCreated, ApiError
         (_, None) => {
             return Err(ApiError::field(
                 "project",
-                "missing_field",
+                ErrorCode::MissingField,
                 format!("a {} token belongs to a project", role.as_str()),
             ))
         }
@@ -64,7 +65,7 @@ pub async fn create(ctx: Ctx, req: TokenCreate) -> Result<TokenCreated, ApiError
         Some(t) if !(60..=MAX_TTL_SECONDS).contains(&t) => {
             return Err(ApiError::field(
                 "ttlSeconds",
-                "invalid_value",
+                ErrorCode::InvalidValue,
                 format!("ttlSeconds must be between 60 and {MAX_TTL_SECONDS}"),
             ))
         }

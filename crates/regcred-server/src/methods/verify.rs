@@ -6,6 +6,7 @@ use regcred_core::api::{
     CheckAttempt, ImageCheck, ImageChecked, LocationKind, PullSecret, PullSecretVerify,
     Verification, VerificationDetail, VerificationRequest,
 };
+use regcred_core::codes::ErrorCode;
 use regcred_core::credential::UsableError;
 use regcred_core::image_ref::ImageRef;
 use regcred_core::matching::{containers_match, kubelet_matches};
@@ -49,7 +50,7 @@ fn check_applies(server: &RegistryServer, name: &str, image: &ImageRef) -> Resul
     if kubelet_matches(&image.repository(), &[(server.auth_key(), ())]).is_empty() {
         return Err(ApiError::field(
             "image",
-            "image_mismatch",
+            ErrorCode::ImageMismatch,
             format!(
                 "{image} is not on {server}; the runtime would never use pull secret {name} for it"
             ),
@@ -79,7 +80,7 @@ async fn check(
                 .current(&ctx.state, record, &credential)
                 .await
                 .map_err(|e| ApiError {
-                    code: "not_verifiable",
+                    code: ErrorCode::NotVerifiable,
                     ..e
                 })?;
             Some(Credentials {
@@ -267,7 +268,7 @@ pub(crate) async fn try_in_order(
     for r in candidates {
         let v = match check(ctx, r, Some(image)).await {
             Ok(v) => v,
-            Err(e) if e.code == "not_verifiable" => {
+            Err(e) if e.code == ErrorCode::NotVerifiable => {
                 warnings.push(e.message);
                 continue;
             }
@@ -332,7 +333,7 @@ pub(crate) async fn try_in_order(
     let (outcome, hint) = match deciding {
         Some(a) => (a.verification.outcome.clone(), a.verification.hint.clone()),
         None => (
-            "not_verifiable".to_owned(),
+            ErrorCode::NotVerifiable.to_string(),
             "none of the pull secrets that apply can be checked yet".to_owned(),
         ),
     };
