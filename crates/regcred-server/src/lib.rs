@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod clock;
 pub mod connection;
+pub mod decode;
 pub mod delivery;
 pub mod error;
 pub mod methods;
@@ -18,6 +19,7 @@ pub mod openapi;
 pub mod platform;
 pub mod refresher;
 pub mod rpc;
+pub mod service;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

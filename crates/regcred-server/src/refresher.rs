@@ -337,7 +337,7 @@ impl Refresher {
                 .filter(|m| m.revision == record.revision);
             let due = current.is_none_or(|m| m.next_refresh_at <= now);
             let due_at = if due {
-                let credential = crate::methods::open_record(state, record)?;
+                let credential = crate::service::pull_secrets::open(state, record)?;
                 self.refresh(state, record, &credential, false)
                     .await?
                     .next_refresh_at

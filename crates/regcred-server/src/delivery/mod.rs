@@ -264,7 +264,7 @@ impl Deliverer {
         };
         let sources = sources(state, &record).await?;
         let workloads = workloads(state, &record).await?;
-        let result = match crate::methods::location_kind(&record)? {
+        let result = match crate::service::locations::kind_of(&record)? {
             LocationKind::Kubernetes => {
                 kubernetes::pass(state, &self.clusters, &record, &sources, &workloads).await
             }
@@ -333,7 +333,7 @@ async fn sources(state: &AppState, location: &LocationRecord) -> Result<Vec<Sour
 
 async fn render(state: &AppState, record: &PullSecretRecord) -> Result<Rendered, (String, String)> {
     let failed = |e: ApiError| (e.code.to_string(), e.message);
-    let credential = crate::methods::open_record(state, record).map_err(failed)?;
+    let credential = crate::service::pull_secrets::open(state, record).map_err(failed)?;
     let current = state
         .refresher()
         .current(state, record, &credential)

@@ -6,10 +6,10 @@ use regcred_core::codes::ErrorCode;
 use regcred_core::name::NameKind;
 
 use super::check_name;
+use super::Ctx;
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::rpc::Ctx;
 
 pub async fn list(ctx: Ctx, req: AuditList) -> Result<Items<AuditEvent>, ApiError> {
     let project = req.project.or_else(|| ctx.principal.project.clone());

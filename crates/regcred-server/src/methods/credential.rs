@@ -18,11 +18,11 @@ use regcred_store::PullSecretRecord;
 use serde_json::json;
 
 use super::check_name;
-use super::pull_secret::open;
+use super::Ctx;
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::rpc::Ctx;
+use crate::service::pull_secrets;
 
 /// Longest time a client may cache released credentials.
 const CACHE_SECONDS: u64 = 300;
@@ -54,7 +54,7 @@ pub async fn get(ctx: Ctx, req: CredentialGet) -> Result<CredentialEntries, ApiE
         .store()
         .list_pull_secrets(Some(&req.project), Some(&req.location))
         .await?;
-    let keyed = super::pull_secret::by_auth_key(&records);
+    let keyed = pull_secrets::by_auth_key(&records);
     let chosen: Vec<&PullSecretRecord> = match &wanted {
         Wanted::Image(image) => kubelet_matches(&image.repository(), &keyed)
             .into_iter()
@@ -84,7 +84,7 @@ pub async fn get(ctx: Ctx, req: CredentialGet) -> Result<CredentialEntries, ApiE
     let mut released = Vec::new();
     let mut cache_seconds = CACHE_SECONDS;
     for record in chosen {
-        let credential = open(&ctx, record)?;
+        let credential = pull_secrets::open(&ctx.state, record)?;
         let current = ctx
             .state
             .refresher()
@@ -132,7 +132,7 @@ pub async fn list(ctx: Ctx, req: CredentialList) -> Result<Items<CredentialServe
     // One entry per key, the record `credential.get` by server would answer with first.
     let mut items: Vec<CredentialServer> = Vec::new();
     let mut listed = Vec::new();
-    for (key, record) in super::pull_secret::by_auth_key(&records) {
+    for (key, record) in pull_secrets::by_auth_key(&records) {
         if Kind::parse(&record.kind) == Some(Kind::Public) || items.iter().any(|i| i.server == key)
         {
             continue;

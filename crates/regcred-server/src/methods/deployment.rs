@@ -19,10 +19,11 @@ use serde_json::json;
 
 use super::check_name;
 use super::verify::{default_rules, try_in_order};
+use super::Ctx;
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::rpc::Ctx;
+use crate::service::pull_secrets;
 
 /// Most replicas a deployment may ask for; more is a typo.
 const MAX_REPLICAS: u32 = 1000;
@@ -144,7 +145,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
     let repository = image.repository();
     let rules = default_rules(&location)?;
     let matching = |records: &[PullSecretRecord]| -> Vec<PullSecretRecord> {
-        let keyed = super::pull_secret::by_auth_key(records);
+        let keyed = pull_secrets::by_auth_key(records);
         let found: Vec<&&PullSecretRecord> = match rules {
             "containers" => containers_match(&repository, &keyed).into_iter().collect(),
             _ => kubelet_matches(&repository, &keyed),

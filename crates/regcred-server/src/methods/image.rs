@@ -11,9 +11,10 @@ use regcred_core::matching::{containers_match, kubelet_matches};
 use regcred_core::name::NameKind;
 
 use super::check_name;
+use super::Ctx;
 use crate::auth::Permission;
 use crate::error::ApiError;
-use crate::rpc::Ctx;
+use crate::service::pull_secrets;
 
 pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiError> {
     check_name(NameKind::Project, "project", &req.project)?;
@@ -46,7 +47,7 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
         .store()
         .list_pull_secrets(Some(&req.project), Some(&req.location))
         .await?;
-    let entries: Vec<(String, ResolvedSecret)> = super::pull_secret::by_auth_key(&records)
+    let entries: Vec<(String, ResolvedSecret)> = pull_secrets::by_auth_key(&records)
         .into_iter()
         .map(|(key, r)| {
             let resolved = ResolvedSecret {

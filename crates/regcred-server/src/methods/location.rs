@@ -11,29 +11,20 @@ use regcred_core::name::NameKind;
 use regcred_store::{LocationRecord, PutGuard};
 use serde_json::json;
 
+use super::Ctx;
 use super::{check_name, Empty};
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::rpc::Ctx;
+use crate::service::locations;
 
 fn view(r: LocationRecord) -> Result<Location, ApiError> {
     Ok(Location {
-        kind: kind_of(&r)?,
+        kind: locations::kind_of(&r)?,
         spec: serde_json::from_str(&r.spec).map_err(|e| ApiError::internal(&e))?,
         name: r.name,
         created_at: rfc3339(r.created_at),
         created_by: r.created_by,
-    })
-}
-
-/// The kind of a stored location; one this regcred does not know is an error, never a default.
-pub fn kind_of(r: &LocationRecord) -> Result<LocationKind, ApiError> {
-    LocationKind::parse(&r.kind).ok_or_else(|| {
-        ApiError::unreadable(format!(
-            "location {} has the unknown kind {:?}",
-            r.name, r.kind
-        ))
     })
 }
 
@@ -58,7 +49,7 @@ pub(crate) async fn must_exist(ctx: &Ctx, name: &str) -> Result<LocationRecord, 
 /// workloads. Such a location serves one project.
 pub(crate) fn put_guard(location: &LocationRecord) -> Result<PutGuard, ApiError> {
     let per_project = |text: &str| text.contains(PROJECT_PLACEHOLDER);
-    Ok(match kind_of(location)? {
+    Ok(match locations::kind_of(location)? {
         LocationKind::Docker => PutGuard {
             unique_server: true,
             one_project: serde_json::from_str::<DockerSpec>(&location.spec)
@@ -83,7 +74,7 @@ pub(crate) fn put_guard(location: &LocationRecord) -> Result<PutGuard, ApiError>
 
 fn decode_spec<T: serde::de::DeserializeOwned>(spec: serde_json::Value) -> Result<T, ApiError> {
     let spec = if spec.is_null() { json!({}) } else { spec };
-    serde_path_to_error::deserialize(spec).map_err(|e| crate::rpc::decode_error(e, "spec"))
+    serde_path_to_error::deserialize(spec).map_err(|e| crate::decode::decode_error(e, "spec"))
 }
 
 /// A path on the server that regcred reads or writes: absolute, without `.` or `..`

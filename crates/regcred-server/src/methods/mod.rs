@@ -2,6 +2,7 @@
 //! OpenAPI document and the unknown-method error read: each method's name, handler and summary.
 
 mod audit;
+mod context;
 mod credential;
 mod deployment;
 mod image;
@@ -13,8 +14,7 @@ mod registry_key;
 mod token;
 mod verify;
 
-pub use location::kind_of as location_kind;
-pub use pull_secret::open_record;
+pub use context::Ctx;
 
 use regcred_core::codes::ErrorCode;
 use std::future::Future;
@@ -23,7 +23,7 @@ use std::pin::Pin;
 use axum::body::Bytes;
 
 use crate::error::ApiError;
-use crate::rpc::{call, Ctx};
+use context::call;
 
 /// Runs one method on a request body: decode, call, wrap.
 pub type Handler =

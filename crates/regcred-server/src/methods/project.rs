@@ -6,11 +6,11 @@ use regcred_core::name::NameKind;
 use regcred_store::ProjectRecord;
 use serde_json::json;
 
+use super::Ctx;
 use super::{check_name, check_text, Empty};
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::rpc::Ctx;
 
 pub(crate) fn view(r: ProjectRecord) -> Project {
     Project {

@@ -9,7 +9,7 @@ use regcred_core::api::{
     Rendered,
 };
 use regcred_core::codes::ErrorCode;
-use regcred_core::credential::{self, Credential, Kind, Material, Params};
+use regcred_core::credential::{self, Kind};
 use regcred_core::k8s_secret::{self, DockerAuth, OutputFormat, RenderError};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
@@ -18,26 +18,16 @@ use regcred_store::vault::SealedFor;
 use regcred_store::{PullSecretRecord, StoreError};
 use serde_json::json;
 
+use super::Ctx;
 use super::{check_name, location, project};
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::rpc::Ctx;
-
-/// The kind of a stored pull secret; one this regcred does not know is an error, never a
-/// default.
-fn kind_of(r: &PullSecretRecord) -> Result<Kind, ApiError> {
-    Kind::parse(&r.kind).ok_or_else(|| {
-        ApiError::unreadable(format!(
-            "pull secret {} has the unknown kind {:?}",
-            r.id, r.kind
-        ))
-    })
-}
+use crate::service::pull_secrets;
 
 pub(crate) fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> Result<PullSecret, ApiError> {
     Ok(PullSecret {
-        kind: kind_of(&r)?,
+        kind: pull_secrets::kind_of(&r)?,
         params: serde_json::from_str(&r.params).map_err(|e| ApiError::internal(&e))?,
         id: r.id,
         project: r.project,
@@ -60,38 +50,6 @@ pub(crate) fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> Result<PullSe
         credential: None,
         deliveries: Vec::new(),
     })
-}
-
-/// Opens a stored pull secret back into a credential.
-pub(crate) fn open(ctx: &Ctx, r: &PullSecretRecord) -> Result<Credential, ApiError> {
-    open_record(&ctx.state, r)
-}
-
-/// Opens a stored pull secret back into a credential (also for the refresher).
-pub fn open_record(state: &crate::AppState, r: &PullSecretRecord) -> Result<Credential, ApiError> {
-    let plaintext = state
-        .vault()
-        .open_sealed(&SealedFor::pull_secret(r), &r.sealed)?;
-    let material = Material::from_plaintext(&plaintext).map_err(|e| ApiError::internal(&e))?;
-    let server = RegistryServer::parse(&r.server).map_err(|e| ApiError::internal(&e))?;
-    let params: Params = serde_json::from_str(&r.params).map_err(|e| ApiError::internal(&e))?;
-    Ok(Credential {
-        kind: kind_of(r)?,
-        server,
-        username: r.username.clone(),
-        email: r.email.clone(),
-        params,
-        material,
-    })
-}
-
-/// Records keyed by the auth key their server has in `.dockerconfigjson` (what the matching
-/// rules compare), in the order given.
-pub(crate) fn by_auth_key(records: &[PullSecretRecord]) -> Vec<(String, &PullSecretRecord)> {
-    records
-        .iter()
-        .filter_map(|r| Some((RegistryServer::parse(&r.server).ok()?.auth_key(), r)))
-        .collect()
 }
 
 /// Finds the record a reference names — by id, or by project, location and name — and checks
@@ -438,7 +396,7 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
                     req.project, req.location
                 ))
             })?;
-        let credential = open(&ctx, &record)?;
+        let credential = pull_secrets::open(&ctx.state, &record)?;
         // Checked before any credential is minted or released.
         let key = credential.server.auth_key();
         if entries.iter().any(|e| e.key == key) {

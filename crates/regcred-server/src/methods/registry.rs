@@ -4,9 +4,9 @@
 use regcred_core::api::{Items, RegistryCert};
 use regcred_core::credential::{Kind, KindInfo};
 
+use super::Ctx;
 use super::Empty;
 use crate::error::ApiError;
-use crate::rpc::Ctx;
 
 pub async fn kinds(_ctx: Ctx, _req: Empty) -> Result<Items<KindInfo>, ApiError> {
     Ok(Items {

@@ -10,12 +10,12 @@ use regcred_core::name::NameKind;
 use regcred_store::RegistryKeyRecord;
 use serde_json::json;
 
+use super::Ctx;
 use super::{check_name, project};
 use crate::auth::Permission;
 use crate::auth::{mint_secret, SecretKind};
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::rpc::Ctx;
 
 const ACCESS: &[&str] = &["read", "read-write"];
 /// Longest lifetime a key may be given: ten years.

@@ -7,11 +7,11 @@ use regcred_core::name::NameKind;
 use regcred_store::TokenRecord;
 use serde_json::json;
 
+use super::Ctx;
 use super::{check_name, project};
 use crate::auth::{mint_token, Permission};
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::rpc::Ctx;
 
 /// Longest lifetime a token may be given: ten years.
 const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;

@@ -18,11 +18,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::check_name;
-use super::pull_secret::{find, open};
+use super::pull_secret::find;
+use super::Ctx;
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::rpc::Ctx;
+use crate::service::locations;
+use crate::service::pull_secrets;
 
 /// Answer of `pullSecret.verify`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -35,7 +37,7 @@ pub struct PullSecretVerified {
 /// Whose matching rules decide for a location kind: containers/image on Docker/podman hosts,
 /// the kubelet's everywhere else.
 pub(crate) fn default_rules(location: &LocationRecord) -> Result<&'static str, ApiError> {
-    Ok(match super::location::kind_of(location)? {
+    Ok(match locations::kind_of(location)? {
         LocationKind::Docker => "containers",
         LocationKind::Kubernetes | LocationKind::Manifests => "kubelet",
     })
@@ -70,7 +72,7 @@ async fn check(
     record: &PullSecretRecord,
     image: Option<&ImageRef>,
 ) -> Result<Verification, ApiError> {
-    let credential = open(ctx, record)?;
+    let credential = pull_secrets::open(&ctx.state, record)?;
     let credentials = match credential.basic_auth() {
         Err(UsableError::Anonymous) => None,
         _ => {
@@ -234,7 +236,7 @@ pub async fn image_check(ctx: Ctx, req: ImageCheck) -> Result<ImageChecked, ApiE
         .store()
         .list_pull_secrets(Some(&req.project), Some(&req.location))
         .await?;
-    let entries = super::pull_secret::by_auth_key(&records);
+    let entries = pull_secrets::by_auth_key(&records);
     let repository = image.repository();
     let candidates: Vec<&PullSecretRecord> = if default_rules(&location)? == "containers" {
         containers_match(&repository, &entries)
