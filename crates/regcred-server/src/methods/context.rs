@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::auth::{Permission, Principal};
 use crate::decode::decode;
 use crate::error::ApiError;
+use crate::service::Acting;
 use crate::AppState;
 
 /// What a method handler gets besides its request.
@@ -23,6 +24,16 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Who acts in this request, for the services' audit events.
+    pub fn acting(&self) -> Acting {
+        Acting {
+            actor: self.principal.actor(),
+            channel: self.channel,
+            action: self.method,
+            now: self.now,
+        }
+    }
+
     /// An audit event for this request.
     pub fn audit(
         &self,
@@ -31,17 +42,7 @@ impl Ctx {
         outcome: &str,
         detail: serde_json::Value,
     ) -> AuditRecord {
-        AuditRecord {
-            id: 0,
-            time: self.now,
-            actor: self.principal.actor(),
-            channel: self.channel.to_owned(),
-            action: self.method.to_owned(),
-            project: project.map(str::to_owned),
-            target: target.to_owned(),
-            outcome: outcome.to_owned(),
-            detail: detail.to_string(),
-        }
+        self.acting().audit(project, target, outcome, detail)
     }
 
     /// Checks a permission for a mutation or release; a refusal is audited as `denied`.

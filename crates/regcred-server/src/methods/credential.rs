@@ -22,6 +22,8 @@ use super::Ctx;
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
+use crate::service::locations;
+use crate::service::projects;
 use crate::service::pull_secrets;
 
 /// Longest time a client may cache released credentials.
@@ -72,8 +74,8 @@ pub async fn get(ctx: Ctx, req: CredentialGet) -> Result<CredentialEntries, ApiE
     if chosen.is_empty() {
         // A distinct code from a missing project or location, so that a misconfigured helper is
         // not mistaken for "no credentials here".
-        super::project::must_exist(&ctx, &req.project).await?;
-        super::location::must_exist(&ctx, &req.location).await?;
+        projects::must_exist(&ctx.state, &req.project).await?;
+        locations::must_exist(&ctx.state, &req.location).await?;
         return Err(ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
             ErrorCode::NoCredentials,
@@ -122,8 +124,8 @@ pub async fn list(ctx: Ctx, req: CredentialList) -> Result<Items<CredentialServe
     ctx.require_audited(Permission::ListCredentials, Some(&req.project), &target)
         .await?;
     // An empty answer must mean "nothing here", not a misspelt project or location.
-    super::project::must_exist(&ctx, &req.project).await?;
-    super::location::must_exist(&ctx, &req.location).await?;
+    projects::must_exist(&ctx.state, &req.project).await?;
+    locations::must_exist(&ctx.state, &req.location).await?;
     let records = ctx
         .state
         .store()

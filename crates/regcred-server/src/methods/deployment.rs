@@ -11,19 +11,21 @@ use regcred_core::api::{
 };
 use regcred_core::codes::ErrorCode;
 use regcred_core::image_ref::ImageRef;
-use regcred_core::matching::{containers_match, kubelet_matches};
 use regcred_core::name::NameKind;
 use regcred_registry::Outcome;
 use regcred_store::{DeploymentRecord, PullSecretRecord, StoreError};
 use serde_json::json;
 
 use super::check_name;
-use super::verify::{default_rules, try_in_order};
 use super::Ctx;
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::service::pull_secrets;
+use crate::service::checks;
+use crate::service::images;
+use crate::service::locations;
+use crate::service::new_id;
+use crate::service::projects;
 
 /// Most replicas a deployment may ask for; more is a typo.
 const MAX_REPLICAS: u32 = 1000;
@@ -131,8 +133,8 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
     let target = format!("{}/{}/{}", req.project, req.location, req.name);
     ctx.require_audited(Permission::Deploy, Some(&req.project), &target)
         .await?;
-    super::project::must_exist(&ctx, &req.project).await?;
-    let location = super::location::must_exist(&ctx, &req.location).await?;
+    projects::must_exist(&ctx.state, &req.project).await?;
+    let location = locations::must_exist(&ctx.state, &req.location).await?;
 
     let mut given: Vec<PullSecretRecord> = Vec::new();
     for n in &names {
@@ -142,15 +144,13 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
             given.push(record);
         }
     }
-    let repository = image.repository();
-    let rules = default_rules(&location)?;
+    let rules = locations::default_rules(&location)?;
     let matching = |records: &[PullSecretRecord]| -> Vec<PullSecretRecord> {
-        let keyed = pull_secrets::by_auth_key(records);
-        let found: Vec<&&PullSecretRecord> = match rules {
-            "containers" => containers_match(&repository, &keyed).into_iter().collect(),
-            _ => kubelet_matches(&repository, &keyed),
-        };
-        found.into_iter().map(|r| (*r).clone()).collect()
+        rules
+            .applying(&image, records)
+            .into_iter()
+            .cloned()
+            .collect()
     };
     let mut warnings = Vec::new();
     let owner = ctx
@@ -181,7 +181,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
             .await?;
         let applying = matching(&all);
         if applying.is_empty() {
-            return Err(super::image::pull_secret_required(
+            return Err(images::pull_secret_required(
                 &image,
                 other,
                 &req.project,
@@ -221,7 +221,15 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
         }
         (false, _) => {
             let refs: Vec<&PullSecretRecord> = candidates.iter().collect();
-            let checked = try_in_order(&ctx, &image, &refs, &req.project, &req.location).await?;
+            let checked = checks::try_in_order(
+                &ctx.state,
+                &ctx.acting(),
+                &image,
+                &refs,
+                &req.project,
+                &req.location,
+            )
+            .await?;
             if checked.outcome != Outcome::Ok.as_str() {
                 let event = ctx.audit(
                     Some(&req.project),
@@ -281,7 +289,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
         let record = DeploymentRecord {
             id: match &existing {
                 Some(e) => e.id.clone(),
-                None => super::new_id("dp")?,
+                None => new_id("dp")?,
             },
             project: req.project.clone(),
             location: req.location.clone(),
@@ -316,7 +324,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
                 expected,
                 &spec_json,
                 &ids,
-                super::location::put_guard(&location)?,
+                locations::put_guard(&location)?,
                 &event,
             )
             .await

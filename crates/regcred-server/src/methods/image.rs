@@ -7,13 +7,16 @@
 use regcred_core::api::{ImageResolve, ImageResolved, ResolvedSecret};
 use regcred_core::codes::ErrorCode;
 use regcred_core::image_ref::ImageRef;
-use regcred_core::matching::{containers_match, kubelet_matches};
 use regcred_core::name::NameKind;
 
 use super::check_name;
 use super::Ctx;
 use crate::auth::Permission;
 use crate::error::ApiError;
+use crate::service::images;
+use crate::service::images::Rules;
+use crate::service::locations;
+use crate::service::projects;
 use crate::service::pull_secrets;
 
 pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiError> {
@@ -21,26 +24,25 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
     check_name(NameKind::Location, "location", &req.location)?;
     let image = ImageRef::parse(&req.image)
         .map_err(|e| ApiError::field("image", e.code(), e.to_string()))?;
-    if req
-        .rules
-        .as_deref()
-        .is_some_and(|r| !matches!(r, "kubelet" | "containers"))
-    {
-        return Err(ApiError::field(
-            "rules",
-            ErrorCode::InvalidValue,
-            "rules must be kubelet or containers",
-        ));
-    }
+    let requested = match req.rules.as_deref() {
+        None => None,
+        Some(r) => Some(Rules::parse(r).ok_or_else(|| {
+            ApiError::field(
+                "rules",
+                ErrorCode::InvalidValue,
+                "rules must be kubelet or containers",
+            )
+        })?),
+    };
     ctx.principal
         .require(Permission::Resolve, Some(&req.project))?;
-    super::project::must_exist(&ctx, &req.project).await?;
-    let location = super::location::must_exist(&ctx, &req.location).await?;
+    projects::must_exist(&ctx.state, &req.project).await?;
+    let location = locations::must_exist(&ctx.state, &req.location).await?;
     // Docker/podman hosts follow containers/image; everything else the kubelet.
-    let rules = req
-        .rules
-        .as_deref()
-        .unwrap_or(super::verify::default_rules(&location)?);
+    let rules = match requested {
+        Some(r) => r,
+        None => locations::default_rules(&location)?,
+    };
 
     let records = ctx
         .state
@@ -59,13 +61,7 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
             (key, resolved)
         })
         .collect();
-    let repository = image.repository();
-    let matched: Vec<&ResolvedSecret> = match rules {
-        "containers" => containers_match(&repository, &entries)
-            .into_iter()
-            .collect(),
-        _ => kubelet_matches(&repository, &entries),
-    };
+    let matched = rules.select(&image, &entries);
     let owner = ctx
         .state
         .platform()
@@ -73,7 +69,7 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
     let same_project_registry = owner == Some(req.project.as_str());
     if let (Some(owner), true) = (owner, matched.is_empty()) {
         if owner != req.project {
-            return Err(pull_secret_required(
+            return Err(images::pull_secret_required(
                 &image,
                 owner,
                 &req.project,
@@ -98,8 +94,8 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
         same_project_registry,
         image: image.to_string(),
         registry: image.domain().to_owned(),
-        repository,
-        rules: rules.to_owned(),
+        repository: image.repository(),
+        rules: rules.as_str().to_owned(),
         pull_secrets: matched
             .into_iter()
             .map(|s| ResolvedSecret {
@@ -111,28 +107,4 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
             .collect(),
         warnings,
     })
-}
-
-/// A cross-project image of the platform registry without a pull secret: say what to create.
-pub(crate) fn pull_secret_required(
-    image: &ImageRef,
-    owner: &str,
-    project: &str,
-    location: &str,
-) -> ApiError {
-    let registry = image.domain();
-    ApiError::new(
-        axum::http::StatusCode::CONFLICT,
-        ErrorCode::PullSecretRequired,
-        format!(
-            "{image} belongs to project {owner}, not {project}, and no pull secret of {project} in \
-             {location} applies to it. An owner of {owner} creates a read key \
-             (`regcred registrykey create --project {owner} --name {project}-pull --access read`, \
-             which shows its secret once); store that secret as a pull secret of {project} in \
-             {location} (`regcred pullsecret create --project {project} --location {location} \
-             --name {owner}-registry --server {registry} --username {owner}+{project}-pull \
-             --password-stdin`, the secret on stdin). Then deploy again: a pull secret that \
-             applies to another project's registry image is used without naming it."
-        ),
-    )
 }

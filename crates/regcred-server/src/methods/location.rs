@@ -8,7 +8,7 @@ use regcred_core::api::{LocationKind, LocationSync, SyncReport};
 use regcred_core::codes::ErrorCode;
 use regcred_core::delivery::{for_project, LabelSelector, PROJECT_PLACEHOLDER};
 use regcred_core::name::NameKind;
-use regcred_store::{LocationRecord, PutGuard};
+use regcred_store::LocationRecord;
 use serde_json::json;
 
 use super::Ctx;
@@ -25,50 +25,6 @@ fn view(r: LocationRecord) -> Result<Location, ApiError> {
         name: r.name,
         created_at: rfc3339(r.created_at),
         created_by: r.created_by,
-    })
-}
-
-/// Loads a location or answers `not_found` with what to do.
-pub(crate) async fn must_exist(ctx: &Ctx, name: &str) -> Result<LocationRecord, ApiError> {
-    ctx.state.store().get_location(name).await?.ok_or_else(|| {
-        ApiError::not_found(format!(
-            "location {name:?} does not exist; an admin creates it with `regcred location create {name} --kind …`"
-        ))
-    })
-}
-
-/// What a pull secret or deployment written to `location` must not collide with.
-///
-/// A docker location's auth file holds one login per server, so a second pull secret for a
-/// server could never be delivered there (Kubernetes and manifests locations give every pull
-/// secret its own Secret, and the kubelet tries them in turn).
-///
-/// A location whose targets are not per project — a docker path without `{project}`, a
-/// namespace template without it, a namespace selector without it — delivers to places that
-/// every workload there reads: one project's credentials would be used by another project's
-/// workloads. Such a location serves one project.
-pub(crate) fn put_guard(location: &LocationRecord) -> Result<PutGuard, ApiError> {
-    let per_project = |text: &str| text.contains(PROJECT_PLACEHOLDER);
-    Ok(match locations::kind_of(location)? {
-        LocationKind::Docker => PutGuard {
-            unique_server: true,
-            one_project: serde_json::from_str::<DockerSpec>(&location.spec)
-                .is_ok_and(|s| !per_project(&s.path)),
-        },
-        LocationKind::Kubernetes => PutGuard {
-            unique_server: false,
-            one_project: serde_json::from_str::<KubernetesSpec>(&location.spec).is_ok_and(|s| {
-                !per_project(&s.namespace_template)
-                    || s.namespace_selector
-                        .as_deref()
-                        .is_some_and(|n| !per_project(n))
-            }),
-        },
-        LocationKind::Manifests => PutGuard {
-            unique_server: false,
-            one_project: serde_json::from_str::<ManifestsSpec>(&location.spec)
-                .is_ok_and(|s| !per_project(&s.namespace_template)),
-        },
     })
 }
 
@@ -231,7 +187,7 @@ pub async fn list(ctx: Ctx, _req: Empty) -> Result<Items<Location>, ApiError> {
 
 pub async fn get(ctx: Ctx, req: LocationRef) -> Result<Location, ApiError> {
     check_name(NameKind::Location, "name", &req.name)?;
-    view(must_exist(&ctx, &req.name).await?)
+    view(locations::must_exist(&ctx.state, &req.name).await?)
 }
 
 /// One delivery pass over the location, now (admin, or anyone who may write pull secrets of some
@@ -240,7 +196,7 @@ pub async fn sync(ctx: Ctx, req: LocationSync) -> Result<SyncReport, ApiError> {
     check_name(NameKind::Location, "name", &req.name)?;
     ctx.principal
         .require(Permission::WriteSecrets, ctx.principal.project.as_deref())?;
-    must_exist(&ctx, &req.name).await?;
+    locations::must_exist(&ctx.state, &req.name).await?;
     ctx.state.deliverer().sync(&ctx.state, &req.name).await
 }
 

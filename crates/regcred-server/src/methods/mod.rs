@@ -7,6 +7,7 @@ mod credential;
 mod deployment;
 mod image;
 mod location;
+mod lookup;
 mod project;
 mod pull_secret;
 mod registry;
@@ -88,14 +89,6 @@ pub const METHODS: &[MethodInfo] = &[
     method!("token.revoke", token::revoke, true, "Revoke an access token."),
     method!("audit.list", audit::list, false, "Audit events, newest first."),
 ];
-
-/// A new record id: `prefix` and 64 random bits in hex (`ps_…`, `dp_…`).
-pub(crate) fn new_id(prefix: &str) -> Result<String, ApiError> {
-    let mut bytes = [0u8; 8];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
-    Ok(format!("{prefix}_{}", hex::encode(bytes)))
-}
 
 /// Validates a resource name, as a field error.
 pub(crate) fn check_name(

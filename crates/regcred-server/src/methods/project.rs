@@ -11,6 +11,7 @@ use super::{check_name, check_text, Empty};
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
+use crate::service::projects;
 
 pub(crate) fn view(r: ProjectRecord) -> Project {
     Project {
@@ -19,15 +20,6 @@ pub(crate) fn view(r: ProjectRecord) -> Project {
         created_at: rfc3339(r.created_at),
         created_by: r.created_by,
     }
-}
-
-/// Loads a project or answers `not_found` with what to do.
-pub(crate) async fn must_exist(ctx: &Ctx, name: &str) -> Result<ProjectRecord, ApiError> {
-    ctx.state.store().get_project(name).await?.ok_or_else(|| {
-        ApiError::not_found(format!(
-            "project {name:?} does not exist; create it with `regcred project create {name}`"
-        ))
-    })
 }
 
 pub async fn create(ctx: Ctx, req: ProjectCreate) -> Result<Project, ApiError> {
@@ -59,7 +51,7 @@ pub async fn list(ctx: Ctx, _req: Empty) -> Result<Items<Project>, ApiError> {
 pub async fn get(ctx: Ctx, req: ProjectRef) -> Result<Project, ApiError> {
     ctx.principal
         .require(Permission::Resolve, Some(&req.name))?;
-    Ok(view(must_exist(&ctx, &req.name).await?))
+    Ok(view(projects::must_exist(&ctx.state, &req.name).await?))
 }
 
 pub async fn delete(ctx: Ctx, req: ProjectRef) -> Result<serde_json::Value, ApiError> {

@@ -4,9 +4,8 @@
 //! `render` is the one way material leaves, for roles allowed to release it, and is audited.
 
 use regcred_core::api::{
-    Items, MintedStatus, PullSecret, PullSecretCreate, PullSecretCreated, PullSecretDelete,
-    PullSecretDeleted, PullSecretList, PullSecretRef, PullSecretRender, Referrer, RenderFormat,
-    Rendered,
+    Items, PullSecret, PullSecretCreate, PullSecretCreated, PullSecretDelete, PullSecretDeleted,
+    PullSecretList, PullSecretRef, PullSecretRender, RenderFormat, Rendered,
 };
 use regcred_core::codes::ErrorCode;
 use regcred_core::credential::{self, Kind};
@@ -18,124 +17,16 @@ use regcred_store::vault::SealedFor;
 use regcred_store::{PullSecretRecord, StoreError};
 use serde_json::json;
 
+use super::check_name;
+use super::lookup::find;
 use super::Ctx;
-use super::{check_name, location, project};
 use crate::auth::Permission;
-use crate::clock::rfc3339;
 use crate::error::ApiError;
+use crate::service::checks;
+use crate::service::locations;
+use crate::service::new_id;
+use crate::service::projects;
 use crate::service::pull_secrets;
-
-pub(crate) fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> Result<PullSecret, ApiError> {
-    Ok(PullSecret {
-        kind: pull_secrets::kind_of(&r)?,
-        params: serde_json::from_str(&r.params).map_err(|e| ApiError::internal(&e))?,
-        id: r.id,
-        project: r.project,
-        location: r.location,
-        name: r.name,
-        server: r.server,
-        username: r.username,
-        email: r.email,
-        fingerprint: r.fingerprint,
-        revision: u64::try_from(r.revision).unwrap_or_default(),
-        created_at: rfc3339(r.created_at),
-        created_by: r.created_by,
-        updated_at: rfc3339(r.updated_at),
-        updated_by: r.updated_by,
-        used_by,
-        verification: r
-            .verification
-            .as_deref()
-            .and_then(|v| serde_json::from_str(v).ok()),
-        credential: None,
-        deliveries: Vec::new(),
-    })
-}
-
-/// Finds the record a reference names — by id, or by project, location and name — and checks
-/// that the caller holds `permission` on its project (auditing a refusal when `audited`).
-/// By name, the permission is checked before the lookup, so other projects' names stay unknown.
-pub(crate) async fn find(
-    ctx: &Ctx,
-    target: &PullSecretRef,
-    permission: Permission,
-    audited: bool,
-) -> Result<PullSecretRecord, ApiError> {
-    let check = |project: String, what: String| async move {
-        match audited {
-            true => ctx.require_audited(permission, Some(&project), &what).await,
-            false => ctx.principal.require(permission, Some(&project)),
-        }
-    };
-    let not_found = || {
-        ApiError::not_found("pull secret not found; `regcred pullsecret list` shows what exists")
-    };
-    match (&target.id, &target.project, &target.location, &target.name) {
-        (Some(id), None, None, None) => {
-            let record = ctx
-                .state
-                .store()
-                .get_pull_secret_by_id(id)
-                .await?
-                .ok_or_else(not_found)?;
-            let what = format!("{}/{}/{}", record.project, record.location, record.name);
-            check(record.project.clone(), what).await?;
-            Ok(record)
-        }
-        (None, Some(p), Some(l), Some(n)) => {
-            check_name(NameKind::Project, "project", p)?;
-            check_name(NameKind::Location, "location", l)?;
-            check_name(NameKind::PullSecret, "name", n)?;
-            check(p.clone(), format!("{p}/{l}/{n}")).await?;
-            ctx.state
-                .store()
-                .get_pull_secret(p, l, n)
-                .await?
-                .ok_or_else(not_found)
-        }
-        _ => Err(ApiError::validation(
-            ErrorCode::InvalidReference,
-            "name a pull secret by id, or by project, location and name",
-        )),
-    }
-}
-
-/// [`view`] with what only the store knows: referrers and the minted credential's state.
-pub(crate) async fn full_view(ctx: &Ctx, r: PullSecretRecord) -> Result<PullSecret, ApiError> {
-    let used = used_by(ctx, &r.id).await?;
-    let minted = ctx
-        .state
-        .store()
-        .get_minted(&r.id)
-        .await?
-        .filter(|m| m.revision == r.revision);
-    let deliveries = crate::delivery::statuses(&ctx.state, &r.id).await?;
-    let mut v = view(r, used)?;
-    v.deliveries = deliveries;
-    v.credential = minted.map(|m| MintedStatus {
-        expires_at: m.expires_at.map(rfc3339),
-        refreshed_at: m.refreshed_at.map(rfc3339),
-        next_refresh_at: rfc3339(m.next_refresh_at),
-        failures: u32::try_from(m.failures).unwrap_or(u32::MAX),
-        last_error: m.last_error,
-        endpoint: m.endpoint,
-    });
-    Ok(v)
-}
-
-pub(crate) async fn used_by(ctx: &Ctx, id: &str) -> Result<Vec<Referrer>, ApiError> {
-    Ok(ctx
-        .state
-        .store()
-        .references(id)
-        .await?
-        .into_iter()
-        .map(|r| Referrer {
-            kind: r.kind,
-            name: r.name,
-        })
-        .collect())
-}
 
 pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated, ApiError> {
     check_name(NameKind::Project, "project", &req.project)?;
@@ -158,12 +49,12 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
     let check = req.verify || req.image.is_some();
     let input_server = req.spec.server.clone();
     let credential = credential::validate(kind, req.spec).map_err(ApiError::fields)?;
-    super::verify::validate_image(req.image.as_deref(), &credential.server, &req.name)?;
+    let image = checks::validate_image(req.image.as_deref(), &credential.server, &req.name)?;
     let target = format!("{}/{}/{}", req.project, req.location, req.name);
     ctx.require_audited(Permission::WriteSecrets, Some(&req.project), &target)
         .await?;
-    project::must_exist(&ctx, &req.project).await?;
-    let guard = location::put_guard(&location::must_exist(&ctx, &req.location).await?)?;
+    projects::must_exist(&ctx.state, &req.project).await?;
+    let guard = locations::put_guard(&locations::must_exist(&ctx.state, &req.location).await?)?;
 
     let plaintext = credential.material.to_plaintext();
     let fingerprint = ctx.state.vault().fingerprint(&plaintext);
@@ -186,7 +77,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
         let mut record = PullSecretRecord {
             id: match &existing {
                 Some(e) => e.id.clone(),
-                None => super::new_id("ps")?,
+                None => new_id("ps")?,
             },
             project: req.project.clone(),
             location: req.location.clone(),
@@ -245,8 +136,13 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
                 ctx.state.deliverer().wake();
                 let verification = match check {
                     true => Some(
-                        super::verify::check_and_record(&ctx, &record, req.image.as_deref())
-                            .await?,
+                        checks::check_and_record(
+                            &ctx.state,
+                            &ctx.acting(),
+                            &record,
+                            image.as_ref(),
+                        )
+                        .await?,
                     ),
                     false => None,
                 };
@@ -254,7 +150,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
                     .as_ref()
                     .and_then(|v| serde_json::to_string(v).ok());
                 return Ok(PullSecretCreated {
-                    pull_secret: full_view(&ctx, record).await?,
+                    pull_secret: pull_secrets::describe(&ctx.state, record).await?,
                     created: !rotated,
                     verification,
                     notes,
@@ -273,7 +169,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
 
 pub async fn get(ctx: Ctx, req: PullSecretRef) -> Result<PullSecret, ApiError> {
     let record = find(&ctx, &req, Permission::ReadSecrets, false).await?;
-    full_view(&ctx, record).await
+    pull_secrets::describe(&ctx.state, record).await
 }
 
 pub async fn list(ctx: Ctx, req: PullSecretList) -> Result<Items<PullSecret>, ApiError> {
@@ -297,7 +193,7 @@ pub async fn list(ctx: Ctx, req: PullSecretList) -> Result<Items<PullSecret>, Ap
         .await?;
     let mut items = Vec::with_capacity(records.len());
     for r in records {
-        items.push(full_view(&ctx, r).await?);
+        items.push(pull_secrets::describe(&ctx.state, r).await?);
     }
     Ok(Items { items })
 }

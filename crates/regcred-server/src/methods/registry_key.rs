@@ -10,12 +10,13 @@ use regcred_core::name::NameKind;
 use regcred_store::RegistryKeyRecord;
 use serde_json::json;
 
+use super::check_name;
 use super::Ctx;
-use super::{check_name, project};
 use crate::auth::Permission;
 use crate::auth::{mint_secret, SecretKind};
 use crate::clock::rfc3339;
 use crate::error::ApiError;
+use crate::service::projects;
 
 const ACCESS: &[&str] = &["read", "read-write"];
 /// Longest lifetime a key may be given: ten years.
@@ -62,7 +63,7 @@ pub async fn create(ctx: Ctx, req: RegistryKeyCreate) -> Result<RegistryKeyCreat
     let target = format!("{}/{}", req.project, req.name);
     ctx.require_audited(Permission::Own, Some(&req.project), &target)
         .await?;
-    project::must_exist(&ctx, &req.project).await?;
+    projects::must_exist(&ctx.state, &req.project).await?;
     let minted = mint_secret(SecretKind::RegistryKey)?;
     let (id, secret, hash) = (minted.id, minted.secret, minted.hash);
     let record = RegistryKeyRecord {

@@ -7,11 +7,12 @@ use regcred_core::name::NameKind;
 use regcred_store::TokenRecord;
 use serde_json::json;
 
+use super::check_name;
 use super::Ctx;
-use super::{check_name, project};
 use crate::auth::{mint_token, Permission};
 use crate::clock::rfc3339;
 use crate::error::ApiError;
+use crate::service::projects;
 
 /// Longest lifetime a token may be given: ten years.
 const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
@@ -79,7 +80,7 @@ pub async fn create(ctx: Ctx, req: TokenCreate) -> Result<TokenCreated, ApiError
     ctx.require_audited(permission, req.project.as_deref(), &req.name)
         .await?;
     if let Some(p) = &req.project {
-        project::must_exist(&ctx, p).await?;
+        projects::must_exist(&ctx.state, p).await?;
     }
     let minted = mint_token()?;
     let record = TokenRecord {

@@ -1,11 +1,13 @@
 //! Pull secrets below the API: a stored record's kind, its credential opened through the vault,
 //! and records keyed by what the runtimes' matching rules compare.
 
+use regcred_core::api::{MintedStatus, PullSecret, Referrer};
 use regcred_core::credential::{Credential, Kind, Material, Params};
 use regcred_core::registry_host::RegistryServer;
 use regcred_store::vault::SealedFor;
 use regcred_store::PullSecretRecord;
 
+use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -45,4 +47,68 @@ pub fn by_auth_key(records: &[PullSecretRecord]) -> Vec<(String, &PullSecretReco
         .iter()
         .filter_map(|r| Some((RegistryServer::parse(&r.server).ok()?.auth_key(), r)))
         .collect()
+}
+
+/// The metadata of a stored pull secret, as the API shows it; never its material.
+pub fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> Result<PullSecret, ApiError> {
+    Ok(PullSecret {
+        kind: kind_of(&r)?,
+        params: serde_json::from_str(&r.params).map_err(|e| ApiError::internal(&e))?,
+        id: r.id,
+        project: r.project,
+        location: r.location,
+        name: r.name,
+        server: r.server,
+        username: r.username,
+        email: r.email,
+        fingerprint: r.fingerprint,
+        revision: u64::try_from(r.revision).unwrap_or_default(),
+        created_at: rfc3339(r.created_at),
+        created_by: r.created_by,
+        updated_at: rfc3339(r.updated_at),
+        updated_by: r.updated_by,
+        used_by,
+        verification: r
+            .verification
+            .as_deref()
+            .and_then(|v| serde_json::from_str(v).ok()),
+        credential: None,
+        deliveries: Vec::new(),
+    })
+}
+
+/// [`view`] with what only the store knows: referrers and the minted credential's state.
+pub async fn describe(state: &AppState, r: PullSecretRecord) -> Result<PullSecret, ApiError> {
+    let used = used_by(state, &r.id).await?;
+    let minted = state
+        .store()
+        .get_minted(&r.id)
+        .await?
+        .filter(|m| m.revision == r.revision);
+    let deliveries = crate::delivery::statuses(state, &r.id).await?;
+    let mut v = view(r, used)?;
+    v.deliveries = deliveries;
+    v.credential = minted.map(|m| MintedStatus {
+        expires_at: m.expires_at.map(rfc3339),
+        refreshed_at: m.refreshed_at.map(rfc3339),
+        next_refresh_at: rfc3339(m.next_refresh_at),
+        failures: u32::try_from(m.failures).unwrap_or(u32::MAX),
+        last_error: m.last_error,
+        endpoint: m.endpoint,
+    });
+    Ok(v)
+}
+
+/// What refers to the pull secret `id` (deployments).
+pub async fn used_by(state: &AppState, id: &str) -> Result<Vec<Referrer>, ApiError> {
+    Ok(state
+        .store()
+        .references(id)
+        .await?
+        .into_iter()
+        .map(|r| Referrer {
+            kind: r.kind,
+            name: r.name,
+        })
+        .collect())
 }
