@@ -13,8 +13,7 @@ use regcred_core::k8s_secret::{self, DockerAuth, OutputFormat, RenderError};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
 use regcred_core::{auth_file, secret::Secret};
-use regcred_store::vault::SealedFor;
-use regcred_store::{PullSecretRecord, StoreError};
+use regcred_store::StoreError;
 use serde_json::json;
 
 use super::check_name;
@@ -24,7 +23,6 @@ use crate::auth::Permission;
 use crate::error::ApiError;
 use crate::service::checks;
 use crate::service::locations;
-use crate::service::new_id;
 use crate::service::projects;
 use crate::service::pull_secrets;
 
@@ -56,9 +54,6 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
     projects::must_exist(&ctx.state, &req.project).await?;
     let guard = locations::put_guard(&locations::must_exist(&ctx.state, &req.location).await?)?;
 
-    let plaintext = credential.material.to_plaintext();
-    let fingerprint = ctx.state.vault().fingerprint(&plaintext);
-    let server = credential.server.to_string();
     let mut notes = Vec::new();
     if let Some(note) = input_server
         .and_then(|input| RegistryServer::normalize(&input).ok())
@@ -66,105 +61,31 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
     {
         notes.push(format!("server {note}"));
     }
-
-    // Rotation races with another writer are rare; one retry after a conflict settles them.
-    for _attempt in 0..2 {
-        let existing = ctx
-            .state
-            .store()
-            .get_pull_secret(&req.project, &req.location, &req.name)
-            .await?;
-        let mut record = PullSecretRecord {
-            id: match &existing {
-                Some(e) => e.id.clone(),
-                None => new_id("ps")?,
-            },
-            project: req.project.clone(),
-            location: req.location.clone(),
-            name: req.name.clone(),
-            kind: credential.kind.as_str().to_owned(),
-            server: server.clone(),
-            username: credential.username.clone(),
-            email: credential.email.clone(),
-            params: serde_json::to_string(&credential.params)
-                .map_err(|e| ApiError::internal(&e))?,
-            fingerprint: fingerprint.clone(),
-            revision: existing.as_ref().map_or(1, |e| e.revision + 1),
-            sealed: regcred_store::Sealed {
-                key_id: String::new(),
-                nonce: Vec::new(),
-                ciphertext: Vec::new(),
-            },
-            created_at: existing.as_ref().map_or(ctx.now, |e| e.created_at),
-            created_by: existing
-                .as_ref()
-                .map_or_else(|| ctx.principal.actor(), |e| e.created_by.clone()),
-            updated_at: ctx.now,
-            updated_by: ctx.principal.actor(),
-            verification: None,
-        };
-        record.sealed = ctx
-            .state
-            .vault()
-            .seal(&SealedFor::pull_secret(&record), &plaintext)?;
-        let rotated = existing.is_some();
-        let event = ctx.audit(
-            Some(&req.project),
-            &target,
-            "ok",
-            json!({
-                "id": record.id,
-                "kind": record.kind,
-                "server": record.server,
-                "revision": record.revision,
-                "rotated": rotated,
-                "fingerprint": record.fingerprint,
-            }),
-        );
-        let expected = existing.as_ref().map(|e| e.revision);
-        match ctx
-            .state
-            .store()
-            .put_pull_secret(&record, expected, guard, &event)
-            .await
-        {
-            Ok(()) => {
-                if rotated {
-                    notes.push(format!("rotated: revision {}", record.revision));
-                }
-                ctx.state.refresher().wake();
-                ctx.state.deliverer().wake();
-                let verification = match check {
-                    true => Some(
-                        checks::check_and_record(
-                            &ctx.state,
-                            &ctx.acting(),
-                            &record,
-                            image.as_ref(),
-                        )
-                        .await?,
-                    ),
-                    false => None,
-                };
-                record.verification = verification
-                    .as_ref()
-                    .and_then(|v| serde_json::to_string(v).ok());
-                return Ok(PullSecretCreated {
-                    pull_secret: pull_secrets::describe(&ctx.state, record).await?,
-                    created: !rotated,
-                    verification,
-                    notes,
-                });
-            }
-            Err(StoreError::Conflict { .. } | StoreError::AlreadyExists { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    let at = pull_secrets::Address {
+        project: &req.project,
+        location: &req.location,
+        name: &req.name,
+    };
+    let (mut record, rotated) =
+        pull_secrets::put(&ctx.state, &ctx.acting(), at, &credential, guard).await?;
+    if rotated {
+        notes.push(format!("rotated: revision {}", record.revision));
     }
-    Err(ApiError::new(
-        axum::http::StatusCode::CONFLICT,
-        ErrorCode::Conflict,
-        format!("pull secret {target} is being changed by someone else; retry"),
-    ))
+    let verification = match check {
+        true => Some(
+            checks::check_and_record(&ctx.state, &ctx.acting(), &record, image.as_ref()).await?,
+        ),
+        false => None,
+    };
+    record.verification = verification
+        .as_ref()
+        .and_then(|v| serde_json::to_string(v).ok());
+    Ok(PullSecretCreated {
+        pull_secret: pull_secrets::describe(&ctx.state, record).await?,
+        created: !rotated,
+        verification,
+        notes,
+    })
 }
 
 pub async fn get(ctx: Ctx, req: PullSecretRef) -> Result<PullSecret, ApiError> {
