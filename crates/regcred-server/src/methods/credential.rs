@@ -25,6 +25,7 @@ use crate::error::ApiError;
 use crate::service::locations;
 use crate::service::projects;
 use crate::service::pull_secrets;
+use crate::service::releases;
 
 /// Longest time a client may cache released credentials.
 const CACHE_SECONDS: u64 = 300;
@@ -82,35 +83,33 @@ pub async fn get(ctx: Ctx, req: CredentialGet) -> Result<CredentialEntries, ApiE
             format!("no pull secret in {target} applies"),
         ));
     }
-    let mut entries = Vec::new();
-    let mut released = Vec::new();
-    let mut cache_seconds = CACHE_SECONDS;
+    let mut released = Vec::with_capacity(chosen.len());
     for record in chosen {
-        let credential = pull_secrets::open(&ctx.state, record)?;
-        let current = ctx
-            .state
-            .refresher()
-            .current(&ctx.state, record, &credential)
-            .await?;
-        if let Some(at) = current.expires_at_ms {
-            let left = u64::try_from((at - ctx.now) / 1000 / 2).unwrap_or(0);
-            cache_seconds = cache_seconds.min(left);
-        }
-        released.push(json!({"id": record.id, "revision": record.revision}));
-        entries.push(CredentialEntry {
-            key: credential.server.auth_key(),
-            username: current.username,
-            password: current.password.expose().to_owned(),
-            expires_at: current.expires_at_ms.map(rfc3339),
-        });
+        released.push(releases::current(&ctx.state, record).await?);
     }
-    let event = ctx.audit(
-        Some(&req.project),
+    let cache_seconds = released
+        .iter()
+        .filter_map(|r| r.expires_at_ms)
+        .map(|at| u64::try_from((at - ctx.now) / 1000 / 2).unwrap_or(0))
+        .fold(CACHE_SECONDS, u64::min);
+    let entries = released
+        .iter()
+        .map(|r| CredentialEntry {
+            key: r.key.clone(),
+            username: r.username.clone(),
+            password: r.password.expose().to_owned(),
+            expires_at: r.expires_at_ms.map(rfc3339),
+        })
+        .collect();
+    releases::audit(
+        &ctx.state,
+        &ctx.acting(),
+        &req.project,
         &target,
-        "ok",
-        json!({ "released": released }),
-    );
-    ctx.state.store().append_audit(&event).await?;
+        &released,
+        json!({}),
+    )
+    .await?;
     Ok(CredentialEntries {
         entries,
         cache_seconds,

@@ -5,14 +5,12 @@
 
 use regcred_core::api::{
     Items, PullSecret, PullSecretCreate, PullSecretCreated, PullSecretDelete, PullSecretDeleted,
-    PullSecretList, PullSecretRef, PullSecretRender, RenderFormat, Rendered,
+    PullSecretList, PullSecretRef, PullSecretRender, Rendered,
 };
 use regcred_core::codes::ErrorCode;
 use regcred_core::credential::{self, Kind};
-use regcred_core::k8s_secret::{self, DockerAuth, OutputFormat, RenderError};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
-use regcred_core::{auth_file, secret::Secret};
 use regcred_store::StoreError;
 use serde_json::json;
 
@@ -25,6 +23,7 @@ use crate::service::checks;
 use crate::service::locations;
 use crate::service::projects;
 use crate::service::pull_secrets;
+use crate::service::releases::{self, Released};
 
 pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated, ApiError> {
     check_name(NameKind::Project, "project", &req.project)?;
@@ -166,14 +165,6 @@ pub async fn delete(ctx: Ctx, req: PullSecretDelete) -> Result<PullSecretDeleted
     })
 }
 
-/// One registry entry for rendering, owning its values.
-struct Entry {
-    key: String,
-    username: String,
-    password: Secret,
-    email: Option<String>,
-}
-
 pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiError> {
     check_name(NameKind::Project, "project", &req.project)?;
     check_name(NameKind::Location, "location", &req.location)?;
@@ -199,8 +190,7 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
     ctx.require_audited(Permission::ReleaseSecrets, Some(&req.project), &target)
         .await?;
 
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut released = Vec::new();
+    let mut released: Vec<Released> = Vec::new();
     for name in &req.names {
         let record = ctx
             .state
@@ -213,74 +203,31 @@ pub async fn render(ctx: Ctx, req: PullSecretRender) -> Result<Rendered, ApiErro
                     req.project, req.location
                 ))
             })?;
-        let credential = pull_secrets::open(&ctx.state, &record)?;
         // Checked before any credential is minted or released.
-        let key = credential.server.auth_key();
-        if entries.iter().any(|e| e.key == key) {
+        let key = RegistryServer::parse(&record.server)
+            .map_err(|e| ApiError::internal(&e))?
+            .auth_key();
+        if released.iter().any(|e| e.key == key) {
             return Err(ApiError::field(
                 "names",
                 ErrorCode::DuplicateServer,
                 format!("two of the named pull secrets are for {key}; a document holds one entry per registry"),
             ));
         }
-        let current = ctx
-            .state
-            .refresher()
-            .current(&ctx.state, &record, &credential)
-            .await?;
-        released.push(json!({"id": record.id, "revision": record.revision}));
-        entries.push(Entry {
-            key,
-            username: current.username,
-            password: current.password,
-            email: credential.email,
-        });
+        released.push(releases::current(&ctx.state, &record).await?);
     }
-    let auths: Vec<DockerAuth> = entries
-        .iter()
-        .map(|e| DockerAuth {
-            server: &e.key,
-            username: &e.username,
-            password: e.password.expose(),
-            email: e.email.as_deref(),
-        })
-        .collect();
-    let name = secret_name.as_str();
     let namespace = req.namespace.as_deref();
-    let content = match req.format {
-        RenderFormat::K8sSecretJson => {
-            k8s_secret::secret(name, namespace, &auths, OutputFormat::Json)
-        }
-        RenderFormat::K8sSecretYaml => {
-            k8s_secret::secret(name, namespace, &auths, OutputFormat::Yaml)
-        }
-        RenderFormat::Dockerconfigjson => k8s_secret::dockerconfigjson(&auths),
-        RenderFormat::DockerConfig => auth_file::docker_config_json(&auths),
-        RenderFormat::AuthJson => auth_file::containers_auth_json(&auths),
-    }
-    // Only the key and the field name are echoed: the error variants carry the value, which
-    // may be the password.
-    .map_err(|e| {
-        let what = match e {
-            RenderError::DuplicateServer { server } => format!("{server} appears twice"),
-            RenderError::YamlControlCharacter { field, .. }
-            | RenderError::YamlDocumentIndicator { field, .. } => {
-                format!("{field} holds characters that YAML cannot carry; use the JSON format")
-            }
-        };
-        ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            ErrorCode::NotRenderable,
-            what,
-        )
-    })?;
-    let event = ctx.audit(
-        Some(&req.project),
+    let content = releases::document(req.format, &secret_name, namespace, &released)?;
+    let extra = json!({ "format": req.format });
+    releases::audit(
+        &ctx.state,
+        &ctx.acting(),
+        &req.project,
         &target,
-        "ok",
-        json!({ "released": released, "format": req.format }),
-    );
-    ctx.state.store().append_audit(&event).await?;
+        &released,
+        extra,
+    )
+    .await?;
     Ok(Rendered {
         format: req.format,
         content,

@@ -9,6 +9,7 @@ pub mod images;
 pub mod locations;
 pub mod projects;
 pub mod pull_secrets;
+pub mod releases;
 
 use regcred_store::AuditRecord;
 
