@@ -4,6 +4,7 @@
 //! working and never hang on a question nobody sees. Questions go to stderr, so stdout stays the
 //! command's answer.
 
+use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions, Termios};
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Context;
@@ -68,38 +69,28 @@ pub fn secret(label: &str) -> anyhow::Result<Secret> {
 
 /// The terminal on standard input with echo off, restored when dropped.
 struct EchoOff {
-    saved: libc::termios,
+    saved: Termios,
 }
 
 impl EchoOff {
     fn new() -> std::io::Result<EchoOff> {
-        // SAFETY: `termios` is plain data that tcgetattr fills completely on success; a zeroed
-        // value is only a buffer for it and is never used when the call fails.
-        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid pointer to a termios buffer and a file descriptor this process owns.
-        if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut saved) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut quiet = saved;
-        quiet.c_lflag &= !libc::ECHO;
+        let stdin = std::io::stdin();
+        let saved = tcgetattr(&stdin)?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
         // The line discipline still echoes the newline, so the cursor moves on as after a
         // normal answer.
-        quiet.c_lflag |= libc::ECHONL;
-        // SAFETY: as above; `quiet` is the terminal's own settings with two flags changed.
-        if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &quiet) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        quiet.local_modes.insert(LocalModes::ECHONL);
+        tcsetattr(&stdin, OptionalActions::Now, &quiet)?;
         Ok(EchoOff { saved })
     }
 }
 
 impl Drop for EchoOff {
     fn drop(&mut self) {
-        // SAFETY: restores the settings tcgetattr returned for the same descriptor. A failure
-        // cannot be reported from drop; the shell resets the terminal when the process exits.
-        unsafe {
-            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.saved);
-        }
+        // A failure cannot be reported from drop; the shell resets the terminal when the process
+        // exits.
+        let _ = tcsetattr(std::io::stdin(), OptionalActions::Now, &self.saved);
     }
 }
 

@@ -115,39 +115,33 @@ const RESERVED_DESCRIPTORS: u64 = 128;
 /// lowered (and said), so the server never runs out of descriptors for its own work — and
 /// `/healthz` keeps answering — however many clients connect.
 fn connections_within_file_limit(wanted: usize) -> usize {
-    #[cfg(unix)]
-    {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum || (limit.current.is_some() && limit.maximum.is_none()) {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
         };
-        // SAFETY: getrlimit fills the struct it is given; the value is read only on success.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-            return wanted;
+        // Raising the soft limit up to the hard one needs no privilege.
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            limit.current = limit.maximum;
         }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            // SAFETY: setrlimit reads the struct; raising the soft limit up to the hard one
-            // needs no privilege.
-            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-                limit.rlim_cur = limit.rlim_max;
-            }
-        }
-        let room = usize::try_from(limit.rlim_cur.saturating_sub(RESERVED_DESCRIPTORS))
-            .unwrap_or(usize::MAX)
-            .max(1);
-        if room < wanted {
-            tracing::warn!(
-                wanted,
-                serving = room,
-                open_file_limit = limit.rlim_cur,
-                "fewer connections than --max-connections fit in the open-file limit"
-            );
-            return room;
-        }
+    }
+    // `None` is unlimited.
+    let Some(current) = limit.current else {
+        return wanted;
+    };
+    let room = usize::try_from(current.saturating_sub(RESERVED_DESCRIPTORS))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if room < wanted {
+        tracing::warn!(
+            wanted,
+            serving = room,
+            open_file_limit = current,
+            "fewer connections than --max-connections fit in the open-file limit"
+        );
+        return room;
     }
     wanted
 }
@@ -281,18 +275,11 @@ mod tests {
     fn the_connection_bound_fits_in_the_open_file_limit() {
         assert_eq!(connections_within_file_limit(10), 10);
         let bound = connections_within_file_limit(usize::MAX);
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit fills the struct it is given.
-        assert_eq!(
-            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-            0
-        );
-        assert_eq!(limit.rlim_cur, limit.rlim_max, "the soft limit is raised");
-        let room = usize::try_from(limit.rlim_cur.saturating_sub(RESERVED_DESCRIPTORS))
-            .unwrap_or(usize::MAX);
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        assert_eq!(limit.current, limit.maximum, "the soft limit is raised");
+        let room = limit.current.map_or(usize::MAX, |current| {
+            usize::try_from(current.saturating_sub(RESERVED_DESCRIPTORS)).unwrap_or(usize::MAX)
+        });
         assert_eq!(bound, room.max(1));
     }
 }
