@@ -27,7 +27,7 @@ use crate::service::locations;
 use crate::service::pull_secrets;
 
 /// Answer of `pullSecret.verify`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PullSecretVerified {
     pub pull_secret: PullSecret,
