@@ -474,7 +474,10 @@ pub struct DeliveryStatus {
     pub revision: Option<u64>,
     /// Why it is pending or failed, as a stable code (`namespace_missing`, `not_owned`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::codes::DeliveryCode>"))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<crate::codes::DeliveryCode>")
+    )]
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

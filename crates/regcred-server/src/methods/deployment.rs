@@ -6,8 +6,8 @@
 //! deletion), and runs a delivery pass of its location so the answer says where it landed.
 
 use regcred_core::api::{
-    Deployment, DeploymentDeleted, DeploymentDeploy, DeploymentDeployed, DeploymentList, DeploymentRef,
-    DeploymentRevision, DeploymentSpec, Items, Resolution, UsedPullSecret,
+    Deployment, DeploymentDeleted, DeploymentDeploy, DeploymentDeployed, DeploymentList,
+    DeploymentRef, DeploymentRevision, DeploymentSpec, Items, Resolution, UsedPullSecret,
 };
 use regcred_core::codes::ErrorCode;
 use regcred_core::image_ref::ImageRef;
