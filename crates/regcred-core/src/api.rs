@@ -19,7 +19,10 @@ pub struct Envelope<T> {
 
 /// `error` of a failed answer. Clients branch on `code`, never on `message`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
+    /// One of [`ErrorCode`](crate::codes::ErrorCode)'s strings.
+    #[cfg_attr(feature = "schema", schemars(with = "crate::codes::ErrorCode"))]
     pub code: String,
     pub message: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -28,9 +31,13 @@ pub struct ErrorBody {
 
 /// A detail of an error: a field that failed validation, or a resource in the way.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorItem {
+    /// The field that failed; for a failed pre-flight check, the pull secret tried.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// An error code for a field; for a failed pre-flight check, the attempt's verification
+    /// outcome (`unauthorized`, `not_found`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     pub message: String,
@@ -48,6 +55,7 @@ impl From<FieldError> for ErrorItem {
 
 /// Project-scoped roles, weakest last. `admin` is global and not a project role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -87,6 +95,7 @@ impl Role {
 // ---- projects ----
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProjectCreate {
     pub name: String,
@@ -95,12 +104,14 @@ pub struct ProjectCreate {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProjectRef {
     pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Project {
     pub name: String,
@@ -110,24 +121,36 @@ pub struct Project {
     pub created_by: String,
 }
 
+/// Answer of `project.delete`.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectDeleted {
+    pub name: String,
+}
+
 // ---- locations ----
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LocationCreate {
     pub name: String,
+    #[cfg_attr(feature = "schema", schemars(with = "LocationKind"))]
     pub kind: String,
     #[serde(default)]
     pub spec: serde_json::Value,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LocationRef {
     pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Location {
     pub name: String,
@@ -137,8 +160,17 @@ pub struct Location {
     pub created_by: String,
 }
 
+/// Answer of `location.delete`.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct LocationDeleted {
+    pub name: String,
+}
+
 /// Where a location's workloads run, which decides how delivery reaches them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LocationKind {
     /// A cluster: Secrets in namespaces, ServiceAccounts, Deployments.
@@ -172,6 +204,7 @@ impl LocationKind {
 
 /// `spec` of a `kubernetes` location.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KubernetesSpec {
     /// Path of a kubeconfig file on the server; absent with `inCluster`.
@@ -200,6 +233,7 @@ fn default_namespace_template() -> String {
 
 /// Which auth-file dialect a `docker` location maintains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AuthFileFormat {
     /// Docker `config.json`.
@@ -211,6 +245,7 @@ pub enum AuthFileFormat {
 
 /// `spec` of a `docker` location.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DockerSpec {
     pub path: String,
@@ -220,6 +255,7 @@ pub struct DockerSpec {
 
 /// `spec` of a `manifests` location.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ManifestsSpec {
     pub directory: String,
@@ -238,12 +274,15 @@ pub struct ManifestsSpec {
 // ---- pull secrets ----
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PullSecretCreate {
     pub project: String,
     pub location: String,
     pub name: String,
+    /// Inferred from the server when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Kind>"))]
     pub kind: Option<String>,
     pub spec: CredentialSpec,
     /// Check the credentials against the registry after storing them.
@@ -256,6 +295,7 @@ pub struct PullSecretCreate {
 
 /// `pullSecret.verify`: a registry-level check, or a pull check of `image`.
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PullSecretVerify {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -283,6 +323,7 @@ impl PullSecretVerify {
 
 /// `image.check`: can this image be pulled in this project and location?
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ImageCheck {
     pub image: String,
@@ -292,6 +333,7 @@ pub struct ImageCheck {
 
 /// One credential tried by `image.check`; `pullSecret` absent for the anonymous attempt.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CheckAttempt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -300,6 +342,7 @@ pub struct CheckAttempt {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ImageChecked {
     pub image: String,
@@ -319,6 +362,7 @@ pub struct ImageChecked {
 
 /// Addresses one pull secret: by `id`, or by project, location and name.
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PullSecretRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -332,6 +376,7 @@ pub struct PullSecretRef {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PullSecretDelete {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -359,6 +404,7 @@ impl PullSecretDelete {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PullSecretList {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -369,6 +415,7 @@ pub struct PullSecretList {
 
 /// Something that references a pull secret (a deployment, from a later version on).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Referrer {
     pub kind: String,
@@ -377,6 +424,7 @@ pub struct Referrer {
 
 /// A pull secret as every read shows it: metadata only.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PullSecret {
     pub id: String,
@@ -413,6 +461,7 @@ pub struct PullSecret {
 
 /// One delivery of a pull secret or deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryStatus {
     pub location: String,
@@ -425,6 +474,10 @@ pub struct DeliveryStatus {
     pub revision: Option<u64>,
     /// Why it is pending or failed, as a stable code (`namespace_missing`, `not_owned`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<crate::codes::DeliveryCode>")
+    )]
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -433,6 +486,7 @@ pub struct DeliveryStatus {
 
 /// `location.sync`: one delivery pass of a location, now.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LocationSync {
     pub name: String,
@@ -440,6 +494,7 @@ pub struct LocationSync {
 
 /// What a delivery pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SyncReport {
     pub location: String,
@@ -452,6 +507,7 @@ pub struct SyncReport {
 
 /// The state of a minted credential; never the credential itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MintedStatus {
     /// When the current credential expires (absent: unknown, or none minted yet).
@@ -472,6 +528,7 @@ pub struct MintedStatus {
 
 /// The result of checking credentials against the registry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Verification {
     /// `ok`, `unauthorized`, `denied`, `not_found`, `rate_limited`, `expired`, `unreachable`,
@@ -496,6 +553,7 @@ pub struct Verification {
 /// error code that passed its grammar (OCI `^[A-Z_]{1,64}$`, OAuth2 `^[a-z_]{1,64}$`); the rest
 /// is regcred's own vocabulary.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VerificationDetail {
     /// The request that decided: `ping` (`GET /v2/`), `manifest` or `token`.
@@ -526,6 +584,7 @@ pub struct VerificationDetail {
 
 /// One request of a check.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VerificationRequest {
     pub step: String,
@@ -593,6 +652,7 @@ impl VerificationDetail {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PullSecretCreated {
     pub pull_secret: PullSecret,
@@ -606,6 +666,7 @@ pub struct PullSecretCreated {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PullSecretDeleted {
     pub id: String,
@@ -614,6 +675,7 @@ pub struct PullSecretDeleted {
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     /// Not yet possible (a namespace or ServiceAccount that does not exist yet).
@@ -647,6 +709,7 @@ impl DeliveryState {
 
 /// What `pullSecret.render` produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum RenderFormat {
     /// The Kubernetes Secret, as JSON.
@@ -662,6 +725,7 @@ pub enum RenderFormat {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PullSecretRender {
     pub project: String,
@@ -677,6 +741,7 @@ pub struct PullSecretRender {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Rendered {
     pub format: RenderFormat,
@@ -687,6 +752,7 @@ pub struct Rendered {
 
 /// `deployment.deploy`: the deploy API's `{"name","image","pullSecret"}`, or several pull secrets.
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DeploymentDeploy {
     pub project: String,
@@ -707,6 +773,7 @@ pub struct DeploymentDeploy {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DeploymentRef {
     pub project: String,
@@ -715,6 +782,7 @@ pub struct DeploymentRef {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DeploymentList {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -725,6 +793,7 @@ pub struct DeploymentList {
 
 /// A pull secret as a deployment revision used it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UsedPullSecret {
     pub id: String,
@@ -734,6 +803,7 @@ pub struct UsedPullSecret {
 
 /// What one revision of a deployment is: stored, and shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentSpec {
     pub image: String,
@@ -745,6 +815,7 @@ pub struct DeploymentSpec {
 
 /// How a deployment's image gets its credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {
     /// The pull secrets the deployment names (or, for another project's platform image, those
@@ -767,6 +838,7 @@ impl Resolution {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentRevision {
     pub revision: u64,
@@ -777,6 +849,7 @@ pub struct DeploymentRevision {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
     pub id: String,
@@ -799,6 +872,7 @@ pub struct Deployment {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentDeployed {
     pub deployment: Deployment,
@@ -809,9 +883,20 @@ pub struct DeploymentDeployed {
     pub warnings: Vec<String>,
 }
 
+/// Answer of `deployment.delete`.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentDeleted {
+    pub id: String,
+    /// What the delivery pass after the delete could not do (always present, maybe empty).
+    pub warnings: Vec<String>,
+}
+
 // ---- images ----
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ImageResolve {
     pub image: String,
@@ -824,6 +909,7 @@ pub struct ImageResolve {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedSecret {
     pub id: String,
@@ -834,6 +920,7 @@ pub struct ResolvedSecret {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ImageResolved {
     /// The normalized reference, e.g. `docker.io/library/nginx:latest`.
@@ -854,12 +941,14 @@ pub struct ImageResolved {
 // ---- tokens ----
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TokenCreate {
     pub name: String,
     /// Absent for the global `admin` role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Role"))]
     pub role: String,
     /// Lifetime in seconds; absent means the token does not expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -867,12 +956,14 @@ pub struct TokenCreate {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TokenRef {
     pub id: String,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TokenList {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -880,6 +971,7 @@ pub struct TokenList {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Token {
     pub id: String,
@@ -896,6 +988,7 @@ pub struct Token {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenCreated {
     pub token: Token,
@@ -906,6 +999,7 @@ pub struct TokenCreated {
 // ---- audit ----
 
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AuditList {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -918,6 +1012,7 @@ pub struct AuditList {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
     pub id: i64,
@@ -935,6 +1030,7 @@ pub struct AuditEvent {
 
 /// Answer of the list methods.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Items<T> {
     pub items: Vec<T>,
 }
@@ -942,6 +1038,7 @@ pub struct Items<T> {
 // ---- the platform registry ----
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RegistryKeyCreate {
     pub project: String,
@@ -954,12 +1051,14 @@ pub struct RegistryKeyCreate {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RegistryKeyList {
     pub project: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RegistryKeyRevoke {
     pub project: String,
@@ -967,6 +1066,7 @@ pub struct RegistryKeyRevoke {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RegistryKey {
     pub id: String,
@@ -984,6 +1084,7 @@ pub struct RegistryKey {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RegistryKeyCreated {
     pub key: RegistryKey,
@@ -995,6 +1096,7 @@ pub struct RegistryKeyCreated {
 
 /// What a registry must be configured with to trust regcred's tokens.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RegistryCert {
     /// PEM certificate bundle for `auth.token.rootcertbundle`.
@@ -1010,6 +1112,7 @@ pub struct RegistryCert {
 
 /// `credential.get`: the credentials a runtime needs for one image or one registry server.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CredentialGet {
     pub project: String,
@@ -1023,6 +1126,7 @@ pub struct CredentialGet {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialEntry {
     /// The auth key the runtime matches (`ghcr.io`, `https://index.docker.io/v1/`).
@@ -1034,6 +1138,7 @@ pub struct CredentialEntry {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialEntries {
     pub entries: Vec<CredentialEntry>,
@@ -1044,6 +1149,7 @@ pub struct CredentialEntries {
 /// `credential.list`: the registries of a project and location that `credential.get` answers
 /// for, as Docker's credential-helper `list` shows them.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CredentialList {
     pub project: String,
@@ -1052,6 +1158,7 @@ pub struct CredentialList {
 
 /// One registry a runtime can get credentials for: never the secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialServer {
     /// The auth key, as in [`CredentialEntry::key`].

@@ -1,8 +1,9 @@
 //! The stable codes regcred answers with: [`ErrorCode`] for API errors (`error.code`,
 //! `error.items[].code`) and [`DeliveryCode`] for why a delivery is not in place
-//! (`deliveries[].code`). Each is one enum that serializes to its stable snake_case string; the
-//! OpenAPI document lists [`ErrorCode::ALL`] and [`DeliveryCode::ALL`], so a code cannot be
-//! answered without being documented.
+//! (`deliveries[].code`). Each is one enum that serializes to its stable snake_case string; with
+//! the `schema` feature its JSON Schema is the `enum` of [`ErrorCode::ALL`] or
+//! [`DeliveryCode::ALL`], which the OpenAPI document uses, so a code cannot be answered without
+//! being documented.
 
 /// Defines a code enum: variants, their strings, `ALL`, `as_str`, `parse` and serde as the string.
 macro_rules! codes {
@@ -39,6 +40,23 @@ macro_rules! codes {
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
+            }
+        }
+
+        // Hand-written like serde above: the schema is the list of strings, in `ALL`'s order.
+        #[cfg(feature = "schema")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn schema_id() -> std::borrow::Cow<'static, str> {
+                concat!(module_path!(), "::", stringify!($name)).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let codes: Vec<&str> = $name::ALL.iter().map(|c| c.as_str()).collect();
+                schemars::json_schema!({ "type": "string", "enum": codes })
             }
         }
 

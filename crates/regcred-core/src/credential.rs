@@ -13,6 +13,7 @@ use crate::secret::Secret;
 
 /// The kinds of pull secret regcred knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Docker,
@@ -28,6 +29,7 @@ pub enum Kind {
 
 /// How a kind's credential reaches the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMethod {
     /// The stored username and secret are sent as they are.
@@ -40,6 +42,7 @@ pub enum AuthMethod {
 
 /// One field of a kind's `spec`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FieldInfo {
     pub name: &'static str,
@@ -52,6 +55,7 @@ pub struct FieldInfo {
 
 /// What `registry.kinds` says about a kind.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct KindInfo {
     pub kind: Kind,
@@ -372,17 +376,23 @@ fn is_account_id(s: &str) -> bool {
 
 /// The `spec` object of `pullSecret.create`, exactly as sent. Unknown fields are refused.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CredentialSpec {
     pub server: Option<String>,
     pub username: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub password: Option<Secret>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub token: Option<Secret>,
     pub email: Option<String>,
+    /// A Google service-account key: the JSON object, or a string holding its JSON text.
     #[serde(default, deserialize_with = "json_text")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "json_text_schema"))]
     pub service_account_key: Option<Secret>,
     pub region: Option<String>,
     pub access_key_id: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub secret_access_key: Option<Secret>,
     pub registry_id: Option<String>,
     pub role_arn: Option<String>,
@@ -401,6 +411,12 @@ fn json_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D
             "serviceAccountKey must be a JSON object or a string holding one",
         )),
     }
+}
+
+/// What [`json_text`] reads: an object, a string, or nothing.
+#[cfg(feature = "schema")]
+fn json_text_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": ["object", "string", "null"] })
 }
 
 /// One problem with one field.
@@ -423,6 +439,7 @@ impl FieldError {
 
 /// Non-secret parameters of minted kinds, stored and shown as they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Params {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1009,10 +1009,21 @@ async fn openapi_lists_the_deployment_methods_and_their_error_codes() {
             "{method} has a summary"
         );
     }
-    let codes = document["components"]["schemas"]["Envelope"]["properties"]["error"]["properties"]
-        ["code"]["enum"]
-        .as_array()
-        .expect("error codes");
+    // The failure envelope's `error.code`, following the `$ref`s to the code enum.
+    let resolve = |schema: &Value| -> Value {
+        let mut schema = schema.clone();
+        while let Some(pointer) = schema["$ref"].as_str() {
+            schema = document
+                .pointer(pointer.trim_start_matches('#'))
+                .expect("the $ref points at a schema")
+                .clone();
+        }
+        schema
+    };
+    let failure = &document["components"]["schemas"]["Failure"];
+    let error = resolve(&failure["properties"]["error"]);
+    let code = resolve(&error["properties"]["code"]);
+    let codes = code["enum"].as_array().expect("error codes");
     for code in [
         "preflight_failed",
         "plaintext_refused",

@@ -6,8 +6,8 @@
 //! deletion), and runs a delivery pass of its location so the answer says where it landed.
 
 use regcred_core::api::{
-    Deployment, DeploymentDeploy, DeploymentDeployed, DeploymentList, DeploymentRef,
-    DeploymentSpec, Items, Resolution, UsedPullSecret,
+    Deployment, DeploymentDeleted, DeploymentDeploy, DeploymentDeployed, DeploymentList,
+    DeploymentRef, DeploymentSpec, Items, Resolution, UsedPullSecret,
 };
 use regcred_core::codes::ErrorCode;
 use regcred_core::image_ref::ImageRef;
@@ -185,7 +185,7 @@ pub async fn list(ctx: Ctx, req: DeploymentList) -> Result<Items<Deployment>, Ap
     Ok(Items { items })
 }
 
-pub async fn delete(ctx: Ctx, req: DeploymentRef) -> Result<serde_json::Value, ApiError> {
+pub async fn delete(ctx: Ctx, req: DeploymentRef) -> Result<DeploymentDeleted, ApiError> {
     let record = find(&ctx, &req, Permission::Deploy).await?;
     let target = format!("{}/{}/{}", req.project, req.location, req.name);
     let event = ctx.audit(
@@ -200,5 +200,8 @@ pub async fn delete(ctx: Ctx, req: DeploymentRef) -> Result<serde_json::Value, A
         .await?;
     let mut warnings = Vec::new();
     sync_now(&ctx, &req.location, &mut warnings).await;
-    Ok(json!({ "id": record.id, "warnings": warnings }))
+    Ok(DeploymentDeleted {
+        id: record.id,
+        warnings,
+    })
 }

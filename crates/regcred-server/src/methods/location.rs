@@ -4,7 +4,7 @@
 use regcred_core::api::{
     DockerSpec, Items, KubernetesSpec, Location, LocationCreate, LocationRef, ManifestsSpec,
 };
-use regcred_core::api::{LocationKind, LocationSync, SyncReport};
+use regcred_core::api::{LocationDeleted, LocationKind, LocationSync, SyncReport};
 use regcred_core::codes::ErrorCode;
 use regcred_core::delivery::{for_project, LabelSelector, PROJECT_PLACEHOLDER};
 use regcred_core::name::NameKind;
@@ -200,13 +200,13 @@ pub async fn sync(ctx: Ctx, req: LocationSync) -> Result<SyncReport, ApiError> {
     ctx.state.deliverer().sync(&ctx.state, &req.name).await
 }
 
-pub async fn delete(ctx: Ctx, req: LocationRef) -> Result<serde_json::Value, ApiError> {
+pub async fn delete(ctx: Ctx, req: LocationRef) -> Result<LocationDeleted, ApiError> {
     check_name(NameKind::Location, "name", &req.name)?;
     ctx.require_audited(Permission::Administer, None, &req.name)
         .await?;
     let event = ctx.audit(None, &req.name, "ok", json!({}));
     ctx.state.store().delete_location(&req.name, &event).await?;
-    Ok(json!({ "name": req.name }))
+    Ok(LocationDeleted { name: req.name })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The API's methods, one module per resource. [`METHODS`] is the one table the dispatcher, the
-//! OpenAPI document and the unknown-method error read: each method's name, handler and summary.
+//! OpenAPI document and the unknown-method error read: each method's name, handler, summary, and
+//! the JSON Schemas of its request and result, taken from the handler's signature.
 
 mod audit;
 mod context;
@@ -22,6 +23,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use axum::body::Bytes;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::error::ApiError;
 use context::call;
@@ -30,16 +34,48 @@ use context::call;
 pub type Handler =
     fn(Ctx, Bytes) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, ApiError>> + Send>>;
 
-/// A method's name, handler and what it does.
+/// Adds a type's JSON Schema to a generator's definitions and answers its reference.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The schemas of a method's request body and of the `result` of its successful answer.
+#[derive(Clone, Copy)]
+pub struct Schemas {
+    pub request: SchemaFn,
+    pub result: SchemaFn,
+}
+
+/// A method's name, handler, what it does, and its schemas.
 pub struct MethodInfo {
     pub name: &'static str,
     pub summary: &'static str,
     /// Whether it changes state (and so is audited).
     pub mutates: bool,
     pub handler: Handler,
+    pub schemas: Schemas,
 }
 
-/// One table entry; the handler is `call` of the method's function, boxed.
+/// The schemas of a handler `async fn(Ctx, Req) -> Result<Res, ApiError>`: those of `Req` and
+/// `Res`, read off its type with the same bounds [`call`] decodes and encodes with, so a method
+/// cannot be in the table without a schema for what it takes and answers.
+pub const fn schemas<Req, Res, F, Fut>(_handler: &F) -> Schemas
+where
+    Req: DeserializeOwned + JsonSchema,
+    Res: Serialize + JsonSchema,
+    F: FnOnce(Ctx, Req) -> Fut,
+    Fut: Future<Output = Result<Res, ApiError>>,
+{
+    Schemas {
+        request: subschema::<Req>,
+        result: subschema::<Res>,
+    }
+}
+
+fn subschema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// One table entry; the handler is `call` of the method's function, boxed, and the schemas are
+/// read off the same function.
 macro_rules! method {
     ($name:literal, $handler:path, $mutates:literal, $summary:literal) => {
         MethodInfo {
@@ -47,6 +83,7 @@ macro_rules! method {
             summary: $summary,
             mutates: $mutates,
             handler: |ctx, body| Box::pin(async move { call(ctx, &body, $handler).await }),
+            schemas: schemas(&$handler),
         }
     };
 }
@@ -115,6 +152,6 @@ pub(crate) fn check_text(field: &str, value: Option<&str>, max: usize) -> Result
 }
 
 /// An empty request, for methods that take none. Unknown fields are still refused.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}

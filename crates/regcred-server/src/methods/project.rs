@@ -1,7 +1,7 @@
 //! `project.*`: tenants. Admins create them; a project's owner may delete it once it holds no
 //! pull secrets, which also revokes the project's tokens.
 
-use regcred_core::api::{Items, Project, ProjectCreate, ProjectRef};
+use regcred_core::api::{Items, Project, ProjectCreate, ProjectDeleted, ProjectRef};
 use regcred_core::name::NameKind;
 use regcred_store::ProjectRecord;
 use serde_json::json;
@@ -54,7 +54,7 @@ pub async fn get(ctx: Ctx, req: ProjectRef) -> Result<Project, ApiError> {
     Ok(view(projects::must_exist(&ctx.state, &req.name).await?))
 }
 
-pub async fn delete(ctx: Ctx, req: ProjectRef) -> Result<serde_json::Value, ApiError> {
+pub async fn delete(ctx: Ctx, req: ProjectRef) -> Result<ProjectDeleted, ApiError> {
     ctx.require_audited(Permission::Own, Some(&req.name), &req.name)
         .await?;
     let event = ctx.audit(Some(&req.name), &req.name, "ok", json!({}));
@@ -62,5 +62,5 @@ pub async fn delete(ctx: Ctx, req: ProjectRef) -> Result<serde_json::Value, ApiE
         .store()
         .delete_project(&req.name, ctx.now, &event)
         .await?;
-    Ok(json!({ "name": req.name }))
+    Ok(ProjectDeleted { name: req.name })
 }

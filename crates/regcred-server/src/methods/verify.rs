@@ -13,7 +13,7 @@ use crate::service::checks::{check_and_record, check_applies, parse_image, store
 use crate::service::{checks, locations, projects, pull_secrets};
 
 /// Answer of `pullSecret.verify`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PullSecretVerified {
     pub pull_secret: PullSecret,
