@@ -5,10 +5,12 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use regcred_core::api::{Envelope, ErrorBody, ErrorItem};
-use regcred_core::codes::ErrorCode;
+use regcred_core::codes::{DeliveryCode, ErrorCode};
 use regcred_core::credential::FieldError;
 use regcred_store::vault::VaultError;
 use regcred_store::StoreError;
+
+use crate::delivery::DeliveryError;
 
 /// An error answer.
 #[derive(Debug)]
@@ -145,6 +147,29 @@ impl From<StoreError> for ApiError {
                  docker location's path, or in a namespace template and selector)",
             ),
             StoreError::Schema(_) | StoreError::Backend(_) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<DeliveryError> for ApiError {
+    fn from(e: DeliveryError) -> Self {
+        match e {
+            DeliveryError::NoLocation(_) => ApiError::not_found(e.to_string()),
+            DeliveryError::Undeliverable { code, message } => {
+                let code = match code {
+                    DeliveryCode::CredentialUnavailable => ErrorCode::CredentialUnavailable,
+                    DeliveryCode::PlaintextRefused => ErrorCode::PlaintextRefused,
+                    DeliveryCode::NotRenderable => ErrorCode::NotRenderable,
+                    _ => ErrorCode::Conflict,
+                };
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+            DeliveryError::Changed(message) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
+            }
+            DeliveryError::Store(e) => e.into(),
+            DeliveryError::Unreadable(what) => ApiError::unreadable(what),
+            DeliveryError::Internal(cause) => ApiError::internal(&*cause),
         }
     }
 }

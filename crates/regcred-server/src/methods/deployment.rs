@@ -57,7 +57,7 @@ async fn full_view(
     let spec = decode_spec(&r.spec)?;
     let id = r.id.clone();
     let mut v = view(r, spec);
-    v.deliveries = crate::delivery::statuses(&ctx.state, &id).await?;
+    v.deliveries = crate::service::deliveries::statuses(&ctx.state, &id).await?;
     if with_revisions {
         for rev in ctx.state.store().list_deployment_revisions(&id).await? {
             v.revisions.push(DeploymentRevision {
@@ -353,7 +353,13 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
 
 /// Runs the location's delivery pass now; a failure is a warning (the background pass retries).
 async fn sync_now(ctx: &Ctx, location: &str, warnings: &mut Vec<String>) {
-    if let Err(e) = ctx.state.deliverer().sync(&ctx.state, location).await {
+    if let Err(e) = ctx
+        .state
+        .deliverer()
+        .sync(&ctx.state, location)
+        .await
+        .map_err(ApiError::from)
+    {
         warnings.push(format!(
             "delivery to {location} did not complete ({}: {}); it is retried in the background",
             e.code, e.message

@@ -241,7 +241,7 @@ pub async fn sync(ctx: Ctx, req: LocationSync) -> Result<SyncReport, ApiError> {
     ctx.principal
         .require(Permission::WriteSecrets, ctx.principal.project.as_deref())?;
     must_exist(&ctx, &req.name).await?;
-    ctx.state.deliverer().sync(&ctx.state, &req.name).await
+    Ok(ctx.state.deliverer().sync(&ctx.state, &req.name).await?)
 }
 
 pub async fn delete(ctx: Ctx, req: LocationRef) -> Result<serde_json::Value, ApiError> {

@@ -109,7 +109,7 @@ pub(crate) async fn full_view(ctx: &Ctx, r: PullSecretRecord) -> Result<PullSecr
         .get_minted(&r.id)
         .await?
         .filter(|m| m.revision == r.revision);
-    let deliveries = crate::delivery::statuses(&ctx.state, &r.id).await?;
+    let deliveries = crate::service::deliveries::statuses(&ctx.state, &r.id).await?;
     let mut v = view(r, used)?;
     v.deliveries = deliveries;
     v.credential = minted.map(|m| MintedStatus {

@@ -3,5 +3,6 @@
 //! or principals: a handler decodes and authorizes, then calls a service; background work calls
 //! the same services.
 
+pub mod deliveries;
 pub mod locations;
 pub mod pull_secrets;
