@@ -197,3 +197,44 @@ impl IntoResponse for ApiError {
         (self.status, axum::Json(body)).into_response()
     }
 }
+
+#[cfg(test)]
+mod delivery_error_tests {
+    use super::*;
+
+    #[test]
+    fn delivery_errors_keep_the_codes_and_statuses_the_api_answered_with() {
+        let cases = [
+            (
+                DeliveryError::NoLocation("gke".into()),
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+            ),
+            (
+                DeliveryError::Undeliverable {
+                    code: DeliveryCode::NotRenderable,
+                    message: "ghcr cannot be rendered as a Secret".into(),
+                },
+                StatusCode::CONFLICT,
+                ErrorCode::NotRenderable,
+            ),
+            (
+                DeliveryError::Changed("changed during the delivery pass".into()),
+                StatusCode::CONFLICT,
+                ErrorCode::Conflict,
+            ),
+            (
+                DeliveryError::Unreadable("unknown kind".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+            ),
+        ];
+        for (e, status, code) in cases {
+            let shown = e.to_string();
+            let api = ApiError::from(e);
+            assert_eq!((api.status, api.code), (status, code), "{shown}");
+        }
+        let gone = ApiError::from(DeliveryError::NoLocation("gke".into()));
+        assert_eq!(gone.message, "location \"gke\" does not exist");
+    }
+}

@@ -1,7 +1,8 @@
 //! Delivery: puts every pull secret (and deployment) of a location where its workloads
 //! run, and keeps it there. One pass over a location observes what is there (IO), plans with the
 //! pure planner of [`regcred_core::delivery`], applies the actions (IO), and records the state of
-//! every delivery, shown by `pullSecret.get` and `deployment.get`.
+//! every delivery, shown by `pullSecret.get` and `deployment.get`. The pass is one for all kinds
+//! of location (`driver`); each kind is a backend (`kubernetes`, `manifests`, `auth_file`).
 //!
 //! Passes run in the background — woken when a pull secret is created, rotated or deleted, when a
 //! short-lived credential is refreshed, when a project appears, and every `interval` besides (so
