@@ -5,10 +5,12 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use regcred_core::api::{Envelope, ErrorBody, ErrorItem};
-use regcred_core::codes::ErrorCode;
+use regcred_core::codes::{DeliveryCode, ErrorCode};
 use regcred_core::credential::FieldError;
 use regcred_store::vault::VaultError;
 use regcred_store::StoreError;
+
+use crate::delivery::DeliveryError;
 
 /// An error answer.
 #[derive(Debug)]
@@ -149,6 +151,29 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<DeliveryError> for ApiError {
+    fn from(e: DeliveryError) -> Self {
+        match e {
+            DeliveryError::NoLocation(_) => ApiError::not_found(e.to_string()),
+            DeliveryError::Undeliverable { code, message } => {
+                let code = match code {
+                    DeliveryCode::CredentialUnavailable => ErrorCode::CredentialUnavailable,
+                    DeliveryCode::PlaintextRefused => ErrorCode::PlaintextRefused,
+                    DeliveryCode::NotRenderable => ErrorCode::NotRenderable,
+                    _ => ErrorCode::Conflict,
+                };
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+            DeliveryError::Changed(message) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
+            }
+            DeliveryError::Store(e) => e.into(),
+            DeliveryError::Unreadable(what) => ApiError::unreadable(what),
+            DeliveryError::Internal(cause) => ApiError::internal(&*cause),
+        }
+    }
+}
+
 impl From<VaultError> for ApiError {
     fn from(e: VaultError) -> Self {
         match e {
@@ -170,5 +195,46 @@ impl IntoResponse for ApiError {
             }),
         };
         (self.status, axum::Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod delivery_error_tests {
+    use super::*;
+
+    #[test]
+    fn delivery_errors_keep_the_codes_and_statuses_the_api_answered_with() {
+        let cases = [
+            (
+                DeliveryError::NoLocation("gke".into()),
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+            ),
+            (
+                DeliveryError::Undeliverable {
+                    code: DeliveryCode::NotRenderable,
+                    message: "ghcr cannot be rendered as a Secret".into(),
+                },
+                StatusCode::CONFLICT,
+                ErrorCode::NotRenderable,
+            ),
+            (
+                DeliveryError::Changed("changed during the delivery pass".into()),
+                StatusCode::CONFLICT,
+                ErrorCode::Conflict,
+            ),
+            (
+                DeliveryError::Unreadable("unknown kind".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+            ),
+        ];
+        for (e, status, code) in cases {
+            let shown = e.to_string();
+            let api = ApiError::from(e);
+            assert_eq!((api.status, api.code), (status, code), "{shown}");
+        }
+        let gone = ApiError::from(DeliveryError::NoLocation("gke".into()));
+        assert_eq!(gone.message, "location \"gke\" does not exist");
     }
 }

@@ -6,37 +6,22 @@
 //! An auth-file entry carries no marks of its own, so ownership comes from the delivery rows: an
 //! entry is regcred's when a row says regcred wrote exactly that content there.
 
-use regcred_core::codes::ErrorCode;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use regcred_core::api::{DeliveryState, DockerSpec};
+use regcred_core::api::DockerSpec;
 use regcred_core::auth_file;
-use regcred_core::delivery::{
-    for_project, plan, Action, Desired, Observed, Owner, Refusal, PROJECT_PLACEHOLDER,
+use regcred_core::codes::DeliveryCode;
+use regcred_core::delivery::{for_project, Desired, Observed, Owner, Refusal, PROJECT_PLACEHOLDER};
+use regcred_core::k8s_secret::DockerAuth;
+use regcred_store::{DeliveryRecord, LocationRecord, PullSecretRecord};
+use serde_json::Value;
+
+use super::driver::{
+    self, Backend, Done, Executed, Failure, Job, Outcome, Pass, PassResult, Place, Step, Wanted,
 };
-use regcred_store::{DeliveryRecord, LocationRecord};
-
-use super::{unrenderable, Outcome, PassResult, Source, Workload};
-use crate::error::ApiError;
+use super::{DeliveryError, Rendered, Workload};
 use crate::AppState;
-
-/// One auth file of a location: its path, and the project it belongs to when the location's
-/// path is per project (then the project is part of every target, so that two projects' logins
-/// for one registry are two targets).
-struct AuthFile<'a> {
-    path: PathBuf,
-    project: Option<&'a str>,
-}
-
-impl AuthFile<'_> {
-    fn target(&self, key: &str) -> String {
-        match self.project {
-            None => format!("auth:{key}"),
-            Some(project) => format!("auth:{project}:{key}"),
-        }
-    }
-}
 
 /// The project a per-project target belongs to (`auth:<project>:<key>`).
 fn target_project(target: &str) -> Option<&str> {
@@ -46,22 +31,24 @@ fn target_project(target: &str) -> Option<&str> {
         .map(|(p, _)| p)
 }
 
+/// A pass over a docker location: one file for the whole host, or one per project — those with
+/// pull secrets here, and those whose entries may still have to be removed — each its own site.
 pub(super) async fn pass(
-    state: &AppState,
+    pass: &Pass<'_>,
     location: &LocationRecord,
-    sources: &[Source],
-) -> Result<PassResult, ApiError> {
-    let spec: DockerSpec =
-        serde_json::from_str(&location.spec).map_err(|e| ApiError::internal(&e))?;
-    let rows = state
+) -> Result<PassResult, DeliveryError> {
+    let spec: DockerSpec = serde_json::from_str(&location.spec).map_err(DeliveryError::internal)?;
+    let rows = pass
+        .state
         .store()
         .list_deliveries(Some(&location.name), None)
         .await?;
-    // One file for the whole host, or one per project: those with pull secrets here, and those
-    // whose entries may still have to be removed.
     let files: Vec<Option<&str>> = if spec.path.contains(PROJECT_PLACEHOLDER) {
-        let mut projects: BTreeSet<&str> =
-            sources.iter().map(|s| s.record.project.as_str()).collect();
+        let mut projects: BTreeSet<&str> = pass
+            .sources
+            .iter()
+            .map(|s| s.record.project.as_str())
+            .collect();
         projects.extend(rows.iter().filter_map(|r| target_project(&r.target)));
         projects.into_iter().map(Some).collect()
     } else {
@@ -69,185 +56,246 @@ pub(super) async fn pass(
     };
     let mut result = PassResult::default();
     for project in files {
-        let file = AuthFile {
+        let one = Pass {
+            state: pass.state,
+            location: pass.location,
+            sources: pass
+                .sources
+                .iter()
+                .filter(|s| project.is_none_or(|p| s.record.project == p))
+                .copied()
+                .collect(),
+            workloads: Vec::new(),
+        };
+        let mut file = AuthFile {
+            state: pass.state,
             path: PathBuf::from(match project {
                 Some(p) => for_project(&spec.path, p),
                 None => spec.path.clone(),
             }),
             project,
+            rows: rows
+                .iter()
+                .filter(|r| project.is_none() || target_project(&r.target) == project)
+                .collect(),
+            text: String::new(),
+            present: BTreeMap::new(),
         };
-        let mine: Vec<&Source> = sources
-            .iter()
-            .filter(|s| project.is_none_or(|p| s.record.project == p))
-            .collect();
-        let rows: Vec<&DeliveryRecord> = rows
-            .iter()
-            .filter(|r| project.is_none() || target_project(&r.target) == project)
-            .collect();
-        let one = file_pass(state, &file, &mine, &rows).await?;
-        result.outcomes.extend(one.outcomes);
-        result.applied.extend(one.applied);
-        result.removed.extend(one.removed);
-        result.up_to_date += one.up_to_date;
+        result.extend(driver::run(&one, &mut file).await?);
     }
-    Ok(result)
+    Ok(with_workloads(result, &pass.workloads))
 }
 
-/// Delivers `sources` to one auth file; `rows` are the delivery rows of that file's targets.
-async fn file_pass(
-    state: &AppState,
-    file: &AuthFile<'_>,
-    sources: &[&Source],
-    rows: &[&DeliveryRecord],
-) -> Result<PassResult, ApiError> {
-    let path = file.path.as_path();
-    let text = match read(path).await {
-        Ok(text) => text,
-        Err((code, why)) => return Ok(all_failed(file, sources, code, &why)),
-    };
-    let present = match auth_file::entries(&text) {
-        Ok(entries) => entries,
-        Err(e) => {
-            let why = format!(
-                "{} is not an auth file regcred can update: {e}",
-                path.display()
-            );
-            return Ok(all_failed(file, sources, "auth_file_invalid", &why));
-        }
-    };
-    let digest_of =
-        |entry: &serde_json::Value| state.vault().fingerprint(entry.to_string().as_bytes());
-    // Every row with a digest names content regcred wrote, including rows of a pass that failed
-    // afterwards: (target, digest) → owner.
-    let written: HashMap<(&str, &str), &str> = rows
-        .iter()
-        .filter_map(|r| {
-            Some((
-                (r.target.as_str(), r.digest.as_deref()?),
-                r.owner_id.as_str(),
-            ))
-        })
-        .collect();
-    let observed: Vec<Observed<String>> = present
-        .iter()
-        .map(|(key, entry)| {
-            let digest = digest_of(entry);
-            let t = file.target(key);
-            let owner = written
-                .get(&(t.as_str(), digest.as_str()))
-                .map(|owner| Owner::Regcred {
-                    owner_id: (*owner).to_owned(),
-                    digest: digest.clone(),
-                })
-                .unwrap_or(Owner::Other);
-            Observed {
-                target: key.clone(),
-                owner,
-            }
-        })
-        .collect();
+/// One auth file of a location: its path, and the project it belongs to when the location's
+/// path is per project (then the project is part of every target, so that two projects' logins
+/// for one registry are two targets). Targets are the entries' keys.
+struct AuthFile<'a> {
+    state: &'a AppState,
+    path: PathBuf,
+    project: Option<&'a str>,
+    /// The delivery rows of this file's targets.
+    rows: Vec<&'a DeliveryRecord>,
+    /// The file as `prepare` read it, and its entries.
+    text: String,
+    present: BTreeMap<String, Value>,
+}
 
-    let mut outcomes = Vec::new();
-    let mut desired = Vec::new();
-    let mut entries = BTreeMap::new();
-    let mut held = Vec::new();
-    for s in sources {
-        match &s.result {
-            Ok(rendered) => {
-                let entry = auth_file::entry(&rendered.auth());
-                desired.push(Desired {
-                    target: rendered.key.clone(),
-                    owner_id: s.record.id.clone(),
-                    digest: digest_of(&entry),
-                });
-                entries.insert(s.record.id.clone(), (s.record.revision, entry));
-            }
-            Err(why) => {
-                let key = auth_key(&s.record);
-                outcomes.push(unrenderable(file.target(&key), &s.record, why));
-                held.push(key);
-            }
-        }
+impl AuthFile<'_> {
+    fn digest_of(&self, entry: &Value) -> String {
+        self.state.vault().fingerprint(entry.to_string().as_bytes())
     }
-    let plan = plan(&desired, &observed);
-    let mut result = PassResult {
-        up_to_date: plan.up_to_date.len() as u64,
-        ..PassResult::default()
-    };
-    for d in &plan.up_to_date {
-        let revision = entries.get(&d.owner_id).map_or(0, |(r, _)| *r);
-        outcomes.push(Outcome::delivered(
-            file.target(&d.target),
-            &d.owner_id,
-            revision,
-            &d.digest,
-        ));
-    }
-    let mut set = Vec::new();
-    let mut remove = Vec::new();
-    let mut written_now = Vec::new();
-    for action in plan.actions {
-        match action {
-            Action::Apply { desired, .. } => {
-                if let Some((revision, entry)) = entries.get(&desired.owner_id) {
-                    set.push((desired.target.clone(), entry.clone()));
-                    written_now.push((desired, *revision));
-                }
-            }
-            Action::Delete {
-                target: key,
-                owner_id,
-            } if !held.contains(&key) => {
-                remove.push(key.clone());
-                result.removed.push((file.target(&key), owner_id));
-            }
-            Action::Delete { .. } => {}
-            Action::Refuse { desired, refusal } => outcomes.push(refused(file, &desired, &refusal)),
-        }
-    }
-    if !set.is_empty() || !remove.is_empty() {
+
+    /// Writes the jobs' changes in one replacement of the file, unless someone changed the file
+    /// since it was read.
+    async fn write(
+        &self,
+        set: &[(String, Value)],
+        remove: &[String],
+    ) -> Result<Option<Failure>, DeliveryError> {
+        let path = self.path.as_path();
         let updated =
-            auth_file::update(&text, &set, &remove).map_err(|e| ApiError::internal(&e))?;
+            auth_file::update(&self.text, set, remove).map_err(DeliveryError::internal)?;
         // Someone (docker login) wrote the file while this pass planned: plan again next pass
         // rather than overwrite what they wrote. The same read refuses a path that became a
         // symlink or something else meanwhile.
         let again = match read(path).await {
             Ok(again) => again,
-            Err((code, why)) => return Ok(all_failed(file, sources, code, &why)),
+            Err(why) => return Ok(Some(why)),
         };
-        if again != text {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                ErrorCode::Conflict,
-                format!(
-                    "{} changed during the delivery pass; retrying",
-                    path.display()
-                ),
-            ));
+        if again != self.text {
+            return Err(DeliveryError::Changed(format!(
+                "{} changed during the delivery pass; retrying",
+                path.display()
+            )));
         }
         if let Err(e) = super::write_atomically(path, updated.as_bytes(), 0o600).await {
             let why = format!("cannot write {}: {e}", path.display());
-            return Ok(all_failed(file, sources, "auth_file_unwritable", &why));
+            return Ok(Some(Failure::error(DeliveryCode::AuthFileUnwritable, why)));
+        }
+        Ok(None)
+    }
+}
+
+impl Backend for AuthFile<'_> {
+    type Target = String;
+    type Content = Value;
+    const KEEPS_ROWS: bool = false;
+
+    fn row(&self, key: &String) -> String {
+        match self.project {
+            None => format!("auth:{key}"),
+            Some(project) => format!("auth:{project}:{key}"),
         }
     }
-    for (d, revision) in written_now {
-        result
-            .applied
-            .push((file.target(&d.target), d.owner_id.clone()));
-        outcomes.push(Outcome::delivered(
-            file.target(&d.target),
-            &d.owner_id,
-            revision,
-            &d.digest,
-        ));
+
+    async fn prepare(&mut self) -> Result<(), Failure> {
+        self.text = read(&self.path).await?;
+        self.present = auth_file::entries(&self.text).map_err(|e| {
+            let why = format!(
+                "{} is not an auth file regcred can update: {e}",
+                self.path.display()
+            );
+            Failure::error(DeliveryCode::AuthFileInvalid, why)
+        })?;
+        Ok(())
     }
-    result.outcomes = outcomes;
-    Ok(result)
+
+    fn home(&self, record: &PullSecretRecord) -> String {
+        auth_key(record)
+    }
+
+    fn secret_targets(&self, record: &PullSecretRecord) -> Vec<Place<String>> {
+        vec![Place::At(auth_key(record))]
+    }
+
+    fn secret_content(
+        &self,
+        _key: &String,
+        _record: &PullSecretRecord,
+        rendered: &Rendered,
+    ) -> Result<Result<Wanted<Value>, Failure>, DeliveryError> {
+        let entry = auth_file::entry(&rendered.auth());
+        let digest = self.digest_of(&entry);
+        Ok(Ok(Wanted {
+            content: entry,
+            digest,
+        }))
+    }
+
+    /// The platform registry's login, as an entry. Docker hosts are given no platform credential
+    /// ([`Backend::platform_target`] is `None`): they pull platform images through
+    /// `docker-credential-regcred`.
+    fn platform_content(
+        &self,
+        _key: &String,
+        _project: &str,
+        auth: DockerAuth<'_>,
+        _token_id: &str,
+    ) -> Result<Value, DeliveryError> {
+        Ok(auth_file::entry(&auth))
+    }
+
+    /// The file's entries; one is regcred's when a row says regcred wrote exactly that content
+    /// there (every row with a digest, including rows of a pass that failed afterwards).
+    async fn observe(&mut self, _wanted: Vec<String>) -> Result<Vec<Observed<String>>, Failure> {
+        let written: HashMap<(&str, &str), &str> = self
+            .rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    (r.target.as_str(), r.digest.as_deref()?),
+                    r.owner_id.as_str(),
+                ))
+            })
+            .collect();
+        let observed = self
+            .present
+            .iter()
+            .map(|(key, entry)| {
+                let digest = self.digest_of(entry);
+                let owner = written
+                    .get(&(self.row(key).as_str(), digest.as_str()))
+                    .map(|owner| Owner::Regcred {
+                        owner_id: (*owner).to_owned(),
+                        digest: digest.clone(),
+                    })
+                    .unwrap_or(Owner::Other);
+                Observed {
+                    target: key.clone(),
+                    owner,
+                }
+            })
+            .collect();
+        Ok(observed)
+    }
+
+    fn refused(&self, desired: &Desired<String>, refusal: &Refusal) -> Failure {
+        let path = self.path.display();
+        match refusal {
+            Refusal::NotOwned => Failure::error(
+                DeliveryCode::NotOwned,
+                format!(
+                    "{path} already has a login for {} that regcred did not write (docker login?); regcred leaves it alone — remove it to let regcred manage it",
+                    desired.target
+                ),
+            ),
+            // Pull-secret creation refuses a second pull secret for one server of a location,
+            // so this is left from before that rule: the older pull secret keeps the entry.
+            Refusal::OwnedByOther { .. } => Failure::error(
+                DeliveryCode::OwnedByOther,
+                format!(
+                    "{path} holds one login per registry and {} is delivered from an older pull secret; delete one of the two",
+                    desired.target
+                ),
+            ),
+        }
+    }
+
+    /// All of the pass's entries in one write of the file; a failed write fails the file.
+    async fn execute(
+        &mut self,
+        jobs: Vec<Job<String, Value>>,
+    ) -> Result<Executed<String>, DeliveryError> {
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        let mut done = Vec::new();
+        for job in jobs {
+            let (target, owner_id, digest, step) = match job {
+                Job::Apply {
+                    desired, content, ..
+                } => {
+                    set.push((desired.target.clone(), content));
+                    (
+                        desired.target,
+                        desired.owner_id,
+                        desired.digest,
+                        Step::Applied,
+                    )
+                }
+                Job::Delete { target, owner_id } => {
+                    remove.push(target.clone());
+                    (target, owner_id, String::new(), Step::Removed)
+                }
+            };
+            done.push(Done {
+                target,
+                owner_id,
+                digest,
+                result: Ok(step),
+            });
+        }
+        if !done.is_empty() {
+            if let Some(why) = self.write(&set, &remove).await? {
+                return Ok(Executed::Site(why));
+            }
+        }
+        Ok(Executed::Each(done))
+    }
 }
 
 /// A deployment on a Docker host is its pull secrets' logins in the auth file: each deployment
 /// gets the state of each of those entries, so `deployment.get` says whether they are in place.
-pub(super) fn with_workloads(mut result: PassResult, workloads: &[Workload]) -> PassResult {
+fn with_workloads(mut result: PassResult, workloads: &[&Workload]) -> PassResult {
     let mut mirrored = Vec::new();
     for w in workloads {
         for used in &w.spec.pull_secrets {
@@ -269,86 +317,34 @@ pub(super) fn with_workloads(mut result: PassResult, workloads: &[Workload]) -> 
 }
 
 /// The auth-file key of a pull secret's server (`https://index.docker.io/v1/` for Docker Hub).
-fn auth_key(record: &regcred_store::PullSecretRecord) -> String {
+fn auth_key(record: &PullSecretRecord) -> String {
     regcred_core::registry_host::RegistryServer::parse(&record.server)
         .map(|server| server.auth_key())
         .unwrap_or_else(|_| record.server.clone())
 }
 
-fn refused(file: &AuthFile<'_>, desired: &Desired<String>, refusal: &Refusal) -> Outcome {
-    let path = file.path.display();
-    let (code, message) = match refusal {
-        Refusal::NotOwned => (
-            "not_owned",
-            format!(
-                "{path} already has a login for {} that regcred did not write (docker login?); regcred leaves it alone — remove it to let regcred manage it",
-                desired.target
-            ),
-        ),
-        // Pull-secret creation refuses a second pull secret for one server of a location, so
-        // this is left from before that rule: the older pull secret keeps the entry.
-        Refusal::OwnedByOther { .. } => (
-            "owned_by_other",
-            format!(
-                "{path} holds one login per registry and {} is delivered from an older pull secret; delete one of the two",
-                desired.target
-            ),
-        ),
-    };
-    Outcome::failed(
-        file.target(&desired.target),
-        &desired.owner_id,
-        DeliveryState::Error,
-        code,
-        message,
-    )
-}
-
-fn all_failed(
-    file: &AuthFile<'_>,
-    sources: &[&Source],
-    code: &'static str,
-    why: &str,
-) -> PassResult {
-    PassResult {
-        outcomes: sources
-            .iter()
-            .map(|s| {
-                Outcome::failed(
-                    file.target(&auth_key(&s.record)),
-                    &s.record.id,
-                    DeliveryState::Error,
-                    code,
-                    why.to_owned(),
-                )
-            })
-            .collect(),
-        ..PassResult::default()
-    }
-}
-
 /// The file's text; a missing file is an empty one. Anything but a regular file — a symlink, a
 /// directory, a device, a FIFO — is refused (`auth_file_not_regular`): regcred never writes
 /// through a symlink nor replaces what it did not create with a file of credentials.
-async fn read(path: &Path) -> Result<String, (&'static str, String)> {
+async fn read(path: &Path) -> Result<String, Failure> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || read_regular(&path))
         .await
-        .map_err(|e| ("auth_file_unreadable", e.to_string()))?
+        .map_err(|e| Failure::error(DeliveryCode::AuthFileUnreadable, e.to_string()))?
 }
 
-fn read_regular(path: &Path) -> Result<String, (&'static str, String)> {
+fn read_regular(path: &Path) -> Result<String, Failure> {
     use std::io::Read as _;
     use std::os::unix::fs::MetadataExt as _;
     let unreadable = |e: std::io::Error| {
-        (
-            "auth_file_unreadable",
+        Failure::error(
+            DeliveryCode::AuthFileUnreadable,
             format!("cannot read {}: {e}", path.display()),
         )
     };
     let not_regular = || {
-        (
-            "auth_file_not_regular",
+        Failure::error(
+            DeliveryCode::AuthFileNotRegular,
             format!(
                 "{} is not a regular file (a symlink, directory, device or FIFO); regcred only \
                  maintains a regular file it may replace — point the location at one",

@@ -1,7 +1,8 @@
 //! Delivery: puts every pull secret (and deployment) of a location where its workloads
 //! run, and keeps it there. One pass over a location observes what is there (IO), plans with the
 //! pure planner of [`regcred_core::delivery`], applies the actions (IO), and records the state of
-//! every delivery, shown by `pullSecret.get` and `deployment.get`.
+//! every delivery, shown by `pullSecret.get` and `deployment.get`. The pass is one for all kinds
+//! of location (`driver`); each kind is a backend (`kubernetes`, `manifests`, `auth_file`).
 //!
 //! Passes run in the background — woken when a pull secret is created, rotated or deleted, when a
 //! short-lived credential is refreshed, when a project appears, and every `interval` besides (so
@@ -10,11 +11,13 @@
 //! namespaces receive it, and a minted credential comes from the refresher, so fan-out never mints.
 
 mod auth_file;
+mod driver;
+mod error;
 mod kubernetes;
 mod manifests;
 pub mod platform;
+mod record;
 
-use regcred_core::codes::ErrorCode;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::Path;
@@ -22,16 +25,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use regcred_core::api::{
-    DeliveryState, DeliveryStatus, DeploymentSpec, LocationKind, Resolution, SyncReport,
-};
+use regcred_core::api::{DeploymentSpec, LocationKind, Resolution, SyncReport};
+use regcred_core::codes::DeliveryCode;
 use regcred_core::credential::Kind;
 use regcred_core::k8s_secret::DockerAuth;
 use regcred_core::secret::Secret;
-use regcred_store::{DeliveryRecord, DeploymentRecord, LocationRecord, PullSecretRecord};
+use regcred_k8s::ObjectKind;
+use regcred_store::{DeploymentRecord, LocationRecord, PullSecretRecord};
 
-use crate::clock::rfc3339;
-use crate::error::ApiError;
+pub use error::DeliveryError;
+
 use crate::AppState;
 
 /// Counts of delivery passes, for `/metrics`.
@@ -65,7 +68,8 @@ impl Default for Deliverer {
 /// One pull secret, rendered for this pass.
 pub(crate) struct Source {
     pub record: PullSecretRecord,
-    pub result: Result<Rendered, (String, String)>,
+    /// The rendered credential, or why this pull secret cannot be delivered this pass.
+    pub result: Result<Rendered, driver::Failure>,
 }
 
 /// A pull secret's credential in the form every delivery uses.
@@ -102,7 +106,7 @@ pub(crate) fn secret_object(
     owner_id: &str,
     revision: i64,
     digest: &str,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<serde_json::Value, DeliveryError> {
     let kubectl = regcred_core::k8s_secret::secret(
         name,
         Some(namespace),
@@ -110,18 +114,41 @@ pub(crate) fn secret_object(
         regcred_core::k8s_secret::OutputFormat::Json,
     )
     // Only the field name is kept: the error variants may carry the value.
-    .map_err(|_| {
-        ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            ErrorCode::NotRenderable,
-            format!("{name} cannot be rendered as a Secret"),
-        )
+    .map_err(|_| DeliveryError::Undeliverable {
+        code: DeliveryCode::NotRenderable,
+        message: format!("{name} cannot be rendered as a Secret"),
     })?;
     let revision = u64::try_from(revision).unwrap_or_default();
     regcred_core::delivery::secret_for_apply(
         &kubectl, location, project, owner_id, revision, digest,
     )
-    .map_err(|e| ApiError::internal(&e))
+    .map_err(DeliveryError::internal)
+}
+
+/// A target that is an object: one in a cluster, or one a manifest file holds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ObjectTarget {
+    pub kind: ObjectKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectTarget {
+    pub fn secret(namespace: String, name: &str) -> ObjectTarget {
+        ObjectTarget {
+            kind: ObjectKind::Secret,
+            namespace,
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn deployment(namespace: String, name: &str) -> ObjectTarget {
+        ObjectTarget {
+            kind: ObjectKind::Deployment,
+            namespace,
+            name: name.to_owned(),
+        }
+    }
 }
 
 /// A deployment with its current spec decoded.
@@ -171,59 +198,6 @@ impl Workload {
     }
 }
 
-/// The state of one target after a pass, before it becomes a row.
-pub(crate) struct Outcome {
-    pub target: String,
-    pub owner_id: String,
-    pub state: DeliveryState,
-    pub revision: Option<i64>,
-    pub digest: Option<String>,
-    pub code: Option<&'static str>,
-    pub message: Option<String>,
-}
-
-impl Outcome {
-    pub fn delivered(target: String, owner_id: &str, revision: i64, digest: &str) -> Outcome {
-        Outcome {
-            target,
-            owner_id: owner_id.to_owned(),
-            state: DeliveryState::Delivered,
-            revision: Some(revision),
-            digest: Some(digest.to_owned()),
-            code: None,
-            message: None,
-        }
-    }
-
-    pub fn failed(
-        target: String,
-        owner_id: &str,
-        state: DeliveryState,
-        code: &'static str,
-        message: String,
-    ) -> Outcome {
-        Outcome {
-            target,
-            owner_id: owner_id.to_owned(),
-            state,
-            revision: None,
-            digest: None,
-            code: Some(code),
-            message: Some(message),
-        }
-    }
-}
-
-/// What a location-kind pass hands back: the outcome of each wanted target, and the
-/// `(target, owner)` pairs it wrote and removed (audited).
-#[derive(Default)]
-pub(crate) struct PassResult {
-    pub outcomes: Vec<Outcome>,
-    pub applied: Vec<(String, String)>,
-    pub removed: Vec<(String, String)>,
-    pub up_to_date: u64,
-}
-
 impl Deliverer {
     /// Asks the background loop for a pass over every location.
     pub fn wake(&self) {
@@ -244,7 +218,11 @@ impl Deliverer {
     }
 
     /// One pass over `location`, now.
-    pub async fn sync(&self, state: &AppState, location: &str) -> Result<SyncReport, ApiError> {
+    pub async fn sync(
+        &self,
+        state: &AppState,
+        location: &str,
+    ) -> Result<SyncReport, DeliveryError> {
         let report = self.pass(state, location).await;
         let counter = match &report {
             Ok(r) if r.errors == 0 => &self.counters.ok,
@@ -254,34 +232,42 @@ impl Deliverer {
         report
     }
 
-    async fn pass(&self, state: &AppState, location: &str) -> Result<SyncReport, ApiError> {
+    async fn pass(&self, state: &AppState, location: &str) -> Result<SyncReport, DeliveryError> {
         let lock = self.lock_for(location);
         let _guard = lock.lock().await;
         let Some(record) = state.store().get_location(location).await? else {
-            return Err(ApiError::not_found(format!(
-                "location {location:?} does not exist"
-            )));
+            return Err(DeliveryError::NoLocation(location.to_owned()));
         };
         let sources = sources(state, &record).await?;
         let workloads = workloads(state, &record).await?;
-        let result = match crate::service::locations::kind_of(&record)? {
+        let pass = driver::Pass {
+            state,
+            location: &record.name,
+            sources: sources.iter().collect(),
+            workloads: workloads.iter().collect(),
+        };
+        let result = match kind_of(&record)? {
             LocationKind::Kubernetes => {
-                kubernetes::pass(state, &self.clusters, &record, &sources, &workloads).await
+                let mut backend = kubernetes::Kubernetes::new(state, &self.clusters, &record)?;
+                driver::run(&pass, &mut backend).await
             }
-            LocationKind::Docker => auth_file::pass(state, &record, &sources)
-                .await
-                .map(|r| auth_file::with_workloads(r, &workloads)),
-            LocationKind::Manifests => manifests::pass(state, &record, &sources, &workloads).await,
+            LocationKind::Docker => auth_file::pass(&pass, &record).await,
+            LocationKind::Manifests => {
+                let mut backend = manifests::Manifests::new(state, &record)?;
+                driver::run(&pass, &mut backend).await
+            }
         }?;
-        let mut projects: BTreeMap<&str, &str> = BTreeMap::new();
-        for s in &sources {
-            projects.insert(&s.record.id, &s.record.project);
-        }
-        for w in &workloads {
-            projects.insert(&w.record.id, &w.record.project);
-        }
-        audit_pass(state, &record.name, &result, &projects).await?;
-        record_outcomes(state, &record.name, result).await
+        let projects: BTreeMap<&str, &str> = sources
+            .iter()
+            .map(|s| (s.record.id.as_str(), s.record.project.as_str()))
+            .chain(
+                workloads
+                    .iter()
+                    .map(|w| (w.record.id.as_str(), w.record.project.as_str())),
+            )
+            .collect();
+        record::audit_pass(state, &record.name, &result, &projects).await?;
+        record::record_outcomes(state, &record.name, result).await
     }
 
     /// The background loop: a pass over every location, then a wait for `interval` or a wake.
@@ -295,9 +281,8 @@ impl Deliverer {
                         if let Err(e) = deliverer.sync(&state, &location.name).await {
                             tracing::warn!(
                                 location = %location.name,
-                                code = e.code.as_str(),
-                                "delivery pass failed: {}",
-                                e.message
+                                error = %ErrorChain(&e),
+                                "delivery pass failed"
                             );
                         }
                     }
@@ -314,9 +299,22 @@ impl Deliverer {
     }
 }
 
+/// The kind of a stored location; one this regcred does not know is an error, never a default.
+fn kind_of(r: &LocationRecord) -> Result<LocationKind, DeliveryError> {
+    LocationKind::parse(&r.kind).ok_or_else(|| {
+        DeliveryError::Unreadable(format!(
+            "location {} has the unknown kind {:?}",
+            r.name, r.kind
+        ))
+    })
+}
+
 /// The pull secrets of a location, oldest first (the first to claim a target keeps it), each
 /// rendered once. `public` pull secrets hold no credentials and are delivered nowhere.
-async fn sources(state: &AppState, location: &LocationRecord) -> Result<Vec<Source>, ApiError> {
+async fn sources(
+    state: &AppState,
+    location: &LocationRecord,
+) -> Result<Vec<Source>, DeliveryError> {
     let mut records = state
         .store()
         .list_pull_secrets(None, Some(&location.name))
@@ -325,20 +323,22 @@ async fn sources(state: &AppState, location: &LocationRecord) -> Result<Vec<Sour
     records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let mut out = Vec::with_capacity(records.len());
     for record in records {
-        let result = render(state, &record).await;
+        let result = match render(state, &record).await {
+            Ok(rendered) => Ok(rendered),
+            Err(DeliveryError::Undeliverable { code, message }) => {
+                Err(driver::Failure::error(code, message))
+            }
+            Err(other) => return Err(other),
+        };
         out.push(Source { record, result });
     }
     Ok(out)
 }
 
-async fn render(state: &AppState, record: &PullSecretRecord) -> Result<Rendered, (String, String)> {
-    let failed = |e: ApiError| (e.code.to_string(), e.message);
-    let credential = crate::service::pull_secrets::open(state, record).map_err(failed)?;
-    let current = state
-        .refresher()
-        .current(state, record, &credential)
-        .await
-        .map_err(failed)?;
+/// A pull secret's credential as every delivery uses it; minted credentials come from the
+/// refresher (its cache while usable), so rendering never mints per target.
+async fn render(state: &AppState, record: &PullSecretRecord) -> Result<Rendered, DeliveryError> {
+    let (credential, current) = crate::service::deliveries::credential(state, record).await?;
     let key = credential.server.auth_key();
     let digest = state.vault().fingerprint(
         format!(
@@ -358,7 +358,10 @@ async fn render(state: &AppState, record: &PullSecretRecord) -> Result<Rendered,
     })
 }
 
-async fn workloads(state: &AppState, location: &LocationRecord) -> Result<Vec<Workload>, ApiError> {
+async fn workloads(
+    state: &AppState,
+    location: &LocationRecord,
+) -> Result<Vec<Workload>, DeliveryError> {
     let records = state
         .store()
         .list_deployments(None, Some(&location.name))
@@ -366,199 +369,25 @@ async fn workloads(state: &AppState, location: &LocationRecord) -> Result<Vec<Wo
     records
         .into_iter()
         .map(|record| {
-            let spec = serde_json::from_str(&record.spec).map_err(|e| ApiError::internal(&e))?;
+            let spec = serde_json::from_str(&record.spec).map_err(DeliveryError::internal)?;
             Ok(Workload { record, spec })
         })
         .collect()
 }
 
-/// Audits what a pass wrote and removed — delivery releases credentials — one event per project
-/// (owners that are gone, such as deleted pull secrets, under no project). Targets are listed up
-/// to a bound per owner, with their count, so a fan-out to thousands of namespaces stays one
-/// readable event.
-async fn audit_pass(
-    state: &AppState,
-    location: &str,
-    result: &PassResult,
-    projects: &BTreeMap<&str, &str>,
-) -> Result<(), ApiError> {
-    const LISTED: usize = 20;
-    type ByOwner<'a> = BTreeMap<&'a str, Vec<&'a str>>;
-    let mut by_project: BTreeMap<Option<&str>, (ByOwner, ByOwner)> = BTreeMap::new();
-    fn project_of<'a>(projects: &BTreeMap<&str, &'a str>, owner: &'a str) -> Option<&'a str> {
-        projects
-            .get(owner)
-            .copied()
-            .or_else(|| owner.strip_prefix("platform:"))
-    }
-    for (target, owner) in &result.applied {
-        let entry = by_project.entry(project_of(projects, owner)).or_default();
-        entry.0.entry(owner).or_default().push(target);
-    }
-    for (target, owner) in &result.removed {
-        let entry = by_project.entry(project_of(projects, owner)).or_default();
-        entry.1.entry(owner).or_default().push(target);
-    }
-    let summary = |by_owner: &ByOwner| -> Vec<serde_json::Value> {
-        by_owner
-            .iter()
-            .map(|(owner, targets)| {
-                serde_json::json!({
-                    "owner": owner,
-                    "count": targets.len(),
-                    "targets": targets.iter().take(LISTED).collect::<Vec<_>>(),
-                })
-            })
-            .collect()
-    };
-    for (project, (applied, removed)) in &by_project {
-        let event = regcred_store::AuditRecord {
-            id: 0,
-            time: crate::clock::now_millis(),
-            actor: "regcred".into(),
-            channel: "delivery".into(),
-            action: "delivery.apply".into(),
-            project: project.map(str::to_owned),
-            target: location.to_owned(),
-            outcome: "ok".into(),
-            detail: serde_json::json!({
-                "applied": summary(applied),
-                "removed": summary(removed),
-            })
-            .to_string(),
-        };
-        state.store().append_audit(&event).await?;
-    }
-    Ok(())
-}
+/// Prints an error with all its sources, for the log.
+struct ErrorChain<'a>(&'a dyn std::error::Error);
 
-/// Writes the rows that changed and drops the rows of removed targets.
-async fn record_outcomes(
-    state: &AppState,
-    location: &str,
-    result: PassResult,
-) -> Result<SyncReport, ApiError> {
-    let existing: BTreeMap<(String, String), DeliveryRecord> = state
-        .store()
-        .list_deliveries(Some(location), None)
-        .await?
-        .into_iter()
-        .map(|r| ((r.target.clone(), r.owner_id.clone()), r))
-        .collect();
-    let now = crate::clock::now_millis();
-    let mut report = SyncReport {
-        location: location.to_owned(),
-        applied: result.applied.len() as u64,
-        deleted: result.removed.len() as u64,
-        up_to_date: result.up_to_date,
-        ..SyncReport::default()
-    };
-    let mut put = Vec::new();
-    let mut wanted = std::collections::BTreeSet::new();
-    for o in result.outcomes {
-        match o.state {
-            DeliveryState::Pending => report.pending += 1,
-            DeliveryState::Error => report.errors += 1,
-            DeliveryState::Delivered => {}
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
         }
-        let row = DeliveryRecord {
-            location: location.to_owned(),
-            target: o.target,
-            owner_id: o.owner_id,
-            state: o.state.as_str().to_owned(),
-            revision: o.revision,
-            digest: o.digest,
-            code: o.code.map(str::to_owned),
-            message: o.message,
-            updated_at: now,
-        };
-        let mut row = row;
-        if let (None, Some(before)) = (
-            &row.digest,
-            existing.get(&(row.target.clone(), row.owner_id.clone())),
-        ) {
-            // A failed pass leaves what regcred last wrote there, and that is still regcred's:
-            // keep its digest and revision so that ownership survives the failure.
-            row.digest = before.digest.clone();
-            row.revision = row.revision.or(before.revision);
-        }
-        wanted.insert((row.target.clone(), row.owner_id.clone()));
-        let unchanged = existing
-            .get(&(row.target.clone(), row.owner_id.clone()))
-            .is_some_and(|e| {
-                (&e.state, e.revision, &e.digest, &e.code, &e.message)
-                    == (
-                        &row.state,
-                        row.revision,
-                        &row.digest,
-                        &row.code,
-                        &row.message,
-                    )
-            });
-        if !unchanged {
-            put.push(row);
-        }
+        Ok(())
     }
-    // A pass's outcomes are the whole truth about its location: rows of targets it no longer
-    // wants (removed, or never written) go.
-    let remove: Vec<(String, String)> = existing
-        .into_keys()
-        .filter(|k| !wanted.contains(k))
-        .collect();
-    if !put.is_empty() || !remove.is_empty() {
-        state
-            .store()
-            .update_deliveries(location, &put, &remove)
-            .await?;
-    }
-    Ok(report)
-}
-
-/// The delivery states of one owner (pull secret or deployment), for reads.
-pub async fn statuses(state: &AppState, owner_id: &str) -> Result<Vec<DeliveryStatus>, ApiError> {
-    state
-        .store()
-        .list_deliveries(None, Some(owner_id))
-        .await?
-        .into_iter()
-        .map(|r| {
-            // A state this regcred does not know is an error, never a silent default.
-            let delivery_state = DeliveryState::parse(&r.state).ok_or_else(|| {
-                ApiError::unreadable(format!(
-                    "delivery row of {owner_id} has the unknown state {:?}",
-                    r.state
-                ))
-            })?;
-            Ok(DeliveryStatus {
-                location: r.location,
-                target: r.target,
-                state: delivery_state,
-                revision: r.revision.and_then(|n| u64::try_from(n).ok()),
-                code: r.code,
-                message: r.message,
-                updated_at: rfc3339(r.updated_at),
-            })
-        })
-        .collect()
-}
-
-/// The outcome of a pull secret that could not be rendered this pass, for one of its targets.
-pub(crate) fn unrenderable(
-    target: String,
-    record: &PullSecretRecord,
-    why: &(String, String),
-) -> Outcome {
-    let code = match why.0.as_str() {
-        "credential_unavailable" => "credential_unavailable",
-        _ => "not_renderable",
-    };
-    Outcome::failed(
-        target,
-        &record.id,
-        DeliveryState::Error,
-        code,
-        why.1.clone(),
-    )
 }
 
 /// Replaces `path` with `content` so that readers see the old file or the new one, never a part:

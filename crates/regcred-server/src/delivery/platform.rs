@@ -12,7 +12,7 @@ use regcred_core::secret::Secret;
 use regcred_store::{AuditRecord, StoreError, TokenRecord};
 use serde_json::json;
 
-use crate::error::ApiError;
+use super::DeliveryError;
 use crate::AppState;
 
 /// The Secret holding the platform credential in each namespace that needs it.
@@ -24,9 +24,12 @@ pub(crate) const USERNAME: &str = "regcred-platform";
 /// How long a token minted for one registry check lives, should its revocation fail.
 const CHECK_TTL_MS: i64 = 5 * 60_000;
 
+/// What the owner id of a project's platform credential starts with.
+pub(crate) const OWNER_PREFIX: &str = "platform:";
+
 /// The owner id of a project's platform credential in the status rows and annotations.
 pub fn owner_id(project: &str) -> String {
-    format!("platform:{project}")
+    format!("{OWNER_PREFIX}{project}")
 }
 
 /// What a pass does about one project's platform credential.
@@ -84,7 +87,7 @@ pub(crate) async fn decide(
     observed: Option<&Owner>,
     project: &str,
     location: &str,
-) -> Result<Decision, ApiError> {
+) -> Result<Decision, DeliveryError> {
     let now = state.refresher().clock.now_ms();
     let previous = match observed {
         Some(Owner::Other) => return Ok(Decision::Leave),
@@ -125,7 +128,7 @@ pub(crate) async fn decide(
 pub(crate) async fn mint_for_check(
     state: &AppState,
     project: &str,
-) -> Result<(String, Secret), ApiError> {
+) -> Result<(String, Secret), DeliveryError> {
     mint(
         state,
         project,
@@ -143,9 +146,9 @@ async fn mint(
     name: &str,
     ttl_ms: i64,
     detail: serde_json::Value,
-) -> Result<(String, Secret), ApiError> {
+) -> Result<(String, Secret), DeliveryError> {
     let now = state.refresher().clock.now_ms();
-    let minted = crate::auth::mint_token()?;
+    let minted = crate::service::deliveries::mint_token()?;
     let record = TokenRecord {
         id: minted.id.clone(),
         name: name.to_owned(),
@@ -167,7 +170,7 @@ pub(crate) async fn revoke(
     state: &AppState,
     project: &str,
     token_id: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), DeliveryError> {
     let now = state.refresher().clock.now_ms();
     let event = audit(
         "token.revoke",

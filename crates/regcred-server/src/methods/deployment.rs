@@ -125,6 +125,7 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
 /// Runs the location's delivery pass now; a failure is a warning (the background pass retries).
 async fn sync_now(ctx: &Ctx, location: &str, warnings: &mut Vec<String>) {
     if let Err(e) = ctx.state.deliverer().sync(&ctx.state, location).await {
+        let e = ApiError::from(e);
         warnings.push(format!(
             "delivery to {location} did not complete ({}: {}); it is retried in the background",
             e.code, e.message

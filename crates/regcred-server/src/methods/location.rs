@@ -197,7 +197,7 @@ pub async fn sync(ctx: Ctx, req: LocationSync) -> Result<SyncReport, ApiError> {
     ctx.principal
         .require(Permission::WriteSecrets, ctx.principal.project.as_deref())?;
     locations::must_exist(&ctx.state, &req.name).await?;
-    ctx.state.deliverer().sync(&ctx.state, &req.name).await
+    Ok(ctx.state.deliverer().sync(&ctx.state, &req.name).await?)
 }
 
 pub async fn delete(ctx: Ctx, req: LocationRef) -> Result<LocationDeleted, ApiError> {

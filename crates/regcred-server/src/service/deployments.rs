@@ -49,7 +49,7 @@ pub async fn describe(
     let spec = decode_spec(&r.spec)?;
     let id = r.id.clone();
     let mut v = view(r, spec);
-    v.deliveries = crate::delivery::statuses(state, &id).await?;
+    v.deliveries = crate::service::deliveries::statuses(state, &id).await?;
     if with_revisions {
         for rev in state.store().list_deployment_revisions(&id).await? {
             v.revisions.push(DeploymentRevision {

@@ -4,6 +4,7 @@
 //! says who acts, for the audit trail; background work calls the same services.
 
 pub mod checks;
+pub mod deliveries;
 pub mod deployments;
 pub mod images;
 pub mod locations;

@@ -88,7 +88,7 @@ pub async fn describe(state: &AppState, r: PullSecretRecord) -> Result<PullSecre
         .get_minted(&r.id)
         .await?
         .filter(|m| m.revision == r.revision);
-    let deliveries = crate::delivery::statuses(state, &r.id).await?;
+    let deliveries = crate::service::deliveries::statuses(state, &r.id).await?;
     let mut v = view(r, used)?;
     v.deliveries = deliveries;
     v.credential = minted.map(|m| MintedStatus {

@@ -1,0 +1,631 @@
+//! The one delivery pass, for every kind of location. A location kind is a [`Backend`]: it says
+//! where each owner's (pull secret's, deployment's) content goes as typed targets, builds that
+//! content, observes what stands at targets, and applies and deletes. The pass itself is here and
+//! the same for all: it builds the desired state owner by owner, holds back the targets of owners
+//! that cannot be rendered, decides about the platform credential, plans with the pure planner of
+//! [`regcred_core::delivery`] (ownership checks and refusals), hands the jobs to the backend, and
+//! turns what happened into [`Outcome`]s — one per (target, owner) — which `record` writes as rows.
+//!
+//! When the site as a whole fails (a cluster that cannot be reached, an auth file that cannot be
+//! read) every target the pass knows of gets that failure instead, so a location that never
+//! worked still says why.
+//!
+//! Incremental passes plug in at the two inputs: desired state is computed per owner from
+//! [`Pass::sources`] and [`Pass::workloads`], and [`Backend::observe`] is given the set of targets
+//! the pass cares about. A pass restricted to what changed since the last one — changed owners,
+//! plus the targets of vanished owners taken from their rows — would hand in only those owners,
+//! observe only their targets (the Kubernetes backend would list by owner label instead of by
+//! location), and record only the rows of those owners instead of treating its outcomes as the
+//! whole truth about the location (`record::record_outcomes`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use regcred_core::api::{DeliveryState, Resolution};
+use regcred_core::codes::DeliveryCode;
+use regcred_core::delivery::{plan, Action, Desired, Observed, Owner, Refusal};
+use regcred_core::k8s_secret::DockerAuth;
+use regcred_store::PullSecretRecord;
+
+use super::{platform, DeliveryError, Rendered, Source, Workload};
+use crate::AppState;
+
+/// Why one target is not delivered.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub state: DeliveryState,
+    pub code: DeliveryCode,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn error(code: DeliveryCode, message: impl Into<String>) -> Failure {
+        Failure {
+            state: DeliveryState::Error,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn pending(code: DeliveryCode, message: impl Into<String>) -> Failure {
+        Failure {
+            state: DeliveryState::Pending,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The state of one target for one owner after a pass, before it becomes a row. `target` is the
+/// row's name of the target (`secret:<ns>/<name>`, `file:<path>`, `auth:<key>`).
+pub(crate) struct Outcome {
+    pub target: String,
+    pub owner_id: String,
+    pub state: DeliveryState,
+    pub revision: Option<i64>,
+    pub digest: Option<String>,
+    pub code: Option<DeliveryCode>,
+    pub message: Option<String>,
+}
+
+impl Outcome {
+    pub fn delivered(target: String, owner_id: &str, revision: i64, digest: &str) -> Outcome {
+        Outcome {
+            target,
+            owner_id: owner_id.to_owned(),
+            state: DeliveryState::Delivered,
+            revision: Some(revision),
+            digest: Some(digest.to_owned()),
+            code: None,
+            message: None,
+        }
+    }
+
+    pub fn failed(target: String, owner_id: &str, failure: Failure) -> Outcome {
+        Outcome {
+            target,
+            owner_id: owner_id.to_owned(),
+            state: failure.state,
+            revision: None,
+            digest: None,
+            code: Some(failure.code),
+            message: Some(failure.message),
+        }
+    }
+}
+
+/// A target written or removed by a pass, for its owner (audited).
+pub(crate) struct Change {
+    pub target: String,
+    pub owner_id: String,
+}
+
+/// What a pass hands to recording: the outcome of each wanted target, and what it changed.
+#[derive(Default)]
+pub(crate) struct PassResult {
+    pub outcomes: Vec<Outcome>,
+    pub applied: Vec<Change>,
+    pub removed: Vec<Change>,
+    pub up_to_date: u64,
+}
+
+impl PassResult {
+    pub fn extend(&mut self, other: PassResult) {
+        self.outcomes.extend(other.outcomes);
+        self.applied.extend(other.applied);
+        self.removed.extend(other.removed);
+        self.up_to_date += other.up_to_date;
+    }
+}
+
+/// What one pass works on: a location's owners, each rendered once.
+pub(crate) struct Pass<'a> {
+    pub state: &'a AppState,
+    pub location: &'a str,
+    pub sources: Vec<&'a Source>,
+    pub workloads: Vec<&'a Workload>,
+}
+
+/// Where an owner's content goes: a target, or a target it cannot reach yet (and why).
+pub(crate) enum Place<T> {
+    At(T),
+    Pending(T, Failure),
+}
+
+/// Where an owner's content goes, with the content: a target, or a target it cannot reach yet.
+pub(crate) enum Placed<T, C> {
+    At(T, Wanted<C>),
+    Pending(T, Failure),
+}
+
+/// Content for a target, and the digest that says whether what is there is already it.
+pub(crate) struct Wanted<C> {
+    pub content: C,
+    pub digest: String,
+}
+
+/// One change for a backend to make.
+pub(crate) enum Job<T, C> {
+    /// Create (`exists` false) or update what regcred owns at the target.
+    Apply {
+        desired: Desired<T>,
+        content: C,
+        exists: bool,
+    },
+    Delete {
+        target: T,
+        owner_id: String,
+    },
+}
+
+/// What came of one [`Job`].
+pub(crate) struct Done<T> {
+    pub target: T,
+    pub owner_id: String,
+    /// The applied content's digest (empty for a delete).
+    pub digest: String,
+    pub result: Result<Step, Failure>,
+}
+
+pub(crate) enum Step {
+    Applied,
+    Removed,
+}
+
+/// The jobs' results, or a failure of the whole site that voids them all.
+pub(crate) enum Executed<T> {
+    Each(Vec<Done<T>>),
+    Site(Failure),
+}
+
+/// A target that holds its owner's content after the pass (applied or already up to date).
+pub(crate) struct Settled<T> {
+    pub target: T,
+    pub owner_id: String,
+    pub revision: i64,
+    pub just_applied: bool,
+}
+
+/// One kind of location. Methods that build targets and content are pure; `prepare`, `observe`,
+/// `execute` and `finish` do the IO.
+pub(crate) trait Backend {
+    type Target: Ord + Clone + Send + Sync + 'static;
+    type Content: Send + 'static;
+    /// Whether a failure of the whole site keeps every status row of the location (marked with
+    /// the failure) — so that what was delivered before is not forgotten — or reports only the
+    /// targets the pass knows of.
+    const KEEPS_ROWS: bool;
+
+    /// The row name of a target.
+    fn row(&self, t: &Self::Target) -> String;
+    /// Connects or reads what the targets depend on; a failure is the whole site's.
+    fn prepare(&mut self) -> impl Future<Output = Result<(), Failure>> + Send;
+    /// Where a pull secret goes when nothing is known about the site (for failure rows).
+    fn home(&self, record: &PullSecretRecord) -> Self::Target;
+    /// Where a deployment goes when nothing is known about the site, if anywhere.
+    fn workload_home(&self, _w: &Workload) -> Option<Self::Target> {
+        None
+    }
+    /// Where a pull secret goes.
+    fn secret_targets(&self, record: &PullSecretRecord) -> Vec<Place<Self::Target>>;
+    /// Where a deployment goes and what is written there; `None` where deployments are not
+    /// objects of their own.
+    fn workload(&self, _w: &Workload) -> Option<Placed<Self::Target, Self::Content>> {
+        None
+    }
+    /// Where a project's platform credential goes, if anywhere.
+    fn platform_target(&self, _project: &str) -> Option<Self::Target> {
+        None
+    }
+    /// A pull secret's content at `t`; the outer error stops the pass.
+    fn secret_content(
+        &self,
+        t: &Self::Target,
+        record: &PullSecretRecord,
+        rendered: &Rendered,
+    ) -> Result<Result<Wanted<Self::Content>, Failure>, DeliveryError>;
+    /// Whether a Secret can be written here at all (checked before a token is minted for one).
+    fn platform_writable(&self) -> Result<(), Failure> {
+        Ok(())
+    }
+    /// The platform credential's content at `t`, its digest being `token_id`.
+    fn platform_content(
+        &self,
+        t: &Self::Target,
+        project: &str,
+        auth: DockerAuth<'_>,
+        token_id: &str,
+    ) -> Result<Self::Content, DeliveryError>;
+    /// What stands at the site: everything regcred owns there, and whatever stands at `wanted`.
+    fn observe(
+        &mut self,
+        wanted: Vec<Self::Target>,
+    ) -> impl Future<Output = Result<Vec<Observed<Self::Target>>, Failure>> + Send;
+    fn refused(&self, desired: &Desired<Self::Target>, refusal: &Refusal) -> Failure;
+    fn execute(
+        &mut self,
+        jobs: Vec<Job<Self::Target, Self::Content>>,
+    ) -> impl Future<Output = Result<Executed<Self::Target>, DeliveryError>> + Send;
+    /// Work that follows from what was settled and deleted (ServiceAccounts); more outcomes.
+    fn finish(
+        &mut self,
+        _pass: &Pass<'_>,
+        _settled: &[Settled<Self::Target>],
+        _deleted: &[Done<Self::Target>],
+    ) -> impl Future<Output = Result<Vec<Outcome>, DeliveryError>> + Send {
+        async { Ok(Vec::new()) }
+    }
+}
+
+/// A platform token minted this pass for a target (and the one it replaces).
+struct Minted<'a> {
+    project: &'a str,
+    token_id: String,
+    previous: Option<String>,
+}
+
+/// The desired state of a pass, built owner by owner.
+struct Desires<'a, B: Backend> {
+    desired: Vec<Desired<B::Target>>,
+    contents: BTreeMap<B::Target, B::Content>,
+    revisions: BTreeMap<B::Target, i64>,
+    /// Targets of owners that could not be rendered: what is there stays.
+    held: BTreeSet<B::Target>,
+    minted: BTreeMap<B::Target, Minted<'a>>,
+    outcomes: Vec<Outcome>,
+}
+
+impl<'a, B: Backend> Desires<'a, B> {
+    fn new() -> Self {
+        Desires {
+            desired: Vec::new(),
+            contents: BTreeMap::new(),
+            revisions: BTreeMap::new(),
+            held: BTreeSet::new(),
+            minted: BTreeMap::new(),
+            outcomes: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, b: &B, t: B::Target, owner_id: &str, failure: Failure, hold: bool) {
+        self.outcomes
+            .push(Outcome::failed(b.row(&t), owner_id, failure));
+        if hold {
+            self.held.insert(t);
+        }
+    }
+
+    /// Wants `wanted` at `t` for `owner_id`; the first owner to want a target keeps its content
+    /// (the planner refuses the others).
+    fn want(&mut self, t: B::Target, owner_id: &str, wanted: Wanted<B::Content>, revision: i64) {
+        if !self.contents.contains_key(&t) {
+            self.contents.insert(t.clone(), wanted.content);
+            self.revisions.insert(t.clone(), revision);
+        }
+        self.desired.push(Desired {
+            target: t,
+            owner_id: owner_id.to_owned(),
+            digest: wanted.digest,
+        });
+    }
+
+    fn pull_secrets(&mut self, pass: &Pass<'_>, b: &B) -> Result<(), DeliveryError> {
+        for s in &pass.sources {
+            let r = &s.record;
+            for place in b.secret_targets(r) {
+                let t = match place {
+                    Place::At(t) => t,
+                    Place::Pending(t, why) => {
+                        self.fail(b, t, &r.id, why, false);
+                        continue;
+                    }
+                };
+                let content = match &s.result {
+                    Ok(rendered) => b.secret_content(&t, r, rendered)?,
+                    Err(why) => Err(why.clone()),
+                };
+                match content {
+                    Ok(wanted) => self.want(t, &r.id, wanted, r.revision),
+                    Err(why) => self.fail(b, t, &r.id, why, true),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn workloads(&mut self, pass: &Pass<'_>, b: &B) {
+        for w in &pass.workloads {
+            let d = &w.record;
+            match b.workload(w) {
+                None => {}
+                Some(Placed::Pending(t, why)) => self.fail(b, t, &d.id, why, false),
+                Some(Placed::At(t, wanted)) => self.want(t, &d.id, wanted, d.revision),
+            }
+        }
+    }
+
+    /// The platform credential of each project that deploys from its own platform registry:
+    /// kept while its token is fresh, otherwise a new token to write.
+    async fn platform(
+        &mut self,
+        pass: &Pass<'_>,
+        b: &B,
+        observed: &[Observed<B::Target>],
+        targets: &[(B::Target, &'a str)],
+        registry: &str,
+    ) -> Result<(), DeliveryError> {
+        for (t, project) in targets {
+            let owner = platform::owner_id(project);
+            if let Err(why) = b.platform_writable() {
+                self.fail(b, t.clone(), &owner, why, true);
+                continue;
+            }
+            let seen = observed.iter().find(|o| o.target == *t).map(|o| &o.owner);
+            let decision = platform::decide(pass.state, seen, project, pass.location).await?;
+            if let platform::Decision::Mint {
+                token_id,
+                secret,
+                previous,
+            } = &decision
+            {
+                let auth = platform::auth(registry, secret);
+                let content = b.platform_content(t, project, auth, token_id)?;
+                self.contents.entry(t.clone()).or_insert(content);
+                self.revisions.entry(t.clone()).or_insert(0);
+                let minted = Minted {
+                    project,
+                    token_id: token_id.clone(),
+                    previous: previous.clone(),
+                };
+                self.minted.insert(t.clone(), minted);
+            }
+            self.desired.push(Desired {
+                target: t.clone(),
+                owner_id: owner,
+                digest: decision.digest().to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The plan's changes as jobs; its refusals as outcomes. The targets of owners that could
+    /// not be rendered are neither written nor removed.
+    fn jobs(&mut self, b: &B, actions: Vec<Action<B::Target>>) -> Vec<Job<B::Target, B::Content>> {
+        let mut jobs = Vec::new();
+        for action in actions {
+            match action {
+                Action::Refuse { desired, refusal } => {
+                    let why = b.refused(&desired, &refusal);
+                    self.fail(b, desired.target, &desired.owner_id, why, false);
+                }
+                Action::Apply { desired, exists } if !self.held.contains(&desired.target) => {
+                    let Some(content) = self.contents.remove(&desired.target) else {
+                        continue;
+                    };
+                    jobs.push(Job::Apply {
+                        desired,
+                        content,
+                        exists,
+                    });
+                }
+                Action::Delete { target, owner_id } if !self.held.contains(&target) => {
+                    jobs.push(Job::Delete { target, owner_id });
+                }
+                Action::Apply { .. } | Action::Delete { .. } => {}
+            }
+        }
+        jobs
+    }
+}
+
+/// The projects whose deployments pull from their own platform registry, with the target of
+/// each one's platform credential.
+fn platform_targets<'a, B: Backend>(pass: &Pass<'a>, b: &B) -> Vec<(B::Target, &'a str)> {
+    let projects: BTreeSet<&'a str> = pass
+        .workloads
+        .iter()
+        .filter(|w| w.spec.resolution == Resolution::PlatformRegistry)
+        .map(|w| w.record.project.as_str())
+        .collect();
+    projects
+        .into_iter()
+        .filter_map(|project| Some((b.platform_target(project)?, project)))
+        .collect()
+}
+
+/// One pass over one site: desired, observed, planned, applied, and the outcome of each target.
+pub(crate) async fn run<B: Backend>(
+    pass: &Pass<'_>,
+    b: &mut B,
+) -> Result<PassResult, DeliveryError> {
+    if let Err(why) = b.prepare().await {
+        return site_failed(pass, b, why, &[]).await;
+    }
+    let mut d = Desires::<B>::new();
+    d.pull_secrets(pass, b)?;
+    d.workloads(pass, b);
+    let platform = platform_targets(pass, b);
+    let wanted: BTreeSet<B::Target> = d
+        .desired
+        .iter()
+        .map(|x| x.target.clone())
+        .chain(platform.iter().map(|(t, _)| t.clone()))
+        .collect();
+    let observed = match b.observe(wanted.into_iter().collect()).await {
+        Ok(observed) => observed,
+        Err(why) => return site_failed(pass, b, why, &d.desired).await,
+    };
+    if let Some(registry) = pass.state.platform().map(|p| p.config.registry.clone()) {
+        d.platform(pass, b, &observed, &platform, &registry).await?;
+    }
+    let plan = plan(&d.desired, &observed);
+    let mut result = PassResult {
+        up_to_date: plan.up_to_date.len() as u64,
+        ..PassResult::default()
+    };
+    let mut settled = Vec::new();
+    for x in plan.up_to_date {
+        let revision = d.revisions.get(&x.target).copied().unwrap_or(0);
+        d.outcomes.push(Outcome::delivered(
+            b.row(&x.target),
+            &x.owner_id,
+            revision,
+            &x.digest,
+        ));
+        settled.push(Settled {
+            target: x.target,
+            owner_id: x.owner_id,
+            revision,
+            just_applied: false,
+        });
+    }
+    let jobs = d.jobs(b, plan.actions);
+    let done = match b.execute(jobs).await? {
+        Executed::Each(done) => done,
+        Executed::Site(why) => return site_failed(pass, b, why, &[]).await,
+    };
+    let deleted = settle(pass, b, &mut d, &observed, done, &mut result, &mut settled).await?;
+    let more = b.finish(pass, &settled, &deleted).await?;
+    result.outcomes = d.outcomes;
+    result.outcomes.extend(more);
+    Ok(result)
+}
+
+/// Turns the jobs' results into outcomes and changes, and retires platform tokens: a replaced
+/// one once its successor is written, a new one that was not written, and a removed one. Answers
+/// what was deleted.
+async fn settle<B: Backend>(
+    pass: &Pass<'_>,
+    b: &B,
+    d: &mut Desires<'_, B>,
+    observed: &[Observed<B::Target>],
+    done: Vec<Done<B::Target>>,
+    result: &mut PassResult,
+    settled: &mut Vec<Settled<B::Target>>,
+) -> Result<Vec<Done<B::Target>>, DeliveryError> {
+    let mut deleted = Vec::new();
+    for x in done {
+        let row = b.row(&x.target);
+        let minted = d.minted.get(&x.target);
+        match &x.result {
+            Ok(Step::Applied) => {
+                let revision = d.revisions.get(&x.target).copied().unwrap_or(0);
+                d.outcomes.push(Outcome::delivered(
+                    row.clone(),
+                    &x.owner_id,
+                    revision,
+                    &x.digest,
+                ));
+                if let Some(Minted {
+                    project,
+                    previous: Some(previous),
+                    ..
+                }) = minted
+                {
+                    platform::revoke(pass.state, project, previous).await?;
+                }
+                result.applied.push(Change {
+                    target: row,
+                    owner_id: x.owner_id.clone(),
+                });
+                settled.push(Settled {
+                    target: x.target,
+                    owner_id: x.owner_id,
+                    revision,
+                    just_applied: true,
+                });
+            }
+            Ok(Step::Removed) => {
+                revoke_removed(pass, observed, &x).await?;
+                result.removed.push(Change {
+                    target: row,
+                    owner_id: x.owner_id.clone(),
+                });
+                deleted.push(x);
+            }
+            Err(why) => {
+                // A token minted for an object that was not written is of no use to anyone.
+                if let Some(m) = minted {
+                    platform::revoke(pass.state, m.project, &m.token_id).await?;
+                }
+                d.outcomes
+                    .push(Outcome::failed(row, &x.owner_id, why.clone()));
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// Revokes the platform token a removed target held (its digest is the token's id).
+async fn revoke_removed<T: Ord>(
+    pass: &Pass<'_>,
+    observed: &[Observed<T>],
+    removed: &Done<T>,
+) -> Result<(), DeliveryError> {
+    let Some(project) = removed.owner_id.strip_prefix(platform::OWNER_PREFIX) else {
+        return Ok(());
+    };
+    let held = observed.iter().find_map(|o| match &o.owner {
+        Owner::Regcred { owner_id, digest }
+            if o.target == removed.target && owner_id.starts_with(platform::OWNER_PREFIX) =>
+        {
+            Some(digest)
+        }
+        _ => None,
+    });
+    match held {
+        Some(token_id) => platform::revoke(pass.state, project, token_id).await,
+        None => Ok(()),
+    }
+}
+
+/// The site failed as a whole: every target the pass knows it wants — each owner's home, plus
+/// whatever it had planned — gets the failure, and with [`Backend::KEEPS_ROWS`] every row of the
+/// location keeps what it said, marked with the failure.
+async fn site_failed<B: Backend>(
+    pass: &Pass<'_>,
+    b: &B,
+    why: Failure,
+    planned: &[Desired<B::Target>],
+) -> Result<PassResult, DeliveryError> {
+    let mut outcomes: BTreeMap<(String, String), Outcome> = BTreeMap::new();
+    if B::KEEPS_ROWS {
+        for r in pass
+            .state
+            .store()
+            .list_deliveries(Some(pass.location), None)
+            .await?
+        {
+            let outcome = Outcome {
+                revision: r.revision,
+                digest: r.digest,
+                ..Outcome::failed(r.target.clone(), &r.owner_id, why.clone())
+            };
+            outcomes.insert((r.target, r.owner_id), outcome);
+        }
+    }
+    let known = pass
+        .sources
+        .iter()
+        .map(|s| (b.home(&s.record), s.record.id.as_str()))
+        .chain(
+            pass.workloads
+                .iter()
+                .filter_map(|w| Some((b.workload_home(w)?, w.record.id.as_str()))),
+        )
+        .chain(
+            planned
+                .iter()
+                .map(|x| (x.target.clone(), x.owner_id.as_str())),
+        );
+    for (t, owner) in known {
+        let row = b.row(&t);
+        outcomes
+            .entry((row.clone(), owner.to_owned()))
+            .or_insert_with(|| Outcome::failed(row, owner, why.clone()));
+    }
+    Ok(PassResult {
+        outcomes: outcomes.into_values().collect(),
+        ..PassResult::default()
+    })
+}

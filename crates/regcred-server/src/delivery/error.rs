@@ -1,0 +1,37 @@
+//! Why a delivery pass stopped. A pass that runs to its end records what went wrong with each
+//! target as an outcome (a [`DeliveryCode`] in its row); a [`DeliveryError`] is for what ends the
+//! pass itself. It knows nothing of HTTP: the API turns it into its own error where it calls
+//! delivery (`location.sync`, `deployment.*`), and the background loop logs it.
+
+use regcred_core::codes::DeliveryCode;
+use regcred_store::StoreError;
+
+/// What ended a delivery pass (or one of the platform-credential steps it shares with the API).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The location was deleted, or never existed.
+    #[error("location {0:?} does not exist")]
+    NoLocation(String),
+    /// Something cannot be delivered at all, for the reason `code` names: a pull secret whose
+    /// credential cannot be had or rendered (the pass records it per target), or an object that
+    /// cannot be built (the pass stops).
+    #[error("{message}")]
+    Undeliverable { code: DeliveryCode, message: String },
+    /// What the pass was about to replace changed while it planned; the next pass plans again.
+    #[error("{0}")]
+    Changed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored value this regcred cannot read back (an unknown location kind).
+    #[error("{0}")]
+    Unreadable(String),
+    /// A failure nobody can fix from the outside; the cause is for the server log.
+    #[error(transparent)]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl DeliveryError {
+    pub(crate) fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        DeliveryError::Internal(Box::new(cause))
+    }
+}

@@ -1,0 +1,162 @@
+//! What a pass leaves behind: one `delivery.apply` audit event per project for what it wrote and
+//! removed, and the delivery rows (one per target and owner) that `pullSecret.get` and
+//! `deployment.get` show.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use regcred_core::api::{DeliveryState, SyncReport};
+use regcred_store::DeliveryRecord;
+
+use super::driver::{Outcome, PassResult};
+use super::{platform, DeliveryError};
+use crate::AppState;
+
+/// How many targets an audit event lists per owner (with their count).
+const LISTED: usize = 20;
+
+type ByOwner<'a> = BTreeMap<&'a str, Vec<&'a str>>;
+
+/// Audits what a pass wrote and removed — delivery releases credentials — one event per project
+/// (owners that are gone, such as deleted pull secrets, under no project). Targets are listed up
+/// to a bound per owner, with their count, so a fan-out to thousands of namespaces stays one
+/// readable event.
+pub(super) async fn audit_pass(
+    state: &AppState,
+    location: &str,
+    result: &PassResult,
+    projects: &BTreeMap<&str, &str>,
+) -> Result<(), DeliveryError> {
+    let mut by_project: BTreeMap<Option<&str>, (ByOwner, ByOwner)> = BTreeMap::new();
+    fn project_of<'a>(projects: &BTreeMap<&str, &'a str>, owner: &'a str) -> Option<&'a str> {
+        projects
+            .get(owner)
+            .copied()
+            .or_else(|| owner.strip_prefix(platform::OWNER_PREFIX))
+    }
+    for (changes, applied) in [(&result.applied, true), (&result.removed, false)] {
+        for c in changes {
+            let entry = by_project
+                .entry(project_of(projects, &c.owner_id))
+                .or_default();
+            let side = if applied { &mut entry.0 } else { &mut entry.1 };
+            side.entry(&c.owner_id).or_default().push(&c.target);
+        }
+    }
+    for (project, (applied, removed)) in &by_project {
+        let event = regcred_store::AuditRecord {
+            id: 0,
+            time: crate::clock::now_millis(),
+            actor: "regcred".into(),
+            channel: "delivery".into(),
+            action: "delivery.apply".into(),
+            project: project.map(str::to_owned),
+            target: location.to_owned(),
+            outcome: "ok".into(),
+            detail: serde_json::json!({
+                "applied": summary(applied),
+                "removed": summary(removed),
+            })
+            .to_string(),
+        };
+        state.store().append_audit(&event).await?;
+    }
+    Ok(())
+}
+
+fn summary(by_owner: &ByOwner) -> Vec<serde_json::Value> {
+    by_owner
+        .iter()
+        .map(|(owner, targets)| {
+            serde_json::json!({
+                "owner": owner,
+                "count": targets.len(),
+                "targets": targets.iter().take(LISTED).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// Writes the rows that changed and drops the rows of removed targets.
+pub(super) async fn record_outcomes(
+    state: &AppState,
+    location: &str,
+    result: PassResult,
+) -> Result<SyncReport, DeliveryError> {
+    let existing: BTreeMap<(String, String), DeliveryRecord> = state
+        .store()
+        .list_deliveries(Some(location), None)
+        .await?
+        .into_iter()
+        .map(|r| ((r.target.clone(), r.owner_id.clone()), r))
+        .collect();
+    let mut report = SyncReport {
+        location: location.to_owned(),
+        applied: result.applied.len() as u64,
+        deleted: result.removed.len() as u64,
+        up_to_date: result.up_to_date,
+        ..SyncReport::default()
+    };
+    let now = crate::clock::now_millis();
+    let mut put = Vec::new();
+    let mut wanted = BTreeSet::new();
+    for o in result.outcomes {
+        match o.state {
+            DeliveryState::Pending => report.pending += 1,
+            DeliveryState::Error => report.errors += 1,
+            DeliveryState::Delivered => {}
+        }
+        let key = (o.target.clone(), o.owner_id.clone());
+        let row = row(location, o, existing.get(&key), now);
+        if existing.get(&key).is_none_or(|e| !same(e, &row)) {
+            put.push(row);
+        }
+        wanted.insert(key);
+    }
+    // A pass's outcomes are the whole truth about its location: rows of targets it no longer
+    // wants (removed, or never written) go.
+    let remove: Vec<(String, String)> = existing
+        .into_keys()
+        .filter(|k| !wanted.contains(k))
+        .collect();
+    if !put.is_empty() || !remove.is_empty() {
+        state
+            .store()
+            .update_deliveries(location, &put, &remove)
+            .await?;
+    }
+    Ok(report)
+}
+
+/// The row of an outcome.
+fn row(location: &str, o: Outcome, before: Option<&DeliveryRecord>, now: i64) -> DeliveryRecord {
+    let mut row = DeliveryRecord {
+        location: location.to_owned(),
+        target: o.target,
+        owner_id: o.owner_id,
+        state: o.state.as_str().to_owned(),
+        revision: o.revision,
+        digest: o.digest,
+        code: o.code.map(|c| c.as_str().to_owned()),
+        message: o.message,
+        updated_at: now,
+    };
+    if let (None, Some(before)) = (&row.digest, before) {
+        // A failed pass leaves what regcred last wrote there, and that is still regcred's:
+        // keep its digest and revision so that ownership survives the failure.
+        row.digest = before.digest.clone();
+        row.revision = row.revision.or(before.revision);
+    }
+    row
+}
+
+/// Whether a row says the same as the stored one (only its time would change).
+fn same(e: &DeliveryRecord, row: &DeliveryRecord) -> bool {
+    (&e.state, e.revision, &e.digest, &e.code, &e.message)
+        == (
+            &row.state,
+            row.revision,
+            &row.digest,
+            &row.code,
+            &row.message,
+        )
+}
