@@ -75,17 +75,7 @@ pub async fn mint(
     credential: &Credential,
     now_ms: i64,
 ) -> Result<Minted, MintError> {
-    let secret = |provider: &'static str, field: &'static str| {
-        credential
-            .material
-            .get(field)
-            .ok_or_else(|| MintError::Invalid {
-                provider,
-                message: format!(
-                    "the stored material has no {field}; create the pull secret again"
-                ),
-            })
-    };
+    let material = &credential.material;
     let params = &credential.params;
     match credential.kind {
         Kind::Ecr => {
@@ -98,7 +88,11 @@ pub async fn mint(
                     .access_key_id
                     .as_deref()
                     .ok_or_else(|| missing("accessKeyId"))?,
-                secret_access_key: secret("ECR", "secretAccessKey")?,
+                secret_access_key: stored(
+                    "ECR",
+                    "secretAccessKey",
+                    material.ecr_secret_access_key(),
+                )?,
                 region: params.region.as_deref().ok_or_else(|| missing("region"))?,
                 registry_id: params.registry_id.as_deref(),
                 role_arn: params.role_arn.as_deref(),
@@ -107,7 +101,11 @@ pub async fn mint(
             ecr::mint(&request).await
         }
         Kind::Gcr | Kind::Gar => {
-            let key = secret("Google", "serviceAccountKey")?;
+            let key = stored(
+                "Google",
+                "serviceAccountKey",
+                material.service_account_key(),
+            )?;
             check_token_uri(config, key)?;
             gcp::mint_access_token(&config.http, key, None, now_ms).await
         }
@@ -117,7 +115,7 @@ pub async fn mint(
                 registry: host,
                 tenant: params.tenant.as_deref().unwrap_or_default(),
                 client_id: credential.username.as_deref().unwrap_or_default(),
-                client_secret: secret("Entra ID", "password")?,
+                client_secret: stored("Entra ID", "password", material.acr_client_secret())?,
                 authority_url: &config.azure_authority_url,
                 registry_scheme: if config.insecure_http_hosts.iter().any(|h| h == host) {
                     "http"
@@ -132,6 +130,19 @@ pub async fn mint(
             message: format!("{} pull secrets are not minted", other.as_str()),
         }),
     }
+}
+
+/// The secret of the stored material a provider needs (`field` names it), which material of
+/// another kind does not have.
+fn stored<'a>(
+    provider: &'static str,
+    field: &str,
+    secret: Option<&'a Secret>,
+) -> Result<&'a Secret, MintError> {
+    secret.ok_or_else(|| MintError::Invalid {
+        provider,
+        message: format!("the stored material has no {field}; create the pull secret again"),
+    })
 }
 
 /// The key names where its assertion is sent; plain HTTP only to hosts named insecure, so a

@@ -30,11 +30,13 @@ pub fn open(state: &AppState, r: &PullSecretRecord) -> Result<Credential, ApiErr
     let plaintext = state
         .vault()
         .open_sealed(&SealedFor::pull_secret(r), &r.sealed)?;
-    let material = Material::from_plaintext(&plaintext).map_err(|e| ApiError::internal(&e))?;
+    let kind = kind_of(r)?;
+    let material =
+        Material::from_plaintext(kind, &plaintext).map_err(|e| ApiError::internal(&e))?;
     let server = RegistryServer::parse(&r.server).map_err(|e| ApiError::internal(&e))?;
     let params: Params = serde_json::from_str(&r.params).map_err(|e| ApiError::internal(&e))?;
     Ok(Credential {
-        kind: kind_of(r)?,
+        kind,
         server,
         username: r.username.clone(),
         email: r.email.clone(),

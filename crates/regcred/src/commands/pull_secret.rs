@@ -141,7 +141,7 @@ fn secret_to_ask(args: &PullSecretCreateArgs) -> Option<Typed> {
     };
     kind.info()
         .fields
-        .into_iter()
+        .iter()
         .find(|f| f.required && f.secret)
         .and_then(|f| Typed::of_field(f.name))
 }
