@@ -122,6 +122,8 @@ fn verification(
     revision: u64,
     ctx: &Ctx,
 ) -> Verification {
+    // Every check report passes through here once, whichever method asked for it.
+    ctx.state.metrics().registry_check(report.outcome);
     Verification {
         outcome: report.outcome.as_str().to_owned(),
         hint: report.hint.clone(),
