@@ -12,7 +12,6 @@
 use regcred_core::codes::ErrorCode;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ use regcred_store::vault::SealedFor;
 use regcred_store::{AuditRecord, MintedRecord, PullSecretRecord};
 
 use crate::error::ApiError;
+use crate::metrics::RefreshOutcome;
 use crate::AppState;
 
 /// Something that mints credentials: the real providers, or a script in tests.
@@ -51,14 +51,6 @@ impl Minter for Providers {
     }
 }
 
-/// Outcome counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct RefreshCounters {
-    pub ok: AtomicU64,
-    pub transient: AtomicU64,
-    pub rejected: AtomicU64,
-}
-
 /// The credential to use now, and when it stops working (`None`: stored, or unknown).
 #[derive(Debug, Clone)]
 pub struct Current {
@@ -73,7 +65,6 @@ pub struct Refresher {
     pub clock: Clock,
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     wake: tokio::sync::Notify,
-    pub counters: RefreshCounters,
 }
 
 /// Whether a pull secret's credential is minted rather than stored.
@@ -91,7 +82,6 @@ impl Refresher {
             clock,
             inflight: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
-            counters: RefreshCounters::default(),
         }
     }
 
@@ -210,7 +200,7 @@ impl Refresher {
         let sample = jitter_sample(&record.id, now);
         let next = match self.minter.mint(credential, now).await {
             Ok(minted) => {
-                self.counters.ok.fetch_add(1, Ordering::Relaxed);
+                state.metrics().credential_refresh(RefreshOutcome::Ok);
                 let expires_at = minted.expires_at_ms.filter(|&at| at > now);
                 if minted.expires_at_ms.is_some() && expires_at.is_none() {
                     tracing::warn!(pull_secret = %record.id, "the provider answered an expiry in the past; treating the lifetime as unknown");
@@ -241,11 +231,10 @@ impl Refresher {
                 m
             }
             Err(e) => {
-                let counter = match e.is_transient() {
-                    true => &self.counters.transient,
-                    false => &self.counters.rejected,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
+                state.metrics().credential_refresh(match e.is_transient() {
+                    true => RefreshOutcome::TransientError,
+                    false => RefreshOutcome::Rejected,
+                });
                 let failures = previous.as_ref().map_or(0, |p| p.failures) + 1;
                 let kept = previous.clone().filter(|p| p.sealed.is_some());
                 let m = MintedRecord {

@@ -83,7 +83,7 @@ pub async fn dispatch(
         .await;
     let (code, response) = match outcome {
         Ok(result) => (
-            "ok".to_owned(),
+            "ok",
             Json(Envelope {
                 ok: true,
                 result: Some(result),
@@ -98,12 +98,12 @@ pub async fn dispatch(
                 status = e.status.as_u16(),
                 "refused"
             );
-            (e.code.to_string(), e.into_response())
+            (e.code.as_str(), e.into_response())
         }
     };
     state
         .metrics()
-        .observe(info.name, &code, started.elapsed().as_secs_f64());
+        .observe(info.name, code, started.elapsed().as_secs_f64());
     response
 }
 

@@ -196,6 +196,14 @@ pub trait Store: Send + Sync + 'static {
     async fn get_minted(&self, pull_secret_id: &str) -> Result<Option<MintedRecord>>;
     async fn list_minted(&self) -> Result<Vec<MintedRecord>>;
 
+    // ---- aggregates (for `/metrics`: a bounded number of rows whatever the data size) ----
+    /// Pull secrets per kind, ordered by kind; kinds without pull secrets are absent.
+    async fn count_pull_secrets_by_kind(&self) -> Result<Vec<PullSecretCount>>;
+    /// Deliveries per location and state, ordered by both; pairs without rows are absent.
+    async fn count_deliveries_by_state(&self) -> Result<Vec<DeliveryCount>>;
+    /// Minted state per pull-secret kind, ordered by kind; kinds without minted state are absent.
+    async fn summarize_minted_by_kind(&self) -> Result<Vec<MintedSummary>>;
+
     // ---- audit ----
     /// For events that are not part of a mutation (releases of material, refusals).
     async fn append_audit(&self, audit: &AuditRecord) -> Result<()>;

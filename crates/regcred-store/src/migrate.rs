@@ -57,6 +57,11 @@ pub const SQLITE: &[Migration] = &[
         name: "forget_peer_text",
         sql: include_str!("../migrations/sqlite/0007_forget_peer_text.sql"),
     },
+    Migration {
+        version: 8,
+        name: "metric_indexes",
+        sql: include_str!("../migrations/sqlite/0008_metric_indexes.sql"),
+    },
 ];
 
 /// The SQL creating the bookkeeping table, valid on every backend. Databases made before

@@ -178,3 +178,35 @@ pub struct DeliveryRecord {
     pub message: Option<String>,
     pub updated_at: i64,
 }
+
+// ---- aggregates: what `/metrics` shows about the stored state, one query each whatever the
+// number of rows ----
+
+/// How many pull secrets of one kind are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullSecretCount {
+    pub kind: String,
+    pub count: i64,
+}
+
+/// How many deliveries of one location are in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryCount {
+    pub location: String,
+    pub state: String,
+    pub count: i64,
+}
+
+/// The minted credentials of one pull-secret kind, summarized. Only minted state of the pull
+/// secret's current revision counts: after a rotation the old credential is never served again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MintedSummary {
+    pub kind: String,
+    /// Pull secrets of this kind with minted state.
+    pub count: i64,
+    /// The earliest expiry among the credentials held (sealed); `None` when none is held or no
+    /// held one has a known expiry.
+    pub earliest_expiry: Option<i64>,
+    /// Pull secrets whose last mint failed (`failures > 0`).
+    pub failing: i64,
+}

@@ -116,6 +116,7 @@ macro_rules! contract_suite {
                 put_guards_refuse_a_second_server_and_a_second_project,
                 registry_keys_create_list_revoke,
                 minted_state_round_trips_and_dies_with_its_pull_secret,
+                aggregates_count_and_summarize_without_listing,
                 every_mutation_writes_exactly_one_audit_event,
                 failed_mutation_writes_no_audit_event,
                 audit_list_newest_first_with_paging_and_project_filter,
@@ -782,6 +783,141 @@ async fn minted_state_round_trips_and_dies_with_its_pull_secret(store: &dyn Stor
         store.get_minted("ps_1").await.unwrap(),
         None,
         "deleted with its pull secret"
+    );
+}
+
+/// The aggregates `/metrics` reads: per kind, per location and state, and the minted summary
+/// that only counts state of the pull secret's current revision.
+async fn aggregates_count_and_summarize_without_listing(store: &dyn Store) {
+    // The seed's two pull secrets are ghcr.
+    assert_eq!(store.count_pull_secrets_by_kind().await.unwrap(), vec![]);
+    assert_eq!(store.count_deliveries_by_state().await.unwrap(), vec![]);
+    assert_eq!(store.summarize_minted_by_kind().await.unwrap(), vec![]);
+    seed(store).await;
+    let a = || audit("seed", None, "seed");
+    for (id, kind) in [
+        ("ps_3", "ecr"),
+        ("ps_4", "ecr"),
+        ("ps_5", "ecr"),
+        ("ps_6", "gcr"),
+    ] {
+        let record = PullSecretRecord {
+            kind: kind.to_owned(),
+            ..pull_secret(id, "alpha", "gke.one", id)
+        };
+        store
+            .put_pull_secret(&record, None, PutGuard::default(), &a())
+            .await
+            .unwrap();
+    }
+    let count = |kind: &str, count: i64| regcred_store::PullSecretCount {
+        kind: kind.to_owned(),
+        count,
+    };
+    assert_eq!(
+        store.count_pull_secrets_by_kind().await.unwrap(),
+        vec![count("ecr", 3), count("gcr", 1), count("ghcr", 2)]
+    );
+
+    let minted = |id: &str, expires_at: Option<i64>, held: bool, failures: i64| {
+        regcred_store::MintedRecord {
+            pull_secret_id: id.to_owned(),
+            revision: 1,
+            username: Some("AWS".into()),
+            endpoint: None,
+            sealed: held.then(|| sealed(9)),
+            expires_at,
+            refreshed_at: held.then_some(1_000),
+            attempted_at: 2_000,
+            failures,
+            last_error: None,
+            next_refresh_at: 3_000,
+        }
+    };
+    // ps_3 holds the earliest credential, ps_4 a later one and failed since, ps_5 never minted
+    // (its expiry is not a credential's), ps_6 holds one of unknown lifetime.
+    store
+        .put_minted(&minted("ps_3", Some(50_000), true, 0))
+        .await
+        .unwrap();
+    store
+        .put_minted(&minted("ps_4", Some(90_000), true, 2))
+        .await
+        .unwrap();
+    store
+        .put_minted(&minted("ps_5", Some(10_000), false, 1))
+        .await
+        .unwrap();
+    store
+        .put_minted(&minted("ps_6", None, true, 0))
+        .await
+        .unwrap();
+    let summary = |kind: &str, count: i64, earliest_expiry: Option<i64>, failing: i64| {
+        regcred_store::MintedSummary {
+            kind: kind.to_owned(),
+            count,
+            earliest_expiry,
+            failing,
+        }
+    };
+    assert_eq!(
+        store.summarize_minted_by_kind().await.unwrap(),
+        vec![
+            summary("ecr", 3, Some(50_000), 2),
+            summary("gcr", 1, None, 0)
+        ]
+    );
+    // A rotation of ps_3 leaves its minted row on the old revision: no longer counted.
+    let ps_3 = store.get_pull_secret_by_id("ps_3").await.unwrap().unwrap();
+    store
+        .put_pull_secret(
+            &rotated(&ps_3, 4, "carol"),
+            Some(1),
+            PutGuard::default(),
+            &a(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.summarize_minted_by_kind().await.unwrap(),
+        vec![
+            summary("ecr", 2, Some(90_000), 2),
+            summary("gcr", 1, None, 0)
+        ]
+    );
+
+    store
+        .update_deliveries(
+            "gke.one",
+            &[
+                delivery_row("gke.one", "secret:a/x", "ps_1", "delivered"),
+                delivery_row("gke.one", "secret:b/x", "ps_1", "delivered"),
+                delivery_row("gke.one", "secret:c/x", "ps_1", "error"),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+    store
+        .update_deliveries(
+            "gke.two",
+            &[delivery_row("gke.two", "secret:a/y", "ps_2", "pending")],
+            &[],
+        )
+        .await
+        .unwrap();
+    let deliveries = |location: &str, state: &str, count: i64| regcred_store::DeliveryCount {
+        location: location.to_owned(),
+        state: state.to_owned(),
+        count,
+    };
+    assert_eq!(
+        store.count_deliveries_by_state().await.unwrap(),
+        vec![
+            deliveries("gke.one", "delivered", 2),
+            deliveries("gke.one", "error", 1),
+            deliveries("gke.two", "pending", 1),
+        ]
     );
 }
 

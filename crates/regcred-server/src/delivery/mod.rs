@@ -37,16 +37,8 @@ pub use error::DeliveryError;
 
 use crate::AppState;
 
-/// Counts of delivery passes, for `/metrics`.
-#[derive(Default)]
-pub struct PassCounters {
-    pub ok: AtomicU64,
-    pub failed: AtomicU64,
-}
-
 /// Runs delivery passes.
 pub struct Deliverer {
-    pub counters: PassCounters,
     wake: tokio::sync::Notify,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     interval_ms: AtomicU64,
@@ -56,7 +48,6 @@ pub struct Deliverer {
 impl Default for Deliverer {
     fn default() -> Self {
         Deliverer {
-            counters: PassCounters::default(),
             wake: tokio::sync::Notify::new(),
             locks: Mutex::new(HashMap::new()),
             interval_ms: AtomicU64::new(30_000),
@@ -224,11 +215,9 @@ impl Deliverer {
         location: &str,
     ) -> Result<SyncReport, DeliveryError> {
         let report = self.pass(state, location).await;
-        let counter = match &report {
-            Ok(r) if r.errors == 0 => &self.counters.ok,
-            _ => &self.counters.failed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        state
+            .metrics()
+            .delivery_pass(matches!(&report, Ok(r) if r.errors == 0));
         report
     }
 

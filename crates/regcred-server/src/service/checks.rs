@@ -83,10 +83,7 @@ async fn check(
             Target::Registry,
         ),
     };
-    let report = state
-        .registry()
-        .check(&endpoint, credentials.as_ref(), &target)
-        .await;
+    let report = registry_check(state, &endpoint, credentials.as_ref(), &target).await;
     Ok(verification(
         &report,
         image,
@@ -247,14 +244,13 @@ pub async fn try_in_order(
             username: crate::delivery::platform::USERNAME.to_owned(),
             password: secret.clone(),
         });
-        let report = state
-            .registry()
-            .check(
-                &Endpoint::for_domain(image.domain()),
-                credentials.as_ref(),
-                &Target::for_image(image),
-            )
-            .await;
+        let report = registry_check(
+            state,
+            &Endpoint::for_domain(image.domain()),
+            credentials.as_ref(),
+            &Target::for_image(image),
+        )
+        .await;
         if let Some((token_id, _)) = &minted {
             crate::delivery::platform::revoke(state, project, token_id).await?;
         }
@@ -284,4 +280,16 @@ pub async fn try_in_order(
         attempts,
         warnings,
     })
+}
+
+/// Runs one registry check and counts its outcome for `/metrics`.
+async fn registry_check(
+    state: &AppState,
+    endpoint: &Endpoint,
+    credentials: Option<&Credentials>,
+    target: &Target,
+) -> CheckReport {
+    let report = state.registry().check(endpoint, credentials, target).await;
+    state.metrics().registry_check(report.outcome);
+    report
 }
