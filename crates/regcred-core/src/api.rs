@@ -643,7 +643,11 @@ impl VerificationDetail {
             out.push_str(&format!(", retry after {after} s"));
         }
         if !self.requests.is_empty() {
-            let requests: Vec<String> = self.requests.iter().map(|r| r.summary()).collect();
+            let requests: Vec<String> = self
+                .requests
+                .iter()
+                .map(VerificationRequest::summary)
+                .collect();
             out.push_str("; requests: ");
             out.push_str(&requests.join(", "));
         }

@@ -8,7 +8,7 @@
 //! because dropping credentials should be a decision of the caller. `-o json` is Go's
 //! `MarshalIndent` with four spaces; `-o yaml` is what sigs.k8s.io/yaml produces: the JSON is
 //! re-read by go-yaml v2 and emitted with sorted keys, which decides how names and namespaces are
-//! quoted (`"true"`, `"0x1f"`, `'a: b'`, …) and folded at 80 columns — [`go_yaml`](crate::go_yaml) reproduces that.
+//! quoted (`"true"`, `"0x1f"`, `'a: b'`, …) and folded at 80 columns — [`crate::go_yaml`] reproduces that.
 //! [`DockerAuth::from_kubectl_flags`] mirrors kubectl's flag defaults and its validation message.
 //! A `.dockerconfigjson` written elsewhere ([`DockerConfigJson`], kubectl's
 //! `--from-file=.dockerconfigjson=FILE`) is checked and then carried byte for byte.
@@ -600,7 +600,7 @@ mod tests {
             match (got, expected) {
                 (Ok(auth), Ok(server)) => assert_eq!(auth.server, server),
                 (Err(KubectlInputError::MissingDockerCredentials { missing }), Err(flags)) => {
-                    assert_eq!(missing, flags)
+                    assert_eq!(missing, flags);
                 }
                 (got, expected) => panic!("{got:?} vs {expected:?}"),
             }

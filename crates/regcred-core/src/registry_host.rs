@@ -745,7 +745,7 @@ mod tests {
                 prop_assert_eq!(RegistryServer::parse(&stored), Ok(n.server.clone()));
                 prop_assert_eq!(n.changed(), stored != input);
                 // The stored form is also what image references put first.
-                let image = crate::image_ref::ImageRef::parse(&format!("{stored}/app")).unwrap();
+                let image = image_ref::ImageRef::parse(&format!("{stored}/app")).unwrap();
                 prop_assert_eq!(image.domain(), n.server.host());
             }
         }

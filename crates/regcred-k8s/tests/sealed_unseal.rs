@@ -84,20 +84,18 @@ fn kubesealpy_unseals_exactly_what_regcred_sealed_under_the_strict_scope_only() 
     // else, or widened by annotation, the label differs and nothing unseals.
     let moved: [Move; 4] = [
         ("another namespace", |s| {
-            s["metadata"]["namespace"] = json!("team-b")
+            s["metadata"]["namespace"] = json!("team-b");
         }),
         ("another name", |s| {
-            s["metadata"]["name"] = json!("regcred-quay")
+            s["metadata"]["name"] = json!("regcred-quay");
         }),
-        (
-            "namespace-wide scope",
-            |s| {
-                s["metadata"]["annotations"] =
-                    json!({"sealedsecrets.bitnami.com/namespace-wide": "true"})
-            },
-        ),
+        ("namespace-wide scope", |s| {
+            s["metadata"]["annotations"] =
+                json!({"sealedsecrets.bitnami.com/namespace-wide": "true"});
+        }),
         ("cluster-wide scope", |s| {
-            s["metadata"]["annotations"] = json!({"sealedsecrets.bitnami.com/cluster-wide": "true"})
+            s["metadata"]["annotations"] =
+                json!({"sealedsecrets.bitnami.com/cluster-wide": "true"});
         }),
     ];
     for (what, edit) in moved {

@@ -553,7 +553,9 @@ impl RegistryClient {
     fn cache(&self) -> MutexGuard<'_, AuthCache> {
         // The cache is only ever replaced entry by entry, so a panic elsewhere cannot leave it
         // half-updated: a poisoned lock is still consistent.
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn cached_challenge(&self, origin: &str) -> Option<CachedChallenge> {

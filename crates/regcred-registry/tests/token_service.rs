@@ -44,7 +44,7 @@ fn check_scopes(params: &[&str], expected: &[(&str, &str, &[&str])]) {
         .map(|(resource_type, name, actions)| Scope {
             resource_type: resource_type.to_string(),
             name: name.to_string(),
-            actions: actions.iter().map(|action| action.to_string()).collect(),
+            actions: actions.iter().map(ToString::to_string).collect(),
         })
         .collect();
     assert_eq!(parse_scopes(params.iter().copied()), expected, "{params:?}");
@@ -969,7 +969,7 @@ async fn the_real_registry_checks_every_claim_we_set() {
                         name: REPOSITORY.into(),
                         actions: vec!["push".into(), "pull".into()],
                     },
-                ]
+                ];
             }),
             200,
         ),
@@ -1024,7 +1024,7 @@ async fn the_real_registry_checks_every_claim_we_set() {
                     resource_type: "repository".into(),
                     name: REPOSITORY.into(),
                     actions: vec!["push".into()],
-                }]
+                }];
             }),
             401,
         ),
@@ -1036,7 +1036,7 @@ async fn the_real_registry_checks_every_claim_we_set() {
                     resource_type: "registry".into(),
                     name: REPOSITORY.into(),
                     actions: vec!["pull".into()],
-                }]
+                }];
             }),
             401,
         ),

@@ -54,7 +54,12 @@ impl Activity {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
-        Some(*self.last_done.lock().unwrap_or_else(|p| p.into_inner()))
+        Some(
+            *self
+                .last_done
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 }
 
@@ -123,7 +128,10 @@ async fn serve_connection(
         activity.in_flight.fetch_add(1, Ordering::AcqRel);
         async move {
             let response = router.oneshot(request.map(axum::body::Body::new)).await;
-            *activity.last_done.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            *activity
+                .last_done
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
             activity.in_flight.fetch_sub(1, Ordering::AcqRel);
             response
         }

@@ -54,7 +54,7 @@ struct ShapeVisitor;
 impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
     type Value = Shape;
 
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
 

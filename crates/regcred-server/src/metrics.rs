@@ -251,7 +251,7 @@ impl Stored {
 
 /// Writes one gauge family: `rows` as (labels, value).
 fn gauges<S: EncodeLabelSet, V: EncodeGaugeValue>(
-    encoder: &mut DescriptorEncoder,
+    encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     rows: impl IntoIterator<Item = (S, V)>,
@@ -264,7 +264,7 @@ fn gauges<S: EncodeLabelSet, V: EncodeGaugeValue>(
 }
 
 impl Collector for Stored {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         if let Some(rows) = &self.pull_secrets {
             gauges(
                 &mut encoder,
@@ -324,7 +324,7 @@ impl Collector for Stored {
 struct Process;
 
 impl Collector for Process {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let Some(p) = proc_self::read() else {
             return Ok(());
         };

@@ -342,7 +342,7 @@ mod tests {
         Scope {
             resource_type: "repository".into(),
             name: name.into(),
-            actions: actions.iter().map(|a| a.to_string()).collect(),
+            actions: actions.iter().map(ToString::to_string).collect(),
         }
     }
 
@@ -353,7 +353,7 @@ mod tests {
             .collect();
         let expected: Vec<(String, Vec<String>)> = expected
             .iter()
-            .map(|(n, a)| (n.to_string(), a.iter().map(|s| s.to_string()).collect()))
+            .map(|(n, a)| (n.to_string(), a.iter().map(ToString::to_string).collect()))
             .collect();
         assert_eq!(got, expected);
     }

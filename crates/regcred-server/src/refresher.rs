@@ -91,7 +91,10 @@ impl Refresher {
     }
 
     fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.entry(id.to_owned()).or_default().clone()
     }
 

@@ -148,7 +148,7 @@ async fn read_body(body: Body, deadline: std::time::Duration) -> Result<Bytes, A
                 std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
                     e.source()
                 })
-                .any(|e| e.is::<http_body_util::LengthLimitError>());
+                .any(<dyn std::error::Error + 'static>::is::<http_body_util::LengthLimitError>);
             Err(match too_large {
                 true => ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,

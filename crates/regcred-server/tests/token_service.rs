@@ -101,7 +101,7 @@ fn access(claims: &Value) -> Vec<(String, Vec<String>)> {
 fn grants(pairs: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {
     pairs
         .iter()
-        .map(|(n, a)| (n.to_string(), a.iter().map(|s| s.to_string()).collect()))
+        .map(|(n, a)| (n.to_string(), a.iter().map(ToString::to_string).collect()))
         .collect()
 }
 

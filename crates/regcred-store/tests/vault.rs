@@ -60,12 +60,13 @@ async fn seal_then_open_round_trips() {
         .await
         .unwrap();
     let all_bytes: Vec<u8> = (0..=255).collect();
+    let large = vec![0xa5; 64 * 1024];
     let materials: [&[u8]; 5] = [
         b"",
         b"x",
         br#"{"username":"bot","password":"s3cr\u00eat"}"#,
         &all_bytes,
-        &[0xa5; 64 * 1024],
+        &large,
     ];
     for material in materials {
         let sealed = vault.seal(&aad("ps_1"), material).unwrap();
@@ -104,7 +105,7 @@ async fn ciphertext_does_not_open_under_another_aad_or_after_tampering() {
         bytes
     };
     // (what, what to open it as, sealed value)
-    let cases: Vec<(&str, SealedFor, Sealed)> = vec![
+    let cases: Vec<(&str, SealedFor<'_>, Sealed)> = vec![
         ("other record", aad("ps_2"), good.clone()),
         (
             "other revision",

@@ -50,7 +50,7 @@ impl Grant {
             user: user.to_string(),
             password: password.to_string(),
             repository: repository.to_string(),
-            actions: actions.iter().map(|action| action.to_string()).collect(),
+            actions: actions.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -257,12 +257,9 @@ impl axum::serve::Listener for TlsListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            let (tcp, addr) = match self.tcp.accept().await {
-                Ok(accepted) => accepted,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
             };
             let handshake = self.acceptor.accept(tcp);
             if let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(5), handshake).await {

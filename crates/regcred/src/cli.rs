@@ -251,7 +251,7 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "REGCRED_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
-    /// A registry (host[:port]) reached over plain HTTP; repeat for several. No other is.
+    /// A registry (host or host:port) reached over plain HTTP; repeat for several. No other is.
     #[arg(
         long = "insecure-registry",
         env = "REGCRED_INSECURE_REGISTRIES",
@@ -1169,7 +1169,7 @@ mod tests {
                 .into_iter()
                 .find(|(p, _)| p == path)
                 .unwrap_or_else(|| panic!("no {path}"));
-            let after = command.get_after_help().map(|h| h.to_string());
+            let after = command.get_after_help().map(ToString::to_string);
             assert!(
                 after.as_deref().is_some_and(|h| h.starts_with("Examples:")),
                 "{path} shows no examples"

@@ -32,7 +32,7 @@ fn get(server: &Server, name: &str) -> Out {
 
 /// A pull secret's metadata without its delivery states, which the background delivery loop
 /// updates on its own schedule.
-fn without_deliveries(mut v: serde_json::Value) -> serde_json::Value {
+fn without_deliveries(mut v: Value) -> Value {
     if let Some(object) = v.as_object_mut() {
         object.remove("deliveries");
     }

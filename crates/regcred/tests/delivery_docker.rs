@@ -587,7 +587,7 @@ fn a_path_that_is_not_a_regular_file_is_never_followed_or_replaced() {
         assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", p.display());
     };
     type Make<'a> = (&'a str, Box<dyn Fn(&Path) + 'a>);
-    let cases: Vec<Make> = vec![
+    let cases: Vec<Make<'_>> = vec![
         (
             "a symlink to a file",
             Box::new(|p| std::os::unix::fs::symlink(&elsewhere, p).unwrap()),
@@ -701,7 +701,9 @@ fn a_shared_host_serves_one_project_and_a_project_path_gives_each_its_own_file()
     }
     sync(&server);
     assert_eq!(
-        read_json(&shared)["auths"].as_object().map(|a| a.len()),
+        read_json(&shared)["auths"]
+            .as_object()
+            .map(serde_json::Map::len),
         Some(1),
         "only acme's login is on the shared host"
     );

@@ -440,7 +440,7 @@ async fn regcred_is_the_registry_token_service() {
 }
 
 /// Writes a Secret's `.dockerconfigjson` as an auth file at `path`, for the runtime to pull with.
-fn auth_file_of(secret: &serde_json::Value, path: &std::path::Path) {
+fn auth_file_of(secret: &Value, path: &std::path::Path) {
     let bytes = base64::Engine::decode(
         &base64::engine::general_purpose::STANDARD,
         secret["data"][".dockerconfigjson"].as_str().expect("data"),
@@ -450,7 +450,7 @@ fn auth_file_of(secret: &serde_json::Value, path: &std::path::Path) {
 }
 
 /// The access token `id` of project acme, as `token list` shows it.
-fn listed_token(server: &Server, id: &str) -> serde_json::Value {
+fn listed_token(server: &Server, id: &str) -> Value {
     let tokens = server
         .run(&["token", "list", "--project", "acme", "-o", "json"])
         .ok()
@@ -578,7 +578,7 @@ async fn platform_images_deploy_with_a_minted_credential() {
             &image,
         ])
         .ok();
-    let manifest: serde_json::Value = serde_json::from_slice(
+    let manifest: Value = serde_json::from_slice(
         &std::fs::read(gitops.path().join("acme/secret-regcred-platform.json"))
             .expect("platform manifest"),
     )
@@ -589,7 +589,7 @@ async fn platform_images_deploy_with_a_minted_credential() {
         .inspect_raw(&image, SkopeoAuth::AuthFile(&from_git), TlsMode::Insecure)
         .await;
     assert!(pulled.success, "{}", pulled.stderr);
-    let deployment: serde_json::Value = serde_json::from_slice(
+    let deployment: Value = serde_json::from_slice(
         &std::fs::read(gitops.path().join("acme/deployment-app.json"))
             .expect("deployment manifest"),
     )

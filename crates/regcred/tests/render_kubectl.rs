@@ -402,7 +402,7 @@ fn incomplete_input_fails_with_kubectls_message() {
         ],
     ];
     for extra in variants {
-        let flags: Vec<String> = base.iter().chain(&extra).map(|s| s.to_string()).collect();
+        let flags: Vec<String> = base.iter().chain(&extra).map(ToString::to_string).collect();
         let reference = kubectl(&kubectl_args(flags.clone()), kubeconfig.path()).run();
         assert_ne!(reference.code, Some(0), "kubectl accepted {extra:?}");
         let ours = Cmd::new(&regcred_args(flags)).run();

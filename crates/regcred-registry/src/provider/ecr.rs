@@ -147,16 +147,16 @@ async fn assume_role(
     https: bool,
 ) -> Result<Credentials, MintError> {
     let mut config = aws_sdk_sts::Config::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .region(aws_sdk_sts::config::Region::new(req.region.to_string()))
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(req.region.to_string()))
+        .credentials_provider(Credentials::new(
             req.access_key_id,
             req.secret_access_key.expose(),
             None,
             None,
             "regcred-static",
         ))
-        .identity_cache(aws_sdk_sts::config::IdentityCache::no_cache())
+        .identity_cache(IdentityCache::no_cache())
         .http_client(http.clone())
         .retry_config(retry_config())
         .timeout_config(timeout_config());

@@ -44,7 +44,7 @@ impl Clusters {
         if let Some(c) = self
             .0
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(spec_json)
         {
             return Ok(c.clone());
@@ -56,7 +56,7 @@ impl Clusters {
         .await?;
         self.0
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(spec_json.to_owned(), cluster.clone());
         Ok(cluster)
     }
@@ -66,7 +66,7 @@ impl Clusters {
     fn forget(&self, spec_json: &str) {
         self.0
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(spec_json);
     }
 }

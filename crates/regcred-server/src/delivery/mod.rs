@@ -204,7 +204,10 @@ impl Deliverer {
     }
 
     fn lock_for(&self, location: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.entry(location.to_owned()).or_default().clone()
     }
 

@@ -26,7 +26,7 @@ pub(super) async fn audit_pass(
     result: &PassResult,
     projects: &BTreeMap<&str, &str>,
 ) -> Result<(), DeliveryError> {
-    let mut by_project: BTreeMap<Option<&str>, (ByOwner, ByOwner)> = BTreeMap::new();
+    let mut by_project: BTreeMap<Option<&str>, (ByOwner<'_>, ByOwner<'_>)> = BTreeMap::new();
     fn project_of<'a>(projects: &BTreeMap<&str, &'a str>, owner: &'a str) -> Option<&'a str> {
         projects
             .get(owner)
@@ -63,7 +63,7 @@ pub(super) async fn audit_pass(
     Ok(())
 }
 
-fn summary(by_owner: &ByOwner) -> Vec<serde_json::Value> {
+fn summary(by_owner: &ByOwner<'_>) -> Vec<serde_json::Value> {
     by_owner
         .iter()
         .map(|(owner, targets)| {

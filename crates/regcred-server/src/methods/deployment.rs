@@ -145,7 +145,7 @@ async fn find(
     match permission {
         Permission::Deploy => {
             ctx.require_audited(permission, Some(&req.project), &target)
-                .await?
+                .await?;
         }
         _ => ctx.principal.require(permission, Some(&req.project))?,
     }

@@ -55,7 +55,7 @@ pub struct MethodInfo {
 }
 
 /// The schemas of a handler `async fn(Ctx, Req) -> Result<Res, ApiError>`: those of `Req` and
-/// `Res`, read off its type with the same bounds [`call`] decodes and encodes with, so a method
+/// `Res`, read off its type with the same bounds `call` decodes and encodes with, so a method
 /// cannot be in the table without a schema for what it takes and answers.
 pub const fn schemas<Req, Res, F, Fut>(_handler: &F) -> Schemas
 where

@@ -72,7 +72,7 @@ pub fn document(
     namespace: Option<&str>,
     released: &[Released],
 ) -> Result<String, ApiError> {
-    let auths: Vec<DockerAuth> = released
+    let auths: Vec<DockerAuth<'_>> = released
         .iter()
         .map(|e| DockerAuth {
             server: &e.key,

@@ -67,7 +67,7 @@ fn offline(target: Target, yaml: bool, args: &RenderArgs) -> anyhow::Result<Stri
     let entry = DockerAuth::from_kubectl_flags(
         Some(&args.docker_server),
         args.docker_username.as_deref(),
-        password.as_ref().map(|p| p.expose()),
+        password.as_ref().map(regcred_core::secret::Secret::expose),
         args.docker_email.as_deref(),
     )?;
     let entries = [entry];

@@ -64,7 +64,7 @@ fn seconds(s: u64) -> i64 {
     i64::try_from(s).unwrap_or(i64::MAX)
 }
 
-/// Runs the helper with the arguments after argv[0] and returns the exit code.
+/// Runs the helper with the arguments after `argv[0]` and returns the exit code.
 pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let result = match args.as_slice() {

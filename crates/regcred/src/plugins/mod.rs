@@ -23,7 +23,7 @@ use crate::paths;
 /// The name under which `main` hands over to the Docker credential helper.
 pub const DOCKER_HELPER_NAME: &str = "docker-credential-regcred";
 
-/// True when the binary was started under the Docker helper's name (argv[0]'s file name).
+/// True when the binary was started under the Docker helper's name (the file name of `argv[0]`).
 pub fn invoked_as_docker_helper(argv0: Option<&std::ffi::OsStr>) -> bool {
     argv0
         .map(Path::new)
