@@ -110,6 +110,8 @@ pub trait Store: Send + Sync + 'static {
         project: Option<&str>,
         location: Option<&str>,
     ) -> Result<Vec<PullSecretRecord>>;
+    /// A page of [`Store::list_pull_secrets`]: the same order, after `page.after`.
+    async fn list_pull_secrets_page(&self, page: ListPage<'_>) -> Result<Vec<PullSecretRecord>>;
     /// Records the result of a credential check of revision `revision`; `Conflict` when the
     /// pull secret has rotated since (the result is about credentials that are gone).
     async fn record_verification(
@@ -127,6 +129,12 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_reference(&self, pull_secret_id: &str, referrer: &ReferrerRecord)
         -> Result<()>;
     async fn references(&self, pull_secret_id: &str) -> Result<Vec<ReferrerRecord>>;
+    /// The references of each of `pull_secret_ids` (pull-secret id, referrer), ordered by id and
+    /// then as [`Store::references`]: one read for a whole page of pull secrets.
+    async fn references_of(
+        &self,
+        pull_secret_ids: &[String],
+    ) -> Result<Vec<(String, ReferrerRecord)>>;
 
     // ---- deployments ----
     /// Inserts (`expected_revision` `None`; `AlreadyExists` if the name is taken) or replaces the
@@ -153,6 +161,8 @@ pub trait Store: Send + Sync + 'static {
         project: Option<&str>,
         location: Option<&str>,
     ) -> Result<Vec<DeploymentRecord>>;
+    /// A page of [`Store::list_deployments`]: the same order, after `page.after`.
+    async fn list_deployments_page(&self, page: ListPage<'_>) -> Result<Vec<DeploymentRecord>>;
     /// Oldest first.
     async fn list_deployment_revisions(&self, id: &str) -> Result<Vec<DeploymentRevisionRecord>>;
     /// Deletes the deployment, its revisions and its references.
@@ -164,6 +174,9 @@ pub trait Store: Send + Sync + 'static {
         location: Option<&str>,
         owner_id: Option<&str>,
     ) -> Result<Vec<DeliveryRecord>>;
+    /// The deliveries of each of `owner_ids`, ordered by owner, location and target: one read for
+    /// a whole page of pull secrets or deployments.
+    async fn deliveries_of(&self, owner_ids: &[String]) -> Result<Vec<DeliveryRecord>>;
     /// Upserts `put` and removes `remove` (`(target, owner_id)` pairs) of `location`, together.
     async fn update_deliveries(
         &self,
@@ -195,6 +208,9 @@ pub trait Store: Send + Sync + 'static {
     async fn put_minted(&self, minted: &MintedRecord) -> Result<()>;
     async fn get_minted(&self, pull_secret_id: &str) -> Result<Option<MintedRecord>>;
     async fn list_minted(&self) -> Result<Vec<MintedRecord>>;
+    /// The minted state of those of `pull_secret_ids` that have one, ordered by id: one read for
+    /// a whole page of pull secrets.
+    async fn minted_of(&self, pull_secret_ids: &[String]) -> Result<Vec<MintedRecord>>;
 
     // ---- aggregates (for `/metrics`: a bounded number of rows whatever the data size) ----
     /// Pull secrets per kind, ordered by kind; kinds without pull secrets are absent.
@@ -214,6 +230,9 @@ pub trait Store: Send + Sync + 'static {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditRecord>>;
+    /// Deletes at most `limit` of the oldest events older than `time` (Unix ms) and answers how
+    /// many went: retention deletes in batches, so no one call holds the write lock long.
+    async fn delete_audit_before(&self, time: i64, limit: u32) -> Result<u64>;
 
     // ---- metadata (wrapped keys, bootstrap markers) ----
     async fn get_meta(&self, key: &str) -> Result<Option<String>>;

@@ -62,6 +62,11 @@ pub const SQLITE: &[Migration] = &[
         name: "metric_indexes",
         sql: include_str!("../migrations/sqlite/0008_metric_indexes.sql"),
     },
+    Migration {
+        version: 9,
+        name: "list_indexes",
+        sql: include_str!("../migrations/sqlite/0009_list_indexes.sql"),
+    },
 ];
 
 /// The SQL creating the bookkeeping table, valid on every backend. Databases made before

@@ -71,6 +71,25 @@ pub struct ReferrerRecord {
     pub name: String,
 }
 
+/// Where a pull secret or deployment sits in the lists' order, `(project, location, name)`: the
+/// last item of a page, after which the next page starts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListKey {
+    pub project: String,
+    pub location: String,
+    pub name: String,
+}
+
+/// One page of pull secrets or deployments in `(project, location, name)` order: the filters,
+/// the key the previous page ended at, and at most how many items.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListPage<'a> {
+    pub project: Option<&'a str>,
+    pub location: Option<&'a str>,
+    pub after: Option<&'a ListKey>,
+    pub limit: u32,
+}
+
 /// An access token; only the hash of its secret is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {

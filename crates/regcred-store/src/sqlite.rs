@@ -461,6 +461,149 @@ const PULL_SECRET_COLUMNS: &str = "id, project, location, name, kind, server, us
     params, fingerprint, revision, key_id, nonce, ciphertext, created_at, created_by, updated_at, \
     updated_by, verification";
 
+const SELECT_PULL_SECRETS: &str = "SELECT id, project, location, name, kind, server, username, \
+    email, params, fingerprint, revision, key_id, nonce, ciphertext, created_at, created_by, \
+    updated_at, updated_by, verification FROM pull_secrets";
+const SELECT_DEPLOYMENTS: &str = "SELECT * FROM deployments";
+
+/// How many ids one `IN (...)` read binds: far below SQLite's limit on bound parameters, and a
+/// page (at most 1000 items) takes two reads.
+const IN_CHUNK: usize = 500;
+
+/// A list of pull secrets or deployments (`select` is `SELECT … FROM table`) in
+/// `(project, location, name)` order as one statement per combination of filters, so an index
+/// answers each: equality on the filters given, a row-value comparison past `after` on the
+/// columns left (the filtered ones are constant, and the caller checks that `after` agrees with
+/// them), ordered by the columns left. Answers the SQL and the values to bind, in order.
+fn list_sql(
+    select: &str,
+    project: Option<&str>,
+    location: Option<&str>,
+    after: Option<&ListKey>,
+    limit: Option<u32>,
+) -> (String, Vec<String>) {
+    let mut conditions = Vec::new();
+    let mut binds = Vec::new();
+    let mut rest = Vec::new();
+    for (column, filter, key) in [
+        ("project", project, after.map(|a| &a.project)),
+        ("location", location, after.map(|a| &a.location)),
+        ("name", None, after.map(|a| &a.name)),
+    ] {
+        match filter {
+            Some(value) => {
+                conditions.push(format!("{column} = ?"));
+                binds.push(value.to_owned());
+            }
+            None => rest.push((column, key)),
+        }
+    }
+    let columns: Vec<&str> = rest.iter().map(|(c, _)| *c).collect();
+    if after.is_some() {
+        let marks = vec!["?"; columns.len()].join(", ");
+        conditions.push(format!("({}) > ({marks})", columns.join(", ")));
+        binds.extend(rest.iter().filter_map(|(_, k)| k.cloned()));
+    }
+    let mut sql = select.to_owned();
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql.push_str(" ORDER BY ");
+    sql.push_str(&columns.join(", "));
+    if let Some(limit) = limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    (sql, binds)
+}
+
+/// `SELECT * FROM deliveries` filtered by location and owner, one statement per combination:
+/// the primary key answers the location, `deliveries_owner_order` the owner (and both).
+fn deliveries_sql(location: bool, owner: bool) -> &'static str {
+    match (location, owner) {
+        (false, false) => "SELECT * FROM deliveries ORDER BY location, target, owner_id",
+        (true, false) => {
+            "SELECT * FROM deliveries WHERE location = ? ORDER BY location, target, owner_id"
+        }
+        (false, true) => {
+            "SELECT * FROM deliveries WHERE owner_id = ? ORDER BY location, target, owner_id"
+        }
+        (true, true) => {
+            "SELECT * FROM deliveries WHERE owner_id = ? AND location = ? ORDER BY target"
+        }
+    }
+}
+
+/// The audit log newest first, one statement per combination of filters: the primary key
+/// answers the whole log, `audit_events_project` a project's events.
+fn audit_sql(project: bool, before: bool) -> &'static str {
+    match (project, before) {
+        (false, false) => "SELECT * FROM audit_events ORDER BY id DESC LIMIT ?",
+        (true, false) => "SELECT * FROM audit_events WHERE project = ? ORDER BY id DESC LIMIT ?",
+        (false, true) => "SELECT * FROM audit_events WHERE id < ? ORDER BY id DESC LIMIT ?",
+        (true, true) => {
+            "SELECT * FROM audit_events WHERE project = ? AND id < ? ORDER BY id DESC LIMIT ?"
+        }
+    }
+}
+
+/// One batch of audit retention: the oldest events before a time, through `audit_events_time`.
+const DELETE_AUDIT_BEFORE: &str = "DELETE FROM audit_events WHERE id IN
+     (SELECT id FROM audit_events WHERE time < ? ORDER BY time LIMIT ?)";
+
+/// `?, ?, …` for `n` values.
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// `ids` sorted and without duplicates, so reads in chunks come back in id order overall.
+fn sorted_ids(ids: &[String]) -> Vec<&str> {
+    let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+fn delivery_row(r: &SqliteRow) -> Result<DeliveryRecord> {
+    Ok(DeliveryRecord {
+        location: r.try_get("location")?,
+        target: r.try_get("target")?,
+        owner_id: r.try_get("owner_id")?,
+        state: r.try_get("state")?,
+        revision: r.try_get("revision")?,
+        digest: r.try_get("digest")?,
+        code: r.try_get("code")?,
+        message: r.try_get("message")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+impl SqliteStore {
+    /// Runs a [`list_sql`] statement.
+    async fn fetch_list(&self, sql: &str, binds: &[String]) -> Result<Vec<SqliteRow>> {
+        let mut query = sqlx::query(sql);
+        for value in binds {
+            query = query.bind(value);
+        }
+        Ok(query.fetch_all(&self.pool).await?)
+    }
+
+    /// Runs `sql` (with one `{}` for the marks of an `IN` list) for `ids` in chunks of
+    /// [`IN_CHUNK`], in id order.
+    async fn fetch_in(&self, sql: &str, ids: &[String]) -> Result<Vec<SqliteRow>> {
+        let mut rows = Vec::new();
+        for chunk in sorted_ids(ids).chunks(IN_CHUNK) {
+            let sql = sql.replace("{}", &marks(chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            rows.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(rows)
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_project(&self, p: &ProjectRecord, audit: &AuditRecord) -> Result<()> {
@@ -726,15 +869,23 @@ impl Store for SqliteStore {
         project: Option<&str>,
         location: Option<&str>,
     ) -> Result<Vec<PullSecretRecord>> {
-        let sql = format!(
-            "SELECT {PULL_SECRET_COLUMNS} FROM pull_secrets
-             WHERE ($1 IS NULL OR project = $1) AND ($2 IS NULL OR location = $2)
-             ORDER BY project, location, name"
+        let (sql, binds) = list_sql(SELECT_PULL_SECRETS, project, location, None, None);
+        self.fetch_list(&sql, &binds)
+            .await?
+            .iter()
+            .map(pull_secret_row)
+            .collect()
+    }
+
+    async fn list_pull_secrets_page(&self, page: ListPage<'_>) -> Result<Vec<PullSecretRecord>> {
+        let (sql, binds) = list_sql(
+            SELECT_PULL_SECRETS,
+            page.project,
+            page.location,
+            page.after,
+            Some(page.limit),
         );
-        sqlx::query(&sql)
-            .bind(project)
-            .bind(location)
-            .fetch_all(&self.pool)
+        self.fetch_list(&sql, &binds)
             .await?
             .iter()
             .map(pull_secret_row)
@@ -854,6 +1005,29 @@ impl Store for SqliteStore {
             .into_iter()
             .map(|(kind, name)| ReferrerRecord { kind, name })
             .collect())
+    }
+
+    async fn references_of(
+        &self,
+        pull_secret_ids: &[String],
+    ) -> Result<Vec<(String, ReferrerRecord)>> {
+        self.fetch_in(
+            "SELECT pull_secret_id, referrer_kind, referrer_name FROM pull_secret_refs
+             WHERE pull_secret_id IN ({}) ORDER BY pull_secret_id, referrer_kind, referrer_name",
+            pull_secret_ids,
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("pull_secret_id")?,
+                ReferrerRecord {
+                    kind: r.try_get("referrer_kind")?,
+                    name: r.try_get("referrer_name")?,
+                },
+            ))
+        })
+        .collect()
     }
 
     async fn put_deployment(
@@ -978,17 +1152,27 @@ impl Store for SqliteStore {
         project: Option<&str>,
         location: Option<&str>,
     ) -> Result<Vec<DeploymentRecord>> {
-        sqlx::query(
-            "SELECT * FROM deployments WHERE ($1 IS NULL OR project = $1)
-             AND ($2 IS NULL OR location = $2) ORDER BY project, location, name",
-        )
-        .bind(project)
-        .bind(location)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(deployment_row)
-        .collect()
+        let (sql, binds) = list_sql(SELECT_DEPLOYMENTS, project, location, None, None);
+        self.fetch_list(&sql, &binds)
+            .await?
+            .iter()
+            .map(deployment_row)
+            .collect()
+    }
+
+    async fn list_deployments_page(&self, page: ListPage<'_>) -> Result<Vec<DeploymentRecord>> {
+        let (sql, binds) = list_sql(
+            SELECT_DEPLOYMENTS,
+            page.project,
+            page.location,
+            page.after,
+            Some(page.limit),
+        );
+        self.fetch_list(&sql, &binds)
+            .await?
+            .iter()
+            .map(deployment_row)
+            .collect()
     }
 
     async fn list_deployment_revisions(&self, id: &str) -> Result<Vec<DeploymentRevisionRecord>> {
@@ -1049,29 +1233,30 @@ impl Store for SqliteStore {
         location: Option<&str>,
         owner_id: Option<&str>,
     ) -> Result<Vec<DeliveryRecord>> {
-        let rows = sqlx::query(
-            "SELECT * FROM deliveries WHERE ($1 IS NULL OR location = $1)
-             AND ($2 IS NULL OR owner_id = $2) ORDER BY location, target, owner_id",
-        )
-        .bind(location)
-        .bind(owner_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeliveryRecord {
-                    location: r.try_get("location")?,
-                    target: r.try_get("target")?,
-                    owner_id: r.try_get("owner_id")?,
-                    state: r.try_get("state")?,
-                    revision: r.try_get("revision")?,
-                    digest: r.try_get("digest")?,
-                    code: r.try_get("code")?,
-                    message: r.try_get("message")?,
-                    updated_at: r.try_get("updated_at")?,
-                })
-            })
+        let mut query = sqlx::query(deliveries_sql(location.is_some(), owner_id.is_some()));
+        if let Some(owner_id) = owner_id {
+            query = query.bind(owner_id);
+        }
+        if let Some(location) = location {
+            query = query.bind(location);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(delivery_row)
             .collect()
+    }
+
+    async fn deliveries_of(&self, owner_ids: &[String]) -> Result<Vec<DeliveryRecord>> {
+        self.fetch_in(
+            "SELECT * FROM deliveries WHERE owner_id IN ({}) ORDER BY owner_id, location, target",
+            owner_ids,
+        )
+        .await?
+        .iter()
+        .map(delivery_row)
+        .collect()
     }
 
     async fn update_deliveries(
@@ -1318,6 +1503,18 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn minted_of(&self, pull_secret_ids: &[String]) -> Result<Vec<MintedRecord>> {
+        self.fetch_in(
+            "SELECT * FROM minted_credentials WHERE pull_secret_id IN ({})
+             ORDER BY pull_secret_id",
+            pull_secret_ids,
+        )
+        .await?
+        .iter()
+        .map(minted_row)
+        .collect()
+    }
+
     async fn count_pull_secrets_by_kind(&self) -> Result<Vec<PullSecretCount>> {
         sqlx::query(COUNT_PULL_SECRETS_BY_KIND)
             .fetch_all(&self.pool)
@@ -1375,19 +1572,30 @@ impl Store for SqliteStore {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditRecord>> {
-        sqlx::query(
-            "SELECT * FROM audit_events
-             WHERE ($1 IS NULL OR project = $1) AND ($2 IS NULL OR id < $2)
-             ORDER BY id DESC LIMIT $3",
-        )
-        .bind(project)
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(audit_row)
-        .collect()
+        let mut query = sqlx::query(audit_sql(project.is_some(), before.is_some()));
+        if let Some(project) = project {
+            query = query.bind(project);
+        }
+        if let Some(before) = before {
+            query = query.bind(before);
+        }
+        query
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(audit_row)
+            .collect()
+    }
+
+    async fn delete_audit_before(&self, time: i64, limit: u32) -> Result<u64> {
+        let _guard = self.write.lock().await;
+        let deleted = sqlx::query(DELETE_AUDIT_BEFORE)
+            .bind(time)
+            .bind(i64::from(limit))
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected())
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<String>> {
@@ -1422,6 +1630,125 @@ mod tests {
             .iter()
             .map(|r| r.try_get::<String, _>("detail").unwrap())
             .collect()
+    }
+
+    /// [`plan`] of a statement with `?` parameters, each bound to NULL (the plan does not depend
+    /// on the values).
+    async fn plan_with_params(store: &SqliteStore, sql: &str) -> Vec<String> {
+        let sql = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut query = sqlx::query(&sql);
+        for _ in 0..sql.matches('?').count() {
+            query = query.bind(None::<String>);
+        }
+        query
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap())
+            .collect()
+    }
+
+    /// Every step reads through an index (a search, or a walk of an index in the wanted order)
+    /// and nothing is sorted afterwards: the cost of a page does not grow with the table.
+    fn assert_indexed(what: &str, plan: &[String]) {
+        assert!(!plan.is_empty(), "{what}: no plan");
+        for step in plan {
+            assert!(
+                step.contains("INDEX") || step.contains("PRIMARY KEY") || step.starts_with("LIST"),
+                "{what} reads without an index: {plan:?}"
+            );
+            assert!(!step.contains("TEMP B-TREE"), "{what} sorts: {plan:?}");
+        }
+    }
+
+    /// Each combination of filters of the pull-secret and deployment lists, with and without a
+    /// page's start, is one statement an index answers in order; so are the deliveries, the
+    /// batch reads of a page's views, the audit log and audit retention.
+    #[tokio::test]
+    async fn list_reads_use_indexes() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let key = ListKey {
+            project: "p".into(),
+            location: "l".into(),
+            name: "n".into(),
+        };
+        for (table, select) in [
+            ("pull_secrets", SELECT_PULL_SECRETS),
+            ("deployments", SELECT_DEPLOYMENTS),
+        ] {
+            for project in [None, Some("p")] {
+                for location in [None, Some("l")] {
+                    for after in [None, Some(&key)] {
+                        let (sql, _) = list_sql(select, project, location, after, Some(100));
+                        let steps = plan_with_params(&store, &sql).await;
+                        let what = format!("{table} {project:?} {location:?} {after:?}");
+                        assert_indexed(&what, &steps);
+                        if after.is_some() || project.is_some() || location.is_some() {
+                            assert!(
+                                steps.iter().all(|d| d.starts_with("SEARCH")),
+                                "{what} seeks: {steps:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        for location in [false, true] {
+            for owner in [false, true] {
+                let sql = deliveries_sql(location, owner);
+                let steps = plan_with_params(&store, sql).await;
+                assert_indexed(sql, &steps);
+                if owner {
+                    assert!(
+                        steps.iter().all(|d| d.contains("deliveries_owner_order")),
+                        "{sql}: {steps:?}"
+                    );
+                }
+            }
+        }
+        for (sql, index) in [
+            (
+                "SELECT * FROM deliveries WHERE owner_id IN (?, ?) ORDER BY owner_id, location, target",
+                "deliveries_owner_order",
+            ),
+            (
+                "SELECT pull_secret_id, referrer_kind, referrer_name FROM pull_secret_refs
+                 WHERE pull_secret_id IN (?, ?) ORDER BY pull_secret_id, referrer_kind, referrer_name",
+                "sqlite_autoindex_pull_secret_refs",
+            ),
+            (
+                "SELECT * FROM minted_credentials WHERE pull_secret_id IN (?, ?) ORDER BY pull_secret_id",
+                "sqlite_autoindex_minted_credentials",
+            ),
+        ] {
+            let steps = plan_with_params(&store, sql).await;
+            assert_indexed(sql, &steps);
+            assert!(steps.iter().any(|d| d.contains(index)), "{sql}: {steps:?}");
+        }
+        for project in [false, true] {
+            for before in [false, true] {
+                let sql = audit_sql(project, before);
+                let steps = plan_with_params(&store, sql).await;
+                if project || before {
+                    assert_indexed(sql, &steps);
+                } else {
+                    // The whole log walks the table in rowid (id) order and stops at the limit.
+                    assert_eq!(steps, ["SCAN audit_events"], "{sql}");
+                }
+                if project {
+                    assert!(
+                        steps.iter().all(|d| d.contains("audit_events_project")),
+                        "{sql}: {steps:?}"
+                    );
+                }
+            }
+        }
+        let steps = plan_with_params(&store, DELETE_AUDIT_BEFORE).await;
+        assert!(
+            steps.iter().any(|d| d.contains("audit_events_time")),
+            "retention finds old events by time: {steps:?}"
+        );
     }
 
     /// A scrape must not read whole tables: the counts come from covering indexes, and the
