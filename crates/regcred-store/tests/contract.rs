@@ -38,9 +38,9 @@ use std::any::Any;
 use std::sync::Arc;
 
 use regcred_store::{
-    AuditRecord, DeliveryRecord, DeploymentRecord, DeploymentRevisionRecord, LocationRecord,
-    ProjectRecord, PullSecretRecord, PutGuard, ReferrerRecord, SqliteStore, Store, StoreError,
-    TokenRecord,
+    AuditRecord, DeliveryRecord, DeploymentRecord, DeploymentRevisionRecord, ListKey, ListPage,
+    LocationRecord, ProjectRecord, PullSecretRecord, PutGuard, ReferrerRecord, SqliteStore, Store,
+    StoreError, TokenRecord,
 };
 use support::*;
 
@@ -120,6 +120,9 @@ macro_rules! contract_suite {
                 every_mutation_writes_exactly_one_audit_event,
                 failed_mutation_writes_no_audit_event,
                 audit_list_newest_first_with_paging_and_project_filter,
+                pages_walk_every_list_in_order_with_items_added_between_pages,
+                batch_reads_answer_what_the_single_reads_do,
+                audit_retention_deletes_the_oldest_in_batches,
                 meta_insert_is_first_writer_wins;
             shared:
                 concurrent_writers_do_not_fail,
@@ -2518,6 +2521,242 @@ async fn audit_list_newest_first_with_paging_and_project_filter(store: &dyn Stor
     assert_eq!(store.list_audit(None, None, 0).await.unwrap(), vec![]);
     let oldest = all.last().map(|e| e.id);
     assert_eq!(store.list_audit(None, oldest, 100).await.unwrap(), vec![]);
+}
+
+async fn audit_retention_deletes_the_oldest_in_batches(store: &dyn Store) {
+    for time in [10, 30, 20, 40, 50] {
+        store
+            .append_audit(&AuditRecord {
+                time,
+                ..audit(&format!("at-{time}"), None, "t")
+            })
+            .await
+            .unwrap();
+    }
+    let times = |events: Vec<AuditRecord>| -> Vec<i64> { events.iter().map(|e| e.time).collect() };
+    // Three events are older than 35; batches of two take the two oldest, then the third.
+    assert_eq!(store.delete_audit_before(35, 2).await.unwrap(), 2);
+    assert_eq!(times(all_audit(store, None).await), [50, 40, 30]);
+    assert_eq!(store.delete_audit_before(35, 2).await.unwrap(), 1);
+    assert_eq!(store.delete_audit_before(35, 2).await.unwrap(), 0);
+    assert_eq!(times(all_audit(store, None).await), [50, 40]);
+    // An event exactly at the cut stays.
+    assert_eq!(store.delete_audit_before(40, 100).await.unwrap(), 0);
+    assert_eq!(times(all_audit(store, None).await), [50, 40]);
+}
+
+/// Every page of every list, for `page_size`, concatenated.
+async fn pull_secret_pages(
+    store: &dyn Store,
+    project: Option<&str>,
+    location: Option<&str>,
+    page_size: u32,
+) -> Vec<PullSecretRecord> {
+    let mut all = Vec::new();
+    let mut after: Option<ListKey> = None;
+    loop {
+        let page = store
+            .list_pull_secrets_page(ListPage {
+                project,
+                location,
+                after: after.as_ref(),
+                limit: page_size,
+            })
+            .await
+            .unwrap();
+        assert!(page.len() <= page_size as usize);
+        let Some(last) = page.last() else {
+            return all;
+        };
+        after = Some(ListKey {
+            project: last.project.clone(),
+            location: last.location.clone(),
+            name: last.name.clone(),
+        });
+        all.extend(page);
+    }
+}
+
+async fn pages_walk_every_list_in_order_with_items_added_between_pages(store: &dyn Store) {
+    let a = || audit("setup", None, "setup");
+    for p in ["alpha", "beta"] {
+        store.create_project(&project(p), &a()).await.unwrap();
+    }
+    for l in ["gke.one", "gke.two"] {
+        store.create_location(&location(l), &a()).await.unwrap();
+    }
+    let mut n = 0;
+    for (p, l, name) in [
+        ("beta", "gke.two", "b"),
+        ("alpha", "gke.two", "a"),
+        ("alpha", "gke.one", "z"),
+        ("alpha", "gke.one", "a"),
+        ("beta", "gke.one", "a"),
+        ("alpha", "gke.one", "m"),
+        ("beta", "gke.one", "c"),
+    ] {
+        n += 1;
+        let id = format!("ps_{n}");
+        store
+            .put_pull_secret(&pull_secret(&id, p, l, name), None, PutGuard::default(), &a())
+            .await
+            .unwrap();
+        put_deployment(store, &deployment(&format!("dep_{n}"), p, l, name), None, &[])
+            .await
+            .unwrap();
+    }
+    for project in [None, Some("alpha"), Some("beta")] {
+        for location in [None, Some("gke.one"), Some("gke.two")] {
+            let whole = store.list_pull_secrets(project, location).await.unwrap();
+            for size in [1, 2, 3, 100] {
+                assert_eq!(
+                    pull_secret_pages(store, project, location, size).await,
+                    whole,
+                    "pages of {size} of {project:?} {location:?}"
+                );
+            }
+            let deployments = store.list_deployments(project, location).await.unwrap();
+            let mut paged = Vec::new();
+            let mut after: Option<ListKey> = None;
+            loop {
+                let page = store
+                    .list_deployments_page(ListPage {
+                        project,
+                        location,
+                        after: after.as_ref(),
+                        limit: 2,
+                    })
+                    .await
+                    .unwrap();
+                let Some(last) = page.last() else { break };
+                after = Some(ListKey {
+                    project: last.project.clone(),
+                    location: last.location.clone(),
+                    name: last.name.clone(),
+                });
+                paged.extend(page);
+            }
+            assert_eq!(paged, deployments, "deployment pages of {project:?} {location:?}");
+        }
+    }
+
+    // Between pages: an item after the page's end shows up on a later page, one before it does
+    // not (it was not there when its place was read), and nothing is listed twice.
+    let first = store
+        .list_pull_secrets_page(ListPage {
+            limit: 3,
+            ..ListPage::default()
+        })
+        .await
+        .unwrap();
+    let names: Vec<&str> = first.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["a", "m", "z"], "alpha/gke.one first");
+    for (id, p, l, name) in [
+        ("ps_early", "alpha", "gke.one", "b"),
+        ("ps_late", "alpha", "gke.two", "b"),
+    ] {
+        store
+            .put_pull_secret(&pull_secret(id, p, l, name), None, PutGuard::default(), &a())
+            .await
+            .unwrap();
+    }
+    let last = first.last().unwrap();
+    let key = ListKey {
+        project: last.project.clone(),
+        location: last.location.clone(),
+        name: last.name.clone(),
+    };
+    let rest = store
+        .list_pull_secrets_page(ListPage {
+            after: Some(&key),
+            limit: 100,
+            ..ListPage::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<&str> = rest.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["ps_2", "ps_late", "ps_5", "ps_7", "ps_1"]);
+    assert_eq!(
+        store
+            .list_pull_secrets_page(ListPage {
+                limit: 0,
+                ..ListPage::default()
+            })
+            .await
+            .unwrap(),
+        vec![]
+    );
+}
+
+async fn batch_reads_answer_what_the_single_reads_do(store: &dyn Store) {
+    seed_for_deployments(store).await;
+    store
+        .add_reference("ps_1", &referrer("kubelet", "node-a"))
+        .await
+        .unwrap();
+    store
+        .add_reference("ps_2", &referrer("deployment", "api"))
+        .await
+        .unwrap();
+    let minted = regcred_store::MintedRecord {
+        pull_secret_id: "ps_2".into(),
+        revision: 1,
+        username: None,
+        endpoint: None,
+        sealed: None,
+        expires_at: None,
+        refreshed_at: None,
+        attempted_at: 1_000,
+        failures: 1,
+        last_error: Some("provider unavailable".into()),
+        next_refresh_at: 11_000,
+    };
+    store.put_minted(&minted).await.unwrap();
+    store
+        .update_deliveries(
+            "gke.one",
+            &[
+                delivery_row("gke.one", "ns-b", "ps_1", "delivered"),
+                delivery_row("gke.one", "ns-a", "ps_1", "failed"),
+                delivery_row("gke.one", "ns-a", "dep_1", "delivered"),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+    store
+        .update_deliveries("gke.two", &[delivery_row("gke.two", "ns", "ps_2", "pending")], &[])
+        .await
+        .unwrap();
+
+    // Out of order, with a duplicate and an id that has nothing.
+    let ids: Vec<String> = ["ps_3", "ps_2", "ps_missing", "ps_1", "ps_2"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let mut references = Vec::new();
+    let mut deliveries = Vec::new();
+    let mut minted_rows = Vec::new();
+    for id in ["ps_1", "ps_2", "ps_3", "ps_missing"] {
+        for r in store.references(id).await.unwrap() {
+            references.push((id.to_owned(), r));
+        }
+        deliveries.extend(store.list_deliveries(None, Some(id)).await.unwrap());
+        minted_rows.extend(store.get_minted(id).await.unwrap());
+    }
+    assert_eq!(references.len(), 3);
+    assert_eq!(deliveries.len(), 3);
+    assert_eq!(store.references_of(&ids).await.unwrap(), references);
+    assert_eq!(store.deliveries_of(&ids).await.unwrap(), deliveries);
+    assert_eq!(store.minted_of(&ids).await.unwrap(), vec![minted]);
+    assert_eq!(store.references_of(&[]).await.unwrap(), vec![]);
+    assert_eq!(store.deliveries_of(&[]).await.unwrap(), vec![]);
+    assert_eq!(store.minted_of(&[]).await.unwrap(), vec![]);
+
+    // More ids than one statement binds: every answer still comes, in id order.
+    let many: Vec<String> = (0..1200).map(|i| format!("ps_{i:04}")).chain(ids).collect();
+    assert_eq!(store.references_of(&many).await.unwrap(), references);
+    assert_eq!(store.deliveries_of(&many).await.unwrap(), deliveries);
 }
 
 // ---------------------------------------------------------------------------------------------
