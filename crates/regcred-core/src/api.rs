@@ -411,6 +411,12 @@ pub struct PullSecretList {
     pub project: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// At most this many items (1 to 1000; 100 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Where to go on: `nextPageToken` of the previous answer (opaque).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_token: Option<String>,
 }
 
 /// Something that references a pull secret (a deployment, from a later version on).
@@ -793,6 +799,12 @@ pub struct DeploymentList {
     pub project: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// At most this many items (1 to 1000; 100 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Where to go on: `nextPageToken` of the previous answer (opaque).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_token: Option<String>,
 }
 
 /// A pull secret as a deployment revision used it.
@@ -1011,8 +1023,12 @@ pub struct AuditList {
     /// Only events older than this id (for paging backwards).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<i64>,
+    /// At most this many events (1 to 1000; 100 when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// Where to go on: `nextPageToken` of the previous answer (opaque).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -1037,6 +1053,18 @@ pub struct AuditEvent {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Items<T> {
     pub items: Vec<T>,
+}
+
+/// Answer of the list methods that page (`pullSecret.list`, `deployment.list`, `audit.list`):
+/// one page of items, and the token of the next page, absent on the last one.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `pageToken` to get the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
 }
 
 // ---- the platform registry ----

@@ -914,7 +914,8 @@ pub enum AuditCommand {
         /// Only this project's events.
         #[arg(long)]
         project: Option<String>,
-        /// At most this many events.
+        /// At most this many events (default 100); more than one page of the server is fetched
+        /// page by page.
         #[arg(long)]
         limit: Option<u32>,
         /// Only events older than this event id (to page back).

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use regcred_core::api::{Envelope, ErrorBody};
+use regcred_core::api::{Envelope, ErrorBody, Items, Page};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -189,6 +189,37 @@ impl Client {
     }
 
     /// Calls `method` with `request` and decodes the result.
+    /// Every item of a list method that pages (`pullSecret.list`, `deployment.list`,
+    /// `audit.list`), or the first `at_most`: calls `method` with `request` and then with each
+    /// `nextPageToken` until the last page, so callers see one list as before paging.
+    pub async fn call_pages<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        request: serde_json::Value,
+        at_most: Option<usize>,
+    ) -> anyhow::Result<Items<T>> {
+        // The server's largest page: the fewest round trips.
+        const MAX_PAGE: usize = 1000;
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut body = request.clone();
+            // `--limit 0` goes to the server as it is, which refuses it.
+            body["limit"] = at_most
+                .map_or(MAX_PAGE, |n| n.saturating_sub(items.len()).min(MAX_PAGE))
+                .into();
+            if let Some(token) = token.take() {
+                body["pageToken"] = token.into();
+            }
+            let page: Page<T> = self.call(method, &body).await?;
+            items.extend(page.items);
+            match page.next_page_token {
+                Some(next) if at_most.is_none_or(|n| items.len() < n) => token = Some(next),
+                _ => return Ok(Items { items }),
+            }
+        }
+    }
+
     pub async fn call<Req: Serialize, Res: DeserializeOwned>(
         &self,
         method: &str,

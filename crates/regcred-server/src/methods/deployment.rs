@@ -7,15 +7,16 @@
 
 use regcred_core::api::{
     Deployment, DeploymentDeleted, DeploymentDeploy, DeploymentDeployed, DeploymentList,
-    DeploymentRef, DeploymentSpec, Items, Resolution, UsedPullSecret,
+    DeploymentRef, DeploymentSpec, Page, Resolution, UsedPullSecret,
 };
 use regcred_core::codes::ErrorCode;
 use regcred_core::image_ref::ImageRef;
 use regcred_core::name::NameKind;
-use regcred_store::DeploymentRecord;
+use regcred_store::{DeploymentRecord, ListKey, ListPage};
 use serde_json::json;
 
 use super::check_name;
+use super::page::{self, Named};
 use super::Ctx;
 use crate::auth::Permission;
 use crate::error::ApiError;
@@ -161,29 +162,45 @@ pub async fn get(ctx: Ctx, req: DeploymentRef) -> Result<Deployment, ApiError> {
     deployments::describe(&ctx.state, record, true).await
 }
 
-pub async fn list(ctx: Ctx, req: DeploymentList) -> Result<Items<Deployment>, ApiError> {
+pub async fn list(ctx: Ctx, req: DeploymentList) -> Result<Page<Deployment>, ApiError> {
     if let Some(p) = &req.project {
         check_name(NameKind::Project, "project", p)?;
     }
     if let Some(l) = &req.location {
         check_name(NameKind::Location, "location", l)?;
     }
+    let limit = page::limit(req.limit)?;
     let project = req
         .project
         .clone()
         .or_else(|| ctx.principal.project.clone());
+    let after = req
+        .page_token
+        .as_deref()
+        .map(|t| Named::Deployments.after(t, project.as_deref(), req.location.as_deref()))
+        .transpose()?;
     ctx.principal
         .require(Permission::ReadSecrets, project.as_deref())?;
-    let records = ctx
+    // One row past the page says whether another page follows.
+    let mut records = ctx
         .state
         .store()
-        .list_deployments(project.as_deref(), req.location.as_deref())
+        .list_deployments_page(ListPage {
+            project: project.as_deref(),
+            location: req.location.as_deref(),
+            after: after.as_ref(),
+            limit: limit + 1,
+        })
         .await?;
-    let mut items = Vec::with_capacity(records.len());
-    for r in records {
-        items.push(deployments::describe(&ctx.state, r, false).await?);
-    }
-    Ok(Items { items })
+    let next_page_token = Named::Deployments.next(&mut records, limit, |r| ListKey {
+        project: r.project.clone(),
+        location: r.location.clone(),
+        name: r.name.clone(),
+    });
+    Ok(Page {
+        items: deployments::describe_page(&ctx.state, records).await?,
+        next_page_token,
+    })
 }
 
 pub async fn delete(ctx: Ctx, req: DeploymentRef) -> Result<DeploymentDeleted, ApiError> {

@@ -9,6 +9,7 @@ mod deployment;
 mod image;
 mod location;
 mod lookup;
+mod page;
 mod project;
 mod pull_secret;
 mod registry;

@@ -4,18 +4,19 @@
 //! `render` is the one way material leaves, for roles allowed to release it, and is audited.
 
 use regcred_core::api::{
-    Items, PullSecret, PullSecretCreate, PullSecretCreated, PullSecretDelete, PullSecretDeleted,
+    Page, PullSecret, PullSecretCreate, PullSecretCreated, PullSecretDelete, PullSecretDeleted,
     PullSecretList, PullSecretRef, PullSecretRender, Rendered,
 };
 use regcred_core::codes::ErrorCode;
 use regcred_core::credential::{self, Kind};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
-use regcred_store::StoreError;
+use regcred_store::{ListKey, ListPage, StoreError};
 use serde_json::json;
 
 use super::check_name;
 use super::lookup::find;
+use super::page::{self, Named};
 use super::Ctx;
 use crate::auth::Permission;
 use crate::error::ApiError;
@@ -92,30 +93,46 @@ pub async fn get(ctx: Ctx, req: PullSecretRef) -> Result<PullSecret, ApiError> {
     pull_secrets::describe(&ctx.state, record).await
 }
 
-pub async fn list(ctx: Ctx, req: PullSecretList) -> Result<Items<PullSecret>, ApiError> {
+pub async fn list(ctx: Ctx, req: PullSecretList) -> Result<Page<PullSecret>, ApiError> {
     if let Some(p) = &req.project {
         check_name(NameKind::Project, "project", p)?;
     }
     if let Some(l) = &req.location {
         check_name(NameKind::Location, "location", l)?;
     }
+    let limit = page::limit(req.limit)?;
     let project = match (&req.project, &ctx.principal.project) {
         (Some(p), _) => Some(p.clone()),
         (None, Some(own)) => Some(own.clone()),
         (None, None) => None,
     };
+    let after = req
+        .page_token
+        .as_deref()
+        .map(|t| Named::PullSecrets.after(t, project.as_deref(), req.location.as_deref()))
+        .transpose()?;
     ctx.principal
         .require(Permission::ReadSecrets, project.as_deref())?;
-    let records = ctx
+    // One row past the page says whether another page follows.
+    let mut records = ctx
         .state
         .store()
-        .list_pull_secrets(project.as_deref(), req.location.as_deref())
+        .list_pull_secrets_page(ListPage {
+            project: project.as_deref(),
+            location: req.location.as_deref(),
+            after: after.as_ref(),
+            limit: limit + 1,
+        })
         .await?;
-    let mut items = Vec::with_capacity(records.len());
-    for r in records {
-        items.push(pull_secrets::describe(&ctx.state, r).await?);
-    }
-    Ok(Items { items })
+    let next_page_token = Named::PullSecrets.next(&mut records, limit, |r| ListKey {
+        project: r.project.clone(),
+        location: r.location.clone(),
+        name: r.name.clone(),
+    });
+    Ok(Page {
+        items: pull_secrets::describe_page(&ctx.state, records).await?,
+        next_page_token,
+    })
 }
 
 pub async fn delete(ctx: Ctx, req: PullSecretDelete) -> Result<PullSecretDeleted, ApiError> {

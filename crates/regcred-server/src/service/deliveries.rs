@@ -3,6 +3,8 @@
 //! secret's credential (through the refresher), a new token — with their failures in delivery's
 //! own terms.
 
+use std::collections::HashMap;
+
 use regcred_core::api::{DeliveryState, DeliveryStatus};
 use regcred_core::codes::{DeliveryCode, ErrorCode};
 use regcred_core::credential::Credential;
@@ -71,4 +73,38 @@ pub(crate) async fn credential(
 pub(crate) fn mint_token() -> Result<NewToken, DeliveryError> {
     // The cause (no randomness) is logged where the error is made.
     crate::auth::mint_token().map_err(|e| DeliveryError::internal(std::io::Error::other(e.message)))
+}
+
+/// One stored delivery row as the API shows it.
+fn status(r: regcred_store::DeliveryRecord) -> Result<DeliveryStatus, ApiError> {
+    // A state this regcred does not know is an error, never a silent default.
+    let delivery_state = DeliveryState::parse(&r.state).ok_or_else(|| {
+        ApiError::unreadable(format!(
+            "delivery row of {} has the unknown state {:?}",
+            r.owner_id, r.state
+        ))
+    })?;
+    Ok(DeliveryStatus {
+        location: r.location,
+        target: r.target,
+        state: delivery_state,
+        revision: r.revision.and_then(|n| u64::try_from(n).ok()),
+        code: r.code,
+        message: r.message,
+        updated_at: rfc3339(r.updated_at),
+    })
+}
+
+/// [`statuses`] of every owner of a page at once, by owner id (owners without deliveries are
+/// absent): one read whatever the page's length.
+pub async fn statuses_of(
+    state: &AppState,
+    owner_ids: &[String],
+) -> Result<HashMap<String, Vec<DeliveryStatus>>, ApiError> {
+    let mut by_owner: HashMap<String, Vec<DeliveryStatus>> = HashMap::new();
+    for r in state.store().deliveries_of(owner_ids).await? {
+        let owner = r.owner_id.clone();
+        by_owner.entry(owner).or_default().push(status(r)?);
+    }
+    Ok(by_owner)
 }

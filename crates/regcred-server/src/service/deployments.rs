@@ -324,3 +324,22 @@ pub async fn preflight(
     )
     .with_items(attempts.collect()))
 }
+
+/// [`describe`] without revisions for a whole page of records, in their order: the deliveries of
+/// every record come in one read, whatever the page's length.
+pub async fn describe_page(
+    state: &AppState,
+    records: Vec<DeploymentRecord>,
+) -> Result<Vec<Deployment>, ApiError> {
+    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+    let mut deliveries = crate::service::deliveries::statuses_of(state, &ids).await?;
+    let mut page = Vec::with_capacity(records.len());
+    for r in records {
+        let spec = decode_spec(&r.spec)?;
+        let delivered = deliveries.remove(&r.id).unwrap_or_default();
+        let mut v = view(r, spec);
+        v.deliveries = delivered;
+        page.push(v);
+    }
+    Ok(page)
+}

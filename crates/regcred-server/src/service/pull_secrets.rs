@@ -1,12 +1,14 @@
 //! Pull secrets below the API: a stored record's kind, its credential opened through the vault,
 //! and records keyed by what the runtimes' matching rules compare.
 
+use std::collections::HashMap;
+
 use regcred_core::api::{MintedStatus, PullSecret, Referrer};
 use regcred_core::codes::ErrorCode;
 use regcred_core::credential::{Credential, Kind, Material, Params};
 use regcred_core::registry_host::RegistryServer;
 use regcred_store::vault::SealedFor;
-use regcred_store::{PullSecretRecord, PutGuard, StoreError};
+use regcred_store::{MintedRecord, PullSecretRecord, PutGuard, StoreError};
 use serde_json::json;
 
 use crate::clock::rfc3339;
@@ -220,4 +222,46 @@ fn new_revision(
         updated_by: acting.actor.clone(),
         verification: None,
     })
+}
+
+/// [`describe`] for a whole page of records, in their order: the referrers, minted states and
+/// deliveries of every record come in one read each, whatever the page's length.
+pub async fn describe_page(
+    state: &AppState,
+    records: Vec<PullSecretRecord>,
+) -> Result<Vec<PullSecret>, ApiError> {
+    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+    let mut used: HashMap<String, Vec<Referrer>> = HashMap::new();
+    for (id, r) in state.store().references_of(&ids).await? {
+        used.entry(id).or_default().push(Referrer {
+            kind: r.kind,
+            name: r.name,
+        });
+    }
+    let mut minted: HashMap<String, MintedRecord> = state
+        .store()
+        .minted_of(&ids)
+        .await?
+        .into_iter()
+        .map(|m| (m.pull_secret_id.clone(), m))
+        .collect();
+    let mut deliveries = crate::service::deliveries::statuses_of(state, &ids).await?;
+    let mut page = Vec::with_capacity(records.len());
+    for r in records {
+        let minted = minted.remove(&r.id).filter(|m| m.revision == r.revision);
+        let delivered = deliveries.remove(&r.id).unwrap_or_default();
+        let mut v = view(r, Vec::new())?;
+        v.used_by = used.remove(&v.id).unwrap_or_default();
+        v.deliveries = delivered;
+        v.credential = minted.map(|m| MintedStatus {
+            expires_at: m.expires_at.map(rfc3339),
+            refreshed_at: m.refreshed_at.map(rfc3339),
+            next_refresh_at: rfc3339(m.next_refresh_at),
+            failures: u32::try_from(m.failures).unwrap_or(u32::MAX),
+            last_error: m.last_error,
+            endpoint: m.endpoint,
+        });
+        page.push(v);
+    }
+    Ok(page)
 }

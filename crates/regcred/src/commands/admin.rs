@@ -221,10 +221,14 @@ pub async fn audit(
         limit,
         before,
     } = command;
+    // The newest `limit` events (100 unless given, as the server's default page), however many
+    // pages that takes.
+    let at_most = limit.map_or(100, |n| usize::try_from(n).unwrap_or(usize::MAX));
     let l: Items<AuditEvent> = client
-        .call(
+        .call_pages(
             "audit.list",
-            &json!({"project": project, "limit": limit, "before": before}),
+            json!({"project": project, "before": before}),
+            Some(at_most),
         )
         .await?;
     printer.print(&l, |l| {

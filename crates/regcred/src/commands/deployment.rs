@@ -265,9 +265,10 @@ pub async fn run(
         }
         DeploymentCommand::List { project, location } => {
             let l: Items<Deployment> = client
-                .call(
+                .call_pages(
                     "deployment.list",
-                    &json!({"project": project, "location": location}),
+                    json!({"project": project, "location": location}),
+                    None,
                 )
                 .await?;
             printer.print(&l, |l| table(&l.items))

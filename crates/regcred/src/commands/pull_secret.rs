@@ -26,9 +26,10 @@ pub async fn run(
         PullSecretCommand::Create(args) => create(client, printer, *args).await,
         PullSecretCommand::List { project, location } => {
             let list: Items<PullSecret> = client
-                .call(
+                .call_pages(
                     "pullSecret.list",
-                    &json!({"project": project, "location": location}),
+                    json!({"project": project, "location": location}),
+                    None,
                 )
                 .await?;
             printer.print(&list, |l| table(&l.items))
