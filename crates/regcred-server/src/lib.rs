@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod platform;
 pub mod refresher;
+pub mod retention;
 pub mod rpc;
 pub mod service;
 

@@ -1040,3 +1040,237 @@ async fn render_checks_kubernetes_names_by_their_own_grammar() {
         );
     }
 }
+
+/// Calls a paged list method page by page (`limit` each) from `body`, running `between` after
+/// every page but the last; answers every page's items.
+async fn walk_pages(
+    fx: &Fixture,
+    method: &str,
+    body: Value,
+    limit: u32,
+    mut between: impl FnMut(usize) -> Option<Value>,
+) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut request = body.clone();
+        request["limit"] = json!(limit);
+        if let Some(token) = token.take() {
+            request["pageToken"] = json!(token);
+        }
+        let reply = fx.call(method, &fx.admin, request).await;
+        let answer = reply.ok();
+        let items = answer["items"].as_array().expect("items").clone();
+        assert!(items.len() <= limit as usize, "{method}: a page over its limit");
+        pages.push(items);
+        match answer.get("nextPageToken") {
+            None => return pages,
+            Some(next) => token = Some(next.as_str().expect("a string token").to_owned()),
+        }
+        if let Some(create) = between(pages.len()) {
+            let spec = create["spec"].clone();
+            let name = create["name"].as_str().expect("name").to_owned();
+            fx.create_pull_secret(&fx.admin, "acme", &name, spec).await;
+        }
+        assert!(pages.len() < 100, "{method} never ends");
+    }
+}
+
+/// `pullSecret.list` in pages: every item exactly once, in (project, location, name) order, the
+/// last page without a token; an item created between pages after the current position shows
+/// up, one created before it does not (and shifts nothing).
+#[tokio::test]
+async fn pull_secret_list_pages_every_item_once_in_order() {
+    let fx = acme().await;
+    for i in [3, 1, 7, 5, 9, 2, 8] {
+        fx.create_pull_secret(
+            &fx.admin,
+            "acme",
+            &format!("ps-{i}"),
+            basic(&format!("r{i}.example.com"), "bot", "pw"),
+        )
+        .await;
+    }
+    let whole = fx
+        .call("pullSecret.list", &fx.admin, json!({ "project": "acme" }))
+        .await;
+    let whole = whole.ok().clone();
+    assert!(whole.get("nextPageToken").is_none(), "one page holds all");
+    for limit in [1, 2, 3, 7] {
+        let pages = walk_pages(&fx, "pullSecret.list", json!({ "project": "acme" }), limit, |_| None).await;
+        let flat: Vec<Value> = pages.into_iter().flatten().collect();
+        assert_eq!(Value::Array(flat), whole["items"], "pages of {limit}");
+    }
+
+    // After the first page (ps-1, ps-2, ps-3) ps-6 is created: it is yet to come, so it shows.
+    // After the second, ps-0: it sorts before where the walk is, so it does not (and shifts
+    // nothing, as an offset would).
+    let pages = walk_pages(&fx, "pullSecret.list", json!({}), 3, |n| match n {
+        1 => Some(json!({ "name": "ps-6", "spec": basic("r6.example.com", "bot", "pw") })),
+        2 => Some(json!({ "name": "ps-0", "spec": basic("r0.example.com", "bot", "pw") })),
+        _ => None,
+    })
+    .await;
+    let listed: Vec<Vec<&str>> = pages
+        .iter()
+        .map(|p| p.iter().map(|i| i["name"].as_str().unwrap()).collect())
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            vec!["ps-1", "ps-2", "ps-3"],
+            vec!["ps-5", "ps-6", "ps-7"],
+            vec!["ps-8", "ps-9"],
+        ]
+    );
+    let all = fx.call("pullSecret.list", &fx.admin, json!({})).await;
+    assert_eq!(
+        names(&all.ok()["items"]),
+        ["ps-0", "ps-1", "ps-2", "ps-3", "ps-5", "ps-6", "ps-7", "ps-8", "ps-9"]
+    );
+}
+
+/// `limit` outside 1..=1000 and a `pageToken` that is not one (or is another list's, or another
+/// filter's) are `invalid_value` on their field, on every list that pages.
+#[tokio::test]
+async fn paged_lists_refuse_bad_limits_and_tokens() {
+    let fx = acme().await;
+    for i in 0..3 {
+        fx.create_pull_secret(
+            &fx.admin,
+            "acme",
+            &format!("ps-{i}"),
+            basic(&format!("r{i}.example.com"), "bot", "pw"),
+        )
+        .await;
+    }
+    for method in ["pullSecret.list", "deployment.list", "audit.list"] {
+        for limit in [json!(0), json!(1001)] {
+            let reply = fx.call(method, &fx.admin, json!({ "limit": limit })).await;
+            let err = reply.expect_err(400, "invalid_value");
+            assert_eq!(err["items"][0]["field"], "limit", "{method} {limit}");
+        }
+        assert_eq!(
+            fx.call(method, &fx.admin, json!({ "limit": 1000 }))
+                .await
+                .ok()["items"]
+                .as_array()
+                .map(Vec::len)
+                .is_some(),
+            true
+        );
+        for token in ["not a token", "e30", "eyJsaXN0Ijoibm9uZSJ9"] {
+            let reply = fx
+                .call(method, &fx.admin, json!({ "pageToken": token }))
+                .await;
+            let err = reply.expect_err(400, "invalid_value");
+            assert_eq!(err["items"][0]["field"], "pageToken", "{method} {token}");
+        }
+    }
+    // A pull-secret token is refused by the other lists, and with other filters.
+    let first = fx
+        .call("pullSecret.list", &fx.admin, json!({ "project": "acme", "limit": 1 }))
+        .await;
+    let token = first.ok()["nextPageToken"].as_str().expect("a token").to_owned();
+    for (method, body) in [
+        ("deployment.list", json!({ "pageToken": token })),
+        ("audit.list", json!({ "pageToken": token })),
+        ("pullSecret.list", json!({ "project": "other", "pageToken": token })),
+        ("pullSecret.list", json!({ "location": "elsewhere", "pageToken": token })),
+    ] {
+        let reply = fx.call(method, &fx.admin, body.clone()).await;
+        let err = reply.expect_err(400, "invalid_value");
+        assert_eq!(err["items"][0]["field"], "pageToken", "{method} {body}");
+    }
+    let second = fx
+        .call("pullSecret.list", &fx.admin, json!({ "project": "acme", "location": LOCATION, "limit": 1, "pageToken": token }))
+        .await;
+    assert_eq!(names(&second.ok()["items"]), ["ps-1"]);
+}
+
+/// `audit.list` in pages walks the log newest first, each event once; `before` still bounds it.
+#[tokio::test]
+async fn audit_list_pages_newest_first() {
+    let fx = acme().await;
+    for i in 0..5 {
+        fx.create_pull_secret(
+            &fx.admin,
+            "acme",
+            &format!("ps-{i}"),
+            basic(&format!("r{i}.example.com"), "bot", "pw"),
+        )
+        .await;
+    }
+    let whole = fx
+        .call("audit.list", &fx.admin, json!({ "limit": 1000 }))
+        .await;
+    let whole = whole.ok()["items"].as_array().unwrap().clone();
+    assert!(whole.len() >= 7, "{whole:?}");
+    let pages = walk_pages(&fx, "audit.list", json!({}), 2, |_| None).await;
+    let flat: Vec<Value> = pages.into_iter().flatten().collect();
+    assert_eq!(flat, whole);
+    let before = whole[2]["id"].clone();
+    let pages = walk_pages(&fx, "audit.list", json!({ "before": before }), 2, |_| None).await;
+    let flat: Vec<Value> = pages.into_iter().flatten().collect();
+    assert_eq!(flat, whole[3..]);
+}
+
+/// Retention deletes the events older than its days by the server's clock (more than one batch
+/// of them), keeps the recent ones, and with 0 days keeps everything.
+#[tokio::test]
+async fn audit_retention_deletes_old_events_and_keeps_recent_ones() {
+    use regcred_server::retention;
+    let fx = acme().await;
+    let day = 86_400_000_i64;
+    let now = fx.state.refresher().clock.now_ms();
+    let event = |time: i64| regcred_store::AuditRecord {
+        id: 0,
+        time,
+        actor: "test".into(),
+        channel: "api".into(),
+        action: "credential.get".into(),
+        project: Some("acme".into()),
+        target: "t".into(),
+        outcome: "ok".into(),
+        detail: "{}".into(),
+    };
+    let old = i64::from(retention::BATCH) + 5;
+    for i in 0..old {
+        fx.store.append_audit(&event(now - 91 * day - i)).await.unwrap();
+    }
+    fx.store.append_audit(&event(now - 89 * day)).await.unwrap();
+    let count = || async { fx.store.list_audit(None, None, u32::MAX).await.unwrap() };
+    let before = count().await;
+
+    // 0 days: the loop ends at once and nothing is deleted.
+    retention::run(fx.state.clone(), 0, std::future::pending()).await;
+    assert_eq!(retention::sweep(&fx.state, 0).await.unwrap(), 0);
+    assert_eq!(count().await, before);
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(retention::run(fx.state.clone(), 90, async {
+        let _ = stopped.await;
+    }));
+    let expected: Vec<_> = before
+        .iter()
+        .filter(|e| e.time >= now - 90 * day)
+        .cloned()
+        .collect();
+    assert_eq!(expected.len() as i64, before.len() as i64 - old);
+    let mut left = count().await;
+    for _ in 0..400 {
+        if left.len() == expected.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        left = count().await;
+    }
+    assert_eq!(left, expected, "old events go, recent ones stay");
+    let _ = stop.send(());
+    task.await.unwrap();
+
+    // Two days later by the server's clock, the 89-day-old event is past retention too.
+    fx.state.refresher().clock.advance(2 * day);
+    assert_eq!(retention::sweep(&fx.state, 90).await.unwrap(), 1);
+    assert!(count().await.iter().all(|e| e.time > now - 88 * day));
+}

@@ -347,6 +347,15 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub max_connections: usize,
+    /// Days audit events are kept; older ones are deleted in the background (hourly). 0 keeps
+    /// them forever.
+    #[arg(
+        long,
+        env = "REGCRED_AUDIT_RETENTION_DAYS",
+        default_value_t = 90,
+        value_name = "DAYS"
+    )]
+    pub audit_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -248,6 +248,14 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     let delivery_loop = tokio::spawn(Deliverer::run(state.clone(), async {
         let _ = delivery_stopped.await;
     }));
+    let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
+    let retention_loop = tokio::spawn(regcred_server::retention::run(
+        state.clone(),
+        args.audit_retention_days,
+        async {
+            let _ = retention_stopped.await;
+        },
+    ));
     let limits = regcred_server::connection::Limits {
         header_read_timeout: std::time::Duration::from_secs(args.header_read_timeout.max(1)),
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout.max(1)),
@@ -257,8 +265,10 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     let served = regcred_server::run(listener, state, limits, shutdown_signal()).await;
     let _ = stop_refresher.send(());
     let _ = stop_deliverer.send(());
+    let _ = stop_retention.send(());
     let _ = refresh_loop.await;
     let _ = delivery_loop.await;
+    let _ = retention_loop.await;
     let _ = std::fs::remove_file(&url_file);
     tracing::info!("regcred stopped");
     served.context("serving")
