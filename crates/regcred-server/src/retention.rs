@@ -52,7 +52,11 @@ pub async fn run(state: AppState, days: u32, shutdown: impl Future<Output = ()>)
         match sweep(&state, days).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, days, "deleted audit events past retention"),
-            Err(e) => tracing::warn!(code = e.code.as_str(), "audit retention failed: {}", e.message),
+            Err(e) => tracing::warn!(
+                code = e.code.as_str(),
+                "audit retention failed: {}",
+                e.message
+            ),
         }
         tokio::select! {
             () = &mut shutdown => return,

@@ -2598,12 +2598,22 @@ async fn pages_walk_every_list_in_order_with_items_added_between_pages(store: &d
         n += 1;
         let id = format!("ps_{n}");
         store
-            .put_pull_secret(&pull_secret(&id, p, l, name), None, PutGuard::default(), &a())
+            .put_pull_secret(
+                &pull_secret(&id, p, l, name),
+                None,
+                PutGuard::default(),
+                &a(),
+            )
             .await
             .unwrap();
-        put_deployment(store, &deployment(&format!("dep_{n}"), p, l, name), None, &[])
-            .await
-            .unwrap();
+        put_deployment(
+            store,
+            &deployment(&format!("dep_{n}"), p, l, name),
+            None,
+            &[],
+        )
+        .await
+        .unwrap();
     }
     for project in [None, Some("alpha"), Some("beta")] {
         for location in [None, Some("gke.one"), Some("gke.two")] {
@@ -2636,7 +2646,10 @@ async fn pages_walk_every_list_in_order_with_items_added_between_pages(store: &d
                 });
                 paged.extend(page);
             }
-            assert_eq!(paged, deployments, "deployment pages of {project:?} {location:?}");
+            assert_eq!(
+                paged, deployments,
+                "deployment pages of {project:?} {location:?}"
+            );
         }
     }
 
@@ -2656,7 +2669,12 @@ async fn pages_walk_every_list_in_order_with_items_added_between_pages(store: &d
         ("ps_late", "alpha", "gke.two", "b"),
     ] {
         store
-            .put_pull_secret(&pull_secret(id, p, l, name), None, PutGuard::default(), &a())
+            .put_pull_secret(
+                &pull_secret(id, p, l, name),
+                None,
+                PutGuard::default(),
+                &a(),
+            )
             .await
             .unwrap();
     }
@@ -2725,7 +2743,11 @@ async fn batch_reads_answer_what_the_single_reads_do(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .update_deliveries("gke.two", &[delivery_row("gke.two", "ns", "ps_2", "pending")], &[])
+        .update_deliveries(
+            "gke.two",
+            &[delivery_row("gke.two", "ns", "ps_2", "pending")],
+            &[],
+        )
         .await
         .unwrap();
 

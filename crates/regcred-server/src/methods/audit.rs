@@ -22,7 +22,11 @@ pub async fn list(ctx: Ctx, req: AuditList) -> Result<Page<AuditEvent>, ApiError
     }
     let limit = page::limit(req.limit)?;
     // A page token continues below its event; with `before` as well, the lower of the two.
-    let token = req.page_token.as_deref().map(page::audit::before).transpose()?;
+    let token = req
+        .page_token
+        .as_deref()
+        .map(page::audit::before)
+        .transpose()?;
     let before = match (req.before, token) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

@@ -37,10 +37,16 @@ pub fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
 #[serde(tag = "list", rename_all = "camelCase", deny_unknown_fields)]
 enum Token {
     /// After this `(project, location, name)`.
-    PullSecret { after: [String; 3] },
-    Deployment { after: [String; 3] },
+    PullSecret {
+        after: [String; 3],
+    },
+    Deployment {
+        after: [String; 3],
+    },
     /// Events older than this id.
-    Audit { before: i64 },
+    Audit {
+        before: i64,
+    },
 }
 
 fn encode(token: &Token) -> String {
@@ -60,7 +66,9 @@ fn invalid_token(why: &str) -> ApiError {
     ApiError::field(
         "pageToken",
         ErrorCode::InvalidValue,
-        format!("{why}; pass nextPageToken of the previous answer unchanged, with the same filters"),
+        format!(
+            "{why}; pass nextPageToken of the previous answer unchanged, with the same filters"
+        ),
     )
 }
 
@@ -89,10 +97,10 @@ impl Named {
         project: Option<&str>,
         location: Option<&str>,
     ) -> Result<ListKey, ApiError> {
-        let [p, l, n] = match (self, decode(token)?) {
-            (Named::PullSecrets, Token::PullSecret { after })
-            | (Named::Deployments, Token::Deployment { after }) => after,
-            _ => return Err(invalid_token("a page token of another list")),
+        let ((Named::PullSecrets, Token::PullSecret { after: [p, l, n] })
+        | (Named::Deployments, Token::Deployment { after: [p, l, n] })) = (self, decode(token)?)
+        else {
+            return Err(invalid_token("a page token of another list"));
         };
         if project.is_some_and(|f| f != p) || location.is_some_and(|f| f != l) {
             return Err(invalid_token("a page token of a list with other filters"));
