@@ -188,7 +188,6 @@ impl Client {
         Client::with_timeout(base, from, token, 60)
     }
 
-    /// Calls `method` with `request` and decodes the result.
     /// Every item of a list method that pages (`pullSecret.list`, `deployment.list`,
     /// `audit.list`), or the first `at_most`: calls `method` with `request` and then with each
     /// `nextPageToken` until the last page, so callers see one list as before paging.
@@ -220,6 +219,7 @@ impl Client {
         }
     }
 
+    /// Calls `method` with `request` and decodes the result.
     pub async fn call<Req: Serialize, Res: DeserializeOwned>(
         &self,
         method: &str,
@@ -264,7 +264,105 @@ fn read_trimmed(path: &Path) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    /// A server of one paged list of `total` numbers, newest (highest) first, for
+    /// [`Client::call_pages`]: it honours `limit` and `pageToken` (the last number shown) and
+    /// records every request body it gets.
+    async fn paged_server(total: u64) -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0_u8; 4096];
+                    // Headers, then a body of Content-Length bytes.
+                    let body = loop {
+                        let n = socket.read(&mut chunk).await.unwrap();
+                        assert!(n > 0, "the client closed mid-request");
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        let Some(end) = text.find("\r\n\r\n") else {
+                            continue;
+                        };
+                        let length: usize = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse().ok())?
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            break buf[end + 4..end + 4 + length].to_vec();
+                        }
+                    };
+                    let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    log.lock().unwrap().push(request.clone());
+                    let limit = request["limit"].as_u64().unwrap();
+                    let below = request
+                        .get("pageToken")
+                        .map_or(total + 1, |t| t.as_str().unwrap().parse().unwrap());
+                    let items: Vec<u64> = (1..below).rev().take(limit as usize).collect();
+                    let mut result = serde_json::json!({ "items": items });
+                    if items.last().is_some_and(|last| *last > 1) {
+                        result["nextPageToken"] = items.last().unwrap().to_string().into();
+                    }
+                    let answer = serde_json::json!({ "ok": true, "result": result }).to_string();
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    socket.write_all(response.as_bytes()).await.unwrap();
+                });
+            }
+        });
+        (base, seen)
+    }
+
+    /// The CLI's lists follow `nextPageToken` to the end, in the largest pages, or stop at the
+    /// number asked for, asking each page for no more than it still needs.
+    #[tokio::test]
+    async fn call_pages_follows_tokens_to_the_end_or_the_count_asked_for() {
+        let (base, seen) = paged_server(2500).await;
+        let client = Client::new(base, None).unwrap();
+        let all: Items<u64> = client
+            .call_pages("x.list", serde_json::json!({ "project": "p" }), None)
+            .await
+            .unwrap();
+        assert_eq!(all.items, (1..=2500).rev().collect::<Vec<u64>>());
+        let requests = std::mem::take(&mut *seen.lock().unwrap());
+        assert_eq!(requests.len(), 3);
+        assert!(requests
+            .iter()
+            .all(|r| r["project"] == "p" && r["limit"] == 1000));
+        assert!(requests[0].get("pageToken").is_none());
+        assert_eq!(requests[1]["pageToken"], "1501");
+        assert_eq!(requests[2]["pageToken"], "501");
+
+        let some: Items<u64> = client
+            .call_pages("x.list", serde_json::json!({}), Some(1200))
+            .await
+            .unwrap();
+        assert_eq!(some.items, (1301..=2500).rev().collect::<Vec<u64>>());
+        let limits: Vec<serde_json::Value> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r["limit"].clone())
+            .collect();
+        assert_eq!(limits, [1000, 200]);
+    }
 
     /// A real connection error: nothing listens on port 1.
     async fn refused() -> reqwest::Error {
