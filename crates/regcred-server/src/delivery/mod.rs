@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use regcred_core::api::{DeploymentSpec, LocationKind, Resolution, SyncReport};
 use regcred_core::codes::DeliveryCode;
+use regcred_core::credential::Credential;
 use regcred_core::credential::Kind;
 use regcred_core::k8s_secret::DockerAuth;
 use regcred_core::secret::Secret;
@@ -35,6 +36,7 @@ use regcred_store::{DeploymentRecord, LocationRecord, PullSecretRecord};
 
 pub use error::DeliveryError;
 
+use crate::refresher::Current;
 use crate::AppState;
 
 /// Runs delivery passes.
@@ -330,7 +332,7 @@ async fn sources(
 /// A pull secret's credential as every delivery uses it; minted credentials come from the
 /// refresher (its cache while usable), so rendering never mints per target.
 async fn render(state: &AppState, record: &PullSecretRecord) -> Result<Rendered, DeliveryError> {
-    let (credential, current) = crate::service::deliveries::credential(state, record).await?;
+    let (credential, current) = credential(state, record).await?;
     let key = credential.server.auth_key();
     let digest = state.vault().fingerprint(
         format!(
@@ -428,4 +430,21 @@ fn write_blocking(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()>
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// A pull secret's credential for delivery: opened through the vault and, for short-lived kinds,
+/// the current one from the refresher. A failure makes the pull secret undeliverable this pass
+/// (see [`DeliveryError::undeliverable`]).
+async fn credential(
+    state: &AppState,
+    record: &PullSecretRecord,
+) -> Result<(Credential, Current), DeliveryError> {
+    let credential =
+        crate::service::pull_secrets::open(state, record).map_err(DeliveryError::undeliverable)?;
+    let current = state
+        .refresher()
+        .current(state, record, &credential)
+        .await
+        .map_err(DeliveryError::undeliverable)?;
+    Ok((credential, current))
 }
