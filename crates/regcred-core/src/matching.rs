@@ -40,8 +40,10 @@ pub fn kubelet_matches<'a, T>(image: &str, entries: &'a [(String, T)]) -> Vec<&'
 pub struct KubeletKeyring<T> {
     /// Normalized key → its values in the order given (`BasicDockerKeyring.Add`'s index).
     index: BTreeMap<String, Vec<T>>,
-    /// Canonical host (labels and port) → the normalized keys with that literal host.
-    by_host: HashMap<String, Vec<String>>,
+    /// Canonical host (labels and port) → path → the normalized keys, for keys with a literal
+    /// host: such a key matches exactly the images on that host whose path starts with its path.
+    /// (Several keys can share both: `example.com:` and `example.com`.)
+    by_host: HashMap<String, HashMap<Vec<u8>, Vec<String>>>,
     /// Normalized keys whose host holds a pattern, or that do not parse as a URL.
     patterned: Vec<String>,
 }
@@ -56,11 +58,14 @@ impl<T: Clone> KubeletKeyring<T> {
                 index.entry(normalized).or_default().push(value);
             }
         }
-        let mut by_host: HashMap<String, Vec<String>> = HashMap::new();
+        let mut by_host: HashMap<String, HashMap<Vec<u8>, Vec<String>>> = HashMap::new();
         let mut patterned = Vec::new();
         for key in index.keys() {
             match literal_host(key) {
-                Some(host) => by_host.entry(host).or_default().push(key.clone()),
+                Some((host, path)) => {
+                    let keys = by_host.entry(host).or_default().entry(path).or_default();
+                    keys.push(key.clone());
+                }
                 None => patterned.push(key.clone()),
             }
         }
@@ -73,14 +78,19 @@ impl<T: Clone> KubeletKeyring<T> {
 
     /// The values the kubelet would try for `image` (see [`kubelet_matches`]), in its order.
     pub fn lookup(&self, image: &str) -> Vec<T> {
-        let literal = canonical_host(image)
-            .and_then(|host| self.by_host.get(&host))
-            .into_iter()
-            .flatten();
-        let mut keys: Vec<&String> = literal
-            .chain(&self.patterned)
-            .filter(|key| kubelet_urls_match(key, image))
-            .collect();
+        let mut keys: Vec<&String> = Vec::new();
+        if let Some(target) = go_url::parse_after_scheme(image) {
+            if let Some(paths) = self.by_host.get(&canonical_host(&target.host)) {
+                // `URLsMatchStr` compares paths as plain prefixes: look up every prefix.
+                let prefixes = (0..=target.path.len()).filter_map(|n| paths.get(&target.path[..n]));
+                keys.extend(prefixes.flatten());
+            }
+        }
+        keys.extend(
+            self.patterned
+                .iter()
+                .filter(|key| kubelet_urls_match(key, image)),
+        );
         // Reverse-lexicographic, as the keyring walks its sorted index.
         keys.sort_unstable_by(|a, b| b.cmp(a));
         if !keys.is_empty() {
@@ -98,23 +108,23 @@ impl<T: Clone> KubeletKeyring<T> {
     }
 }
 
-/// The host of a URL-ish string as [`kubelet_urls_match`] compares it: its labels and its port.
-fn canonical_host(url: &str) -> Option<String> {
-    let parsed = go_url::parse_after_scheme(url)?;
-    let (labels, port) = split_host_port_labels(&parsed.host);
-    Some(format!("{}|{port}", labels.join(".")))
+/// A host as [`kubelet_urls_match`] compares it: its labels and its port.
+fn canonical_host(host: &str) -> String {
+    let (labels, port) = split_host_port_labels(host);
+    format!("{}|{port}", labels.join("."))
 }
 
-/// The canonical host of a normalized key whose labels are literals: a label without `path.Match`
-/// metacharacters matches only the same label, so the key can only match images on that host.
-/// `None` for a key with a pattern (or one that does not parse), which is tried for every image.
-fn literal_host(key: &str) -> Option<String> {
+/// The canonical host and the path of a normalized key whose labels are literals: a label
+/// without `path.Match` metacharacters matches only the same label, so the key matches exactly
+/// the images on that host under its path. `None` for a key with a pattern (or one that does not
+/// parse), which is tried for every image.
+fn literal_host(key: &str) -> Option<(String, Vec<u8>)> {
     let parsed = go_url::parse_after_scheme(key)?;
     let (labels, _) = split_host_port_labels(&parsed.host);
     if labels.iter().any(|l| l.contains(PATTERN_CHARS)) {
         return None;
     }
-    canonical_host(key)
+    Some((canonical_host(&parsed.host), parsed.path))
 }
 
 /// The characters that make a `path.Match` pattern more than a literal.
