@@ -92,8 +92,8 @@ impl ApiError {
     }
 }
 
-/// Prints an error with all its sources.
-struct ErrorChain<'a>(&'a dyn std::error::Error);
+/// Prints an error with all its sources, for the log.
+pub(crate) struct ErrorChain<'a>(pub &'a dyn std::error::Error);
 
 impl std::fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

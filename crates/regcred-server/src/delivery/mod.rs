@@ -275,7 +275,7 @@ impl Deliverer {
                         if let Err(e) = deliverer.sync(&state, &location.name).await {
                             tracing::warn!(
                                 location = %location.name,
-                                error = %ErrorChain(&e),
+                                error = %crate::error::ErrorChain(&e),
                                 "delivery pass failed"
                             );
                         }
@@ -367,21 +367,6 @@ async fn workloads(
             Ok(Workload { record, spec })
         })
         .collect()
-}
-
-/// Prints an error with all its sources, for the log.
-struct ErrorChain<'a>(&'a dyn std::error::Error);
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
-    }
 }
 
 /// Replaces `path` with `content` so that readers see the old file or the new one, never a part:
