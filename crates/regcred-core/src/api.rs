@@ -1069,6 +1069,33 @@ pub struct Page<T> {
 
 // ---- the platform registry ----
 
+/// What a platform-registry key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAccess {
+    /// Pull.
+    Read,
+    /// Pull and push.
+    ReadWrite,
+}
+
+impl KeyAccess {
+    pub const ALL: [KeyAccess; 2] = [KeyAccess::Read, KeyAccess::ReadWrite];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAccess::Read => "read",
+            KeyAccess::ReadWrite => "read-write",
+        }
+    }
+
+    /// The access a stored or requested string names; `None` for anything else.
+    pub fn parse(s: &str) -> Option<KeyAccess> {
+        KeyAccess::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

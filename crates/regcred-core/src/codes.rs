@@ -158,6 +158,8 @@ codes! {
         PreflightFailed = "preflight_failed",
         /// A plaintext Secret manifest would be written where only sealed ones may be.
         PlaintextRefused = "plaintext_refused",
+        /// The server cannot answer now (its store is unreachable); `/readyz` says so.
+        Unavailable = "unavailable",
         /// A failure the client cannot fix; the server log has the details.
         Internal = "internal",
     }

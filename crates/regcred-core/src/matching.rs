@@ -6,7 +6,7 @@
 //! library behaviour they rely on (`url.Parse`, `net.SplitHostPort`, `path.Match`), because "what
 //! will the node actually use" must be answered exactly, quirks included.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 // ---------------------------------------------------------------------------------------------
 // Kubelet keyring
@@ -28,29 +28,107 @@ const KUBELET_DEFAULT_REGISTRY_HOST: &str = "index.docker.io";
 ///
 /// [`ImageRef::repository`]: crate::image_ref::ImageRef::repository
 pub fn kubelet_matches<'a, T>(image: &str, entries: &'a [(String, T)]) -> Vec<&'a T> {
-    // BTreeMap gives the de-duplicated, sorted index of `BasicDockerKeyring.Add`.
-    let mut index: BTreeMap<String, Vec<&'a T>> = BTreeMap::new();
-    for (key, value) in entries {
-        if let Some(normalized) = kubelet_normalize_key(key) {
-            index.entry(normalized).or_default().push(value);
-        }
-    }
-    let matched: Vec<&'a T> = index
-        .iter()
-        .rev()
-        .filter(|(key, _)| kubelet_urls_match(key, image))
-        .flat_map(|(_, values)| values.iter().copied())
-        .collect();
-    if !matched.is_empty() {
-        return matched;
-    }
-    if kubelet_is_default_registry_match(image) {
-        if let Some(values) = index.get(KUBELET_DEFAULT_REGISTRY_HOST) {
-            return values.clone();
-        }
-    }
-    Vec::new()
+    KubeletKeyring::new(entries.iter().map(|(k, v)| (k.as_str(), v))).lookup(image)
 }
+
+/// The kubelet keyring of a set of entries, built once and looked up many times: what
+/// [`kubelet_matches`] answers, at a cost that does not grow with the number of entries for other
+/// registries. Keys whose host is a literal (no `path.Match` metacharacters) are bucketed by
+/// their host labels and port — the only keys such a host can match — and the few keys with
+/// patterns (`*.azurecr.io`) are tried for every lookup, as upstream tries every key.
+#[derive(Debug, Clone)]
+pub struct KubeletKeyring<T> {
+    /// Normalized key → its values in the order given (`BasicDockerKeyring.Add`'s index).
+    index: BTreeMap<String, Vec<T>>,
+    /// Canonical host (labels and port) → path → the normalized keys, for keys with a literal
+    /// host: such a key matches exactly the images on that host whose path starts with its path.
+    /// (Several keys can share both: `example.com:` and `example.com`.)
+    by_host: HashMap<String, HashMap<Vec<u8>, Vec<String>>>,
+    /// Normalized keys whose host holds a pattern, or that do not parse as a URL.
+    patterned: Vec<String>,
+}
+
+impl<T: Clone> KubeletKeyring<T> {
+    /// The keyring of `entries`: `(key, value)` pairs in pull-secret order, keys as they appear
+    /// in `.dockerconfigjson`. Keys the kubelet would ignore are skipped.
+    pub fn new<'k>(entries: impl IntoIterator<Item = (&'k str, T)>) -> Self {
+        let mut index: BTreeMap<String, Vec<T>> = BTreeMap::new();
+        for (key, value) in entries {
+            if let Some(normalized) = kubelet_normalize_key(key) {
+                index.entry(normalized).or_default().push(value);
+            }
+        }
+        let mut by_host: HashMap<String, HashMap<Vec<u8>, Vec<String>>> = HashMap::new();
+        let mut patterned = Vec::new();
+        for key in index.keys() {
+            match literal_host(key) {
+                Some((host, path)) => {
+                    let keys = by_host.entry(host).or_default().entry(path).or_default();
+                    keys.push(key.clone());
+                }
+                None => patterned.push(key.clone()),
+            }
+        }
+        KubeletKeyring {
+            index,
+            by_host,
+            patterned,
+        }
+    }
+
+    /// The values the kubelet would try for `image` (see [`kubelet_matches`]), in its order.
+    pub fn lookup(&self, image: &str) -> Vec<T> {
+        let mut keys: Vec<&String> = Vec::new();
+        if let Some(target) = go_url::parse_after_scheme(image) {
+            if let Some(paths) = self.by_host.get(&canonical_host(&target.host)) {
+                // `URLsMatchStr` compares paths as plain prefixes: look up every prefix.
+                let prefixes = (0..=target.path.len()).filter_map(|n| paths.get(&target.path[..n]));
+                keys.extend(prefixes.flatten());
+            }
+        }
+        keys.extend(
+            self.patterned
+                .iter()
+                .filter(|key| kubelet_urls_match(key, image)),
+        );
+        // Reverse-lexicographic, as the keyring walks its sorted index.
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        if !keys.is_empty() {
+            return keys
+                .into_iter()
+                .flat_map(|key| self.index[key].iter().cloned())
+                .collect();
+        }
+        if kubelet_is_default_registry_match(image) {
+            if let Some(values) = self.index.get(KUBELET_DEFAULT_REGISTRY_HOST) {
+                return values.clone();
+            }
+        }
+        Vec::new()
+    }
+}
+
+/// A host as [`kubelet_urls_match`] compares it: its labels and its port.
+fn canonical_host(host: &str) -> String {
+    let (labels, port) = split_host_port_labels(host);
+    format!("{}|{port}", labels.join("."))
+}
+
+/// The canonical host and the path of a normalized key whose labels are literals: a label
+/// without `path.Match` metacharacters matches only the same label, so the key matches exactly
+/// the images on that host under its path. `None` for a key with a pattern (or one that does not
+/// parse), which is tried for every image.
+fn literal_host(key: &str) -> Option<(String, Vec<u8>)> {
+    let parsed = go_url::parse_after_scheme(key)?;
+    let (labels, _) = split_host_port_labels(&parsed.host);
+    if labels.iter().any(|l| l.contains(PATTERN_CHARS)) {
+        return None;
+    }
+    Some((canonical_host(&parsed.host), parsed.path))
+}
+
+/// The characters that make a `path.Match` pattern more than a literal.
+const PATTERN_CHARS: [char; 4] = ['*', '?', '[', '\\'];
 
 /// How `BasicDockerKeyring.Add` turns a config key into an index key: add `https://` unless there
 /// is an http(s) scheme, parse as a URL, drop userinfo, scheme, query and fragment, drop a leading
@@ -999,5 +1077,91 @@ mod tests {
             }
             check(&["localhost:5000"], "localhost:5000/repo", "localhost:5000");
         }
+    }
+}
+
+#[cfg(test)]
+mod keyring_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The keyring as upstream walks it: every key tried for every image.
+    fn linear<'a, T>(image: &str, entries: &'a [(String, T)]) -> Vec<&'a T> {
+        let mut index: BTreeMap<String, Vec<&'a T>> = BTreeMap::new();
+        for (key, value) in entries {
+            if let Some(normalized) = kubelet_normalize_key(key) {
+                index.entry(normalized).or_default().push(value);
+            }
+        }
+        let matched: Vec<&'a T> = index
+            .iter()
+            .rev()
+            .filter(|(key, _)| kubelet_urls_match(key, image))
+            .flat_map(|(_, values)| values.iter().copied())
+            .collect();
+        if matched.is_empty() && kubelet_is_default_registry_match(image) {
+            return index
+                .get(KUBELET_DEFAULT_REGISTRY_HOST)
+                .cloned()
+                .unwrap_or_default();
+        }
+        matched
+    }
+
+    fn host() -> impl Strategy<Value = String> {
+        let label = prop::sample::select(vec![
+            "a",
+            "b",
+            "reg",
+            "*",
+            "r?g",
+            "[ab]",
+            "io",
+            "azurecr",
+            "docker",
+            "index",
+            "localhost",
+            "",
+        ]);
+        let port = prop::sample::select(vec!["", ":5000", ":443", ":"]);
+        (prop::collection::vec(label, 1..4), port)
+            .prop_map(|(labels, port)| format!("{}{port}", labels.join(".")))
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        let scheme = prop::sample::select(vec!["", "https://", "http://"]);
+        let path = prop::sample::select(vec!["", "/", "/org", "/org/app", "/v1/", "/v2/org"]);
+        (scheme, host(), path).prop_map(|(s, h, p)| format!("{s}{h}{p}"))
+    }
+
+    fn image() -> impl Strategy<Value = String> {
+        let path = prop::sample::select(vec!["", "/org", "/org/app", "/library/nginx", "/orgz"]);
+        (host(), path).prop_map(|(h, p)| format!("{h}{p}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The bucketed keyring answers exactly what trying every key answers, order included.
+        #[test]
+        fn the_keyring_answers_what_the_linear_walk_answers(
+            keys in prop::collection::vec(key(), 0..12),
+            images in prop::collection::vec(image(), 1..6),
+        ) {
+            let entries: Vec<(String, usize)> =
+                keys.into_iter().enumerate().map(|(i, k)| (k, i)).collect();
+            let keyring = KubeletKeyring::new(entries.iter().map(|(k, v)| (k.as_str(), *v)));
+            for image in &images {
+                let expected: Vec<usize> = linear(image, &entries).into_iter().copied().collect();
+                prop_assert_eq!(keyring.lookup(image), expected, "{} in {:?}", image, entries);
+            }
+        }
+    }
+
+    #[test]
+    fn docker_hub_entries_are_the_fallback_for_docker_hub_images() {
+        let keyring = KubeletKeyring::new([("https://index.docker.io/v1/", 1), ("quay.io", 2)]);
+        assert_eq!(keyring.lookup("docker.io/library/nginx"), vec![1]);
+        assert_eq!(keyring.lookup("quay.io/org/app"), vec![2]);
+        assert!(keyring.lookup("ghcr.io/org/app").is_empty());
     }
 }

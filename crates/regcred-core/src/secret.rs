@@ -1,6 +1,8 @@
 //! Secret values as a type. A [`Secret`] cannot be printed: its `Debug` is redacted and it has no
 //! `Display`, so a secret cannot reach a log line, an error or an API response by accident; code
-//! that really needs the value calls [`Secret::expose`], which is easy to find in review.
+//! that really needs the value calls [`Secret::expose`], which is easy to find in review. Its
+//! memory is overwritten with zeros when it is dropped, so a freed secret does not linger in the
+//! heap for a later allocation or a core dump to show.
 
 use std::fmt;
 
@@ -20,6 +22,12 @@ impl Secret {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

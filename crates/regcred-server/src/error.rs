@@ -10,6 +10,8 @@ use regcred_core::credential::FieldError;
 use regcred_store::vault::VaultError;
 use regcred_store::StoreError;
 
+use crate::service::platform_tokens::TokenError;
+
 use crate::delivery::DeliveryError;
 
 /// An error answer.
@@ -90,8 +92,8 @@ impl ApiError {
     }
 }
 
-/// Prints an error with all its sources.
-struct ErrorChain<'a>(&'a dyn std::error::Error);
+/// Prints an error with all its sources, for the log.
+pub(crate) struct ErrorChain<'a>(pub &'a dyn std::error::Error);
 
 impl std::fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -195,6 +197,15 @@ impl IntoResponse for ApiError {
             }),
         };
         (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Store(e) => e.into(),
+            TokenError::Randomness => ApiError::internal(&e),
+        }
     }
 }
 

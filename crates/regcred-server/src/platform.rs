@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use regcred_core::api::Role;
+use regcred_core::api::{KeyAccess, Role};
 use regcred_core::codes::ErrorCode;
 use regcred_registry::token_service::{
     basic_credentials, parse_scopes, random_jwt_id, token_response, Access, Claims, Scope,
@@ -218,11 +218,21 @@ async fn caller(state: &AppState, headers: &HeaderMap, now: i64) -> Result<Calle
         })?;
     if password.starts_with("rk_") {
         return match registry_key(state, &password, now).await {
-            Ok(Ok(key)) => Ok(Caller::Authenticated {
-                subject: key.id,
-                project: Some(key.project),
-                push: key.access == "read-write",
-            }),
+            Ok(Ok(key)) => {
+                // A stored access this regcred cannot read grants nothing, and says so.
+                let Some(access) = KeyAccess::parse(&key.access) else {
+                    return Err(ApiError::unreadable(format!(
+                        "registry key {} has the unknown access {:?}",
+                        key.id, key.access
+                    ))
+                    .into_response());
+                };
+                Ok(Caller::Authenticated {
+                    subject: key.id,
+                    project: Some(key.project),
+                    push: access == KeyAccess::ReadWrite,
+                })
+            }
             Ok(Err(why)) => Err(unauthorized(why)),
             Err(e) => Err(e.into_response()),
         };

@@ -211,11 +211,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(_) => Json(serde_json::json!({"ok": true})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            (
+            ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"ok": false, "error": {"code": "unavailable", "message": "store unavailable"}})),
+                ErrorCode::Unavailable,
+                "store unavailable",
             )
-                .into_response()
+            .into_response()
         }
     }
 }

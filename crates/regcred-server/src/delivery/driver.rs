@@ -28,6 +28,7 @@ use regcred_core::k8s_secret::DockerAuth;
 use regcred_store::PullSecretRecord;
 
 use super::{platform, DeliveryError, Rendered, Source, Workload};
+use crate::service::platform_tokens;
 use crate::AppState;
 
 /// Why one target is not delivered.
@@ -522,7 +523,7 @@ async fn settle<B: Backend>(
                     ..
                 }) = minted
                 {
-                    platform::revoke(pass.state, project, previous).await?;
+                    platform_tokens::revoke(pass.state, project, previous).await?;
                 }
                 result.applied.push(Change {
                     target: row,
@@ -546,7 +547,7 @@ async fn settle<B: Backend>(
             Err(why) => {
                 // A token minted for an object that was not written is of no use to anyone.
                 if let Some(m) = minted {
-                    platform::revoke(pass.state, m.project, &m.token_id).await?;
+                    platform_tokens::revoke(pass.state, m.project, &m.token_id).await?;
                 }
                 d.outcomes
                     .push(Outcome::failed(row, &x.owner_id, why.clone()));
@@ -574,7 +575,7 @@ async fn revoke_removed<T: Ord>(
         _ => None,
     });
     match held {
-        Some(token_id) => platform::revoke(pass.state, project, token_id).await,
+        Some(token_id) => Ok(platform_tokens::revoke(pass.state, project, token_id).await?),
         None => Ok(()),
     }
 }

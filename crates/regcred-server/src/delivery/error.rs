@@ -3,8 +3,11 @@
 //! pass itself. It knows nothing of HTTP: the API turns it into its own error where it calls
 //! delivery (`location.sync`, `deployment.*`), and the background loop logs it.
 
-use regcred_core::codes::DeliveryCode;
+use regcred_core::codes::{DeliveryCode, ErrorCode};
 use regcred_store::StoreError;
+
+use crate::error::ApiError;
+use crate::service::platform_tokens::TokenError;
 
 /// What ended a delivery pass (or one of the platform-credential steps it shares with the API).
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +34,30 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
+    /// A service's refusal to give delivery what a pull secret needs, in delivery's terms: the
+    /// pull secret is undeliverable this pass — `credential_unavailable` when a short-lived
+    /// credential could not be minted, `not_renderable` otherwise — with the service's message,
+    /// which never carries a secret.
+    pub(crate) fn undeliverable(e: ApiError) -> Self {
+        DeliveryError::Undeliverable {
+            code: match e.code {
+                ErrorCode::CredentialUnavailable => DeliveryCode::CredentialUnavailable,
+                _ => DeliveryCode::NotRenderable,
+            },
+            message: e.message,
+        }
+    }
+
     pub(crate) fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         DeliveryError::Internal(Box::new(cause))
+    }
+}
+
+impl From<TokenError> for DeliveryError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Store(e) => DeliveryError::Store(e),
+            TokenError::Randomness => DeliveryError::internal(e),
+        }
     }
 }

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use regcred_core::api::{DeploymentSpec, LocationKind, Resolution, SyncReport};
 use regcred_core::codes::DeliveryCode;
+use regcred_core::credential::Credential;
 use regcred_core::credential::Kind;
 use regcred_core::k8s_secret::DockerAuth;
 use regcred_core::secret::Secret;
@@ -35,6 +36,7 @@ use regcred_store::{DeploymentRecord, LocationRecord, PullSecretRecord};
 
 pub use error::DeliveryError;
 
+use crate::refresher::Current;
 use crate::AppState;
 
 /// Runs delivery passes.
@@ -273,7 +275,7 @@ impl Deliverer {
                         if let Err(e) = deliverer.sync(&state, &location.name).await {
                             tracing::warn!(
                                 location = %location.name,
-                                error = %ErrorChain(&e),
+                                error = %crate::error::ErrorChain(&e),
                                 "delivery pass failed"
                             );
                         }
@@ -330,7 +332,7 @@ async fn sources(
 /// A pull secret's credential as every delivery uses it; minted credentials come from the
 /// refresher (its cache while usable), so rendering never mints per target.
 async fn render(state: &AppState, record: &PullSecretRecord) -> Result<Rendered, DeliveryError> {
-    let (credential, current) = crate::service::deliveries::credential(state, record).await?;
+    let (credential, current) = credential(state, record).await?;
     let key = credential.server.auth_key();
     let digest = state.vault().fingerprint(
         format!(
@@ -365,21 +367,6 @@ async fn workloads(
             Ok(Workload { record, spec })
         })
         .collect()
-}
-
-/// Prints an error with all its sources, for the log.
-struct ErrorChain<'a>(&'a dyn std::error::Error);
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
-    }
 }
 
 /// Replaces `path` with `content` so that readers see the old file or the new one, never a part:
@@ -428,4 +415,21 @@ fn write_blocking(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()>
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// A pull secret's credential for delivery: opened through the vault and, for short-lived kinds,
+/// the current one from the refresher. A failure makes the pull secret undeliverable this pass
+/// (see [`DeliveryError::undeliverable`]).
+async fn credential(
+    state: &AppState,
+    record: &PullSecretRecord,
+) -> Result<(Credential, Current), DeliveryError> {
+    let credential =
+        crate::service::pull_secrets::open(state, record).map_err(DeliveryError::undeliverable)?;
+    let current = state
+        .refresher()
+        .current(state, record, &credential)
+        .await
+        .map_err(DeliveryError::undeliverable)?;
+    Ok((credential, current))
 }

@@ -9,20 +9,16 @@
 use regcred_core::delivery::Owner;
 use regcred_core::k8s_secret::DockerAuth;
 use regcred_core::secret::Secret;
-use regcred_store::{AuditRecord, StoreError, TokenRecord};
 use serde_json::json;
 
 use super::DeliveryError;
+use crate::service::platform_tokens;
 use crate::AppState;
 
 /// The Secret holding the platform credential in each namespace that needs it.
 pub const SECRET_NAME: &str = "regcred-platform";
 /// How long a minted platform token lives; it is replaced at half of that.
 const TTL_MS: i64 = 24 * 3_600_000;
-/// The username regcred's token service ignores; it names who logs in.
-pub(crate) const USERNAME: &str = "regcred-platform";
-/// How long a token minted for one registry check lives, should its revocation fail.
-const CHECK_TTL_MS: i64 = 5 * 60_000;
 
 /// What the owner id of a project's platform credential starts with.
 pub(crate) const OWNER_PREFIX: &str = "platform:";
@@ -58,27 +54,7 @@ impl Decision {
 
 /// The registry login for the minted token.
 pub(crate) fn auth<'a>(registry: &'a str, secret: &'a Secret) -> DockerAuth<'a> {
-    DockerAuth::new(registry, USERNAME, secret.expose())
-}
-
-fn audit(
-    action: &str,
-    project: &str,
-    target: &str,
-    detail: serde_json::Value,
-    now: i64,
-) -> AuditRecord {
-    AuditRecord {
-        id: 0,
-        time: now,
-        actor: "regcred".into(),
-        channel: "delivery".into(),
-        action: action.into(),
-        project: Some(project.into()),
-        target: target.into(),
-        outcome: "ok".into(),
-        detail: detail.to_string(),
-    }
+    DockerAuth::new(registry, platform_tokens::USERNAME, secret.expose())
 }
 
 /// Decides about the credential of `project` at `location`, given what is observed where it goes.
@@ -108,7 +84,7 @@ pub(crate) async fn decide(
             });
         }
     }
-    let (token_id, secret) = mint(
+    let (token_id, secret) = platform_tokens::mint(
         state,
         project,
         &format!("platform registry pull ({location})"),
@@ -121,66 +97,4 @@ pub(crate) async fn decide(
         secret,
         previous,
     })
-}
-
-/// A `puller` token of `project` for one registry check of its own platform registry; the
-/// caller revokes it when the check is done.
-pub(crate) async fn mint_for_check(
-    state: &AppState,
-    project: &str,
-) -> Result<(String, Secret), DeliveryError> {
-    mint(
-        state,
-        project,
-        "platform registry check",
-        CHECK_TTL_MS,
-        json!({"role": "puller", "purpose": "platform registry check"}),
-    )
-    .await
-}
-
-/// Stores a new `puller` token of `project` living `ttl_ms`; its id and secret.
-async fn mint(
-    state: &AppState,
-    project: &str,
-    name: &str,
-    ttl_ms: i64,
-    detail: serde_json::Value,
-) -> Result<(String, Secret), DeliveryError> {
-    let now = state.refresher().clock.now_ms();
-    let minted = crate::service::deliveries::mint_token()?;
-    let record = TokenRecord {
-        id: minted.id.clone(),
-        name: name.to_owned(),
-        project: Some(project.to_owned()),
-        role: "puller".into(),
-        hash: minted.hash,
-        created_at: now,
-        created_by: "regcred".into(),
-        expires_at: Some(now + ttl_ms),
-        revoked_at: None,
-    };
-    let event = audit("token.create", project, &minted.id, detail, now);
-    state.store().create_token(&record, &event).await?;
-    Ok((minted.id, Secret::new(minted.secret)))
-}
-
-/// Revokes a platform token that is no longer delivered anywhere (a token already gone is fine).
-pub(crate) async fn revoke(
-    state: &AppState,
-    project: &str,
-    token_id: &str,
-) -> Result<(), DeliveryError> {
-    let now = state.refresher().clock.now_ms();
-    let event = audit(
-        "token.revoke",
-        project,
-        token_id,
-        json!({"purpose": "platform registry pull secret"}),
-        now,
-    );
-    match state.store().revoke_token(token_id, now, &event).await {
-        Ok(()) | Err(StoreError::NotFound { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
 }

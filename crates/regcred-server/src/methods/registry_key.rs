@@ -3,7 +3,8 @@
 //! owner (or an admin) manages them.
 
 use regcred_core::api::{
-    Items, RegistryKey, RegistryKeyCreate, RegistryKeyCreated, RegistryKeyList, RegistryKeyRevoke,
+    Items, KeyAccess, RegistryKey, RegistryKeyCreate, RegistryKeyCreated, RegistryKeyList,
+    RegistryKeyRevoke,
 };
 use regcred_core::codes::ErrorCode;
 use regcred_core::name::NameKind;
@@ -18,7 +19,6 @@ use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::service::projects;
 
-const ACCESS: &[&str] = &["read", "read-write"];
 /// Longest lifetime a key may be given: ten years.
 const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
 
@@ -39,13 +39,13 @@ fn view(r: RegistryKeyRecord) -> RegistryKey {
 pub async fn create(ctx: Ctx, req: RegistryKeyCreate) -> Result<RegistryKeyCreated, ApiError> {
     check_name(NameKind::Project, "project", &req.project)?;
     check_name(NameKind::PullSecret, "name", &req.name)?;
-    if !ACCESS.contains(&req.access.as_str()) {
-        return Err(ApiError::field(
+    let access = KeyAccess::parse(&req.access).ok_or_else(|| {
+        ApiError::field(
             "access",
             ErrorCode::InvalidValue,
             "access must be read or read-write",
-        ));
-    }
+        )
+    })?;
     if req
         .ttl_seconds
         .is_some_and(|t| !(1..=MAX_TTL_SECONDS).contains(&t))
@@ -70,7 +70,7 @@ pub async fn create(ctx: Ctx, req: RegistryKeyCreate) -> Result<RegistryKeyCreat
         id: id.clone(),
         project: req.project.clone(),
         name: req.name,
-        access: req.access,
+        access: access.as_str().to_owned(),
         hash,
         created_at: ctx.now,
         created_by: ctx.principal.actor(),

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::service::{pull_secrets, Acting};
+use crate::service::{platform_tokens, pull_secrets, Acting};
 use crate::AppState;
 
 pub fn parse_image(field: &str, image: &str) -> Result<ImageRef, ApiError> {
@@ -227,7 +227,7 @@ pub async fn try_in_order(
             .and_then(|p| p.project_of(image.domain(), image.path()))
             == Some(project);
         let minted = match own_platform_image {
-            true => Some(crate::delivery::platform::mint_for_check(state, project).await?),
+            true => Some(platform_tokens::mint_for_check(state, project).await?),
             false => None,
         };
         warnings.push(match own_platform_image {
@@ -241,7 +241,7 @@ pub async fn try_in_order(
             ),
         });
         let credentials = minted.as_ref().map(|(_, secret)| Credentials {
-            username: crate::delivery::platform::USERNAME.to_owned(),
+            username: platform_tokens::USERNAME.to_owned(),
             password: secret.clone(),
         });
         let report = registry_check(
@@ -252,7 +252,7 @@ pub async fn try_in_order(
         )
         .await;
         if let Some((token_id, _)) = &minted {
-            crate::delivery::platform::revoke(state, project, token_id).await?;
+            platform_tokens::revoke(state, project, token_id).await?;
         }
         attempts.push(CheckAttempt {
             pull_secret: None,

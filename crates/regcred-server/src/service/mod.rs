@@ -8,6 +8,7 @@ pub mod deliveries;
 pub mod deployments;
 pub mod images;
 pub mod locations;
+pub mod platform_tokens;
 pub mod projects;
 pub mod pull_secrets;
 pub mod releases;

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use regcred_core::api::{Deployment, DeploymentDeploy, DeploymentDeployed, Items};
+use regcred_core::codes::ErrorCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -247,9 +248,9 @@ pub async fn run(
                 Err(e) => {
                     // A failed pre-flight check exits like every other failed registry check.
                     if let Some(api) = e.downcast_ref::<ApiFailure>() {
-                        if api.error.code == "preflight_failed" {
+                        if api.error.code == ErrorCode::PreflightFailed.as_str() {
                             return Err(super::CheckFailed {
-                                outcome: "preflight_failed".into(),
+                                outcome: ErrorCode::PreflightFailed.to_string(),
                                 hint: api.to_string(),
                             }
                             .into());

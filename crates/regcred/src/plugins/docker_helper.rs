@@ -15,6 +15,7 @@ use anyhow::Context;
 use regcred_core::api::{
     CredentialEntries, CredentialGet, CredentialList, CredentialServer, Items,
 };
+use regcred_core::codes::ErrorCode;
 use regcred_core::registry_host::RegistryServer;
 use serde::{Deserialize, Serialize};
 
@@ -209,7 +210,7 @@ fn render(server_url: &str, username: &str, secret: &str) -> anyhow::Result<Stri
 
 fn is_not_found(e: &anyhow::Error) -> bool {
     e.downcast_ref::<ApiFailure>()
-        .is_some_and(|f| f.error.code == "no_credentials")
+        .is_some_and(|f| f.error.code == ErrorCode::NoCredentials.as_str())
 }
 
 /// `list`: `{server: username}` from `credential.list`, which releases no secret and which every

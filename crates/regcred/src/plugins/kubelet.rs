@@ -15,6 +15,7 @@ use std::io::{Read, Write};
 
 use anyhow::Context;
 use regcred_core::api::{CredentialEntries, CredentialEntry, CredentialGet};
+use regcred_core::codes::ErrorCode;
 use regcred_core::image_ref::ImageRef;
 use serde::{Deserialize, Serialize};
 
@@ -217,7 +218,7 @@ async fn answer(settings: &Settings, image: &str, registry: &str) -> anyhow::Res
         }
         Err(e)
             if e.downcast_ref::<ApiFailure>()
-                .is_some_and(|f| f.error.code == "no_credentials") =>
+                .is_some_and(|f| f.error.code == ErrorCode::NoCredentials.as_str()) =>
         {
             // Nothing applies any more: a stale answer must not outlive the pull secret.
             if settings.caches() {
