@@ -9,17 +9,6 @@ use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// The delivery states of one owner (pull secret or deployment), for reads.
-pub async fn statuses(state: &AppState, owner_id: &str) -> Result<Vec<DeliveryStatus>, ApiError> {
-    state
-        .store()
-        .list_deliveries(None, Some(owner_id))
-        .await?
-        .into_iter()
-        .map(status)
-        .collect()
-}
-
 /// One stored delivery row as the API shows it.
 fn status(r: regcred_store::DeliveryRecord) -> Result<DeliveryStatus, ApiError> {
     // A state this regcred does not know is an error, never a silent default.
@@ -40,7 +29,7 @@ fn status(r: regcred_store::DeliveryRecord) -> Result<DeliveryStatus, ApiError> 
     })
 }
 
-/// [`statuses`] of every owner of a page at once, by owner id (owners without deliveries are
+/// The delivery states of every owner of a page (pull secrets or deployments) at once, by owner id (owners without deliveries are
 /// absent): one read whatever the page's length.
 pub async fn statuses_of(
     state: &AppState,

@@ -46,10 +46,11 @@ pub async fn describe(
     r: DeploymentRecord,
     with_revisions: bool,
 ) -> Result<Deployment, ApiError> {
-    let spec = decode_spec(&r.spec)?;
     let id = r.id.clone();
-    let mut v = view(r, spec);
-    v.deliveries = crate::service::deliveries::statuses(state, &id).await?;
+    let mut one = describe_page(state, vec![r]).await?;
+    let mut v = one
+        .pop()
+        .ok_or_else(|| ApiError::unreadable("a page of one deployment came back empty".into()))?;
     if with_revisions {
         for rev in state.store().list_deployment_revisions(&id).await? {
             v.revisions.push(DeploymentRevision {

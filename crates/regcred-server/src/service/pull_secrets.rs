@@ -57,7 +57,7 @@ pub fn by_auth_key(records: &[PullSecretRecord]) -> Vec<(String, &PullSecretReco
 }
 
 /// The metadata of a stored pull secret, as the API shows it; never its material.
-pub fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> Result<PullSecret, ApiError> {
+fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> Result<PullSecret, ApiError> {
     Ok(PullSecret {
         kind: kind_of(&r)?,
         params: serde_json::from_str(&r.params).map_err(|e| ApiError::internal(&e))?,
@@ -84,40 +84,12 @@ pub fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> Result<PullSecret, A
     })
 }
 
-/// [`view`] with what only the store knows: referrers and the minted credential's state.
+/// [`view`] with what only the store knows: referrers, the minted credential's state and the
+/// deliveries (the page of one, so one and many are shown by the same code).
 pub async fn describe(state: &AppState, r: PullSecretRecord) -> Result<PullSecret, ApiError> {
-    let used = used_by(state, &r.id).await?;
-    let minted = state
-        .store()
-        .get_minted(&r.id)
-        .await?
-        .filter(|m| m.revision == r.revision);
-    let deliveries = crate::service::deliveries::statuses(state, &r.id).await?;
-    let mut v = view(r, used)?;
-    v.deliveries = deliveries;
-    v.credential = minted.map(|m| MintedStatus {
-        expires_at: m.expires_at.map(rfc3339),
-        refreshed_at: m.refreshed_at.map(rfc3339),
-        next_refresh_at: rfc3339(m.next_refresh_at),
-        failures: u32::try_from(m.failures).unwrap_or(u32::MAX),
-        last_error: m.last_error,
-        endpoint: m.endpoint,
-    });
-    Ok(v)
-}
-
-/// What refers to the pull secret `id` (deployments).
-pub async fn used_by(state: &AppState, id: &str) -> Result<Vec<Referrer>, ApiError> {
-    Ok(state
-        .store()
-        .references(id)
-        .await?
-        .into_iter()
-        .map(|r| Referrer {
-            kind: r.kind,
-            name: r.name,
-        })
-        .collect())
+    let mut one = describe_page(state, vec![r]).await?;
+    one.pop()
+        .ok_or_else(|| ApiError::unreadable("a page of one pull secret came back empty".into()))
 }
 
 /// Where a pull secret is stored: its project, location and name.
@@ -250,8 +222,8 @@ pub async fn describe_page(
     for r in records {
         let minted = minted.remove(&r.id).filter(|m| m.revision == r.revision);
         let delivered = deliveries.remove(&r.id).unwrap_or_default();
-        let mut v = view(r, Vec::new())?;
-        v.used_by = used.remove(&v.id).unwrap_or_default();
+        let used_by = used.remove(&r.id).unwrap_or_default();
+        let mut v = view(r, used_by)?;
         v.deliveries = delivered;
         v.credential = minted.map(|m| MintedStatus {
             expires_at: m.expires_at.map(rfc3339),
