@@ -84,8 +84,8 @@ fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> Result<PullSecret, ApiEr
     })
 }
 
-/// A pull secret's metadata with what only the store knows: referrers, the minted credential's state and the
-/// deliveries (the page of one, so one and many are shown by the same code).
+/// A pull secret's metadata with what only the store knows: referrers, the minted credential's
+/// state and the deliveries (a page of one, so one and many are shown by the same code).
 pub async fn describe(state: &AppState, r: PullSecretRecord) -> Result<PullSecret, ApiError> {
     let mut one = describe_page(state, vec![r]).await?;
     one.pop()
