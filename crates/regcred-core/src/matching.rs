@@ -572,6 +572,56 @@ pub fn containers_match<'a, T>(
     entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
+/// The `auth.json` of a set of entries as containers/image reads it, built once and looked up
+/// many times: what [`containers_match`] answers, with one hash lookup per candidate key of
+/// [`containers_lookup_order`] instead of a walk over every key.
+#[derive(Debug, Clone)]
+pub struct ContainersIndex<T> {
+    /// Key as written → the value of its first entry.
+    exact: HashMap<String, T>,
+    /// Normalized registry ([`containers_normalize_key`]) → the value of the first entry whose key
+    /// normalizes to it: the legacy fallback.
+    normalized: HashMap<String, T>,
+}
+
+impl<T: Clone> ContainersIndex<T> {
+    /// The index of `entries`: `(key, value)` pairs in pull-secret order.
+    pub fn new<'k>(entries: impl IntoIterator<Item = (&'k str, T)>) -> Self {
+        let mut exact = HashMap::new();
+        let mut normalized = HashMap::new();
+        for (key, value) in entries {
+            normalized
+                .entry(containers_normalize_key(key))
+                .or_insert_with(|| value.clone());
+            exact.entry(key.to_owned()).or_insert(value);
+        }
+        ContainersIndex { exact, normalized }
+    }
+
+    /// The value containers/image uses for `image_repository` (see [`containers_match`]).
+    pub fn lookup(&self, image_repository: &str) -> Option<T> {
+        if !containers_valid_key(image_repository) {
+            return None;
+        }
+        let mut key = image_repository;
+        loop {
+            if let Some(value) = self.exact.get(key) {
+                return Some(value.clone());
+            }
+            match key.rfind('/') {
+                Some(i) => key = &key[..i],
+                None => break,
+            }
+        }
+        let registry = image_repository
+            .split_once('/')
+            .map_or(image_repository, |(r, _)| r);
+        self.normalized
+            .get(containers_normalize_registry(registry))
+            .cloned()
+    }
+}
+
 /// `normalizeAuthFileKey` for a non-legacy file: a URL key becomes its host; plain keys (including
 /// path-scoped ones) stay; Docker Hub hosts become `index.docker.io`.
 pub fn containers_normalize_key(key: &str) -> String {
@@ -1153,6 +1203,43 @@ mod keyring_tests {
             for image in &images {
                 let expected: Vec<usize> = linear(image, &entries).into_iter().copied().collect();
                 prop_assert_eq!(keyring.lookup(image), expected, "{} in {:?}", image, entries);
+            }
+        }
+    }
+
+    fn repository() -> impl Strategy<Value = String> {
+        let registry = prop::sample::select(vec![
+            "quay.io",
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "reg:5000",
+            "https://quay.io",
+        ]);
+        let path = prop::sample::select(vec!["", "/org", "/org/app", "/org/app/sub", "/orgz"]);
+        (registry, path).prop_map(|(r, p)| format!("{r}{p}"))
+    }
+
+    fn containers_key() -> impl Strategy<Value = String> {
+        let scheme = prop::sample::select(vec!["", "https://", "http://"]);
+        let tail = prop::sample::select(vec!["", "/v1/", "/org"]);
+        (scheme, repository(), tail).prop_map(|(s, r, t)| format!("{s}{r}{t}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The containers index answers exactly what [`containers_match`]'s walk answers.
+        #[test]
+        fn the_containers_index_answers_what_the_walk_answers(
+            keys in prop::collection::vec(containers_key(), 0..12),
+            images in prop::collection::vec(repository(), 1..6),
+        ) {
+            let entries: Vec<(String, usize)> =
+                keys.into_iter().enumerate().map(|(i, k)| (k, i)).collect();
+            let index = ContainersIndex::new(entries.iter().map(|(k, v)| (k.as_str(), *v)));
+            for image in &images {
+                let expected = containers_match(image, &entries).copied();
+                prop_assert_eq!(index.lookup(image), expected, "{} in {:?}", image, entries);
             }
         }
     }

@@ -46,6 +46,7 @@ struct Inner {
     platform: Option<platform::Platform>,
     refresher: refresher::Refresher,
     deliverer: delivery::Deliverer,
+    resolution: service::resolution::Index,
     metrics: metrics::Metrics,
     /// How long a request body may take to arrive (ms); set by [`run`] from its limits.
     body_timeout_ms: AtomicU64,
@@ -68,6 +69,7 @@ impl AppState {
                 platform: platform.map(platform::Platform::new),
                 refresher,
                 deliverer: delivery::Deliverer::default(),
+                resolution: service::resolution::Index::default(),
                 metrics: metrics::Metrics::default(),
                 body_timeout_ms: AtomicU64::new(
                     connection::Limits::default().body_timeout.as_millis() as u64,
@@ -84,6 +86,11 @@ impl AppState {
     /// Puts pull secrets and deployments where workloads run.
     pub fn deliverer(&self) -> &delivery::Deliverer {
         &self.inner.deliverer
+    }
+
+    /// Which pull secrets apply to an image, per (project, location).
+    pub fn resolution(&self) -> &service::resolution::Index {
+        &self.inner.resolution
     }
 
     /// The platform registry, when this server is its token service.

@@ -313,7 +313,8 @@ impl Refresher {
 
     /// One pass: refreshes every minted pull secret that is due; returns when the next is due.
     pub async fn tick(&self, state: &AppState) -> Result<Option<i64>, ApiError> {
-        let records = state.store().list_pull_secrets(None, None).await?;
+        let kinds = regcred_core::credential::MINTING_KINDS.map(Kind::as_str);
+        let records = state.store().list_pull_secrets_of_kinds(&kinds).await?;
         let minted: HashMap<String, MintedRecord> = state
             .store()
             .list_minted()
@@ -348,7 +349,12 @@ impl Refresher {
         tokio::pin!(shutdown);
         let refresher = state.refresher();
         loop {
-            let next = match refresher.tick(&state).await {
+            // Shutdown drops a tick in flight: a mint not yet stored is made again next start.
+            let ticked = tokio::select! {
+                _ = &mut shutdown => return,
+                ticked = refresher.tick(&state) => ticked,
+            };
+            let next = match ticked {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::warn!(code = e.code.as_str(), "refresh pass failed: {}", e.message);

@@ -49,7 +49,11 @@ pub async fn run(state: AppState, days: u32, shutdown: impl Future<Output = ()>)
     }
     tokio::pin!(shutdown);
     loop {
-        match sweep(&state, days).await {
+        let swept = tokio::select! {
+            () = &mut shutdown => return,
+            swept = sweep(&state, days) => swept,
+        };
+        match swept {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, days, "deleted audit events past retention"),
             Err(e) => tracing::warn!(

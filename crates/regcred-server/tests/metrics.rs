@@ -164,7 +164,11 @@ async fn a_scrape_parses_as_typed_prometheus_metrics_with_the_values_of_what_hap
         verified.raw
     );
     // No cluster answers for the in-cluster location: the pass fails.
-    let pass = f.state.deliverer().sync(&f.state, LOCATION).await;
+    let pass = f
+        .state
+        .deliverer()
+        .sync(&f.state, LOCATION, regcred_server::delivery::Coverage::Full)
+        .await;
     assert!(pass.as_ref().map_or(true, |r| r.errors > 0), "{pass:?}");
     // Delivery rows of a location of their own (the table has no foreign key), so the pass
     // above adds none to what is counted here.

@@ -112,6 +112,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<PullSecretRecord>>;
     /// A page of [`Store::list_pull_secrets`]: the same order, after `page.after`.
     async fn list_pull_secrets_page(&self, page: ListPage<'_>) -> Result<Vec<PullSecretRecord>>;
+    /// The pull secrets of the given kinds, ordered by id (the kind index answers it).
+    async fn list_pull_secrets_of_kinds(&self, kinds: &[&str]) -> Result<Vec<PullSecretRecord>>;
+    /// The pull secrets of `ids` that exist, ordered by id: one read for any number of owners.
+    async fn pull_secrets_by_ids(&self, ids: &[String]) -> Result<Vec<PullSecretRecord>>;
+    /// A number that changes whenever a pull secret of (`project`, `location`) is created,
+    /// deleted, rotated or renamed, on whichever process wrote it; 0 before the first one.
+    async fn pull_secret_generation(&self, project: &str, location: &str) -> Result<i64>;
+    /// The pull secrets of (`project`, `location`) without their material, in name order, with
+    /// the generation they are at — read together, so the two always agree.
+    async fn pull_secret_keys(&self, project: &str, location: &str) -> Result<PullSecretKeys>;
     /// Records the result of a credential check of revision `revision`; `Conflict` when the
     /// pull secret has rotated since (the result is about credentials that are gone).
     async fn record_verification(
@@ -163,6 +173,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<DeploymentRecord>>;
     /// A page of [`Store::list_deployments`]: the same order, after `page.after`.
     async fn list_deployments_page(&self, page: ListPage<'_>) -> Result<Vec<DeploymentRecord>>;
+    /// The deployments of `ids` that exist, ordered by id.
+    async fn deployments_by_ids(&self, ids: &[String]) -> Result<Vec<DeploymentRecord>>;
     /// Oldest first.
     async fn list_deployment_revisions(&self, id: &str) -> Result<Vec<DeploymentRevisionRecord>>;
     /// Deletes the deployment, its revisions and its references.
@@ -184,6 +196,16 @@ pub trait Store: Send + Sync + 'static {
         put: &[DeliveryRecord],
         remove: &[(String, String)],
     ) -> Result<()>;
+
+    // ---- changes (what delivery has yet to act on) ----
+    /// The sequence number of the last change recorded for `location` (0 when none is kept).
+    async fn last_change(&self, location: &str) -> Result<i64>;
+    /// The owners written in `location` after change `after`: every creation, deletion and
+    /// change of a pull secret, a deployment or a minted credential is recorded by the store in
+    /// the writing transaction, whoever wrote it.
+    async fn changes_since(&self, location: &str, after: i64) -> Result<Changes>;
+    /// Drops the changes of `location` up to and including `through`, once acted on.
+    async fn forget_changes(&self, location: &str, through: i64) -> Result<()>;
 
     // ---- access tokens ----
     async fn create_token(&self, token: &TokenRecord, audit: &AuditRecord) -> Result<()>;

@@ -67,6 +67,11 @@ pub const SQLITE: &[Migration] = &[
         name: "list_indexes",
         sql: include_str!("../migrations/sqlite/0009_list_indexes.sql"),
     },
+    Migration {
+        version: 10,
+        name: "changes",
+        sql: include_str!("../migrations/sqlite/0010_changes.sql"),
+    },
 ];
 
 /// The SQL creating the bookkeeping table, valid on every backend. Databases made before

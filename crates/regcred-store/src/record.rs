@@ -201,6 +201,33 @@ pub struct DeliveryRecord {
 // ---- aggregates: what `/metrics` shows about the stored state, one query each whatever the
 // number of rows ----
 
+/// What resolving an image needs of a pull secret: no material, no parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullSecretKey {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub server: String,
+}
+
+/// The pull secrets of one (project, location) as resolution needs them, in name order, and the
+/// generation they are at: the scope's [`Store::pull_secret_generation`] when they were read.
+///
+/// [`Store::pull_secret_generation`]: crate::Store::pull_secret_generation
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullSecretKeys {
+    pub generation: i64,
+    pub keys: Vec<PullSecretKey>,
+}
+
+/// The owners (pull secrets, deployments) of a location written since a change sequence number,
+/// each once, and the last sequence number read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub last: i64,
+    pub owners: Vec<String>,
+}
+
 /// How many pull secrets of one kind are stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullSecretCount {

@@ -51,6 +51,20 @@ impl SqliteStore {
         }
     }
 
+    /// Writes a consistent snapshot of the database to `path`, which must not exist, while it
+    /// stays in use (`VACUUM INTO`: one read transaction, so concurrent writes are either in the
+    /// copy whole or not at all).
+    pub async fn backup_to(&self, path: &Path) -> Result<()> {
+        let path = path
+            .to_str()
+            .ok_or_else(|| sqlx::Error::Configuration("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// An in-memory database, for tests.
     pub async fn in_memory() -> Result<SqliteStore> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
@@ -465,6 +479,8 @@ const SELECT_PULL_SECRETS: &str = "SELECT id, project, location, name, kind, ser
     email, params, fingerprint, revision, key_id, nonce, ciphertext, created_at, created_by, \
     updated_at, updated_by, verification FROM pull_secrets";
 const SELECT_DEPLOYMENTS: &str = "SELECT * FROM deployments";
+const SELECT_GENERATION: &str =
+    "SELECT generation FROM pull_secret_generations WHERE project = ? AND location = ?";
 
 /// How many ids one `IN (...)` read binds: far below SQLite's limit on bound parameters, and a
 /// page (at most 1000 items) takes two reads.
@@ -892,6 +908,78 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn list_pull_secrets_of_kinds(&self, kinds: &[&str]) -> Result<Vec<PullSecretRecord>> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "{SELECT_PULL_SECRETS} WHERE kind IN ({}) ORDER BY id",
+            marks(kinds.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for kind in kinds {
+            query = query.bind(*kind);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(pull_secret_row)
+            .collect()
+    }
+
+    async fn pull_secrets_by_ids(&self, ids: &[String]) -> Result<Vec<PullSecretRecord>> {
+        let sql = format!("{SELECT_PULL_SECRETS} WHERE id IN ({{}}) ORDER BY id");
+        self.fetch_in(&sql, ids)
+            .await?
+            .iter()
+            .map(pull_secret_row)
+            .collect()
+    }
+
+    async fn pull_secret_generation(&self, project: &str, location: &str) -> Result<i64> {
+        let generation: Option<i64> = sqlx::query_scalar(SELECT_GENERATION)
+            .bind(project)
+            .bind(location)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(generation.unwrap_or(0))
+    }
+
+    async fn pull_secret_keys(&self, project: &str, location: &str) -> Result<PullSecretKeys> {
+        // One read transaction: the generation and the rows are of the same snapshot.
+        let mut tx = self.pool.begin().await?;
+        let generation: Option<i64> = sqlx::query_scalar(SELECT_GENERATION)
+            .bind(project)
+            .bind(location)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, kind, server FROM pull_secrets
+             WHERE project = ? AND location = ? ORDER BY name",
+        )
+        .bind(project)
+        .bind(location)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let keys = rows
+            .iter()
+            .map(|r| {
+                Ok(PullSecretKey {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    kind: r.try_get("kind")?,
+                    server: r.try_get("server")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(PullSecretKeys {
+            generation: generation.unwrap_or(0),
+            keys,
+        })
+    }
+
     async fn record_verification(
         &self,
         id: &str,
@@ -1175,6 +1263,15 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn deployments_by_ids(&self, ids: &[String]) -> Result<Vec<DeploymentRecord>> {
+        let sql = format!("{SELECT_DEPLOYMENTS} WHERE id IN ({{}}) ORDER BY id");
+        self.fetch_in(&sql, ids)
+            .await?
+            .iter()
+            .map(deployment_row)
+            .collect()
+    }
+
     async fn list_deployment_revisions(&self, id: &str) -> Result<Vec<DeploymentRevisionRecord>> {
         let rows = sqlx::query(
             "SELECT * FROM deployment_revisions WHERE deployment_id = $1 ORDER BY revision",
@@ -1305,6 +1402,48 @@ impl Store for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn last_change(&self, location: &str) -> Result<i64> {
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT max(seq) FROM changes WHERE location = ?")
+                .bind(location)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(last.unwrap_or(0))
+    }
+
+    async fn changes_since(&self, location: &str, after: i64) -> Result<Changes> {
+        let rows = sqlx::query(
+            "SELECT seq, owner_id FROM changes WHERE location = ? AND seq > ? ORDER BY seq",
+        )
+        .bind(location)
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut changes = Changes {
+            last: after,
+            owners: Vec::new(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        for r in &rows {
+            changes.last = r.try_get("seq")?;
+            let owner: String = r.try_get("owner_id")?;
+            if seen.insert(owner.clone()) {
+                changes.owners.push(owner);
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn forget_changes(&self, location: &str, through: i64) -> Result<()> {
+        let _guard = self.write.lock().await;
+        sqlx::query("DELETE FROM changes WHERE location = ? AND seq <= ?")
+            .bind(location)
+            .bind(through)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn create_token(&self, t: &TokenRecord, audit: &AuditRecord) -> Result<()> {

@@ -122,6 +122,8 @@ macro_rules! contract_suite {
                 audit_list_newest_first_with_paging_and_project_filter,
                 pages_walk_every_list_in_order_with_items_added_between_pages,
                 batch_reads_answer_what_the_single_reads_do,
+                changes_name_every_written_owner_of_a_location,
+                pull_secret_generation_moves_with_what_resolution_reads,
                 audit_retention_deletes_the_oldest_in_batches,
                 meta_insert_is_first_writer_wins;
             shared:
@@ -2779,6 +2781,284 @@ async fn batch_reads_answer_what_the_single_reads_do(store: &dyn Store) {
     let many: Vec<String> = (0..1200).map(|i| format!("ps_{i:04}")).chain(ids).collect();
     assert_eq!(store.references_of(&many).await.unwrap(), references);
     assert_eq!(store.deliveries_of(&many).await.unwrap(), deliveries);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Changes and generations
+// ---------------------------------------------------------------------------------------------
+
+async fn owners_since(store: &dyn Store, location: &str, after: i64) -> Vec<String> {
+    store.changes_since(location, after).await.unwrap().owners
+}
+
+async fn changes_name_every_written_owner_of_a_location(store: &dyn Store) {
+    seed_for_deployments(store).await;
+    let start = store.last_change("gke.one").await.unwrap();
+    assert!(start > 0, "the seed's writes are changes");
+    let seeded = store.changes_since("gke.one", 0).await.unwrap();
+    assert_eq!(seeded.last, start);
+    assert!(seeded.owners.contains(&"ps_1".to_owned()), "{seeded:?}");
+    assert!(
+        !seeded.owners.contains(&"ps_2".to_owned()),
+        "ps_2 is in gke.two"
+    );
+    assert_eq!(
+        store.changes_since("gke.one", start).await.unwrap().owners,
+        Vec::<String>::new()
+    );
+
+    // A credential check delivers nothing new; a rotation does, once per owner however often.
+    let ps_1 = store.get_pull_secret_by_id("ps_1").await.unwrap().unwrap();
+    store
+        .record_verification(
+            "ps_1",
+            ps_1.revision,
+            "{}",
+            &audit("pull_secret.verify", Some("alpha"), "ps_1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        owners_since(store, "gke.one", start).await,
+        Vec::<String>::new()
+    );
+    let twice = rotated(&rotated(&ps_1, 7, "dave"), 8, "dave");
+    for (record, expected) in [
+        (rotated(&ps_1, 7, "dave"), ps_1.revision),
+        (twice, ps_1.revision + 1),
+    ] {
+        store
+            .put_pull_secret(
+                &record,
+                Some(expected),
+                PutGuard::default(),
+                &audit("pull_secret.rotate", Some("alpha"), "ps_1"),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        owners_since(store, "gke.one", start).await,
+        vec!["ps_1".to_owned()]
+    );
+
+    // A minted credential counts when the credential changes, not when an attempt is booked.
+    let after_rotation = store.last_change("gke.one").await.unwrap();
+    let minted = regcred_store::MintedRecord {
+        pull_secret_id: "ps_1".into(),
+        revision: ps_1.revision + 2,
+        username: Some("AWS".into()),
+        endpoint: None,
+        sealed: Some(sealed(3)),
+        expires_at: Some(50_000),
+        refreshed_at: Some(1_000),
+        attempted_at: 1_000,
+        failures: 0,
+        last_error: None,
+        next_refresh_at: 40_000,
+    };
+    store.put_minted(&minted).await.unwrap();
+    assert_eq!(
+        owners_since(store, "gke.one", after_rotation).await,
+        vec!["ps_1".to_owned()]
+    );
+    let booked = store.last_change("gke.one").await.unwrap();
+    let attempt = regcred_store::MintedRecord {
+        attempted_at: 2_000,
+        failures: 1,
+        ..minted.clone()
+    };
+    store.put_minted(&attempt).await.unwrap();
+    assert_eq!(
+        owners_since(store, "gke.one", booked).await,
+        Vec::<String>::new()
+    );
+    let refreshed = regcred_store::MintedRecord {
+        sealed: Some(sealed(4)),
+        ..attempt
+    };
+    store.put_minted(&refreshed).await.unwrap();
+    assert_eq!(
+        owners_since(store, "gke.one", booked).await,
+        vec!["ps_1".to_owned()]
+    );
+
+    // Deployments and deletions are changes too; forgetting drops what was acted on only.
+    let mark = store.last_change("gke.one").await.unwrap();
+    let d = deployment("dep_9", "alpha", "gke.one", "worker");
+    put_deployment(store, &d, None, &[]).await.unwrap();
+    store
+        .delete_deployment("dep_9", &audit("deployment.delete", Some("alpha"), "dep_9"))
+        .await
+        .unwrap();
+    assert_eq!(
+        owners_since(store, "gke.one", mark).await,
+        vec!["dep_9".to_owned()]
+    );
+    store.forget_changes("gke.one", mark).await.unwrap();
+    assert_eq!(
+        owners_since(store, "gke.one", 0).await,
+        vec!["dep_9".to_owned()]
+    );
+    assert_eq!(
+        store.last_change("gke.one").await.unwrap(),
+        store.changes_since("gke.one", 0).await.unwrap().last
+    );
+    assert!(
+        !owners_since(store, "gke.two", 0).await.is_empty(),
+        "other locations keep theirs"
+    );
+}
+
+async fn pull_secret_generation_moves_with_what_resolution_reads(store: &dyn Store) {
+    seed_for_deployments(store).await;
+    assert_eq!(
+        store
+            .pull_secret_generation("alpha", "gke.two")
+            .await
+            .unwrap(),
+        0
+    );
+    let first = store
+        .pull_secret_generation("alpha", "gke.one")
+        .await
+        .unwrap();
+    assert!(first > 0);
+    let keys = store.pull_secret_keys("alpha", "gke.one").await.unwrap();
+    assert_eq!(keys.generation, first);
+    let listed = store
+        .list_pull_secrets(Some("alpha"), Some("gke.one"))
+        .await
+        .unwrap();
+    let expected: Vec<regcred_store::PullSecretKey> = listed
+        .iter()
+        .map(|r| regcred_store::PullSecretKey {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            kind: r.kind.clone(),
+            server: r.server.clone(),
+        })
+        .collect();
+    assert_eq!(
+        keys.keys, expected,
+        "the same pull secrets in the same order as the list"
+    );
+
+    let ps_1 = listed.iter().find(|r| r.id == "ps_1").unwrap();
+    store
+        .record_verification(
+            "ps_1",
+            ps_1.revision,
+            "{}",
+            &audit("pull_secret.verify", Some("alpha"), "ps_1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .pull_secret_generation("alpha", "gke.one")
+            .await
+            .unwrap(),
+        first,
+        "a check resolves nothing new"
+    );
+    let beta = store
+        .pull_secret_generation("beta", "gke.two")
+        .await
+        .unwrap();
+    let extra = pull_secret("ps_9", "alpha", "gke.one", "zeta");
+    store
+        .put_pull_secret(
+            &extra,
+            None,
+            PutGuard::default(),
+            &audit("pull_secret.create", Some("alpha"), "ps_9"),
+        )
+        .await
+        .unwrap();
+    let second = store
+        .pull_secret_generation("alpha", "gke.one")
+        .await
+        .unwrap();
+    assert_ne!(second, first);
+    store
+        .put_pull_secret(
+            &rotated(&extra, 5, "dave"),
+            Some(1),
+            PutGuard::default(),
+            &audit("pull_secret.rotate", Some("alpha"), "ps_9"),
+        )
+        .await
+        .unwrap();
+    let third = store
+        .pull_secret_generation("alpha", "gke.one")
+        .await
+        .unwrap();
+    assert!(third != second && third != first);
+    store
+        .delete_pull_secret(
+            "ps_9",
+            false,
+            &audit("pull_secret.delete", Some("alpha"), "ps_9"),
+        )
+        .await
+        .unwrap();
+    let fourth = store
+        .pull_secret_generation("alpha", "gke.one")
+        .await
+        .unwrap();
+    assert!(![first, second, third].contains(&fourth));
+    assert_eq!(
+        store
+            .pull_secret_generation("beta", "gke.two")
+            .await
+            .unwrap(),
+        beta,
+        "other scopes keep theirs"
+    );
+
+    // Batch reads by id answer what the single reads do, in id order, skipping the missing.
+    let ids: Vec<String> = ["ps_2", "ps_missing", "ps_1"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let mut singles = Vec::new();
+    for id in ["ps_1", "ps_2"] {
+        singles.push(store.get_pull_secret_by_id(id).await.unwrap().unwrap());
+    }
+    assert_eq!(store.pull_secrets_by_ids(&ids).await.unwrap(), singles);
+    let every = store.list_pull_secrets(None, None).await.unwrap();
+    let mut ghcr: Vec<PullSecretRecord> = every.into_iter().filter(|r| r.kind == "ghcr").collect();
+    ghcr.sort_by(|a, b| a.id.cmp(&b.id));
+    assert!(!ghcr.is_empty());
+    assert_eq!(
+        store
+            .list_pull_secrets_of_kinds(&["ecr", "ghcr"])
+            .await
+            .unwrap(),
+        ghcr
+    );
+    assert_eq!(
+        store.list_pull_secrets_of_kinds(&["ecr"]).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(store.list_pull_secrets_of_kinds(&[]).await.unwrap(), vec![]);
+    for (id, name) in [("dep_2", "web"), ("dep_1", "api")] {
+        put_deployment(
+            store,
+            &deployment(id, "alpha", "gke.one", name),
+            None,
+            &["ps_1"],
+        )
+        .await
+        .unwrap();
+    }
+    let dep = store.list_deployments(None, None).await.unwrap();
+    assert_eq!(dep.len(), 2);
+    let dep_ids: Vec<String> = dep.iter().map(|d| d.id.clone()).rev().collect();
+    let mut by_id = dep.clone();
+    by_id.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(store.deployments_by_ids(&dep_ids).await.unwrap(), by_id);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ pub(super) async fn pass(
         let one = Pass {
             state: pass.state,
             location: pass.location,
+            scope: pass.scope,
             sources: pass
                 .sources
                 .iter()

@@ -10,13 +10,13 @@
 //! read) every target the pass knows of gets that failure instead, so a location that never
 //! worked still says why.
 //!
-//! Incremental passes plug in at the two inputs: desired state is computed per owner from
-//! [`Pass::sources`] and [`Pass::workloads`], and [`Backend::observe`] is given the set of targets
-//! the pass cares about. A pass restricted to what changed since the last one — changed owners,
-//! plus the targets of vanished owners taken from their rows — would hand in only those owners,
-//! observe only their targets (the Kubernetes backend would list by owner label instead of by
-//! location), and record only the rows of those owners instead of treating its outcomes as the
-//! whole truth about the location (`record::record_outcomes`).
+//! A pass is full ([`Pass::scope`] `None`: every owner of the location, and what it observes is
+//! the whole truth) or scoped to the owners that changed since the last pass: then only those
+//! pull secrets are rendered, what is observed is narrowed to the targets the pass wants and to
+//! what the scoped owners (and the platform credentials) hold — a vanished owner's objects are
+//! still found and removed, and nobody else's are touched — and only the scoped owners' rows
+//! are rewritten (`record::record_outcomes`). Deployments are always all in a pass: they are
+//! read without secrets, and the platform credential of a project depends on all of them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -123,6 +123,9 @@ impl PassResult {
 pub(crate) struct Pass<'a> {
     pub state: &'a AppState,
     pub location: &'a str,
+    /// The owners a scoped pass is about (changed pull secrets, including deleted ones, and every
+    /// deployment); `None` for a full pass.
+    pub scope: Option<&'a BTreeSet<String>>,
     pub sources: Vec<&'a Source>,
     pub workloads: Vec<&'a Workload>,
 }
@@ -452,8 +455,8 @@ pub(crate) async fn run<B: Backend>(
         .map(|x| x.target.clone())
         .chain(platform.iter().map(|(t, _)| t.clone()))
         .collect();
-    let observed = match b.observe(wanted.into_iter().collect()).await {
-        Ok(observed) => observed,
+    let observed = match b.observe(wanted.iter().cloned().collect()).await {
+        Ok(observed) => in_scope(pass, &wanted, observed),
         Err(why) => return site_failed(pass, b, why, &d.desired).await,
     };
     if let Some(registry) = pass.state.platform().map(|p| p.config.registry.clone()) {
@@ -490,6 +493,26 @@ pub(crate) async fn run<B: Backend>(
     result.outcomes = d.outcomes;
     result.outcomes.extend(more);
     Ok(result)
+}
+
+/// What a pass may act on of what it observed: everything in a full pass; in a scoped one, what
+/// stands at wanted targets and what the scoped owners and the platform credentials hold.
+fn in_scope<T: Ord>(
+    pass: &Pass<'_>,
+    wanted: &BTreeSet<T>,
+    observed: Vec<Observed<T>>,
+) -> Vec<Observed<T>> {
+    let Some(scope) = pass.scope else {
+        return observed;
+    };
+    observed
+        .into_iter()
+        .filter(|o| {
+            wanted.contains(&o.target)
+                || matches!(&o.owner, Owner::Regcred { owner_id, .. }
+                    if scope.contains(owner_id) || owner_id.starts_with(platform::OWNER_PREFIX))
+        })
+        .collect()
 }
 
 /// Turns the jobs' results into outcomes and changes, and retires platform tokens: a replaced

@@ -18,7 +18,7 @@ mod manifests;
 pub mod platform;
 mod record;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +43,8 @@ use crate::AppState;
 pub struct Deliverer {
     wake: tokio::sync::Notify,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per location, the last change (the store's change sequence) a pass has acted on.
+    acted: Mutex<HashMap<String, i64>>,
     interval_ms: AtomicU64,
     clusters: kubernetes::Clusters,
 }
@@ -52,10 +54,22 @@ impl Default for Deliverer {
         Deliverer {
             wake: tokio::sync::Notify::new(),
             locks: Mutex::new(HashMap::new()),
+            acted: Mutex::new(HashMap::new()),
             interval_ms: AtomicU64::new(30_000),
             clusters: kubernetes::Clusters::default(),
         }
     }
+}
+
+/// How much of a location a pass covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// Every owner, and everything regcred holds there: finds what changed outside regcred
+    /// (new namespaces, edited or deleted files and objects).
+    Full,
+    /// The owners written since the last pass (the store's change log); nothing when nothing
+    /// changed. Falls back to full when no pass has run here yet.
+    Changes,
 }
 
 /// One pull secret, rendered for this pass.
@@ -218,25 +232,60 @@ impl Deliverer {
         &self,
         state: &AppState,
         location: &str,
+        coverage: Coverage,
     ) -> Result<SyncReport, DeliveryError> {
-        let report = self.pass(state, location).await;
-        state
-            .metrics()
-            .delivery_pass(matches!(&report, Ok(r) if r.errors == 0));
-        report
+        let report = self.pass(state, location, coverage).await;
+        if !matches!(&report, Ok(None)) {
+            state
+                .metrics()
+                .delivery_pass(matches!(&report, Ok(Some(r)) if r.errors == 0));
+        }
+        report.map(|r| {
+            r.unwrap_or_else(|| SyncReport {
+                location: location.to_owned(),
+                ..SyncReport::default()
+            })
+        })
     }
 
-    async fn pass(&self, state: &AppState, location: &str) -> Result<SyncReport, DeliveryError> {
+    /// The pass; `None` when it had nothing to do (no change since the last).
+    async fn pass(
+        &self,
+        state: &AppState,
+        location: &str,
+        coverage: Coverage,
+    ) -> Result<Option<SyncReport>, DeliveryError> {
         let lock = self.lock_for(location);
         let _guard = lock.lock().await;
         let Some(record) = state.store().get_location(location).await? else {
             return Err(DeliveryError::NoLocation(location.to_owned()));
         };
-        let sources = sources(state, &record).await?;
+        let acted = self.acted_lock().get(location).copied();
         let workloads = workloads(state, &record).await?;
+        let (scope, upto) = match (coverage, acted) {
+            (Coverage::Changes, Some(acted)) => {
+                let changes = state.store().changes_since(location, acted).await?;
+                if changes.owners.is_empty() {
+                    return Ok(None);
+                }
+                let mut scope: BTreeSet<String> = changes.owners.into_iter().collect();
+                // A changed deployment's state mirrors its pull secrets' (Docker hosts).
+                let used: Vec<String> = workloads
+                    .iter()
+                    .filter(|w| scope.contains(&w.record.id))
+                    .flat_map(|w| w.spec.pull_secrets.iter().map(|p| p.id.clone()))
+                    .collect();
+                scope.extend(used);
+                (Some(scope), changes.last)
+            }
+            // What changes while a full pass runs is acted on by the next one.
+            _ => (None, state.store().last_change(location).await?),
+        };
+        let sources = sources(state, &record, scope.as_ref()).await?;
         let pass = driver::Pass {
             state,
             location: &record.name,
+            scope: scope.as_ref(),
             sources: sources.iter().collect(),
             workloads: workloads.iter().collect(),
         };
@@ -261,37 +310,67 @@ impl Deliverer {
             )
             .collect();
         record::audit_pass(state, &record.name, &result, &projects).await?;
-        record::record_outcomes(state, &record.name, result).await
+        let report = record::record_outcomes(state, &record.name, scope.as_ref(), result).await?;
+        self.acted_lock().insert(location.to_owned(), upto);
+        state.store().forget_changes(location, upto).await?;
+        Ok(Some(report))
+    }
+
+    fn acted_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.acted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The background loop: a pass over every location, then a wait for `interval` or a wake.
+    /// A wake is followed by [`COALESCE`] of quiet, so a burst of changes is one pass, and that
+    /// pass covers the changes only; the pass at start and after each `interval` is full. Shutdown
+    /// drops a pass in flight: every write of a pass is whole on its own (a transaction, an
+    /// atomic file replacement, an idempotent apply), and the changes it had not recorded as
+    /// done are still there for the next start.
     pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let deliverer = state.deliverer();
+        let mut coverage = Coverage::Full;
         loop {
-            match state.store().list_locations().await {
-                Ok(locations) => {
-                    for location in locations {
-                        if let Err(e) = deliverer.sync(&state, &location.name).await {
-                            tracing::warn!(
-                                location = %location.name,
-                                error = %crate::error::ErrorChain(&e),
-                                "delivery pass failed"
-                            );
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!("delivery: cannot list locations: {e}"),
-            }
-            let wait = Duration::from_millis(deliverer.interval_ms.load(Ordering::Relaxed));
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = deliverer.wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = deliverer.sync_all(&state, coverage) => {}
             }
+            let wait = Duration::from_millis(deliverer.interval_ms.load(Ordering::Relaxed));
+            coverage = tokio::select! {
+                _ = &mut shutdown => return,
+                _ = deliverer.wake.notified() => {
+                    tokio::select! {
+                        _ = &mut shutdown => return,
+                        _ = tokio::time::sleep(COALESCE) => Coverage::Changes,
+                    }
+                }
+                _ = tokio::time::sleep(wait) => Coverage::Full,
+            };
+        }
+    }
+
+    async fn sync_all(&self, state: &AppState, coverage: Coverage) {
+        match state.store().list_locations().await {
+            Ok(locations) => {
+                for location in locations {
+                    if let Err(e) = self.sync(state, &location.name, coverage).await {
+                        tracing::warn!(
+                            location = %location.name,
+                            error = %crate::error::ErrorChain(&e),
+                            "delivery pass failed"
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("delivery: cannot list locations: {e}"),
         }
     }
 }
+
+/// How long the background loop lets changes gather after a wake before it passes.
+const COALESCE: Duration = Duration::from_millis(100);
 
 /// The kind of a stored location; one this regcred does not know is an error, never a default.
 fn kind_of(r: &LocationRecord) -> Result<LocationKind, DeliveryError> {
@@ -303,17 +382,26 @@ fn kind_of(r: &LocationRecord) -> Result<LocationKind, DeliveryError> {
     })
 }
 
-/// The pull secrets of a location, oldest first (the first to claim a target keeps it), each
-/// rendered once. `public` pull secrets hold no credentials and are delivered nowhere.
+/// The pull secrets of a location (those of `scope` only, when given), oldest first (the first
+/// to claim a target keeps it), each rendered once. `public` pull secrets hold no credentials and are delivered nowhere.
 async fn sources(
     state: &AppState,
     location: &LocationRecord,
+    scope: Option<&BTreeSet<String>>,
 ) -> Result<Vec<Source>, DeliveryError> {
-    let mut records = state
-        .store()
-        .list_pull_secrets(None, Some(&location.name))
-        .await?;
-    records.retain(|r| r.kind != Kind::Public.as_str());
+    let mut records = match scope {
+        None => {
+            state
+                .store()
+                .list_pull_secrets(None, Some(&location.name))
+                .await?
+        }
+        Some(ids) => {
+            let ids: Vec<String> = ids.iter().cloned().collect();
+            state.store().pull_secrets_by_ids(&ids).await?
+        }
+    };
+    records.retain(|r| r.location == location.name && r.kind != Kind::Public.as_str());
     records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let mut out = Vec::with_capacity(records.len());
     for record in records {

@@ -76,16 +76,24 @@ fn summary(by_owner: &ByOwner<'_>) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Writes the rows that changed and drops the rows of removed targets.
+/// Writes the rows that changed and drops the rows of removed targets: of the whole location
+/// after a full pass, of the scoped owners after a scoped one.
 pub(super) async fn record_outcomes(
     state: &AppState,
     location: &str,
+    scope: Option<&BTreeSet<String>>,
     result: PassResult,
 ) -> Result<SyncReport, DeliveryError> {
-    let existing: BTreeMap<(String, String), DeliveryRecord> = state
-        .store()
-        .list_deliveries(Some(location), None)
-        .await?
+    let rows = match scope {
+        None => state.store().list_deliveries(Some(location), None).await?,
+        Some(owners) => {
+            let owners: Vec<String> = owners.iter().cloned().collect();
+            let mut rows = state.store().deliveries_of(&owners).await?;
+            rows.retain(|r| r.location == location);
+            rows
+        }
+    };
+    let existing: BTreeMap<(String, String), DeliveryRecord> = rows
         .into_iter()
         .map(|r| ((r.target.clone(), r.owner_id.clone()), r))
         .collect();
@@ -112,7 +120,7 @@ pub(super) async fn record_outcomes(
         }
         wanted.insert(key);
     }
-    // A pass's outcomes are the whole truth about its location: rows of targets it no longer
+    // A pass's outcomes are the whole truth about what it covers: rows of targets it no longer
     // wants (removed, or never written) go.
     let remove: Vec<(String, String)> = existing
         .into_keys()

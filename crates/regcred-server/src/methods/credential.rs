@@ -11,10 +11,8 @@ use regcred_core::api::{
 use regcred_core::codes::ErrorCode;
 use regcred_core::credential::Kind;
 use regcred_core::image_ref::ImageRef;
-use regcred_core::matching::kubelet_matches;
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
-use regcred_store::PullSecretRecord;
 use serde_json::json;
 
 use super::check_name;
@@ -22,10 +20,12 @@ use super::Ctx;
 use crate::auth::Permission;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
+use crate::service::images::Rules;
 use crate::service::locations;
 use crate::service::projects;
 use crate::service::pull_secrets;
 use crate::service::releases;
+use crate::service::resolution;
 
 /// Longest time a client may cache released credentials.
 const CACHE_SECONDS: u64 = 300;
@@ -52,26 +52,16 @@ pub async fn get(ctx: Ctx, req: CredentialGet) -> Result<CredentialEntries, ApiE
     let target = format!("{}/{}", req.project, req.location);
     ctx.require_audited(Permission::ReleaseSecrets, Some(&req.project), &target)
         .await?;
-    let records = ctx
+    let scope = ctx
         .state
-        .store()
-        .list_pull_secrets(Some(&req.project), Some(&req.location))
+        .resolution()
+        .scope(ctx.state.store(), &req.project, &req.location)
         .await?;
-    let keyed = pull_secrets::by_auth_key(&records);
-    let chosen: Vec<&PullSecretRecord> = match &wanted {
-        Wanted::Image(image) => kubelet_matches(&image.repository(), &keyed)
-            .into_iter()
-            .copied()
-            .collect(),
-        Wanted::Server(server) => {
-            let key = server.auth_key();
-            keyed
-                .iter()
-                .filter(|(k, _)| *k == key)
-                .map(|(_, r)| *r)
-                .collect()
-        }
+    let entries = match &wanted {
+        Wanted::Image(image) => scope.select(Rules::Kubelet, image),
+        Wanted::Server(server) => scope.with_key(&server.auth_key()),
     };
+    let chosen = resolution::records(&ctx.state, &entries).await?;
     if chosen.is_empty() {
         // A distinct code from a missing project or location, so that a misconfigured helper is
         // not mistaken for "no credentials here".
@@ -84,7 +74,7 @@ pub async fn get(ctx: Ctx, req: CredentialGet) -> Result<CredentialEntries, ApiE
         ));
     }
     let mut released = Vec::with_capacity(chosen.len());
-    for record in chosen {
+    for record in &chosen {
         released.push(releases::current(&ctx.state, record).await?);
     }
     let cache_seconds = released

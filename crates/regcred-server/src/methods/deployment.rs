@@ -19,6 +19,7 @@ use super::check_name;
 use super::page::{self, Named};
 use super::Ctx;
 use crate::auth::Permission;
+use crate::delivery::Coverage;
 use crate::error::ApiError;
 use crate::service::deployments;
 use crate::service::locations;
@@ -125,7 +126,12 @@ pub async fn deploy(ctx: Ctx, req: DeploymentDeploy) -> Result<DeploymentDeploye
 
 /// Runs the location's delivery pass now; a failure is a warning (the background pass retries).
 async fn sync_now(ctx: &Ctx, location: &str, warnings: &mut Vec<String>) {
-    if let Err(e) = ctx.state.deliverer().sync(&ctx.state, location).await {
+    if let Err(e) = ctx
+        .state
+        .deliverer()
+        .sync(&ctx.state, location, Coverage::Changes)
+        .await
+    {
         let e = ApiError::from(e);
         warnings.push(format!(
             "delivery to {location} did not complete ({}: {}); it is retried in the background",

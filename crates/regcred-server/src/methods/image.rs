@@ -17,7 +17,6 @@ use crate::service::images;
 use crate::service::images::Rules;
 use crate::service::locations;
 use crate::service::projects;
-use crate::service::pull_secrets;
 
 pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiError> {
     check_name(NameKind::Project, "project", &req.project)?;
@@ -44,24 +43,12 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
         None => locations::default_rules(&location)?,
     };
 
-    let records = ctx
+    let scope = ctx
         .state
-        .store()
-        .list_pull_secrets(Some(&req.project), Some(&req.location))
+        .resolution()
+        .scope(ctx.state.store(), &req.project, &req.location)
         .await?;
-    let entries: Vec<(String, ResolvedSecret)> = pull_secrets::by_auth_key(&records)
-        .into_iter()
-        .map(|(key, r)| {
-            let resolved = ResolvedSecret {
-                id: r.id.clone(),
-                name: r.name.clone(),
-                server: r.server.clone(),
-                matched_key: key.clone(),
-            };
-            (key, resolved)
-        })
-        .collect();
-    let matched = rules.select(&image, &entries);
+    let matched = scope.select(rules, &image);
     let owner = ctx
         .state
         .platform()
@@ -79,7 +66,7 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
     }
     let mut warnings = Vec::new();
     if matched.is_empty() && !same_project_registry {
-        let servers: Vec<&str> = entries.iter().map(|(_, s)| s.server.as_str()).collect();
+        let servers: Vec<&str> = scope.entries().iter().map(|e| e.server.as_str()).collect();
         warnings.push(if servers.is_empty() {
             format!("no pull secrets in {}/{}; {} will be pulled anonymously", req.project, req.location, image.domain())
         } else {
@@ -98,11 +85,11 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
         rules: rules.as_str().to_owned(),
         pull_secrets: matched
             .into_iter()
-            .map(|s| ResolvedSecret {
-                id: s.id.clone(),
-                name: s.name.clone(),
-                server: s.server.clone(),
-                matched_key: s.matched_key.clone(),
+            .map(|e| ResolvedSecret {
+                id: e.id.clone(),
+                name: e.name.clone(),
+                server: e.server.clone(),
+                matched_key: e.key.clone(),
             })
             .collect(),
         warnings,

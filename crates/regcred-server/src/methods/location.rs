@@ -15,6 +15,7 @@ use super::Ctx;
 use super::{check_name, Empty};
 use crate::auth::Permission;
 use crate::clock::rfc3339;
+use crate::delivery::Coverage;
 use crate::error::ApiError;
 use crate::service::locations;
 
@@ -197,7 +198,11 @@ pub async fn sync(ctx: Ctx, req: LocationSync) -> Result<SyncReport, ApiError> {
     ctx.principal
         .require(Permission::WriteSecrets, ctx.principal.project.as_deref())?;
     locations::must_exist(&ctx.state, &req.name).await?;
-    Ok(ctx.state.deliverer().sync(&ctx.state, &req.name).await?)
+    Ok(ctx
+        .state
+        .deliverer()
+        .sync(&ctx.state, &req.name, Coverage::Full)
+        .await?)
 }
 
 pub async fn delete(ctx: Ctx, req: LocationRef) -> Result<LocationDeleted, ApiError> {

@@ -10,7 +10,8 @@ use super::{check_name, Ctx};
 use crate::auth::Permission;
 use crate::error::ApiError;
 use crate::service::checks::{check_and_record, check_applies, parse_image, stored_server};
-use crate::service::{checks, locations, projects, pull_secrets};
+use crate::service::{checks, locations, projects, pull_secrets, resolution};
+use regcred_store::PullSecretRecord;
 
 /// Answer of `pullSecret.verify`.
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -47,12 +48,10 @@ pub async fn image_check(ctx: Ctx, req: ImageCheck) -> Result<ImageChecked, ApiE
         .require(Permission::Resolve, Some(&req.project))?;
     projects::must_exist(&ctx.state, &req.project).await?;
     let location = locations::must_exist(&ctx.state, &req.location).await?;
-    let records = ctx
-        .state
-        .store()
-        .list_pull_secrets(Some(&req.project), Some(&req.location))
-        .await?;
-    let candidates = locations::default_rules(&location)?.applying(&image, &records);
+    let rules = locations::default_rules(&location)?;
+    let candidates =
+        resolution::applying(&ctx.state, rules, &req.project, &req.location, &image).await?;
+    let candidates: Vec<&PullSecretRecord> = candidates.iter().collect();
     checks::try_in_order(
         &ctx.state,
         &ctx.acting(),

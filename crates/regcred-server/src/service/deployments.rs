@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::service::{checks, images, locations, new_id, Acting};
+use crate::service::{checks, images, locations, new_id, resolution, Acting};
 use crate::AppState;
 
 /// A deployment as the API shows it, without its deliveries and revisions.
@@ -155,11 +155,7 @@ pub async fn resolve(
             given: Vec::new(),
         });
     }
-    let all = state
-        .store()
-        .list_pull_secrets(Some(project), Some(&location.name))
-        .await?;
-    let applying = matching(&all);
+    let applying = resolution::applying(state, rules, project, &location.name, image).await?;
     let names: Vec<&str> = applying.iter().map(|r| r.name.as_str()).collect();
     match owner {
         // Another project's platform registry is never pulled anonymously: the location's pull

@@ -12,6 +12,7 @@ pub mod platform_tokens;
 pub mod projects;
 pub mod pull_secrets;
 pub mod releases;
+pub mod resolution;
 
 use regcred_store::AuditRecord;
 

@@ -1,0 +1,611 @@
+//! Scale benchmark: a real `regcred serve` holding N pull secrets (one project, one docker
+//! location, every pull secret for a registry of its own), measured from outside with `wrk` on
+//! loopback against a baseline taken in the same run: the same server's `/healthz`, or the same
+//! measurement with few pull secrets. Prints one markdown table, each row a ratio and its target.
+//!
+//! The store is filled in-process through the real API handlers on an in-memory database (so
+//! 100,000 creates take seconds, not the minutes a durable write each would), then copied to the
+//! data directory with `VACUUM INTO` and served from there by the `regcred` binary.
+//!
+//! `cargo bench -p regcred --bench scale` (or `scripts/bench`); `SCALE_N` (default 100000),
+//! `SCALE_SMALL` (default 100) and `SCALE_SECONDS` (each wrk run, default 10) change it.
+//! `-- --smoke` runs it with tiny sizes and only checks that every figure was measured:
+//! `scripts/test` runs that, so the benchmark cannot rot.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use http_body_util::BodyExt as _;
+use regcred_core::refresh::RefreshPolicy;
+use regcred_registry::provider::{MintError, Minted};
+use regcred_server::refresher::{Clock, Minter, Refresher};
+use regcred_server::AppState;
+use regcred_store::vault::{MasterKey, Vault};
+use regcred_store::SqliteStore;
+use serde_json::{json, Value};
+use tower::ServiceExt as _;
+
+const PROJECT: &str = "acme";
+const LOCATION: &str = "bench.docker";
+
+/// Seeding stores docker-config credentials only; nothing is minted.
+struct NoMinter;
+
+impl Minter for NoMinter {
+    fn mint<'a>(
+        &'a self,
+        _credential: &'a regcred_core::credential::Credential,
+        _now_ms: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Minted, MintError>> + Send + 'a>>
+    {
+        Box::pin(async { panic!("the scale benchmark stores no minted kinds") })
+    }
+}
+
+fn server_of(i: usize) -> String {
+    format!("r{i}.registry.bench.test")
+}
+
+/// A data directory holding `n` pull secrets, its master key, and the admin token's secret.
+async fn seed(dir: &Path, n: usize) -> String {
+    let store = Arc::new(SqliteStore::in_memory().await.expect("in-memory store"));
+    let key = MasterKey::create(&dir.join("master.key")).expect("master key");
+    let vault = Vault::open(store.as_ref(), &key).await.expect("vault");
+    let admin = regcred_server::bootstrap::admin_token(store.as_ref())
+        .await
+        .expect("bootstrap token")
+        .expect("a new store has no admin yet");
+    let refresher = Refresher::new(
+        Box::new(NoMinter),
+        RefreshPolicy::default(),
+        Clock::new(regcred_server::clock::now_millis()),
+    );
+    let registry = regcred_registry::RegistryClient::new(Default::default()).expect("client");
+    let state = AppState::new(store.clone(), vault, registry, None, refresher);
+    let app = regcred_server::router(state);
+    let call = |method: &'static str, body: Value| {
+        let app = app.clone();
+        let admin = admin.clone();
+        async move {
+            let request = axum::http::Request::post(format!("/{method}"))
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {admin}"))
+                .body(Body::from(body.to_string()))
+                .expect("request");
+            let response = app.oneshot(request).await.expect("infallible");
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            assert!(
+                status.is_success(),
+                "{method}: {status} {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+    };
+    call("project.create", json!({"name": PROJECT})).await;
+    let auth_file = dir.join("auth").join("{project}.json");
+    call(
+        "location.create",
+        json!({"name": LOCATION, "kind": "docker", "spec": {"path": auth_file}}),
+    )
+    .await;
+    for i in 0..n {
+        call(
+            "pullSecret.create",
+            json!({"project": PROJECT, "location": LOCATION, "name": format!("ps-{i}"),
+                   "spec": {"server": server_of(i), "username": format!("bot{i}"),
+                            "password": format!("bench-password-{i}")}}),
+        )
+        .await;
+    }
+    store
+        .backup_to(&dir.join("regcred.db"))
+        .await
+        .expect("copy the store to the data directory");
+    admin
+}
+
+/// A `regcred serve` on a data directory; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    token: String,
+}
+
+impl Server {
+    fn start(dir: &Path, token: String) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_regcred"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--delivery-interval",
+                "3600",
+            ])
+            .env("REGCRED_DATA_DIR", dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start regcred serve");
+        let url_file = dir.join("server.url");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let url = loop {
+            if let Ok(url) = std::fs::read_to_string(&url_file) {
+                break url.trim().to_owned();
+            }
+            assert!(Instant::now() < deadline, "regcred serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Server { child, url, token }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server's status");
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("VmRSS");
+        kb / 1024.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Blocking JSON-RPC call; answers the result and how long it took.
+fn rpc(server: &Server, method: &str, body: &Value) -> (Value, Duration) {
+    let started = Instant::now();
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "600",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+        ])
+        .arg("-H")
+        .arg(format!("authorization: Bearer {}", server.token))
+        .arg("--data-binary")
+        .arg(body.to_string())
+        .arg(format!("{}/{method}", server.url))
+        .output()
+        .expect("curl");
+    let took = started.elapsed();
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(answer["ok"], json!(true), "{method}: {answer}");
+    (answer["result"].clone(), took)
+}
+
+/// Median time of `runs` GETs of `path`.
+fn get_median(server: &Server, path: &str, runs: usize) -> Duration {
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            let status = Command::new("curl")
+                .args(["-sS", "-o", "/dev/null", "--fail"])
+                .arg(format!("{}{path}", server.url))
+                .status()
+                .expect("curl");
+            assert!(status.success(), "GET {path}");
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[runs / 2]
+}
+
+/// What one wrk run measured.
+struct Wrk {
+    rps: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+/// `wrk -t2 -c16` for `seconds` against `method` (`None`: GET `/healthz`) with `body`.
+fn wrk(server: &Server, scratch: &Path, method: Option<&str>, body: &str, seconds: u64) -> Wrk {
+    let script = scratch.join("wrk.lua");
+    let lua = match method {
+        None => String::new(),
+        Some(_) => format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+             wrk.headers[\"Authorization\"] = \"Bearer {}\"\n{body}\n",
+            server.token
+        ),
+    };
+    std::fs::write(&script, lua).expect("wrk script");
+    let path = method.map_or("/healthz".to_owned(), |m| format!("/{m}"));
+    let out = Command::new("wrk")
+        .args(["-t2", "-c16", "--latency", "-d"])
+        .arg(format!("{seconds}s"))
+        .arg("-s")
+        .arg(&script)
+        .arg(format!("{}{path}", server.url))
+        .output()
+        .expect("wrk (apt install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("wrk gave no rate:\n{text}"));
+    let p99_ms = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| duration_ms(v.trim()))
+        .unwrap_or_else(|| panic!("wrk gave no p99:\n{text}"));
+    let non_2xx = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Wrk {
+        rps,
+        p99_ms,
+        non_2xx,
+    }
+}
+
+/// wrk's `12.34ms` / `567.00us` / `1.20s` in milliseconds.
+fn duration_ms(v: &str) -> f64 {
+    let split = v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let number: f64 = number.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => number / 1000.0,
+        "ms" => number,
+        "s" => number * 1000.0,
+        "m" => number * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+fn lua_body(body: &Value) -> String {
+    format!("wrk.body = [[{body}]]")
+}
+
+/// Everything measured at one size.
+struct Measured {
+    n: usize,
+    seed: Duration,
+    healthz: Wrk,
+    get: Wrk,
+    list: Wrk,
+    resolve: Wrk,
+    first_pass: Duration,
+    noop_pass: Duration,
+    healthz_during_pass: Wrk,
+    healthz_ms: Duration,
+    metrics_ms: Duration,
+    rss_mb: f64,
+    create: Wrk,
+    sigterm: Duration,
+}
+
+fn measure(n: usize, seconds: u64, runtime: &tokio::runtime::Runtime) -> Measured {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let scratch = tempfile::tempdir().expect("temporary directory");
+    let started = Instant::now();
+    let token = runtime.block_on(seed(dir.path(), n));
+    let seed = started.elapsed();
+    let mut server = Server::start(dir.path(), token);
+    let sync = json!({"name": LOCATION});
+    let (_, first_pass) = rpc(&server, "location.sync", &sync);
+    let noop_pass = (0..3)
+        .map(|_| rpc(&server, "location.sync", &sync).1)
+        .min()
+        .expect("three passes");
+
+    let healthz = wrk(&server, scratch.path(), None, "", seconds);
+    let middle = n / 2;
+    let get = wrk(
+        &server,
+        scratch.path(),
+        Some("pullSecret.get"),
+        &lua_body(
+            &json!({"project": PROJECT, "location": LOCATION, "name": format!("ps-{middle}")}),
+        ),
+        seconds,
+    );
+    let list = wrk(
+        &server,
+        scratch.path(),
+        Some("pullSecret.list"),
+        &lua_body(&json!({"project": PROJECT, "location": LOCATION, "limit": 100})),
+        seconds,
+    );
+    let resolve = wrk(
+        &server,
+        scratch.path(),
+        Some("image.resolve"),
+        &lua_body(&json!({"project": PROJECT, "location": LOCATION,
+                          "image": format!("{}/team/app:1.0", server_of(middle))})),
+        seconds,
+    );
+
+    // /healthz while full passes run back to back.
+    let passing = std::sync::atomic::AtomicBool::new(true);
+    let healthz_during_pass = std::thread::scope(|s| {
+        s.spawn(|| {
+            while passing.load(std::sync::atomic::Ordering::Relaxed) {
+                rpc(&server, "location.sync", &sync);
+            }
+        });
+        let measured = wrk(&server, scratch.path(), None, "", seconds);
+        passing.store(false, std::sync::atomic::Ordering::Relaxed);
+        measured
+    });
+    let healthz_ms = get_median(&server, "/healthz", 21);
+    let metrics_ms = get_median(&server, "/metrics", 21);
+    let rss_mb = server.rss_mb();
+
+    let create = wrk(
+        &server,
+        scratch.path(),
+        Some("pullSecret.create"),
+        &format!(
+            "local n = 0\nlocal threads = 0\nfunction setup(thread)\n  threads = threads + 1\n  \
+             thread:set(\"tid\", threads)\nend\nfunction request()\n  n = n + 1\n  \
+             local body = string.format('{{\"project\":\"{PROJECT}\",\"location\":\"{LOCATION}\",\
+             \"name\":\"new-%d-%d\",\"spec\":{{\"server\":\"n%d-%d.create.bench.test\",\
+             \"username\":\"bot\",\"password\":\"bench-password\"}}}}', tid, n, tid, n)\n  \
+             return wrk.format(nil, nil, nil, body)\nend"
+        ),
+        seconds,
+    );
+
+    // SIGTERM during a full pass: the time to exit.
+    let sigterm = std::thread::scope(|s| {
+        s.spawn(|| {
+            let _ = Command::new("curl")
+                .args([
+                    "-sS",
+                    "-o",
+                    "/dev/null",
+                    "-X",
+                    "POST",
+                    "-H",
+                    "content-type: application/json",
+                ])
+                .arg("-H")
+                .arg(format!("authorization: Bearer {}", server.token))
+                .arg("--data-binary")
+                .arg(sync.to_string())
+                .arg(format!("{}/location.sync", server.url))
+                .status();
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let started = Instant::now();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(server.pid().to_string())
+            .status();
+        let _ = server.child.wait();
+        started.elapsed()
+    });
+    Measured {
+        n,
+        seed,
+        healthz,
+        get,
+        list,
+        resolve,
+        first_pass,
+        noop_pass,
+        healthz_during_pass,
+        healthz_ms,
+        metrics_ms,
+        rss_mb,
+        create,
+        sigterm,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "**missed**"
+    }
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let smoke = std::env::args().any(|a| a == "--smoke");
+    let (small, large, seconds) = if smoke {
+        (10, 60, 1)
+    } else {
+        (
+            env_or("SCALE_SMALL", 100),
+            env_or("SCALE_N", 100_000),
+            env_or("SCALE_SECONDS", 10) as u64,
+        )
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let a = measure(small, seconds, &runtime);
+    let b = measure(large, seconds, &runtime);
+    for m in [&a, &b] {
+        eprintln!(
+            "N={}: seeded in {:.1} s; first pass {:.0} ms; healthz {:.0} req/s; create non-2xx {}",
+            m.n,
+            m.seed.as_secs_f64(),
+            ms(m.first_pass),
+            m.healthz.rps,
+            m.create.non_2xx
+        );
+    }
+    let rows: Vec<(String, String, String, bool)> = vec![
+        (
+            format!("1. `pullSecret.get` req/s, {small} stored"),
+            format!(
+                "{:.0} / {:.0} (`/healthz`) = {:.3}×",
+                a.get.rps,
+                a.healthz.rps,
+                a.get.rps / a.healthz.rps
+            ),
+            "≥ 0.25×".into(),
+            a.get.rps / a.healthz.rps >= 0.25,
+        ),
+        (
+            format!("2. `pullSecret.get` req/s, {large} stored"),
+            format!(
+                "{:.0} / {:.0} (row 1) = {:.2}×",
+                b.get.rps,
+                a.get.rps,
+                b.get.rps / a.get.rps
+            ),
+            "≥ 0.8×".into(),
+            b.get.rps / a.get.rps >= 0.8,
+        ),
+        (
+            format!("3. `pullSecret.list` of 100, {small} stored"),
+            format!(
+                "{:.0} / {:.0} (`/healthz`) = {:.3}×",
+                a.list.rps,
+                a.healthz.rps,
+                a.list.rps / a.healthz.rps
+            ),
+            "≥ 0.02×".into(),
+            a.list.rps / a.healthz.rps >= 0.02,
+        ),
+        (
+            format!("3. `pullSecret.list` of 100, {large} stored"),
+            format!(
+                "{:.0} / {:.0} ({small} stored) = {:.2}×",
+                b.list.rps,
+                a.list.rps,
+                b.list.rps / a.list.rps
+            ),
+            "≥ 0.8×".into(),
+            b.list.rps / a.list.rps >= 0.8,
+        ),
+        (
+            format!("4. `image.resolve` req/s, {large} in one project"),
+            format!(
+                "{:.0} / {:.0} ({small}) = {:.2}×",
+                b.resolve.rps,
+                a.resolve.rps,
+                b.resolve.rps / a.resolve.rps
+            ),
+            "≥ 0.8×".into(),
+            b.resolve.rps / a.resolve.rps >= 0.8,
+        ),
+        (
+            format!("6. create rate, {large} stored"),
+            format!(
+                "{:.0} / {:.0} ({small} stored) = {:.2}×",
+                b.create.rps,
+                a.create.rps,
+                b.create.rps / a.create.rps
+            ),
+            "≥ 0.7×".into(),
+            b.create.rps / a.create.rps >= 0.7 && a.create.non_2xx == 0 && b.create.non_2xx == 0,
+        ),
+        (
+            format!("7. no-op delivery pass, {large} (per item)"),
+            format!(
+                "{:.1} µs / {:.1} µs ({small}) = {:.2}× (whole pass {:.0} ms)",
+                ms(b.noop_pass) * 1000.0 / large as f64,
+                ms(a.noop_pass) * 1000.0 / small as f64,
+                (ms(b.noop_pass) / large as f64) / (ms(a.noop_pass) / small as f64),
+                ms(b.noop_pass)
+            ),
+            "≤ 1.5×".into(),
+            (ms(b.noop_pass) / large as f64) <= 1.5 * (ms(a.noop_pass) / small as f64),
+        ),
+        (
+            format!("9. server RSS after list, resolve and pass cycles, {large}"),
+            format!("{:.0} MB ({small}: {:.0} MB)", b.rss_mb, a.rss_mb),
+            "≤ 150 MB".into(),
+            b.rss_mb <= 150.0,
+        ),
+        (
+            format!("10. `/healthz` p99 during full passes, {large}"),
+            format!(
+                "{:.2} ms / {:.2} ms (idle) = {:.2}×",
+                b.healthz_during_pass.p99_ms,
+                b.healthz.p99_ms,
+                b.healthz_during_pass.p99_ms / b.healthz.p99_ms
+            ),
+            "≤ 2×".into(),
+            b.healthz_during_pass.p99_ms <= 2.0 * b.healthz.p99_ms,
+        ),
+        (
+            format!("11. `/metrics` scrape, {large}"),
+            format!(
+                "{:.1} ms / {:.1} ms (`/healthz`) = {:.1}×",
+                ms(b.metrics_ms),
+                ms(b.healthz_ms),
+                ms(b.metrics_ms) / ms(b.healthz_ms)
+            ),
+            "≤ 20×".into(),
+            ms(b.metrics_ms) <= 20.0 * ms(b.healthz_ms),
+        ),
+        (
+            format!("SIGTERM during a full pass to exit, {large}"),
+            format!(
+                "{:.2} s ({small}: {:.2} s)",
+                b.sigterm.as_secs_f64(),
+                a.sigterm.as_secs_f64()
+            ),
+            "≤ 2 s".into(),
+            b.sigterm <= Duration::from_secs(2),
+        ),
+    ];
+    println!("| row | measured (ratio to the baseline of the same run) | target | |");
+    println!("|---|---|---|---|");
+    for (what, measured, target, ok) in &rows {
+        println!("| {what} | {measured} | {target} | {} |", verdict(*ok));
+    }
+    if smoke {
+        // Tiny sizes say nothing about the targets; the smoke run only proves every figure
+        // was measured.
+        for m in [&a, &b] {
+            for rate in [
+                m.healthz.rps,
+                m.get.rps,
+                m.list.rps,
+                m.resolve.rps,
+                m.create.rps,
+            ] {
+                assert!(rate.is_finite() && rate > 0.0, "a rate was not measured");
+            }
+            assert!(m.rss_mb > 0.0 && m.healthz_during_pass.p99_ms.is_finite());
+            assert_eq!(
+                m.create.non_2xx, 0,
+                "every create of the smoke run succeeds"
+            );
+            assert!(m.get.non_2xx + m.list.non_2xx + m.resolve.non_2xx == 0);
+        }
+    }
+}
