@@ -51,9 +51,10 @@ impl SqliteStore {
         }
     }
 
-    /// Writes a consistent snapshot of the database to `path`, which must not exist, while it
-    /// stays in use (`VACUUM INTO`: one read transaction, so concurrent writes are either in the
-    /// copy whole or not at all).
+    /// Writes a consistent snapshot of the database file to `path`, which must not exist, while
+    /// it stays in use (`VACUUM INTO`: one read transaction, so concurrent writes are either in
+    /// the copy whole or not at all). Of a store opened with [`SqliteStore::open`] only: SQLite
+    /// writes the copy of an in-memory database to memory.
     pub async fn backup_to(&self, path: &Path) -> Result<()> {
         let path = path
             .to_str()

@@ -329,3 +329,27 @@ async fn a_database_from_before_checksums_gets_them_on_open() {
         checksums(&path).await
     );
 }
+
+/// `backup_to` copies a store in use into a new file that opens as a store with the same rows,
+/// and never overwrites an existing file.
+#[tokio::test]
+async fn a_backup_is_a_store_with_the_same_rows_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let source = SqliteStore::open(&dir.path().join("live.db")).await.unwrap();
+        source
+            .create_project(&project("alpha"), &audit())
+            .await
+            .unwrap();
+        let copy = dir.path().join("copy.db");
+        source.backup_to(&copy).await.unwrap();
+        let opened = SqliteStore::open(&copy).await.unwrap();
+        assert_eq!(
+            opened.list_projects().await.unwrap(),
+            source.list_projects().await.unwrap()
+        );
+        let before = std::fs::read(&copy).unwrap();
+        assert!(source.backup_to(&copy).await.is_err(), "the file exists");
+        assert_eq!(std::fs::read(&copy).unwrap(), before);
+    }
+}

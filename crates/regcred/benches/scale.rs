@@ -3,7 +3,7 @@
 //! loopback against a baseline taken in the same run: the same server's `/healthz`, or the same
 //! measurement with few pull secrets. Prints one markdown table, each row a ratio and its target.
 //!
-//! The store is filled in-process through the real API handlers on an in-memory database (so
+//! The store is filled in-process through the real API handlers on a database in tmpfs (so
 //! 100,000 creates take seconds, not the minutes a durable write each would), then copied to the
 //! data directory with `VACUUM INTO` and served from there by the `regcred` binary.
 //!
@@ -51,7 +51,19 @@ fn server_of(i: usize) -> String {
 
 /// A data directory holding `n` pull secrets, its master key, and the admin token's secret.
 async fn seed(dir: &Path, n: usize) -> String {
-    let store = Arc::new(SqliteStore::in_memory().await.expect("in-memory store"));
+    // Filled on tmpfs where there is one (a commit's fsync costs nothing there), then copied.
+    let shm = Path::new("/dev/shm");
+    let scratch = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    }
+    .expect("scratch directory");
+    let store = Arc::new(
+        SqliteStore::open(&scratch.path().join("seed.db"))
+            .await
+            .expect("scratch store"),
+    );
     let key = MasterKey::create(&dir.join("master.key")).expect("master key");
     let vault = Vault::open(store.as_ref(), &key).await.expect("vault");
     let admin = regcred_server::bootstrap::admin_token(store.as_ref())
