@@ -189,6 +189,13 @@ pub trait Store: Send + Sync + 'static {
     /// The deliveries of each of `owner_ids`, ordered by owner, location and target: one read for
     /// a whole page of pull secrets or deployments.
     async fn deliveries_of(&self, owner_ids: &[String]) -> Result<Vec<DeliveryRecord>>;
+    /// The deliveries of `location` at each of `targets`, ordered by target and owner: who holds
+    /// a target, without reading the whole location.
+    async fn deliveries_at(
+        &self,
+        location: &str,
+        targets: &[String],
+    ) -> Result<Vec<DeliveryRecord>>;
     /// Upserts `put` and removes `remove` (`(target, owner_id)` pairs) of `location`, together.
     async fn update_deliveries(
         &self,

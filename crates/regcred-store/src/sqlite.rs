@@ -608,10 +608,23 @@ impl SqliteStore {
     /// Runs `sql` (with one `{}` for the marks of an `IN` list) for `ids` in chunks of
     /// [`IN_CHUNK`], in id order.
     async fn fetch_in(&self, sql: &str, ids: &[String]) -> Result<Vec<SqliteRow>> {
+        self.fetch_in_after(sql, &[], ids).await
+    }
+
+    /// [`SqliteStore::fetch_in`] with `leading` bound before the `IN` list.
+    async fn fetch_in_after(
+        &self,
+        sql: &str,
+        leading: &[&str],
+        ids: &[String],
+    ) -> Result<Vec<SqliteRow>> {
         let mut rows = Vec::new();
         for chunk in sorted_ids(ids).chunks(IN_CHUNK) {
             let sql = sql.replace("{}", &marks(chunk.len()));
             let mut query = sqlx::query(&sql);
+            for value in leading {
+                query = query.bind(*value);
+            }
             for id in chunk {
                 query = query.bind(*id);
             }
@@ -1350,6 +1363,23 @@ impl Store for SqliteStore {
         self.fetch_in(
             "SELECT * FROM deliveries WHERE owner_id IN ({}) ORDER BY owner_id, location, target",
             owner_ids,
+        )
+        .await?
+        .iter()
+        .map(delivery_row)
+        .collect()
+    }
+
+    async fn deliveries_at(
+        &self,
+        location: &str,
+        targets: &[String],
+    ) -> Result<Vec<DeliveryRecord>> {
+        self.fetch_in_after(
+            "SELECT * FROM deliveries WHERE location = ? AND target IN ({})
+             ORDER BY location, target, owner_id",
+            &[location],
+            targets,
         )
         .await?
         .iter()

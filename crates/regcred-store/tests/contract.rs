@@ -2773,6 +2773,26 @@ async fn batch_reads_answer_what_the_single_reads_do(store: &dyn Store) {
     assert_eq!(store.references_of(&ids).await.unwrap(), references);
     assert_eq!(store.deliveries_of(&ids).await.unwrap(), deliveries);
     assert_eq!(store.minted_of(&ids).await.unwrap(), vec![minted]);
+    let at_a: Vec<DeliveryRecord> = store
+        .list_deliveries(Some("gke.one"), None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.target == "ns-a")
+        .collect();
+    assert_eq!(at_a.len(), 2);
+    let targets: Vec<String> = ["ns-z", "ns-a", "ns-a"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    assert_eq!(
+        store.deliveries_at("gke.one", &targets).await.unwrap(),
+        at_a
+    );
+    assert_eq!(
+        store.deliveries_at("gke.two", &targets).await.unwrap(),
+        vec![]
+    );
     assert_eq!(store.references_of(&[]).await.unwrap(), vec![]);
     assert_eq!(store.deliveries_of(&[]).await.unwrap(), vec![]);
     assert_eq!(store.minted_of(&[]).await.unwrap(), vec![]);

@@ -336,7 +336,9 @@ async fn a_database_from_before_checksums_gets_them_on_open() {
 async fn a_backup_is_a_store_with_the_same_rows_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let source = SqliteStore::open(&dir.path().join("live.db")).await.unwrap();
+        let source = SqliteStore::open(&dir.path().join("live.db"))
+            .await
+            .unwrap();
         source
             .create_project(&project("alpha"), &audit())
             .await

@@ -6,7 +6,7 @@
 //! An auth-file entry carries no marks of its own, so ownership comes from the delivery rows: an
 //! entry is regcred's when a row says regcred wrote exactly that content there.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use regcred_core::api::DockerSpec;
@@ -38,12 +38,17 @@ pub(super) async fn pass(
     location: &LocationRecord,
 ) -> Result<PassResult, DeliveryError> {
     let spec: DockerSpec = serde_json::from_str(&location.spec).map_err(DeliveryError::internal)?;
-    let rows = pass
-        .state
-        .store()
-        .list_deliveries(Some(&location.name), None)
-        .await?;
-    let files: Vec<Option<&str>> = if spec.path.contains(PROJECT_PLACEHOLDER) {
+    let per_project = spec.path.contains(PROJECT_PLACEHOLDER);
+    let rows = match pass.scope {
+        None => {
+            pass.state
+                .store()
+                .list_deliveries(Some(&location.name), None)
+                .await?
+        }
+        Some(scope) => scoped_rows(pass, &location.name, per_project, scope).await?,
+    };
+    let files: Vec<Option<&str>> = if per_project {
         let mut projects: BTreeSet<&str> = pass
             .sources
             .iter()
@@ -85,6 +90,40 @@ pub(super) async fn pass(
         result.extend(driver::run(&one, &mut file).await?);
     }
     Ok(with_workloads(result, &pass.workloads))
+}
+
+/// The rows a scoped pass needs: its owners' rows, and the rows of whoever holds the targets its
+/// pull secrets want.
+async fn scoped_rows(
+    pass: &Pass<'_>,
+    location: &str,
+    per_project: bool,
+    scope: &BTreeSet<String>,
+) -> Result<Vec<DeliveryRecord>, DeliveryError> {
+    let store = pass.state.store();
+    let owners: Vec<String> = scope.iter().cloned().collect();
+    let mut rows = store.deliveries_of(&owners).await?;
+    rows.retain(|r| r.location == location);
+    let targets: Vec<String> = pass
+        .sources
+        .iter()
+        .map(|s| {
+            let key = auth_key(&s.record);
+            match per_project {
+                true => format!("auth:{}:{key}", s.record.project),
+                false => format!("auth:{key}"),
+            }
+        })
+        .collect();
+    for r in store.deliveries_at(location, &targets).await? {
+        if !rows
+            .iter()
+            .any(|x| (&x.target, &x.owner_id) == (&r.target, &r.owner_id))
+        {
+            rows.push(r);
+        }
+    }
+    Ok(rows)
 }
 
 /// One auth file of a location: its path, and the project it belongs to when the location's
@@ -196,9 +235,12 @@ impl Backend for AuthFile<'_> {
         Ok(auth_file::entry(&auth))
     }
 
-    /// The file's entries; one is regcred's when a row says regcred wrote exactly that content
-    /// there (every row with a digest, including rows of a pass that failed afterwards).
-    async fn observe(&mut self, _wanted: Vec<String>) -> Result<Vec<Observed<String>>, Failure> {
+    /// The file's entries that the pass wants or that have rows (others are no concern of
+    /// regcred's); one is regcred's when a row says regcred wrote exactly that content there
+    /// (every row with a digest, including rows of a pass that failed afterwards).
+    async fn observe(&mut self, wanted: Vec<String>) -> Result<Vec<Observed<String>>, Failure> {
+        let with_rows: HashSet<&str> = self.rows.iter().map(|r| r.target.as_str()).collect();
+        let wanted: HashSet<String> = wanted.into_iter().collect();
         let written: HashMap<(&str, &str), &str> = self
             .rows
             .iter()
@@ -212,6 +254,7 @@ impl Backend for AuthFile<'_> {
         let observed = self
             .present
             .iter()
+            .filter(|(key, _)| wanted.contains(*key) || with_rows.contains(self.row(key).as_str()))
             .map(|(key, entry)| {
                 let digest = self.digest_of(entry);
                 let owner = written

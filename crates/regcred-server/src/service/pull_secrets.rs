@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use regcred_core::api::{MintedStatus, PullSecret, Referrer};
 use regcred_core::codes::ErrorCode;
-use regcred_core::credential::{Credential, Kind, Material, Params};
+use regcred_core::credential::{Credential, Kind, Material, Params, MINTING_KINDS};
 use regcred_core::registry_host::RegistryServer;
 use regcred_store::vault::SealedFor;
 use regcred_store::{MintedRecord, PullSecretRecord, PutGuard, StoreError};
@@ -210,10 +210,17 @@ pub async fn describe_page(
             name: r.name,
         });
     }
-    let mut minted: HashMap<String, MintedRecord> = state
-        .store()
-        .minted_of(&ids)
-        .await?
+    // Only kinds that mint have minted state: most pages need no read for it.
+    let minting: Vec<String> = records
+        .iter()
+        .filter(|r| MINTING_KINDS.iter().any(|k| k.as_str() == r.kind))
+        .map(|r| r.id.clone())
+        .collect();
+    let minted_rows = match minting.is_empty() {
+        true => Vec::new(),
+        false => state.store().minted_of(&minting).await?,
+    };
+    let mut minted: HashMap<String, MintedRecord> = minted_rows
         .into_iter()
         .map(|m| (m.pull_secret_id.clone(), m))
         .collect();
