@@ -64,7 +64,7 @@ impl Activity {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in
-/// flight (for at most [`DRAIN`]) and returns.
+/// flight (for at most `DRAIN`, 1.5 s) and returns.
 pub async fn serve(
     listener: TcpListener,
     router: Router,

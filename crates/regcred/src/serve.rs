@@ -167,6 +167,24 @@ async fn shutdown_signal() {
     }
 }
 
+/// Delivery on a thread and runtime of its own: the background loop, and every pass asked for
+/// by a request, run there, so a full pass over a large location takes its share of the CPU from
+/// the operating system's scheduler instead of holding one of the workers that answer requests.
+fn delivery_thread(
+    state: regcred_server::AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the delivery runtime")?;
+    state.deliverer().run_passes_on(runtime.handle().clone());
+    std::thread::Builder::new()
+        .name("delivery".into())
+        .spawn(move || runtime.block_on(Deliverer::run(state, shutdown)))
+        .context("starting the delivery thread")
+}
+
 pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let dir = paths::data_dir(data_dir);
@@ -245,9 +263,9 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         let _ = stopped.await;
     }));
     let (stop_deliverer, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
-    let delivery_loop = tokio::spawn(Deliverer::run(state.clone(), async {
+    let delivery_loop = delivery_thread(state.clone(), async {
         let _ = delivery_stopped.await;
-    }));
+    })?;
     let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
     let retention_loop = tokio::spawn(regcred_server::retention::run(
         state.clone(),
@@ -267,7 +285,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     let _ = stop_deliverer.send(());
     let _ = stop_retention.send(());
     let _ = refresh_loop.await;
-    let _ = delivery_loop.await;
+    let _ = tokio::task::spawn_blocking(move || delivery_loop.join()).await;
     let _ = retention_loop.await;
     let _ = std::fs::remove_file(&url_file);
     tracing::info!("regcred stopped");
