@@ -88,6 +88,46 @@ impl SqliteStore {
         })
     }
 
+    /// The connection pool, for the copy to PostgreSQL.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Writes a consistent snapshot of the database to `path` (`VACUUM INTO`), while other
+    /// connections keep reading and writing. The file is created private (it holds sealed
+    /// material and token hashes) and must not exist: `AlreadyExists` otherwise.
+    pub async fn backup_to(&self, path: &Path) -> Result<()> {
+        match vault::write_private_new(path, b"") {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::AlreadyExists {
+                    what: "backup file",
+                    key: path.display().to_string(),
+                })
+            }
+            Err(e) => {
+                return Err(StoreError::Backend(sqlx::Error::Io(e)));
+            }
+        }
+        let Some(target) = path.to_str() else {
+            let _ = std::fs::remove_file(path);
+            return Err(StoreError::Schema(format!(
+                "backup path {} is not UTF-8",
+                path.display()
+            )));
+        };
+        // VACUUM INTO writes into an empty file; the file just made is ours alone.
+        if let Err(e) = sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+        {
+            let _ = std::fs::remove_file(path);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
     /// Marks the unrevoked row `id` of `table` (`tokens` or `registry_keys`) revoked at `at`.
     async fn revoke(
         &self,
