@@ -1,0 +1,153 @@
+//! The PostgreSQL backend's own rules, beyond the contract suite: migrations are applied once
+//! and recorded with checksums, a changed or newer schema is refused, replicas opening one
+//! database at once migrate it once, and an unreachable server is a clear `Unavailable`.
+
+use regcred_store::migrate::POSTGRES;
+use regcred_store::{PostgresStore, Store, StoreError};
+use regcred_testkit::PostgresDb;
+use sqlx::{Connection, PgConnection};
+
+async fn raw(db: &PostgresDb) -> PgConnection {
+    PgConnection::connect(db.url()).await.expect("connect")
+}
+
+async fn applied(db: &PostgresDb) -> Vec<(i64, String, Option<String>)> {
+    sqlx::query_as("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut raw(db).await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn fresh_database_records_every_migration_once_with_its_checksum() {
+    let db = PostgresDb::create().await;
+    PostgresStore::connect(db.url()).await.unwrap();
+    PostgresStore::connect(db.url()).await.unwrap();
+    let expected: Vec<(i64, String, Option<String>)> = POSTGRES
+        .iter()
+        .map(|m| (m.version, m.name.to_owned(), Some(m.checksum())))
+        .collect();
+    assert_eq!(applied(&db).await, expected);
+}
+
+#[tokio::test]
+async fn replicas_opening_a_new_database_at_once_migrate_it_once() {
+    let db = PostgresDb::create().await;
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url().to_owned();
+            tokio::spawn(async move { PostgresStore::connect(&url).await.map(|_| ()) })
+        })
+        .collect();
+    for open in opens {
+        open.await.unwrap().expect("every replica opens the store");
+    }
+    assert_eq!(applied(&db).await.len(), POSTGRES.len());
+}
+
+#[tokio::test]
+async fn a_migration_applied_with_other_sql_is_refused() {
+    let db = PostgresDb::create().await;
+    PostgresStore::connect(db.url()).await.unwrap();
+    sqlx::query("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+        .execute(&mut raw(&db).await)
+        .await
+        .unwrap();
+    match PostgresStore::connect(db.url()).await {
+        Err(StoreError::Schema(why)) => {
+            assert!(why.contains("migration 1 (init)"), "{why}");
+            assert!(why.contains("never be edited"), "{why}");
+        }
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_database_at_a_newer_schema_version_is_refused() {
+    let db = PostgresDb::create().await;
+    PostgresStore::connect(db.url()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO schema_migrations (version, name, applied_at, checksum)
+         VALUES (999, 'future', 0, 'x')",
+    )
+    .execute(&mut raw(&db).await)
+    .await
+    .unwrap();
+    match PostgresStore::connect(db.url()).await {
+        Err(StoreError::Schema(why)) => assert!(why.contains("999"), "{why}"),
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable_and_names_no_password() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://regcred:hunter2-secret@127.0.0.1:{port}/regcred");
+    match PostgresStore::connect(&url).await {
+        Err(e @ StoreError::Unavailable { .. }) => {
+            let text = e.to_string();
+            assert!(!text.contains("hunter2-secret"), "{text}");
+            assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+/// List order is byte order on PostgreSQL too, whatever the database's default collation.
+#[tokio::test]
+async fn keys_sort_by_bytes_under_a_linguistic_default_collation() {
+    let server = regcred_testkit::postgres_server_url();
+    let mut admin = PgConnection::connect(&server).await.unwrap();
+    let locales: Vec<String> = sqlx::query_scalar(
+        "SELECT collname FROM pg_collation WHERE collprovider = 'c' AND collname ILIKE 'en_US.utf8'",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let db = PostgresDb::create().await;
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    let audit = regcred_store::AuditRecord {
+        id: 0,
+        time: 1,
+        actor: "t".into(),
+        channel: "t".into(),
+        action: "project.create".into(),
+        project: None,
+        target: "t".into(),
+        outcome: "ok".into(),
+        detail: "{}".into(),
+    };
+    for name in ["a-b", "ab", "a_c", "B", "a"] {
+        let p = regcred_store::ProjectRecord {
+            name: name.into(),
+            description: None,
+            created_at: 1,
+            created_by: "t".into(),
+        };
+        store.create_project(&p, &audit).await.unwrap();
+    }
+    let names: Vec<String> = store
+        .list_projects()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["B", "a", "a-b", "a_c", "ab"]);
+    // Where the server has a linguistic collation, the same order under it as the default of
+    // the session's comparisons (it would put "ab" before "a_c" and "B" after "a").
+    if let Some(locale) = locales.first() {
+        let linguistic: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT name FROM projects ORDER BY name COLLATE \"{locale}\""
+        ))
+        .fetch_all(&mut raw(&db).await)
+        .await
+        .unwrap();
+        assert_ne!(linguistic, names, "the linguistic order differs, so the test means something");
+    }
+}
