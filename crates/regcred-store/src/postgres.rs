@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{Executor, PgPool, Postgres, Row, Transaction};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Row, Transaction};
 
 use crate::migrate::{mismatch, Migration, BOOKKEEPING, POSTGRES};
 use crate::*;
@@ -76,6 +76,19 @@ impl PostgresStore {
             target: redact_url(url),
             reason: format!("invalid database URL: {}", describe(&e)),
         })?;
+        // One connection first: the pool retries a refused connection until its timeout, a
+        // start-up should say at once that the server is not there.
+        let probe = tokio::time::timeout(
+            Duration::from_secs(10),
+            PgConnection::connect_with(&options),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable {
+            target: redact_url(url),
+            reason: "timed out connecting".to_owned(),
+        })?
+        .map_err(|e| unavailable(url, e))?;
+        probe.close().await.map_err(|e| unavailable(url, e))?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
