@@ -19,8 +19,8 @@ pub mod vault;
 
 use async_trait::async_trait;
 
-pub use record::*;
 pub use postgres::PostgresStore;
+pub use record::*;
 pub use sqlite::SqliteStore;
 
 /// Failures a caller can act on are variants; everything else is `Backend`.

@@ -114,7 +114,8 @@ impl PostgresStore {
         audit: &AuditRecord,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let sql = format!("UPDATE {table} SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL");
+        let sql =
+            format!("UPDATE {table} SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL");
         let updated = sqlx::query(&sql)
             .bind(at)
             .bind(id)
@@ -177,9 +178,7 @@ async fn migrate(pool: &PgPool, migrations: &[Migration]) -> Result<()> {
         .bind(LOCK_MIGRATE)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(BOOKKEEPING)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(BOOKKEEPING).execute(&mut *tx).await?;
     let rows: Vec<(i64, Option<String>)> =
         sqlx::query_as("SELECT version, checksum FROM schema_migrations ORDER BY version")
             .fetch_all(&mut *tx)
@@ -911,13 +910,14 @@ impl Store for PostgresStore {
         audit: &AuditRecord,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let updated =
-            sqlx::query("UPDATE pull_secrets SET verification = $1 WHERE id = $2 AND revision = $3")
-                .bind(verification)
-                .bind(id)
-                .bind(revision)
-                .execute(&mut *tx)
-                .await?;
+        let updated = sqlx::query(
+            "UPDATE pull_secrets SET verification = $1 WHERE id = $2 AND revision = $3",
+        )
+        .bind(verification)
+        .bind(id)
+        .bind(revision)
+        .execute(&mut *tx)
+        .await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::Conflict {
                 what: "pull secret",
@@ -1606,6 +1606,14 @@ impl Store for PostgresStore {
 mod tests {
     use super::*;
 
+    /// Compiles only while opening a store is a `Send` future, which spawned tasks need (sqlx's
+    /// executors lose `Send` in some statement shapes, e.g. `raw_sql` on a transaction).
+    fn _opening_is_send(pool: PgPool, url: String) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(async move { migrate(&pool, POSTGRES).await });
+        is_send(async move { PostgresStore::connect(&url).await });
+    }
+
     #[test]
     fn redact_url_hides_only_the_password() {
         for (url, shown) in [
@@ -1643,12 +1651,4 @@ mod tests {
         );
         assert_eq!(binds, ["l", "p", "n"]);
     }
-}
-/// Compiles only while opening a store is a `Send` future, which spawned tasks need (sqlx's
-/// executors lose `Send` in some statement shapes, e.g. `raw_sql` on a transaction).
-#[cfg(test)]
-fn _opening_is_send(pool: PgPool, url: String) {
-    fn is_send<T: Send>(_: T) {}
-    is_send(async move { migrate(&pool, POSTGRES).await });
-    is_send(async move { PostgresStore::connect(&url).await });
 }

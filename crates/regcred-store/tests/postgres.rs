@@ -149,6 +149,9 @@ async fn keys_sort_by_bytes_under_a_linguistic_default_collation() {
         .fetch_all(&mut raw(&db).await)
         .await
         .unwrap();
-        assert_ne!(linguistic, names, "the linguistic order differs, so the test means something");
+        assert_ne!(
+            linguistic, names,
+            "the linguistic order differs, so the test means something"
+        );
     }
 }

@@ -39,7 +39,9 @@ pub use kube_api::{FakeKubeApi, RecordedRequest, FAKE_CONTEXT, FAKE_TOKEN};
 pub use kubectl::kubectl_secret;
 pub use moto::{AwsKeys, Moto};
 pub use oci_image::push_test_image;
-pub use postgres::{postgres_server_url, with_database, PostgresDb, DEFAULT_POSTGRES_URL, POSTGRES_URL_VAR};
+pub use postgres::{
+    postgres_server_url, with_database, PostgresDb, DEFAULT_POSTGRES_URL, POSTGRES_URL_VAR,
+};
 pub use registry::{Auth, Registry, RegistryOptions};
 pub use skopeo::{Skopeo, SkopeoAuth, SkopeoOutput, TlsMode};
 pub use token_server::{Grant, TokenServer, TokenServerOptions};

@@ -96,14 +96,15 @@ impl Drop for PostgresDb {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(async {
-                let mut admin = PgConnection::connect(&server).await?;
-                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await?;
-                admin.close().await
-            })
-            .map_err(std::io::Error::other)
+            runtime
+                .block_on(async {
+                    let mut admin = PgConnection::connect(&server).await?;
+                    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await?;
+                    admin.close().await
+                })
+                .map_err(std::io::Error::other)
         })
         .join();
         if !matches!(dropped, Ok(Ok(()))) {
@@ -123,7 +124,10 @@ mod tests {
                 "postgres://postgres@127.0.0.1:5432/postgres",
                 "postgres://postgres@127.0.0.1:5432/x",
             ),
-            ("postgres://u:p@h/db?sslmode=disable", "postgres://u:p@h/x?sslmode=disable"),
+            (
+                "postgres://u:p@h/db?sslmode=disable",
+                "postgres://u:p@h/x?sslmode=disable",
+            ),
             ("postgres://h:5432", "postgres://h:5432/x"),
         ] {
             assert_eq!(with_database(url, "x"), expected);

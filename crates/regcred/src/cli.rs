@@ -1317,11 +1317,13 @@ Examples:
         database_url: Option<DatabaseUrl>,
     },
     /// Write a consistent snapshot of the SQLite store to FILE, while the server runs.
-    #[command(after_help = "The snapshot holds sealed material only; keep the master key \
+    #[command(
+        after_help = "The snapshot holds sealed material only; keep the master key \
 (master.key) apart from it, or one stolen backup opens every credential.
 
 Examples:
-  regcred admin backup regcred-backup.db")]
+  regcred admin backup regcred-backup.db"
+    )]
     Backup {
         /// Where to write the snapshot; must not exist.
         #[arg(value_name = "FILE")]

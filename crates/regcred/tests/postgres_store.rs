@@ -47,7 +47,12 @@ fn create_at(server: &Server, name: &str, host: &str, password: &str) -> Value {
 
 fn rendered_auth(server: &Server, name: &str) -> Value {
     let rendered: Value = server
-        .run(&scoped(&["render", "docker-config", "--from-pull-secret", name]))
+        .run(&scoped(&[
+            "render",
+            "docker-config",
+            "--from-pull-secret",
+            name,
+        ]))
         .ok()
         .json();
     rendered["auths"]["ghcr.io"]["auth"].clone()
@@ -83,7 +88,10 @@ async fn serve_on_postgres_creates_gets_lists_rotates_and_deletes() {
     assert_eq!(created["pullSecret"]["revision"], 1);
     let id = created["pullSecret"]["id"].as_str().unwrap().to_owned();
 
-    let got = server.run(&scoped(&["pullsecret", "get", "ghcr"])).ok().json();
+    let got = server
+        .run(&scoped(&["pullsecret", "get", "ghcr"]))
+        .ok()
+        .json();
     assert_eq!(got["id"], id.as_str());
     let list = server.run(&["pullsecret", "list"]).ok().json();
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
@@ -121,7 +129,11 @@ async fn serve_on_postgres_creates_gets_lists_rotates_and_deletes() {
         .filter_map(|e| e["action"].as_str())
         .collect();
     let count = |action: &str| actions.iter().filter(|a| **a == action).count();
-    assert_eq!(count("pullSecret.create"), 2, "create and rotation: {actions:?}");
+    assert_eq!(
+        count("pullSecret.create"),
+        2,
+        "create and rotation: {actions:?}"
+    );
     assert_eq!(count("pullSecret.delete"), 1, "{actions:?}");
 }
 
@@ -148,7 +160,10 @@ fn serve_with_an_unreachable_database_fails_clearly_with_exit_7() {
     let err = out.error_message().unwrap_or_default().to_owned();
     assert!(err.contains("unavailable"), "{err}");
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
-    assert!(!err.contains("hunter2-pw"), "the password is never shown: {err}");
+    assert!(
+        !err.contains("hunter2-pw"),
+        "the password is never shown: {err}"
+    );
     assert!(
         !dir.path().join("master.key").exists(),
         "nothing is created before the store is there"
@@ -193,13 +208,19 @@ async fn migrate_store_copies_sqlite_into_postgres_which_serve_then_reads() {
     let again = server.run(&["admin", "migrate-store", "--to", db.url()]);
     again.code(6);
     assert!(
-        again.error_message().unwrap_or_default().contains("not empty"),
+        again
+            .error_message()
+            .unwrap_or_default()
+            .contains("not empty"),
         "{:?}",
         again.error_message()
     );
 
     server.start_again_with(&["--database-url", db.url()]);
-    let got = server.run(&scoped(&["pullsecret", "get", "ghcr"])).ok().json();
+    let got = server
+        .run(&scoped(&["pullsecret", "get", "ghcr"]))
+        .ok()
+        .json();
     assert_eq!(got["id"], id.as_str(), "ids are kept");
     assert_eq!(got["revision"], 2, "revisions are kept");
     assert_eq!(
@@ -246,11 +267,19 @@ fn backup_writes_a_private_snapshot_another_server_opens_and_never_overwrites() 
     assert_eq!(out["file"], file.display().to_string());
     assert_eq!(mode(&file), 0o600, "the snapshot is private");
     let bytes = std::fs::read(&file).unwrap();
-    assert_eq!(find_secret(&bytes, &secret), None, "plaintext in the backup");
+    assert_eq!(
+        find_secret(&bytes, &secret),
+        None,
+        "plaintext in the backup"
+    );
 
     let again = server.run(&["admin", "backup", &file.display().to_string()]);
     again.code(6);
-    assert_eq!(std::fs::read(&file).unwrap(), bytes, "the file is untouched");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        bytes,
+        "the file is untouched"
+    );
 
     // The snapshot is a whole store: a server on it, with the master key kept apart, reads the
     // pull secret back.

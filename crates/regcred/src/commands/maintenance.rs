@@ -47,7 +47,9 @@ pub async fn run(
             let target = database::open_postgres(target_url).await?;
             let report = match sqlite_to_postgres(&source, &target).await {
                 Ok(report) => report,
-                Err(e @ CopyError::TargetNotEmpty { .. }) => return Err(Refused(e.to_string()).into()),
+                Err(e @ CopyError::TargetNotEmpty { .. }) => {
+                    return Err(Refused(e.to_string()).into())
+                }
                 Err(e) => return Err(e).context(format!("copying the store to {to}")),
             };
             let copied: Vec<CopiedTable> = report
@@ -89,7 +91,10 @@ pub async fn run(
                 bytes,
             };
             printer.print(&backup, |b| {
-                Table::fields(vec![("FILE", b.file.clone()), ("BYTES", b.bytes.to_string())])
+                Table::fields(vec![
+                    ("FILE", b.file.clone()),
+                    ("BYTES", b.bytes.to_string()),
+                ])
             })
         }
     }
