@@ -173,7 +173,33 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("updated_at", Col::Int),
         ],
     ),
+    (
+        "changes",
+        &[
+            ("seq", Col::Int),
+            ("location", Col::Text),
+            ("project", Col::Text),
+            ("owner_id", Col::Text),
+            ("kind", Col::Text),
+        ],
+    ),
+    (
+        "pull_secret_generations",
+        &[
+            ("project", Col::Text),
+            ("location", Col::Text),
+            ("generation", Col::Int),
+        ],
+    ),
 ];
+
+/// The tables whose triggers record changes: off while their rows are copied (the changes and
+/// generations are copied as they are), on again before the copy commits.
+const TRIGGERED: &[&str] = &["pull_secrets", "deployments", "minted_credentials"];
+
+/// Tables with a generated key (column) that only grows: the target's sequence continues after
+/// the highest value the source ever gave out.
+const SEQUENCES: &[(&str, &str)] = &[("audit_events", "id"), ("changes", "seq")];
 
 /// Rows read from SQLite per statement.
 const READ_BATCH: i64 = 500;
@@ -245,12 +271,16 @@ pub async fn sqlite_to_postgres(
     {
         return Err(CopyError::UnknownTable(unknown.clone()));
     }
-    // AUTOINCREMENT never reuses an id, even of events retention deleted: neither will the
-    // target's sequence.
-    let audit_high: Option<i64> =
-        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'")
-            .fetch_optional(&mut *read)
-            .await?;
+    // AUTOINCREMENT never reuses a value, even of rows deleted since: neither will the target.
+    let mut highest = Vec::new();
+    for (table, _) in SEQUENCES {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = $1")
+                .bind(table)
+                .fetch_optional(&mut *read)
+                .await?;
+        highest.push(seq.unwrap_or(0));
+    }
 
     let mut write = target.pool().begin().await?;
     for (table, _) in TABLES {
@@ -260,6 +290,11 @@ pub async fn sqlite_to_postgres(
         if rows > 0 {
             return Err(CopyError::TargetNotEmpty { table, rows });
         }
+    }
+    for table in TRIGGERED {
+        sqlx::query(&format!("ALTER TABLE {table} DISABLE TRIGGER USER"))
+            .execute(&mut *write)
+            .await?;
     }
     let mut report = CopyReport { tables: Vec::new() };
     for (table, columns) in TABLES {
@@ -298,15 +333,25 @@ pub async fn sqlite_to_postgres(
         }
         report.tables.push((table, copied));
     }
-    let copied_high: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM audit_events")
-        .fetch_one(&mut *write)
-        .await?;
-    let high = audit_high.unwrap_or(0).max(copied_high.unwrap_or(0));
-    if high > 0 {
-        sqlx::query("SELECT setval(pg_get_serial_sequence('audit_events', 'id'), $1)")
-            .bind(high)
+    for table in TRIGGERED {
+        sqlx::query(&format!("ALTER TABLE {table} ENABLE TRIGGER USER"))
             .execute(&mut *write)
             .await?;
+    }
+    for ((table, column), source_high) in SEQUENCES.iter().zip(highest) {
+        let copied_high: Option<i64> =
+            sqlx::query_scalar(&format!("SELECT MAX({column}) FROM {table}"))
+                .fetch_one(&mut *write)
+                .await?;
+        let high = source_high.max(copied_high.unwrap_or(0));
+        if high > 0 {
+            sqlx::query("SELECT setval(pg_get_serial_sequence($1, $2), $3)")
+                .bind(table)
+                .bind(column)
+                .bind(high)
+                .execute(&mut *write)
+                .await?;
+        }
     }
     write.commit().await?;
     read.rollback().await?;

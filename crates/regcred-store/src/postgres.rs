@@ -501,6 +501,8 @@ const SELECT_PULL_SECRETS: &str = "SELECT id, project, location, name, kind, ser
     email, params, fingerprint, revision, key_id, nonce, ciphertext, created_at, created_by, \
     updated_at, updated_by, verification FROM pull_secrets";
 const SELECT_DEPLOYMENTS: &str = "SELECT * FROM deployments";
+const SELECT_GENERATION: &str =
+    "SELECT generation FROM pull_secret_generations WHERE project = $1 AND location = $2";
 
 const COUNT_PULL_SECRETS_BY_KIND: &str =
     "SELECT kind, COUNT(*) AS n FROM pull_secrets GROUP BY kind ORDER BY kind";
@@ -902,6 +904,75 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn list_pull_secrets_of_kinds(&self, kinds: &[&str]) -> Result<Vec<PullSecretRecord>> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("{SELECT_PULL_SECRETS} WHERE kind = ANY($1) ORDER BY id");
+        sqlx::query(&sql)
+            .bind(kinds)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(pull_secret_row)
+            .collect()
+    }
+
+    async fn pull_secrets_by_ids(&self, ids: &[String]) -> Result<Vec<PullSecretRecord>> {
+        let sql = format!("{SELECT_PULL_SECRETS} WHERE id = ANY($1) ORDER BY id");
+        self.fetch_in(&sql, ids)
+            .await?
+            .iter()
+            .map(pull_secret_row)
+            .collect()
+    }
+
+    async fn pull_secret_generation(&self, project: &str, location: &str) -> Result<i64> {
+        let generation: Option<i64> = sqlx::query_scalar(SELECT_GENERATION)
+            .bind(project)
+            .bind(location)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(generation.unwrap_or(0))
+    }
+
+    async fn pull_secret_keys(&self, project: &str, location: &str) -> Result<PullSecretKeys> {
+        // One snapshot for both reads (READ COMMITTED would take one per statement).
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let generation: Option<i64> = sqlx::query_scalar(SELECT_GENERATION)
+            .bind(project)
+            .bind(location)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, kind, server FROM pull_secrets
+             WHERE project = $1 AND location = $2 ORDER BY name",
+        )
+        .bind(project)
+        .bind(location)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let keys = rows
+            .iter()
+            .map(|r| {
+                Ok(PullSecretKey {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    kind: r.try_get("kind")?,
+                    server: r.try_get("server")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(PullSecretKeys {
+            generation: generation.unwrap_or(0),
+            keys,
+        })
+    }
+
     async fn record_verification(
         &self,
         id: &str,
@@ -1175,6 +1246,15 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn deployments_by_ids(&self, ids: &[String]) -> Result<Vec<DeploymentRecord>> {
+        let sql = format!("{SELECT_DEPLOYMENTS} WHERE id = ANY($1) ORDER BY id");
+        self.fetch_in(&sql, ids)
+            .await?
+            .iter()
+            .map(deployment_row)
+            .collect()
+    }
+
     async fn list_deployment_revisions(&self, id: &str) -> Result<Vec<DeploymentRevisionRecord>> {
         let rows = sqlx::query(
             "SELECT * FROM deployment_revisions WHERE deployment_id = $1 ORDER BY revision",
@@ -1259,6 +1339,27 @@ impl Store for PostgresStore {
         .collect()
     }
 
+    async fn deliveries_at(
+        &self,
+        location: &str,
+        targets: &[String],
+    ) -> Result<Vec<DeliveryRecord>> {
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query(
+            "SELECT * FROM deliveries WHERE location = $1 AND target = ANY($2)
+             ORDER BY location, target, owner_id",
+        )
+        .bind(location)
+        .bind(targets)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(delivery_row)
+        .collect()
+    }
+
     async fn update_deliveries(
         &self,
         location: &str,
@@ -1301,6 +1402,47 @@ impl Store for PostgresStore {
             .await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn last_change(&self, location: &str) -> Result<i64> {
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT max(seq) FROM changes WHERE location = $1")
+                .bind(location)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(last.unwrap_or(0))
+    }
+
+    async fn changes_since(&self, location: &str, after: i64) -> Result<Changes> {
+        let rows = sqlx::query(
+            "SELECT seq, owner_id FROM changes WHERE location = $1 AND seq > $2 ORDER BY seq",
+        )
+        .bind(location)
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut changes = Changes {
+            last: after,
+            owners: Vec::new(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        for r in &rows {
+            changes.last = r.try_get("seq")?;
+            let owner: String = r.try_get("owner_id")?;
+            if seen.insert(owner.clone()) {
+                changes.owners.push(owner);
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn forget_changes(&self, location: &str, through: i64) -> Result<()> {
+        sqlx::query("DELETE FROM changes WHERE location = $1 AND seq <= $2")
+            .bind(location)
+            .bind(through)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -51,21 +51,6 @@ impl SqliteStore {
         }
     }
 
-    /// Writes a consistent snapshot of the database file to `path`, which must not exist, while
-    /// it stays in use (`VACUUM INTO`: one read transaction, so concurrent writes are either in
-    /// the copy whole or not at all). Of a store opened with [`SqliteStore::open`] only: SQLite
-    /// writes the copy of an in-memory database to memory.
-    pub async fn backup_to(&self, path: &Path) -> Result<()> {
-        let path = path
-            .to_str()
-            .ok_or_else(|| sqlx::Error::Configuration("the backup path is not UTF-8".into()))?;
-        sqlx::query("VACUUM INTO ?")
-            .bind(path)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// An in-memory database, for tests.
     pub async fn in_memory() -> Result<SqliteStore> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
@@ -93,9 +78,11 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Writes a consistent snapshot of the database to `path` (`VACUUM INTO`), while other
-    /// connections keep reading and writing. The file is created private (it holds sealed
-    /// material and token hashes) and must not exist: `AlreadyExists` otherwise.
+    /// Writes a consistent snapshot of the database file to `path` while it stays in use
+    /// (`VACUUM INTO`: one read transaction, so concurrent writes are either in the copy whole or
+    /// not at all). The file is created private (it holds sealed material and token hashes) and
+    /// must not exist: `AlreadyExists` otherwise. Of a store opened with [`SqliteStore::open`]
+    /// only: SQLite writes the copy of an in-memory database to memory.
     pub async fn backup_to(&self, path: &Path) -> Result<()> {
         match vault::write_private_new(path, b"") {
             Ok(()) => {}
