@@ -155,3 +155,115 @@ async fn keys_sort_by_bytes_under_a_linguistic_default_collation() {
         );
     }
 }
+
+/// The `PutGuard` check runs inside each write's transaction after the location's lock: writers
+/// of different projects racing into one one-project location never both pass it, and two pull
+/// secrets of one server racing into one (project, location) never both land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writers_never_both_pass_the_put_guard() {
+    use regcred_store::{
+        AuditRecord, LocationRecord, ProjectRecord, PullSecretRecord, PutGuard, Sealed,
+    };
+    let db = PostgresDb::create().await;
+    let store = std::sync::Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let audit = AuditRecord {
+        id: 0,
+        time: 1,
+        actor: "t".into(),
+        channel: "t".into(),
+        action: "t".into(),
+        project: None,
+        target: "t".into(),
+        outcome: "ok".into(),
+        detail: "{}".into(),
+    };
+    let secret = |id: &str, project: &str, location: &str, server: &str| PullSecretRecord {
+        id: id.into(),
+        project: project.into(),
+        location: location.into(),
+        name: id.into(),
+        kind: "generic".into(),
+        server: server.into(),
+        username: None,
+        email: None,
+        params: "{}".into(),
+        fingerprint: "f".into(),
+        revision: 1,
+        sealed: Sealed {
+            key_id: "k".into(),
+            nonce: vec![0; 12],
+            ciphertext: vec![1],
+        },
+        created_at: 1,
+        created_by: "t".into(),
+        updated_at: 1,
+        updated_by: "t".into(),
+        verification: None,
+    };
+    const WRITERS: usize = 12;
+    for p in 0..WRITERS {
+        let project = ProjectRecord {
+            name: format!("p{p:02}"),
+            description: None,
+            created_at: 1,
+            created_by: "t".into(),
+        };
+        store.create_project(&project, &audit).await.unwrap();
+    }
+    for round in 0..5 {
+        for (name, guard) in [
+            (
+                format!("shared{round}"),
+                PutGuard {
+                    unique_server: false,
+                    one_project: true,
+                },
+            ),
+            (
+                format!("servers{round}"),
+                PutGuard {
+                    unique_server: true,
+                    one_project: false,
+                },
+            ),
+        ] {
+            let location = LocationRecord {
+                name: name.clone(),
+                kind: "docker".into(),
+                spec: "{}".into(),
+                created_at: 1,
+                created_by: "t".into(),
+            };
+            store.create_location(&location, &audit).await.unwrap();
+            let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(WRITERS));
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|w| {
+                    let (store, barrier, audit) = (store.clone(), barrier.clone(), audit.clone());
+                    // One project each (one-project rule), or one project and one server for all
+                    // (duplicate-server rule).
+                    let project = if guard.one_project {
+                        format!("p{w:02}")
+                    } else {
+                        "p00".into()
+                    };
+                    let s = secret(&format!("{name}-{w}"), &project, &name, "registry.example");
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        store.put_pull_secret(&s, None, guard, &audit).await
+                    })
+                })
+                .collect();
+            let mut passed = 0;
+            for writer in writers {
+                match writer.await.unwrap() {
+                    Ok(()) => passed += 1,
+                    Err(StoreError::LocationTaken | StoreError::DuplicateServer { .. }) => {}
+                    Err(other) => panic!("{name}: unexpected {other:?}"),
+                }
+            }
+            assert_eq!(passed, 1, "{name}: exactly one writer passes the guard");
+            let stored = store.list_pull_secrets(None, Some(&name)).await.unwrap();
+            assert_eq!(stored.len(), 1, "{name}: {stored:?}");
+        }
+    }
+}
