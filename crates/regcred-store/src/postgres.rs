@@ -5,8 +5,10 @@
 //! one READ COMMITTED transaction together with its audit event, and the rules that read before
 //! they write are made race-free with locks taken first in the transaction:
 //!
-//! * pull-secret and deployment writes take a transaction-scoped advisory lock on their
-//!   **location** before checking the [`PutGuard`]. The one-project rule spans every project of a
+//! * every write of a pull secret, deployment or minted credential takes a transaction-scoped
+//!   advisory lock on its **location** first, before any row lock (the change-log trigger takes
+//!   the same lock, so lock order is the same for every writer and they never deadlock), and
+//!   puts check the [`PutGuard`] after it. The one-project rule spans every project of a
 //!   location, so a lock per (project, location) would let two projects pass it at once; the
 //!   duplicate-server rule is per (project, location) and is covered by the same lock. Each
 //!   statement of a READ COMMITTED transaction reads what was committed before it started, so
@@ -31,7 +33,9 @@ use crate::*;
 
 /// Classes of the two-key advisory locks this store takes (the second key is a hash).
 const LOCK_MIGRATE: i32 = 0x7265_6700; // "reg\0"
-const LOCK_LOCATION: i32 = 0x7265_6701;
+/// The per-location lock; the change-log trigger (migration 2) takes the same one, by its value
+/// 1919248132.
+const LOCK_LOCATION: i32 = 0x7265_6704;
 const LOCK_TOKENS: i32 = 0x7265_6702;
 const LOCK_DELIVERIES: i32 = 0x7265_6703;
 
@@ -168,6 +172,27 @@ async fn lock(tx: &mut Transaction<'static, Postgres>, class: i32, key: &str) ->
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Locks the location of row `id` of `table` (`pull_secrets` or `deployments`, whose location
+/// never changes); `false` when there is no such row.
+async fn lock_location_of(
+    tx: &mut Transaction<'static, Postgres>,
+    table: &str,
+    id: &str,
+) -> Result<bool> {
+    let location: Option<String> =
+        sqlx::query_scalar(&format!("SELECT location FROM {table} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match location {
+        Some(location) => {
+            lock(tx, LOCK_LOCATION, &location).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 async fn migrate(pool: &PgPool, migrations: &[Migration]) -> Result<()> {
@@ -1002,6 +1027,7 @@ impl Store for PostgresStore {
 
     async fn delete_pull_secret(&self, id: &str, force: bool, audit: &AuditRecord) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        lock_location_of(&mut tx, "pull_secrets", id).await?;
         // A reference being added holds KEY SHARE on the pull secret until it commits: wait for
         // it, so the check below sees it rather than the delete cascading it away.
         let found: Option<String> =
@@ -1277,8 +1303,8 @@ impl Store for PostgresStore {
 
     async fn delete_deployment(&self, id: &str, audit: &AuditRecord) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        // The row first, as a concurrent update does: the two then wait for each other instead of
-        // each holding half of the other's rows.
+        lock_location_of(&mut tx, "deployments", id).await?;
+        // The row before its references, as a concurrent update does.
         let key: Option<String> = sqlx::query_scalar(
             "SELECT project || '/' || location || '/' || name FROM deployments WHERE id = $1
              FOR UPDATE",
@@ -1581,6 +1607,13 @@ impl Store for PostgresStore {
     }
 
     async fn put_minted(&self, m: &MintedRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if !lock_location_of(&mut tx, "pull_secrets", &m.pull_secret_id).await? {
+            return Err(StoreError::NotFound {
+                what: "pull secret",
+                key: m.pull_secret_id.clone(),
+            });
+        }
         let sealed = m.sealed.as_ref();
         sqlx::query(
             "INSERT INTO minted_credentials (pull_secret_id, revision, username, endpoint, key_id,
@@ -1607,9 +1640,10 @@ impl Store for PostgresStore {
         .bind(m.failures)
         .bind(&m.last_error)
         .bind(m.next_refresh_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(missing_as("pull secret", m.pull_secret_id.clone()))?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1754,6 +1788,19 @@ mod tests {
         fn is_send<T: Send>(_: T) {}
         is_send(async move { migrate(&pool, POSTGRES).await });
         is_send(async move { PostgresStore::connect(&url).await });
+    }
+
+    /// The change-log trigger takes the writers' location lock, not another one: two locks
+    /// taken in different orders by different writers would deadlock.
+    #[test]
+    fn the_trigger_takes_the_location_lock() {
+        let migration = POSTGRES.iter().find(|m| m.name == "changes").unwrap();
+        assert!(
+            migration
+                .sql
+                .contains(&format!("pg_advisory_xact_lock({LOCK_LOCATION}, hashtext(")),
+            "{LOCK_LOCATION}"
+        );
     }
 
     #[test]

@@ -267,3 +267,117 @@ async fn racing_writers_never_both_pass_the_put_guard() {
         }
     }
 }
+
+/// A delete guarded by `InUse` and a deployment that starts to use the pull secret, racing:
+/// never both succeed (the delete would cascade the new reference away and leave a deployment
+/// using a pull secret that is gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_guarded_delete_and_a_new_reference_never_both_succeed() {
+    use regcred_store::{
+        AuditRecord, DeploymentRecord, LocationRecord, ProjectRecord, PullSecretRecord, PutGuard,
+        Sealed,
+    };
+    let db = PostgresDb::create().await;
+    let store = std::sync::Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let audit = AuditRecord {
+        id: 0,
+        time: 1,
+        actor: "t".into(),
+        channel: "t".into(),
+        action: "t".into(),
+        project: None,
+        target: "t".into(),
+        outcome: "ok".into(),
+        detail: "{}".into(),
+    };
+    let project = ProjectRecord {
+        name: "p".into(),
+        description: None,
+        created_at: 1,
+        created_by: "t".into(),
+    };
+    store.create_project(&project, &audit).await.unwrap();
+    let location = LocationRecord {
+        name: "l".into(),
+        kind: "kubernetes".into(),
+        spec: "{}".into(),
+        created_at: 1,
+        created_by: "t".into(),
+    };
+    store.create_location(&location, &audit).await.unwrap();
+    for round in 0..20 {
+        let id = format!("ps{round}");
+        let secret = PullSecretRecord {
+            id: id.clone(),
+            project: "p".into(),
+            location: "l".into(),
+            name: id.clone(),
+            kind: "generic".into(),
+            server: format!("r{round}.example"),
+            username: None,
+            email: None,
+            params: "{}".into(),
+            fingerprint: "f".into(),
+            revision: 1,
+            sealed: Sealed {
+                key_id: "k".into(),
+                nonce: vec![0; 12],
+                ciphertext: vec![1],
+            },
+            created_at: 1,
+            created_by: "t".into(),
+            updated_at: 1,
+            updated_by: "t".into(),
+            verification: None,
+        };
+        store
+            .put_pull_secret(&secret, None, PutGuard::default(), &audit)
+            .await
+            .unwrap();
+        let deployment = DeploymentRecord {
+            id: format!("dp{round}"),
+            project: "p".into(),
+            location: "l".into(),
+            name: format!("web{round}"),
+            revision: 1,
+            spec: "{}".into(),
+            created_at: 1,
+            created_by: "t".into(),
+            updated_at: 1,
+            updated_by: "t".into(),
+        };
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let deploy = {
+            let (store, barrier, audit, ids) = (
+                store.clone(),
+                barrier.clone(),
+                audit.clone(),
+                vec![id.clone()],
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .put_deployment(&deployment, None, "{}", &ids, PutGuard::default(), &audit)
+                    .await
+            })
+        };
+        let delete = {
+            let (store, barrier, audit, id) =
+                (store.clone(), barrier.clone(), audit.clone(), id.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.delete_pull_secret(&id, false, &audit).await
+            })
+        };
+        let (deployed, deleted) = (deploy.await.unwrap(), delete.await.unwrap());
+        match (&deployed, &deleted) {
+            (Ok(()), Err(StoreError::InUse { .. })) => {
+                assert_eq!(store.references(&id).await.unwrap().len(), 1);
+            }
+            (Err(StoreError::NotFound { .. }), Ok(())) => {
+                assert!(store.get_pull_secret_by_id(&id).await.unwrap().is_none());
+            }
+            _ => panic!("round {round}: deploy {deployed:?}, delete {deleted:?}"),
+        }
+    }
+}
