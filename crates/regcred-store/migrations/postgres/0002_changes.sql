@@ -18,6 +18,9 @@ CREATE TABLE changes (
 );
 CREATE INDEX changes_location ON changes (location, seq);
 
+-- The one-server-per-scope guard of every pull-secret write searches by server.
+CREATE INDEX pull_secrets_server ON pull_secrets (project, location, server);
+
 CREATE TABLE pull_secret_generations (
     project    TEXT COLLATE "C" NOT NULL,
     location   TEXT COLLATE "C" NOT NULL,
