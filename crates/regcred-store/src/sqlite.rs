@@ -51,21 +51,6 @@ impl SqliteStore {
         }
     }
 
-    /// Writes a consistent snapshot of the database file to `path`, which must not exist, while
-    /// it stays in use (`VACUUM INTO`: one read transaction, so concurrent writes are either in
-    /// the copy whole or not at all). Of a store opened with [`SqliteStore::open`] only: SQLite
-    /// writes the copy of an in-memory database to memory.
-    pub async fn backup_to(&self, path: &Path) -> Result<()> {
-        let path = path
-            .to_str()
-            .ok_or_else(|| sqlx::Error::Configuration("the backup path is not UTF-8".into()))?;
-        sqlx::query("VACUUM INTO ?")
-            .bind(path)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// An in-memory database, for tests.
     pub async fn in_memory() -> Result<SqliteStore> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
@@ -86,6 +71,48 @@ impl SqliteStore {
             pool,
             write: Mutex::new(()),
         })
+    }
+
+    /// The connection pool, for the copy to PostgreSQL.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Writes a consistent snapshot of the database file to `path` while it stays in use
+    /// (`VACUUM INTO`: one read transaction, so concurrent writes are either in the copy whole or
+    /// not at all). The file is created private (it holds sealed material and token hashes) and
+    /// must not exist: `AlreadyExists` otherwise. Of a store opened with [`SqliteStore::open`]
+    /// only: SQLite writes the copy of an in-memory database to memory.
+    pub async fn backup_to(&self, path: &Path) -> Result<()> {
+        match vault::write_private_new(path, b"") {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::AlreadyExists {
+                    what: "backup file",
+                    key: path.display().to_string(),
+                })
+            }
+            Err(e) => {
+                return Err(StoreError::Backend(sqlx::Error::Io(e)));
+            }
+        }
+        let Some(target) = path.to_str() else {
+            let _ = std::fs::remove_file(path);
+            return Err(StoreError::Schema(format!(
+                "backup path {} is not UTF-8",
+                path.display()
+            )));
+        };
+        // VACUUM INTO writes into an empty file; the file just made is ours alone.
+        if let Err(e) = sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+        {
+            let _ = std::fs::remove_file(path);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Marks the unrevoked row `id` of `table` (`tokens` or `registry_keys`) revoked at `at`.

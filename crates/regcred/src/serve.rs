@@ -1,9 +1,8 @@
-//! `regcred serve`: builds the resources (data directory, master key, store, vault), creates the
+//! `regcred serve`: builds the resources (data directory, store, master key, vault), creates the
 //! bootstrap admin token on first start, and serves until SIGINT or SIGTERM, then drains.
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 use regcred_core::refresh::RefreshPolicy;
@@ -13,9 +12,9 @@ use regcred_server::platform::PlatformConfig;
 use regcred_server::refresher::{Clock, Providers, Refresher};
 use regcred_server::AppState;
 use regcred_store::vault::{write_private_new, MasterKey, Vault};
-use regcred_store::SqliteStore;
 
 use crate::cli::{LogFormat, ServeArgs};
+use crate::database;
 use crate::paths;
 
 fn init_logging(format: LogFormat) {
@@ -189,17 +188,8 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     init_logging(args.log_format);
     let dir = paths::data_dir(data_dir);
     create_private_dir(&dir)?;
-    let db = dir.join(paths::DATABASE_FILE);
-    // SQLite gives the -wal and -shm files the database file's mode: create it private.
-    match write_private_new(&db, b"") {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).with_context(|| format!("creating {}", db.display())),
-    }
-    let store = SqliteStore::open(&db)
-        .await
-        .with_context(|| format!("opening database {}", db.display()))?;
-    let store: Arc<dyn regcred_store::Store> = Arc::new(store);
+    let database = database::resolve(args.database_url.as_ref(), &dir);
+    let store = database::open(&database).await?;
     let key = master_key(&args, &dir, store.as_ref()).await?;
     let vault = Vault::open(store.as_ref(), &key)
         .await
@@ -222,7 +212,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     let url_file = dir.join(paths::SERVER_URL_FILE);
     std::fs::write(&url_file, format!("{url}\n"))
         .with_context(|| format!("writing {}", url_file.display()))?;
-    tracing::info!(%url, data_dir = %dir.display(), master_key = %key.id(), "regcred serving");
+    tracing::info!(%url, data_dir = %dir.display(), %database, master_key = %key.id(), "regcred serving");
     let platform = args
         .platform_registry
         .as_ref()
