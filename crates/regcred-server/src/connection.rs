@@ -64,7 +64,7 @@ impl Activity {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in
-/// flight (for at most `DRAIN`, 1.5 s) and returns.
+/// flight (for at most `DRAIN`, 1 s) and returns.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -125,7 +125,7 @@ pub async fn serve(
 
 /// How long shutdown waits for requests in flight before dropping them, so that the process
 /// exits within 2 s of `SIGTERM`.
-const DRAIN: Duration = Duration::from_millis(1500);
+const DRAIN: Duration = Duration::from_millis(1000);
 
 async fn serve_connection(
     stream: tokio::net::TcpStream,
