@@ -237,12 +237,12 @@ pub enum UsableError {
     Anonymous,
 }
 
-/// Whether a pull secret of `kind` with `params` is used through a minted short-lived credential
-/// (ECR always; GCR/GAR in `access_token` mode; ACR in `exchange` mode) rather than as stored.
 /// The kinds [`is_minted`] can answer `true` for, in some mode: the pull secrets a refresher has
 /// to look at.
 pub const MINTING_KINDS: [Kind; 4] = [Kind::Ecr, Kind::Gcr, Kind::Gar, Kind::Acr];
 
+/// Whether a pull secret of `kind` with `params` is used through a minted short-lived credential
+/// (ECR always; GCR/GAR in `access_token` mode; ACR in `exchange` mode) rather than as stored.
 pub fn is_minted(kind: Kind, params: &Params) -> bool {
     match kind {
         Kind::Ecr => true,

@@ -100,10 +100,11 @@ async fn scoped_rows(
     per_project: bool,
     scope: &BTreeSet<String>,
 ) -> Result<Vec<DeliveryRecord>, DeliveryError> {
-    let store = pass.state.store();
-    let owners: Vec<String> = scope.iter().cloned().collect();
-    let mut rows = store.deliveries_of(&owners).await?;
-    rows.retain(|r| r.location == location);
+    let mut rows = super::record::owner_rows(pass.state, location, scope).await?;
+    let held: HashSet<(String, String)> = rows
+        .iter()
+        .map(|r| (r.target.clone(), r.owner_id.clone()))
+        .collect();
     let targets: Vec<String> = pass
         .sources
         .iter()
@@ -115,14 +116,11 @@ async fn scoped_rows(
             }
         })
         .collect();
-    for r in store.deliveries_at(location, &targets).await? {
-        if !rows
-            .iter()
-            .any(|x| (&x.target, &x.owner_id) == (&r.target, &r.owner_id))
-        {
-            rows.push(r);
-        }
-    }
+    let at = pass.state.store().deliveries_at(location, &targets).await?;
+    rows.extend(
+        at.into_iter()
+            .filter(|r| !held.contains(&(r.target.clone(), r.owner_id.clone()))),
+    );
     Ok(rows)
 }
 

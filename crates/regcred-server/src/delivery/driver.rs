@@ -123,8 +123,8 @@ impl PassResult {
 pub(crate) struct Pass<'a> {
     pub state: &'a AppState,
     pub location: &'a str,
-    /// The owners a scoped pass is about (changed pull secrets, including deleted ones, and every
-    /// deployment); `None` for a full pass.
+    /// The owners a scoped pass is about (those the change log names, deleted ones included, and
+    /// the pull secrets of changed deployments); `None` for a full pass.
     pub scope: Option<&'a BTreeSet<String>>,
     pub sources: Vec<&'a Source>,
     pub workloads: Vec<&'a Workload>,

@@ -345,8 +345,8 @@ impl Deliverer {
 
     /// The background loop: a pass over every location, then a wait for `interval` or a wake.
     /// A wake is followed by a quiet time — `COALESCE`, or as long as the last pass took if
-    /// longer — so a burst of changes is a few passes, each covering the changes only; the pass at start and after each `interval` is full. Shutdown
-    /// drops a pass in flight: every write of a pass is whole on its own (a transaction, an
+    /// longer — so a burst of changes is a few passes, each covering the changes only; the pass
+    /// at start and after each `interval` is full. Shutdown drops a pass in flight: every write of a pass is whole on its own (a transaction, an
     /// atomic file replacement, an idempotent apply), and the changes it had not recorded as
     /// done are still there for the next start.
     pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
@@ -408,7 +408,8 @@ fn kind_of(r: &LocationRecord) -> Result<LocationKind, DeliveryError> {
 }
 
 /// The pull secrets of a location (those of `scope` only, when given), oldest first (the first
-/// to claim a target keeps it), each rendered once. `public` pull secrets hold no credentials and are delivered nowhere.
+/// to claim a target keeps it), each rendered once. `public` pull secrets hold no credentials
+/// and are delivered nowhere.
 async fn sources(
     state: &AppState,
     location: &LocationRecord,

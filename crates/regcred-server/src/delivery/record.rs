@@ -86,12 +86,7 @@ pub(super) async fn record_outcomes(
 ) -> Result<SyncReport, DeliveryError> {
     let rows = match scope {
         None => state.store().list_deliveries(Some(location), None).await?,
-        Some(owners) => {
-            let owners: Vec<String> = owners.iter().cloned().collect();
-            let mut rows = state.store().deliveries_of(&owners).await?;
-            rows.retain(|r| r.location == location);
-            rows
-        }
+        Some(owners) => owner_rows(state, location, owners).await?,
     };
     let existing: BTreeMap<(String, String), DeliveryRecord> = rows
         .into_iter()
@@ -133,6 +128,18 @@ pub(super) async fn record_outcomes(
             .await?;
     }
     Ok(report)
+}
+
+/// The rows of `owners` in `location`.
+pub(super) async fn owner_rows(
+    state: &AppState,
+    location: &str,
+    owners: &BTreeSet<String>,
+) -> Result<Vec<DeliveryRecord>, DeliveryError> {
+    let owners: Vec<String> = owners.iter().cloned().collect();
+    let mut rows = state.store().deliveries_of(&owners).await?;
+    rows.retain(|r| r.location == location);
+    Ok(rows)
 }
 
 /// The row of an outcome.
