@@ -208,7 +208,10 @@ impl Client {
                 .to_owned())
         };
         let flag_token = global.token.as_ref().filter(|_| !global.token_from_env);
-        let flag_file = global.token_file.as_ref().filter(|_| !global.token_file_from_env);
+        let flag_file = global
+            .token_file
+            .as_ref()
+            .filter(|_| !global.token_file_from_env);
         let token = if let Some(t) = flag_token {
             Some(t.trim().to_owned())
         } else if let Some(file) = flag_file {
@@ -223,11 +226,6 @@ impl Client {
             read_trimmed(&dir.join(paths::ADMIN_TOKEN_FILE))
         };
         Client::with_timeout(base, from, token, 60)
-    }
-
-    /// The server's URL, as configured.
-    pub fn base(&self) -> &str {
-        &self.base
     }
 
     /// Every item of a list method that pages (`pullSecret.list`, `deployment.list`,

@@ -64,12 +64,18 @@ pub fn valid_name(name: &str) -> bool {
 
 /// The name `login` gives a context when none is asked for: the URL's host and port.
 pub fn default_name(url: &reqwest::Url) -> Option<String> {
-    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']');
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let name = match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),
     };
-    let name = name.replace(|c: char| !(c.is_ascii_alphanumeric() || "._:-".contains(c)), "-");
+    let name = name.replace(
+        |c: char| !(c.is_ascii_alphanumeric() || "._:-".contains(c)),
+        "-",
+    );
     valid_name(&name).then_some(name)
 }
 
@@ -146,7 +152,12 @@ mod tests {
             name("http://127.0.0.1:7700").as_deref(),
             Some("127.0.0.1:7700")
         );
-        assert_eq!(name("http://[::1]:7700").as_deref(), Some("--1:7700"));
+        assert_eq!(
+            name("http://[2001:db8::1]:7700").as_deref(),
+            Some("2001-db8--1:7700")
+        );
+        // No name starts with '-': `login` asks for --name then.
+        assert_eq!(name("http://[::1]:7700"), None);
     }
 
     #[test]

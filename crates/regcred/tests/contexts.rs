@@ -101,7 +101,10 @@ fn login_saves_a_context_the_cli_then_uses() {
     assert_eq!(fixture::mode(&dir), 0o700);
     assert_eq!(fixture::mode(&dir.join("contexts.json")), 0o600);
     let text = user.contexts_text();
-    assert!(!text.contains(&token), "the token itself was saved:\n{text}");
+    assert!(
+        !text.contains(&token),
+        "the token itself was saved:\n{text}"
+    );
     assert!(text.contains(token_file.to_str().expect("utf-8")), "{text}");
 
     // No flags, no environment: the context's server and token.
@@ -252,8 +255,14 @@ fn login_refuses_what_it_cannot_save_safely() {
     assert_eq!(user.contexts_text(), "", "a refused login saved something");
 
     // Without --name, the context is named after the host and port.
-    user.run(&["login", "--api-url", &server.url, "--token-file", token_file])
-        .ok();
+    user.run(&[
+        "login",
+        "--api-url",
+        &server.url,
+        "--token-file",
+        token_file,
+    ])
+    .ok();
     let name = server.url.trim_start_matches("http://");
     let current = user.run(&["context", "current", "-o", "json"]).ok().json();
     assert_eq!(current[0]["name"], name);

@@ -54,7 +54,6 @@ fn render(dir: &str) -> (String, Vec<Value>) {
     (out.stdout, objects)
 }
 
-
 fn object<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
     objects
         .iter()
@@ -74,7 +73,6 @@ fn summary(objects: &[Value]) -> String {
 /// discovery (core v1, apps/v1, rbac.authorization.k8s.io/v1, with the kinds the manifests use)
 /// and the live object, which never exists (404). Records the paths it was asked.
 struct Discovery {
-    url: String,
     seen: Arc<Mutex<Vec<String>>>,
     kubeconfig: tempfile::TempDir,
 }
@@ -102,11 +100,7 @@ impl Discovery {
             ),
         )
         .expect("kubeconfig");
-        Discovery {
-            url,
-            seen,
-            kubeconfig,
-        }
+        Discovery { seen, kubeconfig }
     }
 
     /// `kubectl apply --dry-run=client --validate=false -f -` of `yaml`.
@@ -118,7 +112,11 @@ impl Discovery {
                 "--dry-run=client",
                 "--validate=false",
                 "--cache-dir",
-                self.kubeconfig.path().join("cache").to_str().expect("utf-8"),
+                self.kubeconfig
+                    .path()
+                    .join("cache")
+                    .to_str()
+                    .expect("utf-8"),
                 "-f",
                 "-",
             ],
@@ -134,7 +132,12 @@ const RESOURCES: &[(&str, &str, &str, bool)] = &[
     ("v1", "namespaces", "Namespace", false),
     ("v1", "serviceaccounts", "ServiceAccount", true),
     ("v1", "services", "Service", true),
-    ("v1", "persistentvolumeclaims", "PersistentVolumeClaim", true),
+    (
+        "v1",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        true,
+    ),
     ("v1", "secrets", "Secret", true),
     ("apps/v1", "deployments", "Deployment", true),
     (
@@ -339,10 +342,7 @@ fn the_sqlite_default_renders_applies_and_keeps_its_data_on_a_claim() {
         json!(["ReadWriteOnce"])
     );
     let service = object(&objects, "Service", "regcred");
-    for (key, value) in service["spec"]["selector"]
-        .as_object()
-        .expect("selector")
-    {
+    for (key, value) in service["spec"]["selector"].as_object().expect("selector") {
         assert_eq!(
             &deployment["spec"]["template"]["metadata"]["labels"][key], value,
             "the Service selects the pods"
@@ -523,7 +523,9 @@ fn delivery_requests() -> Vec<RecordedRequest> {
     server.run(&["location", "sync", "k8s"]).ok();
     create("second-password");
     server.run(&["location", "sync", "k8s"]).ok();
-    assert!(kube.get_object("secrets", Some("acme-dev"), "reg").is_some());
+    assert!(kube
+        .get_object("secrets", Some("acme-dev"), "reg")
+        .is_some());
     assert!(kube
         .get_object("deployments", Some("acme"), "api")
         .is_some());
@@ -552,14 +554,14 @@ fn delivery_requests() -> Vec<RecordedRequest> {
         .ok();
     server.run(&["location", "sync", "k8s"]).ok();
     assert!(kube.get_object("secrets", Some("acme"), "reg").is_none());
-    assert!(kube.get_object("deployments", Some("acme"), "api").is_none());
+    assert!(kube
+        .get_object("deployments", Some("acme"), "api")
+        .is_none());
     let account = kube
         .get_object("serviceaccounts", Some("acme"), "default")
         .expect("the account stays");
     assert_eq!(
-        account["imagePullSecrets"]
-            .as_array()
-            .map_or(0, Vec::len),
+        account["imagePullSecrets"].as_array().map_or(0, Vec::len),
         0,
         "{account}"
     );
@@ -567,7 +569,10 @@ fn delivery_requests() -> Vec<RecordedRequest> {
     assert!(
         requests.iter().all(|r| r.status < 500),
         "the fake failed a request: {:#?}",
-        requests.iter().map(RecordedRequest::line).collect::<Vec<_>>()
+        requests
+            .iter()
+            .map(RecordedRequest::line)
+            .collect::<Vec<_>>()
     );
     requests
 }
@@ -576,8 +581,7 @@ fn delivery_requests() -> Vec<RecordedRequest> {
 fn the_cluster_role_grants_exactly_what_delivery_uses() {
     let (_, objects) = render("deploy/kubernetes");
     let granted = granted(object(&objects, "ClusterRole", "regcred-delivery"));
-    let used: BTreeSet<(String, String, String)> =
-        delivery_requests().iter().map(rbac).collect();
+    let used: BTreeSet<(String, String, String)> = delivery_requests().iter().map(rbac).collect();
     let missing: Vec<_> = used.difference(&granted).collect();
     assert!(
         missing.is_empty(),
@@ -626,14 +630,44 @@ fn requests_map_to_the_verbs_the_api_server_authorizes() {
         status: 200,
     };
     for (method, path, watch, expected) in [
-        ("GET", "/api/v1/namespaces", false, ("", "namespaces", "list")),
+        (
+            "GET",
+            "/api/v1/namespaces",
+            false,
+            ("", "namespaces", "list"),
+        ),
         ("GET", "/api/v1/secrets", false, ("", "secrets", "list")),
         ("GET", "/api/v1/secrets", true, ("", "secrets", "watch")),
-        ("GET", "/api/v1/namespaces/a/secrets/s", false, ("", "secrets", "get")),
-        ("PATCH", "/api/v1/namespaces/a/serviceaccounts/d", false, ("", "serviceaccounts", "patch")),
-        ("DELETE", "/apis/apps/v1/namespaces/a/deployments/x", false, ("apps", "deployments", "delete")),
-        ("POST", "/apis/apps/v1/namespaces/a/deployments", false, ("apps", "deployments", "create")),
-        ("PUT", "/api/v1/namespaces/a", false, ("", "namespaces", "update")),
+        (
+            "GET",
+            "/api/v1/namespaces/a/secrets/s",
+            false,
+            ("", "secrets", "get"),
+        ),
+        (
+            "PATCH",
+            "/api/v1/namespaces/a/serviceaccounts/d",
+            false,
+            ("", "serviceaccounts", "patch"),
+        ),
+        (
+            "DELETE",
+            "/apis/apps/v1/namespaces/a/deployments/x",
+            false,
+            ("apps", "deployments", "delete"),
+        ),
+        (
+            "POST",
+            "/apis/apps/v1/namespaces/a/deployments",
+            false,
+            ("apps", "deployments", "create"),
+        ),
+        (
+            "PUT",
+            "/api/v1/namespaces/a",
+            false,
+            ("", "namespaces", "update"),
+        ),
     ] {
         let (g, r, v) = expected;
         assert_eq!(

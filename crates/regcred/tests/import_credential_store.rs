@@ -129,7 +129,10 @@ fn rendered_auth(server: &Server, name: &str) -> (String, String) {
         .as_object()
         .and_then(|a| a.iter().next())
         .expect("one auths entry");
-    (key.clone(), entry["auth"].as_str().unwrap_or_default().to_owned())
+    (
+        key.clone(),
+        entry["auth"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 fn write_config(server: &Server, config: &Value) -> PathBuf {
@@ -212,7 +215,9 @@ fn logins_in_credential_stores_are_imported_through_their_helpers() {
     let absent = row(&got, "gcr.io");
     assert_eq!(absent.2, "failed");
     assert!(
-        absent.3.contains("docker-credential-absent is not installed"),
+        absent
+            .3
+            .contains("docker-credential-absent is not installed"),
         "{absent:?}"
     );
     assert_eq!(got.len(), 7, "{got:?}");
@@ -236,7 +241,10 @@ fn logins_in_credential_stores_are_imported_through_their_helpers() {
     ] {
         assert_eq!(
             rendered_auth(&server, name),
-            (key.to_owned(), base64(format!("{user}:{secret}").as_bytes()))
+            (
+                key.to_owned(),
+                base64(format!("{user}:{secret}").as_bytes())
+            )
         );
     }
 
@@ -275,7 +283,9 @@ fn a_store_that_cannot_be_listed_is_one_clear_failure() {
     assert_eq!(got[0].0, "credsStore");
     assert_eq!(got[0].2, "failed");
     assert!(
-        got[0].3.contains("docker-credential-desktop is not installed"),
+        got[0]
+            .3
+            .contains("docker-credential-desktop is not installed"),
         "{got:?}"
     );
 
@@ -310,7 +320,11 @@ fn a_store_that_cannot_be_listed_is_one_clear_failure() {
     let got = rows(out.ok());
     assert_eq!(got.len(), 3, "{got:?}");
     assert!(
-        !helpers.dir.path().join("docker-credential-desktop.ran").exists(),
+        !helpers
+            .dir
+            .path()
+            .join("docker-credential-desktop.ran")
+            .exists(),
         "the helper ran"
     );
 }

@@ -45,7 +45,9 @@ fn directives(text: &str) -> BTreeMap<String, Vec<String>> {
             continue;
         }
         let (key, value) = line.split_once('=').expect("Key=value");
-        out.entry(key.to_owned()).or_default().push(value.to_owned());
+        out.entry(key.to_owned())
+            .or_default()
+            .push(value.to_owned());
     }
     out
 }
@@ -54,7 +56,10 @@ fn directives(text: &str) -> BTreeMap<String, Vec<String>> {
 /// the binary exists and is executable), written into `dir`.
 fn unit_for_test(dir: &Path, text: &str) -> PathBuf {
     let text = text.replace("/usr/local/bin/regcred", fixture::BIN);
-    assert!(text.contains(fixture::BIN), "ExecStart names /usr/local/bin/regcred");
+    assert!(
+        text.contains(fixture::BIN),
+        "ExecStart names /usr/local/bin/regcred"
+    );
     let path = dir.join("regcred.service");
     std::fs::write(&path, text).expect("write unit");
     path
@@ -87,7 +92,10 @@ fn systemd_analyze_verifies_the_unit_without_a_warning() {
     // is what the check above relies on) and a missing binary.
     let typo = unit_text().replace("ProtectSystem=strict", "ProtectSystem=stricter");
     let (_, text) = verify(analyze, &unit_for_test(dir.path(), &typo));
-    assert!(text.contains("ProtectSystem") || text.contains("protect system"), "{text}");
+    assert!(
+        text.contains("ProtectSystem") || text.contains("protect system"),
+        "{text}"
+    );
     let missing = dir.path().join("missing.service");
     std::fs::write(
         &missing,
@@ -182,7 +190,13 @@ fn exec_start_serves_with_the_key_from_the_credentials_directory() {
             w.replace("%d", credentials.to_str().expect("utf-8"))
                 .replace("%S", state.to_str().expect("utf-8"))
         })
-        .map(|w| if w == "127.0.0.1:7700" { "127.0.0.1:0".into() } else { w })
+        .map(|w| {
+            if w == "127.0.0.1:7700" {
+                "127.0.0.1:0".into()
+            } else {
+                w
+            }
+        })
         .collect();
     assert_eq!(words[0], "/usr/local/bin/regcred");
     let log = dir.path().join("serve.log");
@@ -218,7 +232,10 @@ fn exec_start_serves_with_the_key_from_the_credentials_directory() {
         assert!(Instant::now() < deadline, "regcred serve not ready in 30 s");
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(fixture::http_get(&url, "/readyz").map(|(s, _)| s), Some(200));
+    assert_eq!(
+        fixture::http_get(&url, "/readyz").map(|(s, _)| s),
+        Some(200)
+    );
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

@@ -29,7 +29,7 @@ fn show(path: Option<&Path>) -> String {
 fn print_rows(printer: &Printer, rows: &[Row]) -> anyhow::Result<()> {
     printer.print(&rows, |rows| {
         let mut t = Table::new(vec!["CURRENT", "NAME", "API URL", "TOKEN FILE", "CA FILE"]);
-        for r in rows.iter() {
+        for r in *rows {
             t.row(vec![
                 if r.current { "*" } else { "" }.to_owned(),
                 r.name.clone(),
@@ -46,8 +46,8 @@ fn print_rows(printer: &Printer, rows: &[Row]) -> anyhow::Result<()> {
 fn existing_file(path: &Path, flag: &str) -> anyhow::Result<PathBuf> {
     let absolute = std::path::absolute(path)
         .with_context(|| format!("{flag}: resolving {}", path.display()))?;
-    let meta = std::fs::metadata(&absolute)
-        .with_context(|| format!("{flag}: {}", absolute.display()))?;
+    let meta =
+        std::fs::metadata(&absolute).with_context(|| format!("{flag}: {}", absolute.display()))?;
     if !meta.is_file() {
         usage!("{flag}: {} is not a file", absolute.display());
     }
@@ -113,9 +113,9 @@ pub async fn login(global: &Global, printer: &Printer, args: LoginArgs) -> anyho
                 .call::<_, Value>("registry.kinds", &serde_json::json!({}))
                 .await?;
         }
-        None => note(
-            "note: no --token-file: the context has no token, and the server was not asked",
-        ),
+        None => {
+            note("note: no --token-file: the context has no token, and the server was not asked");
+        }
     }
     let file = context::file();
     let mut contexts = Contexts::load(&file)?;
