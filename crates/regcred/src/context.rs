@@ -154,9 +154,9 @@ mod tests {
         );
         assert_eq!(
             name("http://[2001:db8::1]:7700").as_deref(),
-            Some("2001-db8--1:7700")
+            Some("2001:db8::1:7700")
         );
-        // No name starts with '-': `login` asks for --name then.
+        // A name starts with a letter or digit: `login` asks for --name then.
         assert_eq!(name("http://[::1]:7700"), None);
     }
 
