@@ -47,7 +47,7 @@ pub struct Global {
         help_heading = GLOBAL
     )]
     pub data_dir: Option<PathBuf>,
-    /// URL of the regcred API; default: the address `regcred serve` left in the data directory, else http://127.0.0.1:7700.
+    /// URL of the regcred API; default: the current context's (`regcred context`), else the address `regcred serve` left in the data directory, else http://127.0.0.1:7700.
     #[arg(
         long,
         global = true,
@@ -61,7 +61,14 @@ pub struct Global {
     /// is reported with where its address came from.
     #[arg(skip)]
     pub api_url_from_env: bool,
-    /// Access token (rc_…); default: the bootstrap admin token in the data directory.
+    /// Whether `token` came from `REGCRED_TOKEN` (filled in by `main`, like `api_url_from_env`):
+    /// flags win over the environment.
+    #[arg(skip)]
+    pub token_from_env: bool,
+    /// Whether `token_file` came from `REGCRED_TOKEN_FILE`.
+    #[arg(skip)]
+    pub token_file_from_env: bool,
+    /// Access token (rc_…); default: the current context's token file, else the bootstrap admin token in the data directory.
     #[arg(
         long,
         global = true,
@@ -161,6 +168,16 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Save a named context (server URL, token file, CA file) and make it the current one.
+    #[command(after_help = "Examples:
+  regcred login --api-url https://regcred.example.com --token-file ~/.config/regcred/prod.token --name prod
+  regcred login --api-url http://127.0.0.1:7700 --token-file ~/.local/share/regcred/admin.token --name local")]
+    Login(LoginArgs),
+    /// List the saved contexts, choose the current one, or show it.
+    Context {
+        #[command(subcommand)]
+        command: ContextCommand,
+    },
     /// Kubelet image credential provider (credentialprovider.kubelet.k8s.io/v1): a request on stdin, the response on stdout.
     KubeletCredentialProvider(KubeletArgs),
     /// Print a shell completion script.
@@ -173,6 +190,36 @@ pub enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
+}
+
+/// `regcred login`: the URL and token file are the global `--api-url` and `--token-file`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Name of the context; default: the server's host (and port).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// PEM file of the CAs that sign the server's certificate (recorded with the context; the
+    /// client does not use it yet).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContextCommand {
+    /// The saved contexts; the current one is marked.
+    #[command(after_help = "Examples:
+  regcred context list
+  regcred context list -o json")]
+    List,
+    /// Make a saved context the current one.
+    #[command(after_help = "Examples:
+  regcred context use prod")]
+    Use {
+        /// Name of the context.
+        name: String,
+    },
+    /// The current context's name.
+    Current,
 }
 
 /// The shells `regcred completion` writes scripts for.
@@ -483,7 +530,7 @@ pub enum PullSecretCommand {
         #[arg(long, short = 'y')]
         yes: bool,
     },
-    /// Import every entry of a Docker config.json or containers auth.json.
+    /// Import every login of a Docker config.json or containers auth.json, including those its credential helpers keep.
     #[command(after_help = "Examples:
   regcred pullsecret import --project acme --location local --file ~/.docker/config.json --dry-run
   regcred pullsecret import --project acme --location local --file ~/.docker/config.json")]
@@ -615,9 +662,14 @@ pub struct ImportArgs {
     /// The file to import; default: ~/.docker/config.json.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Show what would be imported without creating anything.
+    /// Show what would be imported without creating anything (credential helpers are still
+    /// asked, to know what they hold).
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not run the docker-credential-* helpers the file names (credsStore, credHelpers);
+    /// list their logins as not importable instead.
+    #[arg(long)]
+    pub no_credential_helpers: bool,
 }
 
 #[derive(Debug, Subcommand)]

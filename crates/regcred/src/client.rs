@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::cli::Global;
-use crate::paths;
+use crate::{context, paths};
 
 /// An error answer from the server.
 #[derive(Debug)]
@@ -49,6 +49,8 @@ pub enum ApiUrlSource {
     Default { data_dir: PathBuf },
     /// The credential plugins' own configuration (environment or helper config file).
     PluginConfig,
+    /// The current CLI context (`regcred context use`), saved in `file`.
+    Context { name: String, file: PathBuf },
 }
 
 impl ApiUrlSource {
@@ -72,6 +74,10 @@ impl ApiUrlSource {
                     paths::display(data_dir)
                 ),
                 "is `regcred serve` running? A server on another port or data directory is found with --api-url or --data-dir",
+            ),
+            ApiUrlSource::Context { name, file } => (
+                format!("from the current context {name} in {}", paths::display(file)),
+                "is the address right, and is regcred running there? `regcred context list` shows the contexts, `regcred context use NAME` changes it",
             ),
             ApiUrlSource::PluginConfig => (
                 "from REGCRED_API_URL or the helper config".into(),
@@ -139,7 +145,7 @@ impl Client {
         Client::with_timeout(base, ApiUrlSource::PluginConfig, token, 20)
     }
 
-    fn with_timeout(
+    pub fn with_timeout(
         base: String,
         from: ApiUrlSource,
         token: Option<String>,
@@ -158,14 +164,34 @@ impl Client {
         })
     }
 
-    /// Resolves server and token: flags and environment first, then the data directory.
+    /// Resolves server and token: flags, then the environment, then the current context (unless
+    /// a data directory is named), then the local server's data directory. A context's token
+    /// goes only to that context's server: with an address from a flag or the environment, the
+    /// token comes from flags, the environment or the data directory, as without contexts.
     pub fn from_global(global: &Global) -> anyhow::Result<Client> {
         let dir = paths::data_dir(global.data_dir.as_deref());
         let url_file = dir.join(paths::SERVER_URL_FILE);
-        let (base, from) = match &global.api_url {
-            Some(url) if global.api_url_from_env => (url.clone(), ApiUrlSource::Env),
-            Some(url) => (url.clone(), ApiUrlSource::Flag),
-            None => match read_trimmed(&url_file) {
+        // `--data-dir` / `REGCRED_DATA_DIR` name a local server; a context is not consulted.
+        let contexts = if global.api_url.is_none() && global.data_dir.is_none() {
+            let file = context::file();
+            Some((context::Contexts::load(&file)?, file))
+        } else {
+            None
+        };
+        let current = contexts
+            .as_ref()
+            .and_then(|(c, file)| c.current().map(|(name, ctx)| (name, ctx, file)));
+        let (base, from) = match (&global.api_url, current) {
+            (Some(url), _) if global.api_url_from_env => (url.clone(), ApiUrlSource::Env),
+            (Some(url), _) => (url.clone(), ApiUrlSource::Flag),
+            (None, Some((name, ctx, file))) => (
+                ctx.api_url.clone(),
+                ApiUrlSource::Context {
+                    name: name.to_owned(),
+                    file: file.clone(),
+                },
+            ),
+            (None, None) => match read_trimmed(&url_file) {
                 Some(url) => (url, ApiUrlSource::ServerUrlFile(url_file)),
                 None => (
                     paths::DEFAULT_SERVER.to_owned(),
@@ -175,15 +201,29 @@ impl Client {
                 ),
             },
         };
-        let token = match (&global.token, &global.token_file) {
-            (Some(t), _) => Some(t.trim().to_owned()),
-            (None, Some(file)) => Some(
-                std::fs::read_to_string(file)
-                    .with_context(|| format!("reading token file {}", file.display()))?
-                    .trim()
-                    .to_owned(),
-            ),
-            (None, None) => read_trimmed(&dir.join(paths::ADMIN_TOKEN_FILE)),
+        let read_file = |file: &Path| -> anyhow::Result<String> {
+            Ok(std::fs::read_to_string(file)
+                .with_context(|| format!("reading token file {}", file.display()))?
+                .trim()
+                .to_owned())
+        };
+        let flag_token = global.token.as_ref().filter(|_| !global.token_from_env);
+        let flag_file = global
+            .token_file
+            .as_ref()
+            .filter(|_| !global.token_file_from_env);
+        let token = if let Some(t) = flag_token {
+            Some(t.trim().to_owned())
+        } else if let Some(file) = flag_file {
+            Some(read_file(file)?)
+        } else if let Some(t) = &global.token {
+            Some(t.trim().to_owned())
+        } else if let Some(file) = &global.token_file {
+            Some(read_file(file)?)
+        } else if let (ApiUrlSource::Context { .. }, Some((_, ctx, _))) = (&from, current) {
+            ctx.token_file.as_deref().map(read_file).transpose()?
+        } else {
+            read_trimmed(&dir.join(paths::ADMIN_TOKEN_FILE))
         };
         Client::with_timeout(base, from, token, 60)
     }

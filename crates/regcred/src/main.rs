@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod commands;
+mod context;
 mod database;
 mod output;
 mod paths;
@@ -47,6 +48,9 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     cli.global.api_url_from_env = matches.value_source("api_url") == Some(ValueSource::EnvVariable);
+    cli.global.token_from_env = matches.value_source("token") == Some(ValueSource::EnvVariable);
+    cli.global.token_file_from_env =
+        matches.value_source("token_file") == Some(ValueSource::EnvVariable);
     // The kubelet knows only success and failure.
     let plugin = matches!(cli.command, Command::KubeletCredentialProvider(_));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -101,6 +105,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::KubeletCredentialProvider(args) => plugins::kubelet::run(&cli.global, args).await,
         Command::Completion { shell } => commands::completion(shell),
+        Command::Login(args) => commands::context::login(&cli.global, &printer, args).await,
+        Command::Context { command } => commands::context::run(&printer, command),
     }
 }
 
@@ -137,6 +143,8 @@ fn report(e: &anyhow::Error) -> ExitCode {
             .is_some()
     {
         exit::USAGE
+    } else if e.downcast_ref::<context::ContextNotFound>().is_some() {
+        exit::NOT_FOUND
     } else if e.downcast_ref::<Unreachable>().is_some()
         || e.downcast_ref::<database::DatabaseUnavailable>().is_some()
     {

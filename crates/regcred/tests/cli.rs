@@ -673,7 +673,15 @@ fn import_docker_config() {
     let file = server.scratch("config.json");
     std::fs::write(&file, docker_config()).expect("write config.json");
     let file = file.display().to_string();
-    let mut import = vec!["pullsecret", "import", "--file", &file];
+    // The helpers the file names are not installed here; tests/import_credential_store.rs
+    // runs stand-ins for them.
+    let mut import = vec![
+        "pullsecret",
+        "import",
+        "--file",
+        &file,
+        "--no-credential-helpers",
+    ];
     import.extend(scope());
 
     // --dry-run says what would happen and creates nothing.

@@ -1,7 +1,10 @@
-//! `regcred pullsecret import`: one pull secret per `auths` entry of a Docker `config.json` or
-//! containers `auth.json`. Entries whose credentials live in a credential helper are listed as not
-//! importable, with the reason; entries the server refuses are reported and make the command fail.
-//! The project and location are checked first, so a wrong one is one not-found error (exit 4).
+//! `regcred pullsecret import`: one pull secret per login of a Docker `config.json` or
+//! containers `auth.json` — the `auths` entries, and the logins kept by the credential helpers
+//! the file names (`credsStore`, `credHelpers`; read by running them, see `credential_store`),
+//! unless `--no-credential-helpers`. Logins regcred cannot use are listed as not importable,
+//! with the reason; entries the server refuses and helpers that fail are reported and make the
+//! command fail. The project and location are checked first, so a wrong one is one not-found
+//! error (exit 4), before any helper runs.
 
 use std::collections::BTreeSet;
 
@@ -11,6 +14,7 @@ use regcred_core::auth_file::parse_auth_file;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::credential_store::{self, Lookup};
 use crate::cli::ImportArgs;
 use crate::client::{ApiFailure, Client};
 use crate::output::{Printer, Table};
@@ -76,7 +80,8 @@ pub async fn run(client: &Client, printer: &Printer, args: ImportArgs) -> anyhow
     };
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let parsed = parse_auth_file(&text).with_context(|| format!("reading {}", path.display()))?;
+    let mut parsed =
+        parse_auth_file(&text).with_context(|| format!("reading {}", path.display()))?;
     // Every entry would fail the same way in a project or location that does not exist; one
     // question first answers not found (exit 4) before anything is tried.
     client
@@ -87,8 +92,33 @@ pub async fn run(client: &Client, printer: &Printer, args: ImportArgs) -> anyhow
         .await?;
 
     let mut outcomes = Vec::new();
-    let mut taken = BTreeSet::new();
     let mut failures = 0;
+    if !args.no_credential_helpers {
+        let entries = credential_store::read_helpers(&mut parsed.not_importable);
+        for entry in entries {
+            match entry.lookup {
+                Lookup::Found(cred) => parsed.importable.push(cred),
+                Lookup::NotImportable(reason) => outcomes.push(Outcome {
+                    entry: entry.server,
+                    pull_secret: None,
+                    result: "not importable",
+                    reason: Some(reason),
+                }),
+                Lookup::Failed(reason) => {
+                    failures += 1;
+                    outcomes.push(Outcome {
+                        entry: entry.server,
+                        pull_secret: None,
+                        result: "failed",
+                        reason: Some(reason),
+                    });
+                }
+            }
+        }
+    }
+    let helper_outcomes = std::mem::take(&mut outcomes);
+    let helper_failures = failures;
+    let mut taken = BTreeSet::new();
     for cred in &parsed.importable {
         let name = name_for(&cred.server, &mut taken);
         if args.dry_run {
@@ -139,6 +169,7 @@ pub async fn run(client: &Client, printer: &Printer, args: ImportArgs) -> anyhow
             },
         }
     }
+    outcomes.extend(helper_outcomes);
     for skipped in &parsed.not_importable {
         outcomes.push(Outcome {
             entry: skipped
@@ -165,7 +196,7 @@ pub async fn run(client: &Client, printer: &Printer, args: ImportArgs) -> anyhow
     if failures > 0 {
         anyhow::bail!(
             "{failures} of {} entries could not be imported",
-            parsed.importable.len()
+            parsed.importable.len() + helper_failures
         );
     }
     Ok(())

@@ -2,6 +2,8 @@
 //! environment), calls the server and prints the answer.
 
 pub mod admin;
+pub mod context;
+mod credential_store;
 pub mod deployment;
 pub mod image;
 pub mod import;
