@@ -72,6 +72,11 @@ pub const SQLITE: &[Migration] = &[
         name: "changes",
         sql: include_str!("../migrations/sqlite/0010_changes.sql"),
     },
+    Migration {
+        version: 11,
+        name: "console_sessions",
+        sql: include_str!("../migrations/sqlite/0011_console_sessions.sql"),
+    },
 ];
 
 /// The SQL creating the bookkeeping table, valid on every backend. Databases made before
