@@ -5,7 +5,8 @@
 //! bcrypt htpasswd entries come from `htpasswd` (Debian package `apache2-utils`). [`Moto`] runs
 //! the moto AWS emulator (ECR, STS, IAM) from a Python virtualenv. [`FakeKubeApi`] is a scripted,
 //! recording fake of the Kubernetes API server for the requests regcred's delivery makes.
-//! [`kubectl_secret`] is the real kubectl's rendering of a pull secret, the reference for what
+//! [`ChromeDriver`] drives Debian's `chromium` (headless) through `chromium-driver` over the
+//! W3C WebDriver protocol, for the web console's tests. [`kubectl_secret`] is the real kubectl's rendering of a pull secret, the reference for what
 //! regcred delivers. [`Unsealer`] opens SealedSecrets with kubesealpy, an independent implementation, from its own
 //! Python virtualenv. [`echo_forms`] lists the ways a careless peer echoes a credential back.
 //!
@@ -19,6 +20,7 @@
 //! fail loudly, not to be recovered from.
 
 mod binaries;
+mod browser;
 mod ca;
 mod echo;
 mod kube_api;
@@ -31,6 +33,7 @@ mod skopeo;
 mod token_server;
 mod unsealer;
 
+pub use browser::{Browser, ChromeDriver, Element};
 pub use ca::TestCa;
 pub use echo::{echo_forms, echo_text, leaked_forms};
 pub use kube_api::{FakeKubeApi, RecordedRequest, FAKE_CONTEXT, FAKE_TOKEN};
