@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::binaries::{CHROMEDRIVER, CHROMIUM};
 
 /// The key W3C WebDriver uses for element references.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A running `chromedriver`, killed when dropped.
 pub struct ChromeDriver {
@@ -122,6 +122,20 @@ pub struct Element {
 
 impl Browser {
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        match self.try_command(method, path, body).await {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A command whose WebDriver error is an answer, not a panic (an element replaced by a
+    /// navigation while a test waits for a page).
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let url = format!("{}{path}", self.base);
         let request = self.http.request(method, &url);
         let request = match body {
@@ -136,9 +150,12 @@ impl Browser {
             .await
             .unwrap_or_else(|e| panic!("webdriver {path}: not JSON: {e}"));
         if let Some(error) = answer["value"]["error"].as_str() {
-            panic!("webdriver {path}: {error}: {}", answer["value"]["message"]);
+            return Err(format!(
+                "webdriver {path}: {error}: {}",
+                answer["value"]["message"]
+            ));
         }
-        answer["value"].clone()
+        Ok(answer["value"].clone())
     }
 
     async fn get(&self, path: &str) -> Value {
@@ -196,11 +213,15 @@ impl Browser {
             if let Some(e) = self.find_all(css).await.into_iter().next() {
                 return e;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no element matches {css:?} on {}",
-                self.url().await
-            );
+            if Instant::now() >= deadline {
+                let source = self.source().await;
+                let main = source.split("<main").nth(1).unwrap_or(&source);
+                panic!(
+                    "no element matches {css:?} on {}; the page's main part: {}",
+                    self.url().await,
+                    main.chars().take(2000).collect::<String>()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -211,7 +232,12 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             for e in self.find_all(css).await {
-                let t = self.text(&e).await;
+                let t = self
+                    .try_command(reqwest::Method::GET, &format!("/element/{}/text", e.id), None)
+                    .await
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
                 if t.contains(text) {
                     return t;
                 }

@@ -59,12 +59,20 @@ impl Session {
 /// token check.
 pub fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     let refused = || ApiError::forbidden("cross-site requests to the console are refused");
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.to_str(), Ok("same-origin" | "none")) {
-            return Err(refused());
-        }
+    let site = headers.get("sec-fetch-site").map(|s| s.to_str().ok());
+    if site.is_some_and(|s| !matches!(s, Some("same-origin" | "none"))) {
+        return Err(refused());
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
+    // Under `Referrer-Policy: no-referrer` browsers send `Origin: null` with a form post of the
+    // page's own origin; then the browser's own `Sec-Fetch-Site: same-origin` is what tells.
+    let origin = headers.get(header::ORIGIN);
+    if origin.is_some_and(|o| o == "null") {
+        return match site {
+            Some(Some("same-origin")) => Ok(()),
+            _ => Err(refused()),
+        };
+    }
+    if let Some(origin) = origin {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
         let origin = origin.to_str().ok();
         let matches = match (origin, host) {
