@@ -3127,7 +3127,10 @@ async fn sessions_round_trip_and_expire(store: &dyn Store) {
         store.create_session(&a).await,
         Err(StoreError::AlreadyExists { .. })
     ));
-    assert_eq!(store.get_session(&a.id_hash).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.get_session(&a.id_hash).await.unwrap(),
+        Some(a.clone())
+    );
     assert_eq!(store.get_session(&[1, 2, 3]).await.unwrap(), None);
 
     store.delete_session(&c.id_hash).await.unwrap();
@@ -3137,7 +3140,10 @@ async fn sessions_round_trip_and_expire(store: &dyn Store) {
     assert_eq!(store.delete_expired_sessions(4_999).await.unwrap(), 0);
     assert_eq!(store.delete_expired_sessions(5_000).await.unwrap(), 1);
     assert_eq!(store.get_session(&a.id_hash).await.unwrap(), None);
-    assert_eq!(store.get_session(&b.id_hash).await.unwrap(), Some(b.clone()));
+    assert_eq!(
+        store.get_session(&b.id_hash).await.unwrap(),
+        Some(b.clone())
+    );
     assert_eq!(audit_count(store).await, 0);
 }
 

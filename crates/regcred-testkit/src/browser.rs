@@ -61,11 +61,18 @@ impl ChromeDriver {
                 .ok()
                 .map(|r| r.json::<Value>());
             if let Some(answer) = ready {
-                if answer.await.ok().is_some_and(|v| v["value"]["ready"] == true) {
+                if answer
+                    .await
+                    .ok()
+                    .is_some_and(|v| v["value"]["ready"] == true)
+                {
                     return driver;
                 }
             }
-            assert!(Instant::now() < deadline, "chromedriver not ready within 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver not ready within 20 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -173,23 +180,38 @@ impl Browser {
 
     /// The current URL.
     pub async fn url(&self) -> String {
-        self.get("/url").await.as_str().unwrap_or_default().to_owned()
+        self.get("/url")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The page's title.
     pub async fn title(&self) -> String {
-        self.get("/title").await.as_str().unwrap_or_default().to_owned()
+        self.get("/title")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The page's source as the browser holds it now.
     pub async fn source(&self) -> String {
-        self.get("/source").await.as_str().unwrap_or_default().to_owned()
+        self.get("/source")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The elements matching `css`, possibly none.
     pub async fn find_all(&self, css: &str) -> Vec<Element> {
         let found = self
-            .post("/elements", json!({ "using": "css selector", "value": css }))
+            .post(
+                "/elements",
+                json!({ "using": "css selector", "value": css }),
+            )
             .await;
         found
             .as_array()
@@ -233,7 +255,11 @@ impl Browser {
         loop {
             for e in self.find_all(css).await {
                 let t = self
-                    .try_command(reqwest::Method::GET, &format!("/element/{}/text", e.id), None)
+                    .try_command(
+                        reqwest::Method::GET,
+                        &format!("/element/{}/text", e.id),
+                        None,
+                    )
                     .await
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
@@ -253,7 +279,8 @@ impl Browser {
 
     /// Clicks the element.
     pub async fn click(&self, e: &Element) {
-        self.post(&format!("/element/{}/click", e.id), json!({})).await;
+        self.post(&format!("/element/{}/click", e.id), json!({}))
+            .await;
     }
 
     /// Types `text` into the element.
@@ -264,7 +291,8 @@ impl Browser {
 
     /// Empties an input.
     pub async fn clear(&self, e: &Element) {
-        self.post(&format!("/element/{}/clear", e.id), json!({})).await;
+        self.post(&format!("/element/{}/clear", e.id), json!({}))
+            .await;
     }
 
     /// The element's rendered text.
@@ -286,7 +314,8 @@ impl Browser {
 
     /// The element's property `name` (e.g. an input's current `value`).
     pub async fn property(&self, e: &Element, name: &str) -> Value {
-        self.get(&format!("/element/{}/property/{name}", e.id)).await
+        self.get(&format!("/element/{}/property/{name}", e.id))
+            .await
     }
 
     /// Whether the element is shown.
@@ -303,7 +332,11 @@ impl Browser {
 
     /// The cookies the page can see, as WebDriver reports them (with `httpOnly`, `sameSite`).
     pub async fn cookies(&self) -> Vec<Value> {
-        self.get("/cookie").await.as_array().cloned().unwrap_or_default()
+        self.get("/cookie")
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Replaces a cookie's value (for forging tests).

@@ -27,15 +27,23 @@ fn screenshots() -> PathBuf {
 async fn clean(browser: &Browser, canary: &str, step: &str) {
     let source = browser.source().await;
     let url = browser.url().await;
-    assert!(!source.contains(canary), "{step}: the secret is in the page source");
-    assert!(!url.contains(canary), "{step}: the secret is in the URL {url}");
+    assert!(
+        !source.contains(canary),
+        "{step}: the secret is in the page source"
+    );
+    assert!(
+        !url.contains(canary),
+        "{step}: the secret is in the URL {url}"
+    );
 }
 
 async fn sign_in(browser: &Browser, base: &str, token: &str) {
     browser.goto(&format!("{base}/console/sign-in")).await;
     let input = browser.find("#token").await;
     browser.send_keys(&input, token).await;
-    browser.click(&browser.find("form.card button[type=submit]").await).await;
+    browser
+        .click(&browser.find("form.card button[type=submit]").await)
+        .await;
     browser.find("form.signout").await;
 }
 
@@ -80,7 +88,14 @@ async fn console_in_a_real_browser() {
     })
     .await;
     let host = registry.host();
-    push_test_image(&host, "team/app", "v1", Some(("ada", &canary)), TlsMode::Insecure).await;
+    push_test_image(
+        &host,
+        "team/app",
+        "v1",
+        Some(("ada", &canary)),
+        TlsMode::Insecure,
+    )
+    .await;
     let image = registry.image("team/app", "v1");
 
     let server = Server::start_with(&["--insecure-registry", &host]);
@@ -88,14 +103,20 @@ async fn console_in_a_real_browser() {
     server.run(&["project", "create", "acme"]).ok();
     let authfile = server.scratch("auth.json").display().to_string();
     server
-        .run(&["location", "create", "here", "--kind", "docker", "--path", &authfile])
+        .run(&[
+            "location", "create", "here", "--kind", "docker", "--path", &authfile,
+        ])
         .ok();
     let admin = std::fs::read_to_string(server.data_dir.join("admin.token"))
         .expect("admin token")
         .trim()
         .to_owned();
     let kinds: Value = server.run(&["registry", "kinds", "-o", "json"]).ok().json();
-    let kinds = kinds["items"].as_array().or(kinds.as_array()).cloned().expect("kinds");
+    let kinds = kinds["items"]
+        .as_array()
+        .or(kinds.as_array())
+        .cloned()
+        .expect("kinds");
     let key = json!({
         "type": "service_account", "project_id": "acme-prod", "private_key_id": "0123456789abcdef",
         "private_key": format!("-----BEGIN PRIVATE KEY-----\n{canary}\n-----END PRIVATE KEY-----\n"),
@@ -137,20 +158,49 @@ async fn console_in_a_real_browser() {
         for f in fields {
             let name = f["name"].as_str().expect("name");
             let input = browser.find(&format!("{scope} [name='spec.{name}']")).await;
-            assert!(browser.displayed(&input).await, "{kind}.{name} is not shown");
+            assert!(
+                browser.displayed(&input).await,
+                "{kind}.{name} is not shown"
+            );
             let label = browser
-                .text(&browser.find(&format!("{scope} [data-field='{name}'] label")).await)
+                .text(
+                    &browser
+                        .find(&format!("{scope} [data-field='{name}'] label"))
+                        .await,
+                )
                 .await;
-            assert_eq!(label.contains('*'), f["required"] == true, "{kind}.{name}: {label:?}");
-            let help = browser.text(&browser.find(&format!("{scope} [data-field='{name}'] .help")).await).await;
-            assert!(help.contains(f["description"].as_str().unwrap_or_default()), "{kind}.{name}: {help}");
+            assert_eq!(
+                label.contains('*'),
+                f["required"] == true,
+                "{kind}.{name}: {label:?}"
+            );
+            let help = browser
+                .text(
+                    &browser
+                        .find(&format!("{scope} [data-field='{name}'] .help"))
+                        .await,
+                )
+                .await;
+            assert!(
+                help.contains(f["description"].as_str().unwrap_or_default()),
+                "{kind}.{name}: {help}"
+            );
             if f["secret"] == true && !name.ends_with("Key") {
-                assert_eq!(browser.attribute(&input, "type").await.as_deref(), Some("password"));
-                assert_eq!(browser.attribute(&input, "autocomplete").await.as_deref(), Some("new-password"));
+                assert_eq!(
+                    browser.attribute(&input, "type").await.as_deref(),
+                    Some("password")
+                );
+                assert_eq!(
+                    browser.attribute(&input, "autocomplete").await.as_deref(),
+                    Some("new-password")
+                );
             }
         }
         assert_eq!(
-            browser.find_all(&format!("{scope} [name^='spec.']")).await.len(),
+            browser
+                .find_all(&format!("{scope} [name^='spec.']"))
+                .await
+                .len(),
             fields.len(),
             "{kind}: the form has fields registry.kinds does not list"
         );
@@ -163,7 +213,9 @@ async fn console_in_a_real_browser() {
         browser.send_keys(&browser.find("#name").await, &name).await;
         if let Some(first) = required.first() {
             browser.click(&browser.find("#save-button").await).await;
-            browser.find(&format!(".field-error[data-error-for='spec.{first}']")).await;
+            browser
+                .find(&format!(".field-error[data-error-for='spec.{first}']"))
+                .await;
             // The kind stays chosen and its fieldset shown after the round trip.
             let chosen = browser.find(&format!("#kind option[value='{kind}']")).await;
             assert_eq!(browser.property(&chosen, "selected").await, true, "{kind}");
@@ -172,34 +224,53 @@ async fn console_in_a_real_browser() {
         for f in fields {
             let field = f["name"].as_str().expect("name");
             if let Some(v) = value_for(kind, field, &canary, &host, &key) {
-                let input = browser.find(&format!("{scope} [name='spec.{field}']")).await;
+                let input = browser
+                    .find(&format!("{scope} [name='spec.{field}']"))
+                    .await;
                 browser.clear(&input).await;
                 browser.send_keys(&input, &v).await;
             }
         }
         browser.click(&browser.find("#save-button").await).await;
         browser.wait_text("#revision", "1").await;
-        assert!(browser.url().await.contains(&format!("/registries/here/{name}?saved=1")));
+        assert!(browser
+            .url()
+            .await
+            .contains(&format!("/registries/here/{name}?saved=1")));
         clean(&browser, &canary, &format!("{kind} saved")).await;
     }
-    browser.goto(&format!("{base}/console/p/acme/registries?location=here")).await;
+    browser
+        .goto(&format!("{base}/console/p/acme/registries?location=here"))
+        .await;
     for info in &kinds {
-        browser.find(&format!("tr[data-name='r-{}']", info["kind"].as_str().unwrap())).await;
+        browser
+            .find(&format!(
+                "tr[data-name='r-{}']",
+                info["kind"].as_str().unwrap()
+            ))
+            .await;
     }
     browser.screenshot(&shots.join("registries.png")).await;
     clean(&browser, &canary, "list").await;
 
     // The type follows the server as it is typed.
     browser.goto(&new).await;
-    let server_input = browser.find("fieldset[data-kind=''] [name='spec.server']").await;
+    let server_input = browser
+        .find("fieldset[data-kind=''] [name='spec.server']")
+        .await;
     browser.send_keys(&server_input, "ghcr.io").await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let kind = browser.property(&browser.find("#kind").await, "value").await;
+        let kind = browser
+            .property(&browser.find("#kind").await, "value")
+            .await;
         if kind == "ghcr" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "kind not inferred: {kind}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kind not inferred: {kind}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
@@ -210,13 +281,38 @@ async fn console_in_a_real_browser() {
         let host = &host;
         async move {
             browser.goto(new).await;
-            browser.click(&browser.find("#kind option[value='custom']").await).await;
+            browser
+                .click(&browser.find("#kind option[value='custom']").await)
+                .await;
             let scope = "fieldset[data-kind='custom']";
-            browser.send_keys(&browser.find("#name").await, "probe").await;
-            browser.send_keys(&browser.find(&format!("{scope} [name='spec.server']")).await, host).await;
-            browser.send_keys(&browser.find(&format!("{scope} [name='spec.username']")).await, "ada").await;
-            browser.send_keys(&browser.find(&format!("{scope} [name='spec.password']")).await, &password).await;
-            browser.send_keys(&browser.find("#image").await, &image).await;
+            browser
+                .send_keys(&browser.find("#name").await, "probe")
+                .await;
+            browser
+                .send_keys(
+                    &browser.find(&format!("{scope} [name='spec.server']")).await,
+                    host,
+                )
+                .await;
+            browser
+                .send_keys(
+                    &browser
+                        .find(&format!("{scope} [name='spec.username']"))
+                        .await,
+                    "ada",
+                )
+                .await;
+            browser
+                .send_keys(
+                    &browser
+                        .find(&format!("{scope} [name='spec.password']"))
+                        .await,
+                    &password,
+                )
+                .await;
+            browser
+                .send_keys(&browser.find("#image").await, &image)
+                .await;
             browser.click(&browser.find("#test-button").await).await;
             browser.wait_text("#test-result", "round trips").await
         }
@@ -230,7 +326,18 @@ async fn console_in_a_real_browser() {
     let missing = test(canary.clone(), registry.image("team/app", "nope")).await;
     assert!(missing.contains("not_found"), "{missing}");
     assert!(
-        server.run(&["pullsecret", "get", "probe", "--project", "acme", "--location", "here"]).code != Some(0),
+        server
+            .run(&[
+                "pullsecret",
+                "get",
+                "probe",
+                "--project",
+                "acme",
+                "--location",
+                "here"
+            ])
+            .code
+            != Some(0),
         "Test Connection stored a pull secret"
     );
 
@@ -238,26 +345,47 @@ async fn console_in_a_real_browser() {
     let detail = format!("{base}/console/p/acme/registries/here/r-custom");
     browser.goto(&detail).await;
     browser.click(&browser.find("#rotate").await).await;
-    let password = browser.find("fieldset[data-kind='custom'] [name='spec.password']").await;
+    let password = browser
+        .find("fieldset[data-kind='custom'] [name='spec.password']")
+        .await;
     assert_eq!(browser.property(&password, "value").await, "");
-    assert!(browser.source().await.contains("regcred cannot keep the current secret"));
+    assert!(browser
+        .source()
+        .await
+        .contains("regcred cannot keep the current secret"));
     browser.send_keys(&password, &canary).await;
     browser.click(&browser.find("#save-button").await).await;
     browser.wait_text("#revision", "2").await;
     // A check from the detail page, without a reload.
-    browser.send_keys(&browser.find("#check-image").await, &image).await;
-    browser.click(&browser.find("form[data-async='check'] button").await).await;
-    browser.wait_text("form[data-async='check'] output", "ok").await;
+    browser
+        .send_keys(&browser.find("#check-image").await, &image)
+        .await;
+    browser
+        .click(&browser.find("form[data-async='check'] button").await)
+        .await;
+    browser
+        .wait_text("form[data-async='check'] output", "ok")
+        .await;
 
     // Deploy from the form: the deployment appears with its pull secret and delivery state.
-    browser.goto(&format!("{base}/console/p/acme/deployments/new?location=here")).await;
-    browser.send_keys(&browser.find("#deploy-name").await, "web").await;
-    browser.send_keys(&browser.find("#deploy-image").await, &image).await;
+    browser
+        .goto(&format!(
+            "{base}/console/p/acme/deployments/new?location=here"
+        ))
+        .await;
+    browser
+        .send_keys(&browser.find("#deploy-name").await, "web")
+        .await;
+    browser
+        .send_keys(&browser.find("#deploy-image").await, &image)
+        .await;
     browser.click(&browser.find("#ps-r-custom").await).await;
     browser.click(&browser.find("#deploy-button").await).await;
     let deployed = browser.wait_text("main", "Pre-flight check").await;
     assert!(deployed.contains("r-custom rev 2"), "{deployed}");
-    browser.goto(&format!("{base}/console/p/acme/deployments/here/web")).await;
+    browser
+        .goto(&format!("{base}/console/p/acme/deployments/here/web"))
+        .await;
     let web = browser.wait_text("main", "Delivery").await;
     assert!(web.contains("r-custom rev 2"), "{web}");
     browser.screenshot(&shots.join("deployment.png")).await;
@@ -269,7 +397,15 @@ async fn console_in_a_real_browser() {
     let refused = browser.wait_text("main", "web").await;
     assert!(refused.contains("used by"), "{refused}");
     server
-        .run(&["deployment", "delete", "web", "--project", "acme", "--location", "here"])
+        .run(&[
+            "deployment",
+            "delete",
+            "web",
+            "--project",
+            "acme",
+            "--location",
+            "here",
+        ])
         .ok();
     browser.goto(&detail).await;
     browser.click(&browser.find("#delete").await).await;
@@ -285,19 +421,45 @@ async fn console_in_a_real_browser() {
 
     // A viewer sees and cannot edit; revoking its token ends its session.
     let viewer = server
-        .run(&["token", "create", "--name", "v", "--role", "viewer", "--project", "acme", "-o", "json"])
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            "v",
+            "--role",
+            "viewer",
+            "--project",
+            "acme",
+            "-o",
+            "json",
+        ])
         .ok()
         .json();
     let viewer_browser = driver.session(true).await;
     sign_in(&viewer_browser, &base, viewer["secret"].as_str().unwrap()).await;
     viewer_browser.wait_text("main", "r-ghcr").await;
-    assert!(viewer_browser.find_all("a.button").await.is_empty(), "viewer sees Add");
-    viewer_browser.goto(&format!("{base}/console/p/acme/registries/here/r-ghcr")).await;
+    assert!(
+        viewer_browser.find_all("a.button").await.is_empty(),
+        "viewer sees Add"
+    );
+    viewer_browser
+        .goto(&format!("{base}/console/p/acme/registries/here/r-ghcr"))
+        .await;
     viewer_browser.find("#last-check").await;
-    assert!(viewer_browser.find_all("#rotate, #delete").await.is_empty(), "viewer sees edit buttons");
-    server.run(&["token", "revoke", viewer["token"]["id"].as_str().unwrap()]).ok();
-    viewer_browser.goto(&format!("{base}/console/p/acme/registries")).await;
-    assert!(viewer_browser.url().await.contains("/console/sign-in?ended=1"));
+    assert!(
+        viewer_browser.find_all("#rotate, #delete").await.is_empty(),
+        "viewer sees edit buttons"
+    );
+    server
+        .run(&["token", "revoke", viewer["token"]["id"].as_str().unwrap()])
+        .ok();
+    viewer_browser
+        .goto(&format!("{base}/console/p/acme/registries"))
+        .await;
+    assert!(viewer_browser
+        .url()
+        .await
+        .contains("/console/sign-in?ended=1"));
     viewer_browser.quit().await;
 
     // Without JavaScript: the type is chosen with a plain GET form, the registry saved with a
@@ -305,21 +467,44 @@ async fn console_in_a_real_browser() {
     let plain = driver.session(false).await;
     sign_in(&plain, &base, &admin).await;
     plain.goto(&new).await;
-    plain.click(&plain.find("#nojs-kind option[value='custom']").await).await;
+    plain
+        .click(&plain.find("#nojs-kind option[value='custom']").await)
+        .await;
     plain.click(&plain.find("noscript form button").await).await;
-    plain.find("fieldset[data-kind='custom']:not([disabled])").await;
+    plain
+        .find("fieldset[data-kind='custom']:not([disabled])")
+        .await;
     let scope = "fieldset[data-kind='custom']";
     plain.send_keys(&plain.find("#name").await, "nojs").await;
-    plain.send_keys(&plain.find(&format!("{scope} [name='spec.server']")).await, &host).await;
-    plain.send_keys(&plain.find(&format!("{scope} [name='spec.username']")).await, "ada").await;
-    plain.send_keys(&plain.find(&format!("{scope} [name='spec.password']")).await, &canary).await;
+    plain
+        .send_keys(
+            &plain.find(&format!("{scope} [name='spec.server']")).await,
+            &host,
+        )
+        .await;
+    plain
+        .send_keys(
+            &plain.find(&format!("{scope} [name='spec.username']")).await,
+            "ada",
+        )
+        .await;
+    plain
+        .send_keys(
+            &plain.find(&format!("{scope} [name='spec.password']")).await,
+            &canary,
+        )
+        .await;
     plain.send_keys(&plain.find("#image").await, &image).await;
     plain.click(&plain.find("#test-button").await).await;
     let result = plain.wait_text("#test-result", "round trips").await;
     assert!(result.contains("ok"), "{result}");
     clean(&plain, &canary, "no-JS test").await;
     let password = plain.find(&format!("{scope} [name='spec.password']")).await;
-    assert_eq!(plain.property(&password, "value").await, "", "a secret was filled back");
+    assert_eq!(
+        plain.property(&password, "value").await,
+        "",
+        "a secret was filled back"
+    );
     plain.send_keys(&password, &canary).await;
     plain.click(&plain.find("#save-button").await).await;
     plain.wait_text("#revision", "1").await;
@@ -327,7 +512,10 @@ async fn console_in_a_real_browser() {
     plain.quit().await;
     browser.quit().await;
 
-    assert!(!server.log_text().contains(&canary), "the secret is in the server log");
+    assert!(
+        !server.log_text().contains(&canary),
+        "the secret is in the server log"
+    );
 }
 
 /// A client that does not follow redirects, so each answer is seen as sent.
@@ -356,7 +544,10 @@ async fn http_sign_in(client: &reqwest::Client, base: &str, token: &str) -> Stri
 
 /// The CSRF token in a page.
 fn csrf_of(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
     page[at..].split('"').next().unwrap().to_owned()
 }
 
@@ -367,11 +558,26 @@ async fn console_refuses_forged_and_cross_site_requests() {
     server.run(&["project", "create", "acme"]).ok();
     let authfile = server.scratch("auth.json").display().to_string();
     server
-        .run(&["location", "create", "here", "--kind", "docker", "--path", &authfile])
+        .run(&[
+            "location", "create", "here", "--kind", "docker", "--path", &authfile,
+        ])
         .ok();
     server
-        .cli(&["pullsecret", "create", "--project", "acme", "--location", "here", "--name", "reg",
-               "--server", "ghcr.io", "--username", "u", "--password-stdin"])
+        .cli(&[
+            "pullsecret",
+            "create",
+            "--project",
+            "acme",
+            "--location",
+            "here",
+            "--name",
+            "reg",
+            "--server",
+            "ghcr.io",
+            "--username",
+            "u",
+            "--password-stdin",
+        ])
         .stdin("s3cret")
         .run()
         .ok();
@@ -400,7 +606,17 @@ async fn console_refuses_forged_and_cross_site_requests() {
     let csrf = csrf_of(&body);
     assert!(!body.contains("<script>"), "inline script");
     let delete = format!("{base}/console/p/acme/registries/here/reg/delete");
-    let still_there = || server.run(&["pullsecret", "get", "reg", "--project", "acme", "--location", "here"]);
+    let still_there = || {
+        server.run(&[
+            "pullsecret",
+            "get",
+            "reg",
+            "--project",
+            "acme",
+            "--location",
+            "here",
+        ])
+    };
 
     // A post without the CSRF token, with another session's token, or from another origin.
     for (form, origin) in [
@@ -432,7 +648,18 @@ async fn console_refuses_forged_and_cross_site_requests() {
 
     // A viewer's forged post, with its own valid CSRF token, is refused by the API's rule.
     let viewer = server
-        .run(&["token", "create", "--name", "v", "--role", "viewer", "--project", "acme", "-o", "json"])
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            "v",
+            "--role",
+            "viewer",
+            "--project",
+            "acme",
+            "-o",
+            "json",
+        ])
         .ok()
         .json();
     let viewer_cookie = http_sign_in(&client, &base, viewer["secret"].as_str().unwrap()).await;
@@ -458,7 +685,18 @@ async fn console_refuses_forged_and_cross_site_requests() {
 
     // A puller sees nothing.
     let puller = server
-        .run(&["token", "create", "--name", "p", "--role", "puller", "--project", "acme", "-o", "json"])
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            "p",
+            "--role",
+            "puller",
+            "--project",
+            "acme",
+            "-o",
+            "json",
+        ])
         .ok()
         .json();
     let puller_cookie = http_sign_in(&client, &base, puller["secret"].as_str().unwrap()).await;
@@ -483,7 +721,15 @@ async fn console_refuses_forged_and_cross_site_requests() {
     assert_ne!(still_there().code, Some(0));
 
     // Sign-out deletes the session: the old cookie no longer opens a page.
-    let home = client.get(format!("{base}/console/p/acme/deployments")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let home = client
+        .get(format!("{base}/console/p/acme/deployments"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let answer = client
         .post(format!("{base}/console/sign-out"))
         .header("cookie", &cookie)
@@ -499,7 +745,10 @@ async fn console_refuses_forged_and_cross_site_requests() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 303);
-    assert!(answer.headers()["location"].to_str().unwrap().starts_with("/console/sign-in"));
+    assert!(answer.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/console/sign-in"));
 
     // `GET /` sends people to the console and API clients keep their JSON answer.
     let root = client.get(format!("{base}/")).send().await.unwrap();
@@ -510,5 +759,8 @@ async fn console_refuses_forged_and_cross_site_requests() {
         .send()
         .await
         .unwrap();
-    assert_eq!(root.json::<Value>().await.unwrap()["error"]["code"], "unknown_method");
+    assert_eq!(
+        root.json::<Value>().await.unwrap()["error"]["code"],
+        "unknown_method"
+    );
 }

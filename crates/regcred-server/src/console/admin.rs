@@ -34,8 +34,13 @@ async fn keys_page(
     created: Option<&RegistryKeyCreated>,
     error: Option<&ApiError>,
 ) -> Result<Markup, ApiError> {
-    let keys: Items<RegistryKey> =
-        call(state, &session.principal, "registryKey.list", json!({ "project": project })).await?;
+    let keys: Items<RegistryKey> = call(
+        state,
+        &session.principal,
+        "registryKey.list",
+        json!({ "project": project }),
+    )
+    .await?;
     Ok(html! {
         @if let Some(c) = created {
             (shown_once("registry key", &c.secret))
@@ -76,7 +81,13 @@ pub async fn keys(
     session: Session,
 ) -> Response {
     match keys_page(&state, &session, &project, None, None).await {
-        Ok(m) => view::ok(view::page("Registry keys", Some(&session), Some(&project), Section::Keys, m)),
+        Ok(m) => view::ok(view::page(
+            "Registry keys",
+            Some(&session),
+            Some(&project),
+            Section::Keys,
+            m,
+        )),
         Err(e) => view::failure(&headers, e),
     }
 }
@@ -100,7 +111,13 @@ pub async fn create_key(
         Err(e) => (None, Some(e)),
     };
     match keys_page(&state, &session, &project, created.as_ref(), error.as_ref()).await {
-        Ok(m) => view::ok(view::page("Registry keys", Some(&session), Some(&project), Section::Keys, m)),
+        Ok(m) => view::ok(view::page(
+            "Registry keys",
+            Some(&session),
+            Some(&project),
+            Section::Keys,
+            m,
+        )),
         Err(e) => view::failure(&headers, error.unwrap_or(e)),
     }
 }
@@ -112,8 +129,13 @@ async fn tokens_page(
     created: Option<&TokenCreated>,
     error: Option<&ApiError>,
 ) -> Result<Markup, ApiError> {
-    let tokens: Items<Token> =
-        call(state, &session.principal, "token.list", json!({ "project": project })).await?;
+    let tokens: Items<Token> = call(
+        state,
+        &session.principal,
+        "token.list",
+        json!({ "project": project }),
+    )
+    .await?;
     Ok(html! {
         @if let Some(c) = created { (shown_once("access token", &c.secret)) }
         @if let Some(e) = error { p.error role="alert" { (e.message) } }
@@ -163,7 +185,13 @@ pub async fn tokens(
     session: Session,
 ) -> Response {
     match tokens_page(&state, &session, &project, None, None).await {
-        Ok(m) => view::ok(view::page("Tokens", Some(&session), Some(&project), Section::Tokens, m)),
+        Ok(m) => view::ok(view::page(
+            "Tokens",
+            Some(&session),
+            Some(&project),
+            Section::Tokens,
+            m,
+        )),
         Err(e) => view::failure(&headers, e),
     }
 }
@@ -190,7 +218,13 @@ pub async fn create_token(
         Err(e) => (None, Some(e)),
     };
     match tokens_page(&state, &session, &project, created.as_ref(), error.as_ref()).await {
-        Ok(m) => view::ok(view::page("Tokens", Some(&session), Some(&project), Section::Tokens, m)),
+        Ok(m) => view::ok(view::page(
+            "Tokens",
+            Some(&session),
+            Some(&project),
+            Section::Tokens,
+            m,
+        )),
         Err(e) => view::failure(&headers, error.unwrap_or(e)),
     }
 }
@@ -202,8 +236,13 @@ pub async fn revoke_token(
     headers: HeaderMap,
     Posted { session, .. }: Posted,
 ) -> Response {
-    let outcome: Result<serde_json::Value, ApiError> =
-        call(&state, &session.principal, "token.revoke", json!({ "id": id })).await;
+    let outcome: Result<serde_json::Value, ApiError> = call(
+        &state,
+        &session.principal,
+        "token.revoke",
+        json!({ "id": id }),
+    )
+    .await;
     match outcome {
         Ok(_) => view::see_other(&format!("/console/p/{project}/tokens")),
         Err(e) => view::failure(&headers, e),
@@ -231,13 +270,19 @@ pub async fn audit(
     headers: HeaderMap,
     session: Session,
 ) -> Response {
-    let blank = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let blank = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
     let (action, outcome, actor) = (blank(&q.action), blank(&q.outcome), blank(&q.actor));
     let mut request = json!({ "project": project, "limit": 200 });
     if let Some(p) = blank(&q.page) {
         request["pageToken"] = json!(p);
     }
-    let page: Page<AuditEvent> = match call(&state, &session.principal, "audit.list", request).await {
+    let page: Page<AuditEvent> = match call(&state, &session.principal, "audit.list", request).await
+    {
         Ok(p) => p,
         Err(e) => return view::failure(&headers, e),
     };
@@ -269,5 +314,11 @@ pub async fn audit(
             a href=(format!("{base}?page={next}")) { "Older →" }
         }
     };
-    view::ok(view::page("Audit log", Some(&session), Some(&project), Section::Audit, body))
+    view::ok(view::page(
+        "Audit log",
+        Some(&session),
+        Some(&project),
+        Section::Audit,
+        body,
+    ))
 }

@@ -7,7 +7,9 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use maud::{html, Markup};
-use regcred_core::api::{Deployment, DeploymentDeployed, ErrorItem, Items, Location, Page, PullSecret};
+use regcred_core::api::{
+    Deployment, DeploymentDeployed, ErrorItem, Items, Location, Page, PullSecret,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -94,7 +96,13 @@ pub async fn list(
             a href=(format!("{base}?page={next}")) { "Next page →" }
         }
     };
-    view::ok(view::page("Deployments", Some(&session), Some(&project), Section::Deployments, body))
+    view::ok(view::page(
+        "Deployments",
+        Some(&session),
+        Some(&project),
+        Section::Deployments,
+        body,
+    ))
 }
 
 /// `GET /console/p/{project}/deployments/{location}/{name}`.
@@ -109,7 +117,13 @@ pub async fn detail(
         Ok(d) => d,
         Err(e) => return view::failure(&headers, e),
     };
-    view::ok(view::page(&d.name, Some(&session), Some(&project), Section::Deployments, detail_body(&project, &d)))
+    view::ok(view::page(
+        &d.name,
+        Some(&session),
+        Some(&project),
+        Section::Deployments,
+        detail_body(&project, &d),
+    ))
 }
 
 fn detail_body(project: &str, d: &Deployment) -> Markup {
@@ -162,7 +176,8 @@ async fn form_markup(
     project: &str,
     f: &DeployForm,
 ) -> Result<Markup, ApiError> {
-    let locations: Items<Location> = call(state, &session.principal, "location.list", json!({})).await?;
+    let locations: Items<Location> =
+        call(state, &session.principal, "location.list", json!({})).await?;
     let secrets: Vec<PullSecret> = match &f.location {
         Some(l) => {
             let request = json!({ "project": project, "location": l, "limit": 1000 });
@@ -233,7 +248,10 @@ pub async fn form_page(
     headers: HeaderMap,
     session: Session,
 ) -> Response {
-    if let Err(e) = session.principal.require(Permission::Deploy, Some(&project)) {
+    if let Err(e) = session
+        .principal
+        .require(Permission::Deploy, Some(&project))
+    {
         return view::failure(&headers, e);
     }
     let f = DeployForm {
@@ -245,7 +263,13 @@ pub async fn form_page(
         errors: Vec::new(),
     };
     match form_markup(&state, &session, &project, &f).await {
-        Ok(m) => view::ok(view::page("Deploy", Some(&session), Some(&project), Section::Deployments, m)),
+        Ok(m) => view::ok(view::page(
+            "Deploy",
+            Some(&session),
+            Some(&project),
+            Section::Deployments,
+            m,
+        )),
         Err(e) => view::failure(&headers, e),
     }
 }
@@ -292,7 +316,13 @@ pub async fn deploy(
                 }
                 (detail_body(&project, d))
             };
-            view::ok(view::page("Deployed", Some(&session), Some(&project), Section::Deployments, body))
+            view::ok(view::page(
+                "Deployed",
+                Some(&session),
+                Some(&project),
+                Section::Deployments,
+                body,
+            ))
         }
         Err(e) => {
             let f = DeployForm {
@@ -306,7 +336,13 @@ pub async fn deploy(
             match form_markup(&state, &session, &project, &f).await {
                 Ok(m) => view::with_status(
                     e.status,
-                    view::page("Deploy", Some(&session), Some(&project), Section::Deployments, m),
+                    view::page(
+                        "Deploy",
+                        Some(&session),
+                        Some(&project),
+                        Section::Deployments,
+                        m,
+                    ),
                 ),
                 Err(e2) => view::failure(&headers, e2),
             }
@@ -321,12 +357,18 @@ pub async fn sync(
     headers: HeaderMap,
     Posted { session, .. }: Posted,
 ) -> Response {
-    let outcome: Result<serde_json::Value, ApiError> =
-        call(&state, &session.principal, "location.sync", json!({ "name": location })).await;
+    let outcome: Result<serde_json::Value, ApiError> = call(
+        &state,
+        &session.principal,
+        "location.sync",
+        json!({ "name": location }),
+    )
+    .await;
     match (outcome, wants_json(&headers)) {
         (Ok(v), true) => Json(json!({ "ok": true, "result": v })).into_response(),
-        (Ok(_), false) => view::see_other(&format!("/console/p/{project}/registries?location={location}")),
+        (Ok(_), false) => view::see_other(&format!(
+            "/console/p/{project}/registries?location={location}"
+        )),
         (Err(e), _) => view::failure(&headers, e),
     }
 }
-

@@ -90,7 +90,10 @@ pub fn routes() -> Router<AppState> {
         .route("/console/sign-out", post(sign_in::sign_out))
         .route("/console/static/{file}", get(assets::serve))
         .route("/console/infer", get(registries::infer))
-        .route(&format!("{p}/registries"), get(registries::list).post(registries::save))
+        .route(
+            &format!("{p}/registries"),
+            get(registries::list).post(registries::save),
+        )
         .route(&format!("{p}/registries/new"), get(registries::form_page))
         .route(&format!("{p}/registries/test"), post(registries::test))
         .route(
@@ -118,9 +121,18 @@ pub fn routes() -> Router<AppState> {
             &format!("{p}/deployments/{{location}}/{{name}}"),
             get(deployments::detail),
         )
-        .route(&format!("{p}/keys"), get(admin::keys).post(admin::create_key))
-        .route(&format!("{p}/tokens"), get(admin::tokens).post(admin::create_token))
-        .route(&format!("{p}/tokens/{{id}}/revoke"), post(admin::revoke_token))
+        .route(
+            &format!("{p}/keys"),
+            get(admin::keys).post(admin::create_key),
+        )
+        .route(
+            &format!("{p}/tokens"),
+            get(admin::tokens).post(admin::create_token),
+        )
+        .route(
+            &format!("{p}/tokens/{{id}}/revoke"),
+            post(admin::revoke_token),
+        )
         .route(&format!("{p}/audit"), get(admin::audit))
         .layer(DefaultBodyLimit::max(MAX_FORM))
         .layer(axum::middleware::map_response(security_headers))

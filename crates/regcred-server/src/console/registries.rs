@@ -297,12 +297,7 @@ fn fieldset(kind: Option<Kind>, st: &FormState) -> Markup {
     let (kind_id, title, info, fields) = match kind {
         Some(k) => {
             let info = k.info();
-            (
-                k.as_str(),
-                info.title,
-                Some(info),
-                info.fields.to_vec(),
-            )
+            (k.as_str(), info.title, Some(info), info.fields.to_vec())
         }
         None => ("", "Inferred from the server", None, inferred_fields()),
     };
@@ -355,7 +350,12 @@ fn result_panel(st: &FormState) -> Markup {
     }
 }
 
-fn form_page_markup(project: &str, locations: &[Location], st: &FormState, session: &Session) -> Markup {
+fn form_page_markup(
+    project: &str,
+    locations: &[Location],
+    st: &FormState,
+    session: &Session,
+) -> Markup {
     let base = format!("/console/p/{project}/registries");
     let title = match &st.rotating {
         Some(p) => format!("Rotate {}", p.name),
@@ -433,7 +433,13 @@ fn form_page_markup(project: &str, locations: &[Location], st: &FormState, sessi
             (result_panel(st))
         }
     };
-    view::page(&title, Some(session), Some(project), Section::Registries, body)
+    view::page(
+        &title,
+        Some(session),
+        Some(project),
+        Section::Registries,
+        body,
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -454,7 +460,10 @@ pub async fn form_page(
     headers: HeaderMap,
     session: Session,
 ) -> Response {
-    if let Err(e) = session.principal.require(Permission::WriteSecrets, Some(&project)) {
+    if let Err(e) = session
+        .principal
+        .require(Permission::WriteSecrets, Some(&project))
+    {
         return view::failure(&headers, e);
     }
     let all_locations = match locations(&state, &session).await {
@@ -479,7 +488,9 @@ pub async fn form_page(
                 if let Some(e) = &existing.email {
                     st.values.insert("email".into(), e.clone());
                 }
-                if let Ok(serde_json::Value::Object(params)) = serde_json::to_value(&existing.params) {
+                if let Ok(serde_json::Value::Object(params)) =
+                    serde_json::to_value(&existing.params)
+                {
                     for (k, v) in params {
                         if let Some(v) = v.as_str() {
                             st.values.insert(k, v.to_owned());
@@ -558,7 +569,8 @@ pub async fn save(
     if let Some(o) = request.as_object_mut() {
         o.remove("image");
     }
-    match call::<PullSecretCreated>(&state, &session.principal, "pullSecret.create", request).await {
+    match call::<PullSecretCreated>(&state, &session.principal, "pullSecret.create", request).await
+    {
         Ok(created) => {
             let p = created.pull_secret;
             view::see_other(&format!(
@@ -578,9 +590,16 @@ pub async fn save(
     }
 }
 
-async fn rotating(state: &AppState, session: &Session, project: &str, st: &FormState) -> Option<PullSecret> {
+async fn rotating(
+    state: &AppState,
+    session: &Session,
+    project: &str,
+    st: &FormState,
+) -> Option<PullSecret> {
     let request = json!({ "project": project, "location": st.location.as_deref()?, "name": st.name.as_deref()? });
-    call(state, &session.principal, "pullSecret.get", request).await.ok()
+    call(state, &session.principal, "pullSecret.get", request)
+        .await
+        .ok()
 }
 
 /// `POST /console/p/{project}/registries/test`: `pullSecret.test` with a check; stores nothing.
@@ -712,7 +731,13 @@ pub async fn detail(
             }
         }
     };
-    view::ok(view::page(&p.name, Some(&session), Some(&project), Section::Registries, body))
+    view::ok(view::page(
+        &p.name,
+        Some(&session),
+        Some(&project),
+        Section::Registries,
+        body,
+    ))
 }
 
 /// `POST …/{location}/{name}/check`: `pullSecret.verify` (the result is kept on it).
@@ -763,6 +788,8 @@ pub struct InferQuery {
 
 /// `GET /console/infer?server=…`: the kind `pullSecret.create` would infer (for the script).
 pub async fn infer(Query(q): Query<InferQuery>, _session: Session) -> Response {
-    let kind = RegistryServer::parse(q.server.trim()).ok().map(|s| Kind::infer(&s));
+    let kind = RegistryServer::parse(q.server.trim())
+        .ok()
+        .map(|s| Kind::infer(&s));
     Json(json!({ "kind": kind.map(Kind::as_str) })).into_response()
 }

@@ -141,7 +141,9 @@ fn cookie(state: &AppState, value: &str, max_age: i64) -> String {
         true => "; Secure",
         false => "",
     };
-    format!("{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}")
+    format!(
+        "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
+    )
 }
 
 /// The `Set-Cookie` value that removes the cookie.

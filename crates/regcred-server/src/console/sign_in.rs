@@ -99,7 +99,11 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, form: Fo
 }
 
 /// `POST /console/sign-out`: the session is deleted and the cookie cleared.
-pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, posted: Posted) -> Response {
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    posted: Posted,
+) -> Response {
     if let Err(e) = session::close(&state, &headers).await {
         return view::failure(&headers, e);
     }
@@ -116,10 +120,20 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap, session: Se
     if let Some(project) = &session.principal.project {
         return view::see_other(&format!("/console/p/{project}/registries"));
     }
-    let projects: Result<Items<Project>, ApiError> =
-        call(&state, &session.principal, "project.list", serde_json::json!({})).await;
-    let locations: Result<Items<Location>, ApiError> =
-        call(&state, &session.principal, "location.list", serde_json::json!({})).await;
+    let projects: Result<Items<Project>, ApiError> = call(
+        &state,
+        &session.principal,
+        "project.list",
+        serde_json::json!({}),
+    )
+    .await;
+    let locations: Result<Items<Location>, ApiError> = call(
+        &state,
+        &session.principal,
+        "location.list",
+        serde_json::json!({}),
+    )
+    .await;
     let (projects, locations) = match (projects, locations) {
         (Ok(p), Ok(l)) => (p.items, l.items),
         (Err(e), _) | (_, Err(e)) => return view::failure(&headers, e),
@@ -148,5 +162,12 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap, session: Se
             }
         }
     };
-    view::ok(view::page("Projects", Some(&session), None, Section::None, body)).into_response()
+    view::ok(view::page(
+        "Projects",
+        Some(&session),
+        None,
+        Section::None,
+        body,
+    ))
+    .into_response()
 }
