@@ -59,7 +59,7 @@ impl ChromeDriver {
                 .send()
                 .await
                 .ok()
-                .map(|r| r.json::<Value>());
+                .map(reqwest::Response::json::<Value>);
             if let Some(answer) = ready {
                 if answer
                     .await
