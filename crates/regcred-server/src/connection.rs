@@ -64,7 +64,7 @@ impl Activity {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in
-/// flight and returns.
+/// flight (for at most `DRAIN`, 1 s) and returns.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -107,9 +107,25 @@ pub async fn serve(
         while connections.try_join_next().is_some() {}
     }
     let _ = stop.send(true);
-    while connections.join_next().await.is_some() {}
+    let drained = tokio::time::timeout(DRAIN, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        // A long request (a full `location.sync`) is dropped rather than holding up the exit:
+        // each of its writes is whole on its own, and what it did not record is done again.
+        tracing::warn!(
+            requests = connections.len(),
+            "dropping requests still running at shutdown"
+        );
+        connections.shutdown().await;
+    }
     Ok(())
 }
+
+/// How long shutdown waits for requests in flight before dropping them, so that the process
+/// exits within 2 s of `SIGTERM`.
+const DRAIN: Duration = Duration::from_millis(1000);
 
 async fn serve_connection(
     stream: tokio::net::TcpStream,

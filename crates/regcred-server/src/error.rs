@@ -148,6 +148,14 @@ impl From<StoreError> for ApiError {
                  project; ask an admin for a location of this project's own ({project} in a \
                  docker location's path, or in a namespace template and selector)",
             ),
+            StoreError::Unavailable { .. } => {
+                tracing::error!(error = %e, "database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "the database is unavailable; retry later",
+                )
+            }
             StoreError::Schema(_) | StoreError::Backend(_) => ApiError::internal(&e),
         }
     }

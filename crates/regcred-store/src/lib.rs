@@ -1,5 +1,6 @@
 //! regcred's persistence: the [`Store`] trait every backend implements, the records it keeps,
-//! the SQLite backend with its migrations, and encryption at rest ([`vault`]).
+//! the SQLite and PostgreSQL backends with their migrations, the copy from one to the other
+//! ([`copy`]), and encryption at rest ([`vault`]).
 //!
 //! A store holds rows; it never sees plaintext secret material — pull-secret material arrives
 //! already sealed by the [`vault::Vault`]. Every mutation takes the audit event that describes it
@@ -9,13 +10,16 @@
 //! **Architecture invariant:** depends on `regcred-core` only among workspace crates; the contract
 //! suite in `tests/contract.rs` is backend-generic and every backend must pass it.
 
+pub mod copy;
 pub mod migrate;
+pub mod postgres;
 pub mod record;
 pub mod sqlite;
 pub mod vault;
 
 use async_trait::async_trait;
 
+pub use postgres::PostgresStore;
 pub use record::*;
 pub use sqlite::SqliteStore;
 
@@ -44,13 +48,24 @@ pub enum StoreError {
     LocationTaken,
     #[error("database schema: {0}")]
     Schema(String),
+    /// The database server cannot be reached (refused, timed out, or it refused the login);
+    /// `target` names it without a password.
+    #[error("database {target} is unavailable: {reason}")]
+    Unavailable { target: String, reason: String },
     #[error("database error")]
     Backend(#[source] sqlx::Error),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::Backend(e)
+        match e {
+            // A database server that went away after start-up: the request may be retried.
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => StoreError::Unavailable {
+                target: "server".to_owned(),
+                reason: e.to_string(),
+            },
+            other => StoreError::Backend(other),
+        }
     }
 }
 

@@ -79,6 +79,26 @@ pub const SQLITE: &[Migration] = &[
     },
 ];
 
+/// The PostgreSQL migrations, in order. Version 1 is the schema the SQLite migrations 1 to 9 arrive
+/// at; later versions follow the SQLite ones that change the schema (2 is SQLite's 10).
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "changes",
+        sql: include_str!("../migrations/postgres/0002_changes.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "console_sessions",
+        sql: include_str!("../migrations/postgres/0003_console_sessions.sql"),
+    },
+];
+
 /// The SQL creating the bookkeeping table, valid on every backend. Databases made before
 /// checksums were kept get the `checksum` column added ([`ADD_CHECKSUM`]) and filled with the
 /// checksums of this binary's migrations the first time they are opened.

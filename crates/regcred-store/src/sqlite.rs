@@ -51,21 +51,6 @@ impl SqliteStore {
         }
     }
 
-    /// Writes a consistent snapshot of the database file to `path`, which must not exist, while
-    /// it stays in use (`VACUUM INTO`: one read transaction, so concurrent writes are either in
-    /// the copy whole or not at all). Of a store opened with [`SqliteStore::open`] only: SQLite
-    /// writes the copy of an in-memory database to memory.
-    pub async fn backup_to(&self, path: &Path) -> Result<()> {
-        let path = path
-            .to_str()
-            .ok_or_else(|| sqlx::Error::Configuration("the backup path is not UTF-8".into()))?;
-        sqlx::query("VACUUM INTO ?")
-            .bind(path)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// An in-memory database, for tests.
     pub async fn in_memory() -> Result<SqliteStore> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
@@ -86,6 +71,48 @@ impl SqliteStore {
             pool,
             write: Mutex::new(()),
         })
+    }
+
+    /// The connection pool, for the copy to PostgreSQL.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Writes a consistent snapshot of the database file to `path` while it stays in use
+    /// (`VACUUM INTO`: one read transaction, so concurrent writes are either in the copy whole or
+    /// not at all). The file is created private (it holds sealed material and token hashes) and
+    /// must not exist: `AlreadyExists` otherwise. Of a store opened with [`SqliteStore::open`]
+    /// only: SQLite writes the copy of an in-memory database to memory.
+    pub async fn backup_to(&self, path: &Path) -> Result<()> {
+        match vault::write_private_new(path, b"") {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::AlreadyExists {
+                    what: "backup file",
+                    key: path.display().to_string(),
+                })
+            }
+            Err(e) => {
+                return Err(StoreError::Backend(sqlx::Error::Io(e)));
+            }
+        }
+        let Some(target) = path.to_str() else {
+            let _ = std::fs::remove_file(path);
+            return Err(StoreError::Schema(format!(
+                "backup path {} is not UTF-8",
+                path.display()
+            )));
+        };
+        // VACUUM INTO writes into an empty file; the file just made is ours alone.
+        if let Err(e) = sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+        {
+            let _ = std::fs::remove_file(path);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Marks the unrevoked row `id` of `table` (`tokens` or `registry_keys`) revoked at `at`.
@@ -137,6 +164,24 @@ impl SqliteStore {
 
 /// The [`PutGuard`] rules for a write to `project` in `location`, read in the write's
 /// transaction; `server` is the pull secret's server and id (none for a deployment).
+/// The oldest other pull secret of a (project, location) with a server: one search of the
+/// (project, location, server) index, whatever the scope holds.
+const DUPLICATE_SERVER: &str = "SELECT name FROM pull_secrets
+     WHERE project = ? AND location = ? AND server = ? AND id <> ?
+     ORDER BY created_at, id LIMIT 1";
+
+/// Whether another project has pull secrets or deployments in a location: each side of the
+/// project is a range of the (location, project) index.
+const LOCATION_TAKEN: &str =
+    "SELECT 1 FROM (SELECT 1 FROM pull_secrets WHERE location = ?1 AND project < ?2 LIMIT 1)
+     UNION ALL
+     SELECT 1 FROM (SELECT 1 FROM pull_secrets WHERE location = ?1 AND project > ?2 LIMIT 1)
+     UNION ALL
+     SELECT 1 FROM (SELECT 1 FROM deployments WHERE location = ?1 AND project < ?2 LIMIT 1)
+     UNION ALL
+     SELECT 1 FROM (SELECT 1 FROM deployments WHERE location = ?1 AND project > ?2 LIMIT 1)
+     LIMIT 1";
+
 async fn check_guard(
     tx: &mut Transaction<'static, Sqlite>,
     project: &str,
@@ -145,37 +190,23 @@ async fn check_guard(
     guard: PutGuard,
 ) -> Result<()> {
     if let (true, Some((server, id))) = (guard.unique_server, server) {
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT name FROM pull_secrets
-             WHERE project = $1 AND location = $2 AND server = $3 AND id <> $4
-             ORDER BY created_at, id LIMIT 1",
-        )
-        .bind(project)
-        .bind(location)
-        .bind(server)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
+        let existing: Option<String> = sqlx::query_scalar(DUPLICATE_SERVER)
+            .bind(project)
+            .bind(location)
+            .bind(server)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
         if let Some(existing) = existing {
             return Err(StoreError::DuplicateServer { existing });
         }
     }
     if guard.one_project {
-        // Each side of the project is a range of the (location, project) index.
-        let taken: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM (SELECT 1 FROM pull_secrets WHERE location = $1 AND project < $2 LIMIT 1)
-             UNION ALL
-             SELECT 1 FROM (SELECT 1 FROM pull_secrets WHERE location = $1 AND project > $2 LIMIT 1)
-             UNION ALL
-             SELECT 1 FROM (SELECT 1 FROM deployments WHERE location = $1 AND project < $2 LIMIT 1)
-             UNION ALL
-             SELECT 1 FROM (SELECT 1 FROM deployments WHERE location = $1 AND project > $2 LIMIT 1)
-             LIMIT 1",
-        )
-        .bind(location)
-        .bind(project)
-        .fetch_optional(&mut **tx)
-        .await?;
+        let taken: Option<i64> = sqlx::query_scalar(LOCATION_TAKEN)
+            .bind(location)
+            .bind(project)
+            .fetch_optional(&mut **tx)
+            .await?;
         if taken.is_some() {
             return Err(StoreError::LocationTaken);
         }
@@ -1859,12 +1890,17 @@ mod tests {
             .collect()
     }
 
-    /// [`plan`] of a statement with `?` parameters, each bound to NULL (the plan does not depend
-    /// on the values).
+    /// [`plan`] of a statement with `?` (or `?N`) parameters, each bound to NULL (the plan does
+    /// not depend on the values).
     async fn plan_with_params(store: &SqliteStore, sql: &str) -> Vec<String> {
+        // Numbered parameters (`?1`) may repeat; plain `?` are one each.
+        let count = match sql.contains("?1") {
+            true => (1..=9).filter(|i| sql.contains(&format!("?{i}"))).count(),
+            false => sql.matches('?').count(),
+        };
         let sql = format!("EXPLAIN QUERY PLAN {sql}");
         let mut query = sqlx::query(&sql);
-        for _ in 0..sql.matches('?').count() {
+        for _ in 0..count {
             query = query.bind(None::<String>);
         }
         query
@@ -1886,6 +1922,65 @@ mod tests {
                 "{what} reads without an index: {plan:?}"
             );
             assert!(!step.contains("TEMP B-TREE"), "{what} sorts: {plan:?}");
+        }
+    }
+
+    /// The reads of every write and of the incremental work search an index: what a create, a
+    /// scoped delivery pass or a resolution costs does not grow with what is stored.
+    #[tokio::test]
+    async fn write_guards_and_incremental_reads_use_indexes() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        for (sql, index) in [
+            (DUPLICATE_SERVER, "pull_secrets_server"),
+            (LOCATION_TAKEN, "_location_order"),
+            (
+                SELECT_GENERATION,
+                "sqlite_autoindex_pull_secret_generations",
+            ),
+            (
+                "SELECT id, name, kind, server FROM pull_secrets
+                 WHERE project = ? AND location = ? ORDER BY name",
+                // Either (project, location, name) index answers it in order.
+                "INDEX",
+            ),
+            (
+                "SELECT max(seq) FROM changes WHERE location = ?",
+                "changes_location",
+            ),
+            (
+                "SELECT seq, owner_id FROM changes WHERE location = ? AND seq > ? ORDER BY seq",
+                "changes_location",
+            ),
+            (
+                "DELETE FROM changes WHERE location = ? AND seq <= ?",
+                "changes_location",
+            ),
+            (
+                "SELECT * FROM deliveries WHERE location = ? AND target IN (?, ?)
+                 ORDER BY location, target, owner_id",
+                "sqlite_autoindex_deliveries",
+            ),
+        ] {
+            let steps = plan_with_params(&store, sql).await;
+            assert!(
+                steps
+                    .iter()
+                    // The compound query's own steps walk its subqueries' rows (one each).
+                    .filter(|d| {
+                        ![
+                            "COMPOUND",
+                            "LEFT-MOST",
+                            "UNION",
+                            "CO-ROUTINE",
+                            "SCAN (subquery",
+                        ]
+                        .iter()
+                        .any(|p| d.starts_with(p))
+                    })
+                    .all(|d| d.starts_with("SEARCH") || d.starts_with("USE TEMP B-TREE")),
+                "{sql}: {steps:?}"
+            );
+            assert!(steps.iter().any(|d| d.contains(index)), "{sql}: {steps:?}");
         }
     }
 

@@ -15,17 +15,17 @@
 //! * `contract_suite!(module => factory);` expands to one `#[tokio::test]` per check, named
 //!   `module::check`, so a failure names both the backend and the broken rule.
 //!
-//! ## Adding a backend (e.g. PostgreSQL)
+//! ## Backends
 //!
-//! 1. Write `async fn postgres() -> Option<Fixture>`: return `None` when
-//!    `REGCRED_TEST_POSTGRES_URL` is unset; otherwise create a uniquely named schema (or
-//!    database), open the store on it, and return `Fixture::new(store, guard)` where `guard`
-//!    drops the schema. Every check must start from an empty store; checks run in parallel.
-//! 2. Add `contract_suite!(postgres => postgres);` next to the SQLite lines at the bottom.
-//!
-//! CI sets the URL so that the PostgreSQL half never silently skips there. List ordering is
-//! byte order of the key (the SQLite behaviour); a PostgreSQL backend needs `COLLATE "C"` on
+//! SQLite in a file and in memory, and PostgreSQL: each PostgreSQL check gets a database of its
+//! own (`regcred_testkit::PostgresDb`, on `REGCRED_TEST_POSTGRES_URL`, default the loopback
+//! server `scripts/setup` provides), dropped when the check ends, so checks run in parallel. An
+//! unreachable server fails the PostgreSQL checks; they never skip silently. List ordering is
+//! byte order of the key (the SQLite behaviour); the PostgreSQL schema has `COLLATE "C"` on
 //! ordered keys, which `projects_round_trip` checks with names that differ only around a `-`.
+//!
+//! A new backend writes a factory (`async fn() -> Option<Fixture>`; `None` only where the
+//! backend cannot exist on the platform) and adds `contract_suite!(name => factory);` below.
 //!
 //! ## Adding a check
 //!
@@ -39,7 +39,8 @@ use std::sync::Arc;
 
 use regcred_store::{
     AuditRecord, DeliveryRecord, DeploymentRecord, DeploymentRevisionRecord, ListKey, ListPage,
-    LocationRecord, ProjectRecord, PullSecretRecord, PutGuard, ReferrerRecord, SessionRecord,
+    LocationRecord, PostgresStore, ProjectRecord, PullSecretRecord, PutGuard, ReferrerRecord,
+    SessionRecord,
     SqliteStore, Store, StoreError, TokenRecord,
 };
 use support::*;
@@ -76,6 +77,14 @@ async fn sqlite_memory() -> Option<Fixture> {
         .await
         .expect("open in-memory SQLite store");
     Some(Fixture::new(store, ()))
+}
+
+async fn postgres() -> Option<Fixture> {
+    let db = regcred_testkit::PostgresDb::create().await;
+    let store = PostgresStore::connect(db.url())
+        .await
+        .expect("open PostgreSQL store");
+    Some(Fixture::new(store, db))
 }
 
 macro_rules! contract_suite {
@@ -163,6 +172,7 @@ macro_rules! contract_suite {
 
 contract_suite!(sqlite_file => sqlite_file);
 contract_suite!(sqlite_memory => sqlite_memory);
+contract_suite!(postgres => postgres);
 
 // ---------------------------------------------------------------------------------------------
 // Mutations as data, for the audit and atomicity tables

@@ -6,7 +6,9 @@
 //! the moto AWS emulator (ECR, STS, IAM) from a Python virtualenv. [`FakeKubeApi`] is a scripted,
 //! recording fake of the Kubernetes API server for the requests regcred's delivery makes.
 //! [`ChromeDriver`] drives Debian's `chromium` (headless) through `chromium-driver` over the
-//! W3C WebDriver protocol, for the web console's tests. [`kubectl_secret`] is the real kubectl's rendering of a pull secret, the reference for what
+//! W3C WebDriver protocol, for the web console's tests.
+//! [`PostgresDb`] is a database of its own on the test PostgreSQL server (Debian package
+//! `postgresql`, started by `scripts/setup`). [`kubectl_secret`] is the real kubectl's rendering of a pull secret, the reference for what
 //! regcred delivers. [`Unsealer`] opens SealedSecrets with kubesealpy, an independent implementation, from its own
 //! Python virtualenv. [`echo_forms`] lists the ways a careless peer echoes a credential back.
 //!
@@ -27,6 +29,7 @@ mod kube_api;
 mod kubectl;
 mod moto;
 mod oci_image;
+mod postgres;
 mod probe;
 mod registry;
 mod skopeo;
@@ -40,6 +43,9 @@ pub use kube_api::{FakeKubeApi, RecordedRequest, FAKE_CONTEXT, FAKE_TOKEN};
 pub use kubectl::kubectl_secret;
 pub use moto::{AwsKeys, Moto};
 pub use oci_image::push_test_image;
+pub use postgres::{
+    postgres_server_url, with_database, PostgresDb, DEFAULT_POSTGRES_URL, POSTGRES_URL_VAR,
+};
 pub use registry::{Auth, Registry, RegistryOptions};
 pub use skopeo::{Skopeo, SkopeoAuth, SkopeoOutput, TlsMode};
 pub use token_server::{Grant, TokenServer, TokenServerOptions};

@@ -143,7 +143,7 @@ impl Server {
                 "3600",
             ])
             .env("REGCRED_DATA_DIR", dir)
-            .env("RUST_LOG", "warn")
+            .env("REGCRED_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

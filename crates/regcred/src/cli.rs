@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use regcred_core::api::{AuthFileFormat, Role};
 use regcred_core::credential::Kind;
 
+use crate::database::DatabaseUrl;
+
 /// The help heading of the options every command accepts, so that each command's own options
 /// stand apart from them.
 const GLOBAL: &str = "Global options";
@@ -95,11 +97,12 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (embedded SQLite in the data directory, zero configuration).
+    /// Run the server (embedded SQLite in the data directory, zero configuration; or PostgreSQL).
     #[command(after_help = "Examples:
   regcred serve
   regcred serve --listen 0.0.0.0:7700 --insecure-registry localhost:5000
-  regcred serve --platform-registry registry.example.com --platform-issuer regcred")]
+  regcred serve --platform-registry registry.example.com --platform-issuer regcred
+  regcred serve --database-url postgres://regcred@db.example.com/regcred")]
     Serve(ServeArgs),
     /// Create, list, inspect, rotate, delete and import pull secrets.
     #[command(name = "pullsecret", alias = "pull-secret", alias = "ps")]
@@ -152,6 +155,11 @@ pub enum Command {
     RegistryKey {
         #[command(subcommand)]
         command: RegistryKeyCommand,
+    },
+    /// Maintain the server's store directly: back it up, copy it to PostgreSQL.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
     },
     /// Kubelet image credential provider (credentialprovider.kubelet.k8s.io/v1): a request on stdin, the response on stdout.
     KubeletCredentialProvider(KubeletArgs),
@@ -237,6 +245,10 @@ pub enum Access {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// The store: `postgres://…` for PostgreSQL, `sqlite:PATH` (or a path) for SQLite; default:
+    /// regcred.db in the data directory.
+    #[arg(long, env = "REGCRED_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<DatabaseUrl>,
     /// Address to listen on.
     #[arg(
         long,
@@ -1281,4 +1293,43 @@ mod tests {
             assert!(Cli::try_parse_from(both).is_err(), "{verb}: two names");
         }
     }
+}
+
+/// `regcred admin …`: work on the store itself, on the machine that holds it.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Copy the SQLite store into an empty PostgreSQL database (stop `regcred serve` first).
+    #[command(
+        name = "migrate-store",
+        after_help = "Every table is copied as it is: sealed material stays sealed (the same \
+master key opens it), ids, revisions and the audit log are kept. A target with any data is \
+refused; the row count of every table is checked before the copy is committed.
+
+Examples:
+  regcred admin migrate-store --to postgres://regcred@db.example.com/regcred"
+    )]
+    MigrateStore {
+        /// The PostgreSQL database to copy into (postgres://…); it must be empty.
+        #[arg(long, value_name = "URL")]
+        to: DatabaseUrl,
+        /// The SQLite store to copy; default: regcred.db in the data directory.
+        #[arg(long, env = "REGCRED_DATABASE_URL", value_name = "URL")]
+        database_url: Option<DatabaseUrl>,
+    },
+    /// Write a consistent snapshot of the SQLite store to FILE, while the server runs.
+    #[command(
+        after_help = "The snapshot holds sealed material only; keep the master key \
+(master.key) apart from it, or one stolen backup opens every credential.
+
+Examples:
+  regcred admin backup regcred-backup.db"
+    )]
+    Backup {
+        /// Where to write the snapshot; must not exist.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The SQLite store to back up; default: regcred.db in the data directory.
+        #[arg(long, env = "REGCRED_DATABASE_URL", value_name = "URL")]
+        database_url: Option<DatabaseUrl>,
+    },
 }

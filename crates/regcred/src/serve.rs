@@ -1,9 +1,8 @@
-//! `regcred serve`: builds the resources (data directory, master key, store, vault), creates the
+//! `regcred serve`: builds the resources (data directory, store, master key, vault), creates the
 //! bootstrap admin token on first start, and serves until SIGINT or SIGTERM, then drains.
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 use regcred_core::refresh::RefreshPolicy;
@@ -13,9 +12,9 @@ use regcred_server::platform::PlatformConfig;
 use regcred_server::refresher::{Clock, Providers, Refresher};
 use regcred_server::AppState;
 use regcred_store::vault::{write_private_new, MasterKey, Vault};
-use regcred_store::SqliteStore;
 
 use crate::cli::{LogFormat, ServeArgs};
+use crate::database;
 use crate::paths;
 
 fn init_logging(format: LogFormat) {
@@ -167,21 +166,30 @@ async fn shutdown_signal() {
     }
 }
 
+/// Delivery on a thread and runtime of its own: the background loop, and every pass asked for
+/// by a request, run there, so a full pass over a large location takes its share of the CPU from
+/// the operating system's scheduler instead of holding one of the workers that answer requests.
+fn delivery_thread(
+    state: regcred_server::AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the delivery runtime")?;
+    state.deliverer().run_passes_on(runtime.handle().clone());
+    std::thread::Builder::new()
+        .name("delivery".into())
+        .spawn(move || runtime.block_on(Deliverer::run(state, shutdown)))
+        .context("starting the delivery thread")
+}
+
 pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let dir = paths::data_dir(data_dir);
     create_private_dir(&dir)?;
-    let db = dir.join(paths::DATABASE_FILE);
-    // SQLite gives the -wal and -shm files the database file's mode: create it private.
-    match write_private_new(&db, b"") {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).with_context(|| format!("creating {}", db.display())),
-    }
-    let store = SqliteStore::open(&db)
-        .await
-        .with_context(|| format!("opening database {}", db.display()))?;
-    let store: Arc<dyn regcred_store::Store> = Arc::new(store);
+    let database = database::resolve(args.database_url.as_ref(), &dir);
+    let store = database::open(&database).await?;
     let key = master_key(&args, &dir, store.as_ref()).await?;
     let vault = Vault::open(store.as_ref(), &key)
         .await
@@ -204,7 +212,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     let url_file = dir.join(paths::SERVER_URL_FILE);
     std::fs::write(&url_file, format!("{url}\n"))
         .with_context(|| format!("writing {}", url_file.display()))?;
-    tracing::info!(%url, data_dir = %dir.display(), master_key = %key.id(), "regcred serving");
+    tracing::info!(%url, data_dir = %dir.display(), %database, master_key = %key.id(), "regcred serving");
     let platform = args
         .platform_registry
         .as_ref()
@@ -245,9 +253,9 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         let _ = stopped.await;
     }));
     let (stop_deliverer, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
-    let delivery_loop = tokio::spawn(Deliverer::run(state.clone(), async {
+    let delivery_loop = delivery_thread(state.clone(), async {
         let _ = delivery_stopped.await;
-    }));
+    })?;
     let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
     let retention_loop = tokio::spawn(regcred_server::retention::run(
         state.clone(),
@@ -267,7 +275,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     let _ = stop_deliverer.send(());
     let _ = stop_retention.send(());
     let _ = refresh_loop.await;
-    let _ = delivery_loop.await;
+    let _ = tokio::task::spawn_blocking(move || delivery_loop.join()).await;
     let _ = retention_loop.await;
     let _ = std::fs::remove_file(&url_file);
     tracing::info!("regcred stopped");

@@ -47,6 +47,9 @@ pub struct Deliverer {
     acted: Mutex<HashMap<String, i64>>,
     interval_ms: AtomicU64,
     clusters: kubernetes::Clusters,
+    /// Where passes run when set ([`Deliverer::run_passes_on`]): a runtime of their own, so a
+    /// long pass never holds the workers that answer requests. Inline when unset.
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 impl Default for Deliverer {
@@ -57,6 +60,7 @@ impl Default for Deliverer {
             acted: Mutex::new(HashMap::new()),
             interval_ms: AtomicU64::new(30_000),
             clusters: kubernetes::Clusters::default(),
+            runtime: std::sync::OnceLock::new(),
         }
     }
 }
@@ -227,6 +231,11 @@ impl Deliverer {
         map.entry(location.to_owned()).or_default().clone()
     }
 
+    /// Runs every pass from now on on `runtime` (the server gives delivery a thread of its own).
+    pub fn run_passes_on(&self, runtime: tokio::runtime::Handle) {
+        let _ = self.runtime.set(runtime);
+    }
+
     /// One pass over `location`, now.
     pub async fn sync(
         &self,
@@ -234,7 +243,19 @@ impl Deliverer {
         location: &str,
         coverage: Coverage,
     ) -> Result<SyncReport, DeliveryError> {
-        let report = self.pass(state, location, coverage).await;
+        let report = match self.runtime.get() {
+            Some(runtime) => {
+                let (state, location) = (state.clone(), location.to_owned());
+                runtime
+                    .spawn(async move {
+                        let deliverer = state.deliverer();
+                        deliverer.pass(&state, &location, coverage).await
+                    })
+                    .await
+                    .map_err(DeliveryError::internal)?
+            }
+            None => self.pass(state, location, coverage).await,
+        };
         if !matches!(&report, Ok(None)) {
             state
                 .metrics()
@@ -323,8 +344,8 @@ impl Deliverer {
     }
 
     /// The background loop: a pass over every location, then a wait for `interval` or a wake.
-    /// A wake is followed by [`COALESCE`] of quiet, so a burst of changes is one pass, and that
-    /// pass covers the changes only; the pass at start and after each `interval` is full. Shutdown
+    /// A wake is followed by a quiet time — `COALESCE`, or as long as the last pass took if
+    /// longer — so a burst of changes is a few passes, each covering the changes only; the pass at start and after each `interval` is full. Shutdown
     /// drops a pass in flight: every write of a pass is whole on its own (a transaction, an
     /// atomic file replacement, an idempotent apply), and the changes it had not recorded as
     /// done are still there for the next start.
@@ -333,17 +354,21 @@ impl Deliverer {
         let deliverer = state.deliverer();
         let mut coverage = Coverage::Full;
         loop {
+            let started = tokio::time::Instant::now();
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = deliverer.sync_all(&state, coverage) => {}
             }
+            // During a burst, passes take at most about half of the time: a wake waits as long
+            // as the last pass took, and never less than COALESCE.
+            let quiet = started.elapsed().max(COALESCE);
             let wait = Duration::from_millis(deliverer.interval_ms.load(Ordering::Relaxed));
             coverage = tokio::select! {
                 _ = &mut shutdown => return,
                 _ = deliverer.wake.notified() => {
                     tokio::select! {
                         _ = &mut shutdown => return,
-                        _ = tokio::time::sleep(COALESCE) => Coverage::Changes,
+                        _ = tokio::time::sleep(quiet) => Coverage::Changes,
                     }
                 }
                 _ = tokio::time::sleep(wait) => Coverage::Full,
@@ -369,7 +394,7 @@ impl Deliverer {
     }
 }
 
-/// How long the background loop lets changes gather after a wake before it passes.
+/// The least time the background loop lets changes gather after a wake before it passes.
 const COALESCE: Duration = Duration::from_millis(100);
 
 /// The kind of a stored location; one this regcred does not know is an error, never a default.

@@ -15,6 +15,9 @@ CREATE TABLE IF NOT EXISTS changes (
 );
 CREATE INDEX IF NOT EXISTS changes_location ON changes (location, seq);
 
+-- The one-server-per-scope guard of every pull-secret write searches by server.
+CREATE INDEX IF NOT EXISTS pull_secrets_server ON pull_secrets (project, location, server);
+
 CREATE TABLE IF NOT EXISTS pull_secret_generations (
     project    TEXT NOT NULL,
     location   TEXT NOT NULL,

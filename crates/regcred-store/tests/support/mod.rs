@@ -112,6 +112,7 @@ pub fn error_kind(e: &StoreError) -> &'static str {
         StoreError::DuplicateServer { .. } => "duplicate_server",
         StoreError::LocationTaken => "location_taken",
         StoreError::Schema(_) => "schema",
+        StoreError::Unavailable { .. } => "unavailable",
         StoreError::Backend(_) => "backend",
     }
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod deployment;
 pub mod image;
 pub mod import;
+pub mod maintenance;
 pub mod pull_secret;
 pub mod render;
 

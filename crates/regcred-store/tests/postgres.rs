@@ -1,0 +1,383 @@
+//! The PostgreSQL backend's own rules, beyond the contract suite: migrations are applied once
+//! and recorded with checksums, a changed or newer schema is refused, replicas opening one
+//! database at once migrate it once, and an unreachable server is a clear `Unavailable`.
+
+use regcred_store::migrate::POSTGRES;
+use regcred_store::{PostgresStore, Store, StoreError};
+use regcred_testkit::PostgresDb;
+use sqlx::{Connection, PgConnection};
+
+async fn raw(db: &PostgresDb) -> PgConnection {
+    PgConnection::connect(db.url()).await.expect("connect")
+}
+
+async fn applied(db: &PostgresDb) -> Vec<(i64, String, Option<String>)> {
+    sqlx::query_as("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut raw(db).await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn fresh_database_records_every_migration_once_with_its_checksum() {
+    let db = PostgresDb::create().await;
+    PostgresStore::connect(db.url()).await.unwrap();
+    PostgresStore::connect(db.url()).await.unwrap();
+    let expected: Vec<(i64, String, Option<String>)> = POSTGRES
+        .iter()
+        .map(|m| (m.version, m.name.to_owned(), Some(m.checksum())))
+        .collect();
+    assert_eq!(applied(&db).await, expected);
+}
+
+#[tokio::test]
+async fn replicas_opening_a_new_database_at_once_migrate_it_once() {
+    let db = PostgresDb::create().await;
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url().to_owned();
+            tokio::spawn(async move { PostgresStore::connect(&url).await.map(|_| ()) })
+        })
+        .collect();
+    for open in opens {
+        open.await.unwrap().expect("every replica opens the store");
+    }
+    assert_eq!(applied(&db).await.len(), POSTGRES.len());
+}
+
+#[tokio::test]
+async fn a_migration_applied_with_other_sql_is_refused() {
+    let db = PostgresDb::create().await;
+    PostgresStore::connect(db.url()).await.unwrap();
+    sqlx::query("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+        .execute(&mut raw(&db).await)
+        .await
+        .unwrap();
+    match PostgresStore::connect(db.url()).await {
+        Err(StoreError::Schema(why)) => {
+            assert!(why.contains("migration 1 (init)"), "{why}");
+            assert!(why.contains("never be edited"), "{why}");
+        }
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_database_at_a_newer_schema_version_is_refused() {
+    let db = PostgresDb::create().await;
+    PostgresStore::connect(db.url()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO schema_migrations (version, name, applied_at, checksum)
+         VALUES (999, 'future', 0, 'x')",
+    )
+    .execute(&mut raw(&db).await)
+    .await
+    .unwrap();
+    match PostgresStore::connect(db.url()).await {
+        Err(StoreError::Schema(why)) => assert!(why.contains("999"), "{why}"),
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable_and_names_no_password() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://regcred:hunter2-secret@127.0.0.1:{port}/regcred");
+    match PostgresStore::connect(&url).await {
+        Err(e @ StoreError::Unavailable { .. }) => {
+            let text = e.to_string();
+            assert!(!text.contains("hunter2-secret"), "{text}");
+            assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+/// List order is byte order on PostgreSQL too, whatever the database's default collation.
+#[tokio::test]
+async fn keys_sort_by_bytes_under_a_linguistic_default_collation() {
+    let server = regcred_testkit::postgres_server_url();
+    let mut admin = PgConnection::connect(&server).await.unwrap();
+    let locales: Vec<String> = sqlx::query_scalar(
+        "SELECT collname FROM pg_collation WHERE collname IN ('en_US.utf8', 'en-US-x-icu')
+         ORDER BY collname",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let db = PostgresDb::create().await;
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    let audit = regcred_store::AuditRecord {
+        id: 0,
+        time: 1,
+        actor: "t".into(),
+        channel: "t".into(),
+        action: "project.create".into(),
+        project: None,
+        target: "t".into(),
+        outcome: "ok".into(),
+        detail: "{}".into(),
+    };
+    for name in ["a-b", "ab", "a_c", "B", "a"] {
+        let p = regcred_store::ProjectRecord {
+            name: name.into(),
+            description: None,
+            created_at: 1,
+            created_by: "t".into(),
+        };
+        store.create_project(&p, &audit).await.unwrap();
+    }
+    let names: Vec<String> = store
+        .list_projects()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["B", "a", "a-b", "a_c", "ab"]);
+    // Where the server has a linguistic collation, the same order under it as the default of
+    // the session's comparisons (it would put "ab" before "a_c" and "B" after "a").
+    if let Some(locale) = locales.first() {
+        let linguistic: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT name FROM projects ORDER BY name COLLATE \"{locale}\""
+        ))
+        .fetch_all(&mut raw(&db).await)
+        .await
+        .unwrap();
+        assert_ne!(
+            linguistic, names,
+            "the linguistic order differs, so the test means something"
+        );
+    }
+}
+
+/// The `PutGuard` check runs inside each write's transaction after the location's lock: writers
+/// of different projects racing into one one-project location never both pass it, and two pull
+/// secrets of one server racing into one (project, location) never both land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writers_never_both_pass_the_put_guard() {
+    use regcred_store::{
+        AuditRecord, LocationRecord, ProjectRecord, PullSecretRecord, PutGuard, Sealed,
+    };
+    let db = PostgresDb::create().await;
+    let store = std::sync::Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let audit = AuditRecord {
+        id: 0,
+        time: 1,
+        actor: "t".into(),
+        channel: "t".into(),
+        action: "t".into(),
+        project: None,
+        target: "t".into(),
+        outcome: "ok".into(),
+        detail: "{}".into(),
+    };
+    let secret = |id: &str, project: &str, location: &str, server: &str| PullSecretRecord {
+        id: id.into(),
+        project: project.into(),
+        location: location.into(),
+        name: id.into(),
+        kind: "generic".into(),
+        server: server.into(),
+        username: None,
+        email: None,
+        params: "{}".into(),
+        fingerprint: "f".into(),
+        revision: 1,
+        sealed: Sealed {
+            key_id: "k".into(),
+            nonce: vec![0; 12],
+            ciphertext: vec![1],
+        },
+        created_at: 1,
+        created_by: "t".into(),
+        updated_at: 1,
+        updated_by: "t".into(),
+        verification: None,
+    };
+    const WRITERS: usize = 12;
+    for p in 0..WRITERS {
+        let project = ProjectRecord {
+            name: format!("p{p:02}"),
+            description: None,
+            created_at: 1,
+            created_by: "t".into(),
+        };
+        store.create_project(&project, &audit).await.unwrap();
+    }
+    for round in 0..5 {
+        for (name, guard) in [
+            (
+                format!("shared{round}"),
+                PutGuard {
+                    unique_server: false,
+                    one_project: true,
+                },
+            ),
+            (
+                format!("servers{round}"),
+                PutGuard {
+                    unique_server: true,
+                    one_project: false,
+                },
+            ),
+        ] {
+            let location = LocationRecord {
+                name: name.clone(),
+                kind: "docker".into(),
+                spec: "{}".into(),
+                created_at: 1,
+                created_by: "t".into(),
+            };
+            store.create_location(&location, &audit).await.unwrap();
+            let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(WRITERS));
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|w| {
+                    let (store, barrier, audit) = (store.clone(), barrier.clone(), audit.clone());
+                    // One project each (one-project rule), or one project and one server for all
+                    // (duplicate-server rule).
+                    let project = if guard.one_project {
+                        format!("p{w:02}")
+                    } else {
+                        "p00".into()
+                    };
+                    let s = secret(&format!("{name}-{w}"), &project, &name, "registry.example");
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        store.put_pull_secret(&s, None, guard, &audit).await
+                    })
+                })
+                .collect();
+            let mut passed = 0;
+            for writer in writers {
+                match writer.await.unwrap() {
+                    Ok(()) => passed += 1,
+                    Err(StoreError::LocationTaken | StoreError::DuplicateServer { .. }) => {}
+                    Err(other) => panic!("{name}: unexpected {other:?}"),
+                }
+            }
+            assert_eq!(passed, 1, "{name}: exactly one writer passes the guard");
+            let stored = store.list_pull_secrets(None, Some(&name)).await.unwrap();
+            assert_eq!(stored.len(), 1, "{name}: {stored:?}");
+        }
+    }
+}
+
+/// A delete guarded by `InUse` and a deployment that starts to use the pull secret, racing:
+/// never both succeed (the delete would cascade the new reference away and leave a deployment
+/// using a pull secret that is gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_guarded_delete_and_a_new_reference_never_both_succeed() {
+    use regcred_store::{
+        AuditRecord, DeploymentRecord, LocationRecord, ProjectRecord, PullSecretRecord, PutGuard,
+        Sealed,
+    };
+    let db = PostgresDb::create().await;
+    let store = std::sync::Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let audit = AuditRecord {
+        id: 0,
+        time: 1,
+        actor: "t".into(),
+        channel: "t".into(),
+        action: "t".into(),
+        project: None,
+        target: "t".into(),
+        outcome: "ok".into(),
+        detail: "{}".into(),
+    };
+    let project = ProjectRecord {
+        name: "p".into(),
+        description: None,
+        created_at: 1,
+        created_by: "t".into(),
+    };
+    store.create_project(&project, &audit).await.unwrap();
+    let location = LocationRecord {
+        name: "l".into(),
+        kind: "kubernetes".into(),
+        spec: "{}".into(),
+        created_at: 1,
+        created_by: "t".into(),
+    };
+    store.create_location(&location, &audit).await.unwrap();
+    for round in 0..20 {
+        let id = format!("ps{round}");
+        let secret = PullSecretRecord {
+            id: id.clone(),
+            project: "p".into(),
+            location: "l".into(),
+            name: id.clone(),
+            kind: "generic".into(),
+            server: format!("r{round}.example"),
+            username: None,
+            email: None,
+            params: "{}".into(),
+            fingerprint: "f".into(),
+            revision: 1,
+            sealed: Sealed {
+                key_id: "k".into(),
+                nonce: vec![0; 12],
+                ciphertext: vec![1],
+            },
+            created_at: 1,
+            created_by: "t".into(),
+            updated_at: 1,
+            updated_by: "t".into(),
+            verification: None,
+        };
+        store
+            .put_pull_secret(&secret, None, PutGuard::default(), &audit)
+            .await
+            .unwrap();
+        let deployment = DeploymentRecord {
+            id: format!("dp{round}"),
+            project: "p".into(),
+            location: "l".into(),
+            name: format!("web{round}"),
+            revision: 1,
+            spec: "{}".into(),
+            created_at: 1,
+            created_by: "t".into(),
+            updated_at: 1,
+            updated_by: "t".into(),
+        };
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let deploy = {
+            let (store, barrier, audit, ids) = (
+                store.clone(),
+                barrier.clone(),
+                audit.clone(),
+                vec![id.clone()],
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .put_deployment(&deployment, None, "{}", &ids, PutGuard::default(), &audit)
+                    .await
+            })
+        };
+        let delete = {
+            let (store, barrier, audit, id) =
+                (store.clone(), barrier.clone(), audit.clone(), id.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.delete_pull_secret(&id, false, &audit).await
+            })
+        };
+        let (deployed, deleted) = (deploy.await.unwrap(), delete.await.unwrap());
+        match (&deployed, &deleted) {
+            (Ok(()), Err(StoreError::InUse { .. })) => {
+                assert_eq!(store.references(&id).await.unwrap().len(), 1);
+            }
+            (Err(StoreError::NotFound { .. }), Ok(())) => {
+                assert!(store.get_pull_secret_by_id(&id).await.unwrap().is_none());
+            }
+            _ => panic!("round {round}: deploy {deployed:?}, delete {deleted:?}"),
+        }
+    }
+}
