@@ -40,8 +40,7 @@ use std::sync::Arc;
 use regcred_store::{
     AuditRecord, DeliveryRecord, DeploymentRecord, DeploymentRevisionRecord, ListKey, ListPage,
     LocationRecord, PostgresStore, ProjectRecord, PullSecretRecord, PutGuard, ReferrerRecord,
-    SessionRecord,
-    SqliteStore, Store, StoreError, TokenRecord,
+    SessionRecord, SqliteStore, Store, StoreError, TokenRecord,
 };
 use support::*;
 

@@ -170,7 +170,7 @@ async fn shutdown_signal() {
 /// by a request, run there, so a full pass over a large location takes its share of the CPU from
 /// the operating system's scheduler instead of holding one of the workers that answer requests.
 fn delivery_thread(
-    state: regcred_server::AppState,
+    state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
