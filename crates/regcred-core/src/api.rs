@@ -293,6 +293,45 @@ pub struct PullSecretCreate {
     pub image: Option<String>,
 }
 
+/// `pullSecret.test`: validates a pull secret's spec as `pullSecret.create` would and, when
+/// asked, checks the credentials against the registry — storing nothing ("Test Connection"
+/// before saving).
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PullSecretTest {
+    pub project: String,
+    pub location: String,
+    /// Inferred from the server when absent.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Kind>"))]
+    pub kind: Option<String>,
+    pub spec: CredentialSpec,
+    /// Check the credentials against the registry (registry-level without `image`).
+    #[serde(default)]
+    pub check: bool,
+    /// Check that this image can be pulled (implies `check`).
+    #[serde(default)]
+    pub image: Option<String>,
+}
+
+/// Answer of `pullSecret.test`: what would be stored (never the secret) and the check.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PullSecretTested {
+    pub kind: Kind,
+    /// The server as it would be stored (normalized).
+    pub server: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Present when a check was asked for; its `revision` is 0 (nothing is stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
 /// `pullSecret.verify`: a registry-level check, or a pull check of `image`.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

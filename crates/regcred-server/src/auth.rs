@@ -242,6 +242,24 @@ pub async fn authenticate_token(
             "unknown token; check that it was copied whole",
         ));
     };
+    principal_of(record, now)
+}
+
+/// The principal of the access token `id` as it stands now: the web console's sessions keep the
+/// token's id (never its secret) and re-establish the principal this way on every request, so a
+/// revoked or expired token signs its sessions out.
+pub async fn principal_of_token(
+    store: &dyn Store,
+    id: &str,
+    now: i64,
+) -> Result<Principal, ApiError> {
+    let record = store.get_token(id).await?.ok_or_else(|| {
+        ApiError::unauthenticated(ErrorCode::InvalidToken, "the token of this session is gone")
+    })?;
+    principal_of(record, now)
+}
+
+fn principal_of(record: TokenRecord, now: i64) -> Result<Principal, ApiError> {
     check_usable(&record, now)?;
     let role = Role::parse(&record.role).ok_or_else(|| {
         ApiError::unreadable(format!(

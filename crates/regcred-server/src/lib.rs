@@ -1,7 +1,7 @@
 //! regcred's HTTP API: RPC over HTTP (`POST /<resource>.<verb>`) with the
 //! `{ok, result | error}` envelope, bearer-token authentication, role-based authorization, an
 //! audit event for every mutation and every release of secret material, Prometheus metrics,
-//! health endpoints and the OpenAPI document.
+//! health endpoints, the OpenAPI document, and the web console (`console`) over the same methods.
 //!
 //! **Architecture invariant:** the server depends on `regcred-core` and `regcred-store`; it owns
 //! no persistence of its own and never logs request bodies.
@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod clock;
 pub mod connection;
+pub mod console;
 pub mod decode;
 pub mod delivery;
 pub mod error;
@@ -48,6 +49,7 @@ struct Inner {
     deliverer: delivery::Deliverer,
     resolution: service::resolution::Index,
     metrics: metrics::Metrics,
+    console: console::Config,
     /// How long a request body may take to arrive (ms); set by [`run`] from its limits.
     body_timeout_ms: AtomicU64,
 }
@@ -71,11 +73,30 @@ impl AppState {
                 deliverer: delivery::Deliverer::default(),
                 resolution: service::resolution::Index::default(),
                 metrics: metrics::Metrics::default(),
+                console: console::Config::default(),
                 body_timeout_ms: AtomicU64::new(
                     connection::Limits::default().body_timeout.as_millis() as u64,
                 ),
             }),
         }
+    }
+
+    /// The same state with other console settings. Called while building the state, before it
+    /// is shared.
+    ///
+    /// # Panics
+    ///
+    /// When the state was already cloned: settings are fixed once requests can see them.
+    pub fn with_console(mut self, config: console::Config) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_console is called before the state is cloned")
+            .console = config;
+        self
+    }
+
+    /// The console's settings.
+    pub fn console(&self) -> &console::Config {
+        &self.inner.console
     }
 
     /// Mints and refreshes short-lived credentials.
@@ -132,6 +153,8 @@ pub fn router(state: AppState) -> Router {
             platform::TOKEN_PATH,
             get(platform::token).post(platform::token),
         )
+        .route("/", get(console::root))
+        .merge(console::routes())
         .route("/{method}", post(rpc::dispatch).fallback(rpc::wrong_verb))
         .fallback(rpc::no_route)
         .with_state(state)

@@ -1301,3 +1301,85 @@ async fn audit_retention_deletes_old_events_and_keeps_recent_ones() {
     assert_eq!(retention::sweep(&fx.state, 90).await.unwrap(), 1);
     assert!(count().await.iter().all(|e| e.time > now - 88 * day));
 }
+
+/// `pullSecret.test` validates as `create` does — the same field errors, the kind inferred —
+/// and stores and audits nothing; it is for those who may create (a viewer is refused), and a
+/// minted kind cannot be checked before it is saved.
+#[tokio::test]
+async fn pull_secret_test_validates_like_create_and_stores_nothing() {
+    let fx = acme().await;
+    let before = fx.snapshot().await;
+    let scope = |spec: Value| json!({ "project": "acme", "location": LOCATION, "spec": spec });
+
+    let reply = fx
+        .call(
+            "pullSecret.test",
+            &fx.admin,
+            scope(json!({ "server": "ghcr.io", "token": "x" })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let fields: Vec<&str> = reply.err()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["spec.username"], "{}", reply.raw);
+    let create = fx
+        .call(
+            "pullSecret.create",
+            &fx.admin,
+            json!({ "project": "acme", "location": LOCATION, "name": "x",
+                    "spec": { "server": "ghcr.io", "token": "x" } }),
+        )
+        .await;
+    assert_eq!(
+        create.err()["items"],
+        reply.err()["items"],
+        "the same errors as create"
+    );
+
+    let ok = fx
+        .call(
+            "pullSecret.test",
+            &fx.admin,
+            scope(json!({ "server": "https://ghcr.io/", "username": "u", "token": "s3cret" })),
+        )
+        .await;
+    let result = ok.ok();
+    assert_eq!(result["kind"], "ghcr");
+    assert_eq!(result["server"], "ghcr.io");
+    assert!(result.get("verification").is_none());
+    assert!(!ok.raw.contains("s3cret"));
+
+    let minted = fx
+        .call(
+            "pullSecret.test",
+            &fx.admin,
+            json!({ "project": "acme", "location": LOCATION, "check": true, "spec": {
+                "server": "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                "accessKeyId": "AKIAEXAMPLE", "secretAccessKey": "s" } }),
+        )
+        .await;
+    assert_eq!(minted.code(), "not_verifiable", "{}", minted.raw);
+
+    let viewer = fx.create_token("viewer", Some("acme")).await;
+    let before_viewer = fx.snapshot().await;
+    let refused = fx
+        .call(
+            "pullSecret.test",
+            &viewer.secret,
+            scope(json!({ "server": "ghcr.io", "username": "u", "token": "t" })),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let after = fx.snapshot().await;
+    assert_eq!(after.pull_secrets.len(), before.pull_secrets.len());
+    assert_eq!(
+        after.audit.len(),
+        before_viewer.audit.len(),
+        "nothing audited"
+    );
+}

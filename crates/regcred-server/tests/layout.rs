@@ -2,7 +2,9 @@
 //! layer (`rpc`, `methods`, `openapi`) sits on top; the services (`service/`) and the background
 //! work (`delivery/`, `refresher`, `retention`) below it never reach up into it; a handler module
 //! never calls into another handler module (what they share is a service, or `methods/lookup.rs`,
-//! `methods/context.rs` and `methods/page.rs`); services do not reach into delivery. Every source file of the workspace
+//! `methods/context.rs` and `methods/page.rs`); services do not reach into delivery; the web
+//! console (`console/`) is a front end beside the RPC layer that nothing below uses, and it calls
+//! methods only through `console/call.rs`. Every source file of the workspace
 //! opens with a `//!` doc saying what it is for.
 
 use std::path::{Path, PathBuf};
@@ -45,6 +47,15 @@ fn services_and_background_work_never_reach_up_into_the_rpc_layer() {
             found.extend(mentions(&file, &up));
         }
     }
+    // Nothing below the front ends uses the console either.
+    for dir in ["service", "delivery", "methods"] {
+        for file in rust_files(&src().join(dir)) {
+            found.extend(mentions(&file, &["crate::console"]));
+        }
+    }
+    for file in ["rpc.rs", "openapi.rs"] {
+        found.extend(mentions(&src().join(file), &["crate::console"]));
+    }
     for file in [
         "refresher.rs",
         "retention.rs",
@@ -54,8 +65,33 @@ fn services_and_background_work_never_reach_up_into_the_rpc_layer() {
         "decode.rs",
     ] {
         found.extend(mentions(&src().join(file), &up));
+        found.extend(mentions(&src().join(file), &["crate::console"]));
     }
     assert!(found.is_empty(), "upward imports:\n{}", found.join("\n"));
+}
+
+/// The console is a front end beside the RPC layer: it calls the method table through
+/// `console/call.rs` only (with a `Ctx` on channel `console`), so what it may do is decided by
+/// the methods' own authorization; it never calls a handler or the dispatcher directly.
+#[test]
+fn the_console_calls_methods_only_through_its_call_module() {
+    let mut found = Vec::new();
+    for file in rust_files(&src().join("console")) {
+        if file.ends_with("call.rs") {
+            continue;
+        }
+        found.extend(mentions(
+            &file,
+            &["crate::methods", "crate::rpc::dispatch", "(info.handler)"],
+        ));
+    }
+    assert!(
+        found.is_empty(),
+        "console → methods outside call.rs:\n{}",
+        found.join("\n")
+    );
+    let call = std::fs::read_to_string(src().join("console/call.rs")).unwrap();
+    assert!(call.contains("METHODS") && call.contains("channel: \"console\""));
 }
 
 #[test]

@@ -24,6 +24,16 @@ enum Col {
 const TABLES: &[(&str, &[(&str, Col)])] = &[
     ("meta", &[("key", Col::Text), ("value", Col::Text)]),
     (
+        "console_sessions",
+        &[
+            ("id_hash", Col::Blob),
+            ("token_id", Col::Text),
+            ("csrf", Col::Blob),
+            ("created_at", Col::Int),
+            ("expires_at", Col::Int),
+        ],
+    ),
+    (
         "projects",
         &[
             ("name", Col::Text),

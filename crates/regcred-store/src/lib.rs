@@ -278,6 +278,16 @@ pub trait Store: Send + Sync + 'static {
     /// many went: retention deletes in batches, so no one call holds the write lock long.
     async fn delete_audit_before(&self, time: i64, limit: u32) -> Result<u64>;
 
+    // ---- console sessions (not audited: signing in and out is audited by the caller) ----
+    /// `AlreadyExists` when a session with this id hash exists.
+    async fn create_session(&self, session: &SessionRecord) -> Result<()>;
+    /// The session with this id hash, expired or not (the caller compares `expires_at`).
+    async fn get_session(&self, id_hash: &[u8]) -> Result<Option<SessionRecord>>;
+    /// Deletes the session; deleting one that is not there is not an error.
+    async fn delete_session(&self, id_hash: &[u8]) -> Result<()>;
+    /// Deletes sessions that expired at or before `now` and answers how many went.
+    async fn delete_expired_sessions(&self, now: i64) -> Result<u64>;
+
     // ---- metadata (wrapped keys, bootstrap markers) ----
     async fn get_meta(&self, key: &str) -> Result<Option<String>>;
     /// Inserts unless present; `false` when the key already existed.

@@ -72,6 +72,11 @@ pub const SQLITE: &[Migration] = &[
         name: "changes",
         sql: include_str!("../migrations/sqlite/0010_changes.sql"),
     },
+    Migration {
+        version: 11,
+        name: "console_sessions",
+        sql: include_str!("../migrations/sqlite/0011_console_sessions.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order. Version 1 is the schema the SQLite migrations 1 to 9 arrive
@@ -86,6 +91,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "changes",
         sql: include_str!("../migrations/postgres/0002_changes.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "console_sessions",
+        sql: include_str!("../migrations/postgres/0003_console_sessions.sql"),
     },
 ];
 

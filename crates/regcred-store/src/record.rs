@@ -104,6 +104,28 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// A web console session. `id_hash` is the SHA-256 of the cookie's session id (the id itself is
+/// never stored); `token_id` names the access token it was opened with, never its secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id_hash: Vec<u8>,
+    pub token_id: String,
+    /// The session's CSRF synchronizer secret.
+    pub csrf: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("token_id", &self.token_id)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One audit event; `id` is assigned by the store (0 before insertion).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {

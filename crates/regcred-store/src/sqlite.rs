@@ -1799,6 +1799,63 @@ impl Store for SqliteStore {
         Ok(deleted.rows_affected())
     }
 
+    async fn create_session(&self, session: &SessionRecord) -> Result<()> {
+        let _guard = self.write.lock().await;
+        let inserted = sqlx::query(
+            "INSERT INTO console_sessions (id_hash, token_id, csrf, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.token_id)
+        .bind(&session.csrf)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await?;
+        match inserted.rows_affected() {
+            1 => Ok(()),
+            _ => Err(StoreError::AlreadyExists {
+                what: "session",
+                key: session.token_id.clone(),
+            }),
+        }
+    }
+
+    async fn get_session(&self, id_hash: &[u8]) -> Result<Option<SessionRecord>> {
+        sqlx::query("SELECT * FROM console_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| {
+                Ok(SessionRecord {
+                    id_hash: r.try_get("id_hash")?,
+                    token_id: r.try_get("token_id")?,
+                    csrf: r.try_get("csrf")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn delete_session(&self, id_hash: &[u8]) -> Result<()> {
+        let _guard = self.write.lock().await;
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, now: i64) -> Result<u64> {
+        let _guard = self.write.lock().await;
+        let deleted = sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+
     async fn get_meta(&self, key: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
             .bind(key)

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use regcred_store::{
     AuditRecord, DeliveryRecord, DeploymentRecord, DeploymentRevisionRecord, ListKey, ListPage,
     LocationRecord, PostgresStore, ProjectRecord, PullSecretRecord, PutGuard, ReferrerRecord,
-    SqliteStore, Store, StoreError, TokenRecord,
+    SessionRecord, SqliteStore, Store, StoreError, TokenRecord,
 };
 use support::*;
 
@@ -133,7 +133,8 @@ macro_rules! contract_suite {
                 changes_name_every_written_owner_of_a_location,
                 pull_secret_generation_moves_with_what_resolution_reads,
                 audit_retention_deletes_the_oldest_in_batches,
-                meta_insert_is_first_writer_wins;
+                meta_insert_is_first_writer_wins,
+                sessions_round_trip_and_expire;
             shared:
                 concurrent_writers_do_not_fail,
                 concurrent_rotations_with_the_same_expected_revision_have_one_winner,
@@ -3111,6 +3112,48 @@ async fn meta_insert_is_first_writer_wins(store: &dyn Store) {
         store.get_meta("vault.data_key").await.unwrap().as_deref(),
         Some("first")
     );
+}
+
+fn session(seed: u8, expires_at: i64) -> SessionRecord {
+    SessionRecord {
+        // Bytes that are not UTF-8: the hash is kept bit for bit.
+        id_hash: vec![0xff, seed, 0x00, 0x80, seed],
+        token_id: format!("tk_00000000000{seed}"),
+        csrf: vec![seed, 0xfe, 0x01],
+        created_at: 1_700_000_000_000 + i64::from(seed),
+        expires_at,
+    }
+}
+
+/// Sessions: created once per id hash, read back whole, deleted one by one (a missing one is
+/// fine) and in bulk once expired (at the expiry instant included); nothing is audited.
+async fn sessions_round_trip_and_expire(store: &dyn Store) {
+    let (a, b, c) = (session(1, 5_000), session(2, 6_000), session(3, 9_000));
+    for s in [&a, &b, &c] {
+        store.create_session(s).await.unwrap();
+    }
+    assert!(matches!(
+        store.create_session(&a).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(
+        store.get_session(&a.id_hash).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(store.get_session(&[1, 2, 3]).await.unwrap(), None);
+
+    store.delete_session(&c.id_hash).await.unwrap();
+    store.delete_session(&c.id_hash).await.unwrap();
+    assert_eq!(store.get_session(&c.id_hash).await.unwrap(), None);
+
+    assert_eq!(store.delete_expired_sessions(4_999).await.unwrap(), 0);
+    assert_eq!(store.delete_expired_sessions(5_000).await.unwrap(), 1);
+    assert_eq!(store.get_session(&a.id_hash).await.unwrap(), None);
+    assert_eq!(
+        store.get_session(&b.id_hash).await.unwrap(),
+        Some(b.clone())
+    );
+    assert_eq!(audit_count(store).await, 0);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,6 +22,14 @@ pub(crate) const KUBECTL: Peer = Peer {
     program: "kubectl",
     package: "kubernetes-client",
 };
+pub(crate) const CHROMIUM: Peer = Peer {
+    program: "chromium",
+    package: "chromium",
+};
+pub(crate) const CHROMEDRIVER: Peer = Peer {
+    program: "chromedriver",
+    package: "chromium-driver",
+};
 pub(crate) const HTPASSWD: Peer = Peer {
     program: "htpasswd",
     package: "apache2-utils",

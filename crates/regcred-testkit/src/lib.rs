@@ -5,6 +5,8 @@
 //! bcrypt htpasswd entries come from `htpasswd` (Debian package `apache2-utils`). [`Moto`] runs
 //! the moto AWS emulator (ECR, STS, IAM) from a Python virtualenv. [`FakeKubeApi`] is a scripted,
 //! recording fake of the Kubernetes API server for the requests regcred's delivery makes.
+//! [`ChromeDriver`] drives Debian's `chromium` (headless) through `chromium-driver` over the
+//! W3C WebDriver protocol, for the web console's tests.
 //! [`PostgresDb`] is a database of its own on the test PostgreSQL server (Debian package
 //! `postgresql`, started by `scripts/setup`). [`kubectl_secret`] is the real kubectl's rendering of a pull secret, the reference for what
 //! regcred delivers. [`Unsealer`] opens SealedSecrets with kubesealpy, an independent implementation, from its own
@@ -20,6 +22,7 @@
 //! fail loudly, not to be recovered from.
 
 mod binaries;
+mod browser;
 mod ca;
 mod echo;
 mod kube_api;
@@ -33,6 +36,7 @@ mod skopeo;
 mod token_server;
 mod unsealer;
 
+pub use browser::{Browser, ChromeDriver, Element};
 pub use ca::TestCa;
 pub use echo::{echo_forms, echo_text, leaked_forms};
 pub use kube_api::{FakeKubeApi, RecordedRequest, FAKE_CONTEXT, FAKE_TOKEN};

@@ -95,6 +95,7 @@ macro_rules! method {
 #[rustfmt::skip]
 pub const METHODS: &[MethodInfo] = &[
     method!("pullSecret.create", pull_secret::create, true, "Create a pull secret, or rotate it when the name exists (revision + 1)."),
+    method!("pullSecret.test", pull_secret::test, false, "Validate a pull secret's spec and, optionally, check it against the registry (Test Connection); stores nothing."),
     method!("pullSecret.get", pull_secret::get, false, "Metadata of one pull secret; never its material."),
     method!("pullSecret.list", pull_secret::list, false, "Metadata of the pull secrets of a project (and location)."),
     method!("pullSecret.delete", pull_secret::delete, true, "Delete a pull secret (creator or admin); refused with in_use while referenced unless forced."),

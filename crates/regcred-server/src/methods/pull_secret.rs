@@ -5,7 +5,7 @@
 
 use regcred_core::api::{
     Page, PullSecret, PullSecretCreate, PullSecretCreated, PullSecretDelete, PullSecretDeleted,
-    PullSecretList, PullSecretRef, PullSecretRender, Rendered,
+    PullSecretList, PullSecretRef, PullSecretRender, PullSecretTest, PullSecretTested, Rendered,
 };
 use regcred_core::codes::ErrorCode;
 use regcred_core::credential::{self, Kind};
@@ -26,24 +26,29 @@ use crate::service::projects;
 use crate::service::pull_secrets;
 use crate::service::releases::{self, Released};
 
+/// The `kind` of a request; absent means "infer it from the server".
+fn parse_kind(kind: Option<&str>) -> Result<Option<Kind>, ApiError> {
+    let Some(k) = kind else {
+        return Ok(None);
+    };
+    let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+    Kind::parse(k).map(Some).ok_or_else(|| {
+        ApiError::field(
+            "kind",
+            ErrorCode::InvalidKind,
+            format!(
+                "unknown kind; use one of {} (or leave it out to infer it from the server)",
+                known.join(", ")
+            ),
+        )
+    })
+}
+
 pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated, ApiError> {
     check_name(NameKind::Project, "project", &req.project)?;
     check_name(NameKind::Location, "location", &req.location)?;
     check_name(NameKind::PullSecret, "name", &req.name)?;
-    let kind = match req.kind.as_deref() {
-        None => None,
-        Some(k) => Some(Kind::parse(k).ok_or_else(|| {
-            let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            ApiError::field(
-                "kind",
-                ErrorCode::InvalidKind,
-                format!(
-                    "unknown kind; use one of {} (or leave it out to infer it from the server)",
-                    known.join(", ")
-                ),
-            )
-        })?),
-    };
+    let kind = parse_kind(req.kind.as_deref())?;
     let check = req.verify || req.image.is_some();
     let input_server = req.spec.server.clone();
     let credential = credential::validate(kind, req.spec).map_err(ApiError::fields)?;
@@ -83,6 +88,42 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
     Ok(PullSecretCreated {
         pull_secret: pull_secrets::describe(&ctx.state, record).await?,
         created: !rotated,
+        verification,
+        notes,
+    })
+}
+
+/// `pullSecret.test`: the validation of `create` and, when asked, the registry check, with
+/// nothing stored. Authorized like `create` (whoever may save it may test it first); nothing
+/// changes, so nothing is audited.
+pub async fn test(ctx: Ctx, req: PullSecretTest) -> Result<PullSecretTested, ApiError> {
+    check_name(NameKind::Project, "project", &req.project)?;
+    check_name(NameKind::Location, "location", &req.location)?;
+    let kind = parse_kind(req.kind.as_deref())?;
+    let check = req.check || req.image.is_some();
+    let input_server = req.spec.server.clone();
+    let credential = credential::validate(kind, req.spec).map_err(ApiError::fields)?;
+    let image = checks::validate_image(req.image.as_deref(), &credential.server, "this")?;
+    ctx.principal
+        .require(Permission::WriteSecrets, Some(&req.project))?;
+    projects::must_exist(&ctx.state, &req.project).await?;
+    locations::must_exist(&ctx.state, &req.location).await?;
+    let notes: Vec<String> = input_server
+        .and_then(|input| RegistryServer::normalize(&input).ok())
+        .and_then(|n| n.note())
+        .map(|note| format!("server {note}"))
+        .into_iter()
+        .collect();
+    let verification = match check {
+        true => Some(
+            checks::check_unsaved(&ctx.state, &ctx.acting(), &credential, image.as_ref()).await?,
+        ),
+        false => None,
+    };
+    Ok(PullSecretTested {
+        kind: credential.kind,
+        server: credential.server.to_string(),
+        username: credential.username.clone(),
         verification,
         notes,
     })

@@ -6,7 +6,7 @@ use regcred_core::api::{
     CheckAttempt, ImageChecked, Verification, VerificationDetail, VerificationRequest,
 };
 use regcred_core::codes::ErrorCode;
-use regcred_core::credential::UsableError;
+use regcred_core::credential::{Credential, UsableError};
 use regcred_core::image_ref::ImageRef;
 use regcred_core::matching::kubelet_matches;
 use regcred_core::registry_host::RegistryServer;
@@ -90,6 +90,41 @@ async fn check(
         u64::try_from(record.revision).unwrap_or_default(),
         acting.now,
     ))
+}
+
+/// Checks a credential that is not stored (Test Connection before saving), registry-level
+/// without an image, a pull check with one. Minted kinds are refused with `not_verifiable`:
+/// their short-lived credential is minted by the refresher for a stored pull secret only.
+pub async fn check_unsaved(
+    state: &AppState,
+    acting: &Acting,
+    credential: &Credential,
+    image: Option<&ImageRef>,
+) -> Result<Verification, ApiError> {
+    let credentials = match credential.basic_auth() {
+        Ok((username, password)) => Some(Credentials { username, password }),
+        Err(UsableError::Anonymous) => None,
+        Err(e @ UsableError::MintRequired { .. }) => {
+            return Err(ApiError::validation(
+                ErrorCode::NotVerifiable,
+                format!("{e}; save it first, then check it"),
+            ))
+        }
+    };
+    let (endpoint, target) = match image {
+        Some(image) => (
+            Endpoint::for_domain(image.domain()),
+            Target::for_image(image),
+        ),
+        None => (
+            Endpoint {
+                host: credential.server.api_host().to_owned(),
+            },
+            Target::Registry,
+        ),
+    };
+    let report = registry_check(state, &endpoint, credentials.as_ref(), &target).await;
+    Ok(verification(&report, image, 0, acting.now))
 }
 
 fn verification(

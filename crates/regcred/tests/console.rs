@@ -1,0 +1,766 @@
+//! The web console in a real browser: Debian's headless `chromium` driven through
+//! `chromedriver` (W3C WebDriver, regcred-testkit's `ChromeDriver`), against the real
+//! `regcred serve` and the real distribution registry in htpasswd mode. One browser per binary;
+//! every step checks that the canary password is in no page source and no URL, and the server
+//! log is searched at the end. Plain HTTP (reqwest) checks what a browser cannot forge: posts
+//! without the CSRF token, a viewer's forged form post, the session cookie on `POST /{method}`,
+//! and the headers of every page. Screenshots of the main pages are written to
+//! `$CARGO_TARGET_TMPDIR/console-screenshots`.
+
+mod fixture;
+
+use std::path::PathBuf;
+
+use fixture::Server;
+use regcred_testkit::{
+    push_test_image, Auth, Browser, ChromeDriver, Registry, RegistryOptions, TlsMode,
+};
+use serde_json::{json, Value};
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
+}
+
+/// Asserts that `canary` is neither in the page the browser holds nor in its URL.
+async fn clean(browser: &Browser, canary: &str, step: &str) {
+    let source = browser.source().await;
+    let url = browser.url().await;
+    assert!(
+        !source.contains(canary),
+        "{step}: the secret is in the page source"
+    );
+    assert!(
+        !url.contains(canary),
+        "{step}: the secret is in the URL {url}"
+    );
+}
+
+async fn sign_in(browser: &Browser, base: &str, token: &str) {
+    browser.goto(&format!("{base}/console/sign-in")).await;
+    let input = browser.find("#token").await;
+    browser.send_keys(&input, token).await;
+    browser
+        .click(&browser.find("form.card button[type=submit]").await)
+        .await;
+    browser.find("form.signout").await;
+}
+
+/// The value the test types into a field of a kind: secrets are the canary.
+fn value_for(kind: &str, field: &str, canary: &str, registry: &str, key: &str) -> Option<String> {
+    Some(match field {
+        "server" => match kind {
+            "docker" => "docker.io",
+            "ghcr" => "ghcr.io",
+            "quay" => "quay.io",
+            "custom" => registry,
+            "acr" => "acme.azurecr.io",
+            "gcr" => "gcr.io",
+            "gar" => "europe-docker.pkg.dev",
+            "ecr" => "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+            _ => "public.example.com",
+        }
+        .to_owned(),
+        "username" => match kind {
+            "quay" => "acme+robot".to_owned(),
+            "acr" => "00000000-0000-4000-8000-000000000000".to_owned(),
+            "custom" => "ada".to_owned(),
+            _ => "puller".to_owned(),
+        },
+        "password" | "token" | "secretAccessKey" => canary.to_owned(),
+        "serviceAccountKey" => key.to_owned(),
+        "region" => match kind {
+            "gar" => "europe".to_owned(),
+            _ => "eu-west-1".to_owned(),
+        },
+        "accessKeyId" => "AKIAEXAMPLE".to_owned(),
+        _ => return None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_a_real_browser() {
+    let canary = fixture::canary("console");
+    let registry = Registry::start(RegistryOptions {
+        auth: Auth::htpasswd(&[("ada", &canary)]),
+        tls: None,
+    })
+    .await;
+    let host = registry.host();
+    push_test_image(
+        &host,
+        "team/app",
+        "v1",
+        Some(("ada", &canary)),
+        TlsMode::Insecure,
+    )
+    .await;
+    let image = registry.image("team/app", "v1");
+
+    let server = Server::start_with(&["--insecure-registry", &host]);
+    let base = server.url.trim_end_matches('/').to_owned();
+    server.run(&["project", "create", "acme"]).ok();
+    let authfile = server.scratch("auth.json").display().to_string();
+    server
+        .run(&[
+            "location", "create", "here", "--kind", "docker", "--path", &authfile,
+        ])
+        .ok();
+    let admin = std::fs::read_to_string(server.data_dir.join("admin.token"))
+        .expect("admin token")
+        .trim()
+        .to_owned();
+    let kinds: Value = server.run(&["registry", "kinds", "-o", "json"]).ok().json();
+    let kinds = kinds["items"]
+        .as_array()
+        .or(kinds.as_array())
+        .cloned()
+        .expect("kinds");
+    let key = json!({
+        "type": "service_account", "project_id": "acme-prod", "private_key_id": "0123456789abcdef",
+        "private_key": format!("-----BEGIN PRIVATE KEY-----\n{canary}\n-----END PRIVATE KEY-----\n"),
+        "client_email": "puller@acme-prod.iam.gserviceaccount.com", "client_id": "123456789012345678901",
+    })
+    .to_string();
+    let shots = screenshots();
+
+    let driver = ChromeDriver::start().await;
+    let browser = driver.session(true).await;
+
+    // Sign in with the bootstrap admin token; the cookie is HttpOnly and SameSite=Strict.
+    browser.goto(&format!("{base}/")).await;
+    assert!(browser.url().await.ends_with("/console/sign-in"));
+    assert!(browser.source().await.contains("admin.token"));
+    sign_in(&browser, &base, &admin).await;
+    browser.wait_text("main", "acme").await;
+    let cookie = browser
+        .cookies()
+        .await
+        .into_iter()
+        .find(|c| c["name"] == "regcred_session")
+        .expect("session cookie");
+    assert_eq!(cookie["httpOnly"], true, "{cookie}");
+    assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
+    browser.screenshot(&shots.join("projects.png")).await;
+
+    // Every kind registry.kinds lists has its fieldset with exactly its fields; an empty save
+    // shows that kind's own validation errors next to its fields; then one of each is saved.
+    let new = format!("{base}/console/p/acme/registries/new?location=here");
+    for info in &kinds {
+        let kind = info["kind"].as_str().expect("kind");
+        browser.goto(&new).await;
+        browser
+            .click(&browser.find(&format!("#kind option[value='{kind}']")).await)
+            .await;
+        let scope = format!("fieldset[data-kind='{kind}']");
+        let fields = info["fields"].as_array().expect("fields");
+        for f in fields {
+            let name = f["name"].as_str().expect("name");
+            let input = browser.find(&format!("{scope} [name='spec.{name}']")).await;
+            assert!(
+                browser.displayed(&input).await,
+                "{kind}.{name} is not shown"
+            );
+            let label = browser
+                .text(
+                    &browser
+                        .find(&format!("{scope} [data-field='{name}'] label"))
+                        .await,
+                )
+                .await;
+            assert_eq!(
+                label.contains('*'),
+                f["required"] == true,
+                "{kind}.{name}: {label:?}"
+            );
+            let help = browser
+                .text(
+                    &browser
+                        .find(&format!("{scope} [data-field='{name}'] .help"))
+                        .await,
+                )
+                .await;
+            assert!(
+                help.contains(f["description"].as_str().unwrap_or_default()),
+                "{kind}.{name}: {help}"
+            );
+            if f["secret"] == true && !name.ends_with("Key") {
+                assert_eq!(
+                    browser.attribute(&input, "type").await.as_deref(),
+                    Some("password")
+                );
+                assert_eq!(
+                    browser.attribute(&input, "autocomplete").await.as_deref(),
+                    Some("new-password")
+                );
+            }
+        }
+        assert_eq!(
+            browser
+                .find_all(&format!("{scope} [name^='spec.']"))
+                .await
+                .len(),
+            fields.len(),
+            "{kind}: the form has fields registry.kinds does not list"
+        );
+        let required: Vec<&str> = fields
+            .iter()
+            .filter(|f| f["required"] == true && f["name"] != "server")
+            .filter_map(|f| f["name"].as_str())
+            .collect();
+        let name = format!("r-{kind}");
+        browser.send_keys(&browser.find("#name").await, &name).await;
+        if let Some(first) = required.first() {
+            browser.click(&browser.find("#save-button").await).await;
+            browser
+                .find(&format!(".field-error[data-error-for='spec.{first}']"))
+                .await;
+            // The kind stays chosen and its fieldset shown after the round trip.
+            let chosen = browser.find(&format!("#kind option[value='{kind}']")).await;
+            assert_eq!(browser.property(&chosen, "selected").await, true, "{kind}");
+            clean(&browser, &canary, &format!("{kind} errors")).await;
+        }
+        for f in fields {
+            let field = f["name"].as_str().expect("name");
+            if let Some(v) = value_for(kind, field, &canary, &host, &key) {
+                let input = browser
+                    .find(&format!("{scope} [name='spec.{field}']"))
+                    .await;
+                browser.clear(&input).await;
+                browser.send_keys(&input, &v).await;
+            }
+        }
+        browser.click(&browser.find("#save-button").await).await;
+        browser.wait_text("#revision", "1").await;
+        assert!(browser
+            .url()
+            .await
+            .contains(&format!("/registries/here/{name}?saved=1")));
+        clean(&browser, &canary, &format!("{kind} saved")).await;
+    }
+    browser
+        .goto(&format!("{base}/console/p/acme/registries?location=here"))
+        .await;
+    for info in &kinds {
+        browser
+            .find(&format!(
+                "tr[data-name='r-{}']",
+                info["kind"].as_str().unwrap()
+            ))
+            .await;
+    }
+    browser.screenshot(&shots.join("registries.png")).await;
+    clean(&browser, &canary, "list").await;
+
+    // The type follows the server as it is typed.
+    browser.goto(&new).await;
+    let server_input = browser
+        .find("fieldset[data-kind=''] [name='spec.server']")
+        .await;
+    browser.send_keys(&server_input, "ghcr.io").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let kind = browser
+            .property(&browser.find("#kind").await, "value")
+            .await;
+        if kind == "ghcr" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kind not inferred: {kind}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Test Connection against the real registry: ok, unauthorized, not found; nothing stored.
+    let test = |password: String, image: String| {
+        let browser = &browser;
+        let new = &new;
+        let host = &host;
+        async move {
+            browser.goto(new).await;
+            browser
+                .click(&browser.find("#kind option[value='custom']").await)
+                .await;
+            let scope = "fieldset[data-kind='custom']";
+            browser
+                .send_keys(&browser.find("#name").await, "probe")
+                .await;
+            browser
+                .send_keys(
+                    &browser.find(&format!("{scope} [name='spec.server']")).await,
+                    host,
+                )
+                .await;
+            browser
+                .send_keys(
+                    &browser
+                        .find(&format!("{scope} [name='spec.username']"))
+                        .await,
+                    "ada",
+                )
+                .await;
+            browser
+                .send_keys(
+                    &browser
+                        .find(&format!("{scope} [name='spec.password']"))
+                        .await,
+                    &password,
+                )
+                .await;
+            browser
+                .send_keys(&browser.find("#image").await, &image)
+                .await;
+            browser.click(&browser.find("#test-button").await).await;
+            browser.wait_text("#test-result", "round trips").await
+        }
+    };
+    let ok = test(canary.clone(), image.clone()).await;
+    assert!(ok.contains("ok"), "{ok}");
+    browser.screenshot(&shots.join("test-connection.png")).await;
+    clean(&browser, &canary, "test ok").await;
+    let bad = test(format!("{canary}-wrong"), image.clone()).await;
+    assert!(bad.contains("unauthorized"), "{bad}");
+    let missing = test(canary.clone(), registry.image("team/app", "nope")).await;
+    assert!(missing.contains("not_found"), "{missing}");
+    assert!(
+        server
+            .run(&[
+                "pullsecret",
+                "get",
+                "probe",
+                "--project",
+                "acme",
+                "--location",
+                "here"
+            ])
+            .code
+            != Some(0),
+        "Test Connection stored a pull secret"
+    );
+
+    // Rotate: secret fields empty, the page says the secret cannot be kept; revision 2.
+    let detail = format!("{base}/console/p/acme/registries/here/r-custom");
+    browser.goto(&detail).await;
+    browser.click(&browser.find("#rotate").await).await;
+    let password = browser
+        .find("fieldset[data-kind='custom'] [name='spec.password']")
+        .await;
+    assert_eq!(browser.property(&password, "value").await, "");
+    assert!(browser
+        .source()
+        .await
+        .contains("regcred cannot keep the current secret"));
+    browser.send_keys(&password, &canary).await;
+    browser.click(&browser.find("#save-button").await).await;
+    browser.wait_text("#revision", "2").await;
+    // A check from the detail page, without a reload.
+    browser
+        .send_keys(&browser.find("#check-image").await, &image)
+        .await;
+    browser
+        .click(&browser.find("form[data-async='check'] button").await)
+        .await;
+    browser
+        .wait_text("form[data-async='check'] output", "ok")
+        .await;
+
+    // Deploy from the form: the deployment appears with its pull secret and delivery state.
+    browser
+        .goto(&format!(
+            "{base}/console/p/acme/deployments/new?location=here"
+        ))
+        .await;
+    browser
+        .send_keys(&browser.find("#deploy-name").await, "web")
+        .await;
+    browser
+        .send_keys(&browser.find("#deploy-image").await, &image)
+        .await;
+    browser.click(&browser.find("#ps-r-custom").await).await;
+    browser.click(&browser.find("#deploy-button").await).await;
+    let deployed = browser.wait_text("main", "Pre-flight check").await;
+    assert!(deployed.contains("r-custom rev 2"), "{deployed}");
+    browser
+        .goto(&format!("{base}/console/p/acme/deployments/here/web"))
+        .await;
+    let web = browser.wait_text("main", "Delivery").await;
+    assert!(web.contains("r-custom rev 2"), "{web}");
+    browser.screenshot(&shots.join("deployment.png")).await;
+
+    // Delete is refused while the deployment uses it, then allowed.
+    browser.goto(&detail).await;
+    browser.find("#used-by").await;
+    browser.click(&browser.find("#delete").await).await;
+    let refused = browser.wait_text("main", "web").await;
+    assert!(refused.contains("used by"), "{refused}");
+    server
+        .run(&[
+            "deployment",
+            "delete",
+            "web",
+            "--project",
+            "acme",
+            "--location",
+            "here",
+        ])
+        .ok();
+    browser.goto(&detail).await;
+    browser.click(&browser.find("#delete").await).await;
+    browser.wait_text("main", "Deleted r-custom").await;
+    clean(&browser, &canary, "deleted").await;
+
+    // Keys, tokens and the audit log render for the admin.
+    for page in ["keys", "tokens", "audit"] {
+        browser.goto(&format!("{base}/console/p/acme/{page}")).await;
+        browser.find("main table").await;
+    }
+    browser.screenshot(&shots.join("audit.png")).await;
+
+    // A viewer sees and cannot edit; revoking its token ends its session.
+    let viewer = server
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            "v",
+            "--role",
+            "viewer",
+            "--project",
+            "acme",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let viewer_browser = driver.session(true).await;
+    sign_in(&viewer_browser, &base, viewer["secret"].as_str().unwrap()).await;
+    viewer_browser.wait_text("main", "r-ghcr").await;
+    assert!(
+        viewer_browser.find_all("a.button").await.is_empty(),
+        "viewer sees Add"
+    );
+    viewer_browser
+        .goto(&format!("{base}/console/p/acme/registries/here/r-ghcr"))
+        .await;
+    viewer_browser.find("#last-check").await;
+    assert!(
+        viewer_browser.find_all("#rotate, #delete").await.is_empty(),
+        "viewer sees edit buttons"
+    );
+    server
+        .run(&["token", "revoke", viewer["token"]["id"].as_str().unwrap()])
+        .ok();
+    viewer_browser
+        .goto(&format!("{base}/console/p/acme/registries"))
+        .await;
+    assert!(viewer_browser
+        .url()
+        .await
+        .contains("/console/sign-in?ended=1"));
+    viewer_browser.quit().await;
+
+    // Without JavaScript: the type is chosen with a plain GET form, the registry saved with a
+    // plain POST, and Test Connection answers with the form and its result.
+    let plain = driver.session(false).await;
+    sign_in(&plain, &base, &admin).await;
+    plain.goto(&new).await;
+    plain
+        .click(&plain.find("#nojs-kind option[value='custom']").await)
+        .await;
+    plain.click(&plain.find("noscript form button").await).await;
+    plain
+        .find("fieldset[data-kind='custom']:not([disabled])")
+        .await;
+    let scope = "fieldset[data-kind='custom']";
+    plain.send_keys(&plain.find("#name").await, "nojs").await;
+    plain
+        .send_keys(
+            &plain.find(&format!("{scope} [name='spec.server']")).await,
+            &host,
+        )
+        .await;
+    plain
+        .send_keys(
+            &plain.find(&format!("{scope} [name='spec.username']")).await,
+            "ada",
+        )
+        .await;
+    plain
+        .send_keys(
+            &plain.find(&format!("{scope} [name='spec.password']")).await,
+            &canary,
+        )
+        .await;
+    plain.send_keys(&plain.find("#image").await, &image).await;
+    plain.click(&plain.find("#test-button").await).await;
+    let result = plain.wait_text("#test-result", "round trips").await;
+    assert!(result.contains("ok"), "{result}");
+    clean(&plain, &canary, "no-JS test").await;
+    let password = plain.find(&format!("{scope} [name='spec.password']")).await;
+    assert_eq!(
+        plain.property(&password, "value").await,
+        "",
+        "a secret was filled back"
+    );
+    plain.send_keys(&password, &canary).await;
+    plain.click(&plain.find("#save-button").await).await;
+    plain.wait_text("#revision", "1").await;
+    clean(&plain, &canary, "no-JS save").await;
+    plain.quit().await;
+    browser.quit().await;
+
+    assert!(
+        !server.log_text().contains(&canary),
+        "the secret is in the server log"
+    );
+}
+
+/// A client that does not follow redirects, so each answer is seen as sent.
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Signs in over plain HTTP; answers the `Cookie` header value of the session.
+async fn http_sign_in(client: &reqwest::Client, base: &str, token: &str) -> String {
+    let answer = client
+        .post(format!("{base}/console/sign-in"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(answer.status(), 303);
+    let set = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// The CSRF token in a page.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_refuses_forged_and_cross_site_requests() {
+    let server = Server::start();
+    let base = server.url.trim_end_matches('/').to_owned();
+    server.run(&["project", "create", "acme"]).ok();
+    let authfile = server.scratch("auth.json").display().to_string();
+    server
+        .run(&[
+            "location", "create", "here", "--kind", "docker", "--path", &authfile,
+        ])
+        .ok();
+    server
+        .cli(&[
+            "pullsecret",
+            "create",
+            "--project",
+            "acme",
+            "--location",
+            "here",
+            "--name",
+            "reg",
+            "--server",
+            "ghcr.io",
+            "--username",
+            "u",
+            "--password-stdin",
+        ])
+        .stdin("s3cret")
+        .run()
+        .ok();
+    let admin = std::fs::read_to_string(server.data_dir.join("admin.token")).unwrap();
+    let client = http();
+    let cookie = http_sign_in(&client, &base, admin.trim()).await;
+
+    // Every page carries the security headers and is not cached.
+    let page = client
+        .get(format!("{base}/console/p/acme/registries/here/reg"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let h = page.headers().clone();
+    assert_eq!(
+        h["content-security-policy"],
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["cache-control"], "no-store");
+    let body = page.text().await.unwrap();
+    let csrf = csrf_of(&body);
+    assert!(!body.contains("<script>"), "inline script");
+    let delete = format!("{base}/console/p/acme/registries/here/reg/delete");
+    let still_there = || {
+        server.run(&[
+            "pullsecret",
+            "get",
+            "reg",
+            "--project",
+            "acme",
+            "--location",
+            "here",
+        ])
+    };
+
+    // A post without the CSRF token, with another session's token, or from another origin.
+    for (form, origin) in [
+        (vec![], None),
+        (vec![("csrf", "forged")], None),
+        (vec![("csrf", csrf.as_str())], Some("http://evil.example")),
+    ] {
+        let mut request = client.post(&delete).header("cookie", &cookie).form(&form);
+        if let Some(o) = origin {
+            request = request.header("origin", o);
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), 403, "{form:?} {origin:?}");
+        still_there().ok();
+    }
+
+    // The session cookie never authorizes an RPC call, whatever the content type.
+    for content_type in ["application/json", "application/x-www-form-urlencoded"] {
+        let answer = client
+            .post(format!("{base}/pullSecret.list"))
+            .header("cookie", &cookie)
+            .header("content-type", content_type)
+            .body(r#"{"project":"acme"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401, "{content_type}");
+    }
+
+    // A viewer's forged post, with its own valid CSRF token, is refused by the API's rule.
+    let viewer = server
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            "v",
+            "--role",
+            "viewer",
+            "--project",
+            "acme",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let viewer_cookie = http_sign_in(&client, &base, viewer["secret"].as_str().unwrap()).await;
+    let viewer_page = client
+        .get(format!("{base}/console/p/acme/registries/here/reg"))
+        .header("cookie", &viewer_cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!viewer_page.contains("id=\"delete\""));
+    let answer = client
+        .post(&delete)
+        .header("cookie", &viewer_cookie)
+        .form(&[("csrf", csrf_of(&viewer_page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+    still_there().ok();
+
+    // A puller sees nothing.
+    let puller = server
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            "p",
+            "--role",
+            "puller",
+            "--project",
+            "acme",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let puller_cookie = http_sign_in(&client, &base, puller["secret"].as_str().unwrap()).await;
+    let answer = client
+        .get(format!("{base}/console/p/acme/registries"))
+        .header("cookie", &puller_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+
+    // The admin's own post with its token works (plain HTML form, no script): delete, 303.
+    let answer = client
+        .post(&delete)
+        .header("cookie", &cookie)
+        .header("origin", &base)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    assert_ne!(still_there().code, Some(0));
+
+    // Sign-out deletes the session: the old cookie no longer opens a page.
+    let home = client
+        .get(format!("{base}/console/p/acme/deployments"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let answer = client
+        .post(format!("{base}/console/sign-out"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf_of(&home))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    let answer = client
+        .get(format!("{base}/console/p/acme/registries"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    assert!(answer.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/console/sign-in"));
+
+    // `GET /` sends people to the console and API clients keep their JSON answer.
+    let root = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(root.status(), 303);
+    let root = client
+        .get(format!("{base}/"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        root.json::<Value>().await.unwrap()["error"]["code"],
+        "unknown_method"
+    );
+}
