@@ -156,7 +156,9 @@ impl From<StoreError> for ApiError {
                     "the database is unavailable; retry later",
                 )
             }
-            StoreError::Schema(_) | StoreError::Backend(_) => ApiError::internal(&e),
+            StoreError::Schema(_) | StoreError::Backend(_) | StoreError::SqliteRead(_) => {
+                ApiError::internal(&e)
+            }
         }
     }
 }

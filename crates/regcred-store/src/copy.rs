@@ -410,7 +410,7 @@ mod tests {
     /// table or column added by a later migration fails here before it is silently left behind.
     #[tokio::test]
     async fn copy_covers_every_sqlite_table_and_column() {
-        let store = SqliteStore::in_memory().await.unwrap();
+        let store = SqliteStore::temporary().await.unwrap();
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table'
              AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name",

@@ -54,6 +54,15 @@ pub enum StoreError {
     Unavailable { target: String, reason: String },
     #[error("database error")]
     Backend(#[source] sqlx::Error),
+    /// An error of the SQLite store's read path (`sqlite/reader.rs`).
+    #[error("database error")]
+    SqliteRead(#[source] rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::SqliteRead(e)
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

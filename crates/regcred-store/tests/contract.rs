@@ -17,7 +17,7 @@
 //!
 //! ## Backends
 //!
-//! SQLite in a file and in memory, and PostgreSQL: each PostgreSQL check gets a database of its
+//! SQLite (a file) and PostgreSQL: each PostgreSQL check gets a database of its
 //! own (`regcred_testkit::PostgresDb`, on `REGCRED_TEST_POSTGRES_URL`, default the loopback
 //! server `scripts/setup` provides), dropped when the check ends, so checks run in parallel. An
 //! unreachable server fails the PostgreSQL checks; they never skip silently. List ordering is
@@ -69,13 +69,6 @@ async fn sqlite_file() -> Option<Fixture> {
         .await
         .expect("open SQLite file store");
     Some(Fixture::new(store, dir))
-}
-
-async fn sqlite_memory() -> Option<Fixture> {
-    let store = SqliteStore::in_memory()
-        .await
-        .expect("open in-memory SQLite store");
-    Some(Fixture::new(store, ()))
 }
 
 async fn postgres() -> Option<Fixture> {
@@ -170,7 +163,6 @@ macro_rules! contract_suite {
 }
 
 contract_suite!(sqlite_file => sqlite_file);
-contract_suite!(sqlite_memory => sqlite_memory);
 contract_suite!(postgres => postgres);
 
 // ---------------------------------------------------------------------------------------------

@@ -199,7 +199,7 @@ async fn a_copy_reads_back_the_same_and_continues_where_the_source_stopped() {
 
 #[tokio::test]
 async fn a_target_with_any_row_is_refused_and_left_as_it_was() {
-    let source = SqliteStore::in_memory().await.unwrap();
+    let source = SqliteStore::temporary().await.unwrap();
     fill(&source).await;
     let db = PostgresDb::create().await;
     let target = PostgresStore::connect(db.url()).await.unwrap();

@@ -4,7 +4,7 @@
 //! with `StoreError::Schema` instead of being misread (the bookkeeping table is read with plain
 //! SQL, since the store trait deliberately does not expose it). Sharing: two stores opened on
 //! one file — as during a restart that overlaps the old process — both migrate it once and keep
-//! writing without "database is locked" errors, and in-memory stores never share data.
+//! writing without "database is locked" errors, and temporary stores never share data.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -194,9 +194,9 @@ async fn two_stores_on_one_file_do_not_fail_with_database_is_locked() {
 }
 
 #[tokio::test]
-async fn in_memory_stores_are_independent() {
-    let a = SqliteStore::in_memory().await.unwrap();
-    let b = SqliteStore::in_memory().await.unwrap();
+async fn temporary_stores_are_independent() {
+    let a = SqliteStore::temporary().await.unwrap();
+    let b = SqliteStore::temporary().await.unwrap();
     a.create_project(&project("alpha"), &audit()).await.unwrap();
     assert_eq!(a.list_projects().await.unwrap(), vec![project("alpha")]);
     assert_eq!(b.list_projects().await.unwrap(), vec![]);

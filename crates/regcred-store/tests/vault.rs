@@ -32,7 +32,7 @@ fn random_hex(bytes: usize) -> String {
 }
 
 async fn memory_store() -> SqliteStore {
-    SqliteStore::in_memory().await.unwrap()
+    SqliteStore::temporary().await.unwrap()
 }
 
 /// A store with project `alpha` and location `gke.one`, ready for pull secrets.

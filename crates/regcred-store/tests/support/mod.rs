@@ -113,7 +113,7 @@ pub fn error_kind(e: &StoreError) -> &'static str {
         StoreError::LocationTaken => "location_taken",
         StoreError::Schema(_) => "schema",
         StoreError::Unavailable { .. } => "unavailable",
-        StoreError::Backend(_) => "backend",
+        StoreError::Backend(_) | StoreError::SqliteRead(_) => "backend",
     }
 }
 

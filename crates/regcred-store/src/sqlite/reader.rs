@@ -1,0 +1,121 @@
+//! The SQLite store's read path for the reads every API request makes — the caller's token, a
+//! pull secret or a page of them, and what their views show (referrers, deliveries, minted
+//! state, the resolution index's generation): synchronous rusqlite connections opened read-only
+//! on the store's file, kept in a small pool, each read run whole on a blocking thread.
+//!
+//! sqlx's SQLite driver runs every connection on a thread of its own and hands each statement
+//! and each row across threads; on these reads that hand-off, not SQLite, was most of a
+//! request's cost (README "Performance"). Here a read costs one hand-off whatever it returns.
+//! Writes stay on sqlx under the store's lock: in WAL mode readers run beside the writer and a
+//! statement sees every transaction committed before it started.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Sqlite;
+
+use crate::{Result, StoreError};
+
+/// Idle connections kept for the next read; a burst beyond them opens more and closes them after.
+const IDLE: usize = 16;
+
+/// Read-only connections to one database file.
+pub(super) struct Reader {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Reader {
+    pub(super) fn new(path: PathBuf) -> Arc<Reader> {
+        Arc::new(Reader {
+            path,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `read` on a pooled connection on a blocking thread.
+    pub(super) async fn read<T, F>(self: &Arc<Self>, read: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let reader = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let connection = reader.take()?;
+            let answer = read(&connection);
+            reader.give_back(connection);
+            answer
+        })
+        .await
+        .map_err(|e| StoreError::Schema(format!("a store read stopped: {e}")))?
+    }
+
+    fn take(&self) -> Result<Connection> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match idle {
+            Some(connection) => Ok(connection),
+            None => {
+                let connection = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                connection.busy_timeout(Duration::from_secs(10))?;
+                Ok(connection)
+            }
+        }
+    }
+
+    fn give_back(&self, connection: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE {
+            idle.push(connection);
+        }
+    }
+}
+
+/// A value of a column that both drivers decode.
+pub(super) trait Column:
+    for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite> + rusqlite::types::FromSql
+{
+}
+
+impl<T> Column for T where
+    T: for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite> + rusqlite::types::FromSql
+{
+}
+
+/// A row read by column name, from either driver, so that each record has one decoder.
+pub(super) trait Columns {
+    fn col<T: Column>(&self, name: &str) -> Result<T>;
+}
+
+impl Columns for SqliteRow {
+    fn col<T: Column>(&self, name: &str) -> Result<T> {
+        Ok(sqlx::Row::try_get(self, name)?)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn col<T: Column>(&self, name: &str) -> Result<T> {
+        Ok(self.get(name)?)
+    }
+}
+
+/// Runs `sql` with `binds` and decodes every row.
+pub(super) fn rows<T, B: rusqlite::ToSql>(
+    connection: &Connection,
+    sql: &str,
+    binds: &[B],
+    decode: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(binds))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
