@@ -264,6 +264,24 @@ pub trait Store: Send + Sync + 'static {
     /// The minted state of those of `pull_secret_ids` that have one, ordered by id: one read for
     /// a whole page of pull secrets.
     async fn minted_of(&self, pull_secret_ids: &[String]) -> Result<Vec<MintedRecord>>;
+    /// The referrers and deliveries of `pull_secret_ids`, and the minted state of `minting` (those
+    /// of them whose kind mints; none read when empty): what a page of pull-secret views shows
+    /// besides the rows. A backend that can answers it in one snapshot with one round trip to
+    /// its database; this default makes the three reads.
+    async fn pull_secret_facts(
+        &self,
+        pull_secret_ids: &[String],
+        minting: &[String],
+    ) -> Result<PullSecretFacts> {
+        Ok(PullSecretFacts {
+            references: self.references_of(pull_secret_ids).await?,
+            minted: match minting.is_empty() {
+                true => Vec::new(),
+                false => self.minted_of(minting).await?,
+            },
+            deliveries: self.deliveries_of(pull_secret_ids).await?,
+        })
+    }
 
     // ---- aggregates (for `/metrics`: a bounded number of rows whatever the data size) ----
     /// Pull secrets per kind, ordered by kind; kinds without pull secrets are absent.

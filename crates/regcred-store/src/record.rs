@@ -242,6 +242,20 @@ pub struct PullSecretKeys {
     pub keys: Vec<PullSecretKey>,
 }
 
+/// What the views of a page of pull secrets show besides their rows, read together
+/// ([`Store::pull_secret_facts`]), each part ordered as its own read orders it.
+///
+/// [`Store::pull_secret_facts`]: crate::Store::pull_secret_facts
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullSecretFacts {
+    /// As [`Store::references_of`](crate::Store::references_of).
+    pub references: Vec<(String, ReferrerRecord)>,
+    /// As [`Store::minted_of`](crate::Store::minted_of), of the minting ones only.
+    pub minted: Vec<MintedRecord>,
+    /// As [`Store::deliveries_of`](crate::Store::deliveries_of).
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
 /// The owners (pull secrets, deployments) of a location written since a change sequence number,
 /// each once, and the last sequence number read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,7 +5,6 @@
 mod reader;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,7 +23,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     write: Mutex<()>,
     /// The read path of the reads every request makes.
-    reader: Arc<Reader>,
+    reader: Reader,
     /// The directory of a [`SqliteStore::temporary`] store, removed with it.
     _temporary: Option<tempfile::TempDir>,
 }
@@ -632,6 +631,42 @@ fn sorted_ids(ids: &[String]) -> Vec<&str> {
     ids
 }
 
+/// The batch reads of a page's views (`{}`: the marks of the `IN` list).
+const SELECT_REFERENCES_IN: &str = "SELECT pull_secret_id, referrer_kind, referrer_name
+    FROM pull_secret_refs WHERE pull_secret_id IN ({})
+    ORDER BY pull_secret_id, referrer_kind, referrer_name";
+const SELECT_DELIVERIES_IN: &str =
+    "SELECT * FROM deliveries WHERE owner_id IN ({}) ORDER BY owner_id, location, target";
+const SELECT_MINTED_IN: &str =
+    "SELECT * FROM minted_credentials WHERE pull_secret_id IN ({}) ORDER BY pull_secret_id";
+
+/// A reference as [`Store::references_of`] answers it.
+fn referrer_row(r: &impl Columns) -> Result<(String, ReferrerRecord)> {
+    Ok((
+        r.col("pull_secret_id")?,
+        ReferrerRecord {
+            kind: r.col("referrer_kind")?,
+            name: r.col("referrer_name")?,
+        },
+    ))
+}
+
+/// [`SqliteStore::fetch_in`] on the read path: `sql` for `ids` in chunks of [`IN_CHUNK`], in id
+/// order, each row decoded by `decode`.
+fn rows_in<T>(
+    c: &rusqlite::Connection,
+    sql: &str,
+    ids: &[String],
+    decode: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for chunk in sorted_ids(ids).chunks(IN_CHUNK) {
+        let sql = sql.replace("{}", &marks(chunk.len()));
+        out.extend(rows(c, &sql, chunk, &decode)?);
+    }
+    Ok(out)
+}
+
 fn delivery_row(r: &impl Columns) -> Result<DeliveryRecord> {
     Ok(DeliveryRecord {
         location: r.col("location")?,
@@ -648,32 +683,8 @@ fn delivery_row(r: &impl Columns) -> Result<DeliveryRecord> {
 
 impl SqliteStore {
     /// Runs `read` on the read path (`sqlite/reader.rs`).
-    async fn read<T, F>(&self, read: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
-    {
-        self.reader.read(read).await
-    }
-
-    /// [`SqliteStore::fetch_in`] on the read path: `sql` for `ids` in chunks, each row decoded by
-    /// `decode`, in one read.
-    async fn read_in<T: Send + 'static>(
-        &self,
-        sql: &'static str,
-        ids: &[String],
-        decode: fn(&rusqlite::Row<'_>) -> Result<T>,
-    ) -> Result<Vec<T>> {
-        let ids: Vec<String> = sorted_ids(ids).into_iter().map(str::to_owned).collect();
-        self.read(move |c| {
-            let mut out = Vec::new();
-            for chunk in ids.chunks(IN_CHUNK) {
-                let sql = sql.replace("{}", &marks(chunk.len()));
-                out.extend(rows(c, &sql, chunk, decode)?);
-            }
-            Ok(out)
-        })
-        .await
+    fn read<T>(&self, read: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
+        self.reader.read(read)
     }
 
     /// Runs a [`list_sql`] statement.
@@ -950,24 +961,17 @@ impl Store for SqliteStore {
         location: &str,
         name: &str,
     ) -> Result<Option<PullSecretRecord>> {
-        let binds = [project, location, name].map(str::to_owned);
-        self.read(move |c| {
-            let sql = format!(
-                "SELECT {PULL_SECRET_COLUMNS} FROM pull_secrets
-                 WHERE project = ?1 AND location = ?2 AND name = ?3"
-            );
-            Ok(rows(c, &sql, &binds, |r| pull_secret_row(r))?.pop())
-        })
-        .await
+        let sql = format!(
+            "SELECT {PULL_SECRET_COLUMNS} FROM pull_secrets
+             WHERE project = ?1 AND location = ?2 AND name = ?3"
+        );
+        let binds = [project, location, name];
+        self.read(|c| Ok(rows(c, &sql, &binds, |r| pull_secret_row(r))?.pop()))
     }
 
     async fn get_pull_secret_by_id(&self, id: &str) -> Result<Option<PullSecretRecord>> {
-        let binds = [id.to_owned()];
-        self.read(move |c| {
-            let sql = format!("SELECT {PULL_SECRET_COLUMNS} FROM pull_secrets WHERE id = ?1");
-            Ok(rows(c, &sql, &binds, |r| pull_secret_row(r))?.pop())
-        })
-        .await
+        let sql = format!("SELECT {PULL_SECRET_COLUMNS} FROM pull_secrets WHERE id = ?1");
+        self.read(|c| Ok(rows(c, &sql, &[id], |r| pull_secret_row(r))?.pop()))
     }
 
     async fn list_pull_secrets(
@@ -991,8 +995,7 @@ impl Store for SqliteStore {
             page.after,
             Some(page.limit),
         );
-        self.read(move |c| rows(c, &sql, &binds, |r| pull_secret_row(r)))
-            .await
+        self.read(|c| rows(c, &sql, &binds, |r| pull_secret_row(r)))
     }
 
     async fn list_pull_secrets_of_kinds(&self, kinds: &[&str]) -> Result<Vec<PullSecretRecord>> {
@@ -1025,12 +1028,11 @@ impl Store for SqliteStore {
     }
 
     async fn pull_secret_generation(&self, project: &str, location: &str) -> Result<i64> {
-        let binds = [project, location].map(str::to_owned);
-        self.read(move |c| {
+        let binds = [project, location];
+        self.read(|c| {
             let generation = rows(c, SELECT_GENERATION, &binds, |r| r.col("generation"))?;
             Ok(generation.first().copied().unwrap_or(0))
         })
-        .await
     }
 
     async fn pull_secret_keys(&self, project: &str, location: &str) -> Result<PullSecretKeys> {
@@ -1186,21 +1188,11 @@ impl Store for SqliteStore {
         &self,
         pull_secret_ids: &[String],
     ) -> Result<Vec<(String, ReferrerRecord)>> {
-        self.read_in(
-            "SELECT pull_secret_id, referrer_kind, referrer_name FROM pull_secret_refs
-             WHERE pull_secret_id IN ({}) ORDER BY pull_secret_id, referrer_kind, referrer_name",
-            pull_secret_ids,
-            |r| {
-                Ok((
-                    r.col("pull_secret_id")?,
-                    ReferrerRecord {
-                        kind: r.col("referrer_kind")?,
-                        name: r.col("referrer_name")?,
-                    },
-                ))
-            },
-        )
-        .await
+        self.read(|c| {
+            rows_in(c, SELECT_REFERENCES_IN, pull_secret_ids, |r| {
+                referrer_row(r)
+            })
+        })
     }
 
     async fn put_deployment(
@@ -1431,12 +1423,7 @@ impl Store for SqliteStore {
     }
 
     async fn deliveries_of(&self, owner_ids: &[String]) -> Result<Vec<DeliveryRecord>> {
-        self.read_in(
-            "SELECT * FROM deliveries WHERE owner_id IN ({}) ORDER BY owner_id, location, target",
-            owner_ids,
-            |r| delivery_row(r),
-        )
-        .await
+        self.read(|c| rows_in(c, SELECT_DELIVERIES_IN, owner_ids, |r| delivery_row(r)))
     }
 
     async fn deliveries_at(
@@ -1574,14 +1561,13 @@ impl Store for SqliteStore {
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        let binds = [id.to_owned()];
-        self.read(move |c| {
+        let binds = [id];
+        self.read(|c| {
             Ok(rows(c, "SELECT * FROM tokens WHERE id = ?1", &binds, |r| {
                 token_row(r)
             })?
             .pop())
         })
-        .await
     }
 
     async fn list_tokens(&self, project: Option<&str>) -> Result<Vec<TokenRecord>> {
@@ -1745,13 +1731,29 @@ impl Store for SqliteStore {
     }
 
     async fn minted_of(&self, pull_secret_ids: &[String]) -> Result<Vec<MintedRecord>> {
-        self.read_in(
-            "SELECT * FROM minted_credentials WHERE pull_secret_id IN ({})
-             ORDER BY pull_secret_id",
-            pull_secret_ids,
-            |r| minted_row(r),
-        )
-        .await
+        self.read(|c| rows_in(c, SELECT_MINTED_IN, pull_secret_ids, |r| minted_row(r)))
+    }
+
+    async fn pull_secret_facts(
+        &self,
+        pull_secret_ids: &[String],
+        minting: &[String],
+    ) -> Result<PullSecretFacts> {
+        // One read transaction: the three reads see one snapshot and take the read lock once.
+        self.read(|c| {
+            let snapshot = c.unchecked_transaction()?;
+            let facts = PullSecretFacts {
+                references: rows_in(c, SELECT_REFERENCES_IN, pull_secret_ids, |r| {
+                    referrer_row(r)
+                })?,
+                minted: rows_in(c, SELECT_MINTED_IN, minting, |r| minted_row(r))?,
+                deliveries: rows_in(c, SELECT_DELIVERIES_IN, pull_secret_ids, |r| {
+                    delivery_row(r)
+                })?,
+            };
+            snapshot.commit()?;
+            Ok(facts)
+        })
     }
 
     async fn count_pull_secrets_by_kind(&self) -> Result<Vec<PullSecretCount>> {
@@ -1933,7 +1935,6 @@ mod tests {
                     .collect::<rusqlite::Result<Vec<String>>>()?;
                 Ok(details)
             })
-            .await
             .unwrap()
     }
 
@@ -2055,20 +2056,11 @@ mod tests {
             }
         }
         for (sql, index) in [
-            (
-                "SELECT * FROM deliveries WHERE owner_id IN (?, ?) ORDER BY owner_id, location, target",
-                "deliveries_owner_order",
-            ),
-            (
-                "SELECT pull_secret_id, referrer_kind, referrer_name FROM pull_secret_refs
-                 WHERE pull_secret_id IN (?, ?) ORDER BY pull_secret_id, referrer_kind, referrer_name",
-                "sqlite_autoindex_pull_secret_refs",
-            ),
-            (
-                "SELECT * FROM minted_credentials WHERE pull_secret_id IN (?, ?) ORDER BY pull_secret_id",
-                "sqlite_autoindex_minted_credentials",
-            ),
+            (SELECT_DELIVERIES_IN, "deliveries_owner_order"),
+            (SELECT_REFERENCES_IN, "sqlite_autoindex_pull_secret_refs"),
+            (SELECT_MINTED_IN, "sqlite_autoindex_minted_credentials"),
         ] {
+            let sql = &sql.replace("{}", &marks(2));
             let steps = plan(&store, sql).await;
             assert_indexed(sql, &steps);
             assert!(steps.iter().any(|d| d.contains(index)), "{sql}: {steps:?}");

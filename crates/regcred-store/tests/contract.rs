@@ -2710,6 +2710,8 @@ async fn pages_walk_every_list_in_order_with_items_added_between_pages(store: &d
     );
 }
 
+/// The batch reads of a page's views (`references_of`, `deliveries_of`, `minted_of`, and the three
+/// at once, `pull_secret_facts`) answer what the single reads do, in id order, for any count.
 async fn batch_reads_answer_what_the_single_reads_do(store: &dyn Store) {
     seed_for_deployments(store).await;
     store
@@ -2774,7 +2776,24 @@ async fn batch_reads_answer_what_the_single_reads_do(store: &dyn Store) {
     assert_eq!(deliveries.len(), 3);
     assert_eq!(store.references_of(&ids).await.unwrap(), references);
     assert_eq!(store.deliveries_of(&ids).await.unwrap(), deliveries);
-    assert_eq!(store.minted_of(&ids).await.unwrap(), vec![minted]);
+    assert_eq!(store.minted_of(&ids).await.unwrap(), vec![minted.clone()]);
+    // The three together, minted state only of the ids named as minting.
+    assert_eq!(
+        store.pull_secret_facts(&ids, &ids).await.unwrap(),
+        regcred_store::PullSecretFacts {
+            references: references.clone(),
+            minted: vec![minted],
+            deliveries: deliveries.clone(),
+        }
+    );
+    assert_eq!(
+        store
+            .pull_secret_facts(&ids, &["ps_1".to_owned()])
+            .await
+            .unwrap()
+            .minted,
+        vec![]
+    );
     let at_a: Vec<DeliveryRecord> = store
         .list_deliveries(Some("gke.one"), None)
         .await
@@ -2798,11 +2817,17 @@ async fn batch_reads_answer_what_the_single_reads_do(store: &dyn Store) {
     assert_eq!(store.references_of(&[]).await.unwrap(), vec![]);
     assert_eq!(store.deliveries_of(&[]).await.unwrap(), vec![]);
     assert_eq!(store.minted_of(&[]).await.unwrap(), vec![]);
+    assert_eq!(
+        store.pull_secret_facts(&[], &[]).await.unwrap(),
+        regcred_store::PullSecretFacts::default()
+    );
 
     // More ids than one statement binds: every answer still comes, in id order.
     let many: Vec<String> = (0..1200).map(|i| format!("ps_{i:04}")).chain(ids).collect();
     assert_eq!(store.references_of(&many).await.unwrap(), references);
     assert_eq!(store.deliveries_of(&many).await.unwrap(), deliveries);
+    let facts = store.pull_secret_facts(&many, &[]).await.unwrap();
+    assert_eq!((facts.references, facts.deliveries), (references, deliveries));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -29,14 +29,21 @@ fn status(r: regcred_store::DeliveryRecord) -> Result<DeliveryStatus, ApiError> 
     })
 }
 
-/// The delivery states of every owner of a page (pull secrets or deployments) at once, by owner id (owners without deliveries are
-/// absent): one read whatever the page's length.
+/// The delivery states of every owner of a page (pull secrets or deployments) at once, by owner
+/// id (owners without deliveries are absent): one read whatever the page's length.
 pub async fn statuses_of(
     state: &AppState,
     owner_ids: &[String],
 ) -> Result<HashMap<String, Vec<DeliveryStatus>>, ApiError> {
+    statuses(state.store().deliveries_of(owner_ids).await?)
+}
+
+/// Delivery rows as the API shows them, by owner id.
+pub fn statuses(
+    rows: Vec<regcred_store::DeliveryRecord>,
+) -> Result<HashMap<String, Vec<DeliveryStatus>>, ApiError> {
     let mut by_owner: HashMap<String, Vec<DeliveryStatus>> = HashMap::new();
-    for r in state.store().deliveries_of(owner_ids).await? {
+    for r in rows {
         let owner = r.owner_id.clone();
         by_owner.entry(owner).or_default().push(status(r)?);
     }

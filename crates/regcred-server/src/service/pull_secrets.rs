@@ -197,34 +197,32 @@ fn new_revision(
 }
 
 /// [`describe`] for a whole page of records, in their order: the referrers, minted states and
-/// deliveries of every record come in one read each, whatever the page's length.
+/// deliveries of every record come in one read, whatever the page's length.
 pub async fn describe_page(
     state: &AppState,
     records: Vec<PullSecretRecord>,
 ) -> Result<Vec<PullSecret>, ApiError> {
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-    let mut used: HashMap<String, Vec<Referrer>> = HashMap::new();
-    for (id, r) in state.store().references_of(&ids).await? {
-        used.entry(id).or_default().push(Referrer {
-            kind: r.kind,
-            name: r.name,
-        });
-    }
     // Only kinds that mint have minted state: most pages need no read for it.
     let minting: Vec<String> = records
         .iter()
         .filter(|r| MINTING_KINDS.iter().any(|k| k.as_str() == r.kind))
         .map(|r| r.id.clone())
         .collect();
-    let minted_rows = match minting.is_empty() {
-        true => Vec::new(),
-        false => state.store().minted_of(&minting).await?,
-    };
-    let mut minted: HashMap<String, MintedRecord> = minted_rows
+    let facts = state.store().pull_secret_facts(&ids, &minting).await?;
+    let mut used: HashMap<String, Vec<Referrer>> = HashMap::new();
+    for (id, r) in facts.references {
+        used.entry(id).or_default().push(Referrer {
+            kind: r.kind,
+            name: r.name,
+        });
+    }
+    let mut minted: HashMap<String, MintedRecord> = facts
+        .minted
         .into_iter()
         .map(|m| (m.pull_secret_id.clone(), m))
         .collect();
-    let mut deliveries = crate::service::deliveries::statuses_of(state, &ids).await?;
+    let mut deliveries = crate::service::deliveries::statuses(facts.deliveries)?;
     let mut page = Vec::with_capacity(records.len());
     for r in records {
         let minted = minted.remove(&r.id).filter(|m| m.revision == r.revision);

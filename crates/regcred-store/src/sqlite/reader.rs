@@ -1,26 +1,32 @@
 //! The SQLite store's read path for the reads every API request makes — the caller's token, a
 //! pull secret or a page of them, and what their views show (referrers, deliveries, minted
 //! state, the resolution index's generation): synchronous rusqlite connections opened read-only
-//! on the store's file, kept in a small pool, each read run whole on a blocking thread.
+//! on the store's file, kept in a small pool, each read run on the calling thread.
 //!
 //! sqlx's SQLite driver runs every connection on a thread of its own and hands each statement
-//! and each row across threads; on these reads that hand-off, not SQLite, was most of a
-//! request's cost (README "Performance"). Here a read costs one hand-off whatever it returns.
-//! Writes stay on sqlx under the store's lock: in WAL mode readers run beside the writer and a
-//! statement sees every transaction committed before it started.
+//! and each row across threads; a blocking thread per read (`spawn_blocking`) hands off once
+//! per read. On these reads the hand-off, not SQLite, was most of a request's cost: the thread
+//! switches took over half of the CPU under load (README "Performance"). Each read here is one
+//! statement an index answers, bounded by a page (at most 1000 items, read in chunks of 500),
+//! which SQLite serves from its page cache in microseconds — less than one hand-off — so it runs
+//! on the async worker that asked. Unbounded reads (a whole location for a delivery pass) and
+//! every write stay on sqlx. In WAL mode these readers never wait for the writer (only a
+//! database recovering from a crash makes a reader wait, once), and a statement sees every
+//! transaction committed before it started.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Sqlite;
 
-use crate::{Result, StoreError};
+use crate::Result;
 
-/// Idle connections kept for the next read; a burst beyond them opens more and closes them after.
-const IDLE: usize = 16;
+/// Idle connections kept for the next read: one per async worker is what reads need; more only
+/// when a worker's read overlaps a blocking thread's.
+const IDLE: usize = 8;
 
 /// Read-only connections to one database file.
 pub(super) struct Reader {
@@ -29,28 +35,19 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    pub(super) fn new(path: PathBuf) -> Arc<Reader> {
-        Arc::new(Reader {
+    pub(super) fn new(path: PathBuf) -> Reader {
+        Reader {
             path,
             idle: Mutex::new(Vec::new()),
-        })
+        }
     }
 
-    /// Runs `read` on a pooled connection on a blocking thread.
-    pub(super) async fn read<T, F>(self: &Arc<Self>, read: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
-        let reader = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let connection = reader.take()?;
-            let answer = read(&connection);
-            reader.give_back(connection);
-            answer
-        })
-        .await
-        .map_err(|e| StoreError::Schema(format!("a store read stopped: {e}")))?
+    /// Runs `read` on a pooled connection, on the calling thread.
+    pub(super) fn read<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let connection = self.take()?;
+        let answer = read(&connection);
+        self.give_back(connection);
+        answer
     }
 
     fn take(&self) -> Result<Connection> {
