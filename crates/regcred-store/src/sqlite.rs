@@ -749,12 +749,8 @@ impl Store for SqliteStore {
     }
 
     async fn get_project(&self, name: &str) -> Result<Option<ProjectRecord>> {
-        sqlx::query("SELECT * FROM projects WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| project_row(&r))
-            .transpose()
+        let sql = "SELECT * FROM projects WHERE name = ?1";
+        self.read(|c| Ok(rows(c, sql, &[name], |r| project_row(r))?.pop()))
     }
 
     async fn list_projects(&self) -> Result<Vec<ProjectRecord>> {
@@ -822,12 +818,8 @@ impl Store for SqliteStore {
     }
 
     async fn get_location(&self, name: &str) -> Result<Option<LocationRecord>> {
-        sqlx::query("SELECT * FROM locations WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| location_row(&r))
-            .transpose()
+        let sql = "SELECT * FROM locations WHERE name = ?1";
+        self.read(|c| Ok(rows(c, sql, &[name], |r| location_row(r))?.pop()))
     }
 
     async fn list_locations(&self) -> Result<Vec<LocationRecord>> {

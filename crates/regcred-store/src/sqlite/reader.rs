@@ -1,6 +1,6 @@
-//! The SQLite store's read path for the reads every API request makes — the caller's token, a
-//! pull secret or a page of them, and what their views show (referrers, deliveries, minted
-//! state, the resolution index's generation): synchronous rusqlite connections opened read-only
+//! The SQLite store's read path for the reads every API request makes — the caller's token, the
+//! project and location it names, a pull secret or a page of them and what their views show
+//! (referrers, deliveries, minted state), the resolution index's generation: synchronous rusqlite connections opened read-only
 //! on the store's file, kept in a small pool, each read run on the calling thread.
 //!
 //! sqlx's SQLite driver runs every connection on a thread of its own and hands each statement
