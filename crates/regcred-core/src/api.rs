@@ -291,6 +291,11 @@ pub struct PullSecretCreate {
     /// Check that this image can be pulled (implies `verify`).
     #[serde(default)]
     pub image: Option<String>,
+    /// Rotate the existing pull secret keeping its secret: the spec leaves every secret field
+    /// out and changes neither the kind nor the server (the secret never goes to another
+    /// registry); the rest of the spec replaces the current one.
+    #[serde(default)]
+    pub keep_secret: bool,
 }
 
 /// `pullSecret.test`: validates a pull secret's spec as `pullSecret.create` would and, when

@@ -1383,3 +1383,73 @@ async fn pull_secret_test_validates_like_create_and_stores_nothing() {
         "nothing audited"
     );
 }
+
+/// `keepSecret`: a rotation that leaves the secret out keeps the stored one (same fingerprint,
+/// next revision) while the rest of the spec changes; it is refused when the spec brings a
+/// secret, when nothing exists to keep, when the pull secret is public, and when the kind or the
+/// server would change — the secret never goes to another registry.
+#[tokio::test]
+async fn a_rotation_keeps_the_secret_for_the_same_kind_and_server_only() {
+    let fx = acme().await;
+    let first = fx
+        .create_pull_secret(
+            &fx.admin,
+            "acme",
+            "app",
+            basic("registry.example.com", "ci", "pw-1"),
+        )
+        .await;
+    let keep = |name: &str, spec: Value| json!({ "project": "acme", "location": LOCATION, "name": name, "spec": spec, "keepSecret": true });
+    let kept = fx
+        .call(
+            "pullSecret.create",
+            &fx.admin,
+            keep(
+                "app",
+                json!({"server": "registry.example.com", "username": "ci-2"}),
+            ),
+        )
+        .await;
+    let kept = &kept.ok()["pullSecret"];
+    assert_eq!(kept["revision"], 2);
+    assert_eq!(kept["username"], "ci-2");
+    assert_eq!(kept["fingerprint"], first["fingerprint"], "the same secret");
+
+    for (name, spec, status, code) in [
+        (
+            "app",
+            json!({"server": "registry.example.com", "username": "ci", "password": "new"}),
+            400,
+            "conflicting_fields",
+        ),
+        (
+            "app",
+            json!({"server": "evil.example.com", "username": "ci"}),
+            400,
+            "conflicting_fields",
+        ),
+        (
+            "app",
+            json!({"server": "ghcr.io", "username": "ci"}),
+            400,
+            "conflicting_fields",
+        ),
+        (
+            "missing",
+            json!({"server": "registry.example.com", "username": "ci"}),
+            400,
+            "not_found",
+        ),
+    ] {
+        let refused = fx
+            .call("pullSecret.create", &fx.admin, keep(name, spec))
+            .await;
+        let error = refused.expect_err(status, code);
+        assert_eq!(error["items"][0]["field"], "keepSecret", "{error}");
+    }
+    let unchanged = fx
+        .call("pullSecret.get", &fx.admin, at("acme", "app"))
+        .await;
+    assert_eq!(unchanged.ok()["revision"], 2, "refusals write nothing");
+    assert_eq!(unchanged.ok()["server"], "registry.example.com");
+}

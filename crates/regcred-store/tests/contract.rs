@@ -2827,7 +2827,10 @@ async fn batch_reads_answer_what_the_single_reads_do(store: &dyn Store) {
     assert_eq!(store.references_of(&many).await.unwrap(), references);
     assert_eq!(store.deliveries_of(&many).await.unwrap(), deliveries);
     let facts = store.pull_secret_facts(&many, &[]).await.unwrap();
-    assert_eq!((facts.references, facts.deliveries), (references, deliveries));
+    assert_eq!(
+        (facts.references, facts.deliveries),
+        (references, deliveries)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -599,6 +599,10 @@ pub struct PullSecretCreateArgs {
     /// Check that this image can be pulled with them (implies --verify).
     #[arg(long)]
     pub image: Option<String>,
+    /// Rotate the existing pull secret keeping its stored secret: give no secret, and keep the
+    /// kind and server; the other options replace the current ones.
+    #[arg(long)]
+    pub keep_secret: bool,
 }
 
 /// The pull-secret kinds, as the API names them.

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::Kind;
+use super::{CredentialSpec, Kind};
 use crate::secret::Secret;
 
 const PASSWORD: &str = "password";
@@ -50,6 +50,29 @@ pub enum MaterialError {
 }
 
 impl Material {
+    /// For a rotation that keeps the secret: when `spec` carries no secret field at all, puts
+    /// this material into the field it came from (`password`, `token`, `secretAccessKey`,
+    /// `serviceAccountKey`) and answers `true`; a spec with a secret of its own is left as it
+    /// is (`false`). The caller decides whether the rest of the new spec may keep it.
+    pub fn keep_in(&self, spec: &mut CredentialSpec) -> bool {
+        let given = spec.password.is_some()
+            || spec.token.is_some()
+            || spec.secret_access_key.is_some()
+            || spec.service_account_key.is_some();
+        if given {
+            return false;
+        }
+        let slot = match self {
+            Material::None => return false,
+            Material::Password(_) | Material::AcrServicePrincipal { .. } => &mut spec.password,
+            Material::Token(_) => &mut spec.token,
+            Material::EcrAccessKey { .. } => &mut spec.secret_access_key,
+            Material::GcpServiceAccountKey(_) => &mut spec.service_account_key,
+        };
+        *slot = self.entry().map(|(_, secret)| secret.clone());
+        true
+    }
+
     /// The stored key and the secret under it; `None` for a public pull secret.
     fn entry(&self) -> Option<(&'static str, &Secret)> {
         match self {

@@ -131,7 +131,7 @@ fn is_account_id(s: &str) -> bool {
 }
 
 /// The `spec` object of `pullSecret.create`, exactly as sent. Unknown fields are refused.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CredentialSpec {

@@ -253,15 +253,17 @@ fn field_input(kind_id: &str, info: Option<&KindInfo>, f: &FieldInfo, st: &FormS
         .then(|| st.values.get(f.name).cloned())
         .flatten();
     let json_text = f.secret && f.description.contains("JSON");
+    // A rotation may leave the secret out: the current one is kept.
+    let required = f.required && !(f.secret && st.rotating.is_some());
     html! {
         div.field data-field=(f.name) {
             label for=(id) {
                 (f.name)
-                @if f.required { " " span.req aria-hidden="true" { "*" } span.sr { " (required)" } }
+                @if required { " " span.req aria-hidden="true" { "*" } span.sr { " (required)" } }
             }
             @if json_text {
                 textarea id=(id) name=(name) rows="6" autocomplete="off" spellcheck="false"
-                    aria-describedby=(described) aria-required=[f.required.then_some("true")]
+                    aria-describedby=(described) aria-required=[required.then_some("true")]
                     aria-invalid=[(!errors.is_empty()).then_some("true")] {}
                 label.file for=(format!("{id}-file")) { "or choose the key file" }
                 input id=(format!("{id}-file")) type="file" accept=".json,application/json"
@@ -269,18 +271,18 @@ fn field_input(kind_id: &str, info: Option<&KindInfo>, f: &FieldInfo, st: &FormS
             } @else if f.secret {
                 input id=(id) name=(name) type="password" autocomplete="new-password"
                     spellcheck="false" aria-describedby=(described)
-                    aria-required=[f.required.then_some("true")]
+                    aria-required=[required.then_some("true")]
                     aria-invalid=[(!errors.is_empty()).then_some("true")];
             } @else {
                 input id=(id) name=(name) type="text" value=[value] placeholder=[placeholder]
                     spellcheck="false" aria-describedby=(described)
-                    aria-required=[f.required.then_some("true")]
+                    aria-required=[required.then_some("true")]
                     aria-invalid=[(!errors.is_empty()).then_some("true")];
             }
             p.help id=(help_id) {
                 (f.description)
                 @if f.secret && st.rotating.is_some() {
-                    " — never shown; enter it again to rotate (regcred cannot keep the current one)"
+                    " — never shown; leave empty to keep the current one"
                 }
             }
             @if !errors.is_empty() {
@@ -364,9 +366,9 @@ fn form_page_markup(
     let body = html! {
         @if st.rotating.is_some() {
             p.notice {
-                "Rotating replaces the whole credential and bumps the revision. Secret fields are "
-                "never shown or filled in: regcred cannot keep the current secret, so enter it "
-                "(or the new one) again."
+                "Rotating replaces the credential and bumps the revision. Secret fields are never "
+                "shown or filled in: leave them empty to keep the current secret (for the same "
+                "registry type and server), or enter a new one."
             }
         }
         noscript {
@@ -399,6 +401,7 @@ fn form_page_markup(
                 input #name type="text" name="name" value=[st.name.as_deref()]
                     readonly[st.rotating.is_some()] spellcheck="false"
                     aria-describedby="name-help" placeholder="e.g. ghcr";
+                @if st.rotating.is_some() { input type="hidden" name="rotate" value="1"; }
                 p.help #name-help { "a DNS label: lowercase letters, digits and -" }
                 @for e in st.errors.iter().filter(|e| e.field.as_deref() == Some("name")) {
                     p.field-error role="alert" data-error-for="name" { (e.message) }
@@ -565,6 +568,13 @@ pub async fn save(
 ) -> Response {
     let mut request = credential_request(&project, &form);
     request["name"] = json!(form.text("name").unwrap_or_default());
+    // A rotation with every secret field left empty keeps the current secret.
+    let secret_given = request["spec"]
+        .as_object()
+        .is_some_and(|spec| spec.keys().any(|k| is_secret(k)));
+    if form.text("rotate").is_some() && !secret_given {
+        request["keepSecret"] = json!(true);
+    }
     // The image is Test Connection's; saving does not check.
     if let Some(o) = request.as_object_mut() {
         o.remove("image");

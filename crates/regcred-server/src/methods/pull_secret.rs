@@ -8,7 +8,7 @@ use regcred_core::api::{
     PullSecretList, PullSecretRef, PullSecretRender, PullSecretTest, PullSecretTested, Rendered,
 };
 use regcred_core::codes::ErrorCode;
-use regcred_core::credential::{self, Kind};
+use regcred_core::credential::{self, Credential, Kind, Material};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
 use regcred_store::{ListKey, ListPage, StoreError};
@@ -51,9 +51,20 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
     let kind = parse_kind(req.kind.as_deref())?;
     let check = req.verify || req.image.is_some();
     let input_server = req.spec.server.clone();
-    let credential = credential::validate(kind, req.spec).map_err(ApiError::fields)?;
-    let image = checks::validate_image(req.image.as_deref(), &credential.server, &req.name)?;
     let target = format!("{}/{}/{}", req.project, req.location, req.name);
+    let (credential, kept_from) = match req.keep_secret {
+        false => (
+            credential::validate(kind, req.spec).map_err(ApiError::fields)?,
+            None,
+        ),
+        true => {
+            ctx.require_audited(Permission::WriteSecrets, Some(&req.project), &target)
+                .await?;
+            let (credential, revision) = keep_secret(&ctx, &req, kind).await?;
+            (credential, Some(revision))
+        }
+    };
+    let image = checks::validate_image(req.image.as_deref(), &credential.server, &req.name)?;
     ctx.require_audited(Permission::WriteSecrets, Some(&req.project), &target)
         .await?;
     projects::must_exist(&ctx.state, &req.project).await?;
@@ -72,7 +83,7 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
         name: &req.name,
     };
     let (mut record, rotated) =
-        pull_secrets::put(&ctx.state, &ctx.acting(), at, &credential, guard).await?;
+        pull_secrets::put(&ctx.state, &ctx.acting(), at, &credential, guard, kept_from).await?;
     if rotated {
         notes.push(format!("rotated: revision {}", record.revision));
     }
@@ -91,6 +102,53 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
         verification,
         notes,
     })
+}
+
+/// The credential of a rotation that keeps the secret (`keepSecret`): the stored material put
+/// into the new spec, which must carry no secret of its own and keep the kind and server, and
+/// the revision the material is of (the write must replace exactly that one).
+async fn keep_secret(
+    ctx: &Ctx,
+    req: &PullSecretCreate,
+    kind: Option<Kind>,
+) -> Result<(Credential, i64), ApiError> {
+    let existing = ctx
+        .state
+        .store()
+        .get_pull_secret(&req.project, &req.location, &req.name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::field(
+                "keepSecret",
+                ErrorCode::NotFound,
+                "keepSecret rotates an existing pull secret, and there is none by this name",
+            )
+        })?;
+    let current = pull_secrets::open(&ctx.state, &existing)?;
+    let mut spec = req.spec.clone();
+    if !current.material.keep_in(&mut spec) {
+        return Err(ApiError::field(
+            "keepSecret",
+            ErrorCode::ConflictingFields,
+            match current.material {
+                Material::None => "a public pull secret has no secret to keep",
+                _ => "keepSecret keeps the current secret; leave the secret fields out, or send a new secret without keepSecret",
+            },
+        ));
+    }
+    let credential = credential::validate(kind, spec).map_err(ApiError::fields)?;
+    if (credential.kind, &credential.server) != (current.kind, &current.server) {
+        return Err(ApiError::field(
+            "keepSecret",
+            ErrorCode::ConflictingFields,
+            format!(
+                "the secret is kept only for the same kind and server ({} at {}); enter the secret to change them",
+                current.kind.as_str(),
+                current.server
+            ),
+        ));
+    }
+    Ok((credential, existing.revision))
 }
 
 /// `pullSecret.test`: the validation of `create` and, when asked, the registry check, with

@@ -103,13 +103,15 @@ pub struct Address<'a> {
 /// Stores `credential` at `at`: a new pull secret, or a rotation (same id, revision + 1) when
 /// the name exists. Seals the material for the record, writes it with its audit event under
 /// `guard`, and wakes the refresher and delivery. Answers the stored record and whether it was a
-/// rotation.
+/// rotation. `kept_from`: the revision whose secret the credential keeps; only that revision is
+/// replaced (`conflict` when another writer came first).
 pub async fn put(
     state: &AppState,
     acting: &Acting,
     at: Address<'_>,
     credential: &Credential,
     guard: PutGuard,
+    kept_from: Option<i64>,
 ) -> Result<(PullSecretRecord, bool), ApiError> {
     let plaintext = credential.material.to_plaintext();
     let fingerprint = state.vault().fingerprint(&plaintext);
@@ -120,6 +122,9 @@ pub async fn put(
             .store()
             .get_pull_secret(at.project, at.location, at.name)
             .await?;
+        if kept_from.is_some() && existing.as_ref().map(|e| e.revision) != kept_from {
+            break;
+        }
         let mut record = new_revision(acting, at, credential, existing.as_ref(), &fingerprint)?;
         record.sealed = state
             .vault()

@@ -164,7 +164,7 @@ fn spec(args: &PullSecretCreateArgs) -> anyhow::Result<Value> {
     put("roleArn", &args.role_arn);
     put("mode", &args.mode.as_ref().map(wire));
     put("tenant", &args.tenant);
-    let ask = secret_to_ask(args).filter(|_| prompt::interactive());
+    let ask = secret_to_ask(args).filter(|_| prompt::interactive() && !args.keep_secret);
     let password = match given_secret(&args.password, "REGCRED_PASSWORD")? {
         Some(secret) => Some(secret),
         None => match ask {
@@ -211,6 +211,7 @@ async fn create(
         "spec": spec,
         "verify": args.verify,
         "image": args.image,
+        "keepSecret": args.keep_secret,
     });
     let created: PullSecretCreated = client.call("pullSecret.create", &body).await?;
     for n in &created.notes {

@@ -345,3 +345,64 @@ fn material_is_stored_under_the_secret_field_of_the_table() {
         );
     }
 }
+
+/// A rotation that keeps the secret: every kind's material goes back into the field it was
+/// given in (or its alias's), so the same spec without its secret validates to the same
+/// credential; a spec with a secret of its own keeps it, and a public pull secret has none.
+#[test]
+fn kept_material_validates_to_the_same_credential() {
+    let ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+    for (kind, with, without) in [
+        (
+            Kind::Docker,
+            json!({"username":"u","password":"p"}),
+            json!({"username":"u2"}),
+        ),
+        (
+            Kind::Ghcr,
+            json!({"server":"ghcr.io","username":"u","password":"p"}),
+            json!({"server":"ghcr.io","username":"u"}),
+        ),
+        (
+            Kind::Quay,
+            json!({"username":"o+b","token":"t"}),
+            json!({"username":"o+b"}),
+        ),
+        (
+            Kind::Custom,
+            json!({"server":"r.example","username":"u","password":"p"}),
+            json!({"server":"r.example","username":"u","email":"u@example.com"}),
+        ),
+        (
+            Kind::Acr,
+            json!({"server":"x.azurecr.io","username":"app","password":"p"}),
+            json!({"server":"x.azurecr.io","username":"app","mode":"exchange","tenant":"t.example"}),
+        ),
+        (Kind::Gcr, json!({"serviceAccountKey":KEY}), json!({})),
+        (
+            Kind::Gar,
+            json!({"server":"us-docker.pkg.dev/p","serviceAccountKey":KEY}),
+            json!({"server":"us-docker.pkg.dev/p"}),
+        ),
+        (
+            Kind::Ecr,
+            json!({"server":ecr,"accessKeyId":"AKIA1","secretAccessKey":"s"}),
+            json!({"server":ecr,"accessKeyId":"AKIA1","roleArn":"arn:aws:iam::123456789012:role/pull"}),
+        ),
+    ] {
+        let before = valid(Some(kind), with);
+        let mut spec: CredentialSpec = serde_json::from_value(without).unwrap();
+        assert!(before.material.keep_in(&mut spec), "{kind:?}");
+        let after = validate(Some(kind), spec).expect("the kept spec is valid");
+        assert_eq!((after.kind, &after.material), (kind, &before.material));
+
+        let mut own: CredentialSpec =
+            serde_json::from_value(json!({"username":"u","token":"new"})).unwrap();
+        assert!(!before.material.keep_in(&mut own));
+        assert_eq!(own.token, Some(secret("new")));
+        assert_eq!(own.password, None);
+    }
+    let mut spec = CredentialSpec::default();
+    assert!(!Material::None.keep_in(&mut spec));
+    assert_eq!(spec.password, None);
+}
