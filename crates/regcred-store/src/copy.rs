@@ -24,6 +24,16 @@ enum Col {
 const TABLES: &[(&str, &[(&str, Col)])] = &[
     ("meta", &[("key", Col::Text), ("value", Col::Text)]),
     (
+        "leases",
+        &[
+            ("name", Col::Text),
+            ("holder", Col::Text),
+            ("epoch", Col::Int),
+            ("expires_at", Col::Int),
+            ("url", Col::Text),
+        ],
+    ),
+    (
         "console_sessions",
         &[
             ("id_hash", Col::Blob),

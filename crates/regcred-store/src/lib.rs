@@ -11,6 +11,7 @@
 //! suite in `tests/contract.rs` is backend-generic and every backend must pass it.
 
 pub mod copy;
+pub mod fence;
 pub mod migrate;
 pub mod postgres;
 pub mod record;
@@ -52,6 +53,10 @@ pub enum StoreError {
     /// `target` names it without a password.
     #[error("database {target} is unavailable: {reason}")]
     Unavailable { target: String, reason: String },
+    /// A write of background work whose lease (fencing token) is no longer this holder's:
+    /// another server took over, so this one must stop.
+    #[error("the lease {name:?} of epoch {epoch} is no longer held; another server took over")]
+    Fenced { name: String, epoch: i64 },
     #[error("database error")]
     Backend(#[source] sqlx::Error),
     /// An error of the SQLite store's read path (`sqlite/reader.rs`).
@@ -227,6 +232,23 @@ pub trait Store: Send + Sync + 'static {
         put: &[DeliveryRecord],
         remove: &[(String, String)],
     ) -> Result<()>;
+
+    // ---- leases (one leader among the servers on this database) ----
+    /// Takes or renews lease `name` for `holder` for `ttl_ms` from now by the database's clock:
+    /// granted when nobody holds it, when `holder` does (renewed, same epoch) or when the
+    /// holder's time ran out (epoch + 1). Answers the lease when `holder` holds it afterwards,
+    /// `None` when someone else does.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        url: Option<&str>,
+        ttl_ms: i64,
+    ) -> Result<Option<Lease>>;
+    /// Gives lease `name` up if `holder` holds it (at shutdown: another takes over at once).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+    /// Lease `name` as stored, expired or not.
+    async fn get_lease(&self, name: &str) -> Result<Option<Lease>>;
 
     // ---- changes (what delivery has yet to act on) ----
     /// The sequence number of the last change recorded for `location` (0 when none is kept).

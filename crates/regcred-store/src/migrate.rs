@@ -77,6 +77,11 @@ pub const SQLITE: &[Migration] = &[
         name: "console_sessions",
         sql: include_str!("../migrations/sqlite/0011_console_sessions.sql"),
     },
+    Migration {
+        version: 12,
+        name: "leases",
+        sql: include_str!("../migrations/sqlite/0012_leases.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order. Version 1 is the schema the SQLite migrations 1 to 9 arrive
@@ -96,6 +101,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "console_sessions",
         sql: include_str!("../migrations/postgres/0003_console_sessions.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "leases",
+        sql: include_str!("../migrations/postgres/0004_leases.sql"),
     },
 ];
 

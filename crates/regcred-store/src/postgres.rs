@@ -38,6 +38,10 @@ const LOCK_MIGRATE: i32 = 0x7265_6700; // "reg\0"
 const LOCK_LOCATION: i32 = 0x7265_6704;
 const LOCK_TOKENS: i32 = 0x7265_6702;
 const LOCK_DELIVERIES: i32 = 0x7265_6703;
+const LOCK_LEASE: i32 = 0x7265_6705;
+
+/// The database's clock in Unix milliseconds (leases are timed by it, never by a server's).
+const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
@@ -93,6 +97,9 @@ impl PostgresStore {
         })?
         .map_err(|e| unavailable(url, e))?;
         probe.close().await.map_err(|e| unavailable(url, e))?;
+        // A transaction left open (a paused server holding the lease row for a fenced write)
+        // ends within bounds, so another server can take the lease over.
+        let options = options.options([("idle_in_transaction_session_timeout", "10s")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
@@ -108,6 +115,28 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// A writing transaction; inside [`fence::fenced`] work it first checks that the fence's
+    /// lease is still held (`Fenced` otherwise), so its writes commit only under that lease.
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(fence) = fence::current() {
+            // The row lock keeps the lease from changing hands before this transaction ends.
+            let held = sqlx::query(&format!("{} FOR SHARE", fence::check_sql(NOW_MS)))
+                .bind(&fence.name)
+                .bind(&fence.holder)
+                .bind(fence.epoch)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if held.is_none() {
+                return Err(StoreError::Fenced {
+                    name: fence.name,
+                    epoch: fence.epoch,
+                });
+            }
+        }
+        Ok(tx)
+    }
+
     /// Marks the unrevoked row `id` of `table` (`tokens` or `registry_keys`) revoked at `at`.
     async fn revoke(
         &self,
@@ -117,7 +146,7 @@ impl PostgresStore {
         at: i64,
         audit: &AuditRecord,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let sql =
             format!("UPDATE {table} SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL");
         let updated = sqlx::query(&sql)
@@ -504,6 +533,16 @@ fn audit_row(r: &PgRow) -> Result<AuditRecord> {
     })
 }
 
+fn lease_row(r: &PgRow) -> Result<Lease> {
+    Ok(Lease {
+        name: r.try_get("name")?,
+        holder: r.try_get("holder")?,
+        epoch: r.try_get("epoch")?,
+        expires_at: r.try_get("expires_at")?,
+        url: r.try_get("url")?,
+    })
+}
+
 fn delivery_row(r: &PgRow) -> Result<DeliveryRecord> {
     Ok(DeliveryRecord {
         location: r.try_get("location")?,
@@ -642,7 +681,7 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_project(&self, p: &ProjectRecord, audit: &AuditRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO projects (name, description, created_at, created_by)
              VALUES ($1, $2, $3, $4)",
@@ -678,7 +717,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_project(&self, name: &str, at: i64, audit: &AuditRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         // Writers adding rows to the project hold KEY SHARE on it until they commit: wait for
         // them, then see their rows.
         let found: Option<String> =
@@ -713,7 +752,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_location(&self, l: &LocationRecord, audit: &AuditRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO locations (name, kind, spec, created_at, created_by)
              VALUES ($1, $2, $3, $4, $5)",
@@ -750,7 +789,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_location(&self, name: &str, audit: &AuditRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let found: Option<String> =
             sqlx::query_scalar("SELECT name FROM locations WHERE name = $1 FOR UPDATE")
                 .bind(name)
@@ -779,7 +818,7 @@ impl Store for PostgresStore {
         guard: PutGuard,
         audit: &AuditRecord,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         lock(&mut tx, LOCK_LOCATION, &s.location).await?;
         check_guard(
             &mut tx,
@@ -963,7 +1002,7 @@ impl Store for PostgresStore {
 
     async fn pull_secret_keys(&self, project: &str, location: &str) -> Result<PullSecretKeys> {
         // One snapshot for both reads (READ COMMITTED would take one per statement).
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
@@ -1005,7 +1044,7 @@ impl Store for PostgresStore {
         verification: &str,
         audit: &AuditRecord,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let updated = sqlx::query(
             "UPDATE pull_secrets SET verification = $1 WHERE id = $2 AND revision = $3",
         )
@@ -1026,7 +1065,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_pull_secret(&self, id: &str, force: bool, audit: &AuditRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         lock_location_of(&mut tx, "pull_secrets", id).await?;
         // A reference being added holds KEY SHARE on the pull secret until it commits: wait for
         // it, so the check below sees it rather than the delete cascading it away.
@@ -1139,7 +1178,7 @@ impl Store for PostgresStore {
         guard: PutGuard,
         audit: &AuditRecord,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         lock(&mut tx, LOCK_LOCATION, &d.location).await?;
         check_guard(&mut tx, &d.project, &d.location, None, guard).await?;
         let key = format!("{}/{}/{}", d.project, d.location, d.name);
@@ -1302,7 +1341,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_deployment(&self, id: &str, audit: &AuditRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         lock_location_of(&mut tx, "deployments", id).await?;
         // The row before its references, as a concurrent update does.
         let key: Option<String> = sqlx::query_scalar(
@@ -1392,7 +1431,7 @@ impl Store for PostgresStore {
         put: &[DeliveryRecord],
         remove: &[(String, String)],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         // Two passes over one location write overlapping rows in any order: one at a time.
         lock(&mut tx, LOCK_DELIVERIES, location).await?;
         for (target, owner_id) in remove {
@@ -1429,6 +1468,79 @@ impl Store for PostgresStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        url: Option<&str>,
+        ttl_ms: i64,
+    ) -> Result<Option<Lease>> {
+        // Not `begin`: taking a lease is never fenced. Acquirers take turns on the lock.
+        let mut tx = self.pool.begin().await?;
+        lock(&mut tx, LOCK_LEASE, name).await?;
+        let now: i64 = sqlx::query_scalar(&format!("SELECT {NOW_MS}"))
+            .fetch_one(&mut *tx)
+            .await?;
+        let stored = sqlx::query("SELECT * FROM leases WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| lease_row(&r))
+            .transpose()?;
+        let epoch = match fence::acquire(
+            stored
+                .as_ref()
+                .map(|l| (l.holder.as_str(), l.epoch, l.expires_at)),
+            holder,
+            now,
+        ) {
+            fence::Acquire::Held => return Ok(None),
+            fence::Acquire::Insert => 1,
+            fence::Acquire::Update { epoch } => epoch,
+        };
+        let lease = Lease {
+            name: name.to_owned(),
+            holder: holder.to_owned(),
+            epoch,
+            expires_at: now + ttl_ms,
+            url: url.map(str::to_owned),
+        };
+        sqlx::query(
+            "INSERT INTO leases (name, holder, epoch, expires_at, url) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = excluded.epoch,
+                 expires_at = excluded.expires_at, url = excluded.url",
+        )
+        .bind(&lease.name)
+        .bind(&lease.holder)
+        .bind(lease.epoch)
+        .bind(lease.expires_at)
+        .bind(&lease.url)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(lease))
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        sqlx::query(&format!(
+            "UPDATE leases SET expires_at = {NOW_MS} WHERE name = $1 AND holder = $2"
+        ))
+        .bind(name)
+        .bind(holder)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_lease(&self, name: &str) -> Result<Option<Lease>> {
+        sqlx::query("SELECT * FROM leases WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| lease_row(&r))
+            .transpose()
     }
 
     async fn last_change(&self, location: &str) -> Result<i64> {
@@ -1473,7 +1585,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_token(&self, t: &TokenRecord, audit: &AuditRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO tokens (id, name, project, role, hash, created_at, created_by,
                 expires_at, revoked_at)
@@ -1522,7 +1634,7 @@ impl Store for PostgresStore {
     }
 
     async fn revoke_token(&self, id: &str, at: i64, audit: &AuditRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         // Two revocations of overlapping lineages would update the same rows in different
         // orders: one at a time (revocations are rare).
         lock(&mut tx, LOCK_TOKENS, "").await?;
@@ -1552,7 +1664,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_registry_key(&self, k: &RegistryKeyRecord, audit: &AuditRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let key = format!("{}/{}", k.project, k.name);
         sqlx::query(
             "INSERT INTO registry_keys (id, project, name, access, hash, created_at, created_by,
@@ -1607,7 +1719,7 @@ impl Store for PostgresStore {
     }
 
     async fn put_minted(&self, m: &MintedRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if !lock_location_of(&mut tx, "pull_secrets", &m.pull_secret_id).await? {
             return Err(StoreError::NotFound {
                 what: "pull secret",
@@ -1723,7 +1835,7 @@ impl Store for PostgresStore {
     }
 
     async fn append_audit(&self, audit: &AuditRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

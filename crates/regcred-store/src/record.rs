@@ -292,3 +292,15 @@ pub struct MintedSummary {
     /// Pull secrets whose last mint failed (`failures > 0`).
     pub failing: i64,
 }
+
+/// A lease: who holds the background work of the servers on one database, until when (Unix
+/// milliseconds by the database's clock), under which fencing token (`epoch`, one more each time
+/// another holder takes it), and the URL the holder serves at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub epoch: i64,
+    pub expires_at: i64,
+    pub url: Option<String>,
+}

@@ -175,11 +175,28 @@ impl SqliteStore {
     {
         let _guard = self.write.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(fence) = fence::current() {
+            let held = sqlx::query(&fence::check_sql(NOW_MS))
+                .bind(&fence.name)
+                .bind(&fence.holder)
+                .bind(fence.epoch)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if held.is_none() {
+                return Err(StoreError::Fenced {
+                    name: fence.name,
+                    epoch: fence.epoch,
+                });
+            }
+        }
         let out = f(&mut tx).await?;
         tx.commit().await?;
         Ok(out)
     }
 }
+
+/// The database's clock in Unix milliseconds (leases are timed by it, never by a server's).
+const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
 /// The [`PutGuard`] rules for a write to `project` in `location`, read in the write's
 /// transaction; `server` is the pull secret's server and id (none for a deployment).
@@ -665,6 +682,16 @@ fn rows_in<T>(
         out.extend(rows(c, &sql, chunk, &decode)?);
     }
     Ok(out)
+}
+
+fn lease_row(r: &impl Columns) -> Result<Lease> {
+    Ok(Lease {
+        name: r.col("name")?,
+        holder: r.col("holder")?,
+        epoch: r.col("epoch")?,
+        expires_at: r.col("expires_at")?,
+        url: r.col("url")?,
+    })
 }
 
 fn delivery_row(r: &impl Columns) -> Result<DeliveryRecord> {
@@ -1481,6 +1508,90 @@ impl Store for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        url: Option<&str>,
+        ttl_ms: i64,
+    ) -> Result<Option<Lease>> {
+        let (name, holder, url) = (name.to_owned(), holder.to_owned(), url.map(str::to_owned));
+        self.write(move |tx| {
+            Box::pin(async move {
+                let now: i64 = sqlx::query_scalar(&format!("SELECT {NOW_MS}"))
+                    .fetch_one(&mut **tx)
+                    .await?;
+                let stored = sqlx::query("SELECT * FROM leases WHERE name = $1")
+                    .bind(&name)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .map(|r| lease_row(&r))
+                    .transpose()?;
+                let epoch = match fence::acquire(
+                    stored
+                        .as_ref()
+                        .map(|l| (l.holder.as_str(), l.epoch, l.expires_at)),
+                    &holder,
+                    now,
+                ) {
+                    fence::Acquire::Held => return Ok(None),
+                    fence::Acquire::Insert => 1,
+                    fence::Acquire::Update { epoch } => epoch,
+                };
+                let lease = Lease {
+                    name,
+                    holder,
+                    epoch,
+                    expires_at: now + ttl_ms,
+                    url,
+                };
+                sqlx::query(
+                    "INSERT INTO leases (name, holder, epoch, expires_at, url)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+                         epoch = excluded.epoch, expires_at = excluded.expires_at,
+                         url = excluded.url",
+                )
+                .bind(&lease.name)
+                .bind(&lease.holder)
+                .bind(lease.epoch)
+                .bind(lease.expires_at)
+                .bind(&lease.url)
+                .execute(&mut **tx)
+                .await?;
+                Ok(Some(lease))
+            })
+        })
+        .await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |tx| {
+            Box::pin(async move {
+                // Expired now: the next acquirer takes it over at the next epoch.
+                sqlx::query(&format!(
+                    "UPDATE leases SET expires_at = {NOW_MS} WHERE name = $1 AND holder = $2"
+                ))
+                .bind(&name)
+                .bind(&holder)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn get_lease(&self, name: &str) -> Result<Option<Lease>> {
+        sqlx::query("SELECT * FROM leases WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| lease_row(&r))
+            .transpose()
     }
 
     async fn last_change(&self, location: &str) -> Result<i64> {

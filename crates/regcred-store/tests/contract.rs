@@ -126,6 +126,8 @@ macro_rules! contract_suite {
                 changes_name_every_written_owner_of_a_location,
                 pull_secret_generation_moves_with_what_resolution_reads,
                 audit_retention_deletes_the_oldest_in_batches,
+                a_lease_has_one_holder_until_it_expires_or_is_released,
+                fenced_writes_commit_only_under_the_current_lease,
                 meta_insert_is_first_writer_wins,
                 sessions_round_trip_and_expire;
             shared:
@@ -3350,4 +3352,117 @@ async fn concurrent_deploys_of_one_name_have_one_winner(store: Arc<dyn Store>) {
         vec![deployment_referrer(&first), referrer("deployment", "web")]
     );
     assert_eq!(audit_count(&*store).await, audit_before + 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leases and fencing
+// ---------------------------------------------------------------------------------------------
+
+/// Polls `acquire_lease` for `holder` until it is granted (bounded), answering the lease.
+async fn acquire_within(store: &dyn Store, holder: &str, ttl_ms: i64) -> regcred_store::Lease {
+    for _ in 0..100 {
+        if let Some(lease) = store
+            .acquire_lease("leader", holder, None, ttl_ms)
+            .await
+            .unwrap()
+        {
+            return lease;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{holder} never got the lease");
+}
+
+/// One holder at a time: the holder renews at the same epoch, another holder is refused while
+/// the lease runs and takes it over at the next epoch once it expired or was released.
+async fn a_lease_has_one_holder_until_it_expires_or_is_released(store: &dyn Store) {
+    assert_eq!(store.get_lease("leader").await.unwrap(), None);
+    let a = store
+        .acquire_lease("leader", "a", Some("http://a"), 60_000)
+        .await
+        .unwrap()
+        .expect("nobody holds it");
+    assert_eq!((a.epoch, a.url.as_deref()), (1, Some("http://a")));
+    let renewed = store
+        .acquire_lease("leader", "a", Some("http://a"), 60_000)
+        .await
+        .unwrap()
+        .expect("its holder renews it");
+    assert_eq!(renewed.epoch, 1);
+    assert!(renewed.expires_at >= a.expires_at);
+    assert_eq!(
+        store
+            .acquire_lease("leader", "b", None, 60_000)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_lease("leader").await.unwrap().unwrap().holder,
+        "a"
+    );
+
+    store.release_lease("leader", "b").await.unwrap();
+    assert_eq!(
+        store
+            .acquire_lease("leader", "b", None, 60_000)
+            .await
+            .unwrap(),
+        None,
+        "only the holder releases"
+    );
+    store.release_lease("leader", "a").await.unwrap();
+    let b = acquire_within(store, "b", 300).await;
+    assert_eq!((b.holder.as_str(), b.epoch), ("b", 2));
+    // b does not renew: its lease runs out and a takes it over.
+    let a = acquire_within(store, "a", 60_000).await;
+    assert_eq!((a.holder.as_str(), a.epoch), ("a", 3));
+}
+
+/// Writes inside `fenced` commit while the fence's lease is the current one, and are refused
+/// with `Fenced` — writing nothing — once it expired or another holder took it.
+async fn fenced_writes_commit_only_under_the_current_lease(store: &dyn Store) {
+    use regcred_store::fence::{fenced, Fence};
+    let lease = store
+        .acquire_lease("leader", "a", None, 400)
+        .await
+        .unwrap()
+        .expect("free");
+    let fence = Fence {
+        name: "leader".into(),
+        holder: "a".into(),
+        epoch: lease.epoch,
+    };
+    fenced(
+        fence.clone(),
+        store.create_project(&project("alpha"), &audit("project.create", None, "alpha")),
+    )
+    .await
+    .expect("the lease runs");
+    // Expired, then taken by b: the same fence is refused and nothing is written.
+    let b = acquire_within(store, "b", 60_000).await;
+    assert_eq!(b.epoch, 2);
+    let refused = fenced(
+        fence,
+        store.create_project(&project("beta"), &audit("project.create", None, "beta")),
+    )
+    .await
+    .expect_err("a stale lease");
+    assert!(
+        matches!(refused, StoreError::Fenced { epoch: 1, .. }),
+        "{refused:?}"
+    );
+    let names: Vec<String> = store
+        .list_projects()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, vec!["alpha".to_owned()]);
+    // Outside any fence (an API request), writes go on.
+    store
+        .create_project(&project("gamma"), &audit("project.create", None, "gamma"))
+        .await
+        .unwrap();
 }

@@ -114,6 +114,7 @@ pub fn error_kind(e: &StoreError) -> &'static str {
         StoreError::Schema(_) => "schema",
         StoreError::Unavailable { .. } => "unavailable",
         StoreError::Backend(_) | StoreError::SqliteRead(_) => "backend",
+        StoreError::Fenced { .. } => "fenced",
     }
 }
 
