@@ -156,6 +156,11 @@ impl From<StoreError> for ApiError {
                     "the database is unavailable; retry later",
                 )
             }
+            StoreError::Fenced { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "this server no longer leads the background work; another server took over",
+            ),
             StoreError::Schema(_) | StoreError::Backend(_) | StoreError::SqliteRead(_) => {
                 ApiError::internal(&e)
             }
@@ -179,6 +184,19 @@ impl From<DeliveryError> for ApiError {
             DeliveryError::Changed(message) => {
                 ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
             }
+            DeliveryError::NotLeader(leader) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                match leader {
+                    Some(url) => format!(
+                        "delivery passes run on the leading server, {url}; ask it, or wait: it \
+                         delivers every change within seconds"
+                    ),
+                    None => "delivery passes run on the leading server, and none leads yet; \
+                             retry in a few seconds"
+                        .to_owned(),
+                },
+            ),
             DeliveryError::Store(e) => e.into(),
             DeliveryError::Unreadable(what) => ApiError::unreadable(what),
             DeliveryError::Internal(cause) => ApiError::internal(&*cause),

@@ -14,6 +14,7 @@ pub mod console;
 pub mod decode;
 pub mod delivery;
 pub mod error;
+pub mod leader;
 pub mod methods;
 pub mod metrics;
 pub mod openapi;
@@ -47,6 +48,7 @@ struct Inner {
     platform: Option<platform::Platform>,
     refresher: refresher::Refresher,
     deliverer: delivery::Deliverer,
+    leadership: leader::Leadership,
     resolution: service::resolution::Index,
     metrics: metrics::Metrics,
     console: console::Config,
@@ -71,6 +73,7 @@ impl AppState {
                 platform: platform.map(platform::Platform::new),
                 refresher,
                 deliverer: delivery::Deliverer::default(),
+                leadership: leader::Leadership::new(),
                 resolution: service::resolution::Index::default(),
                 metrics: metrics::Metrics::default(),
                 console: console::Config::default(),
@@ -107,6 +110,11 @@ impl AppState {
     /// Puts pull secrets and deployments where workloads run.
     pub fn deliverer(&self) -> &delivery::Deliverer {
         &self.inner.deliverer
+    }
+
+    /// Whether this server leads the background work.
+    pub fn leadership(&self) -> &leader::Leadership {
+        &self.inner.leadership
     }
 
     /// Which pull secrets apply to an image, per (project, location).

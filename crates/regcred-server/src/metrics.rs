@@ -27,7 +27,7 @@ use prometheus_client::encoding::{
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::metrics::MetricType;
@@ -96,6 +96,7 @@ pub struct Metrics {
     registry_checks: Family<OutcomeLabels, Counter>,
     refreshes: Family<OutcomeLabels, Counter>,
     delivery_passes: Family<ResultLabels, Counter>,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -159,6 +160,12 @@ impl Metrics {
             "Delivery passes over a location, by result",
             delivery_passes.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "regcred_leader",
+            "1 while this server holds the lease of background work (refresh, delivery, retention), 0 otherwise",
+            leader.clone(),
+        );
         registry.register_collector(Box::new(Process));
         Metrics {
             registry,
@@ -167,6 +174,7 @@ impl Metrics {
             registry_checks,
             refreshes,
             delivery_passes,
+            leader,
         }
     }
 
@@ -187,6 +195,11 @@ impl Metrics {
                 outcome: outcome.as_str(),
             })
             .inc();
+    }
+
+    /// Whether this server leads (holds the lease of background work).
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
     }
 
     /// Records one mint attempt of a short-lived credential.

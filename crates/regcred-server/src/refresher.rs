@@ -126,7 +126,21 @@ impl Refresher {
         if let Some(current) = self.cached(state, record, now).await? {
             return Ok(current);
         }
-        let minted = self.refresh(state, record, credential, false).await?;
+        // Minting is the leader's (one mint however many servers ask); a follower serves what
+        // the leader stored.
+        let refresh = self.refresh(state, record, credential, false);
+        let Some(minted) = state.leadership().fence_of(refresh).await else {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                ErrorCode::CredentialUnavailable,
+                format!(
+                    "the short-lived credential of {} is minted by the leading server and is not \
+                     ready yet; retry in a few seconds",
+                    record.name
+                ),
+            ));
+        };
+        let minted = minted?;
         let now = self.clock.now_ms();
         match self.open(state, &minted, record, now)? {
             Some(current) => Ok(current),

@@ -205,10 +205,18 @@ pub async fn healthz() -> Response {
     Json(serde_json::json!({"ok": true})).into_response()
 }
 
-/// `GET /readyz`: the store answers.
+/// `GET /readyz`: the store answers; says whether this server leads the background work.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.store().get_meta("bootstrap.admin_token").await {
-        Ok(_) => Json(serde_json::json!({"ok": true})).into_response(),
+        Ok(_) => {
+            let leadership = state.leadership();
+            Json(serde_json::json!({
+                "ok": true,
+                "role": leadership.role().as_str(),
+                "server": leadership.holder(),
+            }))
+            .into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             ApiError::new(

@@ -8,6 +8,7 @@ use anyhow::Context;
 use regcred_core::refresh::RefreshPolicy;
 use regcred_registry::provider::ProviderConfig;
 use regcred_server::delivery::Deliverer;
+use regcred_server::leader::Leadership;
 use regcred_server::platform::PlatformConfig;
 use regcred_server::refresher::{Clock, Providers, Refresher};
 use regcred_server::AppState;
@@ -180,7 +181,11 @@ fn delivery_thread(
     state.deliverer().run_passes_on(runtime.handle().clone());
     std::thread::Builder::new()
         .name("delivery".into())
-        .spawn(move || runtime.block_on(Deliverer::run(state, shutdown)))
+        .spawn(move || {
+            let leadership = state.leadership();
+            let work = || Deliverer::run(state.clone(), std::future::pending());
+            runtime.block_on(leadership.lead(shutdown, work));
+        })
         .context("starting the delivery thread")
 }
 
@@ -248,22 +253,48 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         .set_interval(std::time::Duration::from_secs(
             args.delivery_interval.max(1),
         ));
-    let (stop_refresher, stopped) = tokio::sync::oneshot::channel::<()>();
-    let refresh_loop = tokio::spawn(Refresher::run(state.clone(), async {
-        let _ = stopped.await;
+    // Background work runs on the one server that holds the store's lease (leader.rs).
+    state.leadership().set_url(&url);
+    let renewed = Leadership::elect(&state).await;
+    let (stop_election, election_stopped) = tokio::sync::oneshot::channel::<()>();
+    let election = tokio::spawn(Leadership::run(state.clone(), renewed, async {
+        let _ = election_stopped.await;
     }));
+    let (stop_refresher, stopped) = tokio::sync::oneshot::channel::<()>();
+    let refresh_loop = tokio::spawn({
+        let state = state.clone();
+        async move {
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            let leadership = state.leadership();
+            let work = || Refresher::run(state.clone(), std::future::pending());
+            leadership.lead(stopped, work).await;
+        }
+    });
     let (stop_deliverer, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
     let delivery_loop = delivery_thread(state.clone(), async {
         let _ = delivery_stopped.await;
     })?;
     let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
-    let retention_loop = tokio::spawn(regcred_server::retention::run(
-        state.clone(),
-        args.audit_retention_days,
-        async {
-            let _ = retention_stopped.await;
-        },
-    ));
+    let retention_days = args.audit_retention_days;
+    let retention_loop = tokio::spawn({
+        let state = state.clone();
+        async move {
+            let stopped = async {
+                let _ = retention_stopped.await;
+            };
+            let leadership = state.leadership();
+            let work = || {
+                regcred_server::retention::run(
+                    state.clone(),
+                    retention_days,
+                    std::future::pending(),
+                )
+            };
+            leadership.lead(stopped, work).await;
+        }
+    });
     let limits = regcred_server::connection::Limits {
         header_read_timeout: std::time::Duration::from_secs(args.header_read_timeout.max(1)),
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout.max(1)),
@@ -277,6 +308,9 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     let _ = refresh_loop.await;
     let _ = tokio::task::spawn_blocking(move || delivery_loop.join()).await;
     let _ = retention_loop.await;
+    // Last: the lease is given up once no background work can write under it.
+    let _ = stop_election.send(());
+    let _ = election.await;
     let _ = std::fs::remove_file(&url_file);
     tracing::info!("regcred stopped");
     served.context("serving")

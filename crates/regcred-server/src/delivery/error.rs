@@ -23,6 +23,9 @@ pub enum DeliveryError {
     /// What the pass was about to replace changed while it planned; the next pass plans again.
     #[error("{0}")]
     Changed(String),
+    /// This server follows: passes run on the leader (its URL, when it gave one).
+    #[error("delivery passes run on the leading server")]
+    NotLeader(Option<String>),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A stored value this regcred cannot read back (an unknown location kind).

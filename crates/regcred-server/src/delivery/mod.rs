@@ -243,18 +243,27 @@ impl Deliverer {
         location: &str,
         coverage: Coverage,
     ) -> Result<SyncReport, DeliveryError> {
+        // Passes are background work: the leader's, fenced by its lease.
         let report = match self.runtime.get() {
             Some(runtime) => {
                 let (state, location) = (state.clone(), location.to_owned());
                 runtime
                     .spawn(async move {
                         let deliverer = state.deliverer();
-                        deliverer.pass(&state, &location, coverage).await
+                        let pass = deliverer.pass(&state, &location, coverage);
+                        state.leadership().fence_of(pass).await
                     })
                     .await
                     .map_err(DeliveryError::internal)?
             }
-            None => self.pass(state, location, coverage).await,
+            None => {
+                let pass = self.pass(state, location, coverage);
+                state.leadership().fence_of(pass).await
+            }
+        };
+        let Some(report) = report else {
+            let lease = state.store().get_lease(crate::leader::LEASE).await?;
+            return Err(DeliveryError::NotLeader(lease.and_then(|l| l.url)));
         };
         if !matches!(&report, Ok(None)) {
             state
@@ -282,13 +291,20 @@ impl Deliverer {
             return Err(DeliveryError::NoLocation(location.to_owned()));
         };
         let acted = self.acted_lock().get(location).copied();
-        let workloads = workloads(state, &record).await?;
-        let (scope, upto) = match (coverage, acted) {
+        // Nothing changed: nothing else is read (the leader asks every second).
+        let changes = match (coverage, acted) {
             (Coverage::Changes, Some(acted)) => {
                 let changes = state.store().changes_since(location, acted).await?;
                 if changes.owners.is_empty() {
                     return Ok(None);
                 }
+                Some(changes)
+            }
+            _ => None,
+        };
+        let workloads = workloads(state, &record).await?;
+        let (scope, upto) = match changes {
+            Some(changes) => {
                 let mut scope: BTreeSet<String> = changes.owners.into_iter().collect();
                 // A changed deployment's state mirrors its pull secrets' (Docker hosts).
                 let used: Vec<String> = workloads
@@ -343,18 +359,27 @@ impl Deliverer {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The background loop: a pass over every location, then a wait for `interval` or a wake.
-    /// A wake is followed by a quiet time — `COALESCE`, or as long as the last pass took if
-    /// longer — so a burst of changes is a few passes, each covering the changes only; the pass
-    /// at start and after each `interval` is full. Shutdown drops a pass in flight: every write of a pass is whole on its own (a transaction, an
+    /// The background loop (the leader's): a pass over every location, then a wait for a wake,
+    /// for `POLL` (changes written through other servers) or for the next full pass. A wake is
+    /// followed by a quiet time — `COALESCE`, or as long as the last pass took if longer — so a
+    /// burst of changes is a few passes, each covering the changes only; the pass at start and
+    /// every `interval` after it is full. Shutdown drops a pass in flight: every write of a pass is whole on its own (a transaction, an
     /// atomic file replacement, an idempotent apply), and the changes it had not recorded as
     /// done are still there for the next start.
     pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let deliverer = state.deliverer();
-        let mut coverage = Coverage::Full;
+        let mut full_at = tokio::time::Instant::now();
         loop {
             let started = tokio::time::Instant::now();
+            let coverage = match started >= full_at {
+                true => {
+                    let interval = deliverer.interval_ms.load(Ordering::Relaxed);
+                    full_at = started + Duration::from_millis(interval);
+                    Coverage::Full
+                }
+                false => Coverage::Changes,
+            };
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = deliverer.sync_all(&state, coverage) => {}
@@ -362,17 +387,19 @@ impl Deliverer {
             // During a burst, passes take at most about half of the time: a wake waits as long
             // as the last pass took, and never less than COALESCE.
             let quiet = started.elapsed().max(COALESCE);
-            let wait = Duration::from_millis(deliverer.interval_ms.load(Ordering::Relaxed));
-            coverage = tokio::select! {
+            tokio::select! {
                 _ = &mut shutdown => return,
                 _ = deliverer.wake.notified() => {
                     tokio::select! {
                         _ = &mut shutdown => return,
-                        _ = tokio::time::sleep(quiet) => Coverage::Changes,
+                        _ = tokio::time::sleep(quiet) => {}
                     }
                 }
-                _ = tokio::time::sleep(wait) => Coverage::Full,
-            };
+                // Changes written through other servers on the same database wake nobody here:
+                // the change log is asked for them (a pass with no change reads nothing more).
+                _ = tokio::time::sleep(POLL.max(quiet)) => {}
+                _ = tokio::time::sleep_until(full_at) => {}
+            }
         }
     }
 
@@ -396,6 +423,8 @@ impl Deliverer {
 
 /// The least time the background loop lets changes gather after a wake before it passes.
 const COALESCE: Duration = Duration::from_millis(100);
+/// How often the background loop asks the change log for changes made through other servers.
+const POLL: Duration = Duration::from_secs(1);
 
 /// The kind of a stored location; one this regcred does not know is an error, never a default.
 fn kind_of(r: &LocationRecord) -> Result<LocationKind, DeliveryError> {

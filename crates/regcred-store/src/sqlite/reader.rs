@@ -51,7 +51,11 @@ impl Reader {
     }
 
     fn take(&self) -> Result<Connection> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
         match idle {
             Some(connection) => Ok(connection),
             None => {
@@ -66,7 +70,10 @@ impl Reader {
     }
 
     fn give_back(&self, connection: Connection) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if idle.len() < IDLE {
             idle.push(connection);
         }
