@@ -31,6 +31,22 @@ pub fn current() -> Option<Fence> {
     FENCE.try_with(Fence::clone).ok()
 }
 
+impl Fence {
+    /// The refusal of a write under this fence once its lease is gone.
+    pub(crate) fn refused(self) -> crate::StoreError {
+        crate::StoreError::Fenced {
+            name: self.name,
+            epoch: self.epoch,
+        }
+    }
+}
+
+/// How a granted lease is written (`$1`–`$5`: name, holder, epoch, expiry, URL).
+pub(crate) const UPSERT_SQL: &str = "INSERT INTO leases (name, holder, epoch, expires_at, url)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = excluded.epoch,
+         expires_at = excluded.expires_at, url = excluded.url";
+
 /// The check each backend runs first in a fenced transaction: one row when the lease is still
 /// the fence's (`$1` name, `$2` holder, `$3` epoch) and unexpired by the database's clock
 /// (`{now}`, the backend's expression for Unix milliseconds).

@@ -341,4 +341,13 @@ pub trait Store: Send + Sync + 'static {
     async fn get_meta(&self, key: &str) -> Result<Option<String>>;
     /// Inserts unless present; `false` when the key already existed.
     async fn insert_meta(&self, key: &str, value: &str) -> Result<bool>;
+    /// Sets `key` to `value` if it still holds `expected`, with its audit event; `false` (and
+    /// nothing written) when it holds something else.
+    async fn replace_meta(
+        &self,
+        key: &str,
+        expected: &str,
+        value: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool>;
 }

@@ -128,10 +128,7 @@ impl PostgresStore {
                 .fetch_optional(&mut *tx)
                 .await?;
             if held.is_none() {
-                return Err(StoreError::Fenced {
-                    name: fence.name,
-                    epoch: fence.epoch,
-                });
+                return Err(fence.refused());
             }
         }
         Ok(tx)
@@ -1507,18 +1504,14 @@ impl Store for PostgresStore {
             expires_at: now + ttl_ms,
             url: url.map(str::to_owned),
         };
-        sqlx::query(
-            "INSERT INTO leases (name, holder, epoch, expires_at, url) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = excluded.epoch,
-                 expires_at = excluded.expires_at, url = excluded.url",
-        )
-        .bind(&lease.name)
-        .bind(&lease.holder)
-        .bind(lease.epoch)
-        .bind(lease.expires_at)
-        .bind(&lease.url)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(fence::UPSERT_SQL)
+            .bind(&lease.name)
+            .bind(&lease.holder)
+            .bind(lease.epoch)
+            .bind(lease.expires_at)
+            .bind(&lease.url)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Some(lease))
     }
@@ -1941,6 +1934,28 @@ impl Store for PostgresStore {
                 .execute(&self.pool)
                 .await?;
         Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn replace_meta(
+        &self,
+        key: &str,
+        expected: &str,
+        value: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let replaced = sqlx::query("UPDATE meta SET value = $1 WHERE key = $2 AND value = $3")
+            .bind(value)
+            .bind(key)
+            .bind(expected)
+            .execute(&mut *tx)
+            .await?;
+        if replaced.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }
 

@@ -183,10 +183,7 @@ impl SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await?;
             if held.is_none() {
-                return Err(StoreError::Fenced {
-                    name: fence.name,
-                    epoch: fence.epoch,
-                });
+                return Err(fence.refused());
             }
         }
         let out = f(&mut tx).await?;
@@ -1547,20 +1544,14 @@ impl Store for SqliteStore {
                     expires_at: now + ttl_ms,
                     url,
                 };
-                sqlx::query(
-                    "INSERT INTO leases (name, holder, epoch, expires_at, url)
-                     VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
-                         epoch = excluded.epoch, expires_at = excluded.expires_at,
-                         url = excluded.url",
-                )
-                .bind(&lease.name)
-                .bind(&lease.holder)
-                .bind(lease.epoch)
-                .bind(lease.expires_at)
-                .bind(&lease.url)
-                .execute(&mut **tx)
-                .await?;
+                sqlx::query(fence::UPSERT_SQL)
+                    .bind(&lease.name)
+                    .bind(&lease.holder)
+                    .bind(lease.epoch)
+                    .bind(lease.expires_at)
+                    .bind(&lease.url)
+                    .execute(&mut **tx)
+                    .await?;
                 Ok(Some(lease))
             })
         })
@@ -2015,6 +2006,38 @@ impl Store for SqliteStore {
                 .execute(&self.pool)
                 .await?;
         Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn replace_meta(
+        &self,
+        key: &str,
+        expected: &str,
+        value: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        let (key, expected, value, audit) = (
+            key.to_owned(),
+            expected.to_owned(),
+            value.to_owned(),
+            audit.clone(),
+        );
+        self.write(move |tx| {
+            Box::pin(async move {
+                let replaced =
+                    sqlx::query("UPDATE meta SET value = $1 WHERE key = $2 AND value = $3")
+                        .bind(&value)
+                        .bind(&key)
+                        .bind(&expected)
+                        .execute(&mut **tx)
+                        .await?;
+                if replaced.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_audit(tx, &audit).await?;
+                Ok(true)
+            })
+        })
+        .await
     }
 }
 

@@ -41,6 +41,8 @@ pub enum VaultError {
     WrongMasterKey { given: String, expected: String },
     #[error("stored data key is corrupt")]
     CorruptDataKey,
+    #[error("the store has no data key yet: nothing is sealed, there is nothing to re-wrap")]
+    NoDataKey,
     #[error("ciphertext does not open under key {key_id} for this record (tampered, moved or wrong key)")]
     Open { key_id: String },
     #[error("no random numbers available")]
@@ -170,6 +172,29 @@ struct WrappedKey {
     ciphertext: String,
 }
 
+impl WrappedKey {
+    /// The data key `id` with bytes `data_key`, encrypted under `master`.
+    fn seal(id: String, data_key: &[u8; 32], master: &MasterKey) -> Result<WrappedKey, VaultError> {
+        let nonce = random_nonce()?;
+        let ciphertext = master
+            .cipher()
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: data_key,
+                    aad: wrap_aad(&id).as_bytes(),
+                },
+            )
+            .map_err(|_| VaultError::CorruptDataKey)?;
+        Ok(WrappedKey {
+            id,
+            master_key_id: master.id(),
+            nonce: B64.encode(nonce),
+            ciphertext: B64.encode(ciphertext),
+        })
+    }
+}
+
 /// What a ciphertext belongs to. Its authenticated data names the record, so a ciphertext
 /// copied into another row, revision, server or purpose does not open. The one format for every
 /// sealed value lives here.
@@ -271,23 +296,7 @@ impl Vault {
             let mut id_bytes = [0u8; 6];
             getrandom::getrandom(&mut id_bytes).map_err(|_| VaultError::Random)?;
             let id = format!("dk_{}", hex::encode(id_bytes));
-            let nonce = random_nonce()?;
-            let ciphertext = master
-                .cipher()
-                .encrypt(
-                    Nonce::from_slice(&nonce),
-                    Payload {
-                        msg: &data_key,
-                        aad: wrap_aad(&id).as_bytes(),
-                    },
-                )
-                .map_err(|_| VaultError::CorruptDataKey)?;
-            let wrapped = WrappedKey {
-                id,
-                master_key_id: master.id(),
-                nonce: B64.encode(nonce),
-                ciphertext: B64.encode(ciphertext),
-            };
+            let wrapped = WrappedKey::seal(id, &data_key, master)?;
             let text = serde_json::to_string(&wrapped).map_err(|_| VaultError::CorruptDataKey)?;
             // Another server may have created it first; then loop and use theirs.
             if store.insert_meta(DATA_KEY_META, &text).await? {
@@ -296,7 +305,39 @@ impl Vault {
         }
     }
 
-    fn unwrap_data_key(text: &str, master: &MasterKey) -> Result<Vault, VaultError> {
+    /// Master-key rotation: wraps the store's data key under `new` instead of `current`, online.
+    /// The data key itself stays, so nothing sealed changes and running servers (which hold the
+    /// data key) go on; from now on only `new` opens the store, and `current` is refused like
+    /// any wrong key. The wrapped key is replaced only if it is still the one read (two
+    /// rotations at once: the second is refused), with `audit` in the same transaction.
+    /// Answers the data key's id.
+    pub async fn rewrap(
+        store: &dyn Store,
+        current: &MasterKey,
+        new: &MasterKey,
+        audit: &crate::AuditRecord,
+    ) -> Result<String, VaultError> {
+        let text = store
+            .get_meta(DATA_KEY_META)
+            .await?
+            .ok_or(VaultError::NoDataKey)?;
+        let (id, data_key) = Vault::data_key(&text, current)?;
+        let rewrapped = WrappedKey::seal(id.clone(), &data_key, new)?;
+        let value = serde_json::to_string(&rewrapped).map_err(|_| VaultError::CorruptDataKey)?;
+        match store
+            .replace_meta(DATA_KEY_META, &text, &value, audit)
+            .await?
+        {
+            true => Ok(id),
+            false => Err(VaultError::Store(StoreError::Conflict {
+                what: "data key",
+                key: id,
+            })),
+        }
+    }
+
+    /// The id and bytes of the data key in `text`, unwrapped with `master`.
+    fn data_key(text: &str, master: &MasterKey) -> Result<(String, [u8; 32]), VaultError> {
         let wrapped: WrappedKey =
             serde_json::from_str(text).map_err(|_| VaultError::CorruptDataKey)?;
         if wrapped.master_key_id != master.id() {
@@ -325,6 +366,11 @@ impl Vault {
             )
             .map_err(|_| VaultError::CorruptDataKey)?;
         let key: [u8; 32] = key.try_into().map_err(|_| VaultError::CorruptDataKey)?;
+        Ok((wrapped.id, key))
+    }
+
+    fn unwrap_data_key(text: &str, master: &MasterKey) -> Result<Vault, VaultError> {
+        let (id, key) = Vault::data_key(text, master)?;
         let fingerprint_key: [u8; 32] = <Hmac<Sha256> as Mac>::new_from_slice(&key)
             .map_err(|_| VaultError::CorruptDataKey)?
             .chain_update(b"regcred fingerprint key")
@@ -332,7 +378,7 @@ impl Vault {
             .into_bytes()
             .into();
         Ok(Vault {
-            data_key_id: wrapped.id,
+            data_key_id: id,
             cipher: Aes256Gcm::new(&key.into()),
             fingerprint_key,
         })

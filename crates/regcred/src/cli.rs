@@ -1372,6 +1372,30 @@ Examples:
         #[arg(long, env = "REGCRED_DATABASE_URL", value_name = "URL")]
         database_url: Option<DatabaseUrl>,
     },
+    /// Wrap the store's data key under a new master key, while servers run.
+    #[command(
+        name = "rotate-master-key",
+        after_help = "The data key stays the same, so nothing sealed is rewritten and running \
+servers go on serving. From now on only the new key opens the store: replace the master key of \
+every server (its key file, or REGCRED_MASTER_KEY) with the new one before it restarts; a server \
+started with the old key stops with a clear error. A FILE that does not exist is created with a \
+new key (private, mode 0600).
+
+Examples:
+  regcred admin rotate-master-key --new-key-file /etc/regcred/master.key.new"
+    )]
+    RotateMasterKey {
+        /// The new master key (base64 of 32 bytes); created when the file does not exist.
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+        /// The current master key file; default: master.key in the data directory (or
+        /// REGCRED_MASTER_KEY).
+        #[arg(long, env = "REGCRED_MASTER_KEY_FILE", value_name = "FILE")]
+        master_key_file: Option<PathBuf>,
+        /// The store; default: regcred.db in the data directory.
+        #[arg(long, env = "REGCRED_DATABASE_URL", value_name = "URL")]
+        database_url: Option<DatabaseUrl>,
+    },
     /// Write a consistent snapshot of the SQLite store to FILE, while the server runs.
     #[command(
         after_help = "The snapshot holds sealed material only; keep the master key \

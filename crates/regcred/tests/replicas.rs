@@ -40,6 +40,16 @@ fn replica(db: &PostgresDb, first: Option<&Server>) -> Server {
     server
 }
 
+/// Two replicas on `db`, once one of them leads: (leader, follower).
+fn leader_and_follower(db: &PostgresDb) -> (Server, Server) {
+    let a = replica(db, None);
+    let b = replica(db, Some(&a));
+    match one_leader(&[&a, &b], TAKEOVER).0 {
+        0 => (a, b),
+        _ => (b, a),
+    }
+}
+
 fn role(server: &Server) -> Option<String> {
     let (status, body) = http_get(&server.url, "/readyz")?;
     let body: Value = serde_json::from_str(&body).ok()?;
@@ -121,13 +131,7 @@ fn read(path: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_leads_and_another_takes_over_when_it_is_killed() {
     let db = PostgresDb::create().await;
-    let a = replica(&db, None);
-    let b = replica(&db, Some(&a));
-    let (first, _) = one_leader(&[&a, &b], TAKEOVER);
-    let (mut leader, follower) = match first {
-        0 => (a, b),
-        _ => (b, a),
-    };
+    let (mut leader, follower) = leader_and_follower(&db);
     assert_eq!(leader_gauge(&leader).as_deref(), Some("1"));
     assert_eq!(leader_gauge(&follower).as_deref(), Some("0"));
 
@@ -181,13 +185,7 @@ async fn one_replica_leads_and_another_takes_over_when_it_is_killed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_leader_wakes_up_to_find_another_leading_and_steps_down() {
     let db = PostgresDb::create().await;
-    let a = replica(&db, None);
-    let b = replica(&db, Some(&a));
-    let (first, _) = one_leader(&[&a, &b], TAKEOVER);
-    let (mut leader, follower) = match first {
-        0 => (a, b),
-        _ => (b, a),
-    };
+    let (mut leader, follower) = leader_and_follower(&db);
     leader.signal("STOP");
     let (_, took) = one_leader(&[&follower], TAKEOVER);
     println!("takeover from a paused leader: {took:?}");
