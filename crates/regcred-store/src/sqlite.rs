@@ -5,6 +5,7 @@
 mod reader;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,8 +23,8 @@ use reader::{rows, Columns, Reader};
 pub struct SqliteStore {
     pool: SqlitePool,
     write: Mutex<()>,
-    /// The read path of the reads every request makes.
-    reader: Reader,
+    /// The read path of the reads every request makes, and of whole-location reads.
+    reader: Arc<Reader>,
     /// The directory of a [`SqliteStore::temporary`] store, removed with it.
     _temporary: Option<tempfile::TempDir>,
 }
@@ -996,11 +997,9 @@ impl Store for SqliteStore {
         location: Option<&str>,
     ) -> Result<Vec<PullSecretRecord>> {
         let (sql, binds) = list_sql(SELECT_PULL_SECRETS, project, location, None, None);
-        self.fetch_list(&sql, &binds)
-            .await?
-            .iter()
-            .map(pull_secret_row)
-            .collect()
+        self.reader
+            .read_blocking(move |c| rows(c, &sql, &binds, |r| pull_secret_row(r)))
+            .await
     }
 
     async fn list_pull_secrets_page(&self, page: ListPage<'_>) -> Result<Vec<PullSecretRecord>> {
@@ -1423,19 +1422,15 @@ impl Store for SqliteStore {
         location: Option<&str>,
         owner_id: Option<&str>,
     ) -> Result<Vec<DeliveryRecord>> {
-        let mut query = sqlx::query(deliveries_sql(location.is_some(), owner_id.is_some()));
-        if let Some(owner_id) = owner_id {
-            query = query.bind(owner_id);
-        }
-        if let Some(location) = location {
-            query = query.bind(location);
-        }
-        query
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(delivery_row)
-            .collect()
+        let sql = deliveries_sql(location.is_some(), owner_id.is_some());
+        let binds: Vec<String> = [owner_id, location]
+            .into_iter()
+            .flatten()
+            .map(str::to_owned)
+            .collect();
+        self.reader
+            .read_blocking(move |c| rows(c, sql, &binds, |r| delivery_row(r)))
+            .await
     }
 
     async fn deliveries_of(&self, owner_ids: &[String]) -> Result<Vec<DeliveryRecord>> {

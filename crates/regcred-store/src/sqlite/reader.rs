@@ -9,13 +9,15 @@
 //! switches took over half of the CPU under load (README "Performance"). Each read here is one
 //! statement an index answers, bounded by a page (at most 1000 items, read in chunks of 500),
 //! which SQLite serves from its page cache in microseconds — less than one hand-off — so it runs
-//! on the async worker that asked. Unbounded reads (a whole location for a delivery pass) and
-//! every write stay on sqlx. In WAL mode these readers never wait for the writer (only a
+//! on the async worker that asked. Reads as long as what is stored (a whole location's pull
+//! secrets or deliveries, for a delivery pass) run here too, on a blocking thread: one hand-off,
+//! and rows decoded straight into records instead of into sqlx's rows first. Every write stays
+//! on sqlx. In WAL mode these readers never wait for the writer (only a
 //! database recovering from a crash makes a reader wait, once), and a statement sees every
 //! transaction committed before it started.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -38,11 +40,11 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    pub(super) fn new(path: PathBuf) -> Reader {
-        Reader {
+    pub(super) fn new(path: PathBuf) -> Arc<Reader> {
+        Arc::new(Reader {
             path,
             idle: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     /// Runs `read` on a pooled connection, on the calling thread.
@@ -51,6 +53,19 @@ impl Reader {
         let answer = read(&connection);
         self.give_back(connection);
         answer
+    }
+
+    /// Runs `read` on a pooled connection on a blocking thread: for reads as long as what is
+    /// stored (a whole location, for a delivery pass), which must not hold an async worker.
+    pub(super) async fn read_blocking<T, F>(self: &Arc<Self>, read: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let reader = Arc::clone(self);
+        tokio::task::spawn_blocking(move || reader.read(read))
+            .await
+            .map_err(|e| crate::StoreError::Schema(format!("a store read stopped: {e}")))?
     }
 
     fn take(&self) -> Result<Connection> {
