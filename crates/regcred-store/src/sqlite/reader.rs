@@ -1,19 +1,19 @@
-//! The SQLite store's read path for the reads every API request makes — the caller's token, the
-//! project and location it names, a pull secret or a page of them and what their views show
-//! (referrers, deliveries, minted state), the resolution index's generation: synchronous rusqlite connections opened read-only
-//! on the store's file, kept in a small pool, each read run on the calling thread.
+//! The SQLite store's read path: synchronous rusqlite connections opened read-only on the
+//! store's file and kept in a small pool. It serves the reads every API request makes — the
+//! caller's token, the project and location it names, a pull secret or a page of them and what
+//! their views show (referrers, deliveries, minted state), the resolution index's generation —
+//! each on the calling thread, and a delivery pass's whole-location reads on a blocking thread.
 //!
 //! sqlx's SQLite driver runs every connection on a thread of its own and hands each statement
 //! and each row across threads; a blocking thread per read (`spawn_blocking`) hands off once
-//! per read. On these reads the hand-off, not SQLite, was most of a request's cost: the thread
-//! switches took over half of the CPU under load (README "Performance"). Each read here is one
-//! statement an index answers, bounded by a page (at most 1000 items, read in chunks of 500),
-//! which SQLite serves from its page cache in microseconds — less than one hand-off — so it runs
-//! on the async worker that asked. Reads as long as what is stored (a whole location's pull
-//! secrets or deliveries, for a delivery pass) run here too, on a blocking thread: one hand-off,
-//! and rows decoded straight into records instead of into sqlx's rows first. Every write stays
-//! on sqlx. In WAL mode these readers never wait for the writer (only a
-//! database recovering from a crash makes a reader wait, once), and a statement sees every
+//! per read. On the request reads the hand-off, not SQLite, was most of a request's cost: the
+//! thread switches took over half of the CPU under load (README "Performance"). Each of those
+//! reads is one statement an index answers, bounded by a page (at most 1000 items, read in
+//! chunks of 500), which SQLite serves from its page cache in microseconds — less than one
+//! hand-off — so it runs on the async worker that asked. A read as long as what is stored costs
+//! one hand-off, and its rows are decoded straight into records instead of into sqlx's rows
+//! first. Every write stays on sqlx. In WAL mode these readers never wait for the writer (only
+//! a database recovering from a crash makes a reader wait, once), and a statement sees every
 //! transaction committed before it started.
 
 use std::path::PathBuf;
