@@ -112,7 +112,7 @@ async fn answer(
     method: &'static MethodInfo,
     headers: &HeaderMap,
     body: Body,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<crate::methods::Answer, ApiError> {
     check_content_type(headers)?;
     let channel = channel(headers)?;
     let body = read_body(body, state.body_timeout()).await?;

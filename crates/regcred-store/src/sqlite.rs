@@ -672,7 +672,7 @@ fn rows_in<T>(
     c: &rusqlite::Connection,
     sql: &str,
     ids: &[String],
-    decode: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+    decode: impl Fn(&reader::Row<'_>) -> Result<T>,
 ) -> Result<Vec<T>> {
     let mut out = Vec::new();
     for chunk in sorted_ids(ids).chunks(IN_CHUNK) {

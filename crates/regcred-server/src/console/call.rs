@@ -45,5 +45,5 @@ pub async fn call<T: DeserializeOwned>(
     state
         .metrics()
         .observe(info.name, code, started.elapsed().as_secs_f64());
-    serde_json::from_value(outcome?).map_err(|e| ApiError::internal(&e))
+    serde_json::from_str(outcome?.get()).map_err(|e| ApiError::internal(&e))
 }

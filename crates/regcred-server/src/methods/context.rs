@@ -74,11 +74,7 @@ impl Ctx {
 }
 
 /// Runs a method: decode, call, wrap.
-pub async fn call<Req, Res, F, Fut>(
-    ctx: Ctx,
-    body: &[u8],
-    f: F,
-) -> Result<serde_json::Value, ApiError>
+pub async fn call<Req, Res, F, Fut>(ctx: Ctx, body: &[u8], f: F) -> Result<super::Answer, ApiError>
 where
     Req: DeserializeOwned,
     Res: Serialize,
@@ -87,5 +83,5 @@ where
 {
     let request: Req = decode(body)?;
     let result = f(ctx, request).await?;
-    serde_json::to_value(result).map_err(|e| ApiError::internal(&e))
+    serde_json::value::to_raw_value(&result).map_err(|e| ApiError::internal(&e))
 }

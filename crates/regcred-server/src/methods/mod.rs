@@ -31,9 +31,12 @@ use serde::Serialize;
 use crate::error::ApiError;
 use context::call;
 
-/// Runs one method on a request body: decode, call, wrap.
-pub type Handler =
-    fn(Ctx, Bytes) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, ApiError>> + Send>>;
+/// Runs one method on a request body: decode, call, wrap. The result is its JSON text, written
+/// once and put into the answer as it is.
+pub type Handler = fn(Ctx, Bytes) -> Pin<Box<dyn Future<Output = Result<Answer, ApiError>> + Send>>;
+
+/// A method's result as JSON text.
+pub type Answer = Box<serde_json::value::RawValue>;
 
 /// Adds a type's JSON Schema to a generator's definitions and answers its reference.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
