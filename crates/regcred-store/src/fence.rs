@@ -56,43 +56,66 @@ pub(crate) fn check_sql(now: &str) -> String {
     )
 }
 
-/// What [`crate::Store::acquire_lease`] does, given the lease as stored (holder, epoch,
-/// expiry) and the database's time: the same rule on every backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Acquire {
-    /// Nobody ever held it: epoch 1.
-    Insert,
-    /// The holder renews it, or takes it over at this epoch.
-    Update { epoch: i64 },
-    /// Another holder's lease runs.
-    Held,
-}
-
-pub(crate) fn acquire(stored: Option<(&str, i64, i64)>, holder: &str, now: i64) -> Acquire {
-    match stored {
-        None => Acquire::Insert,
-        Some((h, epoch, _)) if h == holder => Acquire::Update { epoch },
-        Some((_, epoch, expires_at)) if expires_at <= now => Acquire::Update { epoch: epoch + 1 },
-        Some(_) => Acquire::Held,
-    }
+/// The rule of [`crate::Store::acquire_lease`], the same on every backend: given the lease as
+/// stored and the database's time, the lease `holder` is granted (to be written), or `None`
+/// while another holder's runs. Nobody held it: epoch 1. Its holder renews it at the same epoch
+/// (even once lapsed: nobody took it meanwhile). Expired under another holder: epoch + 1.
+pub(crate) fn grant(
+    stored: Option<&crate::Lease>,
+    name: &str,
+    holder: &str,
+    url: Option<&str>,
+    now: i64,
+    ttl_ms: i64,
+) -> Option<crate::Lease> {
+    let epoch = match stored {
+        None => 1,
+        Some(l) if l.holder == holder => l.epoch,
+        Some(l) if l.expires_at <= now => l.epoch + 1,
+        Some(_) => return None,
+    };
+    Some(crate::Lease {
+        name: name.to_owned(),
+        holder: holder.to_owned(),
+        epoch,
+        expires_at: now + ttl_ms,
+        url: url.map(str::to_owned),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn stored(holder: &str, epoch: i64, expires_at: i64) -> crate::Lease {
+        crate::Lease {
+            name: "leader".into(),
+            holder: holder.into(),
+            epoch,
+            expires_at,
+            url: None,
+        }
+    }
+
+    fn epoch(stored: Option<&crate::Lease>, holder: &str, now: i64) -> Option<i64> {
+        grant(stored, "leader", holder, None, now, 10).map(|l| l.epoch)
+    }
+
     #[test]
     fn a_lease_is_renewed_by_its_holder_and_taken_over_only_when_expired() {
-        assert_eq!(acquire(None, "a", 5), Acquire::Insert);
+        assert_eq!(epoch(None, "a", 5), Some(1));
         assert_eq!(
-            acquire(Some(("a", 3, 1)), "a", 5),
-            Acquire::Update { epoch: 3 },
+            epoch(Some(&stored("a", 3, 1)), "a", 5),
+            Some(3),
             "its holder renews even a lapsed lease at the same epoch"
         );
-        assert_eq!(acquire(Some(("b", 3, 9)), "a", 5), Acquire::Held);
+        assert_eq!(epoch(Some(&stored("b", 3, 9)), "a", 5), None);
+        assert_eq!(epoch(Some(&stored("b", 3, 5)), "a", 5), Some(4));
         assert_eq!(
-            acquire(Some(("b", 3, 5)), "a", 5),
-            Acquire::Update { epoch: 4 }
+            grant(None, "leader", "a", Some("u"), 5, 10)
+                .unwrap()
+                .expires_at,
+            15
         );
     }
 }

@@ -1486,23 +1486,8 @@ impl Store for PostgresStore {
             .await?
             .map(|r| lease_row(&r))
             .transpose()?;
-        let epoch = match fence::acquire(
-            stored
-                .as_ref()
-                .map(|l| (l.holder.as_str(), l.epoch, l.expires_at)),
-            holder,
-            now,
-        ) {
-            fence::Acquire::Held => return Ok(None),
-            fence::Acquire::Insert => 1,
-            fence::Acquire::Update { epoch } => epoch,
-        };
-        let lease = Lease {
-            name: name.to_owned(),
-            holder: holder.to_owned(),
-            epoch,
-            expires_at: now + ttl_ms,
-            url: url.map(str::to_owned),
+        let Some(lease) = fence::grant(stored.as_ref(), name, holder, url, now, ttl_ms) else {
+            return Ok(None);
         };
         sqlx::query(fence::UPSERT_SQL)
             .bind(&lease.name)

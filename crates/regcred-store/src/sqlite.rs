@@ -1521,23 +1521,10 @@ impl Store for SqliteStore {
                     .await?
                     .map(|r| lease_row(&r))
                     .transpose()?;
-                let epoch = match fence::acquire(
-                    stored
-                        .as_ref()
-                        .map(|l| (l.holder.as_str(), l.epoch, l.expires_at)),
-                    &holder,
-                    now,
-                ) {
-                    fence::Acquire::Held => return Ok(None),
-                    fence::Acquire::Insert => 1,
-                    fence::Acquire::Update { epoch } => epoch,
-                };
-                let lease = Lease {
-                    name,
-                    holder,
-                    epoch,
-                    expires_at: now + ttl_ms,
-                    url,
+                let Some(lease) =
+                    fence::grant(stored.as_ref(), &name, &holder, url.as_deref(), now, ttl_ms)
+                else {
+                    return Ok(None);
                 };
                 sqlx::query(fence::UPSERT_SQL)
                     .bind(&lease.name)
