@@ -27,6 +27,10 @@ pub struct ErrorBody {
     pub message: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<ErrorItem>,
+    /// The id of the request that failed (also in the `X-Request-Id` header), for matching an
+    /// answer to the server's log line.
+    #[serde(default, rename = "requestId", skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// A detail of an error: a field that failed validation, or a resource in the way.

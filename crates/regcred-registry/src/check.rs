@@ -24,6 +24,8 @@ use regcred_core::registry_host::RegistryServer;
 use regcred_core::secret::Secret;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode, Url};
+
+use crate::trust::TrustStore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
@@ -67,8 +69,8 @@ const TOKEN_CACHE_SWEEP_AT: usize = 256;
 pub struct ClientConfig {
     /// Per HTTP request, connecting and answering; default 10 s.
     pub timeout: Duration,
-    /// PEM CA bundles trusted in addition to the built-in (webpki) roots.
-    pub extra_roots_pem: Vec<Vec<u8>>,
+    /// The system's roots and the extra CAs (`--registry-ca-file`).
+    pub trust: TrustStore,
     /// `host[:port]` reached over plain `http://`; nothing else ever is. This covers token realms
     /// and redirect targets too: an `http://` realm is used only when its `host[:port]` is listed.
     pub insecure_http_hosts: Vec<String>,
@@ -79,7 +81,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             timeout: Duration::from_secs(10),
-            extra_roots_pem: Vec::new(),
+            trust: TrustStore::system(),
             insecure_http_hosts: Vec::new(),
             user_agent: format!("regcred/{}", env!("CARGO_PKG_VERSION")),
         }
@@ -408,9 +410,6 @@ impl CheckDetail {
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// `index` is the position in [`ClientConfig::extra_roots_pem`].
-    #[error("CA bundle #{index} is unusable: {reason}")]
-    InvalidCaBundle { index: usize, reason: String },
     #[error("cannot build the HTTP client")]
     Build {
         #[source]
@@ -467,25 +466,16 @@ struct TokenKey {
 
 impl RegistryClient {
     /// Builds the client: one reqwest client (rustls, ring), no automatic redirects, the
-    /// configured timeout for connecting and for each whole request, and the extra CA roots.
+    /// configured timeout for connecting and for each whole request, and the trust store.
     pub fn new(config: ClientConfig) -> Result<RegistryClient, ClientError> {
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
+        let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .user_agent(config.user_agent.clone());
-        for (index, pem) in config.extra_roots_pem.iter().enumerate() {
-            for der in
-                ca_bundle(pem).map_err(|reason| ClientError::InvalidCaBundle { index, reason })?
-            {
-                builder = builder.add_root_certificate(
-                    reqwest::Certificate::from_der(&der)
-                        .map_err(|source| ClientError::Build { source })?,
-                );
-            }
-        }
-        let http = builder
+        let http = config
+            .trust
+            .reqwest(builder)
             .build()
             .map_err(|source| ClientError::Build { source })?;
         Ok(RegistryClient {
@@ -606,24 +596,6 @@ impl RegistryClient {
         self.insecure_http_hosts.contains(&host)
             || (url.port().is_none() && self.insecure_http_hosts.contains(&format!("{host}:80")))
     }
-}
-
-/// The certificates of one PEM bundle, each checked to be a usable trust anchor.
-fn ca_bundle(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    use rustls::pki_types::pem::PemObject as _;
-    use rustls::pki_types::CertificateDer;
-    let mut out = Vec::new();
-    for cert in CertificateDer::pem_slice_iter(pem) {
-        let cert = cert.map_err(|e| format!("not a PEM certificate bundle ({e})"))?;
-        rustls::RootCertStore::empty()
-            .add(cert.clone())
-            .map_err(|e| format!("certificate #{} is malformed ({e})", out.len()))?;
-        out.push(cert.as_ref().to_vec());
-    }
-    if out.is_empty() {
-        return Err("no PEM certificate in it".to_owned());
-    }
-    Ok(out)
 }
 
 /// `host[:port]` of a URL as typed in configuration (`[::1]:5000`, `ghcr.io`).
@@ -1735,27 +1707,5 @@ mod tests {
         );
         assert!(!format!("{a:?}").contains("canary"));
         assert!(format!("{:?}", a.basic_header()).contains("Sensitive"));
-    }
-
-    #[test]
-    fn bad_ca_bundles_are_errors() {
-        for (pem, expected) in [
-            (b"not pem".to_vec(), "no PEM certificate"),
-            (
-                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec(),
-                "malformed",
-            ),
-            (
-                b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n".to_vec(),
-                "not a PEM",
-            ),
-        ] {
-            let err = RegistryClient::new(ClientConfig {
-                extra_roots_pem: vec![pem],
-                ..ClientConfig::default()
-            })
-            .unwrap_err();
-            assert!(err.to_string().contains(expected), "{err}");
-        }
     }
 }

@@ -16,6 +16,7 @@ pub mod outcome;
 pub mod provider;
 pub mod token;
 pub mod token_service;
+pub mod trust;
 
 pub use check::{
     AuthSent, CheckDetail, CheckReport, ClientConfig, ClientError, Credentials, Endpoint, Finding,

@@ -12,6 +12,9 @@ use regcred_registry::provider::MintError;
 use regcred_testkit::{echo_text, leaked_forms};
 use serde_json::json;
 
+static SYSTEM_ROOTS: regcred_registry::trust::TrustStore =
+    regcred_registry::trust::TrustStore::system();
+
 const ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
@@ -73,6 +76,7 @@ async fn echoing_error_answers_leave_no_trace() {
             registry_id: None,
             role_arn: None,
             endpoint_url: Some(&url),
+            trust: &SYSTEM_ROOTS,
         })
         .await
         .unwrap_err();

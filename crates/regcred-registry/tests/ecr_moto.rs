@@ -7,6 +7,9 @@ use regcred_registry::provider::ecr::{mint, EcrRequest};
 use regcred_registry::provider::MintError;
 use regcred_testkit::Moto;
 
+static SYSTEM_ROOTS: regcred_registry::trust::TrustStore =
+    regcred_registry::trust::TrustStore::system();
+
 /// Any key pair works on a moto that does not enforce IAM.
 const ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -22,6 +25,7 @@ fn request<'a>(moto_url: &'a str, secret: &'a Secret) -> EcrRequest<'a> {
         registry_id: None,
         role_arn: None,
         endpoint_url: Some(moto_url),
+        trust: &SYSTEM_ROOTS,
     }
 }
 

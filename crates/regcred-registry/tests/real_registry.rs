@@ -55,11 +55,10 @@ impl ClientSetup {
 
     fn client(&self) -> RegistryClient {
         RegistryClient::new(ClientConfig {
-            extra_roots_pem: self
-                .ca_pem
-                .iter()
-                .map(|pem| pem.as_bytes().to_vec())
-                .collect(),
+            trust: self.ca_pem.iter().fold(TrustStore::system(), |mut t, pem| {
+                t.add_pem(pem.as_bytes()).expect("the test CA");
+                t
+            }),
             insecure_http_hosts: self.insecure_http_hosts.clone(),
             ..ClientConfig::default()
         })

@@ -261,6 +261,7 @@ pub async fn principal_of_token(
 
 fn principal_of(record: TokenRecord, now: i64) -> Result<Principal, ApiError> {
     check_usable(&record, now)?;
+    crate::access::note_principal(&record.id);
     let role = Role::parse(&record.role).ok_or_else(|| {
         ApiError::unreadable(format!(
             "token {} has unknown role {:?}",

@@ -18,6 +18,9 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
+use crate::access::Peer;
+use crate::tls::TlsAcceptor;
+
 /// How long clients may take, and how many may be connected at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -63,12 +66,14 @@ impl Activity {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in
-/// flight (for at most `DRAIN`, 1 s) and returns.
+/// Serves `router` on `listener` — over TLS with `tls`, whose handshake must end within the
+/// header deadline — until `shutdown` completes, then finishes the requests in flight (for at
+/// most `DRAIN`, 1 s) and returns.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
@@ -98,8 +103,21 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let stopping = stopping.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            serve_connection(stream, router, limits, stopping).await;
+            match tls {
+                None => serve_connection(stream, peer, router, limits, stopping).await,
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(stream);
+                    match tokio::time::timeout(limits.header_read_timeout, handshake).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, router, limits, stopping).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
             tracing::trace!(%peer, "connection closed");
             drop(permit);
         });
@@ -127,12 +145,15 @@ pub async fn serve(
 /// exits within 2 s of `SIGTERM`.
 const DRAIN: Duration = Duration::from_millis(1000);
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
+async fn serve_connection<S>(
+    stream: S,
+    peer: std::net::SocketAddr,
     router: Router,
     limits: Limits,
     mut stopping: tokio::sync::watch::Receiver<bool>,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(Activity {
         in_flight: AtomicUsize::new(0),
         last_done: Mutex::new(Instant::now()),
@@ -143,7 +164,9 @@ async fn serve_connection(
         let activity = tracked.clone();
         activity.in_flight.fetch_add(1, Ordering::AcqRel);
         async move {
-            let response = router.oneshot(request.map(axum::body::Body::new)).await;
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(Peer(peer));
+            let response = router.oneshot(request).await;
             *activity
                 .last_done
                 .lock()

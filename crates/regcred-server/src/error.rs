@@ -222,6 +222,7 @@ impl IntoResponse for ApiError {
                 code: self.code.to_string(),
                 message: self.message,
                 items: self.items,
+                request_id: crate::access::request_id(),
             }),
         };
         (self.status, axum::Json(body)).into_response()

@@ -6,6 +6,7 @@
 //! **Architecture invariant:** the server depends on `regcred-core` and `regcred-store`; it owns
 //! no persistence of its own and never logs request bodies.
 
+pub mod access;
 pub mod auth;
 pub mod bootstrap;
 pub mod clock;
@@ -23,6 +24,7 @@ pub mod refresher;
 pub mod retention;
 pub mod rpc;
 pub mod service;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -165,18 +167,20 @@ pub fn router(state: AppState) -> Router {
         .merge(console::routes())
         .route("/{method}", post(rpc::dispatch).fallback(rpc::wrong_verb))
         .fallback(rpc::no_route)
+        .layer(axum::middleware::from_fn(access::layer))
         .with_state(state)
 }
 
-/// Serves `router` on `listener` under `limits` until `shutdown` completes, then finishes the
-/// requests in flight.
+/// Serves `router` on `listener` under `limits` (over TLS with `tls`) until `shutdown`
+/// completes, then finishes the requests in flight.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
     limits: connection::Limits,
+    tls: Option<tls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let ms = u64::try_from(limits.body_timeout.as_millis()).unwrap_or(u64::MAX);
     state.inner.body_timeout_ms.store(ms, Ordering::Relaxed);
-    connection::serve(listener, router(state), limits, shutdown).await
+    connection::serve(listener, router(state), limits, tls, shutdown).await
 }

@@ -308,6 +308,7 @@ fn schemathesis_finds_no_server_error_and_no_answer_off_its_schema() {
         listener,
         fx.state.clone(),
         regcred_server::connection::Limits::default(),
+        None,
         async {
             stopped.await.ok();
         },

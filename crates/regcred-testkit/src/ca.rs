@@ -24,6 +24,9 @@ pub struct TestCa {
     ca_der: CertificateDer<'static>,
     server_cert_der: CertificateDer<'static>,
     server_key_der: Vec<u8>,
+    /// Kept to issue client certificates ([`TestCa::client_cert`]).
+    ca_cert: rcgen::Certificate,
+    ca_key: KeyPair,
 }
 
 impl std::fmt::Debug for TestCa {
@@ -92,6 +95,8 @@ impl TestCa {
             server_key_der: server_key.serialize_der(),
             ca_pem,
             dir,
+            ca_cert,
+            ca_key,
         }
     }
 
@@ -119,6 +124,31 @@ impl TestCa {
     /// The server certificate's private key (PKCS#8 PEM).
     pub fn server_key_path(&self) -> PathBuf {
         self.dir.path().join("server.key")
+    }
+
+    /// Issues a client certificate (`ClientAuth`) for `common_name` and writes it and its key as
+    /// PEM files `client-NAME.crt` and `client-NAME.key`; answers their paths.
+    ///
+    /// # Panics
+    ///
+    /// When key generation or writing the files fails.
+    pub fn client_cert(&self, common_name: &str) -> (PathBuf, PathBuf) {
+        let now = OffsetDateTime::now_utc();
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("generate client key");
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(common_name);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = now - Duration::hours(1);
+        params.not_after = now + Duration::days(30);
+        let cert = params
+            .signed_by(&key, &self.ca_cert, &self.ca_key)
+            .expect("issue client certificate");
+        let cert_path = self.dir.path().join(format!("client-{common_name}.crt"));
+        let key_path = self.dir.path().join(format!("client-{common_name}.key"));
+        write(&cert_path, &cert.pem());
+        write(&key_path, &key.serialize_pem());
+        (cert_path, key_path)
     }
 
     /// A rustls server configuration presenting the server certificate (HTTP/1.1 only).

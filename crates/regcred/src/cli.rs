@@ -87,6 +87,16 @@ pub struct Global {
         help_heading = GLOBAL
     )]
     pub token_file: Option<PathBuf>,
+    /// PEM file of the CAs that sign the regcred server's certificate, trusted besides the
+    /// system's; default: the current context's.
+    #[arg(
+        long,
+        global = true,
+        env = "REGCRED_CA_FILE",
+        value_name = "FILE",
+        help_heading = GLOBAL
+    )]
+    pub ca_file: Option<PathBuf>,
     /// Output format; default: a table on a terminal, JSON otherwise.
     #[arg(short = 'o', long, global = true, value_enum, help_heading = GLOBAL)]
     pub output: Option<Output>,
@@ -198,10 +208,6 @@ pub struct LoginArgs {
     /// Name of the context; default: the server's host (and port).
     #[arg(long)]
     pub name: Option<String>,
-    /// PEM file of the CAs that sign the server's certificate (recorded with the context; the
-    /// client does not use it yet).
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,6 +310,31 @@ pub struct ServeArgs {
         value_name = "ADDR"
     )]
     pub listen: String,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); reloaded when the file changes.
+    #[arg(
+        long,
+        env = "REGCRED_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM); reloaded with it.
+    #[arg(
+        long,
+        env = "REGCRED_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: every client must present a certificate signed by a CA in this PEM file
+    /// (probes included).
+    #[arg(
+        long,
+        env = "REGCRED_CLIENT_CA",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub client_ca: Option<PathBuf>,
     /// Master key file (base64 of 32 bytes); default: master.key in the data directory, created on first start.
     #[arg(long, env = "REGCRED_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,

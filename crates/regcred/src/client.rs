@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use regcred_core::api::{Envelope, ErrorBody, Items, Page};
+use regcred_registry::trust::TrustStore;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -97,6 +98,16 @@ pub struct Unreachable {
 
 impl std::fmt::Display for Unreachable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if untrusted_certificate(&self.source) {
+            return write!(
+                f,
+                "the regcred server at {} presented a certificate this client does not trust \
+                 ({}); give the CA that signed it with --ca-file or REGCRED_CA_FILE (or the \
+                 context's --ca-file at regcred login)",
+                redacted(&self.url),
+                innermost(&self.source)
+            );
+        }
         let (from, advice) = self.from.explain(self.source.is_connect());
         write!(
             f,
@@ -110,6 +121,20 @@ impl std::error::Error for Unreachable {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.source)
     }
+}
+
+/// The last cause of `error`: what actually failed.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = error;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
+/// Whether `error` is a TLS handshake that failed on the server's certificate.
+fn untrusted_certificate(error: &reqwest::Error) -> bool {
+    error.is_connect() && innermost(error).contains("certificate")
 }
 
 /// A URL as errors show it: without user name, password, query or fragment, which may hold
@@ -141,19 +166,30 @@ impl Client {
     /// A client for `base` with `token`, for callers that resolve their own configuration (the
     /// credential plugins). The timeout stays well under the kubelet's one-minute limit for a
     /// plugin, so that a hanging server still leaves time to answer from the local cache.
-    pub fn new(base: String, token: Option<String>) -> anyhow::Result<Client> {
-        Client::with_timeout(base, ApiUrlSource::PluginConfig, token, 20)
+    pub fn new(
+        base: String,
+        token: Option<String>,
+        ca_file: Option<&Path>,
+    ) -> anyhow::Result<Client> {
+        Client::with_timeout(base, ApiUrlSource::PluginConfig, token, 20, ca_file)
     }
 
+    /// A client whose requests end after `seconds`, trusting the system's roots and the CAs in
+    /// `ca_file`.
     pub fn with_timeout(
         base: String,
         from: ApiUrlSource,
         token: Option<String>,
         seconds: u64,
+        ca_file: Option<&Path>,
     ) -> anyhow::Result<Client> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("regcred-cli/", env!("CARGO_PKG_VERSION")))
-            .timeout(std::time::Duration::from_secs(seconds))
+        let trust = TrustStore::with_files(ca_file.as_slice())?;
+        let http = trust
+            .reqwest(
+                reqwest::Client::builder()
+                    .user_agent(concat!("regcred-cli/", env!("CARGO_PKG_VERSION")))
+                    .timeout(std::time::Duration::from_secs(seconds)),
+            )
             .build()
             .context("building the HTTP client")?;
         Ok(Client {
@@ -225,7 +261,13 @@ impl Client {
         } else {
             read_trimmed(&dir.join(paths::ADMIN_TOKEN_FILE))
         };
-        Client::with_timeout(base, from, token, 60)
+        // A context's CA, like its token, goes only with the context's address.
+        let ca_file = match (&global.ca_file, &from, current) {
+            (Some(file), _, _) => Some(file.as_path()),
+            (None, ApiUrlSource::Context { .. }, Some((_, ctx, _))) => ctx.ca_file.as_deref(),
+            _ => None,
+        };
+        Client::with_timeout(base, from, token, 60, ca_file)
     }
 
     /// Every item of a list method that pages (`pullSecret.list`, `deployment.list`,
@@ -375,7 +417,7 @@ mod tests {
     #[tokio::test]
     async fn call_pages_follows_tokens_to_the_end_or_the_count_asked_for() {
         let (base, seen) = paged_server(2500).await;
-        let client = Client::new(base, None).unwrap();
+        let client = Client::new(base, None, None).unwrap();
         let all: Items<u64> = client
             .call_pages("x.list", serde_json::json!({ "project": "p" }), None)
             .await

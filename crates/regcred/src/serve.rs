@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use regcred_core::refresh::RefreshPolicy;
 use regcred_registry::provider::ProviderConfig;
+use regcred_registry::trust::TrustStore;
 use regcred_server::delivery::Deliverer;
 use regcred_server::leader::Leadership;
 use regcred_server::platform::PlatformConfig;
@@ -89,17 +90,18 @@ fn write_admin_token(dir: &Path, secret: &str) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn registry_client(args: &ServeArgs) -> anyhow::Result<regcred_registry::RegistryClient> {
-    let mut roots = Vec::new();
-    for path in &args.registry_ca_files {
-        roots.push(
-            std::fs::read(path)
-                .with_context(|| format!("reading registry CA file {}", path.display()))?,
-        );
-    }
+/// The trust store of every outgoing connection: the system's roots and `--registry-ca-file`.
+fn trust_store(args: &ServeArgs) -> anyhow::Result<TrustStore> {
+    TrustStore::with_files(&args.registry_ca_files).context("reading --registry-ca-file")
+}
+
+fn registry_client(
+    args: &ServeArgs,
+    trust: &TrustStore,
+) -> anyhow::Result<regcred_registry::RegistryClient> {
     let config = regcred_registry::ClientConfig {
         timeout: std::time::Duration::from_secs(args.registry_timeout.max(1)),
-        extra_roots_pem: roots,
+        trust: trust.clone(),
         insecure_http_hosts: args.insecure_registries.clone(),
         user_agent: concat!("regcred/", env!("CARGO_PKG_VERSION")).to_owned(),
     };
@@ -209,11 +211,23 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
             "created the bootstrap admin token"
         );
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            regcred_server::tls::acceptor(&regcred_server::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: args.client_ca.clone(),
+            })
+            .context("setting up TLS")?,
+        ),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    let url = format!("http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{addr}");
     let url_file = dir.join(paths::SERVER_URL_FILE);
     std::fs::write(&url_file, format!("{url}\n"))
         .with_context(|| format!("writing {}", url_file.display()))?;
@@ -232,12 +246,17 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     if let Some(p) = &platform {
         tracing::info!(registry = %p.registry, service = %p.service, issuer = %p.issuer, realm = %format!("{url}{}", regcred_server::platform::TOKEN_PATH), "token service of the platform registry");
     }
+    let trust = trust_store(&args)?;
     let providers = ProviderConfig {
-        http: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(args.registry_timeout.max(1)))
-            .user_agent(concat!("regcred/", env!("CARGO_PKG_VERSION")))
+        http: trust
+            .reqwest(
+                reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(args.registry_timeout.max(1)))
+                    .user_agent(concat!("regcred/", env!("CARGO_PKG_VERSION"))),
+            )
             .build()
             .context("building the provider HTTP client")?,
+        trust: trust.clone(),
         ecr_endpoint_url: args.ecr_endpoint_url.clone(),
         azure_authority_url: args.azure_authority_url.clone(),
         insecure_http_hosts: args.insecure_registries.clone(),
@@ -247,7 +266,17 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         RefreshPolicy::default(),
         Clock::new(regcred_server::clock::now_millis()),
     );
-    let state = AppState::new(store, vault, registry_client(&args)?, platform, refresher);
+    let state = AppState::new(
+        store,
+        vault,
+        registry_client(&args, &trust)?,
+        platform,
+        refresher,
+    )
+    .with_console(regcred_server::console::Config {
+        secure_cookie: tls.is_some(),
+        ..Default::default()
+    });
     state
         .deliverer()
         .set_interval(std::time::Duration::from_secs(
@@ -301,7 +330,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
         body_timeout: std::time::Duration::from_secs(args.body_timeout.max(1)),
         max_connections: connections_within_file_limit(args.max_connections.max(1)),
     };
-    let served = regcred_server::run(listener, state, limits, shutdown_signal()).await;
+    let served = regcred_server::run(listener, state, limits, tls, shutdown_signal()).await;
     let _ = stop_refresher.send(());
     let _ = stop_deliverer.send(());
     let _ = stop_retention.send(());

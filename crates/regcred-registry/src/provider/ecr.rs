@@ -20,7 +20,9 @@ use aws_sdk_ecr::config::retry::RetryConfig;
 use aws_sdk_ecr::config::timeout::TimeoutConfig;
 use aws_sdk_ecr::config::{BehaviorVersion, Credentials, IdentityCache, Region, SharedHttpClient};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext};
+
+use crate::trust::TrustStore;
 use base64::Engine as _;
 use regcred_core::secret::Secret;
 
@@ -55,6 +57,8 @@ pub struct EcrRequest<'a> {
     pub role_arn: Option<&'a str>,
     /// ECR and STS endpoint override, e.g. `http://127.0.0.1:PORT` for moto.
     pub endpoint_url: Option<&'a str>,
+    /// The CAs the AWS endpoints are checked against.
+    pub trust: &'a TrustStore,
 }
 
 /// Mints an ECR registry credential: `AssumeRole` first when `role_arn` is set, then
@@ -69,7 +73,7 @@ pub struct EcrRequest<'a> {
 )]
 pub async fn mint(req: &EcrRequest<'_>) -> Result<Minted, MintError> {
     validate(req)?;
-    let http = http_client();
+    let http = http_client(req.trust)?;
     let https = !req
         .endpoint_url
         .is_some_and(|url| url.starts_with("http://"));
@@ -186,13 +190,21 @@ async fn assume_role(
     ))
 }
 
-/// The SDK's hyper client over rustls with the ring provider. A new one per mint: mints are
-/// hours apart, and a pool shared across calls would outlive the tokio runtime that opened its
-/// connections (each test has its own).
-fn http_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
+/// The SDK's hyper client over rustls with the ring provider, trusting `trust`. A new one per
+/// mint: mints are hours apart, and a pool shared across calls would outlive the tokio runtime
+/// that opened its connections (each test has its own).
+fn http_client(trust: &TrustStore) -> Result<SharedHttpClient, MintError> {
+    let context = TlsContext::builder()
+        .with_trust_store(trust.aws())
+        .build()
+        .map_err(|e| MintError::Invalid {
+            provider: PROVIDER,
+            message: format!("the CA files cannot be used for AWS ({e})"),
+        })?;
+    Ok(aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+        .tls_context(context)
+        .build_https())
 }
 
 fn retry_config() -> RetryConfig {
@@ -536,6 +548,8 @@ mod tests {
 
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
+    static NO_EXTRA_CA: TrustStore = TrustStore::system();
+
     fn request<'a>(secret: &'a Secret) -> EcrRequest<'a> {
         EcrRequest {
             access_key_id: "AKIAIOSFODNN7EXAMPLE",
@@ -544,6 +558,7 @@ mod tests {
             registry_id: None,
             role_arn: None,
             endpoint_url: None,
+            trust: &NO_EXTRA_CA,
         }
     }
 

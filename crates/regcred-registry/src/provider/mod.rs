@@ -8,6 +8,7 @@ pub mod ecr;
 pub mod gcp;
 mod oauth;
 
+use crate::trust::TrustStore;
 use regcred_core::credential::{Credential, Kind};
 use regcred_core::secret::Secret;
 
@@ -56,7 +57,10 @@ impl MintError {
 /// Where the providers are, and the HTTP client that reaches them.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
+    /// Built with [`TrustStore::reqwest`] from `trust`.
     pub http: reqwest::Client,
+    /// What the AWS SDK's own client trusts (the same store as `http`'s).
+    pub trust: TrustStore,
     /// ECR and STS endpoint override (a local emulator in tests); the AWS default otherwise.
     pub ecr_endpoint_url: Option<String>,
     /// Entra ID authority for the ACR exchange.
@@ -97,6 +101,7 @@ pub async fn mint(
                 registry_id: params.registry_id.as_deref(),
                 role_arn: params.role_arn.as_deref(),
                 endpoint_url: config.ecr_endpoint_url.as_deref(),
+                trust: &config.trust,
             };
             ecr::mint(&request).await
         }

@@ -90,7 +90,7 @@ pub async fn login(global: &Global, printer: &Printer, args: LoginArgs) -> anyho
         .as_deref()
         .map(|f| existing_file(f, "--token-file"))
         .transpose()?;
-    let ca_file = args
+    let ca_file = global
         .ca_file
         .as_deref()
         .map(|f| existing_file(f, "--ca-file"))
@@ -109,7 +109,7 @@ pub async fn login(global: &Global, printer: &Printer, args: LoginArgs) -> anyho
             };
             // Any authenticated call proves the address and the token; this one reads nothing
             // of a project.
-            Client::with_timeout(api_url.clone(), from, Some(token), 30)?
+            Client::with_timeout(api_url.clone(), from, Some(token), 30, ca_file.as_deref())?
                 .call::<_, Value>("registry.kinds", &serde_json::json!({}))
                 .await?;
         }

@@ -160,6 +160,7 @@ pub async fn run(global: &Global, args: KubeletArgs) -> anyhow::Result<()> {
         project: args.project,
         location: args.location,
         cache_seconds: args.cache_seconds,
+        ca_file: global.ca_file.clone(),
     };
     let settings = Settings::merge(&[flags, Layer::from_file()?])?;
     let answer = answer(&settings, &request.image, image.domain()).await?;

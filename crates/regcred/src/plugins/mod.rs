@@ -43,6 +43,8 @@ pub struct Layer {
     pub location: Option<String>,
     /// See [`Settings::cache_seconds`].
     pub cache_seconds: Option<u64>,
+    /// See [`Settings::ca_file`].
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The environment variable of [`Settings::cache_seconds`].
@@ -67,6 +69,7 @@ impl Layer {
             project: var("REGCRED_PROJECT"),
             location: var("REGCRED_LOCATION"),
             cache_seconds,
+            ca_file: var("REGCRED_CA_FILE").map(PathBuf::from),
         })
     }
 
@@ -106,6 +109,8 @@ pub struct Settings {
     /// cache file and, for the kubelet, in its `cacheDuration`. A rotation reaches the runtime
     /// within this time. 0 caches nothing on disk (and the kubelet plugin has no offline answer).
     pub cache_seconds: u64,
+    /// The CAs of the regcred server's certificate, trusted besides the system's roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -135,6 +140,7 @@ impl Settings {
                 .iter()
                 .find_map(|l| l.cache_seconds)
                 .unwrap_or(DEFAULT_CACHE_SECONDS),
+            ca_file: layers.iter().find_map(|l| l.ca_file.clone()),
         })
     }
 
@@ -155,7 +161,7 @@ impl Settings {
                     .to_owned(),
             ),
         };
-        Client::new(self.api_url.clone(), token)
+        Client::new(self.api_url.clone(), token, self.ca_file.as_deref())
     }
 
     /// Cache keys are scoped by server and project/location, so that two configurations on one
@@ -393,6 +399,7 @@ mod tests {
             project: "p".into(),
             location: "l".into(),
             cache_seconds: DEFAULT_CACHE_SECONDS,
+            ca_file: None,
         };
         assert!(!format!("{s:?}").contains("hush"));
     }
