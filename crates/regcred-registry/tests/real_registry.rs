@@ -14,6 +14,7 @@ use std::future::IntoFuture;
 
 use axum::http::{header, StatusCode};
 use axum::Router;
+use regcred_registry::trust::TrustStore;
 use regcred_registry::{
     CheckReport, ClientConfig, Credentials, Endpoint, Outcome, RegistryClient, Target,
 };

@@ -69,8 +69,10 @@ fn login_saves_a_context_the_cli_then_uses() {
     server.run(&["project", "create", "acme"]).ok();
     let user = User::new();
     let (token_file, token) = admin_token_file(&server, user.home.path());
+    // Any CA: the server speaks plain HTTP here (tls_serving.rs uses a context's CA over TLS).
+    let test_ca = regcred_testkit::TestCa::new();
     let ca = user.home.path().join("ca.pem");
-    std::fs::write(&ca, "not used yet\n").expect("ca");
+    std::fs::write(&ca, test_ca.ca_pem()).expect("ca");
 
     // The token file is given relative to the working directory and saved absolute.
     let out = user

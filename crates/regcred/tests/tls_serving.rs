@@ -130,6 +130,32 @@ fn https_with_a_private_ca_for_the_cli_the_helper_and_curl() {
     listed.ok();
     assert!(listed.stdout.contains("acme"), "{}", listed.stdout);
 
+    // A context saved by `login --ca-file` carries the CA for later commands.
+    let home = tempfile::tempdir().expect("temp dir");
+    let user = |args: &[&str]| {
+        Cmd::new(args)
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .run()
+    };
+    let admin_token = server.data_dir.join("admin.token").display().to_string();
+    user(&[
+        "login",
+        "--api-url",
+        &server.url,
+        "--token-file",
+        &admin_token,
+        "--ca-file",
+        &ca_arg(&ca),
+        "--name",
+        "tls",
+    ])
+    .ok();
+    let listed = user(&["-o", "json", "project", "list"]);
+    listed.ok();
+    assert!(listed.stdout.contains("acme"), "{}", listed.stdout);
+
     // The Docker credential helper trusts the same way.
     let scratch = tempfile::tempdir().expect("temp dir");
     let helper = scratch.path().join("docker-credential-regcred");
