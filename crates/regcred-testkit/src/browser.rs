@@ -79,11 +79,25 @@ impl ChromeDriver {
 
     /// A new headless browser session; `javascript: false` switches scripts off in it.
     pub async fn session(&self, javascript: bool) -> Browser {
-        let mut options = json!({
-            "binary": CHROMIUM.path(),
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000",
-                     "--disable-dev-shm-usage", "--no-first-run", "--password-store=basic"],
-        });
+        self.session_with_args(javascript, &[]).await
+    }
+
+    /// [`ChromeDriver::session`] with extra Chromium switches (such as
+    /// `--ignore-certificate-errors-spki-list=HASH`, to trust one test certificate).
+    pub async fn session_with_args(&self, javascript: bool, extra: &[String]) -> Browser {
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1280,1000",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--password-store=basic",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.extend_from_slice(extra);
+        let mut options = json!({ "binary": CHROMIUM.path(), "args": args });
         if !javascript {
             options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
         }

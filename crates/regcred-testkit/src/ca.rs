@@ -24,6 +24,8 @@ pub struct TestCa {
     ca_der: CertificateDer<'static>,
     server_cert_der: CertificateDer<'static>,
     server_key_der: Vec<u8>,
+    /// SHA-256 of the server key's SubjectPublicKeyInfo, standard base64.
+    server_spki_sha256: String,
     /// Kept to issue client certificates ([`TestCa::client_cert`]).
     ca_cert: rcgen::Certificate,
     ca_key: KeyPair,
@@ -93,6 +95,12 @@ impl TestCa {
             ca_der: ca_cert.der().clone(),
             server_cert_der: server_cert.der().clone(),
             server_key_der: server_key.serialize_der(),
+            server_spki_sha256: {
+                use base64::Engine as _;
+                use sha2::Digest as _;
+                base64::engine::general_purpose::STANDARD
+                    .encode(sha2::Sha256::digest(server_key.public_key_der()))
+            },
             ca_pem,
             dir,
             ca_cert,
@@ -124,6 +132,13 @@ impl TestCa {
     /// The server certificate's private key (PKCS#8 PEM).
     pub fn server_key_path(&self) -> PathBuf {
         self.dir.path().join("server.key")
+    }
+
+    /// The SHA-256 of the server certificate's public key (SubjectPublicKeyInfo), base64: what
+    /// Chromium's `--ignore-certificate-errors-spki-list` takes to trust exactly this server
+    /// certificate ([`ChromeDriver::session_with_args`](crate::ChromeDriver::session_with_args)).
+    pub fn server_spki_sha256(&self) -> &str {
+        &self.server_spki_sha256
     }
 
     /// Issues a client certificate (`ClientAuth`) for `common_name` and writes it and its key as

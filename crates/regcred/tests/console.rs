@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use fixture::Server;
 use regcred_testkit::{
-    push_test_image, Auth, Browser, ChromeDriver, Registry, RegistryOptions, TlsMode,
+    push_test_image, Auth, Browser, ChromeDriver, Registry, RegistryOptions, TestCa, TlsMode,
 };
 use serde_json::{json, Value};
 
@@ -142,6 +142,7 @@ async fn console_in_a_real_browser() {
         .expect("session cookie");
     assert_eq!(cookie["httpOnly"], true, "{cookie}");
     assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
+    assert_eq!(cookie["secure"], false, "plain HTTP: {cookie}");
     browser.screenshot(&shots.join("projects.png")).await;
 
     // Every kind registry.kinds lists has its fieldset with exactly its fields; an empty save
@@ -515,6 +516,53 @@ async fn console_in_a_real_browser() {
 }
 
 /// A client that does not follow redirects, so each answer is seen as sent.
+/// The console over HTTPS with a private CA: Chromium trusts exactly the server's test
+/// certificate (by its public key, `--ignore-certificate-errors-spki-list`), signs in, runs the
+/// console's script, and the session cookie is `Secure`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_over_https_in_a_real_browser() {
+    let ca = TestCa::new();
+    let cert = ca.server_cert_path().display().to_string();
+    let key = ca.server_key_path().display().to_string();
+    let server = Server::start_with(&["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let admin = std::fs::read_to_string(server.data_dir.join("admin.token"))
+        .expect("admin token")
+        .trim()
+        .to_owned();
+    let driver = ChromeDriver::start().await;
+    let browser = driver
+        .session_with_args(
+            true,
+            &[format!(
+                "--ignore-certificate-errors-spki-list={}",
+                ca.server_spki_sha256()
+            )],
+        )
+        .await;
+    sign_in(&browser, &server.url, &admin).await;
+    assert!(browser.url().await.starts_with("https://"));
+    let cookie = browser
+        .cookies()
+        .await
+        .into_iter()
+        .find(|c| c["name"] == "regcred_session")
+        .expect("session cookie");
+    assert_eq!(cookie["secure"], true, "{cookie}");
+    assert_eq!(cookie["httpOnly"], true, "{cookie}");
+    // The console's script came over HTTPS too (the page's CSP allows only 'self').
+    let scripts = browser
+        .execute(
+            "return performance.getEntriesByType('resource')\
+                 .filter(e => e.initiatorType === 'script' && e.name.startsWith('https://'))\
+                 .length",
+            vec![],
+        )
+        .await;
+    assert_eq!(scripts, 1, "the console's one script, fetched over HTTPS");
+    browser.quit().await;
+}
+
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
