@@ -422,7 +422,7 @@ async fn the_image_built_by_the_script_is_pulled_back_through_the_delivered_pull
         // Inside the image's root as its user: `regcred serve` with the image's data directory
         // starts and answers /healthz.
         let serve_log = work.path().join("serve.log");
-        let mut command = Command::new("chroot");
+        let mut command = Command::new("/usr/sbin/chroot");
         command
             .arg(format!("--userspec={UID}:{UID}"))
             .arg(&rootfs)
