@@ -30,9 +30,9 @@ fn script() -> PathBuf {
 
 /// umoci must be installed: its absence fails the test (never a skip).
 fn require_umoci() {
-    let found = std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join("umoci").is_file())
-    }) || Path::new("/usr/bin/umoci").is_file();
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("umoci").is_file()))
+        || Path::new("/usr/bin/umoci").is_file();
     assert!(
         found,
         "`umoci` is not installed: run scripts/setup (Debian package `umoci`); \
@@ -44,11 +44,7 @@ fn require_umoci() {
 fn build_image(layout: &Path, epoch: &str) -> Out {
     let out = Cmd::program(
         script().to_str().expect("UTF-8 path"),
-        &[
-            "--binary",
-            BIN,
-            &format!("{}:{TAG}", layout.display()),
-        ],
+        &["--binary", BIN, &format!("{}:{TAG}", layout.display())],
     )
     .env("SOURCE_DATE_EPOCH", epoch)
     .run();
@@ -277,8 +273,16 @@ async fn the_image_built_by_the_script_is_pulled_back_through_the_delivered_pull
     let raw = skopeo
         .inspect_raw(&image, authfile, TlsMode::Insecure)
         .await;
-    assert!(raw.success, "skopeo inspect with the auth file: {}", raw.stderr);
-    assert_eq!(raw.stdout_digest(), digest, "the registry serves the built manifest");
+    assert!(
+        raw.success,
+        "skopeo inspect with the auth file: {}",
+        raw.stderr
+    );
+    assert_eq!(
+        raw.stdout_digest(),
+        digest,
+        "the registry serves the built manifest"
+    );
     let config = skopeo
         .run(&[
             "inspect".into(),
@@ -309,10 +313,21 @@ async fn the_image_built_by_the_script_is_pulled_back_through_the_delivered_pull
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    assert!(env.contains(&"REGCRED_DATA_DIR=/var/lib/regcred"), "{config:#}");
+    assert!(
+        env.contains(&"REGCRED_DATA_DIR=/var/lib/regcred"),
+        "{config:#}"
+    );
     let labels = &c["Labels"];
-    let version = format!("regcred {}", labels["org.opencontainers.image.version"].as_str().unwrap_or("?"));
-    assert_eq!(labels["org.opencontainers.image.title"], "regcred", "{config:#}");
+    let version = format!(
+        "regcred {}",
+        labels["org.opencontainers.image.version"]
+            .as_str()
+            .unwrap_or("?")
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.title"], "regcred",
+        "{config:#}"
+    );
     let own_version = Cmd::new(&["--version"]).run();
     assert_eq!(own_version.ok().stdout.trim(), version, "{config:#}");
     assert_eq!(
@@ -337,7 +352,11 @@ async fn the_image_built_by_the_script_is_pulled_back_through_the_delivered_pull
             format!("oci:{}:{TAG}", pulled.display()),
         ])
         .await;
-    assert!(copied.success, "skopeo copy with the auth file: {}", copied.stderr);
+    assert!(
+        copied.success,
+        "skopeo copy with the auth file: {}",
+        copied.stderr
+    );
 
     // The layer: root's files, the data directory and nothing else 10001's.
     let manifest = read_json(&blob(&pulled, &tagged_manifest(&pulled)));
@@ -352,7 +371,10 @@ async fn the_image_built_by_the_script_is_pulled_back_through_the_delivered_pull
             .unwrap_or_else(|| panic!("{path} is not in the layer: {entries:#?}"))
     };
     assert_eq!(entry("var/lib/regcred").mode, "drwx------");
-    assert_eq!((entry("var/lib/regcred").uid, entry("var/lib/regcred").gid), (UID, UID));
+    assert_eq!(
+        (entry("var/lib/regcred").uid, entry("var/lib/regcred").gid),
+        (UID, UID)
+    );
     assert_eq!(entry("tmp").mode, "drwxrwxrwt");
     for path in [
         "usr/local/bin/regcred",
@@ -360,7 +382,11 @@ async fn the_image_built_by_the_script_is_pulled_back_through_the_delivered_pull
         "etc/passwd",
         "etc/group",
     ] {
-        assert!(entry(path).mode.starts_with('-'), "{path}: {:?}", entry(path));
+        assert!(
+            entry(path).mode.starts_with('-'),
+            "{path}: {:?}",
+            entry(path)
+        );
     }
     for e in &entries {
         if e.path != "var/lib/regcred" {
@@ -371,7 +397,10 @@ async fn the_image_built_by_the_script_is_pulled_back_through_the_delivered_pull
         .iter()
         .find(|e| {
             e.path.starts_with("lib")
-                && e.path.rsplit('/').next().is_some_and(|name| name.starts_with("ld-linux"))
+                && e.path
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|name| name.starts_with("ld-linux"))
         })
         .unwrap_or_else(|| panic!("no dynamic loader in the layer: {entries:#?}"));
 
@@ -402,7 +431,11 @@ async fn the_image_built_by_the_script_is_pulled_back_through_the_delivered_pull
     let mut library_dirs: Vec<String> = entries
         .iter()
         .filter(|e| e.path.contains(".so") && e.path != loader.path)
-        .filter_map(|e| Path::new(&e.path).parent().map(|d| rootfs.join(d).display().to_string()))
+        .filter_map(|e| {
+            Path::new(&e.path)
+                .parent()
+                .map(|d| rootfs.join(d).display().to_string())
+        })
         .collect();
     library_dirs.sort();
     library_dirs.dedup();
@@ -411,7 +444,10 @@ async fn the_image_built_by_the_script_is_pulled_back_through_the_delivered_pull
         &[
             "--library-path",
             &library_dirs.join(":"),
-            rootfs.join("usr/local/bin/regcred").to_str().expect("UTF-8"),
+            rootfs
+                .join("usr/local/bin/regcred")
+                .to_str()
+                .expect("UTF-8"),
             "--version",
         ],
     )
@@ -449,15 +485,26 @@ async fn the_image_built_by_the_script_is_pulled_back_through_the_delivered_pull
         use std::os::unix::fs::MetadataExt;
         let key = std::fs::metadata(rootfs.join("var/lib/regcred/master.key"))
             .expect("the server made its master key in the data directory");
-        assert_eq!((key.uid(), key.gid()), (UID, UID), "written as the image's user");
+        assert_eq!(
+            (key.uid(), key.gid()),
+            (UID, UID),
+            "written as the image's user"
+        );
         drop(served);
     }
 
     // The password reached no output of the CLI.
-    for out in server.transcript().into_iter().chain([built, own_version, ran]) {
+    for out in server
+        .transcript()
+        .into_iter()
+        .chain([built, own_version, ran])
+    {
         for (stream, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
             if let Some(form) = find_secret(text.as_bytes(), &password) {
-                panic!("the password shows up in the {stream} of `{}` as {form:?}", out.label);
+                panic!(
+                    "the password shows up in the {stream} of `{}` as {form:?}",
+                    out.label
+                );
             }
         }
     }
