@@ -41,6 +41,8 @@ const LOC: &str = "local";
 /// how long past that the test waits for the server to call it expired.
 const SHORTEST_TTL: u64 = 60;
 const EXPIRY_GRACE: Duration = Duration::from_secs(30);
+/// How long replicas may take to agree on a leader (the lease's takeover bound).
+const LEADER_WITHIN: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -301,11 +303,36 @@ impl Api {
         }
     }
 
-    /// A call with a bearer token on the next replica.
-    async fn call(&self, method: &str, token: &str, body: &Value) -> Got {
-        let at = self.replica();
+    /// A call with a bearer token on replica `at`.
+    async fn bearer(&self, at: usize, method: &str, token: &str, body: &Value) -> Got {
         self.raw(at, method, Some(&format!("Bearer {token}")), body)
             .await
+    }
+
+    /// The replica that leads (`/readyz` role), once exactly one does (bounded polling).
+    async fn leader(&self) -> usize {
+        let started = Instant::now();
+        loop {
+            let mut roles = Vec::new();
+            for url in &self.urls {
+                let role = match self.client.get(format!("{url}/readyz")).send().await {
+                    Ok(r) => r.json::<Value>().await.ok().map(|v| v["role"].clone()),
+                    Err(_) => None,
+                };
+                roles.push(role);
+            }
+            let leading: Vec<usize> = (0..roles.len())
+                .filter(|i| roles[*i].as_ref().is_some_and(|r| r == "leader"))
+                .collect();
+            if let [one] = leading[..] {
+                return one;
+            }
+            assert!(
+                started.elapsed() < LEADER_WITHIN,
+                "no single leader within {LEADER_WITHIN:?}: {roles:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// A call that must succeed; answers its `result`.
@@ -460,14 +487,20 @@ async fn request(
     method: &str,
     role: Role,
     target: Target,
+    leader: bool,
 ) -> (Value, Allowed) {
     let p = target.project();
-    let mine = format!("mx-{}-{}", role.as_str(), target.label());
+    let mine = match target {
+        Target::Global => format!("mx-{}", role.as_str()),
+        _ => format!("mx-{}-{}", role.as_str(), target.label()),
+    };
     let not_found = Allowed::Refused(404, "not_found");
     let spec = json!({ "server": "app.example", "username": "bot", "password": "pw" });
     match method {
+        // A server of its own: a location holds one pull secret per registry server.
         "pullSecret.create" => (
-            json!({ "project": p, "location": LOC, "name": mine, "spec": spec }),
+            json!({ "project": p, "location": LOC, "name": mine,
+                    "spec": { "server": format!("{mine}.example"), "username": "bot", "password": "pw" } }),
             Allowed::Ok,
         ),
         "pullSecret.test" => (
@@ -532,7 +565,17 @@ async fn request(
                 Allowed::Ok,
             )
         }
-        "location.get" | "location.sync" => (json!({ "name": LOC }), Allowed::Ok),
+        "location.get" => (json!({ "name": LOC }), Allowed::Ok),
+        // Delivery passes run on the leading replica: an allowed caller asking a follower is
+        // told so (503 `unavailable`, naming the leader) — after authorization, so a refused
+        // caller still gets 403 there. The server is right; the expectation says so.
+        "location.sync" => (
+            json!({ "name": LOC }),
+            match leader {
+                true => Allowed::Ok,
+                false => Allowed::Refused(503, "unavailable"),
+            },
+        ),
         "location.delete" => (json!({ "name": "absent" }), not_found),
         "token.create" => (
             json!({ "name": mine, "project": p, "role": "viewer" }),
@@ -604,6 +647,7 @@ async fn run_matrix(setup: &str, urls: Vec<String>, admin: String, scratch: std:
     }
 
     let w = world(&api, admin, scratch).await;
+    let leader = api.leader().await;
 
     // Every method × every role × own/other project (global methods once per role). Deletes
     // and revokes go last, though none of them removes anything the other cases use.
@@ -616,14 +660,16 @@ async fn run_matrix(setup: &str, urls: Vec<String>, admin: String, scratch: std:
         };
         for role in ROLES {
             for &target in targets {
-                let (body, allowed) = request(&api, &w, method, role, target).await;
+                let at = api.replica();
+                let (body, allowed) =
+                    request(&api, &w, method, role, target, at == leader).await;
                 let expect = expected(*policy, role, target, allowed);
-                let got = api.call(method, w.token(role), &body).await;
+                let got = api.bearer(at, method, w.token(role), &body).await;
                 cases += 1;
                 if !got.matches(expect) {
                     mismatches.push(Mismatch {
                         method: (*method).to_owned(),
-                        caller: role.as_str().to_owned(),
+                        caller: format!("{} @{}", role.as_str(), replica_name(at)),
                         project: target.label().to_owned(),
                         expected: expect,
                         got,
@@ -670,7 +716,7 @@ async fn run_matrix(setup: &str, urls: Vec<String>, admin: String, scratch: std:
         let (body, _) = match *method {
             // No victim is needed: the token is refused before the body is read.
             "token.revoke" => (json!({ "id": "tk_000000000000" }), Allowed::Ok),
-            m => request(&api, &w, m, Owner, Target::Own).await,
+            m => request(&api, &w, m, Owner, Target::Own, true).await,
         };
         for (label, header, code) in &states {
             for at in 0..api.urls.len() {
@@ -690,23 +736,59 @@ async fn run_matrix(setup: &str, urls: Vec<String>, admin: String, scratch: std:
         }
     }
 
+    // Rules beyond the role table, each on the next replica:
+    let mut extra: Vec<(&str, Role, &str, Value, Expect)> = Vec::new();
+    for role in [Owner, Editor] {
+        // design.md: deleting a pull secret also needs its creator or an admin — `app` was
+        // created by the admin, so the roles that write pull secrets are refused…
+        extra.push((
+            "pullSecret.delete",
+            role,
+            "own, not creator",
+            json!({ "project": OWN, "location": LOC, "name": "app" }),
+            Expect::Forbidden,
+        ));
+        // …and delete what they created themselves.
+        extra.push((
+            "pullSecret.delete",
+            role,
+            "own, creator",
+            json!({ "project": OWN, "location": LOC, "name": format!("mx-{}-own", role.as_str()) }),
+            Expect::Allowed(Allowed::Ok),
+        ));
+    }
+    for role in ROLES {
+        // token.revoke looks the id up before it authorizes (the id says which project to
+        // authorize for), so an id that does not exist is 404 for every caller; ids are 48
+        // random bits, so this names nothing guessable. Server behaviour, declared here.
+        extra.push((
+            "token.revoke",
+            role,
+            "no such id",
+            json!({ "id": "tk_000000000000" }),
+            Expect::Allowed(Allowed::Refused(404, "not_found")),
+        ));
+    }
     // Every token may revoke itself (token.rs: "anyone may revoke their own"); the admin last,
     // since revoking a token revokes every token it created.
     for role in [Owner, Editor, Deployer, Viewer, Puller, Admin] {
-        let expect = Expect::Allowed(Allowed::Ok);
-        let got = api
-            .call(
-                "token.revoke",
-                w.token(role),
-                &json!({ "id": w.token_id(role) }),
-            )
-            .await;
+        extra.push((
+            "token.revoke",
+            role,
+            "self",
+            json!({ "id": w.token_id(role) }),
+            Expect::Allowed(Allowed::Ok),
+        ));
+    }
+    for (method, role, project, body, expect) in extra {
+        let at = api.replica();
+        let got = api.bearer(at, method, w.token(role), &body).await;
         cases += 1;
         if !got.matches(expect) {
             mismatches.push(Mismatch {
-                method: "token.revoke".to_owned(),
-                caller: role.as_str().to_owned(),
-                project: "self".to_owned(),
+                method: method.to_owned(),
+                caller: format!("{} @{}", role.as_str(), replica_name(at)),
+                project: project.to_owned(),
                 expected: expect,
                 got,
             });
@@ -715,7 +797,7 @@ async fn run_matrix(setup: &str, urls: Vec<String>, admin: String, scratch: std:
 
     if !mismatches.is_empty() {
         let mut table = format!(
-            "authorization matrix ({setup}): {} of {cases} cases differ from the declared policy\n{:<20} {:<26} {:<7} {:<28} got\n",
+            "authorization matrix ({setup}): {} of {cases} cases differ from the declared policy\n{:<20} {:<20} {:<17} {:<28} got\n",
             mismatches.len(),
             "method",
             "caller",
@@ -725,7 +807,7 @@ async fn run_matrix(setup: &str, urls: Vec<String>, admin: String, scratch: std:
         for m in &mismatches {
             let _ = writeln!(
                 table,
-                "{:<20} {:<26} {:<7} {:<28} {} {} ({})",
+                "{:<20} {:<20} {:<17} {:<28} {} {} ({})",
                 m.method,
                 m.caller,
                 m.project,
