@@ -18,8 +18,17 @@
 //! database of the real local PostgreSQL (`regcred_testkit::PostgresDb`) sharing a master key
 //! and the admin token, the requests alternating between them, the tokens revoked through
 //! replica A and every unusable token checked on both replicas. Both servers are the token
-//! service of a platform registry (`--platform-registry`), so `registryKey.*` and
-//! `registry.cert` answer rather than refusing with `no_platform_registry` before authorizing.
+//! service of a platform registry (`--platform-registry`): without one, `registry.cert` and
+//! `registryKey.create` (which looks for the platform registry before it authorizes) answer
+//! 409 `no_platform_registry` to every caller, which would hide the authorization decision.
+//! The world is built through the API with the admin token (see [`world`]); the expired token
+//! is the shortest-lived one the API allows (`ttlSeconds` 60), made first and waited for with
+//! bounded polling, so each setup takes about a minute.
+//!
+//! Besides the role table it checks the rules that are not a role: deleting a pull secret needs
+//! its creator (or an admin), every token may revoke itself, `token.revoke` of an id that does
+//! not exist is 404 for everyone (it looks up before authorizing), and `location.sync` on a
+//! follower replica is 503 `unavailable` for allowed callers (passes run on the leader).
 //!
 //! All mismatches are collected and reported once, as a table.
 
@@ -425,9 +434,7 @@ async fn world(api: &Api, admin: String, scratch: std::path::PathBuf) -> World {
         )
         .await;
     }
-    let admin_id = api
-        .must(a, "token.list", &admin, json!({}))
-        .await["items"]
+    let admin_id = api.must(a, "token.list", &admin, json!({})).await["items"]
         .as_array()
         .expect("tokens")
         .iter()
@@ -620,7 +627,11 @@ const MALFORMED: &[(&str, Option<&str>, &str)] = &[
     ("missing header", None, "unauthenticated"),
     ("not bearer", Some("Basic Ym90OnB3"), "invalid_token"),
     ("garbage", Some("Bearer garbage"), "invalid_token"),
-    ("malformed rc_", Some("Bearer rc_not_a_token"), "invalid_token"),
+    (
+        "malformed rc_",
+        Some("Bearer rc_not_a_token"),
+        "invalid_token",
+    ),
     (
         "unknown token",
         Some("Bearer rc_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
@@ -647,8 +658,6 @@ async fn run_matrix(setup: &str, urls: Vec<String>, admin: String, scratch: std:
     }
 
     let w = world(&api, admin, scratch).await;
-    let leader = api.leader().await;
-
     // Every method × every role × own/other project (global methods once per role). Deletes
     // and revokes go last, though none of them removes anything the other cases use.
     let mut order: Vec<&(&str, Policy)> = POLICY.iter().collect();
@@ -661,8 +670,9 @@ async fn run_matrix(setup: &str, urls: Vec<String>, admin: String, scratch: std:
         for role in ROLES {
             for &target in targets {
                 let at = api.replica();
-                let (body, allowed) =
-                    request(&api, &w, method, role, target, at == leader).await;
+                // Which replica leads matters to location.sync only; asked right before.
+                let leads = *method != "location.sync" || api.leader().await == at;
+                let (body, allowed) = request(&api, &w, method, role, target, leads).await;
                 let expect = expected(*policy, role, target, allowed);
                 let got = api.bearer(at, method, w.token(role), &body).await;
                 cases += 1;
@@ -857,7 +867,12 @@ async fn authorization_matrix_two_postgres_replicas() {
     let key = a.data_dir.join("master.key").display().to_string();
     let b = Server::start_with(
         &[
-            &["--database-url", db.url(), "--master-key-file", key.as_str()][..],
+            &[
+                "--database-url",
+                db.url(),
+                "--master-key-file",
+                key.as_str(),
+            ][..],
             &PLATFORM,
         ]
         .concat(),
