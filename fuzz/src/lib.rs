@@ -63,9 +63,13 @@ pub fn registry_server(data: &[u8]) {
             );
         }
         Err(e) => {
-            // The message names `user:password@` itself, so such parts prove nothing.
+            // The refusal of credentials is one fixed message (it names `user:password@` and
+            // `ghcr.io` itself): what it holds by its own wording proves nothing.
+            let wording = RegistryServer::normalize("u@h")
+                .map(|_| String::new())
+                .unwrap_or_else(|e| e.to_string());
             if let Some((userinfo, _)) = input.rsplit_once('@') {
-                if userinfo.len() >= 4 && !"user:password".contains(userinfo) {
+                if userinfo.len() >= 4 && !wording.contains(userinfo) {
                     assert!(
                         !e.to_string().contains(userinfo),
                         "the error on {input:?} repeats {userinfo:?}: {e}"
@@ -110,38 +114,31 @@ pub fn auth_file(data: &[u8]) {
     }
 }
 
-/// The `password` and `auth` string values anywhere in a JSON document, long enough that a
-/// message cannot hold them by chance.
+/// The `password` and `auth` values of the logins (`auths.SERVER`) of a JSON auth file, long
+/// enough that a message cannot hold them by chance. (The same key elsewhere — a registry named
+/// `password` in `credHelpers` — holds no secret.)
 fn secrets_of(input: &str) -> Vec<String> {
-    fn walk(value: &serde_json::Value, out: &mut Vec<String>) {
-        match value {
-            serde_json::Value::Object(map) => {
-                for (key, v) in map {
-                    match v {
-                        serde_json::Value::String(s)
-                            if matches!(key.as_str(), "password" | "auth") && s.len() >= 8 =>
-                        {
-                            out.push(s.clone());
-                        }
-                        _ => walk(v, out),
-                    }
-                }
-            }
-            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    if let Ok(value) = serde_json::from_str::<serde_json::Value>(input) {
-        walk(&value, &mut out);
-    }
-    out
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(input) else {
+        return Vec::new();
+    };
+    let Some(auths) = value.get("auths").and_then(|a| a.as_object()) else {
+        return Vec::new();
+    };
+    auths
+        .values()
+        .filter_map(|login| login.as_object())
+        .flat_map(|login| ["password", "auth"].map(|key| login.get(key)))
+        .filter_map(|v| v.and_then(|v| v.as_str()))
+        .filter(|s| s.len() >= 8)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// String values of a JSON document that could only appear in a message by being copied: long,
-/// with letters and digits, no spaces.
+/// with letters and digits, no spaces — and not part of a key of the document, since errors name
+/// the fields they are about (an unknown field by its name).
 fn distinctive_strings(body: &[u8]) -> Vec<String> {
-    fn walk(value: &serde_json::Value, out: &mut Vec<String>) {
+    fn walk(value: &serde_json::Value, keys: &mut Vec<String>, out: &mut Vec<String>) {
         match value {
             serde_json::Value::String(s)
                 if s.len() >= 16
@@ -151,15 +148,21 @@ fn distinctive_strings(body: &[u8]) -> Vec<String> {
             {
                 out.push(s.clone());
             }
-            serde_json::Value::Object(map) => map.values().for_each(|v| walk(v, out)),
-            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    keys.push(key.clone());
+                    walk(v, keys, out);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, keys, out)),
             _ => {}
         }
     }
-    let mut out = Vec::new();
+    let (mut keys, mut out) = (Vec::new(), Vec::new());
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
-        walk(&value, &mut out);
+        walk(&value, &mut keys, &mut out);
     }
+    out.retain(|value| !keys.iter().any(|key| key.contains(value.as_str())));
     out
 }
 

@@ -18,9 +18,9 @@
 //! database of the real local PostgreSQL (`regcred_testkit::PostgresDb`) sharing a master key
 //! and the admin token, the requests alternating between them, the tokens revoked through
 //! replica A and every unusable token checked on both replicas. Both servers are the token
-//! service of a platform registry (`--platform-registry`): without one, `registry.cert` and
-//! `registryKey.create` (which looks for the platform registry before it authorizes) answer
-//! 409 `no_platform_registry` to every caller, which would hide the authorization decision.
+//! service of a platform registry (`--platform-registry`): without one, `registry.cert` (open
+//! to every token) and `registryKey.create` (once authorized) answer 409 `no_platform_registry`,
+//! and the allowed cases could not show their success.
 //! The world is built through the API with the admin token (see [`world`]); the expired token
 //! is the shortest-lived one the API allows (`ttlSeconds` 60), made first and waited for with
 //! bounded polling, so each setup takes about a minute.

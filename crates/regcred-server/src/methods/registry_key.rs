@@ -56,13 +56,15 @@ pub async fn create(ctx: Ctx, req: RegistryKeyCreate) -> Result<RegistryKeyCreat
             format!("ttlSeconds must be between 1 and {MAX_TTL_SECONDS}"),
         ));
     }
+    let target = format!("{}/{}", req.project, req.name);
+    ctx.require_audited(Permission::Own, Some(&req.project), &target)
+        .await?;
+    // After authorizing: whether the platform registry is configured is no answer for callers
+    // who may not create keys.
     let server = crate::platform::required(&ctx.state)?
         .config
         .registry
         .clone();
-    let target = format!("{}/{}", req.project, req.name);
-    ctx.require_audited(Permission::Own, Some(&req.project), &target)
-        .await?;
     projects::must_exist(&ctx.state, &req.project).await?;
     let minted = mint_secret(SecretKind::RegistryKey)?;
     let (id, secret, hash) = (minted.id, minted.secret, minted.hash);
