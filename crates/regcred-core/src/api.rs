@@ -322,6 +322,14 @@ pub struct PullSecretTest {
     /// Check that this image can be pulled (implies `check`).
     #[serde(default)]
     pub image: Option<String>,
+    /// Test a rotation that keeps the secret: the stored secret of the pull secret `name` fills
+    /// the spec, which leaves every secret field out and keeps the kind and server (as
+    /// `pullSecret.create` with `keepSecret`).
+    #[serde(default)]
+    pub keep_secret: bool,
+    /// The pull secret whose secret `keepSecret` keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// Answer of `pullSecret.test`: what would be stored (never the secret) and the check.

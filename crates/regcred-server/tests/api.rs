@@ -1455,4 +1455,51 @@ async fn a_rotation_keeps_the_secret_for_the_same_kind_and_server_only() {
         .await;
     assert_eq!(unchanged.ok()["revision"], 2, "refusals write nothing");
     assert_eq!(unchanged.ok()["server"], "registry.example.com");
+
+    // Test Connection of such a rotation: the kept secret fills the spec, under the same rules,
+    // for those who may rotate; nothing is stored.
+    let tested = fx
+        .call(
+            "pullSecret.test",
+            &fx.admin,
+            keep(
+                "app",
+                json!({"server": "registry.example.com", "username": "ci-3"}),
+            ),
+        )
+        .await;
+    assert_eq!(tested.ok()["username"], "ci-3");
+    let moved = fx
+        .call(
+            "pullSecret.test",
+            &fx.admin,
+            keep(
+                "app",
+                json!({"server": "evil.example.com", "username": "ci"}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        moved.expect_err(400, "conflicting_fields")["items"][0]["field"],
+        "keepSecret"
+    );
+    let mut unnamed = keep("app", json!({"server": "registry.example.com"}));
+    unnamed.as_object_mut().expect("object").remove("name");
+    let unnamed = fx.call("pullSecret.test", &fx.admin, unnamed).await;
+    assert_eq!(
+        unnamed.expect_err(400, "missing_field")["items"][0]["field"],
+        "name"
+    );
+    let viewer = fx.create_token("viewer", Some("acme")).await;
+    fx.call(
+        "pullSecret.test",
+        &viewer.secret,
+        keep("app", json!({"server": "registry.example.com"})),
+    )
+    .await
+    .expect_err(403, "forbidden");
+    let still = fx
+        .call("pullSecret.get", &fx.admin, at("acme", "app"))
+        .await;
+    assert_eq!(still.ok()["revision"], 2, "a test stores nothing");
 }

@@ -351,6 +351,14 @@ async fn console_in_a_real_browser() {
         .await;
     assert_eq!(browser.property(&password, "value").await, "");
     assert!(browser.source().await.contains("leave empty to keep"));
+    // Test Connection on the rotation with the secret left empty tests the kept secret.
+    browser
+        .send_keys(&browser.find("#image").await, &image)
+        .await;
+    browser.click(&browser.find("#test-button").await).await;
+    let kept = browser.wait_text("#test-result", "round trips").await;
+    assert!(kept.contains("ok"), "{kept}");
+    clean(&browser, &canary, "test with the kept secret").await;
     browser.click(&browser.find("#save-button").await).await;
     browser.wait_text("#revision", "2").await;
     // A check from the detail page, without a reload: the kept secret still pulls.

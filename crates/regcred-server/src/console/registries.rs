@@ -509,13 +509,21 @@ pub async fn form_page(
     view::ok(form_page_markup(&project, &all_locations, &st, &session))
 }
 
-/// The request `pullSecret.create` and `pullSecret.test` share, from the form.
+/// The request `pullSecret.create` and `pullSecret.test` share, from the form. A rotation with
+/// every secret field left empty keeps (and tests) the current secret.
 fn credential_request(project: &str, form: &Form) -> serde_json::Value {
     let mut request = json!({
         "project": project,
         "location": form.text("location").unwrap_or_default(),
+        "name": form.text("name").unwrap_or_default(),
         "spec": form.object("spec.", is_secret),
     });
+    let secret_given = request["spec"]
+        .as_object()
+        .is_some_and(|spec| spec.keys().any(|k| is_secret(k)));
+    if form.text("rotate").is_some() && !secret_given {
+        request["keepSecret"] = json!(true);
+    }
     if let Some(kind) = form.text("kind") {
         request["kind"] = json!(kind);
     }
@@ -567,14 +575,6 @@ pub async fn save(
     Posted { session, form }: Posted,
 ) -> Response {
     let mut request = credential_request(&project, &form);
-    request["name"] = json!(form.text("name").unwrap_or_default());
-    // A rotation with every secret field left empty keeps the current secret.
-    let secret_given = request["spec"]
-        .as_object()
-        .is_some_and(|spec| spec.keys().any(|k| is_secret(k)));
-    if form.text("rotate").is_some() && !secret_given {
-        request["keepSecret"] = json!(true);
-    }
     // The image is Test Connection's; saving does not check.
     if let Some(o) = request.as_object_mut() {
         o.remove("image");

@@ -8,7 +8,7 @@ use regcred_core::api::{
     PullSecretList, PullSecretRef, PullSecretRender, PullSecretTest, PullSecretTested, Rendered,
 };
 use regcred_core::codes::ErrorCode;
-use regcred_core::credential::{self, Credential, Kind, Material};
+use regcred_core::credential::{self, Credential, CredentialSpec, Kind, Material};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
 use regcred_store::{ListKey, ListPage, StoreError};
@@ -60,7 +60,12 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
         true => {
             ctx.require_audited(Permission::WriteSecrets, Some(&req.project), &target)
                 .await?;
-            let (credential, revision) = keep_secret(&ctx, &req, kind).await?;
+            let at = pull_secrets::Address {
+                project: &req.project,
+                location: &req.location,
+                name: &req.name,
+            };
+            let (credential, revision) = keep_secret(&ctx, at, req.spec.clone(), kind).await?;
             (credential, Some(revision))
         }
     };
@@ -109,13 +114,14 @@ pub async fn create(ctx: Ctx, req: PullSecretCreate) -> Result<PullSecretCreated
 /// the revision the material is of (the write must replace exactly that one).
 async fn keep_secret(
     ctx: &Ctx,
-    req: &PullSecretCreate,
+    at: pull_secrets::Address<'_>,
+    mut spec: CredentialSpec,
     kind: Option<Kind>,
 ) -> Result<(Credential, i64), ApiError> {
     let existing = ctx
         .state
         .store()
-        .get_pull_secret(&req.project, &req.location, &req.name)
+        .get_pull_secret(at.project, at.location, at.name)
         .await?
         .ok_or_else(|| {
             ApiError::field(
@@ -125,7 +131,6 @@ async fn keep_secret(
             )
         })?;
     let current = pull_secrets::open(&ctx.state, &existing)?;
-    let mut spec = req.spec.clone();
     if !current.material.keep_in(&mut spec) {
         return Err(ApiError::field(
             "keepSecret",
@@ -160,7 +165,28 @@ pub async fn test(ctx: Ctx, req: PullSecretTest) -> Result<PullSecretTested, Api
     let kind = parse_kind(req.kind.as_deref())?;
     let check = req.check || req.image.is_some();
     let input_server = req.spec.server.clone();
-    let credential = credential::validate(kind, req.spec).map_err(ApiError::fields)?;
+    let credential = match (req.keep_secret, req.name.as_deref()) {
+        (false, _) => credential::validate(kind, req.spec).map_err(ApiError::fields)?,
+        (true, None) => {
+            return Err(ApiError::field(
+                "name",
+                ErrorCode::MissingField,
+                "keepSecret tests with the secret of a stored pull secret: name it",
+            ))
+        }
+        (true, Some(name)) => {
+            check_name(NameKind::PullSecret, "name", name)?;
+            // Authorized before the stored secret is looked at.
+            ctx.principal
+                .require(Permission::WriteSecrets, Some(&req.project))?;
+            let at = pull_secrets::Address {
+                project: &req.project,
+                location: &req.location,
+                name,
+            };
+            keep_secret(&ctx, at, req.spec, kind).await?.0
+        }
+    };
     let image = checks::validate_image(req.image.as_deref(), &credential.server, "this")?;
     ctx.principal
         .require(Permission::WriteSecrets, Some(&req.project))?;
