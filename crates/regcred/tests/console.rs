@@ -523,16 +523,23 @@ async fn console_in_a_real_browser() {
     );
 }
 
-/// A client that does not follow redirects, so each answer is seen as sent.
 /// The console over HTTPS with a private CA: Chromium trusts exactly the server's test
 /// certificate (by its public key, `--ignore-certificate-errors-spki-list`), signs in, runs the
-/// console's script, and the session cookie is `Secure`.
+/// console's script, and the session cookie is `Secure`. There, a key of the platform registry
+/// is created and revoked from the keys page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_over_https_in_a_real_browser() {
     let ca = TestCa::new();
     let cert = ca.server_cert_path().display().to_string();
     let key = ca.server_key_path().display().to_string();
-    let server = Server::start_with(&["--tls-cert", &cert, "--tls-key", &key]);
+    let server = Server::start_with(&[
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--platform-registry",
+        "registry.invalid",
+    ]);
     assert!(server.url.starts_with("https://"), "{}", server.url);
     let admin = std::fs::read_to_string(server.data_dir.join("admin.token"))
         .expect("admin token")
@@ -568,9 +575,39 @@ async fn console_over_https_in_a_real_browser() {
         )
         .await;
     assert_eq!(scripts, 1, "the console's one script, fetched over HTTPS");
+
+    // A registry key: created (its secret shown once), then revoked with its button.
+    server
+        .run(&[
+            "--ca-file",
+            &ca.ca_cert_path().display().to_string(),
+            "project",
+            "create",
+            "acme",
+        ])
+        .ok();
+    let keys = format!("{}/console/p/acme/keys", server.url);
+    browser.goto(&keys).await;
+    browser
+        .send_keys(&browser.find("#key-name").await, "ci")
+        .await;
+    browser
+        .click(&browser.find("form.card button[type=submit]").await)
+        .await;
+    browser.wait_text("main", "shown this once").await;
+    browser.goto(&keys).await;
+    browser
+        .click(&browser.find("form.revoke-key button").await)
+        .await;
+    let row = browser.wait_text("#key-ci", "revoked").await;
+    assert!(
+        browser.find_all("form.revoke-key").await.is_empty(),
+        "{row}"
+    );
     browser.quit().await;
 }
 
+/// A client that does not follow redirects, so each answer is seen as sent.
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -50,11 +50,18 @@ async fn keys_page(
         table {
             thead { tr { th scope="col" { "Name" } th scope="col" { "Access" } th scope="col" { "Username" }
                 th scope="col" { "Created" } th scope="col" { "Expires" } th scope="col" { "Revoked" } } }
-            tbody { @for k in &keys.items { tr {
+            tbody { @for k in &keys.items { tr id=(format!("key-{}", k.name)) {
                 td { (k.name) } td { (k.access) } td { code { (k.username) } }
                 td { (k.created_at) " by " (k.created_by) }
                 td { (k.expires_at.as_deref().unwrap_or("never")) }
-                td { (k.revoked_at.as_deref().unwrap_or("—")) }
+                td {
+                    @if let Some(r) = &k.revoked_at { "revoked " (r) } @else {
+                        form.inline.revoke-key method="post" action=(format!("/console/p/{project}/keys/{}/revoke", k.name)) {
+                            input type="hidden" name="csrf" value=(session.csrf_token());
+                            button.danger type="submit" aria-label=(format!("Revoke key {}", k.name)) { "Revoke" }
+                        }
+                    }
+                }
             } } }
         }
         h2 { "New key" }
@@ -119,6 +126,26 @@ pub async fn create_key(
             m,
         )),
         Err(e) => view::failure(&headers, error.unwrap_or(e)),
+    }
+}
+
+/// `POST /console/p/{project}/keys/{name}/revoke`: `registryKey.revoke`.
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    Path((project, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    Posted { session, .. }: Posted,
+) -> Response {
+    let outcome: Result<serde_json::Value, ApiError> = call(
+        &state,
+        &session.principal,
+        "registryKey.revoke",
+        json!({ "project": project, "name": name }),
+    )
+    .await;
+    match outcome {
+        Ok(_) => view::see_other(&format!("/console/p/{project}/keys")),
+        Err(e) => view::failure(&headers, e),
     }
 }
 

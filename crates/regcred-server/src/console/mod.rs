@@ -126,6 +126,10 @@ pub fn routes() -> Router<AppState> {
             get(admin::keys).post(admin::create_key),
         )
         .route(
+            &format!("{p}/keys/{{name}}/revoke"),
+            post(admin::revoke_key),
+        )
+        .route(
             &format!("{p}/tokens"),
             get(admin::tokens).post(admin::create_token),
         )
