@@ -98,6 +98,13 @@ impl Refresher {
         map.entry(id.to_owned()).or_default().clone()
     }
 
+    /// Mints for a credential that is not stored (Test Connection before saving): the
+    /// provider's answer, kept nowhere. Any server may do it; the stored pull secrets' mints stay
+    /// the leader's.
+    pub async fn mint_unsaved(&self, credential: &Credential) -> Result<Minted, MintError> {
+        self.minter.mint(credential, self.clock.now_ms()).await
+    }
+
     /// The username and password to use for `record` now.
     pub async fn current(
         &self,

@@ -1356,6 +1356,9 @@ async fn pull_secret_test_validates_like_create_and_stores_nothing() {
     assert!(result.get("verification").is_none());
     assert!(!ok.raw.contains("s3cret"));
 
+    // A minted kind is exchanged with its provider for the check; this fixture's ECR endpoint is
+    // a closed port, so the exchange fails and the check cannot run (tests/ecr_refresh.rs tests
+    // a real exchange against moto).
     let minted = fx
         .call(
             "pullSecret.test",

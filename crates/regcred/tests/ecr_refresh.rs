@@ -24,6 +24,28 @@ fn refresh_count(server: &Server, outcome: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {needle} in /metrics:\n{metrics}"))
 }
 
+/// How many calls moto answered (`GetAuthorizationToken` is a `POST /`).
+fn ecr_calls(moto: &Moto) -> usize {
+    moto.log()
+        .lines()
+        .filter(|l| l.contains("\"POST / HTTP/1.1\" 200"))
+        .count()
+}
+
+/// Calls `method` with the admin token; the status and the envelope.
+async fn api(server: &Server, method: &str, body: &Value) -> (u16, Value) {
+    let token = std::fs::read_to_string(server.data_dir.join("admin.token")).expect("token");
+    let answer = reqwest::Client::new()
+        .post(format!("{}/{method}", server.url))
+        .bearer_auth(token.trim())
+        .json(body)
+        .send()
+        .await
+        .expect("the server answers");
+    let status = answer.status().as_u16();
+    (status, answer.json().await.expect("an envelope"))
+}
+
 /// The ECR entry of a rendered `.dockerconfigjson` inside a Secret: (username, password).
 fn rendered(server: &Server) -> (String, String) {
     let out = server
@@ -121,8 +143,42 @@ async fn ecr_against_the_aws_emulator() {
     // moto's expiry (2015) is not taken at its word: no expiry shown, next refresh ahead.
     assert!(credential["expiresAt"].is_null(), "{status:#}");
 
+    // Test Connection of an unsaved ECR spec: the keys are exchanged with the emulator for this
+    // check alone (one more call to it, no refresh of a stored pull secret), then the registry
+    // is asked — which this machine cannot reach, or which refuses the emulator's token.
+    let spec = serde_json::json!({
+        "project": "acme", "location": "k8s", "kind": "ecr", "check": true,
+        "spec": { "server": SERVER, "accessKeyId": "AKIAEMULATOR0000TEST",
+                  "secretAccessKey": "emulator-secret-not-real" },
+    });
+    let calls = ecr_calls(&moto);
+    let (status, tested) = api(&server, "pullSecret.test", &spec).await;
+    assert_eq!(status, 200, "{tested}");
+    let outcome = tested["result"]["verification"]["outcome"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        ["unreachable", "unauthorized", "denied"].contains(&outcome),
+        "the check ran with a minted token: {tested}"
+    );
+    assert_eq!(ecr_calls(&moto), calls + 1, "one exchange for the test");
+    assert_eq!(
+        refresh_count(&server, "ok"),
+        1,
+        "the stored pull secret was not refreshed"
+    );
+
     // The emulator goes away: what was minted is still served, nothing is minted again.
     moto.stop();
+    let (status, refused) = api(&server, "pullSecret.test", &spec).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["code"], "not_verifiable", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("could not be exchanged")),
+        "{refused}"
+    );
     for _ in 0..5 {
         assert_eq!(
             rendered(&server),

@@ -93,8 +93,9 @@ async fn check(
 }
 
 /// Checks a credential that is not stored (Test Connection before saving), registry-level
-/// without an image, a pull check with one. Minted kinds are refused with `not_verifiable`:
-/// their short-lived credential is minted by the refresher for a stored pull secret only.
+/// without an image, a pull check with one. For minted kinds (ECR, Google access tokens, ACR
+/// through Entra ID) the provider mints a short-lived credential for this check alone, kept
+/// nowhere; a provider that refuses is the answer `not_verifiable` with its reason.
 pub async fn check_unsaved(
     state: &AppState,
     acting: &Acting,
@@ -104,11 +105,21 @@ pub async fn check_unsaved(
     let credentials = match credential.basic_auth() {
         Ok((username, password)) => Some(Credentials { username, password }),
         Err(UsableError::Anonymous) => None,
-        Err(e @ UsableError::MintRequired { .. }) => {
-            return Err(ApiError::validation(
-                ErrorCode::NotVerifiable,
-                format!("{e}; save it first, then check it"),
-            ))
+        Err(UsableError::MintRequired { .. }) => {
+            let minted = state
+                .refresher()
+                .mint_unsaved(credential)
+                .await
+                .map_err(|e| {
+                    ApiError::validation(
+                        ErrorCode::NotVerifiable,
+                        format!("the credentials could not be exchanged: {e}"),
+                    )
+                })?;
+            Some(Credentials {
+                username: minted.username,
+                password: minted.password,
+            })
         }
     };
     let (endpoint, target) = match image {
