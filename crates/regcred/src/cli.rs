@@ -446,6 +446,14 @@ pub struct ServeArgs {
         value_name = "DAYS"
     )]
     pub audit_retention_days: u32,
+    /// How long a web console session lasts (never longer than the token it signed in with).
+    #[arg(
+        long,
+        env = "REGCRED_CONSOLE_SESSION_SECONDS",
+        default_value_t = 8 * 60 * 60,
+        value_name = "SECONDS"
+    )]
+    pub console_session_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

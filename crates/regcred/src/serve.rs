@@ -275,7 +275,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     )
     .with_console(regcred_server::console::Config {
         secure_cookie: tls.is_some(),
-        ..Default::default()
+        session_ttl: std::time::Duration::from_secs(args.console_session_seconds.max(1)),
     });
     state
         .deliverer()

@@ -607,6 +607,62 @@ async fn console_over_https_in_a_real_browser() {
     browser.quit().await;
 }
 
+/// A session ends at its expiry (`--console-session-seconds`): the browser drops the cookie
+/// (its `Max-Age` is the session's) and the next page it asks for is the sign-in page; and the
+/// server refuses the expired session even from a client that keeps presenting the cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_session_expires_in_a_real_browser() {
+    let server = Server::start_with(&["--console-session-seconds", "3"]);
+    let admin = std::fs::read_to_string(server.data_dir.join("admin.token"))
+        .expect("admin token")
+        .trim()
+        .to_owned();
+    let driver = ChromeDriver::start().await;
+    let browser = driver.session(true).await;
+    sign_in(&browser, &server.url, &admin).await;
+    let cookie = browser
+        .cookies()
+        .await
+        .into_iter()
+        .find(|c| c["name"] == "regcred_session")
+        .expect("session cookie");
+    let kept = format!(
+        "regcred_session={}",
+        cookie["value"].as_str().expect("value")
+    );
+    let home = format!("{}/console/", server.url);
+    let started = std::time::Instant::now();
+    loop {
+        browser.goto(&home).await;
+        if browser.url().await.contains("/console/sign-in") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the 3-second session still signed in after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "the session ended before its time"
+    );
+    browser.quit().await;
+    let replayed = http()
+        .get(&home)
+        .header("cookie", &kept)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(replayed.status(), 303);
+    assert_eq!(
+        replayed.headers()["location"],
+        "/console/sign-in?ended=1",
+        "the server ended the session too"
+    );
+}
+
 /// A client that does not follow redirects, so each answer is seen as sent.
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
