@@ -180,6 +180,13 @@ pub enum ServerError {
     )]
     PathComponent { input: String, component: String },
 
+    #[error(
+        "server: after its API path (/v1/ or /v2/) the path scope starts with v1 or v2 again; the \
+         kubelet drops one such segment, so the scope would not be the one written — remove the \
+         API path (a path scope looks like registry.example.com/team)"
+    )]
+    RepeatedApiPath { input: String },
+
     #[error("server: the path scope must be lowercase")]
     PathUppercase { input: String, lowercase: String },
 
@@ -470,6 +477,17 @@ fn parse_path(
         path = after;
         changes.push(Change::DroppedApiPath);
     }
+    // Stored, what is left would lose its own leading segment at the kubelet (and at the next
+    // normalization): `host/v2/v1` is refused, never stored as `host/v1`.
+    if changes.contains(&Change::DroppedApiPath)
+        && ["v1", "v2"]
+            .iter()
+            .any(|v| path.trim_end_matches('/') == *v || path.starts_with(&format!("{v}/")))
+    {
+        return Err(ServerError::RepeatedApiPath {
+            input: echo_str(input),
+        });
+    }
     if let Some(without) = path.strip_suffix('/') {
         path = without;
         changes.push(Change::DroppedTrailingSlash);
@@ -659,6 +677,10 @@ mod tests {
             ("https://myregistry/", "err:SingleLabelHost"),
             ("quay.io//org", "err:EmptyPathComponent"),
             ("quay.io/org//", "err:EmptyPathComponent"),
+            // Found by fuzzing: stored as `mst.y12/v1`, it normalized again to `mst.y12`.
+            ("mst.y12/v2/v1", "err:RepeatedApiPath"),
+            ("https://quay.io/v1/v2/team", "err:RepeatedApiPath"),
+            ("quay.io/v2/v1/", "err:RepeatedApiPath"),
             ("quay.io/-org", "err:PathComponent"),
             ("quay.io/org:tag", "err:PathComponent"),
             ("quay.io/Org", "err:PathUppercase"),

@@ -9,7 +9,10 @@
 //!
 //! `cargo bench -p regcred --bench scale` (or `scripts/bench`); `SCALE_N` (default 100000),
 //! `SCALE_SMALL` (default 100) and `SCALE_SECONDS` (each wrk run, default 10) change it.
-//! `-- --smoke` runs it with tiny sizes and only checks that every figure was measured:
+//! `SCALE_BACKENDS=sqlite,postgres` measures both stores (PostgreSQL: a fresh database on the local
+//! server, filled from the seeded SQLite store with `regcred admin migrate-store`) and adds a
+//! table of one against the other. `-- --smoke` runs it with tiny sizes on both stores and only
+//! checks that every figure was measured:
 //! `scripts/test` runs that, so the benchmark cannot rot.
 
 use std::path::Path;
@@ -133,7 +136,9 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path, token: String) -> Server {
+    /// Serves the data directory `dir`, its SQLite store or, with `database`, that PostgreSQL
+    /// database.
+    fn start(dir: &Path, token: String, database: Option<&str>) -> Server {
         let child = Command::new(env!("CARGO_BIN_EXE_regcred"))
             .args([
                 "serve",
@@ -142,6 +147,12 @@ impl Server {
                 "--delivery-interval",
                 "3600",
             ])
+            .args(
+                database
+                    .map(|url| ["--database-url", url])
+                    .into_iter()
+                    .flatten(),
+            )
             .env("REGCRED_DATA_DIR", dir)
             .env("REGCRED_LOG", "warn")
             .stdout(Stdio::null())
@@ -314,13 +325,59 @@ struct Measured {
     sigterm: Duration,
 }
 
-fn measure(n: usize, seconds: u64, runtime: &tokio::runtime::Runtime) -> Measured {
+/// The store a run serves from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    /// A fresh database on the local PostgreSQL, filled from the seeded SQLite store with
+    /// `regcred admin migrate-store`.
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// Copies the seeded SQLite store of `dir` into a new PostgreSQL database, kept while the
+/// answer lives.
+fn to_postgres(dir: &Path, runtime: &tokio::runtime::Runtime) -> regcred_testkit::PostgresDb {
+    let db = runtime.block_on(regcred_testkit::PostgresDb::create());
+    let out = Command::new(env!("CARGO_BIN_EXE_regcred"))
+        .args(["admin", "migrate-store", "--to", db.url()])
+        .env("REGCRED_DATA_DIR", dir)
+        .env("REGCRED_LOG", "warn")
+        .output()
+        .expect("run regcred admin migrate-store");
+    assert!(
+        out.status.success(),
+        "migrate-store: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    db
+}
+
+fn measure(
+    n: usize,
+    seconds: u64,
+    backend: Backend,
+    runtime: &tokio::runtime::Runtime,
+) -> Measured {
     let dir = tempfile::tempdir().expect("temporary directory");
     let scratch = tempfile::tempdir().expect("temporary directory");
     let started = Instant::now();
     let token = runtime.block_on(seed(dir.path(), n));
+    let postgres = (backend == Backend::Postgres).then(|| to_postgres(dir.path(), runtime));
     let seed = started.elapsed();
-    let mut server = Server::start(dir.path(), token);
+    let mut server = Server::start(
+        dir.path(),
+        token,
+        postgres.as_ref().map(regcred_testkit::PostgresDb::url),
+    );
     let sync = json!({"name": LOCATION});
     let (_, first_pass) = rpc(&server, "location.sync", &sync);
     let noop_pass = (0..3)
@@ -463,19 +520,102 @@ fn main() {
             env_or("SCALE_SECONDS", 10) as u64,
         )
     };
+    // The smoke run takes both paths; a full run SQLite unless SCALE_BACKENDS says otherwise.
+    let backends: Vec<Backend> = match std::env::var("SCALE_BACKENDS") {
+        _ if smoke => vec![Backend::Sqlite, Backend::Postgres],
+        Ok(list) => list
+            .split(',')
+            .map(|b| match b.trim() {
+                "sqlite" => Backend::Sqlite,
+                "postgres" => Backend::Postgres,
+                other => panic!("SCALE_BACKENDS: unknown backend {other:?} (sqlite, postgres)"),
+            })
+            .collect(),
+        Err(_) => vec![Backend::Sqlite],
+    };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let a = measure(small, seconds, &runtime);
-    let b = measure(large, seconds, &runtime);
-    for m in [&a, &b] {
-        eprintln!(
-            "N={}: seeded in {:.1} s; first pass {:.0} ms; healthz {:.0} req/s; create non-2xx {}",
-            m.n,
-            m.seed.as_secs_f64(),
-            ms(m.first_pass),
-            m.healthz.rps,
-            m.create.non_2xx
+    let mut runs = Vec::new();
+    for backend in backends {
+        let a = measure(small, seconds, backend, &runtime);
+        let b = measure(large, seconds, backend, &runtime);
+        for m in [&a, &b] {
+            eprintln!(
+                "{} N={}: seeded in {:.1} s; first pass {:.0} ms; healthz {:.0} req/s; create non-2xx {}",
+                backend.name(),
+                m.n,
+                m.seed.as_secs_f64(),
+                ms(m.first_pass),
+                m.healthz.rps,
+                m.create.non_2xx
+            );
+        }
+        println!(
+            "\n{} (`SCALE_BACKENDS={}`)\n",
+            backend.name(),
+            backend.name().to_lowercase()
         );
+        print_table(small, large, &a, &b);
+        if smoke {
+            check_smoke(&a, &b);
+        }
+        runs.push((backend, b));
     }
+    if let [(first, x), (second, y)] = runs.as_slice() {
+        print_comparison(large, (*first, x), (*second, y));
+    }
+}
+
+/// The same figures of two backends at `large`, side by side, in one run.
+fn print_comparison(large: usize, (p, x): (Backend, &Measured), (q, y): (Backend, &Measured)) {
+    println!(
+        "\n{} against {}, {large} stored, same run\n",
+        q.name(),
+        p.name()
+    );
+    println!("| figure | {} | {} | ratio |", p.name(), q.name());
+    println!("|---|---|---|---|");
+    for (what, a, b) in [
+        ("`pullSecret.get` req/s", x.get.rps, y.get.rps),
+        ("`pullSecret.list` of 100 req/s", x.list.rps, y.list.rps),
+        ("`image.resolve` req/s", x.resolve.rps, y.resolve.rps),
+        ("create req/s", x.create.rps, y.create.rps),
+        ("`/healthz` req/s", x.healthz.rps, y.healthz.rps),
+    ] {
+        println!("| {what} | {a:.0} | {b:.0} | {:.2}× |", b / a);
+    }
+    for (what, a, b) in [
+        ("no-op delivery pass (ms)", ms(x.noop_pass), ms(y.noop_pass)),
+        ("`/metrics` scrape (ms)", ms(x.metrics_ms), ms(y.metrics_ms)),
+        ("server RSS (MB)", x.rss_mb, y.rss_mb),
+        ("SIGTERM to exit (ms)", ms(x.sigterm), ms(y.sigterm)),
+    ] {
+        println!("| {what} | {a:.1} | {b:.1} | {:.2}× |", b / a);
+    }
+}
+
+/// Tiny sizes say nothing about the targets; the smoke run only proves every figure was
+/// measured.
+fn check_smoke(a: &Measured, b: &Measured) {
+    for m in [a, b] {
+        for rate in [
+            m.healthz.rps,
+            m.get.rps,
+            m.list.rps,
+            m.resolve.rps,
+            m.create.rps,
+        ] {
+            assert!(rate.is_finite() && rate > 0.0, "a rate was not measured");
+        }
+        assert!(m.rss_mb > 0.0 && m.healthz_during_pass.p99_ms.is_finite());
+        assert_eq!(
+            m.create.non_2xx, 0,
+            "every create of the smoke run succeeds"
+        );
+        assert!(m.get.non_2xx + m.list.non_2xx + m.resolve.non_2xx == 0);
+    }
+}
+
+fn print_table(small: usize, large: usize, a: &Measured, b: &Measured) {
     // A rate against its baseline of the same run: (row, measured, target, met).
     let rate = |what: String, got: f64, base: f64, base_name: String, at_least: f64| {
         (
@@ -588,26 +728,5 @@ fn main() {
     println!("|---|---|---|---|");
     for (what, measured, target, ok) in &rows {
         println!("| {what} | {measured} | {target} | {} |", verdict(*ok));
-    }
-    if smoke {
-        // Tiny sizes say nothing about the targets; the smoke run only proves every figure
-        // was measured.
-        for m in [&a, &b] {
-            for rate in [
-                m.healthz.rps,
-                m.get.rps,
-                m.list.rps,
-                m.resolve.rps,
-                m.create.rps,
-            ] {
-                assert!(rate.is_finite() && rate > 0.0, "a rate was not measured");
-            }
-            assert!(m.rss_mb > 0.0 && m.healthz_during_pass.p99_ms.is_finite());
-            assert_eq!(
-                m.create.non_2xx, 0,
-                "every create of the smoke run succeeds"
-            );
-            assert!(m.get.non_2xx + m.list.non_2xx + m.resolve.non_2xx == 0);
-        }
     }
 }
