@@ -115,7 +115,7 @@ pub fn auth_file(data: &[u8]) {
 }
 
 /// The `password` and `auth` values of the logins (`auths.SERVER`) of a JSON auth file, long
-/// enough that a message cannot hold them by chance, and not part of their server's name (errors
+/// enough that a message cannot hold them by chance, and not part of a server's name (errors
 /// name the entry). The same keys elsewhere — a registry named `password` in `credHelpers` —
 /// hold no secret.
 fn secrets_of(input: &str) -> Vec<String> {
@@ -126,16 +126,12 @@ fn secrets_of(input: &str) -> Vec<String> {
         return Vec::new();
     };
     auths
-        .iter()
-        .filter_map(|(server, login)| Some((server, login.as_object()?)))
-        .flat_map(|(server, login)| {
-            ["password", "auth"]
-                .into_iter()
-                .filter_map(|key| login.get(key)?.as_str())
-                .filter(|secret| secret.len() >= 8 && !server.contains(secret))
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
+        .values()
+        .filter_map(|login| login.as_object())
+        .flat_map(|login| ["password", "auth"].map(|key| login.get(key)))
+        .filter_map(|v| v.and_then(|v| v.as_str()))
+        .filter(|secret| secret.len() >= 8 && !auths.keys().any(|server| server.contains(secret)))
+        .map(str::to_owned)
         .collect()
 }
 

@@ -63,7 +63,11 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = runtime.block_on(run(cli));
+    // What is still running on a blocking thread (a read a stopped request left) writes nothing:
+    // it is not waited for, so `serve` exits promptly after SIGTERM.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if plugin => {
             report(&e);

@@ -187,6 +187,10 @@ fn delivery_thread(
             let leadership = state.leadership();
             let work = || Deliverer::run(state.clone(), std::future::pending());
             runtime.block_on(leadership.lead(shutdown, work));
+            // A pass stopped at shutdown may be inside a whole-location read on a blocking
+            // thread; reads write nothing, so it is left behind rather than waited for (the
+            // next start does the pass again).
+            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
         })
         .context("starting the delivery thread")
 }
