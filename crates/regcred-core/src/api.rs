@@ -467,6 +467,11 @@ pub struct PullSecretList {
     pub project: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// Only pull secrets of this kind (`ghcr`, `ecr`, …). A page then holds up to `limit` of
+    /// them; when few match, a page may hold fewer (even none) and still have a next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Kind>"))]
+    pub kind: Option<String>,
     /// At most this many items (1 to 1000; 100 when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
@@ -1085,6 +1090,16 @@ pub struct AuditList {
     /// Where to go on: `nextPageToken` of the previous answer (opaque).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_token: Option<String>,
+    /// Only events whose action starts with this (`pullSecret.` for every pull-secret action).
+    /// With any filter a page may hold fewer than `limit` events and still have a next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Only events with this outcome (`ok`, `denied`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Only events of this actor (a token id, or `regcred` for background work).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1506,3 +1506,76 @@ async fn a_rotation_keeps_the_secret_for_the_same_kind_and_server_only() {
         .await;
     assert_eq!(still.ok()["revision"], 2, "a test stores nothing");
 }
+
+/// Filters that lists apply as they read (`kind` of `pullSecret.list`; `action`, `outcome` and
+/// `actor` of `audit.list`): followed page by page they give exactly the matching items, in
+/// order, however the matches are spread over the stored rows.
+#[tokio::test]
+async fn filtered_lists_page_through_exactly_the_matches() {
+    let fx = acme().await;
+    let mut ghcr = Vec::new();
+    for i in 0..12 {
+        let name = format!("p{i:02}");
+        let spec = match i % 4 {
+            0 => {
+                ghcr.push(name.clone());
+                json!({ "server": format!("ghcr.io/team{i}"), "username": "u", "token": "t" })
+            }
+            _ => basic(&format!("r{i}.example.com"), "u", "p"),
+        };
+        fx.create_pull_secret(&fx.admin, "acme", &name, spec).await;
+    }
+    // Path scopes (`ghcr.io/teamN`) let several `ghcr` pull secrets share the location.
+    let follow = |method: &'static str, filter: Value| {
+        let fx = &fx;
+        async move {
+            let mut seen = Vec::new();
+            let mut token: Option<String> = None;
+            for _ in 0..50 {
+                let mut body = filter.clone();
+                body["limit"] = json!(2);
+                if let Some(t) = token.take() {
+                    body["pageToken"] = json!(t);
+                }
+                let page = fx.call(method, &fx.admin, body).await;
+                let page = page.ok().clone();
+                seen.extend(page["items"].as_array().expect("items").iter().cloned());
+                match page["nextPageToken"].as_str() {
+                    Some(t) => token = Some(t.to_owned()),
+                    None => return seen,
+                }
+            }
+            panic!("{method} did not end");
+        }
+    };
+    let listed = follow(
+        "pullSecret.list",
+        json!({ "project": "acme", "kind": "ghcr" }),
+    )
+    .await;
+    let listed: Vec<&str> = listed.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(listed, ghcr);
+    fx.call(
+        "pullSecret.list",
+        &fx.admin,
+        json!({ "project": "acme", "kind": "nope" }),
+    )
+    .await
+    .expect_err(400, "invalid_kind");
+
+    let creates = follow(
+        "audit.list",
+        json!({ "project": "acme", "action": "pullSecret.", "outcome": "ok" }),
+    )
+    .await;
+    assert_eq!(creates.len(), 12, "{creates:?}");
+    assert!(creates.iter().all(|e| e["action"] == "pullSecret.create"));
+    let ids: Vec<i64> = creates.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+    let nobody = follow(
+        "audit.list",
+        json!({ "project": "acme", "actor": "tk_nobody" }),
+    )
+    .await;
+    assert!(nobody.is_empty());
+}

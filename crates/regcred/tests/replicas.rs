@@ -25,12 +25,8 @@ const L: &str = "local";
 /// What the lease promises: a dead leader is replaced within this.
 const TAKEOVER: Duration = Duration::from_secs(15);
 
-/// A replica on `db`; the first makes the master key and the admin token, the others use them.
-fn replica(db: &PostgresDb, first: Option<&Server>) -> Server {
-    replica_with(db, first, &[])
-}
-
-/// [`replica`] with extra `regcred serve` flags.
+/// A replica on `db` with extra `regcred serve` flags; the first makes the master key and the
+/// admin token, the others use them.
 fn replica_with(db: &PostgresDb, first: Option<&Server>, extra: &[&str]) -> Server {
     let mut args = vec!["--database-url", db.url(), "--delivery-interval", "3600"];
     args.extend_from_slice(extra);

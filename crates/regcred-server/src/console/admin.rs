@@ -288,8 +288,8 @@ pub struct AuditQuery {
     page: Option<String>,
 }
 
-/// `GET /console/p/{project}/audit`: one page of `audit.list`, filtered by action, outcome and
-/// actor.
+/// `GET /console/p/{project}/audit`: one page of `audit.list`, filtered by action (a prefix),
+/// outcome and actor on the server.
 pub async fn audit(
     State(state): State<AppState>,
     Path(project): Path<String>,
@@ -308,21 +308,41 @@ pub async fn audit(
     if let Some(p) = blank(&q.page) {
         request["pageToken"] = json!(p);
     }
+    for (field, value) in [
+        ("action", &action),
+        ("outcome", &outcome),
+        ("actor", &actor),
+    ] {
+        if let Some(v) = value {
+            request[field] = json!(v);
+        }
+    }
     let page: Page<AuditEvent> = match call(&state, &session.principal, "audit.list", request).await
     {
         Ok(p) => p,
         Err(e) => return view::failure(&headers, e),
     };
-    let keep = |e: &&AuditEvent| {
-        action.as_deref().is_none_or(|a| e.action.contains(a))
-            && outcome.as_deref().is_none_or(|o| e.outcome == o)
-            && actor.as_deref().is_none_or(|a| e.actor == a)
-    };
     let base = format!("/console/p/{project}/audit");
+    // The next page keeps the filters its token was made with.
+    let older = page.next_page_token.as_ref().map(|next| {
+        let query: Vec<(&str, &str)> = [
+            ("action", action.as_deref()),
+            ("outcome", outcome.as_deref()),
+            ("actor", actor.as_deref()),
+            ("page", Some(next.as_str())),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect();
+        format!(
+            "{base}?{}",
+            serde_urlencoded::to_string(query).unwrap_or_default()
+        )
+    });
     let body = html! {
         form.filters method="get" action=(base) {
             label for="audit-action" { "Action" }
-            input #audit-action type="text" name="action" value=[action.as_deref()] placeholder="pullSecret.";
+            input #audit-action type="text" name="action" value=[action.as_deref()] placeholder="pullSecret." title="events whose action starts with this";
             label for="audit-outcome" { "Outcome" }
             input #audit-outcome type="text" name="outcome" value=[outcome.as_deref()] placeholder="ok, denied";
             label for="audit-actor" { "Actor" }
@@ -332,13 +352,14 @@ pub async fn audit(
         table.audit {
             thead { tr { th scope="col" { "Time" } th scope="col" { "Actor" } th scope="col" { "Channel" }
                 th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Outcome" } } }
-            tbody { @for e in page.items.iter().filter(keep) { tr {
+            tbody { @for e in &page.items { tr {
                 td { (e.time) } td { code { (e.actor) } } td { (e.channel) } td { (e.action) }
                 td { (e.target) } td { (e.outcome) }
             } } }
         }
-        @if let Some(next) = &page.next_page_token {
-            a href=(format!("{base}?page={next}")) { "Older →" }
+        @if page.items.is_empty() { p.muted { "No events match in this stretch of the log." } }
+        @if let Some(older) = &older {
+            a href=(older) { "Older →" }
         }
     };
     view::ok(view::page(

@@ -73,6 +73,9 @@ pub async fn list(
     if let Some(l) = location {
         request["location"] = json!(l);
     }
+    if let Some(k) = kind {
+        request["kind"] = json!(k.as_str());
+    }
     if let Some(p) = blank_none(&q.page) {
         request["pageToken"] = json!(p);
     }
@@ -85,11 +88,7 @@ pub async fn list(
         Ok(l) => l,
         Err(e) => return view::failure(&headers, e),
     };
-    let items: Vec<&PullSecret> = page
-        .items
-        .iter()
-        .filter(|p| kind.is_none_or(|k| p.kind == k))
-        .collect();
+    let items = &page.items;
     let writable = can_write(&session, &project);
     let base = format!("/console/p/{project}/registries");
     let body = html! {
@@ -125,7 +124,9 @@ pub async fn list(
                 output.progress aria-live="polite" {}
             }
         }
-        @if items.is_empty() {
+        @if items.is_empty() && page.next_page_token.is_some() {
+            p.muted { "None of this type among the registries looked at so far; the next page looks further." }
+        } @else if items.is_empty() {
             p.muted { "No container registries here yet." }
         } @else {
             table.registries {
@@ -137,7 +138,7 @@ pub async fn list(
                     th scope="col" { "Used by" }
                 } }
                 tbody {
-                    @for p in &items {
+                    @for p in items {
                         tr data-name=(p.name) {
                             td { a href=(format!("{base}/{}/{}", p.location, p.name)) { (p.name) } }
                             td { (p.location) }

@@ -1,8 +1,10 @@
-//! `audit.list`: the audit log, newest first, a page at a time. A project's owner reads the
-//! project's events; the whole log is for admins.
+//! `audit.list`: the audit log, newest first, a page at a time, optionally only the events of
+//! an action, an outcome or an actor (filtered as the log is read, `page::scan`). A project's
+//! owner reads the project's events; the whole log is for admins.
 
 use regcred_core::api::{AuditEvent, AuditList, Page};
 use regcred_core::name::NameKind;
+use regcred_store::AuditRecord;
 
 use super::check_name;
 use super::page;
@@ -31,13 +33,34 @@ pub async fn list(ctx: Ctx, req: AuditList) -> Result<Page<AuditEvent>, ApiError
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    // One row past the page says whether another page follows.
-    let mut events = ctx
-        .state
-        .store()
-        .list_audit(project.as_deref(), before, limit + 1)
-        .await?;
-    let next_page_token = page::audit::next_token(&mut events, limit, |e| e.id);
+    fn filter(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    let (action, outcome, actor) = (
+        filter(&req.action),
+        filter(&req.outcome),
+        filter(&req.actor),
+    );
+    let keep = |e: &AuditRecord| {
+        action.is_none_or(|a| e.action.starts_with(a))
+            && outcome.is_none_or(|o| e.outcome == o)
+            && actor.is_none_or(|a| e.actor == a)
+    };
+    let filtered = action.is_some() || outcome.is_some() || actor.is_some();
+    let store = ctx.state.store();
+    let (events, next) = page::scan(
+        limit,
+        filtered,
+        before,
+        keep,
+        |e: &AuditRecord| e.id,
+        |before, n| {
+            let project = project.as_deref();
+            async move { Ok(store.list_audit(project, before, n).await?) }
+        },
+    )
+    .await?;
+    let next_page_token = next.map(page::audit::token_before);
     Ok(Page {
         next_page_token,
         items: events

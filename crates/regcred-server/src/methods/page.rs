@@ -112,6 +112,11 @@ impl Named {
         })
     }
 
+    /// The token of the page that continues after `key`.
+    pub fn token_after(self, key: &ListKey) -> String {
+        encode(&self.token(key))
+    }
+
     /// Cuts `rows` (read with one more than `limit`) to the page and answers the next page's
     /// token, none when this is the last page.
     pub fn next<T>(
@@ -121,6 +126,64 @@ impl Named {
         key: impl Fn(&T) -> ListKey,
     ) -> Option<String> {
         next(rows, limit).map(|last| encode(&self.token(&key(last))))
+    }
+}
+
+/// Stored rows a filtered list reads at most for one page. A filter that matches rarely still
+/// answers in bounded time: the page holds what matched so far (maybe nothing) and its token
+/// continues the scan where it stopped.
+pub const SCAN_BUDGET: usize = 5000;
+
+/// Rows a filtered list reads per query.
+const SCAN_BATCH: u32 = 500;
+
+/// One page of the rows that pass `keep`, read in list order through `read(position, n)` (at
+/// most `n` rows after `position`): until `limit` rows passed and one more is known to follow,
+/// the rows end, or [`SCAN_BUDGET`] rows were read. Answers the page and where the next page
+/// continues — after the page's last row, or after the last row read when the budget ran out
+/// first; `None` when nothing follows. Without a filter (`keep` passes everything) it is one
+/// query of `limit + 1` rows, as before filters.
+pub async fn scan<T, P, Fut>(
+    limit: u32,
+    filtered: bool,
+    mut position: Option<P>,
+    keep: impl Fn(&T) -> bool,
+    position_of: impl Fn(&T) -> P,
+    mut read: impl FnMut(Option<P>, u32) -> Fut,
+) -> Result<(Vec<T>, Option<P>), ApiError>
+where
+    Fut: std::future::Future<Output = Result<Vec<T>, ApiError>>,
+{
+    let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
+    let batch = match filtered {
+        true => SCAN_BATCH.max(limit.saturating_add(1)),
+        false => limit.saturating_add(1),
+    };
+    let mut page = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let rows = read(position.take(), batch).await?;
+        let ended = rows.len() < usize::try_from(batch).unwrap_or(usize::MAX);
+        scanned += rows.len();
+        let last_read = rows.last().map(&position_of);
+        for row in rows {
+            if !keep(&row) {
+                continue;
+            }
+            if page.len() == wanted {
+                // One more passes: the page is full and another follows.
+                let next = page.last().map(&position_of);
+                return Ok((page, next));
+            }
+            page.push(row);
+        }
+        if ended {
+            return Ok((page, None));
+        }
+        position = last_read;
+        if scanned >= SCAN_BUDGET {
+            return Ok((page, position));
+        }
     }
 }
 
@@ -137,7 +200,7 @@ fn next<T>(rows: &mut Vec<T>, limit: u32) -> Option<&T> {
 
 /// The audit log's paging: newest first, by id.
 pub mod audit {
-    use super::{decode, encode, invalid_token, next, Token};
+    use super::{decode, encode, invalid_token, Token};
     use crate::error::ApiError;
 
     /// The id `token` continues below.
@@ -148,9 +211,9 @@ pub mod audit {
         }
     }
 
-    /// [`super::Named::next`] for audit events, whose position is their id.
-    pub fn next_token<T>(rows: &mut Vec<T>, limit: u32, id: impl Fn(&T) -> i64) -> Option<String> {
-        next(rows, limit).map(|last| encode(&Token::Audit { before: id(last) }))
+    /// The token of the page that continues below event `id`.
+    pub fn token_before(id: i64) -> String {
+        encode(&Token::Audit { before: id })
     }
 }
 
@@ -211,9 +274,73 @@ mod tests {
         assert_eq!(Named::PullSecrets.next(&mut last, 1, Clone::clone), None);
         assert_eq!(last.len(), 1);
 
-        let mut events = vec![9_i64, 7, 4];
-        let token = audit::next_token(&mut events, 2, |id| *id).unwrap();
-        assert_eq!(events, [9, 7]);
-        assert_eq!(audit::before(&token).unwrap(), 7);
+        assert_eq!(audit::before(&audit::token_before(7)).unwrap(), 7);
+    }
+
+    /// `scan` over numbers `0..total` (position: the last number read), keeping `keep`.
+    fn scan_numbers(
+        total: u32,
+        limit: u32,
+        from: Option<u32>,
+        keep: fn(&u32) -> bool,
+        filtered: bool,
+    ) -> (Vec<u32>, Option<u32>, usize) {
+        let reads = std::cell::Cell::new(0);
+        let (page, next) = block_on(scan(
+            limit,
+            filtered,
+            from,
+            keep,
+            |n| *n,
+            |after: Option<u32>, n| {
+                reads.set(reads.get() + 1);
+                let start = after.map_or(0, |a| a + 1);
+                let rows: Vec<u32> = (start..total).take(n as usize).collect();
+                async move { Ok(rows) }
+            },
+        ))
+        .unwrap();
+        (page, next, reads.get())
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn scan_pages_what_passes_and_bounds_what_it_reads() {
+        // Unfiltered: one read of limit + 1 rows, as before filters.
+        assert_eq!(
+            scan_numbers(10, 3, None, |_| true, false),
+            (vec![0, 1, 2], Some(2), 1)
+        );
+        assert_eq!(
+            scan_numbers(3, 3, None, |_| true, false),
+            (vec![0, 1, 2], None, 1)
+        );
+        // Every 100th passes: pages of 2 continue after their last row, to the end.
+        let rare = |n: &u32| n % 100 == 0;
+        assert_eq!(
+            scan_numbers(1000, 2, None, rare, true),
+            (vec![0, 100], Some(100), 1)
+        );
+        assert_eq!(
+            scan_numbers(1000, 2, Some(100), rare, true),
+            (vec![200, 300], Some(300), 1)
+        );
+        assert_eq!(
+            scan_numbers(1000, 2, Some(700), rare, true),
+            (vec![800, 900], None, 1)
+        );
+        // Nothing passes: the budget stops the scan, and the token continues it.
+        let (page, next, reads) = scan_numbers(20_000, 10, None, |_| false, true);
+        assert!(page.is_empty());
+        assert_eq!(next, Some(SCAN_BUDGET as u32 - 1));
+        assert_eq!(reads, SCAN_BUDGET / SCAN_BATCH as usize);
+        let (page, next, _) = scan_numbers(20_000, 10, Some(19_990), |_| false, true);
+        assert_eq!((page, next), (vec![], None), "the end of the rows");
     }
 }

@@ -11,7 +11,7 @@ use regcred_core::codes::ErrorCode;
 use regcred_core::credential::{self, Credential, CredentialSpec, Kind, Material};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
-use regcred_store::{ListKey, ListPage, StoreError};
+use regcred_store::{ListKey, ListPage, PullSecretRecord, StoreError};
 use serde_json::json;
 
 use super::check_name;
@@ -236,27 +236,37 @@ pub async fn list(ctx: Ctx, req: PullSecretList) -> Result<Page<PullSecret>, Api
         .as_deref()
         .map(|t| Named::PullSecrets.after(t, project.as_deref(), req.location.as_deref()))
         .transpose()?;
+    let kind = parse_kind(req.kind.as_deref())?;
     ctx.principal
         .require(Permission::ReadSecrets, project.as_deref())?;
-    // One row past the page says whether another page follows.
-    let mut records = ctx
-        .state
-        .store()
-        .list_pull_secrets_page(ListPage {
-            project: project.as_deref(),
-            location: req.location.as_deref(),
-            after: after.as_ref(),
-            limit: limit + 1,
-        })
-        .await?;
-    let next_page_token = Named::PullSecrets.next(&mut records, limit, |r| ListKey {
-        project: r.project.clone(),
-        location: r.location.clone(),
-        name: r.name.clone(),
-    });
+    let store = ctx.state.store();
+    let (records, next) = page::scan(
+        limit,
+        kind.is_some(),
+        after,
+        |r: &PullSecretRecord| kind.is_none_or(|k| r.kind == k.as_str()),
+        |r| ListKey {
+            project: r.project.clone(),
+            location: r.location.clone(),
+            name: r.name.clone(),
+        },
+        |after: Option<ListKey>, n| {
+            let (project, location) = (project.as_deref(), req.location.as_deref());
+            async move {
+                let page = ListPage {
+                    project,
+                    location,
+                    after: after.as_ref(),
+                    limit: n,
+                };
+                Ok(store.list_pull_secrets_page(page).await?)
+            }
+        },
+    )
+    .await?;
     Ok(Page {
         items: pull_secrets::describe_page(&ctx.state, records).await?,
-        next_page_token,
+        next_page_token: next.map(|key| Named::PullSecrets.token_after(&key)),
     })
 }
 
