@@ -545,6 +545,9 @@ pub enum PullSecretCommand {
         /// Only this location's pull secrets.
         #[arg(long, env = "REGCRED_LOCATION")]
         location: Option<String>,
+        /// Only pull secrets of this kind (ghcr, ecr, custom, …; `regcred registry kinds`).
+        #[arg(long)]
+        kind: Option<String>,
     },
     /// Show one pull secret (never its material).
     #[command(after_help = "Examples:
@@ -1037,6 +1040,15 @@ pub enum AuditCommand {
         /// Only events older than this event id (to page back).
         #[arg(long, value_name = "ID")]
         before: Option<i64>,
+        /// Only events whose action starts with this (pullSecret. for every pull-secret action).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only events with this outcome (ok, denied, …).
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only events of this actor (a token id, or regcred for background work).
+        #[arg(long)]
+        actor: Option<String>,
     },
 }
 

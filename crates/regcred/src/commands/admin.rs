@@ -220,6 +220,9 @@ pub async fn audit(
         project,
         limit,
         before,
+        action,
+        outcome,
+        actor,
     } = command;
     // The newest `limit` events (100 unless given, as the server's default page), however many
     // pages that takes.
@@ -227,7 +230,8 @@ pub async fn audit(
     let l: Items<AuditEvent> = client
         .call_pages(
             "audit.list",
-            json!({"project": project, "before": before}),
+            json!({"project": project, "before": before, "action": action,
+                   "outcome": outcome, "actor": actor}),
             Some(at_most),
         )
         .await?;

@@ -24,11 +24,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match command {
         PullSecretCommand::Create(args) => create(client, printer, *args).await,
-        PullSecretCommand::List { project, location } => {
+        PullSecretCommand::List {
+            project,
+            location,
+            kind,
+        } => {
             let list: Items<PullSecret> = client
                 .call_pages(
                     "pullSecret.list",
-                    json!({"project": project, "location": location}),
+                    json!({"project": project, "location": location, "kind": kind}),
                     None,
                 )
                 .await?;
