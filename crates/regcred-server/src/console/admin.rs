@@ -136,16 +136,32 @@ pub async fn revoke_key(
     headers: HeaderMap,
     Posted { session, .. }: Posted,
 ) -> Response {
-    let outcome: Result<serde_json::Value, ApiError> = call(
+    let request = json!({ "project": project, "name": name });
+    let to = format!("/console/p/{project}/keys");
+    revoke(
         &state,
-        &session.principal,
+        &session,
+        &headers,
         "registryKey.revoke",
-        json!({ "project": project, "name": name }),
+        request,
+        &to,
     )
-    .await;
-    match outcome {
-        Ok(_) => view::see_other(&format!("/console/p/{project}/keys")),
-        Err(e) => view::failure(&headers, e),
+    .await
+}
+
+/// Runs a revocation (`method` with `request`), then sends the browser back to `to`, its list;
+/// an error page when it is refused.
+async fn revoke(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    method: &str,
+    request: serde_json::Value,
+    to: &str,
+) -> Response {
+    match call::<serde_json::Value>(state, &session.principal, method, request).await {
+        Ok(_) => view::see_other(to),
+        Err(e) => view::failure(headers, e),
     }
 }
 
@@ -263,17 +279,16 @@ pub async fn revoke_token(
     headers: HeaderMap,
     Posted { session, .. }: Posted,
 ) -> Response {
-    let outcome: Result<serde_json::Value, ApiError> = call(
+    let to = format!("/console/p/{project}/tokens");
+    revoke(
         &state,
-        &session.principal,
+        &session,
+        &headers,
         "token.revoke",
         json!({ "id": id }),
+        &to,
     )
-    .await;
-    match outcome {
-        Ok(_) => view::see_other(&format!("/console/p/{project}/tokens")),
-        Err(e) => view::failure(&headers, e),
-    }
+    .await
 }
 
 #[derive(Deserialize, Default)]

@@ -322,7 +322,7 @@ mod tests {
             (vec![0, 1, 2], None, 1)
         );
         // Every 100th passes: pages of 2 continue after their last row, to the end.
-        let rare = |n: &u32| n % 100 == 0;
+        let rare = |n: &u32| n.is_multiple_of(100);
         assert_eq!(
             scan_numbers(1000, 2, None, rare, true),
             (vec![0, 100], Some(100), 1)
