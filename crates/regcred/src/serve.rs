@@ -218,6 +218,8 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
             "created the bootstrap admin token"
         );
     }
+    // Files named by flags are read before anything is announced: a wrong one stops start-up.
+    let trust = trust_store(&args)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(
             regcred_server::tls::acceptor(&regcred_server::tls::TlsFiles {
@@ -253,7 +255,6 @@ pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()>
     if let Some(p) = &platform {
         tracing::info!(registry = %p.registry, service = %p.service, issuer = %p.issuer, realm = %format!("{url}{}", regcred_server::platform::TOKEN_PATH), "token service of the platform registry");
     }
-    let trust = trust_store(&args)?;
     let providers = ProviderConfig {
         http: trust
             .reqwest(
