@@ -37,6 +37,24 @@ async fn clean(browser: &Browser, canary: &str, step: &str) {
     );
 }
 
+/// Asserts that every visible form control of the page has an accessible name (a `<label
+/// for>`, a wrapping label, `aria-label` or `aria-labelledby`; buttons their text), so that
+/// screen readers and keyboard users can tell the fields apart.
+async fn labelled(browser: &Browser, step: &str) {
+    let unnamed = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('input, select, textarea, button'))\
+               .filter(e => e.type !== 'hidden' && e.offsetParent !== null)\
+               .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')\
+                 && !e.getAttribute('aria-labelledby')\
+                 && !(e.tagName === 'BUTTON' && e.textContent.trim()))\
+               .map(e => e.outerHTML.slice(0, 120));",
+            vec![],
+        )
+        .await;
+    assert_eq!(unnamed, json!([]), "{step}: form controls without a name");
+}
+
 async fn sign_in(browser: &Browser, base: &str, token: &str) {
     browser.goto(&format!("{base}/console/sign-in")).await;
     let input = browser.find("#token").await;
@@ -144,6 +162,7 @@ async fn console_in_a_real_browser() {
     assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
     assert_eq!(cookie["secure"], false, "plain HTTP: {cookie}");
     browser.screenshot(&shots.join("projects.png")).await;
+    labelled(&browser, "projects").await;
 
     // Every kind registry.kinds lists has its fieldset with exactly its fields; an empty save
     // shows that kind's own validation errors next to its fields; then one of each is saved.
@@ -252,6 +271,7 @@ async fn console_in_a_real_browser() {
             .await;
     }
     browser.screenshot(&shots.join("registries.png")).await;
+    labelled(&browser, "registries").await;
     clean(&browser, &canary, "list").await;
 
     // The type follows the server as it is typed.
@@ -321,6 +341,7 @@ async fn console_in_a_real_browser() {
     let ok = test(canary.clone(), image.clone()).await;
     assert!(ok.contains("ok"), "{ok}");
     browser.screenshot(&shots.join("test-connection.png")).await;
+    labelled(&browser, "test-connection").await;
     clean(&browser, &canary, "test ok").await;
     let bad = test(format!("{canary}-wrong"), image.clone()).await;
     assert!(bad.contains("unauthorized"), "{bad}");
@@ -394,6 +415,7 @@ async fn console_in_a_real_browser() {
     let web = browser.wait_text("main", "Delivery").await;
     assert!(web.contains("r-custom rev 2"), "{web}");
     browser.screenshot(&shots.join("deployment.png")).await;
+    labelled(&browser, "deployment").await;
 
     // Delete is refused while the deployment uses it, then allowed.
     browser.goto(&detail).await;
@@ -423,6 +445,7 @@ async fn console_in_a_real_browser() {
         browser.find("main table").await;
     }
     browser.screenshot(&shots.join("audit.png")).await;
+    labelled(&browser, "audit").await;
 
     // A viewer sees and cannot edit; revoking its token ends its session.
     let viewer = server
