@@ -17,10 +17,8 @@ use rustls::pki_types::CertificateDer;
 /// The system's roots and the extra CAs.
 #[derive(Debug, Clone)]
 pub struct TrustStore {
-    /// Each extra CA file as read (PEM), for clients that take PEM.
+    /// Each extra CA file as read (PEM), checked to hold only usable certificates.
     pem: Vec<Vec<u8>>,
-    /// Every certificate of those files (DER), for clients that take DER.
-    der: Vec<Vec<u8>>,
 }
 
 /// A CA file that cannot be used.
@@ -38,10 +36,7 @@ pub enum TrustError {
 impl TrustStore {
     /// The system's roots only.
     pub const fn system() -> TrustStore {
-        TrustStore {
-            pem: Vec::new(),
-            der: Vec::new(),
-        }
+        TrustStore { pem: Vec::new() }
     }
 
     /// The system's roots and the CAs of each file in `paths`.
@@ -63,34 +58,28 @@ impl TrustStore {
 
     /// Adds the CAs of a PEM bundle; the reason when it holds none or a malformed one.
     pub fn add_pem(&mut self, pem: &[u8]) -> Result<(), String> {
-        let mut found = Vec::new();
+        let mut found = 0;
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| format!("not a PEM certificate bundle ({e})"))?;
             rustls::RootCertStore::empty()
-                .add(cert.clone())
-                .map_err(|e| format!("certificate #{} is malformed ({e})", found.len()))?;
-            found.push(cert.as_ref().to_vec());
+                .add(cert)
+                .map_err(|e| format!("certificate #{found} is malformed ({e})"))?;
+            found += 1;
         }
-        if found.is_empty() {
+        if found == 0 {
             return Err("no PEM certificate in it".to_owned());
         }
-        self.der.extend(found);
         self.pem.push(pem.to_vec());
         Ok(())
-    }
-
-    /// Whether CAs beyond the system's are trusted.
-    pub fn has_extra(&self) -> bool {
-        !self.der.is_empty()
     }
 
     /// `builder` trusting this store: rustls, the system's roots (reqwest's native roots) and
     /// each extra CA.
     pub fn reqwest(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
         let mut builder = builder.use_rustls_tls().tls_built_in_root_certs(true);
-        for der in &self.der {
-            // The DER was parsed when it was added; rustls takes it as it is.
-            if let Ok(cert) = reqwest::Certificate::from_der(der) {
+        for pem in &self.pem {
+            // Each bundle was parsed when it was added.
+            for cert in reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default() {
                 builder = builder.add_root_certificate(cert);
             }
         }
@@ -124,7 +113,7 @@ mod tests {
         let missing = dir.path().join("missing.pem");
         let err = TrustStore::with_files(&[&missing]).unwrap_err();
         assert!(matches!(err, TrustError::Read { .. }), "{err}");
-        assert!(!TrustStore::system().has_extra());
+        assert!(TrustStore::system().pem.is_empty(), "no extra CA by default");
     }
 
     #[test]
