@@ -113,7 +113,10 @@ mod tests {
         let missing = dir.path().join("missing.pem");
         let err = TrustStore::with_files(&[&missing]).unwrap_err();
         assert!(matches!(err, TrustError::Read { .. }), "{err}");
-        assert!(TrustStore::system().pem.is_empty(), "no extra CA by default");
+        assert!(
+            TrustStore::system().pem.is_empty(),
+            "no extra CA by default"
+        );
     }
 
     #[test]

@@ -202,6 +202,15 @@ impl Moto {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// How many AWS API calls moto answered with 200 in its current or last run (every AWS
+    /// JSON call, such as `GetAuthorizationToken`, is a `POST /`).
+    pub fn answered_calls(&self) -> usize {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("\"POST / HTTP/1.1\" 200"))
+            .count()
+    }
+
     /// Creates the ECR repository `name` in `region` of [`Moto::ACCOUNT_ID`] and returns its
     /// `repositoryUri` (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME`).
     ///

@@ -125,10 +125,7 @@ async fn console_in_a_real_browser() {
             "location", "create", "here", "--kind", "docker", "--path", &authfile,
         ])
         .ok();
-    let admin = std::fs::read_to_string(server.data_dir.join("admin.token"))
-        .expect("admin token")
-        .trim()
-        .to_owned();
+    let admin = server.admin_token();
     let kinds: Value = server.run(&["registry", "kinds", "-o", "json"]).ok().json();
     let kinds = kinds["items"]
         .as_array()
@@ -564,10 +561,7 @@ async fn console_over_https_in_a_real_browser() {
         "registry.invalid",
     ]);
     assert!(server.url.starts_with("https://"), "{}", server.url);
-    let admin = std::fs::read_to_string(server.data_dir.join("admin.token"))
-        .expect("admin token")
-        .trim()
-        .to_owned();
+    let admin = server.admin_token();
     let driver = ChromeDriver::start().await;
     let browser = driver
         .session_with_args(
@@ -636,10 +630,7 @@ async fn console_over_https_in_a_real_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_session_expires_in_a_real_browser() {
     let server = Server::start_with(&["--console-session-seconds", "3"]);
-    let admin = std::fs::read_to_string(server.data_dir.join("admin.token"))
-        .expect("admin token")
-        .trim()
-        .to_owned();
+    let admin = server.admin_token();
     let driver = ChromeDriver::start().await;
     let browser = driver.session(true).await;
     sign_in(&browser, &server.url, &admin).await;

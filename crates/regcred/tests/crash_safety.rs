@@ -364,10 +364,7 @@ async fn kill_during_writes(label: &str, serve_args: &[&str]) {
     let mut rng = Rng(seed);
     let mut server = Server::start_with(serve_args);
     project_and_location(&server, P, L);
-    let token = std::fs::read_to_string(server.data_dir.join("admin.token"))
-        .expect("admin token")
-        .trim()
-        .to_owned();
+    let token = server.admin_token();
     let http = reqwest::Client::new();
     let journal = Arc::new(Mutex::new(Journal::default()));
     for round in 0..KILLS {

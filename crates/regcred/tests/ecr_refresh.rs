@@ -24,20 +24,12 @@ fn refresh_count(server: &Server, outcome: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {needle} in /metrics:\n{metrics}"))
 }
 
-/// How many calls moto answered (`GetAuthorizationToken` is a `POST /`).
-fn ecr_calls(moto: &Moto) -> usize {
-    moto.log()
-        .lines()
-        .filter(|l| l.contains("\"POST / HTTP/1.1\" 200"))
-        .count()
-}
-
 /// Calls `method` with the admin token; the status and the envelope.
 async fn api(server: &Server, method: &str, body: &Value) -> (u16, Value) {
-    let token = std::fs::read_to_string(server.data_dir.join("admin.token")).expect("token");
+    let token = server.admin_token();
     let answer = reqwest::Client::new()
         .post(format!("{}/{method}", server.url))
-        .bearer_auth(token.trim())
+        .bearer_auth(token)
         .json(body)
         .send()
         .await
@@ -151,7 +143,7 @@ async fn ecr_against_the_aws_emulator() {
         "spec": { "server": SERVER, "accessKeyId": "AKIAEMULATOR0000TEST",
                   "secretAccessKey": "emulator-secret-not-real" },
     });
-    let calls = ecr_calls(&moto);
+    let calls = moto.answered_calls();
     let (status, tested) = api(&server, "pullSecret.test", &spec).await;
     assert_eq!(status, 200, "{tested}");
     let outcome = tested["result"]["verification"]["outcome"]
@@ -161,7 +153,11 @@ async fn ecr_against_the_aws_emulator() {
         ["unreachable", "unauthorized", "denied"].contains(&outcome),
         "the check ran with a minted token: {tested}"
     );
-    assert_eq!(ecr_calls(&moto), calls + 1, "one exchange for the test");
+    assert_eq!(
+        moto.answered_calls(),
+        calls + 1,
+        "one exchange for the test"
+    );
     assert_eq!(
         refresh_count(&server, "ok"),
         1,

@@ -246,15 +246,6 @@ fn put_ecr(server: &Server, location: &str, key_id: &str) -> Value {
 
 const ECR_SERVER: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
 
-/// How many times moto answered an ECR call (each `GetAuthorizationToken` is one `POST /`; the
-/// test makes no other call).
-fn mints(moto: &Moto) -> usize {
-    moto.log()
-        .lines()
-        .filter(|l| l.contains("\"POST / HTTP/1.1\" 200"))
-        .count()
-}
-
 /// Polls until `ecr` in `location`, as `server` reads it, is at `revision` and delivered there
 /// everywhere (bounded by `within`).
 fn converged(server: &Server, location: &str, revision: u64, within: Duration) {
@@ -374,7 +365,7 @@ async fn the_leader_killed_during_ecr_minting_is_replaced_without_double_mints()
     }
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
-        mints(&moto),
+        moto.answered_calls(),
         2,
         "one mint per pull secret while both replicas run"
     );
@@ -390,7 +381,7 @@ async fn the_leader_killed_during_ecr_minting_is_replaced_without_double_mints()
         converged(&follower, location, 2, Duration::from_secs(30));
     }
     assert_eq!(ecr_entry(&read(&auth_file)), Some(released(&follower, L)));
-    let after_takeover = mints(&moto);
+    let after_takeover = moto.answered_calls();
     println!(
         "ECR mints: 2 for revision 1, {} for revision 2 across the takeover",
         after_takeover - 2
@@ -415,5 +406,9 @@ async fn the_leader_killed_during_ecr_minting_is_replaced_without_double_mints()
         released(server, "gitops");
     }
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(mints(&moto), after_takeover, "no mint after convergence");
+    assert_eq!(
+        moto.answered_calls(),
+        after_takeover,
+        "no mint after convergence"
+    );
 }

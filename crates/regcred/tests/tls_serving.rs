@@ -160,14 +160,14 @@ fn https_with_a_private_ca_for_the_cli_the_helper_and_curl() {
     let scratch = tempfile::tempdir().expect("temp dir");
     let helper = scratch.path().join("docker-credential-regcred");
     std::os::unix::fs::symlink(BIN, &helper).expect("symlink");
-    let token = std::fs::read_to_string(server.data_dir.join("admin.token")).expect("token");
+    let token = server.admin_token();
     let list = |ca_file: Option<&Path>| {
         let mut cmd = Cmd::program(&helper.display().to_string(), &["list"])
             .env("HOME", scratch.path())
             .env("XDG_CACHE_HOME", scratch.path().join("cache"))
             .env("XDG_CONFIG_HOME", scratch.path().join("config"))
             .env("REGCRED_API_URL", &server.url)
-            .env("REGCRED_TOKEN", token.trim())
+            .env("REGCRED_TOKEN", &token)
             .env("REGCRED_PROJECT", "acme")
             .env("REGCRED_LOCATION", "node1");
         if let Some(file) = ca_file {
@@ -250,7 +250,7 @@ fn https_with_a_private_ca_for_the_cli_the_helper_and_curl() {
         "{log}"
     );
     // rc_<id>_<secret>, where the secret's own alphabet (base64url) has '_' too.
-    let secret = token.trim().splitn(3, '_').nth(2).expect("token secret");
+    let secret = token.splitn(3, '_').nth(2).expect("token secret");
     assert!(
         secret.len() >= 16,
         "a whole secret: {} characters",
