@@ -157,6 +157,16 @@ async fn a_copy_reads_back_the_same_and_continues_where_the_source_stopped() {
     assert_eq!(rows("deployment_revisions"), 1);
     assert!(rows("changes") >= 3, "{report:?}");
     assert_eq!(everything(&target).await, everything(&source).await);
+    // The planner has statistics for the copied tables at once (without them it chose an index
+    // that walks a whole project for a one-row read).
+    let unanalyzed: Vec<String> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_stat_user_tables
+         WHERE relname IN ('pull_secrets', 'deliveries', 'audit_events') AND last_analyze IS NULL",
+    )
+    .fetch_all(&sqlx::PgPool::connect(db.url()).await.unwrap())
+    .await
+    .unwrap();
+    assert_eq!(unanalyzed, Vec::<String>::new(), "tables without statistics");
 
     // The next audit id and change number continue after the source's, and writes record their
     // changes again (the copy's triggers are back on).
