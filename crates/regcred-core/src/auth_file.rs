@@ -66,21 +66,133 @@ pub fn entry(login: &DockerAuth<'_>) -> Json {
     Json::Object(m)
 }
 
-/// The `auths` entries of an auth file's text (empty for an empty file), keyed as written.
-pub fn entries(text: &str) -> Result<BTreeMap<String, Json>, AuthFileError> {
+/// The `auths` entries of an auth file's text (empty for an empty file), keyed as written, each
+/// turned into `f(entry)` as it is read: the file is never held as a tree (a Docker host's file
+/// can hold 100,000 logins, and a `serde_json::Value` of one costs a kilobyte). The `auths`
+/// member is found as [`update`] and Docker find it: by its exact name, else case-insensitively.
+pub fn entries<T>(
+    text: &str,
+    f: impl FnMut(&Json) -> T,
+) -> Result<BTreeMap<String, T>, AuthFileError> {
+    use serde::de::DeserializeSeed as _;
     if text.trim().is_empty() {
         return Ok(BTreeMap::new());
     }
-    let root: Json = serde_json::from_str(text).map_err(|e| AuthFileError::InvalidJson {
+    let invalid = |e: serde_json::Error| AuthFileError::InvalidJson {
         message: e.to_string(),
-    })?;
-    let root = as_object(&root, "")?;
-    match field(root, "auths") {
-        Some(auths) => Ok(as_object(auths, "auths")?
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()),
-        None => Ok(BTreeMap::new()),
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let (root, _) = Streamed::Root(f).deserialize(&mut de).map_err(invalid)?;
+    de.end().map_err(invalid)?;
+    let not_object = |path: &str| AuthFileError::WrongType {
+        path: path.to_owned(),
+        expected: "an object",
+    };
+    let Read::Object(mut candidates) = root else {
+        return Err(not_object("the file"));
+    };
+    // The exact name wins; otherwise the first case-insensitive match in key order.
+    let chosen = match candidates.remove("auths") {
+        Some(exact) => Some(exact),
+        None => candidates.into_values().next(),
+    };
+    match chosen {
+        None | Some(Read::Null) => Ok(BTreeMap::new()),
+        Some(Read::Entries(entries)) => Ok(entries),
+        Some(_) => Err(not_object("auths")),
+    }
+}
+
+/// What [`entries`] makes of a JSON value while reading: the file (its `auths` candidates by
+/// name), an `auths` object (its mapped entries), a null, or anything else.
+enum Read<T> {
+    Object(BTreeMap<String, Read<T>>),
+    Entries(BTreeMap<String, T>),
+    Null,
+    Other,
+}
+
+/// The reader of one level of [`entries`]: the file's root, or an `auths` member.
+enum Streamed<F> {
+    Root(F),
+    Auths(F),
+}
+
+impl<'de, T, F: FnMut(&Json) -> T> serde::de::DeserializeSeed<'de> for Streamed<F> {
+    type Value = (Read<T>, F);
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T, F: FnMut(&Json) -> T> serde::de::Visitor<'de> for Streamed<F> {
+    type Value = (Read<T>, F);
+
+    fn expecting(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        out.write_str("JSON")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        match self {
+            Streamed::Root(mut f) => {
+                let mut candidates = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key.eq_ignore_ascii_case("auths") {
+                        let (read, back) = map.next_value_seed(Streamed::Auths(f))?;
+                        f = back;
+                        candidates.insert(key, read);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok((Read::Object(candidates), f))
+            }
+            Streamed::Auths(mut f) => {
+                let mut entries = BTreeMap::new();
+                while let Some((key, entry)) = map.next_entry::<String, Json>()? {
+                    entries.insert(key, f(&entry));
+                }
+                Ok((Read::Entries(entries), f))
+            }
+        }
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok((Read::Null, self.into_f()))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok((Read::Other, self.into_f()))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok((Read::Other, self.into_f()))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok((Read::Other, self.into_f()))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok((Read::Other, self.into_f()))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok((Read::Other, self.into_f()))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok((Read::Other, self.into_f()))
+    }
+}
+
+impl<F> Streamed<F> {
+    fn into_f(self) -> F {
+        match self {
+            Streamed::Root(f) | Streamed::Auths(f) => f,
+        }
     }
 }
 
@@ -432,7 +544,7 @@ mod tests {
             after.contains("\n\t\"auths\""),
             "tab-indented like docker login: {after}"
         );
-        assert_eq!(entries(&after).unwrap().len(), 2);
+        assert_eq!(entries(&after, |_| ()).unwrap().len(), 2);
         // A new file, and files that are not auth files.
         assert!(update("", &[("ghcr.io".into(), entry(&login))], &[]).is_ok());
         assert!(matches!(
@@ -444,9 +556,53 @@ mod tests {
             Err(AuthFileError::WrongType { .. })
         ));
         assert!(matches!(
-            entries("{"),
+            entries("{", |_| ()),
             Err(AuthFileError::InvalidJson { .. })
         ));
+    }
+
+    /// `entries` finds `auths` as Docker does and reads every value type a file may hold.
+    #[test]
+    fn entries_of_files() {
+        let keys = |text: &str| -> Result<Vec<String>, AuthFileError> {
+            Ok(entries(text, |e| e["auth"].as_str().unwrap_or("").to_owned())?
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect())
+        };
+        let file = r#"{"credsStore": "desktop", "proxies": {"a": [1, 2.5, true, null, "x"]},
+                       "auths": {"b.io": {"auth": "Yjpw", "email": "e"}, "a.io": {}}}"#;
+        assert_eq!(keys(file).unwrap(), ["a.io=", "b.io=Yjpw"]);
+        // The exact name wins over other spellings, whatever their order; else the first
+        // spelling in key order; the last of repeated keys counts.
+        let spelled = r#"{"Auths": {"x": {"auth": "1"}}, "auths": {"y": {"auth": "2"}}}"#;
+        assert_eq!(keys(spelled).unwrap(), ["y=2"]);
+        let folded = r#"{"aUTHS": {"z": {"auth": "3"}}, "AUTHS": {"x": {"auth": "1"}}}"#;
+        assert_eq!(keys(folded).unwrap(), ["x=1"]);
+        let repeated = r#"{"auths": {"x": {"auth": "1"}}, "auths": {"x": {"auth": "2"}}}"#;
+        assert_eq!(keys(repeated).unwrap(), ["x=2"]);
+        // Nothing to read: an empty file, no `auths`, a null one.
+        for empty in ["", " \n", "{}", r#"{"auths": null}"#, r#"{"auths": null, "Auths": {"x": {}}}"#] {
+            assert_eq!(keys(empty).unwrap(), Vec::<String>::new(), "{empty}");
+        }
+        for (text, path) in [
+            ("[1]", "the file"),
+            ("3", "the file"),
+            (r#"{"auths": []}"#, "auths"),
+            (r#"{"auths": "x"}"#, "auths"),
+            (r#"{"AUTHS": 1}"#, "auths"),
+        ] {
+            assert!(
+                matches!(keys(text), Err(AuthFileError::WrongType { path: p, .. }) if p == path),
+                "{text}"
+            );
+        }
+        for broken in ["{", r#"{"auths": {"x": }}"#, "{} {}"] {
+            assert!(
+                matches!(keys(broken), Err(AuthFileError::InvalidJson { .. })),
+                "{broken}"
+            );
+        }
     }
 
     #[test]

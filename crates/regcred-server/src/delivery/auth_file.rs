@@ -133,15 +133,18 @@ struct AuthFile<'a> {
     project: Option<&'a str>,
     /// The delivery rows of this file's targets.
     rows: Vec<&'a DeliveryRecord>,
-    /// The file as `prepare` read it, and its entries.
+    /// The file as `prepare` read it, and the digest of each of its entries.
     text: String,
-    present: BTreeMap<String, Value>,
+    present: BTreeMap<String, String>,
+}
+
+/// An entry's digest: of its JSON text as serde_json writes it, so that what regcred renders
+/// and what it reads back from the file compare equal.
+fn digest_of(state: &AppState, entry_json: &str) -> String {
+    state.vault().fingerprint(entry_json.as_bytes())
 }
 
 impl AuthFile<'_> {
-    fn digest_of(&self, entry: &Value) -> String {
-        self.state.vault().fingerprint(entry.to_string().as_bytes())
-    }
 
     /// Writes the jobs' changes in one replacement of the file, unless someone changed the file
     /// since it was read.
@@ -176,7 +179,8 @@ impl AuthFile<'_> {
 
 impl Backend for AuthFile<'_> {
     type Target = String;
-    type Content = Value;
+    /// An entry's JSON text (a `Value` of one costs ten times more, times every pull secret).
+    type Content = String;
     const KEEPS_ROWS: bool = false;
 
     fn row(&self, key: &String) -> String {
@@ -188,7 +192,9 @@ impl Backend for AuthFile<'_> {
 
     async fn prepare(&mut self) -> Result<(), Failure> {
         self.text = read(&self.path).await?;
-        self.present = auth_file::entries(&self.text).map_err(|e| {
+        let state = self.state;
+        let digest = |entry: &Value| digest_of(state, &entry.to_string());
+        self.present = auth_file::entries(&self.text, digest).map_err(|e| {
             let why = format!(
                 "{} is not an auth file regcred can update: {e}",
                 self.path.display()
@@ -211,9 +217,9 @@ impl Backend for AuthFile<'_> {
         _key: &String,
         _record: &PullSecretRecord,
         rendered: &Rendered,
-    ) -> Result<Result<Wanted<Value>, Failure>, DeliveryError> {
-        let entry = auth_file::entry(&rendered.auth());
-        let digest = self.digest_of(&entry);
+    ) -> Result<Result<Wanted<String>, Failure>, DeliveryError> {
+        let entry = auth_file::entry(&rendered.auth()).to_string();
+        let digest = digest_of(self.state, &entry);
         Ok(Ok(Wanted {
             content: entry,
             digest,
@@ -229,8 +235,8 @@ impl Backend for AuthFile<'_> {
         _project: &str,
         auth: DockerAuth<'_>,
         _token_id: &str,
-    ) -> Result<Value, DeliveryError> {
-        Ok(auth_file::entry(&auth))
+    ) -> Result<String, DeliveryError> {
+        Ok(auth_file::entry(&auth).to_string())
     }
 
     /// The file's entries that the pass wants or that have rows (others are no concern of
@@ -253,8 +259,7 @@ impl Backend for AuthFile<'_> {
             .present
             .iter()
             .filter(|(key, _)| wanted.contains(*key) || with_rows.contains(self.row(key).as_str()))
-            .map(|(key, entry)| {
-                let digest = self.digest_of(entry);
+            .map(|(key, digest)| {
                 let owner = written
                     .get(&(self.row(key).as_str(), digest.as_str()))
                     .map(|owner| Owner::Regcred {
@@ -296,7 +301,7 @@ impl Backend for AuthFile<'_> {
     /// All of the pass's entries in one write of the file; a failed write fails the file.
     async fn execute(
         &mut self,
-        jobs: Vec<Job<String, Value>>,
+        jobs: Vec<Job<String, String>>,
     ) -> Result<Executed<String>, DeliveryError> {
         let mut set = Vec::new();
         let mut remove = Vec::new();
@@ -306,7 +311,8 @@ impl Backend for AuthFile<'_> {
                 Job::Apply {
                     desired, content, ..
                 } => {
-                    set.push((desired.target.clone(), content));
+                    let entry = serde_json::from_str(&content).map_err(DeliveryError::internal)?;
+                    set.push((desired.target.clone(), entry));
                     (
                         desired.target,
                         desired.owner_id,
