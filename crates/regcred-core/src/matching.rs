@@ -38,74 +38,100 @@ pub fn kubelet_matches<'a, T>(image: &str, entries: &'a [(String, T)]) -> Vec<&'
 /// patterns (`*.azurecr.io`) are tried for every lookup, as upstream tries every key.
 #[derive(Debug, Clone)]
 pub struct KubeletKeyring<T> {
-    /// Normalized key → its values in the order given (`BasicDockerKeyring.Add`'s index).
-    index: BTreeMap<String, Vec<T>>,
-    /// Canonical host (labels and port) → path → the normalized keys, for keys with a literal
-    /// host: such a key matches exactly the images on that host whose path starts with its path.
-    /// (Several keys can share both: `example.com:` and `example.com`.)
-    by_host: HashMap<String, HashMap<Vec<u8>, Vec<String>>>,
-    /// Normalized keys whose host holds a pattern, or that do not parse as a URL.
-    patterned: Vec<String>,
+    /// Normalized keys in ascending order, each with its values in the order given
+    /// (`BasicDockerKeyring.Add`'s index). The other fields name keys by their position here.
+    index: Vec<(String, Vec<T>)>,
+    /// Canonical host (labels and port), [`HOST_END`], path → the keys with that literal host and
+    /// path: such a key matches exactly the images on that host whose path starts with its path.
+    /// (Several keys can share both: `example.com:` and `example.com`.) One flat map, so that a
+    /// key costs two small allocations whatever its host: the keyring of a large platform is
+    /// held in memory for as long as it serves.
+    by_host_path: HashMap<Vec<u8>, Vec<u32>>,
+    /// Keys whose host holds a pattern, or that do not parse as a URL.
+    patterned: Vec<u32>,
 }
+
+/// Ends the host in a [`KubeletKeyring`] bucket's name: a byte no UTF-8 text holds.
+const HOST_END: u8 = 0xFF;
 
 impl<T: Clone> KubeletKeyring<T> {
     /// The keyring of `entries`: `(key, value)` pairs in pull-secret order, keys as they appear
     /// in `.dockerconfigjson`. Keys the kubelet would ignore are skipped.
     pub fn new<'k>(entries: impl IntoIterator<Item = (&'k str, T)>) -> Self {
-        let mut index: BTreeMap<String, Vec<T>> = BTreeMap::new();
+        let mut sorted: BTreeMap<String, Vec<T>> = BTreeMap::new();
         for (key, value) in entries {
             if let Some(normalized) = kubelet_normalize_key(key) {
-                index.entry(normalized).or_default().push(value);
+                sorted.entry(normalized).or_default().push(value);
             }
         }
-        let mut by_host: HashMap<String, HashMap<Vec<u8>, Vec<String>>> = HashMap::new();
+        let index: Vec<(String, Vec<T>)> = sorted.into_iter().collect();
+        let mut by_host_path: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
         let mut patterned = Vec::new();
-        for key in index.keys() {
+        for (position, (key, _)) in index.iter().enumerate() {
+            let position = u32::try_from(position).expect("fewer than 2^32 keys");
             match literal_host(key) {
                 Some((host, path)) => {
-                    let keys = by_host.entry(host).or_default().entry(path).or_default();
-                    keys.push(key.clone());
+                    let mut bucket = bucket_name(&host);
+                    bucket.extend_from_slice(&path);
+                    by_host_path.entry(bucket).or_default().push(position);
                 }
-                None => patterned.push(key.clone()),
+                None => patterned.push(position),
             }
         }
+        by_host_path.shrink_to_fit();
         KubeletKeyring {
             index,
-            by_host,
+            by_host_path,
             patterned,
         }
     }
 
     /// The values the kubelet would try for `image` (see [`kubelet_matches`]), in its order.
     pub fn lookup(&self, image: &str) -> Vec<T> {
-        let mut keys: Vec<&String> = Vec::new();
+        let mut keys: Vec<u32> = Vec::new();
         if let Some(target) = go_url::parse_after_scheme(image) {
-            if let Some(paths) = self.by_host.get(&canonical_host(&target.host)) {
-                // `URLsMatchStr` compares paths as plain prefixes: look up every prefix.
-                let prefixes = (0..=target.path.len()).filter_map(|n| paths.get(&target.path[..n]));
-                keys.extend(prefixes.flatten());
+            // `URLsMatchStr` compares paths as plain prefixes: look up every prefix.
+            let mut bucket = bucket_name(&canonical_host(&target.host));
+            let host_len = bucket.len();
+            for n in 0..=target.path.len() {
+                bucket.truncate(host_len);
+                bucket.extend_from_slice(&target.path[..n]);
+                if let Some(found) = self.by_host_path.get(&bucket) {
+                    keys.extend(found);
+                }
             }
         }
         keys.extend(
             self.patterned
                 .iter()
-                .filter(|key| kubelet_urls_match(key, image)),
+                .filter(|&&key| kubelet_urls_match(&self.index[key as usize].0, image)),
         );
         // Reverse-lexicographic, as the keyring walks its sorted index.
         keys.sort_unstable_by(|a, b| b.cmp(a));
         if !keys.is_empty() {
             return keys
                 .into_iter()
-                .flat_map(|key| self.index[key].iter().cloned())
+                .flat_map(|key| self.index[key as usize].1.iter().cloned())
                 .collect();
         }
         if kubelet_is_default_registry_match(image) {
-            if let Some(values) = self.index.get(KUBELET_DEFAULT_REGISTRY_HOST) {
-                return values.clone();
+            let default = self
+                .index
+                .binary_search_by(|(key, _)| key.as_str().cmp(KUBELET_DEFAULT_REGISTRY_HOST));
+            if let Ok(at) = default {
+                return self.index[at].1.clone();
             }
         }
         Vec::new()
     }
+}
+
+/// The start of a [`KubeletKeyring`] bucket's name: the canonical host and [`HOST_END`].
+fn bucket_name(canonical_host: &str) -> Vec<u8> {
+    let mut name = Vec::with_capacity(canonical_host.len() + 32);
+    name.extend_from_slice(canonical_host.as_bytes());
+    name.push(HOST_END);
+    name
 }
 
 /// A host as [`kubelet_urls_match`] compares it: its labels and its port.

@@ -41,7 +41,8 @@ pub struct Scope {
     entries: Vec<Entry>,
     kubelet: KubeletKeyring<usize>,
     containers: ContainersIndex<usize>,
-    by_key: HashMap<String, Vec<usize>>,
+    /// Positions of the entries sorted by key (then position): [`Scope::with_key`]'s index.
+    by_key: Vec<usize>,
 }
 
 impl Scope {
@@ -69,10 +70,8 @@ impl Scope {
             )
             .collect();
         let keyed = || entries.iter().enumerate().map(|(i, e)| (e.key.as_str(), i));
-        let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
-        for (key, i) in keyed() {
-            by_key.entry(key.to_owned()).or_default().push(i);
-        }
+        let mut by_key: Vec<usize> = (0..entries.len()).collect();
+        by_key.sort_by(|&a, &b| entries[a].key.cmp(&entries[b].key));
         Scope {
             generation: keys.generation,
             kubelet: KubeletKeyring::new(keyed()),
@@ -99,10 +98,14 @@ impl Scope {
 
     /// The pull secrets whose key is exactly `key`, in name order.
     pub fn with_key(&self, key: &str) -> Vec<&Entry> {
-        self.by_key
-            .get(key)
-            .map(|positions| positions.iter().map(|&i| &self.entries[i]).collect())
-            .unwrap_or_default()
+        let start = self
+            .by_key
+            .partition_point(|&i| self.entries[i].key.as_str() < key);
+        self.by_key[start..]
+            .iter()
+            .map(|&i| &self.entries[i])
+            .take_while(|e| e.key == key)
+            .collect()
     }
 }
 
