@@ -341,6 +341,14 @@ impl Backend {
             Backend::Postgres => "PostgreSQL",
         }
     }
+
+    /// Its name in `SCALE_BACKENDS`.
+    fn setting(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
 }
 
 /// Copies the seeded SQLite store of `dir` into a new PostgreSQL database, kept while the
@@ -525,10 +533,13 @@ fn main() {
         _ if smoke => vec![Backend::Sqlite, Backend::Postgres],
         Ok(list) => list
             .split(',')
-            .map(|b| match b.trim() {
-                "sqlite" => Backend::Sqlite,
-                "postgres" => Backend::Postgres,
-                other => panic!("SCALE_BACKENDS: unknown backend {other:?} (sqlite, postgres)"),
+            .map(|b| {
+                [Backend::Sqlite, Backend::Postgres]
+                    .into_iter()
+                    .find(|known| known.setting() == b.trim())
+                    .unwrap_or_else(|| {
+                        panic!("SCALE_BACKENDS: unknown backend {b:?} (sqlite, postgres)")
+                    })
             })
             .collect(),
         Err(_) => vec![Backend::Sqlite],
@@ -552,7 +563,7 @@ fn main() {
         println!(
             "\n{} (`SCALE_BACKENDS={}`)\n",
             backend.name(),
-            backend.name().to_lowercase()
+            backend.setting()
         );
         print_table(small, large, &a, &b);
         if smoke {

@@ -84,7 +84,7 @@ pub(super) async fn pass(
                 .iter()
                 .filter(|r| project.is_none() || target_project(&r.target) == project)
                 .collect(),
-            text: String::new(),
+            read_as: String::new(),
             present: BTreeMap::new(),
         };
         result.extend(driver::run(&one, &mut file).await?);
@@ -133,19 +133,19 @@ struct AuthFile<'a> {
     project: Option<&'a str>,
     /// The delivery rows of this file's targets.
     rows: Vec<&'a DeliveryRecord>,
-    /// The file as `prepare` read it, and the digest of each of its entries.
-    text: String,
+    /// The digest of the file as `prepare` read it (the text itself is read again to be
+    /// updated, and only when something changes), and the digest of each of its entries.
+    read_as: String,
     present: BTreeMap<String, String>,
 }
 
-/// An entry's digest: of its JSON text as serde_json writes it, so that what regcred renders
-/// and what it reads back from the file compare equal.
-fn digest_of(state: &AppState, entry_json: &str) -> String {
-    state.vault().fingerprint(entry_json.as_bytes())
+/// The keyed digest of JSON text: of an entry as serde_json writes it (so that what regcred
+/// renders and what it reads back from the file compare equal), or of the whole file.
+fn digest_of(state: &AppState, json: &str) -> String {
+    state.vault().fingerprint(json.as_bytes())
 }
 
 impl AuthFile<'_> {
-
     /// Writes the jobs' changes in one replacement of the file, unless someone changed the file
     /// since it was read.
     async fn write(
@@ -154,8 +154,6 @@ impl AuthFile<'_> {
         remove: &[String],
     ) -> Result<Option<Failure>, DeliveryError> {
         let path = self.path.as_path();
-        let updated =
-            auth_file::update(&self.text, set, remove).map_err(DeliveryError::internal)?;
         // Someone (docker login) wrote the file while this pass planned: plan again next pass
         // rather than overwrite what they wrote. The same read refuses a path that became a
         // symlink or something else meanwhile.
@@ -163,12 +161,13 @@ impl AuthFile<'_> {
             Ok(again) => again,
             Err(why) => return Ok(Some(why)),
         };
-        if again != self.text {
+        if digest_of(self.state, &again) != self.read_as {
             return Err(DeliveryError::Changed(format!(
                 "{} changed during the delivery pass; retrying",
                 path.display()
             )));
         }
+        let updated = auth_file::update(&again, set, remove).map_err(DeliveryError::internal)?;
         if let Err(e) = super::write_atomically(path, updated.as_bytes(), 0o600).await {
             let why = format!("cannot write {}: {e}", path.display());
             return Ok(Some(Failure::error(DeliveryCode::AuthFileUnwritable, why)));
@@ -191,10 +190,11 @@ impl Backend for AuthFile<'_> {
     }
 
     async fn prepare(&mut self) -> Result<(), Failure> {
-        self.text = read(&self.path).await?;
+        let text = read(&self.path).await?;
+        self.read_as = digest_of(self.state, &text);
         let state = self.state;
         let digest = |entry: &Value| digest_of(state, &entry.to_string());
-        self.present = auth_file::entries(&self.text, digest).map_err(|e| {
+        self.present = auth_file::entries(&text, digest).map_err(|e| {
             let why = format!(
                 "{} is not an auth file regcred can update: {e}",
                 self.path.display()
