@@ -565,10 +565,12 @@ mod tests {
     #[test]
     fn entries_of_files() {
         let keys = |text: &str| -> Result<Vec<String>, AuthFileError> {
-            Ok(entries(text, |e| e["auth"].as_str().unwrap_or("").to_owned())?
-                .into_iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect())
+            Ok(
+                entries(text, |e| e["auth"].as_str().unwrap_or("").to_owned())?
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+            )
         };
         let file = r#"{"credsStore": "desktop", "proxies": {"a": [1, 2.5, true, null, "x"]},
                        "auths": {"b.io": {"auth": "Yjpw", "email": "e"}, "a.io": {}}}"#;
@@ -582,7 +584,13 @@ mod tests {
         let repeated = r#"{"auths": {"x": {"auth": "1"}}, "auths": {"x": {"auth": "2"}}}"#;
         assert_eq!(keys(repeated).unwrap(), ["x=2"]);
         // Nothing to read: an empty file, no `auths`, a null one.
-        for empty in ["", " \n", "{}", r#"{"auths": null}"#, r#"{"auths": null, "Auths": {"x": {}}}"#] {
+        for empty in [
+            "",
+            " \n",
+            "{}",
+            r#"{"auths": null}"#,
+            r#"{"auths": null, "Auths": {"x": {}}}"#,
+        ] {
             assert_eq!(keys(empty).unwrap(), Vec::<String>::new(), "{empty}");
         }
         for (text, path) in [

@@ -166,7 +166,11 @@ async fn a_copy_reads_back_the_same_and_continues_where_the_source_stopped() {
     .fetch_all(&sqlx::PgPool::connect(db.url()).await.unwrap())
     .await
     .unwrap();
-    assert_eq!(unanalyzed, Vec::<String>::new(), "tables without statistics");
+    assert_eq!(
+        unanalyzed,
+        Vec::<String>::new(),
+        "tables without statistics"
+    );
 
     // The next audit id and change number continue after the source's, and writes record their
     // changes again (the copy's triggers are back on).
