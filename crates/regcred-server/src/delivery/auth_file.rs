@@ -134,7 +134,8 @@ struct AuthFile<'a> {
     /// The delivery rows of this file's targets.
     rows: Vec<&'a DeliveryRecord>,
     /// The digest of the file as `prepare` read it (the text itself is read again to be
-    /// updated, and only when something changes), and the digest of each of its entries.
+    /// updated, and only when something changes), and each of its entries as JSON text (digested
+    /// only when `observe` looks at it: a scoped pass looks at few).
     read_as: String,
     present: BTreeMap<String, String>,
 }
@@ -192,9 +193,7 @@ impl Backend for AuthFile<'_> {
     async fn prepare(&mut self) -> Result<(), Failure> {
         let text = read(&self.path).await?;
         self.read_as = digest_of(self.state, &text);
-        let state = self.state;
-        let digest = |entry: &Value| digest_of(state, &entry.to_string());
-        self.present = auth_file::entries(&text, digest).map_err(|e| {
+        self.present = auth_file::entries(&text, Value::to_string).map_err(|e| {
             let why = format!(
                 "{} is not an auth file regcred can update: {e}",
                 self.path.display()
@@ -259,7 +258,8 @@ impl Backend for AuthFile<'_> {
             .present
             .iter()
             .filter(|(key, _)| wanted.contains(*key) || with_rows.contains(self.row(key).as_str()))
-            .map(|(key, digest)| {
+            .map(|(key, entry)| {
+                let digest = digest_of(self.state, entry);
                 let owner = written
                     .get(&(self.row(key).as_str(), digest.as_str()))
                     .map(|owner| Owner::Regcred {
