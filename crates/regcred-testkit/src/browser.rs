@@ -1,7 +1,7 @@
 //! A small W3C WebDriver client over reqwest: Debian's `chromedriver` (package `chromium-driver`)
 //! on an ephemeral loopback port driving headless `chromium` (package `chromium`). It does what
 //! the console's tests need — sessions with JavaScript on or off, navigation, finding by CSS,
-//! clicking, typing, reading text, attributes, the page source and the URL, running a script
+//! clicking, typing, pressing keys on whatever has the focus, reading text, attributes, the page source and the URL, running a script
 //! for assertions, cookies and screenshots — and nothing else; no TLS stack of its own.
 
 use std::net::TcpListener;
@@ -302,6 +302,40 @@ impl Browser {
         self.post(&format!("/element/{}/value", e.id), json!({ "text": text }))
             .await;
     }
+
+    /// Presses and releases each key in turn on whatever element has the keyboard focus, as a
+    /// user at the keyboard does (W3C key actions: nothing is focused or clicked first). Keys are
+    /// characters or WebDriver's key code points: [`Browser::TAB`], [`Browser::ENTER`], …
+    pub async fn press(&self, keys: &[&str]) {
+        let actions: Vec<Value> = keys
+            .iter()
+            .flat_map(|k| {
+                [
+                    json!({ "type": "keyDown", "value": k }),
+                    json!({ "type": "keyUp", "value": k }),
+                ]
+            })
+            .collect();
+        self.post(
+            "/actions",
+            json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] }),
+        )
+        .await;
+    }
+
+    /// Types `text` key by key into whatever element has the focus.
+    pub async fn type_text(&self, text: &str) {
+        let keys: Vec<String> = text.chars().map(String::from).collect();
+        self.press(&keys.iter().map(String::as_str).collect::<Vec<_>>())
+            .await;
+    }
+
+    /// The Tab key, for [`Browser::press`].
+    pub const TAB: &'static str = "\u{E004}";
+    /// The Enter key.
+    pub const ENTER: &'static str = "\u{E007}";
+    /// The down arrow key.
+    pub const DOWN: &'static str = "\u{E015}";
 
     /// Empties an input.
     pub async fn clear(&self, e: &Element) {

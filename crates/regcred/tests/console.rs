@@ -55,6 +55,130 @@ async fn labelled(browser: &Browser, step: &str) {
     assert_eq!(unnamed, json!([]), "{step}: form controls without a name");
 }
 
+/// WCAG 2.x colour arithmetic for the scripts below: `rgba(css)` parses a computed colour,
+/// `background(e)` composites the backgrounds behind `e` over white, `ratio(a, b)` is the
+/// contrast ratio of two opaque colours.
+const COLOUR: &str = "\
+    const rgba = c => { const m = /rgba?\\(([^)]+)\\)/.exec(c); if (!m) return [0, 0, 0, 0];\
+      const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);\
+      return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };\
+    const over = (top, below) => [0, 1, 2].map(i => top[i] * top[3] + below[i] * (1 - top[3])).concat([1]);\
+    const background = e => { const layers = [];\
+      for (let n = e; n && n.nodeType === 1; n = n.parentElement) {\
+        const c = rgba(getComputedStyle(n).backgroundColor);\
+        if (c[3] > 0) layers.push(c); if (c[3] >= 1) break; }\
+      return layers.reverse().reduce((below, top) => over(top, below), [255, 255, 255, 1]); };\
+    const lum = c => { const f = v => { v /= 255;\
+        return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };\
+      return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };\
+    const ratio = (a, b) => { const x = lum(a), y = lum(b);\
+      return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); };\
+    const shown = e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';";
+
+/// Asserts WCAG AA text contrast on the page as shown: every visible element with text of its
+/// own, every text field's value and placeholder, at least 4.5:1 against the backgrounds behind
+/// it (3:1 for large text); disabled controls are exempt, as WCAG has them.
+async fn contrast(browser: &Browser, step: &str) {
+    let script = format!(
+        "{COLOUR}\
+        const low = [];\
+        const check = (e, colour, style) => {{\
+          const bg = background(e); const fg = over(rgba(colour), bg);\
+          const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight, 10) >= 700;\
+          const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5; const r = ratio(fg, bg);\
+          if (r < need) low.push(r.toFixed(2) + ' < ' + need + ': ' + e.outerHTML.slice(0, 120)); }};\
+        for (const e of document.querySelectorAll('body *')) {{\
+          if (!shown(e) || e.matches(':disabled, option, script, style')) continue;\
+          const field = e.matches('input:not([type=checkbox]):not([type=radio]):not([type=file]), select, textarea');\
+          const text = Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());\
+          if (text || field) check(e, getComputedStyle(e).color, getComputedStyle(e));\
+          if (field && e.placeholder) {{\
+            const p = getComputedStyle(e, '::placeholder'); check(e, p.color, p); }} }}\
+        return low;"
+    );
+    let low = browser.execute(&script, vec![]).await;
+    assert_eq!(low, json!([]), "{step}: text below WCAG AA contrast");
+}
+
+/// Asserts the page can be walked with the Tab key alone: no positive `tabindex`, and Tab from
+/// the top of the page visits every visible, enabled control and link exactly once, in document
+/// order, each with a focus indicator of at least 2 px and 3:1 against what surrounds it.
+async fn keyboard_walk(browser: &Browser, step: &str) {
+    let script = format!(
+        "{COLOUR}\
+        const positive = Array.from(document.querySelectorAll('[tabindex]')).filter(e => e.tabIndex > 0);\
+        if (positive.length) return {{ positive: positive.map(e => e.outerHTML.slice(0, 120)) }};\
+        const stops = Array.from(document.querySelectorAll(\
+            'a[href], button, input, select, textarea, summary, [tabindex]'))\
+          .filter(e => e.type !== 'hidden' && e.tabIndex >= 0 && !e.matches(':disabled') && shown(e));\
+        stops.forEach((e, i) => {{ e.dataset.stop = i; }});\
+        const top = document.createElement('span'); top.tabIndex = -1; document.body.prepend(top); top.focus();\
+        window.visited = [];\
+        if (window.walk) document.removeEventListener('focusin', window.walk);\
+        window.walk = ev => {{\
+          const e = ev.target, s = getComputedStyle(e); if (e === top) return;\
+          const ring = ratio(over(rgba(s.outlineColor), background(e.parentElement)), background(e.parentElement));\
+          window.visited.push({{ stop: e.dataset.stop === undefined ? e.outerHTML.slice(0, 120) : Number(e.dataset.stop),\
+            outline: s.outlineStyle, width: parseFloat(s.outlineWidth), ring: ring }}); }};\
+        document.addEventListener('focusin', window.walk);\
+        return {{ stops: stops.length }};"
+    );
+    let setup = browser.execute(&script, vec![]).await;
+    assert!(
+        setup["positive"].is_null(),
+        "{step}: positive tabindex breaks the tab order: {setup}"
+    );
+    let stops = setup["stops"].as_u64().expect("stops") as usize;
+    assert!(stops > 0, "{step}: nothing to focus");
+    browser.press(&vec![Browser::TAB; stops]).await;
+    let visited = browser.execute("return window.visited;", vec![]).await;
+    let order: Vec<Value> = visited
+        .as_array()
+        .expect("visited")
+        .iter()
+        .map(|v| v["stop"].clone())
+        .collect();
+    let expected: Vec<Value> = (0..stops).map(|i| json!(i)).collect();
+    assert_eq!(
+        order, expected,
+        "{step}: Tab order differs from the page's order"
+    );
+    for v in visited.as_array().expect("visited") {
+        assert!(
+            v["outline"] != "none"
+                && v["width"].as_f64().unwrap_or(0.0) >= 2.0
+                && v["ring"].as_f64().unwrap_or(0.0) >= 3.0,
+            "{step}: no visible focus indicator: {v}"
+        );
+    }
+}
+
+/// The accessibility checks of a page: names on controls, contrast, and the Tab key walk (last:
+/// it moves the focus).
+async fn accessible(browser: &Browser, step: &str) {
+    labelled(browser, step).await;
+    contrast(browser, step).await;
+    keyboard_walk(browser, step).await;
+}
+
+/// Presses Tab until the focused element matches `css` (at most 60 times), as a keyboard user
+/// reaches a control.
+async fn tab_to(browser: &Browser, css: &str) {
+    for _ in 0..60 {
+        let here = browser
+            .execute(
+                "return document.activeElement.matches(arguments[0]);",
+                vec![json!(css)],
+            )
+            .await;
+        if here == true {
+            return;
+        }
+        browser.press(&[Browser::TAB]).await;
+    }
+    panic!("Tab never reaches {css} on {}", browser.url().await);
+}
+
 async fn sign_in(browser: &Browser, base: &str, token: &str) {
     browser.goto(&format!("{base}/console/sign-in")).await;
     let input = browser.find("#token").await;
@@ -159,7 +283,7 @@ async fn console_in_a_real_browser() {
     assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
     assert_eq!(cookie["secure"], false, "plain HTTP: {cookie}");
     browser.screenshot(&shots.join("projects.png")).await;
-    labelled(&browser, "projects").await;
+    accessible(&browser, "projects").await;
 
     // Every kind registry.kinds lists has its fieldset with exactly its fields; an empty save
     // shows that kind's own validation errors next to its fields; then one of each is saved.
@@ -268,7 +392,7 @@ async fn console_in_a_real_browser() {
             .await;
     }
     browser.screenshot(&shots.join("registries.png")).await;
-    labelled(&browser, "registries").await;
+    accessible(&browser, "registries").await;
     clean(&browser, &canary, "list").await;
 
     // The type follows the server as it is typed.
@@ -338,7 +462,7 @@ async fn console_in_a_real_browser() {
     let ok = test(canary.clone(), image.clone()).await;
     assert!(ok.contains("ok"), "{ok}");
     browser.screenshot(&shots.join("test-connection.png")).await;
-    labelled(&browser, "test-connection").await;
+    accessible(&browser, "test-connection").await;
     clean(&browser, &canary, "test ok").await;
     let bad = test(format!("{canary}-wrong"), image.clone()).await;
     assert!(bad.contains("unauthorized"), "{bad}");
@@ -412,7 +536,7 @@ async fn console_in_a_real_browser() {
     let web = browser.wait_text("main", "Delivery").await;
     assert!(web.contains("r-custom rev 2"), "{web}");
     browser.screenshot(&shots.join("deployment.png")).await;
-    labelled(&browser, "deployment").await;
+    accessible(&browser, "deployment").await;
 
     // Delete is refused while the deployment uses it, then allowed.
     browser.goto(&detail).await;
@@ -442,7 +566,7 @@ async fn console_in_a_real_browser() {
         browser.find("main table").await;
     }
     browser.screenshot(&shots.join("audit.png")).await;
-    labelled(&browser, "audit").await;
+    accessible(&browser, "audit").await;
 
     // A viewer sees and cannot edit; revoking its token ends its session.
     let viewer = server
@@ -537,6 +661,181 @@ async fn console_in_a_real_browser() {
     plain.quit().await;
     browser.quit().await;
 
+    assert!(
+        !server.log_text().contains(&canary),
+        "the secret is in the server log"
+    );
+}
+
+/// The console with the keyboard alone, as a user who cannot use a mouse: sign in, skip to the
+/// content, add a registry (type picked with the arrow keys), Test Connection against the real
+/// registry, save, check, deploy and sign out — every step by Tab, typing, Enter and Space, no
+/// clicks. Every page on the way passes the accessibility checks (names, contrast, the Tab walk
+/// with a visible focus indicator), and the focus is not lost while a test runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_by_keyboard_alone() {
+    let canary = fixture::canary("keyboard");
+    let registry = Registry::start(RegistryOptions {
+        auth: Auth::htpasswd(&[("ada", &canary)]),
+        tls: None,
+    })
+    .await;
+    let host = registry.host();
+    push_test_image(
+        &host,
+        "team/app",
+        "v1",
+        Some(("ada", &canary)),
+        TlsMode::Insecure,
+    )
+    .await;
+    let image = registry.image("team/app", "v1");
+    let server = Server::start_with(&["--insecure-registry", &host]);
+    let base = server.url.trim_end_matches('/').to_owned();
+    server.run(&["project", "create", "acme"]).ok();
+    let authfile = server.scratch("auth.json").display().to_string();
+    server
+        .run(&[
+            "location", "create", "here", "--kind", "docker", "--path", &authfile,
+        ])
+        .ok();
+    let driver = ChromeDriver::start().await;
+    let browser = driver.session(true).await;
+    let focused = |css: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .execute(
+                    "return document.activeElement.matches(arguments[0]);",
+                    vec![json!(css)],
+                )
+                .await
+                == true
+        }
+    };
+
+    // Sign in: type the token, Enter submits.
+    browser.goto(&format!("{base}/console/sign-in")).await;
+    accessible(&browser, "sign-in").await;
+    browser.goto(&format!("{base}/console/sign-in")).await;
+    tab_to(&browser, "#token").await;
+    browser.type_text(&server.admin_token()).await;
+    browser.press(&[Browser::ENTER]).await;
+    browser.find("form.signout").await;
+
+    // The first Tab stop is a link that skips the navigation; it shows when focused.
+    let list = format!("{base}/console/p/acme/registries?location=here");
+    browser.goto(&list).await;
+    browser.press(&[Browser::TAB]).await;
+    assert!(
+        focused("a.skip").await,
+        "the first Tab stop is not the skip link"
+    );
+    let on_screen = browser
+        .execute(
+            "const r = document.activeElement.getBoundingClientRect();\
+             return r.width > 0 && r.left >= 0 && r.top >= 0;",
+            vec![],
+        )
+        .await;
+    assert_eq!(on_screen, true, "the focused skip link is not on screen");
+    browser.press(&[Browser::ENTER, Browser::TAB]).await;
+    let in_main = browser
+        .execute(
+            "return document.activeElement.closest('main') !== null;",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        in_main, true,
+        "the skip link does not lead into the content"
+    );
+
+    // Add a registry: the type is picked with the arrow keys, and its fields follow.
+    tab_to(&browser, "main a.button").await;
+    browser.press(&[Browser::ENTER]).await;
+    browser.find("#registry-form").await;
+    tab_to(&browser, "#name").await;
+    browser.type_text("kb").await;
+    tab_to(&browser, "#kind").await;
+    for _ in 0..20 {
+        let kind = browser
+            .property(&browser.find("#kind").await, "value")
+            .await;
+        if kind == "custom" {
+            break;
+        }
+        browser.press(&[Browser::DOWN]).await;
+    }
+    let scope = "fieldset[data-kind='custom']";
+    let server_field = browser.find(&format!("{scope} [name='spec.server']")).await;
+    assert!(
+        browser.displayed(&server_field).await,
+        "the arrow keys did not pick the custom type"
+    );
+    for (field, value) in [
+        ("server", host.as_str()),
+        ("username", "ada"),
+        ("password", canary.as_str()),
+    ] {
+        tab_to(&browser, &format!("{scope} [name='spec.{field}']")).await;
+        browser.type_text(value).await;
+    }
+    tab_to(&browser, "#image").await;
+    browser.type_text(&image).await;
+    accessible(&browser, "registry form").await;
+
+    // Test Connection with Enter on the button: the result arrives and the focus stays put.
+    tab_to(&browser, "#test-button").await;
+    browser.press(&[Browser::ENTER]).await;
+    let tested = browser.wait_text("#test-result", "round trips").await;
+    assert!(tested.contains("ok"), "{tested}");
+    assert!(
+        focused("#test-button").await,
+        "the focus left the Test Connection button"
+    );
+    clean(&browser, &canary, "keyboard test").await;
+    accessible(&browser, "tested").await;
+
+    // Save with Space on the button.
+    tab_to(&browser, "#save-button").await;
+    browser.press(&[" "]).await;
+    browser.wait_text("#revision", "1").await;
+    accessible(&browser, "registry detail").await;
+
+    // A check from the detail page: Enter in the image field submits it.
+    tab_to(&browser, "#check-image").await;
+    browser.type_text(&image).await;
+    browser.press(&[Browser::ENTER]).await;
+    browser
+        .wait_text("form[data-async='check'] output", "ok")
+        .await;
+
+    // Deploy: the pull secret is ticked with Space.
+    browser
+        .goto(&format!(
+            "{base}/console/p/acme/deployments/new?location=here"
+        ))
+        .await;
+    accessible(&browser, "deploy form").await;
+    for (css, text) in [("#deploy-name", "web"), ("#deploy-image", image.as_str())] {
+        tab_to(&browser, css).await;
+        browser.type_text(text).await;
+    }
+    tab_to(&browser, "#ps-kb").await;
+    browser.press(&[" "]).await;
+    tab_to(&browser, "#deploy-button").await;
+    browser.press(&[Browser::ENTER]).await;
+    let deployed = browser.wait_text("main", "Pre-flight check").await;
+    assert!(deployed.contains("kb rev 1"), "{deployed}");
+    accessible(&browser, "deployed").await;
+
+    // Sign out.
+    tab_to(&browser, "form.signout button").await;
+    browser.press(&[Browser::ENTER]).await;
+    browser.find("#token").await;
+    clean(&browser, &canary, "signed out").await;
+    browser.quit().await;
     assert!(
         !server.log_text().contains(&canary),
         "the secret is in the server log"

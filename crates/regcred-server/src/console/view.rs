@@ -40,6 +40,7 @@ pub fn page(
                 script src=(script_path()) defer {}
             }
             body {
+                a.skip href="#main" { "Skip to content" }
                 header.top {
                     a.brand href="/console/" { "regcred" }
                     @if let Some(project) = project {
@@ -67,7 +68,7 @@ pub fn page(
                         }
                     }
                 }
-                main id="main" {
+                main id="main" tabindex="-1" {
                     h1 { (title) }
                     (body)
                 }

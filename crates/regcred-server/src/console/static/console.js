@@ -22,6 +22,17 @@
     });
   }
 
+  // A button marked busy while its request runs. It is not disabled: a disabled button loses
+  // the keyboard focus, and a keyboard user would be thrown back to the top of the page.
+  function busy(button, on) {
+    if (on) button.setAttribute("aria-disabled", "true");
+    else button.removeAttribute("aria-disabled");
+  }
+
+  function isBusy(button) {
+    return button.getAttribute("aria-disabled") === "true";
+  }
+
   function el(tag, cls, text) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -116,9 +127,10 @@
 
     test.addEventListener("click", function (ev) {
       ev.preventDefault();
+      if (isBusy(test)) return;
       clearErrors();
       progress.textContent = "Testing the connection…";
-      test.disabled = true;
+      busy(test, true);
       post(test.getAttribute("formaction"), form).then(function (a) {
         progress.textContent = "";
         if (a.ok) {
@@ -160,7 +172,7 @@
         }
       }).catch(function () {
         progress.textContent = "The test could not be sent; try again.";
-      }).finally(function () { test.disabled = false; });
+      }).finally(function () { busy(test, false); });
     });
   }
 
@@ -170,9 +182,10 @@
       ev.preventDefault();
       const out = f.querySelector("output");
       const button = f.querySelector("button");
+      if (isBusy(button)) return;
       const what = f.dataset.async;
       out.textContent = what === "sync" ? "Syncing…" : "Checking…";
-      button.disabled = true;
+      busy(button, true);
       post(f.getAttribute("action"), f).then(function (a) {
         if (!a.ok) {
           out.textContent = (a.error && a.error.message) || "refused";
@@ -189,7 +202,7 @@
         }
       }).catch(function () {
         out.textContent = "Not sent; try again.";
-      }).finally(function () { button.disabled = false; });
+      }).finally(function () { busy(button, false); });
     });
   });
 })();
