@@ -30,6 +30,10 @@ pub const TTL: Duration = Duration::from_secs(8);
 pub const RENEW: Duration = Duration::from_secs(2);
 /// A leader that has not renewed for this long stops its work (before its lease ends).
 const STEP_DOWN: Duration = Duration::from_secs(6);
+/// How long shutdown waits to give the lease up. A pass left running at shutdown may hold the
+/// database's write lock (SQLite) for seconds; the lease then expires by itself within [`TTL`],
+/// and the process still exits at once.
+const RELEASE_GRACE: Duration = Duration::from_millis(500);
 
 /// Where this server stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,8 +193,15 @@ impl Leadership {
         }
         if this.role().epoch().is_some() {
             this.set(&state, Role::Follower);
-            if let Err(e) = state.store().release_lease(LEASE, &this.holder).await {
-                tracing::warn!(error = %e, "could not give the lease up; it expires by itself");
+            let release = state.store().release_lease(LEASE, &this.holder);
+            match tokio::time::timeout(RELEASE_GRACE, release).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "could not give the lease up; it expires by itself");
+                }
+                Err(_) => tracing::warn!(
+                    "the lease could not be given up in time (the database is busy); it expires by itself"
+                ),
             }
         }
     }

@@ -988,6 +988,15 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn pull_secret_ids(&self, location: &str) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM pull_secrets WHERE location = $1 ORDER BY id")
+                .bind(location)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn pull_secret_generation(&self, project: &str, location: &str) -> Result<i64> {
         let generation: Option<i64> = sqlx::query_scalar(SELECT_GENERATION)
             .bind(project)

@@ -1042,6 +1042,18 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn pull_secret_ids(&self, location: &str) -> Result<Vec<String>> {
+        let binds = [location];
+        self.read(|c| {
+            rows(
+                c,
+                "SELECT id FROM pull_secrets WHERE location = ?1 ORDER BY id",
+                &binds,
+                |r| r.col("id"),
+            )
+        })
+    }
+
     async fn pull_secret_generation(&self, project: &str, location: &str) -> Result<i64> {
         let binds = [project, location];
         self.read(|c| {

@@ -3079,6 +3079,21 @@ async fn pull_secret_generation_moves_with_what_resolution_reads(store: &dyn Sto
         singles.push(store.get_pull_secret_by_id(id).await.unwrap().unwrap());
     }
     assert_eq!(store.pull_secrets_by_ids(&ids).await.unwrap(), singles);
+    // The ids of a location are those its list holds, in id order.
+    let mut here: Vec<String> = store
+        .list_pull_secrets(None, Some("gke.one"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    here.sort();
+    assert!(!here.is_empty());
+    assert_eq!(store.pull_secret_ids("gke.one").await.unwrap(), here);
+    assert_eq!(
+        store.pull_secret_ids("nowhere").await.unwrap(),
+        Vec::<String>::new()
+    );
     let every = store.list_pull_secrets(None, None).await.unwrap();
     let mut ghcr: Vec<PullSecretRecord> = every.into_iter().filter(|r| r.kind == "ghcr").collect();
     ghcr.sort_by(|a, b| a.id.cmp(&b.id));

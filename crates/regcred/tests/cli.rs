@@ -434,6 +434,52 @@ fn sigterm_stops_gracefully_and_removes_server_url() {
     out.code(7);
 }
 
+/// Shutdown does not wait on a busy database to give the leader lease up. Another process holds
+/// SQLite's write lock (as a delivery pass left running at shutdown may, for seconds): the server
+/// still stops and says the lease expires by itself, instead of waiting out SQLite's 10 s busy
+/// timeout first. The lock is taken with Python's `sqlite3` module (Python is installed by
+/// `scripts/setup` for the AWS emulator).
+#[test]
+fn shutdown_does_not_wait_on_a_locked_database_to_give_the_lease_up() {
+    let mut server = Server::start();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !fixture::http_get(&server.url, "/readyz")
+        .is_some_and(|(_, body)| body.contains("\"role\":\"leader\""))
+    {
+        assert!(std::time::Instant::now() < deadline, "never became leader");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut holder = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys, time\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             c.execute('BEGIN EXCLUSIVE')\n\
+             print('locked', flush=True)\n\
+             time.sleep(120)\n",
+        ])
+        .arg(server.data_dir.join("regcred.db"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("read from python3");
+    assert_eq!(line.trim(), "locked");
+    let status = server.stop();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let log = server.log_text();
+    assert!(
+        log.contains("the lease could not be given up in time"),
+        "{log}"
+    );
+}
+
 #[test]
 fn exit_codes_follow_the_readme() {
     let server = Server::start();

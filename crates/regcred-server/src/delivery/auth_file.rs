@@ -14,13 +14,13 @@ use regcred_core::auth_file;
 use regcred_core::codes::DeliveryCode;
 use regcred_core::delivery::{for_project, Desired, Observed, Owner, Refusal, PROJECT_PLACEHOLDER};
 use regcred_core::k8s_secret::DockerAuth;
-use regcred_store::{DeliveryRecord, LocationRecord, PullSecretRecord};
+use regcred_store::{DeliveryRecord, LocationRecord};
 use serde_json::Value;
 
 use super::driver::{
     self, Backend, Done, Executed, Failure, Job, Outcome, Pass, PassResult, Place, Step, Wanted,
 };
-use super::{DeliveryError, Rendered, Workload};
+use super::{DeliveryError, Rendered, SourceRecord, Workload};
 use crate::AppState;
 
 /// The project a per-project target belongs to (`auth:<project>:<key>`).
@@ -203,18 +203,18 @@ impl Backend for AuthFile<'_> {
         Ok(())
     }
 
-    fn home(&self, record: &PullSecretRecord) -> String {
+    fn home(&self, record: &SourceRecord) -> String {
         auth_key(record)
     }
 
-    fn secret_targets(&self, record: &PullSecretRecord) -> Vec<Place<String>> {
+    fn secret_targets(&self, record: &SourceRecord) -> Vec<Place<String>> {
         vec![Place::At(auth_key(record))]
     }
 
     fn secret_content(
         &self,
         _key: &String,
-        _record: &PullSecretRecord,
+        _record: &SourceRecord,
         rendered: &Rendered,
     ) -> Result<Result<Wanted<String>, Failure>, DeliveryError> {
         let entry = auth_file::entry(&rendered.auth()).to_string();
@@ -365,7 +365,7 @@ fn with_workloads(mut result: PassResult, workloads: &[&Workload]) -> PassResult
 }
 
 /// The auth-file key of a pull secret's server (`https://index.docker.io/v1/` for Docker Hub).
-fn auth_key(record: &PullSecretRecord) -> String {
+fn auth_key(record: &SourceRecord) -> String {
     regcred_core::registry_host::RegistryServer::parse(&record.server)
         .map(|server| server.auth_key())
         .unwrap_or_else(|_| record.server.clone())

@@ -25,9 +25,8 @@ use regcred_core::api::{DeliveryState, Resolution};
 use regcred_core::codes::DeliveryCode;
 use regcred_core::delivery::{plan, Action, Desired, Observed, Owner, Refusal};
 use regcred_core::k8s_secret::DockerAuth;
-use regcred_store::PullSecretRecord;
 
-use super::{platform, DeliveryError, Rendered, Source, Workload};
+use super::{platform, DeliveryError, Rendered, Source, SourceRecord, Workload};
 use crate::service::platform_tokens;
 use crate::AppState;
 
@@ -205,13 +204,13 @@ pub(crate) trait Backend {
     /// Connects or reads what the targets depend on; a failure is the whole site's.
     fn prepare(&mut self) -> impl Future<Output = Result<(), Failure>> + Send;
     /// Where a pull secret goes when nothing is known about the site (for failure rows).
-    fn home(&self, record: &PullSecretRecord) -> Self::Target;
+    fn home(&self, record: &SourceRecord) -> Self::Target;
     /// Where a deployment goes when nothing is known about the site, if anywhere.
     fn workload_home(&self, _w: &Workload) -> Option<Self::Target> {
         None
     }
     /// Where a pull secret goes.
-    fn secret_targets(&self, record: &PullSecretRecord) -> Vec<Place<Self::Target>>;
+    fn secret_targets(&self, record: &SourceRecord) -> Vec<Place<Self::Target>>;
     /// Where a deployment goes and what is written there; `None` where deployments are not
     /// objects of their own.
     fn workload(&self, _w: &Workload) -> Option<Placed<Self::Target, Self::Content>> {
@@ -225,7 +224,7 @@ pub(crate) trait Backend {
     fn secret_content(
         &self,
         t: &Self::Target,
-        record: &PullSecretRecord,
+        record: &SourceRecord,
         rendered: &Rendered,
     ) -> Result<Result<Wanted<Self::Content>, Failure>, DeliveryError>;
     /// Whether a Secret can be written here at all (checked before a token is minted for one).

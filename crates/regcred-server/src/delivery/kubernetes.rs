@@ -23,13 +23,15 @@ use regcred_core::delivery::{
 };
 use regcred_core::k8s_secret::DockerAuth;
 use regcred_k8s::{Cluster, KubeError, ObjectKind};
-use regcred_store::{LocationRecord, PullSecretRecord};
+use regcred_store::LocationRecord;
 use serde_json::Value;
 
 use super::driver::{
     Backend, Done, Executed, Failure, Job, Outcome, Pass, Place, Placed, Settled, Step, Wanted,
 };
-use super::{platform, secret_object, DeliveryError, ObjectTarget, Rendered, Workload};
+use super::{
+    platform, secret_object, DeliveryError, ObjectTarget, Rendered, SourceRecord, Workload,
+};
 use crate::AppState;
 
 /// How many requests a pass keeps in flight.
@@ -204,7 +206,7 @@ impl Backend for Kubernetes<'_> {
         }
     }
 
-    fn home(&self, record: &PullSecretRecord) -> ObjectTarget {
+    fn home(&self, record: &SourceRecord) -> ObjectTarget {
         ObjectTarget::secret(self.home(&record.project), &record.name)
     }
 
@@ -217,7 +219,7 @@ impl Backend for Kubernetes<'_> {
 
     /// The project's namespace under the template, and every other namespace its selector
     /// matches.
-    fn secret_targets(&self, record: &PullSecretRecord) -> Vec<Place<ObjectTarget>> {
+    fn secret_targets(&self, record: &SourceRecord) -> Vec<Place<ObjectTarget>> {
         let home = self.home(&record.project);
         let mut places = Vec::new();
         if self.namespaces.contains_key(&home) {
@@ -261,7 +263,7 @@ impl Backend for Kubernetes<'_> {
     fn secret_content(
         &self,
         t: &ObjectTarget,
-        r: &PullSecretRecord,
+        r: &SourceRecord,
         rendered: &Rendered,
     ) -> Result<Result<Wanted<Value>, Failure>, DeliveryError> {
         let object = secret_object(

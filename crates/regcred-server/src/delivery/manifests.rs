@@ -15,11 +15,13 @@ use regcred_core::delivery::{self, owner_of, Desired, Observed, Refusal};
 use regcred_core::k8s_secret::DockerAuth;
 use regcred_k8s::sealed::{seal_secret, SealingKey};
 use regcred_k8s::ObjectKind;
-use regcred_store::{LocationRecord, PullSecretRecord};
+use regcred_store::LocationRecord;
 use serde_json::Value;
 
 use super::driver::{Backend, Done, Executed, Failure, Job, Place, Placed, Step, Wanted};
-use super::{platform, secret_object, DeliveryError, ObjectTarget, Rendered, Workload};
+use super::{
+    platform, secret_object, DeliveryError, ObjectTarget, Rendered, SourceRecord, Workload,
+};
 use crate::AppState;
 
 /// How a manifest file is written.
@@ -160,7 +162,7 @@ impl Backend for Manifests<'_> {
         Ok(())
     }
 
-    fn home(&self, record: &PullSecretRecord) -> ObjectTarget {
+    fn home(&self, record: &SourceRecord) -> ObjectTarget {
         ObjectTarget::secret(self.namespace(&record.project), &record.name)
     }
 
@@ -171,7 +173,7 @@ impl Backend for Manifests<'_> {
         ))
     }
 
-    fn secret_targets(&self, record: &PullSecretRecord) -> Vec<Place<ObjectTarget>> {
+    fn secret_targets(&self, record: &SourceRecord) -> Vec<Place<ObjectTarget>> {
         vec![Place::At(self.home(record))]
     }
 
@@ -195,7 +197,7 @@ impl Backend for Manifests<'_> {
     fn secret_content(
         &self,
         t: &ObjectTarget,
-        r: &PullSecretRecord,
+        r: &SourceRecord,
         rendered: &Rendered,
     ) -> Result<Result<Wanted<File>, Failure>, DeliveryError> {
         // The digest says how the file was written, so that adding a sealing certificate

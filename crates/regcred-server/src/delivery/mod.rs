@@ -78,9 +78,34 @@ pub enum Coverage {
 
 /// One pull secret, rendered for this pass.
 pub(crate) struct Source {
-    pub record: PullSecretRecord,
+    pub record: SourceRecord,
     /// The rendered credential, or why this pull secret cannot be delivered this pass.
     pub result: Result<Rendered, driver::Failure>,
+}
+
+/// What a pass needs of a pull secret's stored record once its credential is rendered: the
+/// sealed material, parameters and check results are left behind, so that a full pass over a
+/// large location holds a few small strings per pull secret.
+pub(crate) struct SourceRecord {
+    pub id: String,
+    pub project: String,
+    pub name: String,
+    pub server: String,
+    pub revision: i64,
+    pub created_at: i64,
+}
+
+impl From<PullSecretRecord> for SourceRecord {
+    fn from(r: PullSecretRecord) -> SourceRecord {
+        SourceRecord {
+            id: r.id,
+            project: r.project,
+            name: r.name,
+            server: r.server,
+            revision: r.revision,
+            created_at: r.created_at,
+        }
+    }
 }
 
 /// A pull secret's credential in the form every delivery uses.
@@ -438,39 +463,45 @@ fn kind_of(r: &LocationRecord) -> Result<LocationKind, DeliveryError> {
 
 /// The pull secrets of a location (those of `scope` only, when given), oldest first (the first
 /// to claim a target keeps it), each rendered once. `public` pull secrets hold no credentials
-/// and are delivered nowhere.
+/// and are delivered nowhere. The records are read a chunk of ids at a time (a full pass reads
+/// the location's ids first), so only one chunk is held as stored records, the rest as
+/// [`SourceRecord`]s; ids, unlike names, cannot move while a pass reads.
 async fn sources(
     state: &AppState,
     location: &LocationRecord,
     scope: Option<&BTreeSet<String>>,
 ) -> Result<Vec<Source>, DeliveryError> {
-    let mut records = match scope {
-        None => {
-            state
-                .store()
-                .list_pull_secrets(None, Some(&location.name))
-                .await?
-        }
-        Some(ids) => {
-            let ids: Vec<String> = ids.iter().cloned().collect();
-            state.store().pull_secrets_by_ids(&ids).await?
-        }
+    let ids: Vec<String> = match scope {
+        None => state.store().pull_secret_ids(&location.name).await?,
+        Some(ids) => ids.iter().cloned().collect(),
     };
-    records.retain(|r| r.location == location.name && r.kind != Kind::Public.as_str());
-    records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    let mut out = Vec::with_capacity(records.len());
-    for record in records {
-        let result = match render(state, &record).await {
-            Ok(rendered) => Ok(rendered),
-            Err(DeliveryError::Undeliverable { code, message }) => {
-                Err(driver::Failure::error(code, message))
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(SOURCE_CHUNK) {
+        for record in state.store().pull_secrets_by_ids(chunk).await? {
+            if record.location != location.name || record.kind == Kind::Public.as_str() {
+                continue;
             }
-            Err(other) => return Err(other),
-        };
-        out.push(Source { record, result });
+            let result = match render(state, &record).await {
+                Ok(rendered) => Ok(rendered),
+                Err(DeliveryError::Undeliverable { code, message }) => {
+                    Err(driver::Failure::error(code, message))
+                }
+                Err(other) => return Err(other),
+            };
+            out.push(Source {
+                record: record.into(),
+                result,
+            });
+        }
     }
+    out.sort_by(|a, b| {
+        (a.record.created_at, &a.record.id).cmp(&(b.record.created_at, &b.record.id))
+    });
     Ok(out)
 }
+
+/// How many pull secrets a pass reads at a time.
+const SOURCE_CHUNK: usize = 500;
 
 /// A pull secret's credential as every delivery uses it; minted credentials come from the
 /// refresher (its cache while usable), so rendering never mints per target.
