@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use base64::Engine as _;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
 use crate::go_json::Value;
@@ -196,49 +197,105 @@ impl<F> Streamed<F> {
     }
 }
 
-/// Sets the `auths` entries in `set` and removes the keys in `remove`, leaving everything else in
-/// the file as it was (other logins, `credHelpers`, `credsStore`, Docker's other settings).
-/// Written with tabs, like `docker login`.
+/// Sets the `auths` entries in `set` (each an entry's JSON) and removes the keys in `remove`,
+/// leaving everything else in the file as it was (other logins, `credHelpers`, `credsStore`,
+/// Docker's other settings). Written with tabs, like `docker login`, keys sorted.
+///
+/// The file is never held as a tree: its members and entries are kept as slices of `text` and
+/// each is turned into a `Value` only while it is written out, so updating a file of 100,000
+/// logins costs about the file's size again, not a kilobyte per login.
 pub fn update(
     text: &str,
-    set: &[(String, Json)],
+    set: &[(String, Box<RawValue>)],
     remove: &[String],
 ) -> Result<String, AuthFileError> {
-    let mut root: Json = if text.trim().is_empty() {
-        Json::Object(Map::new())
-    } else {
-        serde_json::from_str(text).map_err(|e| AuthFileError::InvalidJson {
-            message: e.to_string(),
-        })?
+    let invalid = |e: serde_json::Error| AuthFileError::InvalidJson {
+        message: e.to_string(),
     };
-    let object = root.as_object_mut().ok_or(AuthFileError::WrongType {
-        path: String::new(),
-        expected: "an object",
-    })?;
-    let auths = object
-        .entry("auths")
-        .or_insert_with(|| Json::Object(Map::new()))
-        .as_object_mut()
-        .ok_or(AuthFileError::WrongType {
-            path: "auths".into(),
-            expected: "an object",
-        })?;
+    let mut root: BTreeMap<String, &RawValue> = if text.trim().is_empty() {
+        BTreeMap::new()
+    } else {
+        let whole: &RawValue = serde_json::from_str(text).map_err(invalid)?;
+        object_members(whole, "")?
+    };
+    let mut auths = match root.remove("auths") {
+        Some(raw) => object_members(raw, "auths")?,
+        None => BTreeMap::new(),
+    };
     for key in remove {
         auths.remove(key);
     }
     for (key, value) in set {
-        auths.insert(key.clone(), value.clone());
+        auths.insert(key.clone(), value);
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(text.len() + set.len() * 64);
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    serde::Serialize::serialize(&root, &mut serializer).map_err(|e| {
-        AuthFileError::InvalidJson {
-            message: e.to_string(),
-        }
-    })?;
+    let root = Members {
+        members: &root,
+        auths: Some(&auths),
+    };
+    serde::Serialize::serialize(&root, &mut serializer).map_err(invalid)?;
     // serde_json writes UTF-8 only.
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The members of a JSON object, as slices of its text; `path` names it in the error when it is
+/// not an object. A repeated name keeps its last value, as a `Value` would.
+fn object_members<'a>(
+    raw: &'a RawValue,
+    path: &str,
+) -> Result<BTreeMap<String, &'a RawValue>, AuthFileError> {
+    if !raw.get().starts_with('{') {
+        return Err(AuthFileError::WrongType {
+            path: path.to_owned(),
+            expected: "an object",
+        });
+    }
+    serde_json::from_str(raw.get()).map_err(|e| AuthFileError::InvalidJson {
+        message: e.to_string(),
+    })
+}
+
+/// An object to write: its members in key order, `auths` among them when given, each member
+/// turned into a `Value` only while it is written (so that the output is `Value`'s, indented).
+struct Members<'a> {
+    members: &'a BTreeMap<String, &'a RawValue>,
+    auths: Option<&'a BTreeMap<String, &'a RawValue>>,
+}
+
+impl serde::Serialize for Members<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap as _};
+        let value =
+            |raw: &RawValue| serde_json::from_str::<Json>(raw.get()).map_err(S::Error::custom);
+        let len = self.members.len() + usize::from(self.auths.is_some());
+        let mut map = serializer.serialize_map(Some(len))?;
+        let mut auths = self.auths;
+        for (key, raw) in self.members {
+            if let Some(entries) = auths.filter(|_| key.as_str() > "auths") {
+                map.serialize_entry(
+                    "auths",
+                    &Members {
+                        members: entries,
+                        auths: None,
+                    },
+                )?;
+                auths = None;
+            }
+            map.serialize_entry(key, &value(raw)?)?;
+        }
+        if let Some(entries) = auths {
+            map.serialize_entry(
+                "auths",
+                &Members {
+                    members: entries,
+                    auths: None,
+                },
+            )?;
+        }
+        map.end()
+    }
 }
 
 /// Everything an auth file says about logins: `importable` sorted by key; `not_importable` with
@@ -505,6 +562,10 @@ mod tests {
 
     const PASSWORD: &str = "hunter2-canary";
 
+    fn raw_entry(login: &DockerAuth<'_>) -> Box<RawValue> {
+        RawValue::from_string(entry(login).to_string()).unwrap()
+    }
+
     #[test]
     fn docker_login_shape() {
         // What `docker login` (docker CLI 28.2, client-side login against a local registry)
@@ -518,13 +579,79 @@ mod tests {
         assert_eq!(containers_auth_json(&entries).unwrap(), expected);
     }
 
+    /// `update` as it was written first: the whole file as a `Value`. The streaming one must
+    /// write the same bytes.
+    fn update_by_value(text: &str, set: &[(String, Json)], remove: &[String]) -> Option<String> {
+        let mut root: Json = if text.trim().is_empty() {
+            Json::Object(Map::new())
+        } else {
+            serde_json::from_str(text).ok()?
+        };
+        let auths = root
+            .as_object_mut()?
+            .entry("auths")
+            .or_insert_with(|| Json::Object(Map::new()))
+            .as_object_mut()?;
+        for key in remove {
+            auths.remove(key);
+        }
+        for (key, value) in set {
+            auths.insert(key.clone(), value.clone());
+        }
+        let mut out = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+        serde::Serialize::serialize(&root, &mut serializer).ok()?;
+        String::from_utf8(out).ok()
+    }
+
+    #[test]
+    fn update_writes_what_a_value_of_the_file_writes() {
+        let files = [
+            "",
+            " \n",
+            "{}",
+            r#"{"auths":{}}"#,
+            r#"  {"auths" : { "a.example.com" : {"auth":"eDp5"} } }  "#,
+            r#"{"zeta":1,"auths":{"b":{"auth":"eDp5","x":[1,2.5,-3e2,null,true]}},"alpha":{"n":{}}}"#,
+            r#"{"aaa":[],"auths":{"k":{"auth":"1"},"k":{"auth":"2"}},"auths2":"\u00e9\n"}"#,
+            r#"{"credsStore":"desktop","psFormat":"table {{.ID}}"}"#,
+            r#"{"Auths":{"x":{}},"auths":{"y":{"identitytoken":"t\"q"}},"b":"é"}"#,
+            "[1]",
+            "null",
+            r#"{"auths":[]}"#,
+            r#"{"auths":null}"#,
+            r#"{"auths":{"a":1}"#,
+        ];
+        let set = [
+            ("b".to_owned(), serde_json::json!({"auth": "bmV3"})),
+            (
+                "new.example.com".to_owned(),
+                serde_json::json!({"auth": "cDpx", "email": "é"}),
+            ),
+        ];
+        let raw: Vec<(String, Box<RawValue>)> = set
+            .iter()
+            .map(|(k, v)| (k.clone(), RawValue::from_string(v.to_string()).unwrap()))
+            .collect();
+        for text in files {
+            for (set, raw) in [(&set[..], &raw[..]), (&[][..], &[][..])] {
+                for remove in [vec![], vec!["k".to_owned(), "a.example.com".to_owned()]] {
+                    let expected = update_by_value(text, set, &remove);
+                    let got = update(text, raw, &remove).ok();
+                    assert_eq!(got, expected, "{text:?} {remove:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn update_sets_and_removes_one_entry_leaving_the_rest() {
         let before = r#"{"auths":{"other.example.com":{"auth":"b3RoZXI6cHc="},"old.example.com":{"auth":"eDp5"}},"credHelpers":{"x.example.com":"foo"},"psFormat":"table"}"#;
         let login = DockerAuth::new("ghcr.io", "u", "p&<>:x");
         let after = update(
             before,
-            &[("ghcr.io".into(), entry(&login))],
+            &[("ghcr.io".into(), raw_entry(&login))],
             &["old.example.com".into()],
         )
         .unwrap();
@@ -546,7 +673,7 @@ mod tests {
         );
         assert_eq!(entries(&after, |_| ()).unwrap().len(), 2);
         // A new file, and files that are not auth files.
-        assert!(update("", &[("ghcr.io".into(), entry(&login))], &[]).is_ok());
+        assert!(update("", &[("ghcr.io".into(), raw_entry(&login))], &[]).is_ok());
         assert!(matches!(
             update("[1]", &[], &[]),
             Err(AuthFileError::WrongType { .. })

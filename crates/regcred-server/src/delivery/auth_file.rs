@@ -15,6 +15,7 @@ use regcred_core::codes::DeliveryCode;
 use regcred_core::delivery::{for_project, Desired, Observed, Owner, Refusal, PROJECT_PLACEHOLDER};
 use regcred_core::k8s_secret::DockerAuth;
 use regcred_store::{DeliveryRecord, LocationRecord};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::driver::{
@@ -151,7 +152,7 @@ impl AuthFile<'_> {
     /// since it was read.
     async fn write(
         &self,
-        set: &[(String, Value)],
+        set: &[(String, Box<RawValue>)],
         remove: &[String],
     ) -> Result<Option<Failure>, DeliveryError> {
         let path = self.path.as_path();
@@ -311,7 +312,7 @@ impl Backend for AuthFile<'_> {
                 Job::Apply {
                     desired, content, ..
                 } => {
-                    let entry = serde_json::from_str(&content).map_err(DeliveryError::internal)?;
+                    let entry = RawValue::from_string(content).map_err(DeliveryError::internal)?;
                     set.push((desired.target.clone(), entry));
                     (
                         desired.target,
