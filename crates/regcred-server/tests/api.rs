@@ -492,6 +492,39 @@ async fn image_resolve_orders_pull_secrets_by_the_runtime_rules() {
     assert_eq!(first["id"], pong["id"]);
 }
 
+/// The warning about an unmatched registry names the first ten servers of the scope and counts
+/// the rest: a scope of 100,000 pull secrets must not answer with all of them.
+#[tokio::test]
+async fn image_resolve_warning_names_a_few_servers() {
+    let fx = acme().await;
+    for i in 0..12 {
+        fx.create_pull_secret(
+            &fx.admin,
+            "acme",
+            &format!("r{i:02}"),
+            basic(&format!("r{i:02}.example.com"), "u", "p"),
+        )
+        .await;
+    }
+    let reply = fx
+        .call(
+            "image.resolve",
+            &fx.admin,
+            json!({ "project": "acme", "location": LOCATION, "image": "other.example.com/app" }),
+        )
+        .await;
+    let warning = reply.ok()["warnings"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        warning.contains("r00.example.com, r01.example.com"),
+        "{warning}"
+    );
+    assert!(warning.contains("r09.example.com and 2 more"), "{warning}");
+    assert!(!warning.contains("r10.example.com"), "{warning}");
+}
+
 #[tokio::test]
 async fn image_resolve_sends_short_names_to_docker_hub() {
     let fx = acme().await;

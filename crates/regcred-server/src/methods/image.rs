@@ -15,6 +15,9 @@ use crate::auth::Permission;
 use crate::error::ApiError;
 use crate::service::images;
 use crate::service::images::Rules;
+
+/// How many of a scope's servers the warning about an unmatched registry names.
+const WARNING_SERVERS: usize = 10;
 use crate::service::locations;
 use crate::service::projects;
 
@@ -66,14 +69,24 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
     }
     let mut warnings = Vec::new();
     if matched.is_empty() && !same_project_registry {
-        let servers: Vec<&str> = scope.entries().iter().map(|e| e.server.as_str()).collect();
+        let entries = scope.entries();
+        // A scope can hold 100,000 pull secrets: the warning names the first few servers.
+        let mut servers = entries
+            .iter()
+            .take(WARNING_SERVERS)
+            .map(|e| e.server.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if entries.len() > WARNING_SERVERS {
+            servers.push_str(&format!(" and {} more", entries.len() - WARNING_SERVERS));
+        }
         warnings.push(if servers.is_empty() {
             format!("no pull secrets in {}/{}; {} will be pulled anonymously", req.project, req.location, image.domain())
         } else {
             format!(
                 "no pull secret matches registry {} (pull secrets here are for {}); the image will be pulled anonymously",
                 image.domain(),
-                servers.join(", ")
+                servers
             )
         });
     }
