@@ -6,7 +6,7 @@
 //! library behaviour they rely on (`url.Parse`, `net.SplitHostPort`, `path.Match`), because "what
 //! will the node actually use" must be answered exactly, quirks included.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 // ---------------------------------------------------------------------------------------------
 // Kubelet keyring
@@ -38,18 +38,28 @@ pub fn kubelet_matches<'a, T>(image: &str, entries: &'a [(String, T)]) -> Vec<&'
 /// patterns (`*.azurecr.io`) are tried for every lookup, as upstream tries every key.
 #[derive(Debug, Clone)]
 pub struct KubeletKeyring<T> {
-    /// Normalized keys in ascending order, each with its values in the order given
-    /// (`BasicDockerKeyring.Add`'s index). The other fields name keys by their position here.
-    index: Vec<(String, Vec<T>)>,
-    /// Canonical host (labels and port), [`HOST_END`], path → the keys with that literal host and
+    /// Normalized keys in ascending order (`BasicDockerKeyring.Add`'s index). The other fields
+    /// name keys by their position here.
+    keys: Vec<Box<str>>,
+    /// The values of every key, key after key, each key's in the order given: those of key `i`
+    /// end at `ends[i]` and start where key `i - 1`'s end. (One flat list rather than a list per
+    /// key: the keyring of a large platform is held in memory for as long as it serves.)
+    values: Vec<T>,
+    ends: Vec<u32>,
+    /// Canonical host (labels and port), [`HOST_END`], path → a key with that literal host and
     /// path: such a key matches exactly the images on that host whose path starts with its path.
-    /// (Several keys can share both: `example.com:` and `example.com`.) One flat map, so that a
-    /// key costs two small allocations whatever its host: the keyring of a large platform is
-    /// held in memory for as long as it serves.
-    by_host_path: HashMap<Vec<u8>, Vec<u32>>,
+    /// Several keys can share both (`example.com:` and `example.com`): the others follow in
+    /// `next_in_bucket`.
+    by_host_path: HashMap<Box<[u8]>, u32>,
+    /// Per key, the next key of its bucket; [`NO_KEY`] ends the bucket (and fills the places of
+    /// keys in no bucket).
+    next_in_bucket: Vec<u32>,
     /// Keys whose host holds a pattern, or that do not parse as a URL.
     patterned: Vec<u32>,
 }
+
+/// Ends a bucket in [`KubeletKeyring::next_in_bucket`].
+const NO_KEY: u32 = u32::MAX;
 
 /// Ends the host in a [`KubeletKeyring`] bucket's name: a byte no UTF-8 text holds.
 const HOST_END: u8 = 0xFF;
@@ -58,32 +68,62 @@ impl<T: Clone> KubeletKeyring<T> {
     /// The keyring of `entries`: `(key, value)` pairs in pull-secret order, keys as they appear
     /// in `.dockerconfigjson`. Keys the kubelet would ignore are skipped.
     pub fn new<'k>(entries: impl IntoIterator<Item = (&'k str, T)>) -> Self {
-        let mut sorted: BTreeMap<String, Vec<T>> = BTreeMap::new();
-        for (key, value) in entries {
-            if let Some(normalized) = kubelet_normalize_key(key) {
-                sorted.entry(normalized).or_default().push(value);
+        let mut sorted: Vec<(String, T)> = entries
+            .into_iter()
+            .filter_map(|(key, value)| Some((kubelet_normalize_key(key)?, value)))
+            .collect();
+        // Stable: the values of one key keep the order given.
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut keyring = KubeletKeyring {
+            keys: Vec::new(),
+            values: Vec::with_capacity(sorted.len()),
+            ends: Vec::new(),
+            by_host_path: HashMap::new(),
+            next_in_bucket: Vec::new(),
+            patterned: Vec::new(),
+        };
+        for (key, value) in sorted {
+            if keyring.keys.last().is_some_and(|last| **last == *key) {
+                keyring.values.push(value);
+                *keyring.ends.last_mut().expect("a key has an end") += 1;
+                continue;
             }
-        }
-        let index: Vec<(String, Vec<T>)> = sorted.into_iter().collect();
-        let mut by_host_path: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
-        let mut patterned = Vec::new();
-        for (position, (key, _)) in index.iter().enumerate() {
-            let position = u32::try_from(position).expect("fewer than 2^32 keys");
-            match literal_host(key) {
+            let position = u32::try_from(keyring.keys.len()).expect("fewer than 2^32 keys");
+            let next = match literal_host(&key) {
                 Some((host, path)) => {
                     let mut bucket = bucket_name(&host);
                     bucket.extend_from_slice(&path);
-                    by_host_path.entry(bucket).or_default().push(position);
+                    keyring
+                        .by_host_path
+                        .insert(bucket.into_boxed_slice(), position)
+                        .unwrap_or(NO_KEY)
                 }
-                None => patterned.push(position),
-            }
+                None => {
+                    keyring.patterned.push(position);
+                    NO_KEY
+                }
+            };
+            keyring.next_in_bucket.push(next);
+            keyring.keys.push(key.into_boxed_str());
+            keyring.values.push(value);
+            keyring
+                .ends
+                .push(u32::try_from(keyring.values.len()).expect("fewer than 2^32 values"));
         }
-        by_host_path.shrink_to_fit();
-        KubeletKeyring {
-            index,
-            by_host_path,
-            patterned,
-        }
+        keyring.keys.shrink_to_fit();
+        keyring.ends.shrink_to_fit();
+        keyring.next_in_bucket.shrink_to_fit();
+        keyring.by_host_path.shrink_to_fit();
+        keyring
+    }
+
+    /// The values of the key at `position`, in the order given.
+    fn values_of(&self, position: usize) -> &[T] {
+        let start = match position {
+            0 => 0,
+            p => self.ends[p - 1] as usize,
+        };
+        &self.values[start..self.ends[position] as usize]
     }
 
     /// The values the kubelet would try for `image` (see [`kubelet_matches`]), in its order.
@@ -96,30 +136,35 @@ impl<T: Clone> KubeletKeyring<T> {
             for n in 0..=target.path.len() {
                 bucket.truncate(host_len);
                 bucket.extend_from_slice(&target.path[..n]);
-                if let Some(found) = self.by_host_path.get(&bucket) {
-                    keys.extend(found);
+                let mut key = self
+                    .by_host_path
+                    .get(bucket.as_slice())
+                    .map_or(NO_KEY, |&k| k);
+                while key != NO_KEY {
+                    keys.push(key);
+                    key = self.next_in_bucket[key as usize];
                 }
             }
         }
         keys.extend(
             self.patterned
                 .iter()
-                .filter(|&&key| kubelet_urls_match(&self.index[key as usize].0, image)),
+                .filter(|&&key| kubelet_urls_match(&self.keys[key as usize], image)),
         );
         // Reverse-lexicographic, as the keyring walks its sorted index.
         keys.sort_unstable_by(|a, b| b.cmp(a));
         if !keys.is_empty() {
             return keys
                 .into_iter()
-                .flat_map(|key| self.index[key as usize].1.iter().cloned())
+                .flat_map(|key| self.values_of(key as usize).iter().cloned())
                 .collect();
         }
         if kubelet_is_default_registry_match(image) {
             let default = self
-                .index
-                .binary_search_by(|(key, _)| key.as_str().cmp(KUBELET_DEFAULT_REGISTRY_HOST));
+                .keys
+                .binary_search_by(|key| (**key).cmp(KUBELET_DEFAULT_REGISTRY_HOST));
             if let Ok(at) = default {
-                return self.index[at].1.clone();
+                return self.values_of(at).to_vec();
             }
         }
         Vec::new()
@@ -604,10 +649,10 @@ pub fn containers_match<'a, T>(
 #[derive(Debug, Clone)]
 pub struct ContainersIndex<T> {
     /// Key as written → the value of its first entry.
-    exact: HashMap<String, T>,
+    exact: HashMap<Box<str>, T>,
     /// Normalized registry ([`containers_normalize_key`]) → the value of the first entry whose key
     /// normalizes to it: the legacy fallback.
-    normalized: HashMap<String, T>,
+    normalized: HashMap<Box<str>, T>,
 }
 
 impl<T: Clone> ContainersIndex<T> {
@@ -617,10 +662,12 @@ impl<T: Clone> ContainersIndex<T> {
         let mut normalized = HashMap::new();
         for (key, value) in entries {
             normalized
-                .entry(containers_normalize_key(key))
+                .entry(containers_normalize_key(key).into_boxed_str())
                 .or_insert_with(|| value.clone());
-            exact.entry(key.to_owned()).or_insert(value);
+            exact.entry(key.into()).or_insert(value);
         }
+        exact.shrink_to_fit();
+        normalized.shrink_to_fit();
         ContainersIndex { exact, normalized }
     }
 
@@ -1163,7 +1210,7 @@ mod keyring_tests {
 
     /// The keyring as upstream walks it: every key tried for every image.
     fn linear<'a, T>(image: &str, entries: &'a [(String, T)]) -> Vec<&'a T> {
-        let mut index: BTreeMap<String, Vec<&'a T>> = BTreeMap::new();
+        let mut index: std::collections::BTreeMap<String, Vec<&'a T>> = Default::default();
         for (key, value) in entries {
             if let Some(normalized) = kubelet_normalize_key(key) {
                 index.entry(normalized).or_default().push(value);

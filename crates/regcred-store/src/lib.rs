@@ -145,10 +145,15 @@ pub trait Store: Send + Sync + 'static {
     async fn list_pull_secrets_of_kinds(&self, kinds: &[&str]) -> Result<Vec<PullSecretRecord>>;
     /// The pull secrets of `ids` that exist, ordered by id: one read for any number of owners.
     async fn pull_secrets_by_ids(&self, ids: &[String]) -> Result<Vec<PullSecretRecord>>;
-    /// The ids of the pull secrets of `location`, in id order: one light read, after which a full
-    /// delivery pass reads the records a chunk at a time by id (which no rename can move, unlike
-    /// a page of names).
-    async fn pull_secret_ids(&self, location: &str) -> Result<Vec<String>>;
+    /// A page of the pull secrets of `location` in id order, those after the id `after` (from
+    /// the first without it), at most `limit`: how a full delivery pass reads a location, since
+    /// an id, unlike a name, cannot move between two pages.
+    async fn pull_secrets_by_id_page(
+        &self,
+        location: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<PullSecretRecord>>;
     /// A number that changes whenever a pull secret of (`project`, `location`) is created,
     /// deleted, rotated or renamed, on whichever process wrote it; 0 before the first one.
     async fn pull_secret_generation(&self, project: &str, location: &str) -> Result<i64>;

@@ -82,6 +82,11 @@ pub const SQLITE: &[Migration] = &[
         name: "leases",
         sql: include_str!("../migrations/sqlite/0012_leases.sql"),
     },
+    Migration {
+        version: 13,
+        name: "location_id_index",
+        sql: include_str!("../migrations/sqlite/0013_location_id_index.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order. Version 1 is the schema the SQLite migrations 1 to 9 arrive
@@ -106,6 +111,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "leases",
         sql: include_str!("../migrations/postgres/0004_leases.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "location_id_index",
+        sql: include_str!("../migrations/postgres/0005_location_id_index.sql"),
     },
 ];
 

@@ -988,13 +988,24 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn pull_secret_ids(&self, location: &str) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM pull_secrets WHERE location = $1 ORDER BY id")
-                .bind(location)
-                .fetch_all(&self.pool)
-                .await?,
-        )
+    async fn pull_secrets_by_id_page(
+        &self,
+        location: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<PullSecretRecord>> {
+        // One range of the `(location, id)` index (migration 5); every id sorts after "".
+        let sql =
+            format!("{SELECT_PULL_SECRETS} WHERE location = $1 AND id > $2 ORDER BY id LIMIT $3");
+        sqlx::query(&sql)
+            .bind(location)
+            .bind(after.unwrap_or_default())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(pull_secret_row)
+            .collect()
     }
 
     async fn pull_secret_generation(&self, project: &str, location: &str) -> Result<i64> {

@@ -545,6 +545,9 @@ const SELECT_PULL_SECRETS: &str = "SELECT id, project, location, name, kind, ser
     email, params, fingerprint, revision, key_id, nonce, ciphertext, created_at, created_by, \
     updated_at, updated_by, verification FROM pull_secrets";
 const SELECT_DEPLOYMENTS: &str = "SELECT * FROM deployments";
+/// A page of a location's pull secrets in id order: one range of the `(location, id)` index
+/// (migration 13).
+const BY_ID_PAGE: &str = " WHERE location = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 const SELECT_GENERATION: &str =
     "SELECT generation FROM pull_secret_generations WHERE project = ? AND location = ?";
 
@@ -1042,16 +1045,22 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn pull_secret_ids(&self, location: &str) -> Result<Vec<String>> {
-        let binds = [location];
-        self.read(|c| {
-            rows(
-                c,
-                "SELECT id FROM pull_secrets WHERE location = ?1 ORDER BY id",
-                &binds,
-                |r| r.col("id"),
-            )
-        })
+    async fn pull_secrets_by_id_page(
+        &self,
+        location: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<PullSecretRecord>> {
+        // Every id sorts after the empty string.
+        let binds = [
+            location.to_owned(),
+            after.unwrap_or_default().to_owned(),
+            limit.to_string(),
+        ];
+        let sql = format!("{SELECT_PULL_SECRETS}{BY_ID_PAGE}");
+        self.reader
+            .read_blocking(move |c| rows(c, &sql, &binds, |r| pull_secret_row(r)))
+            .await
     }
 
     async fn pull_secret_generation(&self, project: &str, location: &str) -> Result<i64> {
@@ -2128,6 +2137,18 @@ mod tests {
             );
             assert!(steps.iter().any(|d| d.contains(index)), "{sql}: {steps:?}");
         }
+    }
+
+    /// A full delivery pass's pages of a location in id order are ranges of one index, unsorted.
+    #[tokio::test]
+    async fn pages_by_id_use_the_location_id_index() {
+        let store = SqliteStore::temporary().await.unwrap();
+        let steps = plan(&store, &format!("{SELECT_PULL_SECRETS}{BY_ID_PAGE}")).await;
+        assert_indexed("pull_secrets_by_id_page", &steps);
+        assert!(
+            steps.iter().any(|d| d.contains("pull_secrets_location_id")),
+            "{steps:?}"
+        );
     }
 
     /// Each combination of filters of the pull-secret and deployment lists, with and without a

@@ -3079,20 +3079,38 @@ async fn pull_secret_generation_moves_with_what_resolution_reads(store: &dyn Sto
         singles.push(store.get_pull_secret_by_id(id).await.unwrap().unwrap());
     }
     assert_eq!(store.pull_secrets_by_ids(&ids).await.unwrap(), singles);
-    // The ids of a location are those its list holds, in id order.
-    let mut here: Vec<String> = store
+    // A location in id order, page by page, is its list in id order.
+    let mut here = store
         .list_pull_secrets(None, Some("gke.one"))
         .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    here.sort();
-    assert!(!here.is_empty());
-    assert_eq!(store.pull_secret_ids("gke.one").await.unwrap(), here);
+        .unwrap();
+    here.sort_by(|a, b| a.id.cmp(&b.id));
+    assert!(here.len() >= 2);
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .pull_secrets_by_id_page("gke.one", after.as_deref(), 1)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        paged.extend(page);
+    }
+    assert_eq!(paged, here);
     assert_eq!(
-        store.pull_secret_ids("nowhere").await.unwrap(),
-        Vec::<String>::new()
+        store
+            .pull_secrets_by_id_page("gke.one", None, 100)
+            .await
+            .unwrap(),
+        here
+    );
+    assert_eq!(
+        store
+            .pull_secrets_by_id_page("nowhere", None, 100)
+            .await
+            .unwrap(),
+        vec![]
     );
     let every = store.list_pull_secrets(None, None).await.unwrap();
     let mut ghcr: Vec<PullSecretRecord> = every.into_iter().filter(|r| r.kind == "ghcr").collect();

@@ -463,35 +463,34 @@ fn kind_of(r: &LocationRecord) -> Result<LocationKind, DeliveryError> {
 
 /// The pull secrets of a location (those of `scope` only, when given), oldest first (the first
 /// to claim a target keeps it), each rendered once. `public` pull secrets hold no credentials
-/// and are delivered nowhere. The records are read a chunk of ids at a time (a full pass reads
-/// the location's ids first), so only one chunk is held as stored records, the rest as
-/// [`SourceRecord`]s; ids, unlike names, cannot move while a pass reads.
+/// and are delivered nowhere. The records are read a page at a time — a full pass in id order,
+/// which no rename can move — so only one page is held as stored records, the rest as
+/// [`SourceRecord`]s.
 async fn sources(
     state: &AppState,
     location: &LocationRecord,
     scope: Option<&BTreeSet<String>>,
 ) -> Result<Vec<Source>, DeliveryError> {
-    let ids: Vec<String> = match scope {
-        None => state.store().pull_secret_ids(&location.name).await?,
-        Some(ids) => ids.iter().cloned().collect(),
-    };
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(SOURCE_CHUNK) {
-        for record in state.store().pull_secrets_by_ids(chunk).await? {
-            if record.location != location.name || record.kind == Kind::Public.as_str() {
-                continue;
+    let mut out = Vec::new();
+    match scope {
+        None => {
+            let mut after: Option<String> = None;
+            loop {
+                let page = state
+                    .store()
+                    .pull_secrets_by_id_page(&location.name, after.as_deref(), SOURCE_PAGE)
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.id.clone());
+                add_sources(state, location, page, &mut out).await?;
             }
-            let result = match render(state, &record).await {
-                Ok(rendered) => Ok(rendered),
-                Err(DeliveryError::Undeliverable { code, message }) => {
-                    Err(driver::Failure::error(code, message))
-                }
-                Err(other) => return Err(other),
-            };
-            out.push(Source {
-                record: record.into(),
-                result,
-            });
+        }
+        Some(ids) => {
+            let ids: Vec<String> = ids.iter().cloned().collect();
+            for chunk in ids.chunks(SOURCE_PAGE as usize) {
+                let records = state.store().pull_secrets_by_ids(chunk).await?;
+                add_sources(state, location, records, &mut out).await?;
+            }
         }
     }
     out.sort_by(|a, b| {
@@ -501,7 +500,33 @@ async fn sources(
 }
 
 /// How many pull secrets a pass reads at a time.
-const SOURCE_CHUNK: usize = 500;
+const SOURCE_PAGE: u32 = 500;
+
+/// Renders those of `records` that are delivered at `location`, onto `out`.
+async fn add_sources(
+    state: &AppState,
+    location: &LocationRecord,
+    records: Vec<PullSecretRecord>,
+    out: &mut Vec<Source>,
+) -> Result<(), DeliveryError> {
+    for record in records {
+        if record.location != location.name || record.kind == Kind::Public.as_str() {
+            continue;
+        }
+        let result = match render(state, &record).await {
+            Ok(rendered) => Ok(rendered),
+            Err(DeliveryError::Undeliverable { code, message }) => {
+                Err(driver::Failure::error(code, message))
+            }
+            Err(other) => return Err(other),
+        };
+        out.push(Source {
+            record: record.into(),
+            result,
+        });
+    }
+    Ok(())
+}
 
 /// A pull secret's credential as every delivery uses it; minted credentials come from the
 /// refresher (its cache while usable), so rendering never mints per target.

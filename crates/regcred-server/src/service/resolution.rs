@@ -28,7 +28,6 @@ use crate::AppState;
 pub struct Entry {
     pub id: String,
     pub name: String,
-    pub kind: String,
     pub server: String,
     /// Its `.dockerconfigjson` / auth-file key.
     pub key: String,
@@ -52,17 +51,13 @@ impl Scope {
             .into_iter()
             .filter_map(
                 |PullSecretKey {
-                     id,
-                     name,
-                     kind,
-                     server,
+                     id, name, server, ..
                  }| {
                     // A server that no longer parses is keyed by nothing, as before the index.
                     let key = RegistryServer::parse(&server).ok()?.auth_key();
                     Some(Entry {
                         id,
                         name,
-                        kind,
                         server,
                         key,
                     })
