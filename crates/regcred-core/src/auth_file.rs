@@ -228,14 +228,15 @@ pub fn update(
     for (key, value) in set {
         auths.insert(key.clone(), value);
     }
+    let mut members: BTreeMap<&str, Member<'_>> = root
+        .iter()
+        .map(|(key, raw)| (key.as_str(), Member::Raw(raw)))
+        .collect();
+    members.insert("auths", Member::Object(&auths));
     let mut out = Vec::with_capacity(text.len() + set.len() * 64);
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    let root = Members {
-        members: &root,
-        auths: Some(&auths),
-    };
-    serde::Serialize::serialize(&root, &mut serializer).map_err(invalid)?;
+    serde::Serialize::serialize(&members, &mut serializer).map_err(invalid)?;
     // serde_json writes UTF-8 only.
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
@@ -257,44 +258,23 @@ fn object_members<'a>(
     })
 }
 
-/// An object to write: its members in key order, `auths` among them when given, each member
-/// turned into a `Value` only while it is written (so that the output is `Value`'s, indented).
-struct Members<'a> {
-    members: &'a BTreeMap<String, &'a RawValue>,
-    auths: Option<&'a BTreeMap<String, &'a RawValue>>,
+/// A member of the file to write: JSON text, turned into a `Value` only while it is written (so
+/// that the output is `Value`'s, indented), or an object of such members.
+enum Member<'a> {
+    Raw(&'a RawValue),
+    Object(&'a BTreeMap<String, &'a RawValue>),
 }
 
-impl serde::Serialize for Members<'_> {
+impl serde::Serialize for Member<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error as _, SerializeMap as _};
-        let value =
-            |raw: &RawValue| serde_json::from_str::<Json>(raw.get()).map_err(S::Error::custom);
-        let len = self.members.len() + usize::from(self.auths.is_some());
-        let mut map = serializer.serialize_map(Some(len))?;
-        let mut auths = self.auths;
-        for (key, raw) in self.members {
-            if let Some(entries) = auths.filter(|_| key.as_str() > "auths") {
-                map.serialize_entry(
-                    "auths",
-                    &Members {
-                        members: entries,
-                        auths: None,
-                    },
-                )?;
-                auths = None;
+        match self {
+            Member::Raw(raw) => serde_json::from_str::<Json>(raw.get())
+                .map_err(serde::ser::Error::custom)?
+                .serialize(serializer),
+            Member::Object(members) => {
+                serializer.collect_map(members.iter().map(|(k, raw)| (k, Member::Raw(raw))))
             }
-            map.serialize_entry(key, &value(raw)?)?;
         }
-        if let Some(entries) = auths {
-            map.serialize_entry(
-                "auths",
-                &Members {
-                    members: entries,
-                    auths: None,
-                },
-            )?;
-        }
-        map.end()
     }
 }
 
