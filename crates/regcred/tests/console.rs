@@ -179,6 +179,35 @@ async fn tab_to(browser: &Browser, css: &str) {
     panic!("Tab never reaches {css} on {}", browser.url().await);
 }
 
+/// The real registry in htpasswd mode (user `ada`, password `canary`) holding `team/app:v1`, and
+/// a `regcred serve` that may reach it, with project `acme` and docker location `here`.
+async fn registry_and_server(canary: &str) -> (Registry, String, Server) {
+    let registry = Registry::start(RegistryOptions {
+        auth: Auth::htpasswd(&[("ada", canary)]),
+        tls: None,
+    })
+    .await;
+    let host = registry.host();
+    push_test_image(
+        &host,
+        "team/app",
+        "v1",
+        Some(("ada", canary)),
+        TlsMode::Insecure,
+    )
+    .await;
+    let image = registry.image("team/app", "v1");
+    let server = Server::start_with(&["--insecure-registry", &host]);
+    server.run(&["project", "create", "acme"]).ok();
+    let authfile = server.scratch("auth.json").display().to_string();
+    server
+        .run(&[
+            "location", "create", "here", "--kind", "docker", "--path", &authfile,
+        ])
+        .ok();
+    (registry, image, server)
+}
+
 async fn sign_in(browser: &Browser, base: &str, token: &str) {
     browser.goto(&format!("{base}/console/sign-in")).await;
     let input = browser.find("#token").await;
@@ -224,31 +253,9 @@ fn value_for(kind: &str, field: &str, canary: &str, registry: &str, key: &str) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_in_a_real_browser() {
     let canary = fixture::canary("console");
-    let registry = Registry::start(RegistryOptions {
-        auth: Auth::htpasswd(&[("ada", &canary)]),
-        tls: None,
-    })
-    .await;
+    let (registry, image, server) = registry_and_server(&canary).await;
     let host = registry.host();
-    push_test_image(
-        &host,
-        "team/app",
-        "v1",
-        Some(("ada", &canary)),
-        TlsMode::Insecure,
-    )
-    .await;
-    let image = registry.image("team/app", "v1");
-
-    let server = Server::start_with(&["--insecure-registry", &host]);
     let base = server.url.trim_end_matches('/').to_owned();
-    server.run(&["project", "create", "acme"]).ok();
-    let authfile = server.scratch("auth.json").display().to_string();
-    server
-        .run(&[
-            "location", "create", "here", "--kind", "docker", "--path", &authfile,
-        ])
-        .ok();
     let admin = server.admin_token();
     let kinds: Value = server.run(&["registry", "kinds", "-o", "json"]).ok().json();
     let kinds = kinds["items"]
@@ -675,30 +682,9 @@ async fn console_in_a_real_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_by_keyboard_alone() {
     let canary = fixture::canary("keyboard");
-    let registry = Registry::start(RegistryOptions {
-        auth: Auth::htpasswd(&[("ada", &canary)]),
-        tls: None,
-    })
-    .await;
+    let (registry, image, server) = registry_and_server(&canary).await;
     let host = registry.host();
-    push_test_image(
-        &host,
-        "team/app",
-        "v1",
-        Some(("ada", &canary)),
-        TlsMode::Insecure,
-    )
-    .await;
-    let image = registry.image("team/app", "v1");
-    let server = Server::start_with(&["--insecure-registry", &host]);
     let base = server.url.trim_end_matches('/').to_owned();
-    server.run(&["project", "create", "acme"]).ok();
-    let authfile = server.scratch("auth.json").display().to_string();
-    server
-        .run(&[
-            "location", "create", "here", "--kind", "docker", "--path", &authfile,
-        ])
-        .ok();
     let driver = ChromeDriver::start().await;
     let browser = driver.session(true).await;
     let focused = |css: &'static str| {
