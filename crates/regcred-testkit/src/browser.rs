@@ -1,8 +1,9 @@
 //! A small W3C WebDriver client over reqwest: Debian's `chromedriver` (package `chromium-driver`)
 //! on an ephemeral loopback port driving headless `chromium` (package `chromium`). It does what
 //! the console's tests need — sessions with JavaScript on or off, navigation, finding by CSS,
-//! clicking, typing, pressing keys on whatever has the focus, reading text, attributes, the page source and the URL, running a script
-//! for assertions, cookies and screenshots — and nothing else; no TLS stack of its own.
+//! clicking, typing, pressing keys on whatever has the focus, reading text, attributes, the page
+//! source and the URL, running a script for assertions, cookies and screenshots — and nothing
+//! else; no TLS stack of its own.
 
 use std::net::TcpListener;
 use std::path::Path;

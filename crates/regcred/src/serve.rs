@@ -179,13 +179,8 @@ fn delivery_thread(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
-    // One blocking thread: a pass's whole-location reads and file writes run one at a time
-    // anyway, and on one thread the memory a pass frees is reused by the next (the allocator
-    // keeps freed pages in the heap of the thread that took them; passes spread over many
-    // blocking threads left each one holding a pass's worth).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .max_blocking_threads(1)
         .build()
         .context("starting the delivery runtime")?;
     state.deliverer().run_passes_on(runtime.handle().clone());
