@@ -79,9 +79,6 @@ pub fn entries<T>(
     if text.trim().is_empty() {
         return Ok(BTreeMap::new());
     }
-    let invalid = |e: serde_json::Error| AuthFileError::InvalidJson {
-        message: e.to_string(),
-    };
     let mut de = serde_json::Deserializer::from_str(text);
     let (root, _) = Streamed::Root(f).deserialize(&mut de).map_err(invalid)?;
     de.end().map_err(invalid)?;
@@ -209,9 +206,6 @@ pub fn update(
     set: &[(String, Box<RawValue>)],
     remove: &[String],
 ) -> Result<String, AuthFileError> {
-    let invalid = |e: serde_json::Error| AuthFileError::InvalidJson {
-        message: e.to_string(),
-    };
     let mut root: BTreeMap<String, &RawValue> = if text.trim().is_empty() {
         BTreeMap::new()
     } else {
@@ -253,9 +247,14 @@ fn object_members<'a>(
             expected: "an object",
         });
     }
-    serde_json::from_str(raw.get()).map_err(|e| AuthFileError::InvalidJson {
+    serde_json::from_str(raw.get()).map_err(invalid)
+}
+
+/// Broken JSON, as an auth-file error (serde_json's message names a place, never a value).
+fn invalid(e: serde_json::Error) -> AuthFileError {
+    AuthFileError::InvalidJson {
         message: e.to_string(),
-    })
+    }
 }
 
 /// A member of the file to write: JSON text, turned into a `Value` only while it is written (so

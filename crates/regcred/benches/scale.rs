@@ -321,7 +321,7 @@ struct Measured {
     healthz_ms: Duration,
     metrics_ms: Duration,
     rss_mb: f64,
-    /// RSS after the cycle and an idle time of 1.5 × the wrk time.
+    /// RSS after the cycle and [`idle_time`].
     rss_idle_mb: f64,
     create: Wrk,
     sigterm: Duration,
@@ -438,7 +438,7 @@ fn measure(
     let metrics_ms = get_median(&server, "/metrics", 21);
     let rss_mb = server.rss_mb();
     // The same after the server has been idle a while: what the allocator gives back by itself.
-    std::thread::sleep(Duration::from_millis(seconds * 1500));
+    std::thread::sleep(idle_time(seconds));
     let rss_idle_mb = server.rss_mb();
 
     let create = wrk(
@@ -634,6 +634,11 @@ fn check_smoke(a: &Measured, b: &Measured) {
     }
 }
 
+/// How long the server is left idle before its RSS is read again: 1.5 × the wrk time.
+fn idle_time(seconds: u64) -> Duration {
+    Duration::from_millis(seconds * 1500)
+}
+
 fn print_table(small: usize, large: usize, seconds: u64, a: &Measured, b: &Measured) {
     // A rate against its baseline of the same run: (row, measured, target, met).
     let rate = |what: String, got: f64, base: f64, base_name: String, at_least: f64| {
@@ -710,7 +715,7 @@ fn print_table(small: usize, large: usize, seconds: u64, a: &Measured, b: &Measu
                 "{:.0} MB ({small}: {:.0} MB); idle {:.0} s later: {:.0} MB",
                 b.rss_mb,
                 a.rss_mb,
-                seconds as f64 * 1.5,
+                idle_time(seconds).as_secs_f64(),
                 b.rss_idle_mb
             ),
             "≤ 150 MB".into(),

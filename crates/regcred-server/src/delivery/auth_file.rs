@@ -180,8 +180,9 @@ impl AuthFile<'_> {
 
 impl Backend for AuthFile<'_> {
     type Target = String;
-    /// An entry's JSON text (a `Value` of one costs ten times more, times every pull secret).
-    type Content = String;
+    /// An entry's JSON text (a `Value` of one costs ten times more, times every pull secret),
+    /// handed to the file's update as it is.
+    type Content = Box<RawValue>;
     const KEEPS_ROWS: bool = false;
 
     fn row(&self, key: &String) -> String {
@@ -217,9 +218,9 @@ impl Backend for AuthFile<'_> {
         _key: &String,
         _record: &SourceRecord,
         rendered: &Rendered,
-    ) -> Result<Result<Wanted<String>, Failure>, DeliveryError> {
-        let entry = auth_file::entry(&rendered.auth()).to_string();
-        let digest = digest_of(self.state, &entry);
+    ) -> Result<Result<Wanted<Box<RawValue>>, Failure>, DeliveryError> {
+        let entry = entry_json(&rendered.auth())?;
+        let digest = digest_of(self.state, entry.get());
         Ok(Ok(Wanted {
             content: entry,
             digest,
@@ -235,8 +236,8 @@ impl Backend for AuthFile<'_> {
         _project: &str,
         auth: DockerAuth<'_>,
         _token_id: &str,
-    ) -> Result<String, DeliveryError> {
-        Ok(auth_file::entry(&auth).to_string())
+    ) -> Result<Box<RawValue>, DeliveryError> {
+        entry_json(&auth)
     }
 
     /// The file's entries that the pass wants or that have rows (others are no concern of
@@ -302,7 +303,7 @@ impl Backend for AuthFile<'_> {
     /// All of the pass's entries in one write of the file; a failed write fails the file.
     async fn execute(
         &mut self,
-        jobs: Vec<Job<String, String>>,
+        jobs: Vec<Job<String, Box<RawValue>>>,
     ) -> Result<Executed<String>, DeliveryError> {
         let mut set = Vec::new();
         let mut remove = Vec::new();
@@ -312,8 +313,7 @@ impl Backend for AuthFile<'_> {
                 Job::Apply {
                     desired, content, ..
                 } => {
-                    let entry = RawValue::from_string(content).map_err(DeliveryError::internal)?;
-                    set.push((desired.target.clone(), entry));
+                    set.push((desired.target.clone(), content));
                     (
                         desired.target,
                         desired.owner_id,
@@ -363,6 +363,12 @@ fn with_workloads(mut result: PassResult, workloads: &[&Workload]) -> PassResult
     }
     result.outcomes.extend(mirrored);
     result
+}
+
+/// A login as an auth-file entry's compact JSON text, as `Value::to_string` writes it (the form
+/// `prepare` keeps the file's entries in, so that the two digest alike).
+fn entry_json(auth: &DockerAuth<'_>) -> Result<Box<RawValue>, DeliveryError> {
+    serde_json::value::to_raw_value(&auth_file::entry(auth)).map_err(DeliveryError::internal)
 }
 
 /// The auth-file key of a pull secret's server (`https://index.docker.io/v1/` for Docker Hub).

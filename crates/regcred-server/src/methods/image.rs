@@ -15,11 +15,11 @@ use crate::auth::Permission;
 use crate::error::ApiError;
 use crate::service::images;
 use crate::service::images::Rules;
+use crate::service::locations;
+use crate::service::projects;
 
 /// How many of a scope's servers the warning about an unmatched registry names.
 const WARNING_SERVERS: usize = 10;
-use crate::service::locations;
-use crate::service::projects;
 
 pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiError> {
     check_name(NameKind::Project, "project", &req.project)?;
