@@ -176,3 +176,37 @@ async fn a_burst_of_creates_is_delivered_in_a_few_passes() {
         .expect("the loop stops at once")
         .unwrap();
 }
+
+static FULL_PASSES_SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn count_full_pass() {
+    FULL_PASSES_SEEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The hook the server gives memory back with runs after each full pass, and not after a pass
+/// for changes.
+#[tokio::test]
+async fn the_after_full_pass_hook_runs_after_full_passes_only() {
+    let seen = || FULL_PASSES_SEEN.load(std::sync::atomic::Ordering::SeqCst);
+    let f = Fixture::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    docker_location(&f, &path).await;
+    f.state.deliverer().after_full_pass(count_full_pass);
+    put_pull_secret(&f, 0, "first").await;
+    let sync = |coverage| f.state.deliverer().sync(&f.state, HOST, coverage);
+    sync(Coverage::Full).await.expect("full pass");
+    assert_eq!(seen(), 1);
+    assert_eq!(auths(&path).len(), 1);
+    put_pull_secret(&f, 1, "second").await;
+    let changes = sync(Coverage::Changes).await.expect("pass");
+    assert_eq!(changes.applied, 1, "{changes:?}");
+    sync(Coverage::Changes).await.expect("pass");
+    assert_eq!(
+        seen(),
+        1,
+        "passes for changes leave memory to the allocator"
+    );
+    sync(Coverage::Full).await.expect("full pass");
+    assert_eq!(seen(), 2);
+}

@@ -5,7 +5,7 @@
 //! `methods/context.rs` and `methods/page.rs`); services do not reach into delivery; the web
 //! console (`console/`) is a front end beside the RPC layer that nothing below uses, and it calls
 //! methods only through `console/call.rs`. Every source file of the workspace
-//! opens with a `//!` doc saying what it is for.
+//! opens with a `//!` doc saying what it is for, and one module alone may hold unsafe code.
 
 use std::path::{Path, PathBuf};
 
@@ -158,4 +158,42 @@ fn every_source_file_says_what_it_is_for() {
         "no `//!` doc:\n{}",
         undocumented.join("\n")
     );
+}
+
+/// The workspace's lints deny unsafe code, and every crate takes them; the one module allowed
+/// to call into the allocator is the binary's `memory.rs`.
+#[test]
+fn unsafe_code_stays_in_the_allocator_module() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    // This file names what it looks for.
+    let allowed = [
+        crates.join("regcred/src/memory.rs"),
+        crates.join("regcred-server/tests/layout.rs"),
+    ];
+    let mut found = Vec::new();
+    let mut manifests = 0;
+    for krate in std::fs::read_dir(crates).unwrap() {
+        let krate = krate.unwrap().path();
+        let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
+        manifests += 1;
+        assert!(
+            manifest.contains("[lints]\nworkspace = true"),
+            "{} does not take the workspace's lints",
+            krate.display()
+        );
+        for dir in ["src", "tests", "benches"].map(|d| krate.join(d)) {
+            if !dir.is_dir() {
+                continue;
+            }
+            for file in rust_files(&dir)
+                .into_iter()
+                .filter(|f| !allowed.contains(f))
+            {
+                let needles = ["(unsafe_code)", "unsafe {", "unsafe fn", "unsafe impl"];
+                found.extend(mentions(&file, &needles));
+            }
+        }
+    }
+    assert!(manifests >= 7, "only {manifests} crates found");
+    assert!(found.is_empty(), "unsafe code:\n{}", found.join("\n"));
 }

@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod context;
 mod database;
+mod memory;
 mod output;
 mod paths;
 mod plugins;
@@ -20,12 +21,6 @@ use clap::{CommandFactory, FromArgMatches};
 use crate::cli::{Cli, Command, UsageError};
 use crate::client::{ApiFailure, Client, Unreachable};
 use crate::output::Printer;
-
-/// mimalloc gives memory back to the system soon after it is freed: a full delivery pass over a
-/// large location holds a few hundred MB for seconds, and the server should not keep that
-/// afterwards (glibc's arenas did: 2 GB resident after one pass over 100,000 pull secrets).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Exit codes, documented in the README.
 mod exit {

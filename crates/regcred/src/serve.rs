@@ -184,6 +184,9 @@ fn delivery_thread(
         .build()
         .context("starting the delivery runtime")?;
     state.deliverer().run_passes_on(runtime.handle().clone());
+    state
+        .deliverer()
+        .after_full_pass(crate::memory::give_back_freed);
     std::thread::Builder::new()
         .name("delivery".into())
         .spawn(move || {

@@ -50,6 +50,9 @@ pub struct Deliverer {
     /// Where passes run when set ([`Deliverer::run_passes_on`]): a runtime of their own, so a
     /// long pass never holds the workers that answer requests. Inline when unset.
     runtime: std::sync::OnceLock<tokio::runtime::Handle>,
+    /// Called on the pass's thread after each full pass, once the pass has dropped what it held
+    /// ([`Deliverer::after_full_pass`]).
+    after_full_pass: std::sync::OnceLock<fn()>,
 }
 
 impl Default for Deliverer {
@@ -61,6 +64,7 @@ impl Default for Deliverer {
             interval_ms: AtomicU64::new(30_000),
             clusters: kubernetes::Clusters::default(),
             runtime: std::sync::OnceLock::new(),
+            after_full_pass: std::sync::OnceLock::new(),
         }
     }
 }
@@ -261,6 +265,13 @@ impl Deliverer {
         let _ = self.runtime.set(runtime);
     }
 
+    /// Has `then` called after every full pass, on the thread that ran it, once the pass has
+    /// dropped what it held: the server gives the memory a pass over a large location freed back
+    /// to the system there, rather than keeping it resident until the allocator looks again.
+    pub fn after_full_pass(&self, then: fn()) {
+        let _ = self.after_full_pass.set(then);
+    }
+
     /// One pass over `location`, now.
     pub async fn sync(
         &self,
@@ -276,14 +287,18 @@ impl Deliverer {
                     .spawn(async move {
                         let deliverer = state.deliverer();
                         let pass = deliverer.pass(&state, &location, coverage);
-                        state.leadership().fence_of(pass).await
+                        let report = state.leadership().fence_of(pass).await;
+                        deliverer.passed(coverage);
+                        report
                     })
                     .await
                     .map_err(DeliveryError::internal)?
             }
             None => {
                 let pass = self.pass(state, location, coverage);
-                state.leadership().fence_of(pass).await
+                let report = state.leadership().fence_of(pass).await;
+                self.passed(coverage);
+                report
             }
         };
         let Some(report) = report else {
@@ -301,6 +316,13 @@ impl Deliverer {
                 ..SyncReport::default()
             })
         })
+    }
+
+    /// After a pass, on its thread: the [`Deliverer::after_full_pass`] hook, for a full one.
+    fn passed(&self, coverage: Coverage) {
+        if let (Coverage::Full, Some(then)) = (coverage, self.after_full_pass.get()) {
+            then();
+        }
     }
 
     /// The pass; `None` when it had nothing to do (no change since the last).
