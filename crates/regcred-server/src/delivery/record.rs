@@ -136,13 +136,33 @@ pub(super) async fn record_outcomes(
         .into_keys()
         .filter(|k| !wanted.contains(k))
         .collect();
-    if !put.is_empty() || !remove.is_empty() {
+    // In bounded batches, each its own transaction: a first pass over 100,000 owners writes as
+    // many rows, and one transaction would hold SQLite's write lock — and with it the leader's
+    // lease renewals — for as long as they take. Each row stands on its own, and a pass that
+    // stops halfway leaves rows the next one rewrites.
+    for (put, remove) in batches(&put, &remove, WRITE_BATCH) {
         state
             .store()
-            .update_deliveries(location, &put, &remove)
+            .update_deliveries(location, put, remove)
             .await?;
     }
     Ok(report)
+}
+
+/// The most delivery rows written, and the most removed, in one transaction.
+const WRITE_BATCH: usize = 1000;
+
+/// `put` and `remove` side by side in slices of at most `n` each, until both are spent.
+fn batches<'a, P, R>(
+    put: &'a [P],
+    remove: &'a [R],
+    n: usize,
+) -> impl Iterator<Item = (&'a [P], &'a [R])> {
+    let (mut put, mut remove) = (put.chunks(n), remove.chunks(n));
+    std::iter::from_fn(move || match (put.next(), remove.next()) {
+        (None, None) => None,
+        (p, r) => Some((p.unwrap_or_default(), r.unwrap_or_default())),
+    })
 }
 
 /// The rows of `owners` in `location`.
@@ -189,4 +209,28 @@ fn same(e: &DeliveryRecord, row: &DeliveryRecord) -> bool {
             &row.code,
             &row.message,
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_cover_every_row_once_and_stay_bounded() {
+        let put: Vec<usize> = (0..2500).collect();
+        let remove: Vec<usize> = (0..10).collect();
+        let got: Vec<(usize, usize)> = batches(&put, &remove, 1000)
+            .map(|(p, r)| (p.len(), r.len()))
+            .collect();
+        assert_eq!(got, [(1000, 10), (1000, 0), (500, 0)]);
+        let again: Vec<usize> = batches(&put, &remove, 1000)
+            .flat_map(|(p, _)| p.iter().copied())
+            .collect();
+        assert_eq!(again, put);
+        let removed: Vec<(usize, usize)> = batches(&remove, &put, 1000)
+            .map(|(p, r)| (p.len(), r.len()))
+            .collect();
+        assert_eq!(removed, [(10, 1000), (0, 1000), (0, 500)]);
+        assert_eq!(batches::<u8, u8>(&[], &[], 1000).count(), 0);
+    }
 }
