@@ -176,13 +176,22 @@ impl Server {
     }
 
     fn rss_mb(&self) -> f64 {
+        self.status_mb("VmRSS:")
+    }
+
+    /// The most the server has held resident since it started.
+    fn peak_rss_mb(&self) -> f64 {
+        self.status_mb("VmHWM:")
+    }
+
+    fn status_mb(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("the server's status");
         let kb: f64 = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .expect("VmRSS");
+            .unwrap_or_else(|| panic!("{field} in the server's status"));
         kb / 1024.0
     }
 }
@@ -323,6 +332,8 @@ struct Measured {
     rss_mb: f64,
     /// RSS after the cycle and [`idle_time`].
     rss_idle_mb: f64,
+    /// The highest RSS of the whole cycle (the kernel's high-water mark).
+    peak_rss_mb: f64,
     create: Wrk,
     sigterm: Duration,
 }
@@ -437,6 +448,7 @@ fn measure(
     let healthz_ms = get_median(&server, "/healthz", 21);
     let metrics_ms = get_median(&server, "/metrics", 21);
     let rss_mb = server.rss_mb();
+    let peak_rss_mb = server.peak_rss_mb();
     // The same after the server has been idle a while: what the allocator gives back by itself.
     std::thread::sleep(idle_time(seconds));
     let rss_idle_mb = server.rss_mb();
@@ -499,6 +511,7 @@ fn measure(
         metrics_ms,
         rss_mb,
         rss_idle_mb,
+        peak_rss_mb,
         create,
         sigterm,
     }
@@ -605,6 +618,7 @@ fn print_comparison(large: usize, (p, x): (Backend, &Measured), (q, y): (Backend
         ("`/metrics` scrape (ms)", ms(x.metrics_ms), ms(y.metrics_ms)),
         ("server RSS (MB)", x.rss_mb, y.rss_mb),
         ("server RSS, idle after (MB)", x.rss_idle_mb, y.rss_idle_mb),
+        ("server RSS, peak (MB)", x.peak_rss_mb, y.peak_rss_mb),
         ("SIGTERM to exit (ms)", ms(x.sigterm), ms(y.sigterm)),
     ] {
         println!("| {what} | {a:.1} | {b:.1} | {:.2}× |", b / a);
@@ -624,7 +638,7 @@ fn check_smoke(a: &Measured, b: &Measured) {
         ] {
             assert!(rate.is_finite() && rate > 0.0, "a rate was not measured");
         }
-        assert!(m.rss_mb > 0.0 && m.rss_idle_mb > 0.0);
+        assert!(m.rss_mb > 0.0 && m.rss_idle_mb > 0.0 && m.peak_rss_mb >= m.rss_mb);
         assert!(m.healthz_during_pass.p99_ms.is_finite());
         assert_eq!(
             m.create.non_2xx, 0,
@@ -712,11 +726,12 @@ fn print_table(small: usize, large: usize, seconds: u64, a: &Measured, b: &Measu
         (
             format!("9. server RSS after list, resolve and pass cycles, {large}"),
             format!(
-                "{:.0} MB ({small}: {:.0} MB); idle {:.0} s later: {:.0} MB",
+                "{:.0} MB ({small}: {:.0} MB); idle {:.0} s later: {:.0} MB; peak of the cycle: {:.0} MB",
                 b.rss_mb,
                 a.rss_mb,
                 idle_time(seconds).as_secs_f64(),
-                b.rss_idle_mb
+                b.rss_idle_mb,
+                b.peak_rss_mb
             ),
             "≤ 150 MB".into(),
             b.rss_mb <= 150.0,
