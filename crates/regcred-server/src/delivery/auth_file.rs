@@ -243,9 +243,11 @@ impl Backend for AuthFile<'_> {
     /// The file's entries that the pass wants or that have rows (others are no concern of
     /// regcred's); one is regcred's when a row says regcred wrote exactly that content there
     /// (every row with a digest, including rows of a pass that failed afterwards).
-    async fn observe(&mut self, wanted: Vec<String>) -> Result<Vec<Observed<String>>, Failure> {
+    async fn observe(
+        &mut self,
+        wanted: &BTreeSet<String>,
+    ) -> Result<Vec<Observed<String>>, Failure> {
         let with_rows: HashSet<&str> = self.rows.iter().map(|r| r.target.as_str()).collect();
-        let wanted: HashSet<String> = wanted.into_iter().collect();
         let written: HashMap<(&str, &str), &str> = self
             .rows
             .iter()

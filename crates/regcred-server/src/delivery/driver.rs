@@ -242,7 +242,7 @@ pub(crate) trait Backend {
     /// What stands at the site: everything regcred owns there, and whatever stands at `wanted`.
     fn observe(
         &mut self,
-        wanted: Vec<Self::Target>,
+        wanted: &BTreeSet<Self::Target>,
     ) -> impl Future<Output = Result<Vec<Observed<Self::Target>>, Failure>> + Send;
     fn refused(&self, desired: &Desired<Self::Target>, refusal: &Refusal) -> Failure;
     fn execute(
@@ -454,7 +454,7 @@ pub(crate) async fn run<B: Backend>(
         .map(|x| x.target.clone())
         .chain(platform.iter().map(|(t, _)| t.clone()))
         .collect();
-    let observed = match b.observe(wanted.iter().cloned().collect()).await {
+    let observed = match b.observe(&wanted).await {
         Ok(observed) => in_scope(pass, &wanted, observed),
         Err(why) => return site_failed(pass, b, why, &d.desired).await,
     };

@@ -304,13 +304,14 @@ impl Backend for Kubernetes<'_> {
     /// regcred's own objects by label, then whatever stands where regcred wants to write.
     async fn observe(
         &mut self,
-        wanted: Vec<ObjectTarget>,
+        wanted: &BTreeSet<ObjectTarget>,
     ) -> Result<Vec<Observed<ObjectTarget>>, Failure> {
         let cluster = self.cluster()?;
         let mut observed = self.list_own(&cluster).await.map_err(|e| unreachable(&e))?;
         let unseen: Vec<ObjectTarget> = wanted
-            .into_iter()
+            .iter()
             .filter(|t| !self.versions.contains_key(t))
+            .cloned()
             .collect();
         let found = in_parallel(unseen, |t| {
             let cluster = cluster.clone();

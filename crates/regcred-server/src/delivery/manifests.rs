@@ -7,6 +7,7 @@
 //! explicitly allows plaintext. Files carry regcred's labels and annotations like the objects in a
 //! cluster, and ownership is read from them: a file regcred did not write is never replaced.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use regcred_core::api::ManifestsSpec;
@@ -252,7 +253,7 @@ impl Backend for Manifests<'_> {
     /// counts as someone else's.
     async fn observe(
         &mut self,
-        _wanted: Vec<ObjectTarget>,
+        _wanted: &BTreeSet<ObjectTarget>,
     ) -> Result<Vec<Observed<ObjectTarget>>, Failure> {
         let mut found = Vec::new();
         let Ok(mut namespaces) = tokio::fs::read_dir(&self.dir).await else {
