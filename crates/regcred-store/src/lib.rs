@@ -241,6 +241,13 @@ pub trait Store: Send + Sync + 'static {
         put: &[DeliveryRecord],
         remove: &[(String, String)],
     ) -> Result<()>;
+    /// Brings the query planner's statistics of the delivery rows up to date, after many of
+    /// them changed. PostgreSQL plans a page's delivery read from them: a table last analyzed
+    /// while nearly empty, on a server whose autovacuum is off or has not run yet, plans it as a
+    /// scan of every row (14 ms instead of 0.9 ms at 100,000 rows). SQLite plans without them.
+    async fn analyze_deliveries(&self) -> Result<()> {
+        Ok(())
+    }
 
     // ---- leases (one leader among the servers on this database) ----
     /// Takes or renews lease `name` for `holder` for `ttl_ms` from now by the database's clock:

@@ -1442,6 +1442,13 @@ impl Store for PostgresStore {
         .collect()
     }
 
+    async fn analyze_deliveries(&self) -> Result<()> {
+        sqlx::query("ANALYZE deliveries")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn update_deliveries(
         &self,
         location: &str,

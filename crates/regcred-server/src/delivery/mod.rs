@@ -53,6 +53,9 @@ pub struct Deliverer {
     /// Called on the pass's thread after each full pass, once the pass has dropped what it held
     /// ([`Deliverer::after_full_pass`]).
     after_full_pass: std::sync::OnceLock<fn()>,
+    /// Delivery rows this process has written or removed since it last had the store analyze
+    /// them (`record::record_outcomes`).
+    rows_changed: AtomicU64,
 }
 
 impl Default for Deliverer {
@@ -65,6 +68,7 @@ impl Default for Deliverer {
             clusters: kubernetes::Clusters::default(),
             runtime: std::sync::OnceLock::new(),
             after_full_pass: std::sync::OnceLock::new(),
+            rows_changed: AtomicU64::new(0),
         }
     }
 }

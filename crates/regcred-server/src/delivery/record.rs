@@ -3,6 +3,7 @@
 //! `deployment.get` show.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 
 use regcred_core::api::{DeliveryState, SyncReport};
 use regcred_store::DeliveryRecord;
@@ -150,7 +151,23 @@ pub(super) async fn record_outcomes(
             .update_deliveries(location, put, remove)
             .await?;
     }
+    // Planner statistics follow the rows without relying on the database's autovacuum: a first
+    // pass, or a bulk load through many passes for changes, can write 100,000 rows at once.
+    let changed = (put.len() + remove.len()) as u64;
+    let deliverer = state.deliverer();
+    let before = deliverer.rows_changed.fetch_add(changed, Ordering::Relaxed);
+    if crosses(before, changed, ANALYZE_AFTER) {
+        state.store().analyze_deliveries().await?;
+    }
     Ok(report)
+}
+
+/// How many delivery rows change between two analyses of the table.
+const ANALYZE_AFTER: u64 = 10_000;
+
+/// Whether adding `changed` to a count that was `before` passes a multiple of `every`.
+fn crosses(before: u64, changed: u64, every: u64) -> bool {
+    (before + changed) / every > before / every
 }
 
 /// A row's place in a location: (target, owner).
@@ -223,6 +240,23 @@ fn same(e: &DeliveryRecord, row: &DeliveryRecord) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_is_analyzed_once_per_ten_thousand_changed_rows() {
+        assert!(!crosses(0, 0, ANALYZE_AFTER));
+        assert!(!crosses(0, 9_999, ANALYZE_AFTER));
+        assert!(crosses(9_999, 1, ANALYZE_AFTER));
+        assert!(
+            crosses(0, 100_000, ANALYZE_AFTER),
+            "a first pass at 100,000"
+        );
+        assert!(!crosses(10_000, 9_999, ANALYZE_AFTER));
+        // A bulk load in passes of 300 rows: one analysis per 10,000.
+        let analyses = (0..100_000 / 300)
+            .filter(|i| crosses(i * 300, 300, ANALYZE_AFTER))
+            .count();
+        assert_eq!(analyses, 9);
+    }
 
     #[test]
     fn batches_cover_every_row_once_and_stay_bounded() {
