@@ -283,27 +283,17 @@ impl Deliverer {
         location: &str,
         coverage: Coverage,
     ) -> Result<SyncReport, DeliveryError> {
-        // Passes are background work: the leader's, fenced by its lease.
         let report = match self.runtime.get() {
             Some(runtime) => {
                 let (state, location) = (state.clone(), location.to_owned());
                 runtime
-                    .spawn(async move {
-                        let deliverer = state.deliverer();
-                        let pass = deliverer.pass(&state, &location, coverage);
-                        let report = state.leadership().fence_of(pass).await;
-                        deliverer.passed(coverage);
-                        report
-                    })
+                    .spawn(
+                        async move { state.deliverer().fenced(&state, &location, coverage).await },
+                    )
                     .await
                     .map_err(DeliveryError::internal)?
             }
-            None => {
-                let pass = self.pass(state, location, coverage);
-                let report = state.leadership().fence_of(pass).await;
-                self.passed(coverage);
-                report
-            }
+            None => self.fenced(state, location, coverage).await,
         };
         let Some(report) = report else {
             let lease = state.store().get_lease(crate::leader::LEASE).await?;
@@ -322,11 +312,23 @@ impl Deliverer {
         })
     }
 
-    /// After a pass, on its thread: the [`Deliverer::after_full_pass`] hook, for a full one.
-    fn passed(&self, coverage: Coverage) {
+    /// The pass, fenced by the leader's lease (passes are background work: the leader's), then,
+    /// on the same thread, the [`Deliverer::after_full_pass`] hook for a full one. `None` when
+    /// this server does not lead.
+    async fn fenced(
+        &self,
+        state: &AppState,
+        location: &str,
+        coverage: Coverage,
+    ) -> Option<Result<Option<SyncReport>, DeliveryError>> {
+        let report = state
+            .leadership()
+            .fence_of(self.pass(state, location, coverage))
+            .await;
         if let (Coverage::Full, Some(then)) = (coverage, self.after_full_pass.get()) {
             then();
         }
+        report
     }
 
     /// The pass; `None` when it had nothing to do (no change since the last).
