@@ -321,6 +321,24 @@ pub trait Store: Send + Sync + 'static {
         })
     }
 
+    /// The pull secret at an address with the facts its view shows ([`Store::pull_secret_facts`];
+    /// its minted state when its kind is one of `minting_kinds`): what `pullSecret.get` answers.
+    /// A backend that can reads both in one snapshot; this default makes the two reads.
+    async fn described_pull_secret(
+        &self,
+        project: &str,
+        location: &str,
+        name: &str,
+        minting_kinds: &[&str],
+    ) -> Result<Option<(PullSecretRecord, PullSecretFacts)>> {
+        let Some(record) = self.get_pull_secret(project, location, name).await? else {
+            return Ok(None);
+        };
+        let (ids, minting) = facts_of_one(&record, minting_kinds);
+        let facts = self.pull_secret_facts(&ids, &minting).await?;
+        Ok(Some((record, facts)))
+    }
+
     // ---- aggregates (for `/metrics`: a bounded number of rows whatever the data size) ----
     /// Pull secrets per kind, ordered by kind; kinds without pull secrets are absent.
     async fn count_pull_secrets_by_kind(&self) -> Result<Vec<PullSecretCount>>;
@@ -366,4 +384,15 @@ pub trait Store: Send + Sync + 'static {
         value: &str,
         audit: &AuditRecord,
     ) -> Result<bool>;
+}
+
+/// The ids [`Store::pull_secret_facts`] is asked for one pull secret: its own, and its own again
+/// as minting when its kind is one of `minting_kinds`.
+fn facts_of_one(record: &PullSecretRecord, minting_kinds: &[&str]) -> (Vec<String>, Vec<String>) {
+    let ids = vec![record.id.clone()];
+    let minting = match minting_kinds.contains(&record.kind.as_str()) {
+        true => ids.clone(),
+        false => Vec::new(),
+    };
+    (ids, minting)
 }

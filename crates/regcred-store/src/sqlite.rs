@@ -84,12 +84,24 @@ impl SqliteStore {
 
     async fn connect(options: SqliteConnectOptions) -> Result<SqlitePool> {
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(CONNECTIONS)
             // The pool's connections are its own; a ping before each use would cost a round
             // trip to the connection's thread and find nothing.
             .test_before_acquire(false)
+            // Every connection runs on a thread of its own, which inherits the scheduling
+            // priority of the thread that opened it: all are opened here, by whoever opens the
+            // store, and kept, so none is opened later by a delivery pass (whose threads run at
+            // a lower priority) and then serves requests at that priority.
+            .min_connections(CONNECTIONS)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options)
             .await?;
+        let mut opened = Vec::new();
+        for _ in 0..CONNECTIONS {
+            opened.push(pool.acquire().await?);
+        }
+        drop(opened);
         migrate(&pool, SQLITE).await?;
         Ok(pool)
     }
@@ -194,6 +206,48 @@ impl SqliteStore {
 }
 
 /// The database's clock in Unix milliseconds (leases are timed by it, never by a server's).
+/// Runs `read` in one read transaction: its statements see one snapshot and take SQLite's read
+/// lock once (each lock and unlock of a statement on its own is a system call, under a mutex
+/// every connection of the process shares).
+fn in_snapshot<T>(
+    c: &rusqlite::Connection,
+    read: impl FnOnce(&rusqlite::Connection) -> Result<T>,
+) -> Result<T> {
+    let snapshot = c.unchecked_transaction()?;
+    let answer = read(c)?;
+    snapshot.commit()?;
+    Ok(answer)
+}
+
+/// What a page of pull-secret views shows besides the rows ([`Store::pull_secret_facts`]).
+fn facts_on(
+    c: &rusqlite::Connection,
+    pull_secret_ids: &[String],
+    minting: &[String],
+) -> Result<PullSecretFacts> {
+    Ok(PullSecretFacts {
+        references: rows_in(c, SELECT_REFERENCES_IN, pull_secret_ids, |r| {
+            referrer_row(r)
+        })?,
+        minted: rows_in(c, SELECT_MINTED_IN, minting, |r| minted_row(r))?,
+        deliveries: rows_in(c, SELECT_DELIVERIES_IN, pull_secret_ids, |r| {
+            delivery_row(r)
+        })?,
+    })
+}
+
+/// The pull secret at a project, location and name (`?1`, `?2`, `?3`).
+fn pull_secret_at() -> String {
+    format!(
+        "SELECT {PULL_SECRET_COLUMNS} FROM pull_secrets
+         WHERE project = ?1 AND location = ?2 AND name = ?3"
+    )
+}
+
+/// The sqlx pool's connections: writes take turns on them (`SqliteStore::write`), and the reads
+/// that do not go through the reader's own connections use the rest.
+const CONNECTIONS: u32 = 4;
+
 const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
 /// The [`PutGuard`] rules for a write to `project` in `location`, read in the write's
@@ -981,10 +1035,7 @@ impl Store for SqliteStore {
         location: &str,
         name: &str,
     ) -> Result<Option<PullSecretRecord>> {
-        let sql = format!(
-            "SELECT {PULL_SECRET_COLUMNS} FROM pull_secrets
-             WHERE project = ?1 AND location = ?2 AND name = ?3"
-        );
+        let sql = pull_secret_at();
         let binds = [project, location, name];
         self.read(|c| Ok(rows(c, &sql, &binds, |r| pull_secret_row(r))?.pop()))
     }
@@ -1836,20 +1887,26 @@ impl Store for SqliteStore {
         pull_secret_ids: &[String],
         minting: &[String],
     ) -> Result<PullSecretFacts> {
-        // One read transaction: the three reads see one snapshot and take the read lock once.
+        self.read(|c| in_snapshot(c, |c| facts_on(c, pull_secret_ids, minting)))
+    }
+
+    async fn described_pull_secret(
+        &self,
+        project: &str,
+        location: &str,
+        name: &str,
+        minting_kinds: &[&str],
+    ) -> Result<Option<(PullSecretRecord, PullSecretFacts)>> {
+        let sql = pull_secret_at();
+        let binds = [project, location, name];
         self.read(|c| {
-            let snapshot = c.unchecked_transaction()?;
-            let facts = PullSecretFacts {
-                references: rows_in(c, SELECT_REFERENCES_IN, pull_secret_ids, |r| {
-                    referrer_row(r)
-                })?,
-                minted: rows_in(c, SELECT_MINTED_IN, minting, |r| minted_row(r))?,
-                deliveries: rows_in(c, SELECT_DELIVERIES_IN, pull_secret_ids, |r| {
-                    delivery_row(r)
-                })?,
-            };
-            snapshot.commit()?;
-            Ok(facts)
+            in_snapshot(c, |c| {
+                let Some(record) = rows(c, &sql, &binds, |r| pull_secret_row(r))?.pop() else {
+                    return Ok(None);
+                };
+                let (ids, minting) = facts_of_one(&record, minting_kinds);
+                Ok(Some((record, facts_on(c, &ids, &minting)?)))
+            })
         })
     }
 

@@ -2833,6 +2833,38 @@ async fn batch_reads_answer_what_the_single_reads_do(store: &dyn Store) {
         (facts.references, facts.deliveries),
         (references, deliveries)
     );
+
+    // One pull secret at its address with its facts, its minted state only when its kind is
+    // named as minting; nothing at an address that holds none.
+    let ps_2 = store.get_pull_secret_by_id("ps_2").await.unwrap().unwrap();
+    let (p, l, n) = (&ps_2.project, &ps_2.location, &ps_2.name);
+    let own = vec![ps_2.id.clone()];
+    let described = store
+        .described_pull_secret(p, l, n, &["quay", ps_2.kind.as_str()])
+        .await
+        .unwrap();
+    let expected = store.pull_secret_facts(&own, &own).await.unwrap();
+    assert_eq!(expected.minted.len(), 1);
+    assert_eq!(expected.deliveries.len(), 1);
+    assert_eq!(described, Some((ps_2.clone(), expected)));
+    let not_minting = store
+        .described_pull_secret(p, l, n, &["quay"])
+        .await
+        .unwrap();
+    assert_eq!(
+        not_minting,
+        Some((
+            ps_2.clone(),
+            store.pull_secret_facts(&own, &[]).await.unwrap()
+        ))
+    );
+    assert_eq!(
+        store
+            .described_pull_secret(p, l, "missing", &["quay"])
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,41 +20,68 @@ pub async fn find(
     permission: Permission,
     audited: bool,
 ) -> Result<PullSecretRecord, ApiError> {
-    let check = |project: String, what: String| async move {
-        match audited {
-            true => ctx.require_audited(permission, Some(&project), &what).await,
-            false => ctx.principal.require(permission, Some(&project)),
-        }
-    };
-    let not_found = || {
-        ApiError::not_found("pull secret not found; `regcred pullsecret list` shows what exists")
-    };
-    match (&target.id, &target.project, &target.location, &target.name) {
-        (Some(id), None, None, None) => {
-            let record = ctx
-                .state
-                .store()
+    let store = ctx.state.store();
+    match address(ctx, target, permission, audited).await? {
+        Address::Named(p, l, n) => store.get_pull_secret(p, l, n).await?.ok_or_else(not_found),
+        Address::Id(id) => {
+            let record = store
                 .get_pull_secret_by_id(id)
                 .await?
                 .ok_or_else(not_found)?;
             let what = format!("{}/{}/{}", record.project, record.location, record.name);
-            check(record.project.clone(), what).await?;
+            check(ctx, permission, audited, &record.project, &what).await?;
             Ok(record)
         }
+    }
+}
+
+/// How a reference names a pull secret.
+pub enum Address<'a> {
+    /// By project, location and name, with the caller's permission on the project checked.
+    Named(&'a str, &'a str, &'a str),
+    /// By id: the permission is checked once the record says its project.
+    Id(&'a str),
+}
+
+/// The address a reference gives: by name, its parts are checked and then the caller's
+/// permission on the project; by id, nothing is checked yet.
+pub async fn address<'a>(
+    ctx: &Ctx,
+    target: &'a PullSecretRef,
+    permission: Permission,
+    audited: bool,
+) -> Result<Address<'a>, ApiError> {
+    match (&target.id, &target.project, &target.location, &target.name) {
+        (Some(id), None, None, None) => Ok(Address::Id(id)),
         (None, Some(p), Some(l), Some(n)) => {
             check_name(NameKind::Project, "project", p)?;
             check_name(NameKind::Location, "location", l)?;
             check_name(NameKind::PullSecret, "name", n)?;
-            check(p.clone(), format!("{p}/{l}/{n}")).await?;
-            ctx.state
-                .store()
-                .get_pull_secret(p, l, n)
-                .await?
-                .ok_or_else(not_found)
+            check(ctx, permission, audited, p, &format!("{p}/{l}/{n}")).await?;
+            Ok(Address::Named(p, l, n))
         }
         _ => Err(ApiError::validation(
             ErrorCode::InvalidReference,
             "name a pull secret by id, or by project, location and name",
         )),
     }
+}
+
+/// Checks that the caller holds `permission` on `project` (auditing a refusal when `audited`).
+async fn check(
+    ctx: &Ctx,
+    permission: Permission,
+    audited: bool,
+    project: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    match audited {
+        true => ctx.require_audited(permission, Some(project), what).await,
+        false => ctx.principal.require(permission, Some(project)),
+    }
+}
+
+/// A pull secret that does not exist, or that the caller may not know of.
+pub fn not_found() -> ApiError {
+    ApiError::not_found("pull secret not found; `regcred pullsecret list` shows what exists")
 }

@@ -8,14 +8,14 @@ use regcred_core::api::{
     PullSecretList, PullSecretRef, PullSecretRender, PullSecretTest, PullSecretTested, Rendered,
 };
 use regcred_core::codes::ErrorCode;
-use regcred_core::credential::{self, Credential, CredentialSpec, Kind, Material};
+use regcred_core::credential::{self, Credential, CredentialSpec, Kind, Material, MINTING_KINDS};
 use regcred_core::name::NameKind;
 use regcred_core::registry_host::RegistryServer;
 use regcred_store::{ListKey, ListPage, PullSecretRecord, StoreError};
 use serde_json::json;
 
 use super::check_name;
-use super::lookup::find;
+use super::lookup::{address, find, not_found, Address};
 use super::page::{self, Named};
 use super::Ctx;
 use crate::auth::Permission;
@@ -214,6 +214,16 @@ pub async fn test(ctx: Ctx, req: PullSecretTest) -> Result<PullSecretTested, Api
 }
 
 pub async fn get(ctx: Ctx, req: PullSecretRef) -> Result<PullSecret, ApiError> {
+    // By address, the record and what its view shows come from one read of the store.
+    if let Address::Named(p, l, n) = address(&ctx, &req, Permission::ReadSecrets, false).await? {
+        let (record, facts) = ctx
+            .state
+            .store()
+            .described_pull_secret(p, l, n, &MINTING_KINDS.map(Kind::as_str))
+            .await?
+            .ok_or_else(not_found)?;
+        return pull_secrets::view_with(record, facts);
+    }
     let record = find(&ctx, &req, Permission::ReadSecrets, false).await?;
     pull_secrets::describe(&ctx.state, record).await
 }

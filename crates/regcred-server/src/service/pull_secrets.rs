@@ -8,7 +8,7 @@ use regcred_core::codes::ErrorCode;
 use regcred_core::credential::{Credential, Kind, Material, Params, MINTING_KINDS};
 use regcred_core::registry_host::RegistryServer;
 use regcred_store::vault::SealedFor;
-use regcred_store::{MintedRecord, PullSecretRecord, PutGuard, StoreError};
+use regcred_store::{MintedRecord, PullSecretFacts, PullSecretRecord, PutGuard, StoreError};
 use serde_json::json;
 
 use crate::clock::rfc3339;
@@ -87,8 +87,19 @@ fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> Result<PullSecret, ApiEr
 /// A pull secret's metadata with what only the store knows: referrers, the minted credential's
 /// state and the deliveries (a page of one, so one and many are shown by the same code).
 pub async fn describe(state: &AppState, r: PullSecretRecord) -> Result<PullSecret, ApiError> {
-    let mut one = describe_page(state, vec![r]).await?;
-    one.pop()
+    only(describe_page(state, vec![r]).await?)
+}
+
+/// The view of one pull secret, with the facts read for it ([`Store::described_pull_secret`]).
+///
+/// [`Store::described_pull_secret`]: regcred_store::Store::described_pull_secret
+pub fn view_with(r: PullSecretRecord, facts: PullSecretFacts) -> Result<PullSecret, ApiError> {
+    only(views(vec![r], facts)?)
+}
+
+/// The one view of a page of one.
+fn only(mut page: Vec<PullSecret>) -> Result<PullSecret, ApiError> {
+    page.pop()
         .ok_or_else(|| ApiError::unreadable("a page of one pull secret came back empty".into()))
 }
 
@@ -215,6 +226,14 @@ pub async fn describe_page(
         .map(|r| r.id.clone())
         .collect();
     let facts = state.store().pull_secret_facts(&ids, &minting).await?;
+    views(records, facts)
+}
+
+/// The views of a page of pull secrets, with the facts read for them.
+fn views(
+    records: Vec<PullSecretRecord>,
+    facts: PullSecretFacts,
+) -> Result<Vec<PullSecret>, ApiError> {
     let mut used: HashMap<String, Vec<Referrer>> = HashMap::new();
     for (id, r) in facts.references {
         used.entry(id).or_default().push(Referrer {

@@ -85,11 +85,21 @@ impl Reader {
 
     /// Runs `read` on a pooled connection on a blocking thread: for reads as long as what is
     /// stored (a whole location, for a delivery pass), which must not hold an async worker.
+    ///
+    /// On a current-thread runtime the read runs on its thread instead: such a runtime has no
+    /// other worker to keep answering, and `regcred serve` runs delivery passes on one of its
+    /// own. The rows are then made and dropped on one thread, whose allocator gives their memory
+    /// back when the pass ends (`after_full_pass`); made on a blocking thread, they would stay
+    /// resident after the pass dropped them, until that thread allocated again or ended.
     pub(super) async fn read_blocking<T, F>(self: &Arc<Self>, read: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+        if matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::CurrentThread)) {
+            return self.read_on(false, read);
+        }
         let reader = Arc::clone(self);
         tokio::task::spawn_blocking(move || reader.read_on(false, read))
             .await
@@ -174,4 +184,43 @@ pub(super) fn rows<T, B: rusqlite::ToSql>(
         out.push(decode(&Row { row, names: &names })?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread::{current, ThreadId};
+
+    use super::*;
+
+    async fn thread_of_a_whole_location_read() -> (ThreadId, ThreadId) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("read.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        let read = Reader::new(path)
+            .read_blocking(|c| {
+                c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))?;
+                Ok(current().id())
+            })
+            .await
+            .unwrap();
+        (current().id(), read)
+    }
+
+    /// On a current-thread runtime (delivery's, in `regcred serve`) a whole-location read runs
+    /// on the runtime's thread, which then also frees what it read.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_current_thread_runtime_reads_on_its_thread() {
+        let (here, read) = thread_of_a_whole_location_read().await;
+        assert_eq!(here, read);
+    }
+
+    /// Elsewhere it runs on a blocking thread, never on an async worker.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_multi_thread_runtime_reads_on_a_blocking_thread() {
+        let (here, read) = thread_of_a_whole_location_read().await;
+        assert_ne!(here, read);
+    }
 }
