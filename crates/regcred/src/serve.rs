@@ -224,6 +224,9 @@ fn yield_to_requests() {
 
 pub async fn run(args: ServeArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
     init_logging(args.log_format);
+    if let Err(e) = crate::memory::keep_pages_small() {
+        tracing::warn!("cannot turn transparent huge pages off: {e}");
+    }
     let dir = paths::data_dir(data_dir);
     create_private_dir(&dir)?;
     let database = database::resolve(args.database_url.as_ref(), &dir);
