@@ -208,15 +208,21 @@ impl SqliteStore {
 /// The database's clock in Unix milliseconds (leases are timed by it, never by a server's).
 /// Runs `read` in one read transaction: its statements see one snapshot and take SQLite's read
 /// lock once (each lock and unlock of a statement on its own is a system call, under a mutex
-/// every connection of the process shares).
+/// every connection of the process shares). `BEGIN` and its end are prepared once per
+/// connection, like every other statement of the read path; a failed read rolls back, and a
+/// connection still inside a transaction is not pooled again (`Reader`).
 fn in_snapshot<T>(
     c: &rusqlite::Connection,
     read: impl FnOnce(&rusqlite::Connection) -> Result<T>,
 ) -> Result<T> {
-    let snapshot = c.unchecked_transaction()?;
-    let answer = read(c)?;
-    snapshot.commit()?;
-    Ok(answer)
+    c.prepare_cached("BEGIN")?.execute([])?;
+    let answer = read(c);
+    let end = match answer {
+        Ok(_) => "COMMIT",
+        Err(_) => "ROLLBACK",
+    };
+    c.prepare_cached(end)?.execute([])?;
+    answer
 }
 
 /// What a page of pull-secret views shows besides the rows ([`Store::pull_secret_facts`]).

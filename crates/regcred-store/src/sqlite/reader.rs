@@ -76,8 +76,10 @@ impl Reader {
             None => self.open(mapped)?,
         };
         let answer = read(&connection);
+        // A connection a failed read left inside a transaction would keep its snapshot: it is
+        // closed (which ends the transaction) rather than pooled.
         let mut idle = lock(pool);
-        if idle.len() < IDLE {
+        if idle.len() < IDLE && connection.is_autocommit() {
             idle.push(connection);
         }
         answer
@@ -192,13 +194,33 @@ mod tests {
 
     use super::*;
 
-    async fn thread_of_a_whole_location_read() -> (ThreadId, ThreadId) {
+    fn database() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("read.db");
         Connection::open(&path)
             .unwrap()
             .execute_batch("CREATE TABLE t (x INTEGER)")
             .unwrap();
+        (dir, path)
+    }
+
+    /// A connection is pooled again after a read, unless the read left it inside a transaction.
+    #[test]
+    fn a_connection_left_in_a_transaction_is_not_pooled() {
+        let (_dir, path) = database();
+        let reader = Reader::new(path);
+        reader.read(|c| Ok(c.execute_batch("SELECT 1")?)).unwrap();
+        assert_eq!(lock(&reader.mapped).len(), 1);
+        let failed = reader.read(|c| {
+            c.execute_batch("BEGIN; SELECT COUNT(*) FROM t")?;
+            Err::<(), _>(crate::StoreError::Schema("failed inside".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(lock(&reader.mapped).len(), 0);
+    }
+
+    async fn thread_of_a_whole_location_read() -> (ThreadId, ThreadId) {
+        let (_dir, path) = database();
         let read = Reader::new(path)
             .read_blocking(|c| {
                 c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))?;
