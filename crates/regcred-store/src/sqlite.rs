@@ -205,7 +205,6 @@ impl SqliteStore {
     }
 }
 
-/// The database's clock in Unix milliseconds (leases are timed by it, never by a server's).
 /// Runs `read` in one read transaction: its statements see one snapshot and take SQLite's read
 /// lock once (each lock and unlock of a statement on its own is a system call, under a mutex
 /// every connection of the process shares). `BEGIN` and its end are prepared once per
@@ -254,6 +253,7 @@ fn pull_secret_at() -> String {
 /// that do not go through the reader's own connections use the rest.
 const CONNECTIONS: u32 = 4;
 
+/// The database's clock in Unix milliseconds (leases are timed by it, never by a server's).
 const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
 /// The [`PutGuard`] rules for a write to `project` in `location`, read in the write's
