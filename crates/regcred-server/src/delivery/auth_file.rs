@@ -14,6 +14,7 @@ use regcred_core::auth_file;
 use regcred_core::codes::DeliveryCode;
 use regcred_core::delivery::{for_project, Desired, Observed, Owner, Refusal, PROJECT_PLACEHOLDER};
 use regcred_core::k8s_secret::DockerAuth;
+use regcred_store::vault::Vault;
 use regcred_store::{DeliveryRecord, LocationRecord};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -22,7 +23,6 @@ use super::driver::{
     self, Backend, Done, Executed, Failure, Job, Outcome, Pass, PassResult, Place, Step, Wanted,
 };
 use super::{DeliveryError, Rendered, SourceRecord, Workload};
-use crate::AppState;
 
 /// The project a per-project target belongs to (`auth:<project>:<key>`).
 fn target_project(target: &str) -> Option<&str> {
@@ -75,7 +75,7 @@ pub(super) async fn pass(
             workloads: Vec::new(),
         };
         let mut file = AuthFile {
-            state: pass.state,
+            vault: pass.state.vault(),
             path: PathBuf::from(match project {
                 Some(p) => for_project(&spec.path, p),
                 None => spec.path.clone(),
@@ -129,7 +129,8 @@ async fn scoped_rows(
 /// path is per project (then the project is part of every target, so that two projects' logins
 /// for one registry are two targets). Targets are the entries' keys.
 struct AuthFile<'a> {
-    state: &'a AppState,
+    /// Digests entries and the file (keyed, so a digest says nothing of a secret).
+    vault: &'a Vault,
     path: PathBuf,
     project: Option<&'a str>,
     /// The delivery rows of this file's targets.
@@ -143,8 +144,8 @@ struct AuthFile<'a> {
 
 /// The keyed digest of JSON text: of an entry as serde_json writes it (so that what regcred
 /// renders and what it reads back from the file compare equal), or of the whole file.
-fn digest_of(state: &AppState, json: &str) -> String {
-    state.vault().fingerprint(json.as_bytes())
+fn digest_of(vault: &Vault, json: &str) -> String {
+    vault.fingerprint(json.as_bytes())
 }
 
 impl AuthFile<'_> {
@@ -163,7 +164,7 @@ impl AuthFile<'_> {
             Ok(again) => again,
             Err(why) => return Ok(Some(why)),
         };
-        if digest_of(self.state, &again) != self.read_as {
+        if digest_of(self.vault, &again) != self.read_as {
             return Err(DeliveryError::Changed(format!(
                 "{} changed during the delivery pass; retrying",
                 path.display()
@@ -194,7 +195,7 @@ impl Backend for AuthFile<'_> {
 
     async fn prepare(&mut self) -> Result<(), Failure> {
         let text = read(&self.path).await?;
-        self.read_as = digest_of(self.state, &text);
+        self.read_as = digest_of(self.vault, &text);
         self.present = auth_file::entries(&text, Value::to_string).map_err(|e| {
             let why = format!(
                 "{} is not an auth file regcred can update: {e}",
@@ -220,7 +221,7 @@ impl Backend for AuthFile<'_> {
         rendered: &Rendered,
     ) -> Result<Result<Wanted<Box<RawValue>>, Failure>, DeliveryError> {
         let entry = entry_json(&rendered.auth())?;
-        let digest = digest_of(self.state, entry.get());
+        let digest = digest_of(self.vault, entry.get());
         Ok(Ok(Wanted {
             content: entry,
             digest,
@@ -263,7 +264,7 @@ impl Backend for AuthFile<'_> {
             .iter()
             .filter(|(key, _)| wanted.contains(*key) || with_rows.contains(self.row(key).as_str()))
             .map(|(key, entry)| {
-                let digest = digest_of(self.state, entry);
+                let digest = digest_of(self.vault, entry);
                 let owner = written
                     .get(&(self.row(key).as_str(), digest.as_str()))
                     .map(|owner| Owner::Regcred {
@@ -426,4 +427,58 @@ fn read_regular(path: &Path) -> Result<String, Failure> {
     let mut text = String::new();
     opened.read_to_string(&mut text).map_err(unreadable)?;
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regcred_store::vault::MasterKey;
+    use regcred_store::SqliteStore;
+
+    /// The check before a write: a file that someone changed after the pass read it is left as
+    /// they wrote it and the pass stops with `Changed` (the next pass plans again); a file that
+    /// nobody touched is written.
+    #[tokio::test]
+    async fn a_file_changed_during_the_pass_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("regcred.db"))
+            .await
+            .unwrap();
+        let vault = Vault::open(&store, &MasterKey::generate().unwrap())
+            .await
+            .unwrap();
+        let path = dir.path().join("config.json");
+        let before = r#"{"auths":{"a.example":{"auth":"eDp5"}}}"#;
+        std::fs::write(&path, before).unwrap();
+        let mut file = AuthFile {
+            vault: &vault,
+            path: path.clone(),
+            project: None,
+            rows: Vec::new(),
+            read_as: String::new(),
+            present: BTreeMap::new(),
+        };
+        let entry = RawValue::from_string(r#"{"auth":"dTpw"}"#.to_owned()).unwrap();
+        let set = [("b.example".to_owned(), entry)];
+
+        file.prepare().await.ok().unwrap();
+        let login = r#"{"auths":{"a.example":{"auth":"eDp5"},"c.example":{"auth":"bjpt"}}}"#;
+        std::fs::write(&path, login).unwrap();
+        match file.write(&set, &[]).await {
+            Err(DeliveryError::Changed(why)) => assert!(why.contains("changed during")),
+            other => panic!(
+                "expected Changed, got {:?}",
+                other.map(|f| f.map(|f| f.message))
+            ),
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), login);
+
+        // Read again, nothing in between: the write goes through and keeps what was there.
+        file.prepare().await.ok().unwrap();
+        assert!(file.write(&set, &[]).await.unwrap().is_none());
+        let written: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let keys: Vec<&String> = written["auths"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["a.example", "b.example", "c.example"]);
+    }
 }
