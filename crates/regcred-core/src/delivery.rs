@@ -120,6 +120,7 @@ pub fn plan<T: Ord + Clone>(desired: &[Desired<T>], observed: &[Observed<T>]) ->
     let mut actions = Vec::new();
     let mut up_to_date = Vec::new();
     for d in desired {
+        crate::pace::point();
         if let Some(first) = claimed.get(&d.target) {
             actions.push(Action::Refuse {
                 desired: d.clone(),
@@ -159,6 +160,7 @@ pub fn plan<T: Ord + Clone>(desired: &[Desired<T>], observed: &[Observed<T>]) ->
         }
     }
     for o in observed {
+        crate::pace::point();
         if let Owner::Regcred { owner_id, .. } = &o.owner {
             if !claimed.contains_key(&o.target) {
                 actions.push(Action::Delete {

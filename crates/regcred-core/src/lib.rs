@@ -3,7 +3,8 @@
 //! rules), and rendering of `.dockerconfigjson`, Kubernetes Secrets, Docker `config.json` and
 //! containers `auth.json`, byte-identical to the real tools.
 //!
-//! **Architecture invariant:** this crate depends on no other workspace crate and performs no IO.
+//! **Architecture invariant:** this crate depends on no other workspace crate and performs no IO
+//! (`pace` pauses a thread that asked to be paced, nothing more).
 
 pub mod api;
 pub mod auth_file;
@@ -16,6 +17,7 @@ pub mod image_ref;
 pub mod k8s_secret;
 pub mod matching;
 pub mod name;
+pub mod pace;
 pub mod refresh;
 pub mod registry_host;
 pub mod secret;

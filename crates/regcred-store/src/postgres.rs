@@ -421,6 +421,8 @@ fn location_row(r: &PgRow) -> Result<LocationRecord> {
 }
 
 fn pull_secret_row(r: &PgRow) -> Result<PullSecretRecord> {
+    // A delivery pass decodes whole locations of these, on a paced thread.
+    regcred_core::pace::point();
     Ok(PullSecretRecord {
         id: r.try_get("id")?,
         project: r.try_get("project")?,
@@ -541,6 +543,8 @@ fn lease_row(r: &PgRow) -> Result<Lease> {
 }
 
 fn delivery_row(r: &PgRow) -> Result<DeliveryRecord> {
+    // A delivery pass decodes whole locations of these, on a paced thread.
+    regcred_core::pace::point();
     Ok(DeliveryRecord {
         location: r.try_get("location")?,
         target: r.try_get("target")?,

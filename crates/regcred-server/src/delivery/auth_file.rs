@@ -14,10 +14,10 @@ use regcred_core::auth_file;
 use regcred_core::codes::DeliveryCode;
 use regcred_core::delivery::{for_project, Desired, Observed, Owner, Refusal, PROJECT_PLACEHOLDER};
 use regcred_core::k8s_secret::DockerAuth;
+use regcred_core::pace;
 use regcred_store::vault::Vault;
 use regcred_store::{DeliveryRecord, LocationRecord};
 use serde_json::value::RawValue;
-use serde_json::Value;
 
 use super::driver::{
     self, Backend, Done, Executed, Failure, Job, Outcome, Pass, PassResult, Place, Step, Wanted,
@@ -196,7 +196,11 @@ impl Backend for AuthFile<'_> {
     async fn prepare(&mut self) -> Result<(), Failure> {
         let text = read(&self.path).await?;
         self.read_as = digest_of(self.vault, &text);
-        self.present = auth_file::entries(&text, Value::to_string).map_err(|e| {
+        self.present = auth_file::entries(&text, |entry| {
+            pace::point();
+            entry.to_string()
+        })
+        .map_err(|e| {
             let why = format!(
                 "{} is not an auth file regcred can update: {e}",
                 self.path.display()
@@ -264,6 +268,7 @@ impl Backend for AuthFile<'_> {
             .iter()
             .filter(|(key, _)| wanted.contains(*key) || with_rows.contains(self.row(key).as_str()))
             .map(|(key, entry)| {
+                pace::point();
                 let digest = digest_of(self.vault, entry);
                 let owner = written
                     .get(&(self.row(key).as_str(), digest.as_str()))
@@ -434,6 +439,7 @@ mod tests {
     use super::*;
     use regcred_store::vault::MasterKey;
     use regcred_store::SqliteStore;
+    use serde_json::Value;
 
     /// The check before a write: a file that someone changed after the pass read it is left as
     /// they wrote it and the pass stops with `Changed` (the next pass plans again); a file that

@@ -25,6 +25,7 @@ use regcred_core::api::{DeliveryState, Resolution};
 use regcred_core::codes::DeliveryCode;
 use regcred_core::delivery::{plan, Action, Desired, Observed, Owner, Refusal};
 use regcred_core::k8s_secret::DockerAuth;
+use regcred_core::pace;
 
 use super::{platform, DeliveryError, Rendered, Source, SourceRecord, Workload};
 use crate::service::platform_tokens;
@@ -314,6 +315,7 @@ impl<'a, B: Backend> Desires<'a, B> {
 
     fn pull_secrets(&mut self, pass: &Pass<'_>, b: &B) -> Result<(), DeliveryError> {
         for s in &pass.sources {
+            pace::point();
             let r = &s.record;
             for place in b.secret_targets(r) {
                 let t = match place {
@@ -396,6 +398,7 @@ impl<'a, B: Backend> Desires<'a, B> {
     fn jobs(&mut self, b: &B, actions: Vec<Action<B::Target>>) -> Vec<Job<B::Target, B::Content>> {
         let mut jobs = Vec::new();
         for action in actions {
+            pace::point();
             match action {
                 Action::Refuse { desired, refusal } => {
                     let why = b.refused(&desired, &refusal);
@@ -468,6 +471,7 @@ pub(crate) async fn run<B: Backend>(
     };
     let mut settled = Vec::new();
     for x in plan.up_to_date {
+        pace::point();
         let revision = d.revisions.get(&x.target).copied().unwrap_or(0);
         d.outcomes.push(Outcome::delivered(
             b.row(&x.target),
@@ -528,6 +532,7 @@ async fn settle<B: Backend>(
 ) -> Result<Vec<Done<B::Target>>, DeliveryError> {
     let mut deleted = Vec::new();
     for x in done {
+        pace::point();
         let row = b.row(&x.target);
         let minted = d.minted.get(&x.target);
         match &x.result {

@@ -30,6 +30,7 @@ use regcred_core::codes::DeliveryCode;
 use regcred_core::credential::Credential;
 use regcred_core::credential::Kind;
 use regcred_core::k8s_secret::DockerAuth;
+use regcred_core::pace;
 use regcred_core::secret::Secret;
 use regcred_k8s::ObjectKind;
 use regcred_store::{DeploymentRecord, LocationRecord, PullSecretRecord};
@@ -538,6 +539,7 @@ async fn add_sources(
     out: &mut Vec<Source>,
 ) -> Result<(), DeliveryError> {
     for record in records {
+        pace::point();
         if record.location != location.name || record.kind == Kind::Public.as_str() {
             continue;
         }

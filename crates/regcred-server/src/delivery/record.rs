@@ -118,6 +118,7 @@ pub(super) async fn record_outcomes(
     let now = crate::clock::now_millis();
     let mut put = Vec::new();
     for o in result.outcomes {
+        regcred_core::pace::point();
         match o.state {
             DeliveryState::Pending => report.pending += 1,
             DeliveryState::Error => report.errors += 1,

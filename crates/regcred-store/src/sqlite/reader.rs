@@ -183,6 +183,8 @@ pub(super) fn rows<T, B: rusqlite::ToSql>(
     let mut rows = statement.query(rusqlite::params_from_iter(binds))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
+        // A delivery pass reads whole locations through here, on a paced thread.
+        regcred_core::pace::point();
         out.push(decode(&Row { row, names: &names })?);
     }
     Ok(out)
