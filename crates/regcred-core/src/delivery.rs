@@ -11,9 +11,11 @@
 //! `imagePullSecrets`, and the JSON Patches that add pull secrets to a ServiceAccount without
 //! touching its other entries).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
+
+use crate::pace;
 
 /// `app.kubernetes.io/managed-by`: the well-known label saying which tool owns an object.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -114,13 +116,13 @@ pub struct Plan<T> {
 /// A target held by regcred for an owner nobody wants any more (the pull secret was deleted) is
 /// taken over rather than refused: it is regcred's own leftover.
 pub fn plan<T: Ord + Clone>(desired: &[Desired<T>], observed: &[Observed<T>]) -> Plan<T> {
-    let wanted_owners: BTreeSet<&str> = desired.iter().map(|d| d.owner_id.as_str()).collect();
-    let seen: BTreeMap<&T, &Owner> = observed.iter().map(|o| (&o.target, &o.owner)).collect();
+    let wanted_owners = pace::btree_set(desired.iter().map(|d| d.owner_id.as_str()));
+    let seen = pace::btree_map(observed.iter().map(|o| (&o.target, &o.owner)));
     let mut claimed: BTreeMap<&T, &str> = BTreeMap::new();
     let mut actions = Vec::new();
     let mut up_to_date = Vec::new();
     for d in desired {
-        crate::pace::point();
+        pace::point();
         if let Some(first) = claimed.get(&d.target) {
             actions.push(Action::Refuse {
                 desired: d.clone(),
@@ -160,7 +162,7 @@ pub fn plan<T: Ord + Clone>(desired: &[Desired<T>], observed: &[Observed<T>]) ->
         }
     }
     for o in observed {
-        crate::pace::point();
+        pace::point();
         if let Owner::Regcred { owner_id, .. } = &o.owner {
             if !claimed.contains_key(&o.target) {
                 actions.push(Action::Delete {
@@ -626,7 +628,7 @@ mod tests {
                 .into_iter()
                 .map(|(t, o, h)| d(&format!("t{t}"), &format!("ps_{o}"), &format!("h{h}")))
                 .collect();
-            let mut seen = BTreeSet::new();
+            let mut seen = std::collections::BTreeSet::new();
             let observed: Vec<Observed<String>> = observed
                 .into_iter()
                 .filter(|(t, _)| seen.insert(*t))

@@ -252,10 +252,16 @@ impl Backend for AuthFile<'_> {
         &mut self,
         wanted: &BTreeSet<String>,
     ) -> Result<Vec<Observed<String>>, Failure> {
-        let with_rows: HashSet<&str> = self.rows.iter().map(|r| r.target.as_str()).collect();
+        let with_rows: HashSet<&str> = self
+            .rows
+            .iter()
+            .inspect(|_| pace::point())
+            .map(|r| r.target.as_str())
+            .collect();
         let written: HashMap<(&str, &str), &str> = self
             .rows
             .iter()
+            .inspect(|_| pace::point())
             .filter_map(|r| {
                 Some((
                     (r.target.as_str(), r.digest.as_deref()?),

@@ -451,12 +451,12 @@ pub(crate) async fn run<B: Backend>(
     d.pull_secrets(pass, b)?;
     d.workloads(pass, b);
     let platform = platform_targets(pass, b);
-    let wanted: BTreeSet<B::Target> = d
-        .desired
-        .iter()
-        .map(|x| x.target.clone())
-        .chain(platform.iter().map(|(t, _)| t.clone()))
-        .collect();
+    let wanted = pace::btree_set(
+        d.desired
+            .iter()
+            .map(|x| x.target.clone())
+            .chain(platform.iter().map(|(t, _)| t.clone())),
+    );
     let observed = match b.observe(&wanted).await {
         Ok(observed) => in_scope(pass, &wanted, observed),
         Err(why) => return site_failed(pass, b, why, &d.desired).await,

@@ -18,7 +18,7 @@ mod manifests;
 pub mod platform;
 mod record;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -391,15 +391,16 @@ impl Deliverer {
                 driver::run(&pass, &mut backend).await
             }
         }?;
-        let projects: BTreeMap<&str, &str> = sources
-            .iter()
-            .map(|s| (s.record.id.as_str(), s.record.project.as_str()))
-            .chain(
-                workloads
-                    .iter()
-                    .map(|w| (w.record.id.as_str(), w.record.project.as_str())),
-            )
-            .collect();
+        let projects = pace::btree_map(
+            sources
+                .iter()
+                .map(|s| (s.record.id.as_str(), s.record.project.as_str()))
+                .chain(
+                    workloads
+                        .iter()
+                        .map(|w| (w.record.id.as_str(), w.record.project.as_str())),
+                ),
+        );
         record::audit_pass(state, &record.name, &result, &projects).await?;
         let report = record::record_outcomes(state, &record.name, scope.as_ref(), result).await?;
         self.acted_lock().insert(location.to_owned(), upto);
@@ -522,10 +523,13 @@ async fn sources(
             }
         }
     }
-    out.sort_by(|a, b| {
-        (a.record.created_at, &a.record.id).cmp(&(b.record.created_at, &b.record.id))
-    });
-    Ok(out)
+    // Oldest first (the first to want a target keeps it), ordered one insert at a time: a sort
+    // of 100,000 sources would hold the core for tens of milliseconds without a pace point.
+    let ordered = pace::btree_map(
+        out.into_iter()
+            .map(|s| ((s.record.created_at, s.record.id.clone()), s)),
+    );
+    Ok(ordered.into_values().collect())
 }
 
 /// How many pull secrets a pass reads at a time.
