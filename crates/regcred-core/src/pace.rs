@@ -89,6 +89,15 @@ pub fn btree_set<T: Ord>(items: impl IntoIterator<Item = T>) -> BTreeSet<T> {
     set
 }
 
+/// Drops `items` one at a time, with a pace point each: dropping 100,000 rendered pull secrets
+/// at once frees their memory in one stretch of tens of milliseconds.
+pub fn drop_all<I: IntoIterator>(items: I) {
+    for item in items {
+        point();
+        drop(item);
+    }
+}
+
 /// How many times the calling thread has rested (0 on a thread that is not paced).
 pub fn rests() -> u64 {
     PACER.with(|cell| cell.get().map_or(0, |p| p.rests))

@@ -89,7 +89,9 @@ pub(super) async fn pass(
             present: BTreeMap::new(),
         };
         result.extend(driver::run(&one, &mut file).await?);
+        pace::drop_all(file.present);
     }
+    pace::drop_all(rows);
     Ok(with_workloads(result, &pass.workloads))
 }
 

@@ -493,8 +493,13 @@ pub(crate) async fn run<B: Backend>(
     };
     let deleted = settle(pass, b, &mut d, &observed, done, &mut result, &mut settled).await?;
     let more = b.finish(pass, &settled, &deleted).await?;
-    result.outcomes = d.outcomes;
+    result.outcomes = std::mem::take(&mut d.outcomes);
     result.outcomes.extend(more);
+    pace::drop_all(d.contents);
+    pace::drop_all(d.revisions);
+    pace::drop_all(d.desired);
+    pace::drop_all(observed);
+    pace::drop_all(settled);
     Ok(result)
 }
 

@@ -403,6 +403,8 @@ impl Deliverer {
         );
         record::audit_pass(state, &record.name, &result, &projects).await?;
         let report = record::record_outcomes(state, &record.name, scope.as_ref(), result).await?;
+        drop((projects, pass));
+        pace::drop_all(sources);
         self.acted_lock().insert(location.to_owned(), upto);
         state.store().forget_changes(location, upto).await?;
         Ok(Some(report))
