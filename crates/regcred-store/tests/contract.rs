@@ -110,6 +110,7 @@ macro_rules! contract_suite {
                 delete_pull_secret_refused_while_a_deployment_uses_it,
                 delete_project_and_location_refused_while_deployments_exist,
                 deliveries_upsert_remove_and_filter,
+                a_location_of_many_deliveries_lists_whole_and_in_order,
                 every_deployment_mutation_writes_exactly_one_audit_event,
                 refused_deployment_mutation_writes_nothing,
                 tokens_create_get_list_revoke,
@@ -2001,6 +2002,38 @@ async fn deliveries_upsert_remove_and_filter(store: &dyn Store) {
         audit_count(store).await,
         audit_before + 1,
         "only the pull-secret delete was audited"
+    );
+}
+
+/// A location's rows come whole and in (target, owner) order however many there are (the
+/// PostgreSQL backend reads them in keyset pages of 250: this crosses several page ends, with
+/// targets that several owners share at a page end).
+async fn a_location_of_many_deliveries_lists_whole_and_in_order(store: &dyn Store) {
+    seed(store).await;
+    let mut rows: Vec<DeliveryRecord> = (0..1234)
+        .map(|i| {
+            let target = format!("auth:r{:03}.example", i / 3);
+            delivery_row("gke.one", &target, &format!("ps_{}", i % 3), "delivered")
+        })
+        .collect();
+    let other = delivery_row("gke.two", "auth:r000.example", "ps_0", "delivered");
+    for chunk in rows.chunks(400) {
+        store
+            .update_deliveries("gke.one", chunk, &[])
+            .await
+            .unwrap();
+    }
+    store
+        .update_deliveries("gke.two", std::slice::from_ref(&other), &[])
+        .await
+        .unwrap();
+    rows.sort_by(|a, b| (&a.target, &a.owner_id).cmp(&(&b.target, &b.owner_id)));
+    let listed = store.list_deliveries(Some("gke.one"), None).await.unwrap();
+    assert_eq!(listed.len(), rows.len());
+    assert!(listed == rows, "the rows of gke.one, each once, in order");
+    assert_eq!(
+        store.list_deliveries(Some("gke.two"), None).await.unwrap(),
+        vec![other]
     );
 }
 
