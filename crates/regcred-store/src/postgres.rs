@@ -25,8 +25,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt as _;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Row, Transaction};
 
 use crate::migrate::{mismatch, Migration, BOOKKEEPING, POSTGRES};
@@ -693,23 +692,20 @@ impl PostgresStore {
             .await?;
         let mut out: Vec<DeliveryRecord> = Vec::new();
         loop {
-            let query = match out.last() {
-                None => sqlx::query(
-                    "SELECT * FROM deliveries WHERE location = $1
-                     ORDER BY target, owner_id LIMIT $2",
-                )
-                .bind(location)
-                .bind(LOCATION_PAGE),
-                Some(last) => sqlx::query(
-                    "SELECT * FROM deliveries WHERE location = $1 AND (target, owner_id) > ($3, $4)
-                     ORDER BY target, owner_id LIMIT $2",
-                )
-                .bind(location)
-                .bind(LOCATION_PAGE)
-                .bind(last.target.clone())
-                .bind(last.owner_id.clone()),
-            };
-            let rows = query.fetch_all(&mut *tx).await?;
+            // Every (target, owner) sorts after ("", ""): no row has an empty target.
+            let (target, owner_id) = out
+                .last()
+                .map_or(("", ""), |r| (r.target.as_str(), r.owner_id.as_str()));
+            let rows = sqlx::query(
+                "SELECT * FROM deliveries WHERE location = $1 AND (target, owner_id) > ($2, $3)
+                 ORDER BY target, owner_id LIMIT $4",
+            )
+            .bind(location)
+            .bind(target)
+            .bind(owner_id)
+            .bind(LOCATION_PAGE)
+            .fetch_all(&mut *tx)
+            .await?;
             let full = rows.len() as i64 == LOCATION_PAGE;
             for row in &rows {
                 out.push(delivery_row(row)?);
@@ -719,23 +715,6 @@ impl PostgresStore {
             }
         }
         tx.commit().await?;
-        Ok(out)
-    }
-
-    /// Runs `query` and decodes each row as it arrives, for reads as long as a location. The
-    /// decoders have pace points: on a paced thread (a delivery pass) the reading rests between
-    /// bursts, and while it rests the database server's process blocks on a full socket
-    /// instead of sending a whole location in one stretch on the same cores as the requests.
-    async fn decode_as_read<T>(
-        &self,
-        query: sqlx::query::Query<'_, Postgres, PgArguments>,
-        decode: fn(&PgRow) -> Result<T>,
-    ) -> Result<Vec<T>> {
-        let mut rows = query.fetch(&self.pool);
-        let mut out = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            out.push(decode(&row)?);
-        }
         Ok(out)
     }
 }
@@ -1062,11 +1041,15 @@ impl Store for PostgresStore {
         // One range of the `(location, id)` index (migration 5); every id sorts after "".
         let sql =
             format!("{SELECT_PULL_SECRETS} WHERE location = $1 AND id > $2 ORDER BY id LIMIT $3");
-        let query = sqlx::query(&sql)
+        sqlx::query(&sql)
             .bind(location)
             .bind(after.unwrap_or_default())
-            .bind(i64::from(limit));
-        self.decode_as_read(query, pull_secret_row).await
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(pull_secret_row)
+            .collect()
     }
 
     async fn pull_secret_generation(&self, project: &str, location: &str) -> Result<i64> {
@@ -1466,7 +1449,12 @@ impl Store for PostgresStore {
         if let Some(location) = location {
             query = query.bind(location);
         }
-        self.decode_as_read(query, delivery_row).await
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(delivery_row)
+            .collect()
     }
 
     async fn deliveries_of(&self, owner_ids: &[String]) -> Result<Vec<DeliveryRecord>> {

@@ -475,20 +475,17 @@ mod tests {
         let entry = RawValue::from_string(r#"{"auth":"dTpw"}"#.to_owned()).unwrap();
         let set = [("b.example".to_owned(), entry)];
 
-        file.prepare().await.ok().unwrap();
+        file.prepare().await.unwrap();
         let login = r#"{"auths":{"a.example":{"auth":"eDp5"},"c.example":{"auth":"bjpt"}}}"#;
         std::fs::write(&path, login).unwrap();
         match file.write(&set, &[]).await {
             Err(DeliveryError::Changed(why)) => assert!(why.contains("changed during")),
-            other => panic!(
-                "expected Changed, got {:?}",
-                other.map(|f| f.map(|f| f.message))
-            ),
+            other => panic!("expected Changed, got {other:?}"),
         }
         assert_eq!(std::fs::read_to_string(&path).unwrap(), login);
 
         // Read again, nothing in between: the write goes through and keeps what was there.
-        file.prepare().await.ok().unwrap();
+        file.prepare().await.unwrap();
         assert!(file.write(&set, &[]).await.unwrap().is_none());
         let written: Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

@@ -493,7 +493,7 @@ pub(crate) async fn run<B: Backend>(
     };
     let deleted = settle(pass, b, &mut d, &observed, done, &mut result, &mut settled).await?;
     let more = b.finish(pass, &settled, &deleted).await?;
-    result.outcomes = std::mem::take(&mut d.outcomes);
+    result.outcomes = d.outcomes;
     result.outcomes.extend(more);
     pace::drop_all(d.contents);
     pace::drop_all(d.revisions);
