@@ -12,7 +12,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use regcred_core::matching::{
-    kubelet_is_default_registry_match, kubelet_normalize_key, kubelet_urls_match, KubeletKeyring,
+    kubelet_is_default_registry_match, kubelet_normalize_key, kubelet_urls_match, ContainersIndex,
+    KubeletKeyring,
 };
 
 fn entries(n: usize) -> Vec<(String, usize)> {
@@ -87,6 +88,19 @@ fn main() {
         build.as_millis(),
         indexed / linear
     );
+    // What the server holds per pull secret for as long as it serves, besides the entries'
+    // own strings: both indexes, their buffers' capacity (the allocator's overhead aside).
+    let containers = ContainersIndex::new(entries.iter().map(|(k, v)| (k.as_str(), *v as u32)));
+    let keyring = KubeletKeyring::new(entries.iter().map(|(k, v)| (k.as_str(), *v as u32)));
+    println!();
+    println!("| index of {n} entries (`u32` values) | bytes per entry |");
+    println!("|---|---|");
+    for (what, bytes) in [
+        ("KubeletKeyring", keyring.heap_bytes()),
+        ("ContainersIndex", containers.heap_bytes()),
+    ] {
+        println!("| {what} | {:.0} |", bytes as f64 / n as f64);
+    }
 }
 
 /// Upstream's keyring: the index sorted once when built, every key tried for every lookup.

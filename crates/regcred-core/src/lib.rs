@@ -18,6 +18,7 @@ pub mod k8s_secret;
 pub mod matching;
 pub mod name;
 pub mod pace;
+pub mod packed;
 pub mod refresh;
 pub mod registry_host;
 pub mod secret;

@@ -6,7 +6,7 @@
 //! library behaviour they rely on (`url.Parse`, `net.SplitHostPort`, `path.Match`), because "what
 //! will the node actually use" must be answered exactly, quirks included.
 
-use std::collections::HashMap;
+use crate::packed::{ByteSet, StrList};
 
 // ---------------------------------------------------------------------------------------------
 // Kubelet keyring
@@ -39,18 +39,19 @@ pub fn kubelet_matches<'a, T>(image: &str, entries: &'a [(String, T)]) -> Vec<&'
 #[derive(Debug, Clone)]
 pub struct KubeletKeyring<T> {
     /// Normalized keys in ascending order (`BasicDockerKeyring.Add`'s index). The other fields
-    /// name keys by their position here.
-    keys: Vec<Box<str>>,
+    /// name keys by their position here. (Packed, as every list here is flat: the keyring of a
+    /// large platform is held in memory for as long as it serves.)
+    keys: StrList,
     /// The values of every key, key after key, each key's in the order given: those of key `i`
-    /// end at `ends[i]` and start where key `i - 1`'s end. (One flat list rather than a list per
-    /// key: the keyring of a large platform is held in memory for as long as it serves.)
+    /// end at `ends[i]` and start where key `i - 1`'s end.
     values: Vec<T>,
     ends: Vec<u32>,
-    /// Canonical host (labels and port), [`HOST_END`], path → a key with that literal host and
-    /// path: such a key matches exactly the images on that host whose path starts with its path.
-    /// Several keys can share both (`example.com:` and `example.com`): the others follow in
-    /// `next_in_bucket`.
-    by_host_path: HashMap<Box<[u8]>, u32>,
+    /// Buckets, each named by a canonical host (labels and port), [`HOST_END`] and a path: the
+    /// keys with that literal host and path, which match exactly the images on that host whose
+    /// path starts with that path. `bucket_heads` holds each bucket's first key; several keys can
+    /// share a bucket (`example.com:` and `example.com`), the others follow in `next_in_bucket`.
+    buckets: ByteSet,
+    bucket_heads: Vec<u32>,
     /// Per key, the next key of its bucket; [`NO_KEY`] ends the bucket (and fills the places of
     /// keys in no bucket).
     next_in_bucket: Vec<u32>,
@@ -75,15 +76,17 @@ impl<T: Clone> KubeletKeyring<T> {
         // Stable: the values of one key keep the order given.
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         let mut keyring = KubeletKeyring {
-            keys: Vec::new(),
+            keys: StrList::default(),
             values: Vec::with_capacity(sorted.len()),
             ends: Vec::new(),
-            by_host_path: HashMap::new(),
+            buckets: ByteSet::default(),
+            bucket_heads: Vec::new(),
             next_in_bucket: Vec::new(),
             patterned: Vec::new(),
         };
         for (key, value) in sorted {
-            if keyring.keys.last().is_some_and(|last| **last == *key) {
+            let last = keyring.keys.len().checked_sub(1);
+            if last.is_some_and(|last| keyring.keys.get(last) == key) {
                 keyring.values.push(value);
                 *keyring.ends.last_mut().expect("a key has an end") += 1;
                 continue;
@@ -93,10 +96,13 @@ impl<T: Clone> KubeletKeyring<T> {
                 Some((host, path)) => {
                     let mut bucket = bucket_name(&host);
                     bucket.extend_from_slice(&path);
-                    keyring
-                        .by_host_path
-                        .insert(bucket.into_boxed_slice(), position)
-                        .unwrap_or(NO_KEY)
+                    match keyring.buckets.insert(&bucket) {
+                        (_, true) => {
+                            keyring.bucket_heads.push(position);
+                            NO_KEY
+                        }
+                        (b, false) => std::mem::replace(&mut keyring.bucket_heads[b], position),
+                    }
                 }
                 None => {
                     keyring.patterned.push(position);
@@ -104,7 +110,7 @@ impl<T: Clone> KubeletKeyring<T> {
                 }
             };
             keyring.next_in_bucket.push(next);
-            keyring.keys.push(key.into_boxed_str());
+            keyring.keys.push(&key);
             keyring.values.push(value);
             keyring
                 .ends
@@ -112,9 +118,23 @@ impl<T: Clone> KubeletKeyring<T> {
         }
         keyring.keys.shrink_to_fit();
         keyring.ends.shrink_to_fit();
+        keyring.buckets.shrink_to_fit();
+        keyring.bucket_heads.shrink_to_fit();
         keyring.next_in_bucket.shrink_to_fit();
-        keyring.by_host_path.shrink_to_fit();
+        keyring.patterned.shrink_to_fit();
         keyring
+    }
+
+    /// Heap bytes the keyring holds besides its values.
+    pub fn heap_bytes(&self) -> usize {
+        let lists = self.ends.capacity()
+            + self.bucket_heads.capacity()
+            + self.next_in_bucket.capacity()
+            + self.patterned.capacity();
+        self.keys.heap_bytes()
+            + self.buckets.heap_bytes()
+            + lists * size_of::<u32>()
+            + self.values.capacity() * size_of::<T>()
     }
 
     /// The values of the key at `position`, in the order given.
@@ -137,9 +157,9 @@ impl<T: Clone> KubeletKeyring<T> {
                 bucket.truncate(host_len);
                 bucket.extend_from_slice(&target.path[..n]);
                 let mut key = self
-                    .by_host_path
-                    .get(bucket.as_slice())
-                    .map_or(NO_KEY, |&k| k);
+                    .buckets
+                    .find(&bucket)
+                    .map_or(NO_KEY, |b| self.bucket_heads[b]);
                 while key != NO_KEY {
                     keys.push(key);
                     key = self.next_in_bucket[key as usize];
@@ -149,7 +169,7 @@ impl<T: Clone> KubeletKeyring<T> {
         keys.extend(
             self.patterned
                 .iter()
-                .filter(|&&key| kubelet_urls_match(&self.keys[key as usize], image)),
+                .filter(|&&key| kubelet_urls_match(self.keys.get(key as usize), image)),
         );
         // Reverse-lexicographic, as the keyring walks its sorted index.
         keys.sort_unstable_by(|a, b| b.cmp(a));
@@ -160,10 +180,7 @@ impl<T: Clone> KubeletKeyring<T> {
                 .collect();
         }
         if kubelet_is_default_registry_match(image) {
-            let default = self
-                .keys
-                .binary_search_by(|key| (**key).cmp(KUBELET_DEFAULT_REGISTRY_HOST));
-            if let Ok(at) = default {
+            if let Some(at) = self.keys.search_sorted(KUBELET_DEFAULT_REGISTRY_HOST) {
                 return self.values_of(at).to_vec();
             }
         }
@@ -648,27 +665,44 @@ pub fn containers_match<'a, T>(
 /// [`containers_lookup_order`] instead of a walk over every key.
 #[derive(Debug, Clone)]
 pub struct ContainersIndex<T> {
-    /// Key as written → the value of its first entry.
-    exact: HashMap<Box<str>, T>,
-    /// Normalized registry ([`containers_normalize_key`]) → the value of the first entry whose key
-    /// normalizes to it: the legacy fallback.
-    normalized: HashMap<Box<str>, T>,
+    /// Keys as written; `exact_values[i]` is the value of the first entry of key `i`.
+    exact: ByteSet,
+    exact_values: Vec<T>,
+    /// Normalized registries ([`containers_normalize_key`]); `normalized_values[i]` is the value
+    /// of the first entry whose key normalizes to registry `i`: the legacy fallback.
+    normalized: ByteSet,
+    normalized_values: Vec<T>,
 }
 
 impl<T: Clone> ContainersIndex<T> {
     /// The index of `entries`: `(key, value)` pairs in pull-secret order.
     pub fn new<'k>(entries: impl IntoIterator<Item = (&'k str, T)>) -> Self {
-        let mut exact = HashMap::new();
-        let mut normalized = HashMap::new();
+        let mut index = ContainersIndex {
+            exact: ByteSet::default(),
+            exact_values: Vec::new(),
+            normalized: ByteSet::default(),
+            normalized_values: Vec::new(),
+        };
         for (key, value) in entries {
-            normalized
-                .entry(containers_normalize_key(key).into_boxed_str())
-                .or_insert_with(|| value.clone());
-            exact.entry(key.into()).or_insert(value);
+            let normalized = containers_normalize_key(key);
+            if index.normalized.insert(normalized.as_bytes()).1 {
+                index.normalized_values.push(value.clone());
+            }
+            if index.exact.insert(key.as_bytes()).1 {
+                index.exact_values.push(value);
+            }
         }
-        exact.shrink_to_fit();
-        normalized.shrink_to_fit();
-        ContainersIndex { exact, normalized }
+        index.exact.shrink_to_fit();
+        index.exact_values.shrink_to_fit();
+        index.normalized.shrink_to_fit();
+        index.normalized_values.shrink_to_fit();
+        index
+    }
+
+    /// Heap bytes the index holds.
+    pub fn heap_bytes(&self) -> usize {
+        let values = self.exact_values.capacity() + self.normalized_values.capacity();
+        self.exact.heap_bytes() + self.normalized.heap_bytes() + values * size_of::<T>()
     }
 
     /// The value containers/image uses for `image_repository` (see [`containers_match`]).
@@ -678,8 +712,8 @@ impl<T: Clone> ContainersIndex<T> {
         }
         let mut key = image_repository;
         loop {
-            if let Some(value) = self.exact.get(key) {
-                return Some(value.clone());
+            if let Some(i) = self.exact.find(key.as_bytes()) {
+                return Some(self.exact_values[i].clone());
             }
             match key.rfind('/') {
                 Some(i) => key = &key[..i],
@@ -689,9 +723,10 @@ impl<T: Clone> ContainersIndex<T> {
         let registry = image_repository
             .split_once('/')
             .map_or(image_repository, |(r, _)| r);
+        let registry = containers_normalize_registry(registry);
         self.normalized
-            .get(containers_normalize_registry(registry))
-            .cloned()
+            .find(registry.as_bytes())
+            .map(|i| self.normalized_values[i].clone())
     }
 }
 

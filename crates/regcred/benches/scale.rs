@@ -330,6 +330,9 @@ struct Measured {
     healthz_ms: Duration,
     metrics_ms: Duration,
     rss_mb: f64,
+    /// RSS after the `image.resolve` run, which built the resolution index: the one thing
+    /// in memory that grows with N.
+    rss_resolved_mb: f64,
     /// RSS after the cycle and [`idle_time`].
     rss_idle_mb: f64,
     /// The highest RSS of the whole cycle (the kernel's high-water mark).
@@ -432,6 +435,7 @@ fn measure(
                           "image": format!("{}/team/app:1.0", server_of(middle))})),
         seconds,
     );
+    let rss_resolved_mb = server.rss_mb();
 
     // /healthz while full passes run back to back.
     let passing = std::sync::atomic::AtomicBool::new(true);
@@ -510,6 +514,7 @@ fn measure(
         healthz_ms,
         metrics_ms,
         rss_mb,
+        rss_resolved_mb,
         rss_idle_mb,
         peak_rss_mb,
         create,
@@ -617,6 +622,11 @@ fn print_comparison(large: usize, (p, x): (Backend, &Measured), (q, y): (Backend
         ("no-op delivery pass (ms)", ms(x.noop_pass), ms(y.noop_pass)),
         ("`/metrics` scrape (ms)", ms(x.metrics_ms), ms(y.metrics_ms)),
         ("server RSS (MB)", x.rss_mb, y.rss_mb),
+        (
+            "server RSS after resolve (MB)",
+            x.rss_resolved_mb,
+            y.rss_resolved_mb,
+        ),
         ("server RSS, idle after (MB)", x.rss_idle_mb, y.rss_idle_mb),
         ("server RSS, peak (MB)", x.peak_rss_mb, y.peak_rss_mb),
         ("SIGTERM to exit (ms)", ms(x.sigterm), ms(y.sigterm)),
@@ -639,6 +649,7 @@ fn check_smoke(a: &Measured, b: &Measured) {
             assert!(rate.is_finite() && rate > 0.0, "a rate was not measured");
         }
         assert!(m.rss_mb > 0.0 && m.rss_idle_mb > 0.0 && m.peak_rss_mb >= m.rss_mb);
+        assert!(m.rss_resolved_mb > 0.0 && m.peak_rss_mb >= m.rss_resolved_mb);
         assert!(m.healthz_during_pass.p99_ms.is_finite());
         assert_eq!(
             m.create.non_2xx, 0,
@@ -726,9 +737,10 @@ fn print_table(small: usize, large: usize, seconds: u64, a: &Measured, b: &Measu
         (
             format!("9. server RSS after list, resolve and pass cycles, {large}"),
             format!(
-                "{:.0} MB ({small}: {:.0} MB); idle {:.0} s later: {:.0} MB; peak of the cycle: {:.0} MB",
+                "{:.0} MB ({small}: {:.0} MB); after the resolve run: {:.0} MB; idle {:.0} s later: {:.0} MB; peak of the cycle: {:.0} MB",
                 b.rss_mb,
                 a.rss_mb,
+                b.rss_resolved_mb,
                 idle_time(seconds).as_secs_f64(),
                 b.rss_idle_mb,
                 b.peak_rss_mb

@@ -69,16 +69,15 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
     }
     let mut warnings = Vec::new();
     if matched.is_empty() && !same_project_registry {
-        let entries = scope.entries();
         // A scope can hold 100,000 pull secrets: the warning names the first few servers.
-        let mut servers = entries
-            .iter()
+        let mut servers = scope
+            .entries()
             .take(WARNING_SERVERS)
-            .map(|e| e.server.as_str())
+            .map(|e| e.server)
             .collect::<Vec<_>>()
             .join(", ");
-        if entries.len() > WARNING_SERVERS {
-            servers.push_str(&format!(" and {} more", entries.len() - WARNING_SERVERS));
+        if scope.len() > WARNING_SERVERS {
+            servers.push_str(&format!(" and {} more", scope.len() - WARNING_SERVERS));
         }
         warnings.push(if servers.is_empty() {
             format!("no pull secrets in {}/{}; {} will be pulled anonymously", req.project, req.location, image.domain())
@@ -99,10 +98,10 @@ pub async fn resolve(ctx: Ctx, req: ImageResolve) -> Result<ImageResolved, ApiEr
         pull_secrets: matched
             .into_iter()
             .map(|e| ResolvedSecret {
-                id: e.id.clone(),
-                name: e.name.clone(),
-                server: e.server.clone(),
-                matched_key: e.key.clone(),
+                id: e.id.to_owned(),
+                name: e.name.to_owned(),
+                server: e.server.to_owned(),
+                matched_key: e.key.to_owned(),
             })
             .collect(),
         warnings,

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use regcred_core::image_ref::ImageRef;
 use regcred_core::matching::{ContainersIndex, KubeletKeyring};
+use regcred_core::packed::StrList;
 use regcred_core::registry_host::RegistryServer;
 use regcred_store::{PullSecretKey, PullSecretKeys, PullSecretRecord, Store};
 
@@ -24,81 +25,103 @@ use crate::service::images::Rules;
 use crate::AppState;
 
 /// One pull secret of a scope, as resolution knows it.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub id: String,
-    pub name: String,
-    pub server: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub server: &'a str,
     /// Its `.dockerconfigjson` / auth-file key.
-    pub key: String,
+    pub key: &'a str,
 }
 
+/// The strings an [`Entry`] is made of, in [`Scope::texts`].
+const ENTRY_TEXTS: usize = 4;
+
 /// The keyrings of one (project, location) at one generation. Entries are in name order, the
-/// order the runtime is given them in; the keyrings hold their positions.
+/// order the runtime is given them in; the keyrings hold their positions. A scope can hold
+/// 100,000 pull secrets for as long as the server runs, so it is a few large blocks: the entries'
+/// strings packed in one list, positions as `u32`.
 pub struct Scope {
     generation: i64,
-    entries: Vec<Entry>,
-    kubelet: KubeletKeyring<usize>,
-    containers: ContainersIndex<usize>,
+    /// Entry `i`'s id, name, server and key are strings `4i` to `4i + 3`.
+    texts: StrList,
+    kubelet: KubeletKeyring<u32>,
+    containers: ContainersIndex<u32>,
     /// Positions of the entries sorted by key (then position): [`Scope::with_key`]'s index.
-    by_key: Vec<usize>,
+    by_key: Vec<u32>,
 }
 
 impl Scope {
     fn new(keys: PullSecretKeys) -> Scope {
-        let entries: Vec<Entry> = keys
-            .keys
-            .into_iter()
-            .filter_map(
-                |PullSecretKey {
-                     id, name, server, ..
-                 }| {
-                    // A server that no longer parses is keyed by nothing, as before the index.
-                    let key = RegistryServer::parse(&server).ok()?.auth_key();
-                    Some(Entry {
-                        id,
-                        name,
-                        server,
-                        key,
-                    })
-                },
-            )
-            .collect();
-        let keyed = || entries.iter().enumerate().map(|(i, e)| (e.key.as_str(), i));
-        let mut by_key: Vec<usize> = (0..entries.len()).collect();
-        by_key.sort_by(|&a, &b| entries[a].key.cmp(&entries[b].key));
+        let mut texts = StrList::default();
+        for PullSecretKey {
+            id, name, server, ..
+        } in keys.keys
+        {
+            // A server that no longer parses is keyed by nothing, as before the index.
+            let Ok(parsed) = RegistryServer::parse(&server) else {
+                continue;
+            };
+            for text in [id.as_str(), &name, &server, &parsed.auth_key()] {
+                texts.push(text);
+            }
+        }
+        texts.shrink_to_fit();
+        let len = u32::try_from(texts.len() / ENTRY_TEXTS).expect("fewer than 2^32 pull secrets");
+        let key = |i: u32| texts.get(i as usize * ENTRY_TEXTS + 3);
+        let keyed = || (0..len).map(|i| (key(i), i));
+        let mut by_key: Vec<u32> = (0..len).collect();
+        by_key.sort_by(|&a, &b| key(a).cmp(key(b)));
         Scope {
             generation: keys.generation,
             kubelet: KubeletKeyring::new(keyed()),
             containers: ContainersIndex::new(keyed()),
             by_key,
-            entries,
+            texts,
+        }
+    }
+
+    /// How many pull secrets of the scope have a key.
+    pub fn len(&self) -> usize {
+        self.texts.len() / ENTRY_TEXTS
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    /// Entry `i`, in name order.
+    fn entry(&self, i: u32) -> Entry<'_> {
+        let text = |n: usize| self.texts.get(i as usize * ENTRY_TEXTS + n);
+        Entry {
+            id: text(0),
+            name: text(1),
+            server: text(2),
+            key: text(3),
         }
     }
 
     /// Every pull secret of the scope that has a key, in name order.
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
+    pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
+        (0..self.len() as u32).map(|i| self.entry(i))
     }
 
     /// The pull secrets that apply to `image` under `rules`, in the order the runtime tries them.
-    pub fn select(&self, rules: Rules, image: &ImageRef) -> Vec<&Entry> {
+    pub fn select(&self, rules: Rules, image: &ImageRef) -> Vec<Entry<'_>> {
         let repository = image.repository();
         let positions = match rules {
             Rules::Kubelet => self.kubelet.lookup(&repository),
             Rules::Containers => self.containers.lookup(&repository).into_iter().collect(),
         };
-        positions.into_iter().map(|i| &self.entries[i]).collect()
+        positions.into_iter().map(|i| self.entry(i)).collect()
     }
 
     /// The pull secrets whose key is exactly `key`, in name order.
-    pub fn with_key(&self, key: &str) -> Vec<&Entry> {
-        let start = self
-            .by_key
-            .partition_point(|&i| self.entries[i].key.as_str() < key);
+    pub fn with_key(&self, key: &str) -> Vec<Entry<'_>> {
+        let start = self.by_key.partition_point(|&i| self.entry(i).key < key);
         self.by_key[start..]
             .iter()
-            .map(|&i| &self.entries[i])
+            .map(|&i| self.entry(i))
             .take_while(|e| e.key == key)
             .collect()
     }
@@ -156,9 +179,9 @@ impl Index {
 /// left out).
 pub async fn records(
     state: &AppState,
-    entries: &[&Entry],
+    entries: &[Entry<'_>],
 ) -> Result<Vec<PullSecretRecord>, ApiError> {
-    let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+    let ids: Vec<String> = entries.iter().map(|e| e.id.to_owned()).collect();
     let mut found: HashMap<String, PullSecretRecord> = state
         .store()
         .pull_secrets_by_ids(&ids)
