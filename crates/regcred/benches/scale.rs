@@ -9,6 +9,11 @@
 //!
 //! `cargo bench -p regcred --bench scale` (or `scripts/bench`); `SCALE_N` (default 100000),
 //! `SCALE_SMALL` (default 100) and `SCALE_SECONDS` (each wrk run, default 10) change it.
+//! `SCALE_PROJECTS` (default 1) spreads the pull secrets over that many projects (at most one
+//! per 100 pull secrets, so that every list page is full), pull secret `i` in project
+//! `i % SCALE_PROJECTS`; the location's auth file is per project, so a pass then handles that
+//! many files. `get` and `image.resolve` ask for the middle one in its project, the list and the
+//! creates use the first project.
 //! `SCALE_BACKENDS=sqlite,postgres` measures both stores (PostgreSQL: a fresh database on the local
 //! server, filled from the seeded SQLite store with `regcred admin migrate-store`) and adds a
 //! table of one against the other. `-- --smoke` runs it with tiny sizes on both stores and only
@@ -31,7 +36,6 @@ use regcred_store::SqliteStore;
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
-const PROJECT: &str = "acme";
 const LOCATION: &str = "bench.docker";
 
 /// Seeding stores docker-config credentials only; nothing is minted.
@@ -48,12 +52,17 @@ impl Minter for NoMinter {
     }
 }
 
+/// The project of pull secret `i` when the store holds `projects` projects.
+fn project_of(i: usize, projects: usize) -> String {
+    format!("acme-{}", i % projects)
+}
+
 fn server_of(i: usize) -> String {
     format!("r{i}.registry.bench.test")
 }
 
 /// A data directory holding `n` pull secrets, its master key, and the admin token's secret.
-async fn seed(dir: &Path, n: usize) -> String {
+async fn seed(dir: &Path, n: usize, projects: usize) -> String {
     // Filled on tmpfs where there is one (a commit's fsync costs nothing there), then copied.
     let shm = Path::new("/dev/shm");
     let scratch = if shm.is_dir() {
@@ -105,7 +114,9 @@ async fn seed(dir: &Path, n: usize) -> String {
             );
         }
     };
-    call("project.create", json!({"name": PROJECT})).await;
+    for p in 0..projects {
+        call("project.create", json!({"name": project_of(p, projects)})).await;
+    }
     let auth_file = dir.join("auth").join("{project}.json");
     call(
         "location.create",
@@ -115,7 +126,7 @@ async fn seed(dir: &Path, n: usize) -> String {
     for i in 0..n {
         call(
             "pullSecret.create",
-            json!({"project": PROJECT, "location": LOCATION, "name": format!("ps-{i}"),
+            json!({"project": project_of(i, projects), "location": LOCATION, "name": format!("ps-{i}"),
                    "spec": {"server": server_of(i), "username": format!("bot{i}"),
                             "password": format!("bench-password-{i}")}}),
         )
@@ -387,6 +398,7 @@ fn to_postgres(dir: &Path, runtime: &tokio::runtime::Runtime) -> regcred_testkit
 
 fn measure(
     n: usize,
+    projects: usize,
     seconds: u64,
     backend: Backend,
     runtime: &tokio::runtime::Runtime,
@@ -394,7 +406,10 @@ fn measure(
     let dir = tempfile::tempdir().expect("temporary directory");
     let scratch = tempfile::tempdir().expect("temporary directory");
     let started = Instant::now();
-    let token = runtime.block_on(seed(dir.path(), n));
+    // Every project holds at least a list page (100), so that row 3 lists a full page in both
+    // runs: the small run of a spread-out mix is one project.
+    let projects = projects.clamp(1, (n / 100).max(1));
+    let token = runtime.block_on(seed(dir.path(), n, projects));
     let postgres = (backend == Backend::Postgres).then(|| to_postgres(dir.path(), runtime));
     let seed = started.elapsed();
     let mut server = Server::start(
@@ -416,7 +431,8 @@ fn measure(
         scratch.path(),
         Some("pullSecret.get"),
         &lua_body(
-            &json!({"project": PROJECT, "location": LOCATION, "name": format!("ps-{middle}")}),
+            &json!({"project": project_of(middle, projects), "location": LOCATION,
+                    "name": format!("ps-{middle}")}),
         ),
         seconds,
     );
@@ -424,15 +440,17 @@ fn measure(
         &server,
         scratch.path(),
         Some("pullSecret.list"),
-        &lua_body(&json!({"project": PROJECT, "location": LOCATION, "limit": 100})),
+        &lua_body(&json!({"project": project_of(0, projects), "location": LOCATION, "limit": 100})),
         seconds,
     );
     let resolve = wrk(
         &server,
         scratch.path(),
         Some("image.resolve"),
-        &lua_body(&json!({"project": PROJECT, "location": LOCATION,
-                          "image": format!("{}/team/app:1.0", server_of(middle))})),
+        &lua_body(
+            &json!({"project": project_of(middle, projects), "location": LOCATION,
+                          "image": format!("{}/team/app:1.0", server_of(middle))}),
+        ),
         seconds,
     );
     let rss_resolved_mb = server.rss_mb();
@@ -457,6 +475,7 @@ fn measure(
     std::thread::sleep(idle_time(seconds));
     let rss_idle_mb = server.rss_mb();
 
+    let first = project_of(0, projects);
     let create = wrk(
         &server,
         scratch.path(),
@@ -464,7 +483,7 @@ fn measure(
         &format!(
             "local n = 0\nlocal threads = 0\nfunction setup(thread)\n  threads = threads + 1\n  \
              thread:set(\"tid\", threads)\nend\nfunction request()\n  n = n + 1\n  \
-             local body = string.format('{{\"project\":\"{PROJECT}\",\"location\":\"{LOCATION}\",\
+             local body = string.format('{{\"project\":\"{first}\",\"location\":\"{LOCATION}\",\
              \"name\":\"new-%d-%d\",\"spec\":{{\"server\":\"n%d-%d.create.bench.test\",\
              \"username\":\"bot\",\"password\":\"bench-password\"}}}}', tid, n, tid, n)\n  \
              return wrk.format(nil, nil, nil, body)\nend"
@@ -552,6 +571,7 @@ fn main() {
             env_or("SCALE_SECONDS", 10) as u64,
         )
     };
+    let projects = env_or("SCALE_PROJECTS", 1);
     // The smoke run takes both paths; a full run SQLite unless SCALE_BACKENDS says otherwise.
     let backends: Vec<Backend> = match std::env::var("SCALE_BACKENDS") {
         _ if smoke => vec![Backend::Sqlite, Backend::Postgres],
@@ -571,8 +591,8 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mut runs = Vec::new();
     for backend in backends {
-        let a = measure(small, seconds, backend, &runtime);
-        let b = measure(large, seconds, backend, &runtime);
+        let a = measure(small, projects, seconds, backend, &runtime);
+        let b = measure(large, projects, seconds, backend, &runtime);
         for m in [&a, &b] {
             eprintln!(
                 "{} N={}: seeded in {:.1} s; first pass {:.0} ms; healthz {:.0} req/s; create non-2xx {}",
@@ -584,8 +604,12 @@ fn main() {
                 m.create.non_2xx
             );
         }
+        let mix = match projects {
+            1 => String::new(),
+            p => format!(", `SCALE_PROJECTS={p}`"),
+        };
         println!(
-            "\n{} (`SCALE_BACKENDS={}`)\n",
+            "\n{} (`SCALE_BACKENDS={}`{mix})\n",
             backend.name(),
             backend.setting()
         );

@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 use super::driver::{
     self, Backend, Done, Executed, Failure, Job, Outcome, Pass, PassResult, Place, Step, Wanted,
 };
-use super::{DeliveryError, Rendered, SourceRecord, Workload};
+use super::{DeliveryError, Rendered, Source, SourceRecord, Workload};
 
 /// The project a per-project target belongs to (`auth:<project>:<key>`).
 fn target_project(target: &str) -> Option<&str> {
@@ -49,29 +49,31 @@ pub(super) async fn pass(
         }
         Some(scope) => scoped_rows(pass, &location.name, per_project, scope).await?,
     };
-    let files: Vec<Option<&str>> = if per_project {
-        let mut projects: BTreeSet<&str> = pass
-            .sources
-            .iter()
-            .map(|s| s.record.project.as_str())
-            .collect();
-        projects.extend(rows.iter().filter_map(|r| target_project(&r.target)));
-        projects.into_iter().map(Some).collect()
+    // Each file's pull secrets and rows, grouped once: a location can serve thousands of
+    // projects, and filtering everything again for each would cost projects × pull secrets.
+    let mut files: BTreeMap<Option<&str>, (Vec<&Source>, Vec<&DeliveryRecord>)> = BTreeMap::new();
+    if !per_project {
+        files.insert(None, (pass.sources.clone(), rows.iter().collect()));
     } else {
-        vec![None]
-    };
+        for s in &pass.sources {
+            pace::point();
+            let file = files.entry(Some(s.record.project.as_str())).or_default();
+            file.0.push(*s);
+        }
+        for r in &rows {
+            pace::point();
+            if let Some(project) = target_project(&r.target) {
+                files.entry(Some(project)).or_default().1.push(r);
+            }
+        }
+    }
     let mut result = PassResult::default();
-    for project in files {
+    for (project, (sources, rows)) in files {
         let one = Pass {
             state: pass.state,
             location: pass.location,
             scope: pass.scope,
-            sources: pass
-                .sources
-                .iter()
-                .filter(|s| project.is_none_or(|p| s.record.project == p))
-                .copied()
-                .collect(),
+            sources,
             workloads: Vec::new(),
         };
         let mut file = AuthFile {
@@ -81,10 +83,7 @@ pub(super) async fn pass(
                 None => spec.path.clone(),
             }),
             project,
-            rows: rows
-                .iter()
-                .filter(|r| project.is_none() || target_project(&r.target) == project)
-                .collect(),
+            rows,
             read_as: String::new(),
             present: BTreeMap::new(),
         };
@@ -361,10 +360,25 @@ impl Backend for AuthFile<'_> {
 /// A deployment on a Docker host is its pull secrets' logins in the auth file: each deployment
 /// gets the state of each of those entries, so `deployment.get` says whether they are in place.
 fn with_workloads(mut result: PassResult, workloads: &[&Workload]) -> PassResult {
+    if workloads.is_empty() {
+        return result;
+    }
+    // The outcomes of the pull secrets deployments use, found in one walk over them all.
+    let mut by_owner: HashMap<&str, Vec<&Outcome>> = workloads
+        .iter()
+        .flat_map(|w| &w.spec.pull_secrets)
+        .map(|used| (used.id.as_str(), Vec::new()))
+        .collect();
+    for o in &result.outcomes {
+        pace::point();
+        if let Some(of_owner) = by_owner.get_mut(o.owner_id.as_str()) {
+            of_owner.push(o);
+        }
+    }
     let mut mirrored = Vec::new();
     for w in workloads {
         for used in &w.spec.pull_secrets {
-            for o in result.outcomes.iter().filter(|o| o.owner_id == used.id) {
+            for o in by_owner.get(used.id.as_str()).into_iter().flatten() {
                 mirrored.push(Outcome {
                     target: o.target.clone(),
                     owner_id: w.record.id.clone(),

@@ -359,13 +359,23 @@ impl<'a, B: Backend> Desires<'a, B> {
         targets: &[(B::Target, &'a str)],
         registry: &str,
     ) -> Result<(), DeliveryError> {
+        // Who holds each platform target, found in one walk over what was observed: a
+        // location can serve thousands of projects that deploy from the platform registry.
+        let mut holders: BTreeMap<&B::Target, Option<&Owner>> =
+            targets.iter().map(|(t, _)| (t, None)).collect();
+        for o in observed {
+            pace::point();
+            if let Some(holder) = holders.get_mut(&o.target) {
+                holder.get_or_insert(&o.owner);
+            }
+        }
         for (t, project) in targets {
             let owner = platform::owner_id(project);
             if let Err(why) = b.platform_writable() {
                 self.fail(b, t.clone(), &owner, why, true);
                 continue;
             }
-            let seen = observed.iter().find(|o| o.target == *t).map(|o| &o.owner);
+            let seen = holders.get(t).copied().flatten();
             let decision = platform::decide(pass.state, seen, project, pass.location).await?;
             if let platform::Decision::Mint {
                 token_id,
