@@ -125,7 +125,7 @@ impl<T: Clone> KubeletKeyring<T> {
         keyring
     }
 
-    /// Heap bytes the keyring holds besides its values.
+    /// Heap bytes the keyring holds: its buffers' capacity.
     pub fn heap_bytes(&self) -> usize {
         let lists = self.ends.capacity()
             + self.bucket_heads.capacity()
@@ -699,7 +699,7 @@ impl<T: Clone> ContainersIndex<T> {
         index
     }
 
-    /// Heap bytes the index holds.
+    /// Heap bytes the index holds: its buffers' capacity.
     pub fn heap_bytes(&self) -> usize {
         let values = self.exact_values.capacity() + self.normalized_values.capacity();
         self.exact.heap_bytes() + self.normalized.heap_bytes() + values * size_of::<T>()

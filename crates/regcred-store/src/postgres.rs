@@ -558,6 +558,60 @@ fn delivery_row(r: &PgRow) -> Result<DeliveryRecord> {
     })
 }
 
+/// [`Store::described_pull_secret`]'s statement: the pull secret at an address, and as JSON
+/// arrays its references and its deliveries, each in the order of `references_of` and
+/// `deliveries_of`.
+static DESCRIBED_PULL_SECRET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {PULL_SECRET_COLUMNS},
+           (SELECT coalesce(json_agg(json_build_array(referrer_kind, referrer_name)
+                                     ORDER BY referrer_kind, referrer_name), '[]')::text
+              FROM pull_secret_refs WHERE pull_secret_id = p.id) AS described_references,
+           (SELECT coalesce(json_agg(json_build_array(location, target, state, revision, digest,
+                                                      code, message, updated_at)
+                                     ORDER BY location, target), '[]')::text
+              FROM deliveries WHERE owner_id = p.id) AS described_deliveries
+         FROM pull_secrets p WHERE project = $1 AND location = $2 AND name = $3"
+    )
+});
+
+/// One delivery row of [`DESCRIBED_PULL_SECRET`], in its column order.
+#[derive(serde::Deserialize)]
+struct DescribedDelivery(
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
+impl DescribedDelivery {
+    fn of(self, owner_id: &str) -> DeliveryRecord {
+        let DescribedDelivery(location, target, state, revision, digest, code, message, at) = self;
+        DeliveryRecord {
+            location,
+            target,
+            owner_id: owner_id.to_owned(),
+            state,
+            revision,
+            digest,
+            code,
+            message,
+            updated_at: at,
+        }
+    }
+}
+
+/// A JSON column of `row`, decoded.
+fn from_json<T: serde::de::DeserializeOwned>(row: &PgRow, column: &str) -> Result<T> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Schema(format!("column {column} does not decode: {e}")))
+}
+
 /// Rows per statement of a location's delivery rows.
 const LOCATION_PAGE: i64 = 250;
 
@@ -1050,6 +1104,44 @@ impl Store for PostgresStore {
             .iter()
             .map(pull_secret_row)
             .collect()
+    }
+
+    async fn described_pull_secret(
+        &self,
+        project: &str,
+        location: &str,
+        name: &str,
+        minting_kinds: &[&str],
+    ) -> Result<Option<(PullSecretRecord, PullSecretFacts)>> {
+        // One statement, so one round trip and one snapshot: the record, with its references
+        // and deliveries aggregated as JSON arrays. (Three statements made a `get` on PostgreSQL
+        // mostly round trips: README "Performance".) Minted state, which only minting kinds
+        // have, is a read of its own.
+        let Some(row) = sqlx::query(&DESCRIBED_PULL_SECRET)
+            .bind(project)
+            .bind(location)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let record = pull_secret_row(&row)?;
+        let references: Vec<(String, String)> = from_json(&row, "described_references")?;
+        let deliveries: Vec<DescribedDelivery> = from_json(&row, "described_deliveries")?;
+        let minted = match minting_kinds.contains(&record.kind.as_str()) {
+            true => self.minted_of(std::slice::from_ref(&record.id)).await?,
+            false => Vec::new(),
+        };
+        let facts = PullSecretFacts {
+            references: references
+                .into_iter()
+                .map(|(kind, name)| (record.id.clone(), ReferrerRecord { kind, name }))
+                .collect(),
+            minted,
+            deliveries: deliveries.into_iter().map(|d| d.of(&record.id)).collect(),
+        };
+        Ok(Some((record, facts)))
     }
 
     async fn pull_secret_generation(&self, project: &str, location: &str) -> Result<i64> {

@@ -2898,6 +2898,32 @@ async fn batch_reads_answer_what_the_single_reads_do(store: &dyn Store) {
             .unwrap(),
         None
     );
+
+    // Several references and deliveries, with nulls and text that must come back as it was
+    // stored (PostgreSQL carries them as JSON): described as the batch reads answer.
+    let mut odd = delivery_row("gke.two", "ns-\"quoted\"", "ps_1", "error");
+    odd.revision = None;
+    odd.digest = None;
+    odd.code = Some("unreachable".into());
+    odd.message = Some("línea 1\nline \\ 2 \u{1F512}".into());
+    store
+        .update_deliveries("gke.two", &[odd], &[])
+        .await
+        .unwrap();
+    store
+        .add_reference("ps_1", &referrer("deployment", "web"))
+        .await
+        .unwrap();
+    let ps_1 = store.get_pull_secret_by_id("ps_1").await.unwrap().unwrap();
+    let own = vec![ps_1.id.clone()];
+    let expected = store.pull_secret_facts(&own, &[]).await.unwrap();
+    assert!(expected.references.len() >= 2, "{expected:?}");
+    assert_eq!(expected.deliveries.len(), 3);
+    let described = store
+        .described_pull_secret(&ps_1.project, &ps_1.location, &ps_1.name, &["quay"])
+        .await
+        .unwrap();
+    assert_eq!(described, Some((ps_1, expected)));
 }
 
 // ---------------------------------------------------------------------------------------------
