@@ -52,6 +52,13 @@ pub struct KubeletKeyring<T> {
     /// share a bucket (`example.com:` and `example.com`), the others follow in `next_in_bucket`.
     buckets: ByteSet,
     bucket_heads: Vec<u32>,
+    /// The hosts of the buckets (canonical host and [`HOST_END`]), and for each the lengths of
+    /// its buckets' paths, ascending: those of host `i` end at `host_length_ends[i]` in
+    /// `host_lengths`. An image is looked up in the buckets of its host's path lengths only,
+    /// not at every prefix of its path.
+    hosts: ByteSet,
+    host_lengths: Vec<u32>,
+    host_length_ends: Vec<u32>,
     /// Per key, the next key of its bucket; [`NO_KEY`] ends the bucket (and fills the places of
     /// keys in no bucket).
     next_in_bucket: Vec<u32>,
@@ -81,9 +88,14 @@ impl<T: Clone> KubeletKeyring<T> {
             ends: Vec::new(),
             buckets: ByteSet::default(),
             bucket_heads: Vec::new(),
+            hosts: ByteSet::default(),
+            host_lengths: Vec::new(),
+            host_length_ends: Vec::new(),
             next_in_bucket: Vec::new(),
             patterned: Vec::new(),
         };
+        // (host, path length) of every bucket.
+        let mut lengths: Vec<(u32, u32)> = Vec::new();
         for (key, value) in sorted {
             let last = keyring.keys.len().checked_sub(1);
             if last.is_some_and(|last| keyring.keys.get(last) == key) {
@@ -95,6 +107,8 @@ impl<T: Clone> KubeletKeyring<T> {
             let next = match literal_host(&key) {
                 Some((host, path)) => {
                     let mut bucket = bucket_name(&host);
+                    let (h, _) = keyring.hosts.insert(&bucket);
+                    lengths.push((end_u32(h), end_u32(path.len())));
                     bucket.extend_from_slice(&path);
                     match keyring.buckets.insert(&bucket) {
                         (_, true) => {
@@ -116,10 +130,25 @@ impl<T: Clone> KubeletKeyring<T> {
                 .ends
                 .push(u32::try_from(keyring.values.len()).expect("fewer than 2^32 values"));
         }
+        // Hosts are numbered as first seen, and each has a bucket: sorted, the pairs run host
+        // 0, 1, 2, … each with its lengths ascending.
+        lengths.sort_unstable();
+        lengths.dedup();
+        for (i, &(host, length)) in lengths.iter().enumerate() {
+            keyring.host_lengths.push(length);
+            if lengths.get(i + 1).is_none_or(|next| next.0 != host) {
+                keyring
+                    .host_length_ends
+                    .push(end_u32(keyring.host_lengths.len()));
+            }
+        }
         keyring.keys.shrink_to_fit();
         keyring.ends.shrink_to_fit();
         keyring.buckets.shrink_to_fit();
         keyring.bucket_heads.shrink_to_fit();
+        keyring.hosts.shrink_to_fit();
+        keyring.host_lengths.shrink_to_fit();
+        keyring.host_length_ends.shrink_to_fit();
         keyring.next_in_bucket.shrink_to_fit();
         keyring.patterned.shrink_to_fit();
         keyring
@@ -129,33 +158,45 @@ impl<T: Clone> KubeletKeyring<T> {
     pub fn heap_bytes(&self) -> usize {
         let lists = self.ends.capacity()
             + self.bucket_heads.capacity()
+            + self.host_lengths.capacity()
+            + self.host_length_ends.capacity()
             + self.next_in_bucket.capacity()
             + self.patterned.capacity();
         self.keys.heap_bytes()
             + self.buckets.heap_bytes()
+            + self.hosts.heap_bytes()
             + lists * size_of::<u32>()
             + self.values.capacity() * size_of::<T>()
     }
 
     /// The values of the key at `position`, in the order given.
     fn values_of(&self, position: usize) -> &[T] {
-        let start = match position {
-            0 => 0,
-            p => self.ends[p - 1] as usize,
-        };
-        &self.values[start..self.ends[position] as usize]
+        &self.values[range_of(&self.ends, position)]
+    }
+
+    /// The path lengths of host `i`'s buckets, ascending.
+    fn lengths_of(&self, host: usize) -> &[u32] {
+        &self.host_lengths[range_of(&self.host_length_ends, host)]
     }
 
     /// The values the kubelet would try for `image` (see [`kubelet_matches`]), in its order.
     pub fn lookup(&self, image: &str) -> Vec<T> {
         let mut keys: Vec<u32> = Vec::new();
         if let Some(target) = go_url::parse_after_scheme(image) {
-            // `URLsMatchStr` compares paths as plain prefixes: look up every prefix.
+            // `URLsMatchStr` compares paths as plain prefixes: look up each prefix as long as
+            // the path of some bucket of the image's host.
             let mut bucket = bucket_name(&canonical_host(&target.host));
             let host_len = bucket.len();
-            for n in 0..=target.path.len() {
+            let lengths = self
+                .hosts
+                .find(&bucket)
+                .map_or(&[][..], |h| self.lengths_of(h));
+            for &n in lengths {
+                let Some(prefix) = target.path.get(..n as usize) else {
+                    break;
+                };
                 bucket.truncate(host_len);
-                bucket.extend_from_slice(&target.path[..n]);
+                bucket.extend_from_slice(prefix);
                 let mut key = self
                     .buckets
                     .find(&bucket)
@@ -165,12 +206,11 @@ impl<T: Clone> KubeletKeyring<T> {
                     key = self.next_in_bucket[key as usize];
                 }
             }
+            keys.extend(self.patterned.iter().filter(|&&key| {
+                go_url::parse_after_scheme(self.keys.get(key as usize))
+                    .is_some_and(|glob| urls_match(&glob, &target))
+            }));
         }
-        keys.extend(
-            self.patterned
-                .iter()
-                .filter(|&&key| kubelet_urls_match(self.keys.get(key as usize), image)),
-        );
         // Reverse-lexicographic, as the keyring walks its sorted index.
         keys.sort_unstable_by(|a, b| b.cmp(a));
         if !keys.is_empty() {
@@ -186,6 +226,19 @@ impl<T: Clone> KubeletKeyring<T> {
         }
         Vec::new()
     }
+}
+
+/// The range of item `i` in a flat list whose items end at `ends`.
+fn range_of(ends: &[u32], i: usize) -> std::ops::Range<usize> {
+    let start = match i {
+        0 => 0,
+        i => ends[i - 1] as usize,
+    };
+    start..ends[i] as usize
+}
+
+fn end_u32(len: usize) -> u32 {
+    u32::try_from(len).expect("fewer than 2^32 items")
 }
 
 /// The start of a [`KubeletKeyring`] bucket's name: the canonical host and [`HOST_END`].
@@ -251,6 +304,11 @@ pub fn kubelet_urls_match(glob: &str, target: &str) -> bool {
     ) else {
         return false;
     };
+    urls_match(&glob, &target)
+}
+
+/// [`kubelet_urls_match`] of both parsed.
+fn urls_match(glob: &go_url::Url, target: &go_url::Url) -> bool {
     let (glob_labels, glob_port) = split_host_port_labels(&glob.host);
     let (target_labels, target_port) = split_host_port_labels(&target.host);
     if glob_port != target_port || glob_labels.len() != target_labels.len() {
