@@ -6,7 +6,7 @@
 //! library behaviour they rely on (`url.Parse`, `net.SplitHostPort`, `path.Match`), because "what
 //! will the node actually use" must be answered exactly, quirks included.
 
-use crate::packed::{ByteSet, StrList};
+use crate::packed::{end_of, range_of, ByteSet, StrList};
 
 // ---------------------------------------------------------------------------------------------
 // Kubelet keyring
@@ -108,7 +108,7 @@ impl<T: Clone> KubeletKeyring<T> {
                 Some((host, path)) => {
                     let mut bucket = bucket_name(&host);
                     let (h, _) = keyring.hosts.insert(&bucket);
-                    lengths.push((end_u32(h), end_u32(path.len())));
+                    lengths.push((end_of(h), end_of(path.len())));
                     bucket.extend_from_slice(&path);
                     match keyring.buckets.insert(&bucket) {
                         (_, true) => {
@@ -126,9 +126,7 @@ impl<T: Clone> KubeletKeyring<T> {
             keyring.next_in_bucket.push(next);
             keyring.keys.push(&key);
             keyring.values.push(value);
-            keyring
-                .ends
-                .push(u32::try_from(keyring.values.len()).expect("fewer than 2^32 values"));
+            keyring.ends.push(end_of(keyring.values.len()));
         }
         // Hosts are numbered as first seen, and each has a bucket: sorted, the pairs run host
         // 0, 1, 2, … each with its lengths ascending.
@@ -139,7 +137,7 @@ impl<T: Clone> KubeletKeyring<T> {
             if lengths.get(i + 1).is_none_or(|next| next.0 != host) {
                 keyring
                     .host_length_ends
-                    .push(end_u32(keyring.host_lengths.len()));
+                    .push(end_of(keyring.host_lengths.len()));
             }
         }
         keyring.keys.shrink_to_fit();
@@ -226,19 +224,6 @@ impl<T: Clone> KubeletKeyring<T> {
         }
         Vec::new()
     }
-}
-
-/// The range of item `i` in a flat list whose items end at `ends`.
-fn range_of(ends: &[u32], i: usize) -> std::ops::Range<usize> {
-    let start = match i {
-        0 => 0,
-        i => ends[i - 1] as usize,
-    };
-    start..ends[i] as usize
-}
-
-fn end_u32(len: usize) -> u32 {
-    u32::try_from(len).expect("fewer than 2^32 items")
 }
 
 /// The start of a [`KubeletKeyring`] bucket's name: the canonical host and [`HOST_END`].

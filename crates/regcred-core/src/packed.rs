@@ -23,11 +23,7 @@ impl StrList {
 
     /// String `i`. Panics when there is no such string, as indexing does.
     pub fn get(&self, i: usize) -> &str {
-        let start = match i {
-            0 => 0,
-            i => self.ends[i - 1] as usize,
-        };
-        &self.text[start..self.ends[i] as usize]
+        &self.text[range_of(&self.ends, i)]
     }
 
     pub fn len(&self) -> usize {
@@ -160,15 +156,22 @@ impl ByteSet {
 }
 
 fn slice<'a>(bytes: &'a [u8], ends: &[u32], i: usize) -> &'a [u8] {
+    &bytes[range_of(ends, i)]
+}
+
+/// The range of item `i` of a flat list whose items end at `ends`: item `i` starts where item
+/// `i - 1` ends.
+pub fn range_of(ends: &[u32], i: usize) -> std::ops::Range<usize> {
     let start = match i {
         0 => 0,
         i => ends[i - 1] as usize,
     };
-    &bytes[start..ends[i] as usize]
+    start..ends[i] as usize
 }
 
-fn end_of(len: usize) -> u32 {
-    u32::try_from(len).expect("fewer than 4 GiB of packed text")
+/// A length as an end in such a list.
+pub fn end_of(len: usize) -> u32 {
+    u32::try_from(len).expect("fewer than 2^32 items")
 }
 
 #[cfg(test)]

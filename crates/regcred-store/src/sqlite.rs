@@ -1134,8 +1134,8 @@ impl Store for SqliteStore {
     async fn pull_secret_keys(&self, project: &str, location: &str) -> Result<PullSecretKeys> {
         // A scope can hold every pull secret of a location: a whole-location read, decoded
         // straight from SQLite's rows. (Through sqlx, SQLite's own allocator copied every value
-        // into a row first, on the connection's thread, and the server kept about 40 MB of that
-        // resident after a scope of 100,000 was read: README "Performance".)
+        // into a row first, on the connection's thread, and the server kept about 50 MB of that
+        // resident after reading a scope of 100,000: README "Performance".)
         let binds = [project.to_owned(), location.to_owned()];
         self.reader
             .read_blocking(move |c| {
