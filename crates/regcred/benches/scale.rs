@@ -346,7 +346,8 @@ struct Measured {
     rss_resolved_mb: f64,
     /// RSS after the cycle and [`idle_time`].
     rss_idle_mb: f64,
-    /// The highest RSS of the whole cycle (the kernel's high-water mark).
+    /// The highest RSS of the whole cycle (the kernel's high-water mark, or a figure read
+    /// before it when that is higher).
     peak_rss_mb: f64,
     create: Wrk,
     sigterm: Duration,
@@ -470,7 +471,9 @@ fn measure(
     let healthz_ms = get_median(&server, "/healthz", 21);
     let metrics_ms = get_median(&server, "/metrics", 21);
     let rss_mb = server.rss_mb();
-    let peak_rss_mb = server.peak_rss_mb();
+    // The kernel does not bring its high-water mark up to date at every change of the resident
+    // set (and counts that per CPU, in batches): it can read lower than a figure read before.
+    let peak_rss_mb = server.peak_rss_mb().max(rss_mb).max(rss_resolved_mb);
     // The same after the server has been idle a while: what the allocator gives back by itself.
     std::thread::sleep(idle_time(seconds));
     let rss_idle_mb = server.rss_mb();
@@ -672,8 +675,7 @@ fn check_smoke(a: &Measured, b: &Measured) {
         ] {
             assert!(rate.is_finite() && rate > 0.0, "a rate was not measured");
         }
-        assert!(m.rss_mb > 0.0 && m.rss_idle_mb > 0.0 && m.peak_rss_mb >= m.rss_mb);
-        assert!(m.rss_resolved_mb > 0.0 && m.peak_rss_mb >= m.rss_resolved_mb);
+        assert!(m.rss_mb > 0.0 && m.rss_resolved_mb > 0.0 && m.rss_idle_mb > 0.0);
         assert!(m.healthz_during_pass.p99_ms.is_finite());
         assert_eq!(
             m.create.non_2xx, 0,
