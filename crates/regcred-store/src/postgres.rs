@@ -558,39 +558,26 @@ fn delivery_row(r: &PgRow) -> Result<DeliveryRecord> {
     })
 }
 
-/// The columns of [`Store::pull_secret_facts`] for the pull secrets whose ids are `ids` (an SQL
-/// array): their references and their deliveries as JSON arrays, each in the order of
-/// `references_of` and `deliveries_of`.
-fn facts_columns(ids: &str) -> String {
+/// [`Store::described_pull_secret`]'s statement: the pull secret at an address, and as JSON
+/// arrays its references and its deliveries, each in the order of `references_of` and
+/// `deliveries_of`.
+static DESCRIBED_PULL_SECRET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "(SELECT coalesce(json_agg(json_build_array(pull_secret_id, referrer_kind, referrer_name)
-                                   ORDER BY pull_secret_id, referrer_kind, referrer_name),
-                          '[]')::text
-            FROM pull_secret_refs WHERE pull_secret_id = ANY({ids})) AS fact_references,
-         (SELECT coalesce(json_agg(json_build_array(location, target, owner_id, state, revision,
-                                                    digest, code, message, updated_at)
-                                   ORDER BY owner_id, location, target), '[]')::text
-            FROM deliveries WHERE owner_id = ANY({ids})) AS fact_deliveries"
-    )
-}
-
-/// [`Store::pull_secret_facts`]'s statement: the facts of the ids bound as `$1`.
-static FACTS: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("SELECT {}", facts_columns("$1")));
-
-/// [`Store::described_pull_secret`]'s statement: the pull secret at an address and its facts.
-static DESCRIBED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "SELECT {PULL_SECRET_COLUMNS}, {} FROM pull_secrets p
-         WHERE project = $1 AND location = $2 AND name = $3",
-        facts_columns("ARRAY[p.id]")
+        "SELECT {PULL_SECRET_COLUMNS},
+           (SELECT coalesce(json_agg(json_build_array(referrer_kind, referrer_name)
+                                     ORDER BY referrer_kind, referrer_name), '[]')::text
+              FROM pull_secret_refs WHERE pull_secret_id = p.id) AS described_references,
+           (SELECT coalesce(json_agg(json_build_array(location, target, state, revision, digest,
+                                                      code, message, updated_at)
+                                     ORDER BY location, target), '[]')::text
+              FROM deliveries WHERE owner_id = p.id) AS described_deliveries
+         FROM pull_secrets p WHERE project = $1 AND location = $2 AND name = $3"
     )
 });
 
-/// One delivery row of [`facts_columns`], in its column order.
+/// One delivery row of [`DESCRIBED_PULL_SECRET`], in its column order.
 #[derive(serde::Deserialize)]
-struct DeliveryJson(
-    String,
+struct DescribedDelivery(
     String,
     String,
     String,
@@ -601,52 +588,21 @@ struct DeliveryJson(
     i64,
 );
 
-/// The facts [`facts_columns`] put in `row`, with the minted state of `minting` read apart.
-async fn facts_from(
-    store: &PostgresStore,
-    row: &PgRow,
-    minting: &[String],
-) -> Result<PullSecretFacts> {
-    let references: Vec<(String, String, String)> = from_json(row, "fact_references")?;
-    let deliveries: Vec<DeliveryJson> = from_json(row, "fact_deliveries")?;
-    Ok(PullSecretFacts {
-        references: references
-            .into_iter()
-            .map(|(id, kind, name)| (id, ReferrerRecord { kind, name }))
-            .collect(),
-        minted: match minting.is_empty() {
-            true => Vec::new(),
-            false => store.minted_of(minting).await?,
-        },
-        deliveries: deliveries
-            .into_iter()
-            .map(
-                |DeliveryJson(
-                    location,
-                    target,
-                    owner_id,
-                    state,
-                    revision,
-                    digest,
-                    code,
-                    message,
-                    updated_at,
-                )| {
-                    DeliveryRecord {
-                        location,
-                        target,
-                        owner_id,
-                        state,
-                        revision,
-                        digest,
-                        code,
-                        message,
-                        updated_at,
-                    }
-                },
-            )
-            .collect(),
-    })
+impl DescribedDelivery {
+    fn of(self, owner_id: &str) -> DeliveryRecord {
+        let DescribedDelivery(location, target, state, revision, digest, code, message, at) = self;
+        DeliveryRecord {
+            location,
+            target,
+            owner_id: owner_id.to_owned(),
+            state,
+            revision,
+            digest,
+            code,
+            message,
+            updated_at: at,
+        }
+    }
 }
 
 /// A JSON column of `row`, decoded.
@@ -1150,23 +1106,6 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn pull_secret_facts(
-        &self,
-        pull_secret_ids: &[String],
-        minting: &[String],
-    ) -> Result<PullSecretFacts> {
-        // References and deliveries in one statement (one round trip, one snapshot), as JSON
-        // arrays; minted state, which only minting kinds have, is a read of its own.
-        if pull_secret_ids.is_empty() && minting.is_empty() {
-            return Ok(PullSecretFacts::default());
-        }
-        let row = sqlx::query(&FACTS)
-            .bind(pull_secret_ids)
-            .fetch_one(&self.pool)
-            .await?;
-        facts_from(self, &row, minting).await
-    }
-
     async fn described_pull_secret(
         &self,
         project: &str,
@@ -1175,9 +1114,10 @@ impl Store for PostgresStore {
         minting_kinds: &[&str],
     ) -> Result<Option<(PullSecretRecord, PullSecretFacts)>> {
         // One statement, so one round trip and one snapshot: the record, with its references
-        // and deliveries as in `pull_secret_facts`. (Three statements made a `get` on
-        // PostgreSQL mostly round trips: README "Performance".)
-        let Some(row) = sqlx::query(&DESCRIBED)
+        // and deliveries aggregated as JSON arrays. (Three statements made a `get` on PostgreSQL
+        // mostly round trips: README "Performance".) Minted state, which only minting kinds
+        // have, is a read of its own.
+        let Some(row) = sqlx::query(&DESCRIBED_PULL_SECRET)
             .bind(project)
             .bind(location)
             .bind(name)
@@ -1187,8 +1127,20 @@ impl Store for PostgresStore {
             return Ok(None);
         };
         let record = pull_secret_row(&row)?;
-        let (_, minting) = facts_of_one(&record, minting_kinds);
-        let facts = facts_from(self, &row, &minting).await?;
+        let references: Vec<(String, String)> = from_json(&row, "described_references")?;
+        let deliveries: Vec<DescribedDelivery> = from_json(&row, "described_deliveries")?;
+        let minted = match minting_kinds.contains(&record.kind.as_str()) {
+            true => self.minted_of(std::slice::from_ref(&record.id)).await?,
+            false => Vec::new(),
+        };
+        let facts = PullSecretFacts {
+            references: references
+                .into_iter()
+                .map(|(kind, name)| (record.id.clone(), ReferrerRecord { kind, name }))
+                .collect(),
+            minted,
+            deliveries: deliveries.into_iter().map(|d| d.of(&record.id)).collect(),
+        };
         Ok(Some((record, facts)))
     }
 
