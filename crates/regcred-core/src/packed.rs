@@ -107,9 +107,7 @@ impl ByteSet {
         bytes.extend_from_slice(s);
         ends.push(end_of(bytes.len()));
         let number = u32::try_from(i).expect("fewer than 2^32 strings");
-        table.insert_unique(hash, number, |&j| {
-            hasher.hash_one(slice(bytes, ends, j as usize))
-        });
+        table.insert_unique(hash, number, |j| hash_of(hasher, bytes, ends, j));
         (i, true)
     }
 
@@ -144,7 +142,7 @@ impl ByteSet {
         } = self;
         bytes.shrink_to_fit();
         ends.shrink_to_fit();
-        table.shrink_to_fit(|&j| hasher.hash_one(slice(bytes, ends, j as usize)));
+        table.shrink_to_fit(|j| hash_of(hasher, bytes, ends, j));
     }
 
     /// Heap bytes held: the text, its ends, and the table's slots and control bytes.
@@ -153,6 +151,11 @@ impl ByteSet {
             + self.ends.capacity() * size_of::<u32>()
             + self.table.capacity() * (size_of::<u32>() + 1)
     }
+}
+
+/// The hash of string `j` of a [`ByteSet`], as its table places it.
+fn hash_of(hasher: &std::hash::RandomState, bytes: &[u8], ends: &[u32], j: &u32) -> u64 {
+    hasher.hash_one(slice(bytes, ends, *j as usize))
 }
 
 fn slice<'a>(bytes: &'a [u8], ends: &[u32], i: usize) -> &'a [u8] {

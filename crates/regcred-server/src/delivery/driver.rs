@@ -359,6 +359,9 @@ impl<'a, B: Backend> Desires<'a, B> {
         targets: &[(B::Target, &'a str)],
         registry: &str,
     ) -> Result<(), DeliveryError> {
+        if targets.is_empty() {
+            return Ok(());
+        }
         // Who holds each platform target, found in one walk over what was observed: a
         // location can serve thousands of projects that deploy from the platform registry.
         let mut holders: BTreeMap<&B::Target, Option<&Owner>> =
