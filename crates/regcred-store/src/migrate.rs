@@ -117,6 +117,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "location_id_index",
         sql: include_str!("../migrations/postgres/0005_location_id_index.sql"),
     },
+    Migration {
+        version: 6,
+        name: "token_notify",
+        sql: include_str!("../migrations/postgres/0006_token_notify.sql"),
+    },
 ];
 
 /// The SQL creating the bookkeeping table, valid on every backend. Databases made before

@@ -21,7 +21,10 @@
 //! * optimistic concurrency is the `WHERE id = … AND revision = …` of the update itself: a
 //!   concurrent update waits for the row and then re-checks the revision.
 
+mod tokens;
+
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -43,9 +46,21 @@ const LOCK_LEASE: i32 = 0x7265_6705;
 /// The database's clock in Unix milliseconds (leases are timed by it, never by a server's).
 const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
+pub use tokens::LISTENER_NAME;
+
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: PgPool,
+    /// Access tokens read through this store, kept while the listener task listens for their
+    /// changes (`tokens`); the task ends with the store.
+    tokens: Arc<tokens::TokenCache>,
+    listener: tokio::task::AbortHandle,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -103,11 +118,24 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| unavailable(url, e))?;
         migrate(&pool, POSTGRES).await?;
-        Ok(PostgresStore { pool })
+        let tokens = Arc::new(tokens::TokenCache::default());
+        let listener = tokio::spawn(tokens::listen(options, tokens.clone())).abort_handle();
+        Ok(PostgresStore {
+            pool,
+            tokens,
+            listener,
+        })
+    }
+
+    /// Whether this store answers access tokens from memory now: while its connection listens
+    /// for their changes (see `postgres/tokens.rs`), so not before that connection is made, nor
+    /// while it is lost.
+    pub fn keeps_tokens(&self) -> bool {
+        self.tokens.is_live()
     }
 
     /// The connection pool, for the copy from SQLite.
@@ -843,6 +871,7 @@ impl Store for PostgresStore {
             .await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
+        self.tokens.forget(None);
         Ok(())
     }
 
@@ -1753,12 +1782,20 @@ impl Store for PostgresStore {
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        sqlx::query("SELECT * FROM tokens WHERE id = $1")
+        let ticket = match self.tokens.get(id) {
+            Ok(kept) => return Ok(Some(kept)),
+            Err(ticket) => ticket,
+        };
+        let record = sqlx::query("SELECT * FROM tokens WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
             .map(|r| token_row(&r))
-            .transpose()
+            .transpose()?;
+        if let (Some(ticket), Some(record)) = (ticket, &record) {
+            self.tokens.keep(ticket, record);
+        }
+        Ok(record)
     }
 
     async fn list_tokens(&self, project: Option<&str>) -> Result<Vec<TokenRecord>> {
@@ -1804,6 +1841,10 @@ impl Store for PostgresStore {
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
+        // This replica's next request sees the revocation without waiting for the notification.
+        for id in &updated {
+            self.tokens.forget(Some(id));
+        }
         Ok(())
     }
 

@@ -431,3 +431,137 @@ async fn analyzing_deliveries_gives_the_planner_their_statistics() {
     let after = estimate().await;
     assert!(after <= 200, "with statistics: {after} rows expected");
 }
+
+fn token_audit() -> regcred_store::AuditRecord {
+    regcred_store::AuditRecord {
+        id: 0,
+        time: 1,
+        actor: "t".into(),
+        channel: "t".into(),
+        action: "token.create".into(),
+        project: None,
+        target: "t".into(),
+        outcome: "ok".into(),
+        detail: "{}".into(),
+    }
+}
+
+/// A token record of no project, created through `store`.
+async fn new_token(store: &PostgresStore, id: &str) {
+    let token = regcred_store::TokenRecord {
+        id: id.into(),
+        name: id.into(),
+        project: None,
+        role: "admin".into(),
+        hash: vec![7; 32],
+        created_at: 1,
+        created_by: "bootstrap".into(),
+        expires_at: None,
+        revoked_at: None,
+    };
+    store.create_token(&token, &token_audit()).await.unwrap();
+}
+
+async fn revoked_at(store: &PostgresStore, id: &str) -> Option<i64> {
+    store.get_token(id).await.unwrap().unwrap().revoked_at
+}
+
+/// Polls `check` every 20 ms for at most 5 s: half of the longest time a replica keeps a token,
+/// so a wait that ends here ended through a notification or a lost listener, never through age.
+async fn within_5s<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within 5 s: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn listening(store: &PostgresStore) {
+    within_5s("the store listens for token changes", || async {
+        store.keeps_tokens()
+    })
+    .await;
+}
+
+/// Revokes `id` behind the trigger's back (the table's owner may switch it off): a change whose
+/// notification never comes, as under `session_replication_role = replica`.
+async fn revoke_unannounced(db: &PostgresDb, id: &str, at: i64) {
+    let mut c = raw(db).await;
+    let mut tx = c.begin().await.unwrap();
+    for sql in [
+        "ALTER TABLE tokens DISABLE TRIGGER tokens_changed".to_owned(),
+        format!("UPDATE tokens SET revoked_at = {at} WHERE id = '{id}'"),
+        "ALTER TABLE tokens ENABLE TRIGGER tokens_changed".to_owned(),
+    ] {
+        sqlx::raw_sql(&sql).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+/// Two replicas on one database: each keeps the tokens it reads (so a token changed behind the
+/// trigger's back still reads as it was), and a token revoked through one replica, or by hand
+/// in SQL, reads revoked on the other well before its entry could have aged out. The replica
+/// that revokes sees it at once.
+#[tokio::test]
+async fn a_token_revoked_anywhere_reads_revoked_on_every_replica() {
+    let db = PostgresDb::create().await;
+    let a = PostgresStore::connect(db.url()).await.unwrap();
+    let b = PostgresStore::connect(db.url()).await.unwrap();
+    listening(&a).await;
+    listening(&b).await;
+    for id in ["t1", "t2", "t3"] {
+        new_token(&a, id).await;
+        assert_eq!(revoked_at(&b, id).await, None);
+    }
+
+    // Kept: a change nobody announces is not seen yet.
+    revoke_unannounced(&db, "t3", 4).await;
+    assert_eq!(revoked_at(&b, "t3").await, None, "b answers t3 from memory");
+
+    a.revoke_token("t1", 5, &token_audit()).await.unwrap();
+    assert_eq!(revoked_at(&a, "t1").await, Some(5), "at once where revoked");
+    within_5s("b reads t1 revoked", || async {
+        revoked_at(&b, "t1").await == Some(5)
+    })
+    .await;
+
+    sqlx::query("UPDATE tokens SET revoked_at = 6 WHERE id = 't2'")
+        .execute(&mut raw(&db).await)
+        .await
+        .unwrap();
+    within_5s("a and b read t2 revoked by hand", || async {
+        revoked_at(&a, "t2").await == Some(6) && revoked_at(&b, "t2").await == Some(6)
+    })
+    .await;
+}
+
+/// A replica whose listening connection dies may have missed announcements: it forgets every
+/// token it kept and reads them from the database, then listens again.
+#[tokio::test]
+async fn a_replica_that_stops_listening_forgets_the_tokens_it_kept() {
+    let db = PostgresDb::create().await;
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    listening(&store).await;
+    new_token(&store, "t1").await;
+    assert_eq!(revoked_at(&store, "t1").await, None);
+    revoke_unannounced(&db, "t1", 5).await;
+    assert_eq!(revoked_at(&store, "t1").await, None, "answered from memory");
+
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = $1",
+    )
+    .bind(regcred_store::postgres::LISTENER_NAME)
+    .fetch_all(&mut raw(&db).await)
+    .await
+    .unwrap();
+    assert_eq!(ended, [true], "one listening connection");
+    within_5s("t1 read from the database", || async {
+        revoked_at(&store, "t1").await == Some(5)
+    })
+    .await;
+    listening(&store).await;
+}
