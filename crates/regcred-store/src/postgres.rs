@@ -1183,8 +1183,10 @@ impl Store for PostgresStore {
     }
 
     async fn pull_secret_keys(&self, project: &str, location: &str) -> Result<PullSecretKeys> {
-        // One snapshot for both reads (READ COMMITTED would take one per statement).
-        let mut tx = self.begin().await?;
+        // One snapshot for both reads (READ COMMITTED would take one per statement). A read,
+        // so unfenced: the fence's check would be a query before SET TRANSACTION, which must
+        // come first (a delivery pass resolves images inside its fence).
+        let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;

@@ -3563,6 +3563,12 @@ async fn fenced_writes_commit_only_under_the_current_lease(store: &dyn Store) {
     )
     .await
     .expect("the lease runs");
+    // Reads in fenced work (a delivery pass resolves images) are not fenced, the reads in one
+    // snapshot included.
+    let keys = fenced(fence.clone(), store.pull_secret_keys("alpha", "nowhere"))
+        .await
+        .expect("a read under the lease");
+    assert!(keys.keys.is_empty());
     // Expired, then taken by b: the same fence is refused and nothing is written.
     let b = acquire_within(store, "b", 60_000).await;
     assert_eq!(b.epoch, 2);
