@@ -51,19 +51,20 @@ pub(super) async fn pass(
     };
     // Each file's pull secrets and rows, grouped once: a location can serve thousands of
     // projects, and filtering everything again for each would cost projects × pull secrets.
-    let mut files: BTreeMap<Option<&str>, (Vec<&Source>, Vec<&DeliveryRecord>)> = BTreeMap::new();
+    // Each file owns its rows, and drops them once it has observed its entries.
+    let mut files: BTreeMap<Option<String>, (Vec<&Source>, Vec<DeliveryRecord>)> = BTreeMap::new();
     if !per_project {
-        files.insert(None, (pass.sources.clone(), rows.iter().collect()));
+        files.insert(None, (pass.sources.clone(), rows));
     } else {
         for s in &pass.sources {
             pace::point();
-            let file = files.entry(Some(s.record.project.as_str())).or_default();
+            let file = files.entry(Some(s.record.project.clone())).or_default();
             file.0.push(*s);
         }
-        for r in &rows {
+        for r in rows {
             pace::point();
             if let Some(project) = target_project(&r.target) {
-                files.entry(Some(project)).or_default().1.push(r);
+                files.entry(Some(project.to_owned())).or_default().1.push(r);
             }
         }
     }
@@ -78,19 +79,17 @@ pub(super) async fn pass(
         };
         let mut file = AuthFile {
             vault: pass.state.vault(),
-            path: PathBuf::from(match project {
+            path: PathBuf::from(match &project {
                 Some(p) => for_project(&spec.path, p),
                 None => spec.path.clone(),
             }),
-            project,
+            project: project.as_deref(),
             rows,
             read_as: String::new(),
             present: BTreeMap::new(),
         };
         result.extend(driver::run(&one, &mut file).await?);
-        pace::drop_all(file.present);
     }
-    pace::drop_all(rows);
     Ok(with_workloads(result, &pass.workloads))
 }
 
@@ -134,11 +133,12 @@ struct AuthFile<'a> {
     vault: &'a Vault,
     path: PathBuf,
     project: Option<&'a str>,
-    /// The delivery rows of this file's targets.
-    rows: Vec<&'a DeliveryRecord>,
+    /// The delivery rows of this file's targets, until `observe` has used them.
+    rows: Vec<DeliveryRecord>,
     /// The digest of the file as `prepare` read it (the text itself is read again to be
     /// updated, and only when something changes), and each of its entries as JSON text (digested
-    /// only when `observe` looks at it: a scoped pass looks at few).
+    /// only when `observe` looks at it: a scoped pass looks at few), until `observe` has used
+    /// them.
     read_as: String,
     present: BTreeMap<String, String>,
 }
@@ -253,14 +253,15 @@ impl Backend for AuthFile<'_> {
         &mut self,
         wanted: &BTreeSet<String>,
     ) -> Result<Vec<Observed<String>>, Failure> {
-        let with_rows: HashSet<&str> = self
-            .rows
+        // Neither is needed after this: the file is read again to be updated.
+        let rows = std::mem::take(&mut self.rows);
+        let present = std::mem::take(&mut self.present);
+        let with_rows: HashSet<&str> = rows
             .iter()
             .inspect(|_| pace::point())
             .map(|r| r.target.as_str())
             .collect();
-        let written: HashMap<(&str, &str), &str> = self
-            .rows
+        let written: HashMap<(&str, &str), &str> = rows
             .iter()
             .inspect(|_| pace::point())
             .filter_map(|r| {
@@ -270,26 +271,24 @@ impl Backend for AuthFile<'_> {
                 ))
             })
             .collect();
-        let observed = self
-            .present
-            .iter()
-            .filter(|(key, _)| wanted.contains(*key) || with_rows.contains(self.row(key).as_str()))
+        let observed = present
+            .into_iter()
+            .inspect(|_| pace::point())
+            .filter(|(key, _)| wanted.contains(key) || with_rows.contains(self.row(key).as_str()))
             .map(|(key, entry)| {
-                pace::point();
-                let digest = digest_of(self.vault, entry);
+                let digest = digest_of(self.vault, &entry);
                 let owner = written
-                    .get(&(self.row(key).as_str(), digest.as_str()))
+                    .get(&(self.row(&key).as_str(), digest.as_str()))
                     .map(|owner| Owner::Regcred {
                         owner_id: (*owner).to_owned(),
                         digest: digest.clone(),
                     })
                     .unwrap_or(Owner::Other);
-                Observed {
-                    target: key.clone(),
-                    owner,
-                }
+                Observed { target: key, owner }
             })
             .collect();
+        drop((with_rows, written));
+        pace::drop_all(rows);
         Ok(observed)
     }
 

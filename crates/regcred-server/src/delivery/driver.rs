@@ -474,10 +474,14 @@ pub(crate) async fn run<B: Backend>(
         Ok(observed) => in_scope(pass, &wanted, observed),
         Err(why) => return site_failed(pass, b, why, &d.desired).await,
     };
+    // What a pass holds at once grows with the location (100,000 pull secrets): each part is
+    // dropped as soon as nothing after needs it.
+    pace::drop_all(wanted);
     if let Some(registry) = pass.state.platform().map(|p| p.config.registry.clone()) {
         d.platform(pass, b, &observed, &platform, &registry).await?;
     }
     let plan = plan(&d.desired, &observed);
+    pace::drop_all(std::mem::take(&mut d.desired));
     let mut result = PassResult {
         up_to_date: plan.up_to_date.len() as u64,
         ..PassResult::default()
@@ -500,19 +504,19 @@ pub(crate) async fn run<B: Backend>(
         });
     }
     let jobs = d.jobs(b, plan.actions);
+    // The contents left are those of targets already up to date.
+    pace::drop_all(std::mem::take(&mut d.contents));
     let done = match b.execute(jobs).await? {
         Executed::Each(done) => done,
         Executed::Site(why) => return site_failed(pass, b, why, &[]).await,
     };
     let deleted = settle(pass, b, &mut d, &observed, done, &mut result, &mut settled).await?;
+    pace::drop_all(observed);
+    pace::drop_all(std::mem::take(&mut d.revisions));
     let more = b.finish(pass, &settled, &deleted).await?;
+    pace::drop_all(settled);
     result.outcomes = d.outcomes;
     result.outcomes.extend(more);
-    pace::drop_all(d.contents);
-    pace::drop_all(d.revisions);
-    pace::drop_all(d.desired);
-    pace::drop_all(observed);
-    pace::drop_all(settled);
     Ok(result)
 }
 

@@ -402,9 +402,10 @@ impl Deliverer {
                 ),
         );
         record::audit_pass(state, &record.name, &result, &projects).await?;
-        let report = record::record_outcomes(state, &record.name, scope.as_ref(), result).await?;
+        // The rendered pull secrets go before recording reads the location's rows again.
         drop((projects, pass));
         pace::drop_all(sources);
+        let report = record::record_outcomes(state, &record.name, scope.as_ref(), result).await?;
         self.acted_lock().insert(location.to_owned(), upto);
         state.store().forget_changes(location, upto).await?;
         Ok(Some(report))
