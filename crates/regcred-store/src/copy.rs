@@ -302,7 +302,7 @@ pub async fn sqlite_to_postgres(
         highest.push(seq.unwrap_or(0));
     }
 
-    let mut write = target.pool().begin().await?;
+    let mut write = crate::postgres::begin_on(target.pool()).await?;
     for (table, _) in TABLES {
         let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(&mut *write)

@@ -146,7 +146,7 @@ impl PostgresStore {
     /// A writing transaction; inside [`fence::fenced`] work it first checks that the fence's
     /// lease is still held (`Fenced` otherwise), so its writes commit only under that lease.
     async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_on(&self.pool).await?;
         if let Some(fence) = fence::current() {
             // The row lock keeps the lease from changing hands before this transaction ends.
             let held = sqlx::query(&format!("{} FOR SHARE", fence::check_sql(NOW_MS)))
@@ -217,6 +217,20 @@ fn describe(e: &sqlx::Error) -> String {
     }
 }
 
+/// `pool.begin()`, carried to its end whatever happens to the caller. sqlx 0.8's PostgreSQL
+/// `begin` counts the transaction only once the server has answered `BEGIN`, so a caller dropped
+/// while it waited (a client that hung up, a timeout, a pass stopped at shutdown) left the
+/// connection inside a transaction that nothing ends, and the pool handed it to the next caller,
+/// whose statements then ran inside it (sqlx issue #4393, fixed in sqlx 0.9.1). Spawned, the
+/// begin completes, and a transaction nobody takes is rolled back when it is dropped.
+pub(crate) async fn begin_on(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
+    let pool = pool.clone();
+    let begun = tokio::spawn(async move { pool.begin().await })
+        .await
+        .map_err(|_| StoreError::Backend(sqlx::Error::WorkerCrashed))?;
+    Ok(begun?)
+}
+
 /// Waits, in the transaction, for the advisory lock `(class, hash of key)`; released at commit
 /// or rollback.
 async fn lock(tx: &mut Transaction<'static, Postgres>, class: i32, key: &str) -> Result<()> {
@@ -252,7 +266,7 @@ async fn lock_location_of(
 async fn migrate(pool: &PgPool, migrations: &[Migration]) -> Result<()> {
     // One transaction, behind a lock: replicas starting together apply each migration once, and
     // DDL is transactional here, so a failed migration leaves nothing behind.
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_on(pool).await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
         .bind(LOCK_MIGRATE)
         .execute(&mut *tx)
@@ -768,7 +782,7 @@ impl PostgresStore {
     /// the database server's process busy for tens of milliseconds at a stretch, on the cores
     /// that answer requests; a page is about a millisecond, and the pass rests between pages.
     async fn location_deliveries(&self, location: &str) -> Result<Vec<DeliveryRecord>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_on(&self.pool).await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
@@ -1185,8 +1199,8 @@ impl Store for PostgresStore {
     async fn pull_secret_keys(&self, project: &str, location: &str) -> Result<PullSecretKeys> {
         // One snapshot for both reads (READ COMMITTED would take one per statement). A read,
         // so unfenced: the fence's check would be a query before SET TRANSACTION, which must
-        // come first (a delivery pass resolves images inside its fence).
-        let mut tx = self.pool.begin().await?;
+        // come first.
+        let mut tx = begin_on(&self.pool).await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
@@ -1672,7 +1686,7 @@ impl Store for PostgresStore {
         ttl_ms: i64,
     ) -> Result<Option<Lease>> {
         // Not `begin`: taking a lease is never fenced. Acquirers take turns on the lock.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_on(&self.pool).await?;
         lock(&mut tx, LOCK_LEASE, name).await?;
         let now: i64 = sqlx::query_scalar(&format!("SELECT {NOW_MS}"))
             .fetch_one(&mut *tx)

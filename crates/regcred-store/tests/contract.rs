@@ -3563,8 +3563,7 @@ async fn fenced_writes_commit_only_under_the_current_lease(store: &dyn Store) {
     )
     .await
     .expect("the lease runs");
-    // Reads in fenced work (a delivery pass resolves images) are not fenced, the reads in one
-    // snapshot included.
+    // Reads in fenced work are not fenced, those in one snapshot included.
     let keys = fenced(fence.clone(), store.pull_secret_keys("alpha", "nowhere"))
         .await
         .expect("a read under the lease");

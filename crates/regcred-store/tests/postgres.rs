@@ -565,3 +565,51 @@ async fn a_replica_that_stops_listening_forgets_the_tokens_it_kept() {
     .await;
     listening(&store).await;
 }
+
+/// Polls `work` once, then again after each wake until it has been polled `polls` times, and
+/// drops it unfinished: a caller that goes away mid-flight, at a chosen step.
+async fn dropped_after<F: std::future::Future>(work: F, polls: usize) {
+    let mut work = std::pin::pin!(work);
+    let mut polled = 0;
+    std::future::poll_fn(|cx| {
+        polled += 1;
+        match work.as_mut().poll(cx) {
+            std::task::Poll::Pending if polled < polls => std::task::Poll::Pending,
+            _ => std::task::Poll::Ready(()),
+        }
+    })
+    .await;
+}
+
+/// Writes whose callers go away at every step of their start (a client that hangs up) leave no
+/// connection inside a transaction. With sqlx 0.8 alone, one dropped while its `BEGIN` was on
+/// the wire did: the pool handed that connection on, and its next users' statements ran inside
+/// the stale transaction (see `postgres::begin_on`).
+#[tokio::test]
+async fn writes_dropped_while_they_begin_leave_no_transaction_open() {
+    let db = PostgresDb::create().await;
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    for polls in (1..=8).cycle().take(24) {
+        // A connection idle in the pool, so that the write reaches BEGIN within a few polls.
+        store.list_projects().await.unwrap();
+        let name = format!("p{polls}");
+        let project = regcred_store::ProjectRecord {
+            name,
+            description: None,
+            created_at: 1,
+            created_by: "t".into(),
+        };
+        dropped_after(store.create_project(&project, &token_audit()), polls).await;
+        within_5s("no connection idle in a transaction", || async {
+            let open: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+            )
+            .fetch_one(&mut raw(&db).await)
+            .await
+            .unwrap();
+            open == 0
+        })
+        .await;
+    }
+}

@@ -89,6 +89,8 @@ pub(super) async fn pass(
             present: BTreeMap::new(),
         };
         result.extend(driver::run(&one, &mut file).await?);
+        // Left only when the file could not be read.
+        pace::drop_all(file.rows);
     }
     Ok(with_workloads(result, &pass.workloads))
 }
