@@ -16,6 +16,7 @@ pub mod migrate;
 pub mod postgres;
 pub mod record;
 pub mod sqlite;
+mod token_cache;
 pub mod vault;
 
 use async_trait::async_trait;

@@ -53,7 +53,7 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Access tokens read through this store, kept while the listener task listens for their
     /// changes (`tokens`); the task ends with the store.
-    tokens: Arc<tokens::TokenCache>,
+    tokens: Arc<token_cache::TokenCache>,
     listener: tokio::task::AbortHandle,
 }
 
@@ -122,7 +122,7 @@ impl PostgresStore {
             .await
             .map_err(|e| unavailable(url, e))?;
         migrate(&pool, POSTGRES).await?;
-        let tokens = Arc::new(tokens::TokenCache::default());
+        let tokens = Arc::new(token_cache::TokenCache::default());
         let listener = tokio::spawn(tokens::listen(options, tokens.clone())).abort_handle();
         Ok(PostgresStore {
             pool,

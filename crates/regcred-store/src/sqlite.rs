@@ -25,6 +25,9 @@ pub struct SqliteStore {
     write: Mutex<()>,
     /// The read path of the reads every request makes, and of whole-location reads.
     reader: Arc<Reader>,
+    /// Access tokens read through this store (`token_cache`): every change of one goes through
+    /// this store, so the cache is live from the start.
+    tokens: token_cache::TokenCache,
     /// The directory of a [`SqliteStore::temporary`] store, removed with it.
     _temporary: Option<tempfile::TempDir>,
 }
@@ -78,6 +81,7 @@ impl SqliteStore {
             pool,
             write: Mutex::new(()),
             reader: Reader::new(path),
+            tokens: token_cache::TokenCache::live(),
             _temporary: temporary,
         })
     }
@@ -883,7 +887,9 @@ impl Store for SqliteStore {
                 insert_audit(tx, &audit).await
             })
         })
-        .await
+        .await?;
+        self.tokens.forget(None);
+        Ok(())
     }
 
     async fn create_location(&self, l: &LocationRecord, audit: &AuditRecord) -> Result<()> {
@@ -1712,13 +1718,21 @@ impl Store for SqliteStore {
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        let ticket = match self.tokens.get(id) {
+            Ok(kept) => return Ok(Some(kept)),
+            Err(ticket) => ticket,
+        };
         let binds = [id];
-        self.read(|c| {
+        let record = self.read(|c| {
             Ok(rows(c, "SELECT * FROM tokens WHERE id = ?1", &binds, |r| {
                 token_row(r)
             })?
             .pop())
-        })
+        })?;
+        if let (Some(ticket), Some(record)) = (ticket, &record) {
+            self.tokens.keep(ticket, record);
+        }
+        Ok(record)
     }
 
     async fn list_tokens(&self, project: Option<&str>) -> Result<Vec<TokenRecord>> {
@@ -1760,7 +1774,10 @@ impl Store for SqliteStore {
                 insert_audit(tx, &audit).await
             })
         })
-        .await
+        .await?;
+        // The token and those it created: revocations are rare, so every kept token goes.
+        self.tokens.forget(None);
+        Ok(())
     }
 
     async fn create_registry_key(&self, k: &RegistryKeyRecord, audit: &AuditRecord) -> Result<()> {

@@ -380,6 +380,9 @@ async fn delete_project_refused_while_pull_secrets_exist_and_revokes_tokens(stor
     assert_eq!(store.list_tokens(None).await.unwrap(), tokens_before);
 
     store.delete_pull_secret("ps_1", false, &a()).await.unwrap();
+    // Read before the delete: a store that keeps tokens it has read must forget them.
+    let active = store.get_token("tok_alpha").await.unwrap().unwrap();
+    assert_eq!(active.revoked_at, None);
     store
         .delete_project(
             "alpha",

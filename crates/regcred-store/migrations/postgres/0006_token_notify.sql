@@ -3,7 +3,8 @@
 -- replica answers tokens from memory while it listens there (`postgres/tokens.rs`), so a token
 -- revoked through any replica, or by hand in SQL, stops working on every replica once the
 -- notification arrives. A trigger rather than the store's code: no writer can forget to announce.
--- SQLite has no counterpart: one process, which reads its tokens from the file.
+-- SQLite has no counterpart: every change goes through its one process, which forgets what it
+-- changes.
 CREATE FUNCTION regcred_token_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_LEVEL = 'STATEMENT' THEN
