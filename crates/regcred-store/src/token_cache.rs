@@ -33,7 +33,7 @@ pub(crate) struct TokenCache {
 
 #[derive(Default)]
 struct Inner {
-    /// Whether the listener is listening: nothing is answered nor kept otherwise.
+    /// Whether the cache is live: nothing is answered nor kept otherwise.
     live: bool,
     /// Bumped whenever something is forgotten.
     generation: u64,
@@ -57,7 +57,7 @@ impl TokenCache {
     }
 
     /// The token `id` as kept; otherwise the ticket to keep what the database answers (none
-    /// while the listener is not listening).
+    /// while the cache is not live).
     pub(crate) fn get(&self, id: &str) -> Result<TokenRecord, Option<Ticket>> {
         let inner = self.lock();
         if !inner.live {
