@@ -1798,20 +1798,15 @@ impl Store for PostgresStore {
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        let ticket = match self.tokens.get(id) {
-            Ok(kept) => return Ok(Some(kept)),
-            Err(ticket) => ticket,
+        let read = async {
+            sqlx::query("SELECT * FROM tokens WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| token_row(&r))
+                .transpose()
         };
-        let record = sqlx::query("SELECT * FROM tokens WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| token_row(&r))
-            .transpose()?;
-        if let (Some(ticket), Some(record)) = (ticket, &record) {
-            self.tokens.keep(ticket, record);
-        }
-        Ok(record)
+        self.tokens.get_or_read(id, read).await
     }
 
     async fn list_tokens(&self, project: Option<&str>) -> Result<Vec<TokenRecord>> {

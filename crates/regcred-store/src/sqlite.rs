@@ -1718,21 +1718,16 @@ impl Store for SqliteStore {
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        let ticket = match self.tokens.get(id) {
-            Ok(kept) => return Ok(Some(kept)),
-            Err(ticket) => ticket,
+        let read = async {
+            let binds = [id];
+            self.read(|c| {
+                Ok(rows(c, "SELECT * FROM tokens WHERE id = ?1", &binds, |r| {
+                    token_row(r)
+                })?
+                .pop())
+            })
         };
-        let binds = [id];
-        let record = self.read(|c| {
-            Ok(rows(c, "SELECT * FROM tokens WHERE id = ?1", &binds, |r| {
-                token_row(r)
-            })?
-            .pop())
-        })?;
-        if let (Some(ticket), Some(record)) = (ticket, &record) {
-            self.tokens.keep(ticket, record);
-        }
-        Ok(record)
+        self.tokens.get_or_read(id, read).await
     }
 
     async fn list_tokens(&self, project: Option<&str>) -> Result<Vec<TokenRecord>> {

@@ -15,10 +15,11 @@
 //! * unknown ids are not kept, so a new token needs nothing forgotten.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::TokenRecord;
+use crate::{Result, TokenRecord};
 
 /// How long an entry is answered at most.
 const MAX_AGE: Duration = Duration::from_secs(10);
@@ -42,7 +43,7 @@ struct Inner {
 
 /// Taken before a token is read from the database: the record is kept only if nothing was
 /// forgotten since.
-pub(crate) struct Ticket(u64);
+struct Ticket(u64);
 
 impl TokenCache {
     /// A cache that is live from the start: for a store through which every change goes.
@@ -56,9 +57,27 @@ impl TokenCache {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The token `id`: as kept, or as `read` from the database — and then kept, unless something
+    /// was forgotten while it was read.
+    pub(crate) async fn get_or_read(
+        &self,
+        id: &str,
+        read: impl Future<Output = Result<Option<TokenRecord>>>,
+    ) -> Result<Option<TokenRecord>> {
+        let ticket = match self.get(id) {
+            Ok(kept) => return Ok(Some(kept)),
+            Err(ticket) => ticket,
+        };
+        let record = read.await?;
+        if let (Some(ticket), Some(record)) = (ticket, &record) {
+            self.keep(ticket, record);
+        }
+        Ok(record)
+    }
+
     /// The token `id` as kept; otherwise the ticket to keep what the database answers (none
     /// while the cache is not live).
-    pub(crate) fn get(&self, id: &str) -> Result<TokenRecord, Option<Ticket>> {
+    fn get(&self, id: &str) -> Result<TokenRecord, Option<Ticket>> {
         let inner = self.lock();
         if !inner.live {
             return Err(None);
@@ -70,7 +89,7 @@ impl TokenCache {
     }
 
     /// Keeps `record`, read with `ticket`, unless something was forgotten since.
-    pub(crate) fn keep(&self, ticket: Ticket, record: &TokenRecord) {
+    fn keep(&self, ticket: Ticket, record: &TokenRecord) {
         let mut inner = self.lock();
         if !inner.live || inner.generation != ticket.0 {
             return;

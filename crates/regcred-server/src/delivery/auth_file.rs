@@ -6,6 +6,7 @@
 //! An auth-file entry carries no marks of its own, so ownership comes from the delivery rows: an
 //! entry is regcred's when a row says regcred wrote exactly that content there.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -49,27 +50,13 @@ pub(super) async fn pass(
         }
         Some(scope) => scoped_rows(pass, &location.name, per_project, scope).await?,
     };
-    // Each file's pull secrets and rows, grouped once: a location can serve thousands of
-    // projects, and filtering everything again for each would cost projects × pull secrets.
     // Each file owns its rows, and drops them once it has observed its entries.
-    let mut files: BTreeMap<Option<String>, (Vec<&Source>, Vec<DeliveryRecord>)> = BTreeMap::new();
-    if !per_project {
-        files.insert(None, (pass.sources.clone(), rows));
-    } else {
-        for s in &pass.sources {
-            pace::point();
-            let file = files.entry(Some(s.record.project.clone())).or_default();
-            file.0.push(*s);
-        }
-        for r in rows {
-            pace::point();
-            if let Some(project) = target_project(&r.target) {
-                files.entry(Some(project.to_owned())).or_default().1.push(r);
-            }
-        }
-    }
+    let files = match per_project {
+        false => vec![(None, pass.sources.clone(), rows)],
+        true => by_project(&pass.sources, rows),
+    };
     let mut result = PassResult::default();
-    for (project, (sources, rows)) in files {
+    for (project, sources, rows) in files {
         let one = Pass {
             state: pass.state,
             location: pass.location,
@@ -93,6 +80,42 @@ pub(super) async fn pass(
         pace::drop_all(file.rows);
     }
     Ok(with_workloads(result, &pass.workloads))
+}
+
+/// One auth file's project (none when the location has one file), pull secrets and rows.
+type File<'a> = (Option<Cow<'a, str>>, Vec<&'a Source>, Vec<DeliveryRecord>);
+
+/// The files of a per-project location, grouped in one walk over the pull secrets and one over
+/// the rows (a location can serve thousands of projects, and filtering everything again for each
+/// would cost projects × pull secrets). A project is named by its pull secrets' records; only a
+/// project whose rows are all that is left of it gets a name of its own.
+fn by_project<'a>(sources: &[&'a Source], rows: Vec<DeliveryRecord>) -> Vec<File<'a>> {
+    let mut files: BTreeMap<&'a str, (Vec<&'a Source>, Vec<DeliveryRecord>)> = BTreeMap::new();
+    for s in sources {
+        pace::point();
+        files.entry(&s.record.project).or_default().0.push(*s);
+    }
+    let mut gone: BTreeMap<String, Vec<DeliveryRecord>> = BTreeMap::new();
+    for r in rows {
+        pace::point();
+        let Some(project) = target_project(&r.target) else {
+            continue;
+        };
+        if let Some(file) = files.get_mut(project) {
+            file.1.push(r);
+        } else if let Some(rows) = gone.get_mut(project) {
+            rows.push(r);
+        } else {
+            gone.insert(project.to_owned(), vec![r]);
+        }
+    }
+    let named = files
+        .into_iter()
+        .map(|(project, (sources, rows))| (Some(Cow::Borrowed(project)), sources, rows));
+    let left = gone
+        .into_iter()
+        .map(|(project, rows)| (Some(Cow::Owned(project)), Vec::new(), rows));
+    named.chain(left).collect()
 }
 
 /// The rows a scoped pass needs: its owners' rows, and the rows of whoever holds the targets its

@@ -10,10 +10,8 @@ BEGIN
     IF TG_LEVEL = 'STATEMENT' THEN
         PERFORM pg_notify('regcred_tokens', '');
     ELSE
+        -- Only ids that existed can be kept, so the old id is the one to forget.
         PERFORM pg_notify('regcred_tokens', OLD.id);
-        IF TG_OP = 'UPDATE' AND NEW.id IS DISTINCT FROM OLD.id THEN
-            PERFORM pg_notify('regcred_tokens', NEW.id);
-        END IF;
     END IF;
     RETURN NULL;
 END $$;
