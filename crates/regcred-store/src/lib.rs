@@ -10,13 +10,13 @@
 //! **Architecture invariant:** depends on `regcred-core` only among workspace crates; the contract
 //! suite in `tests/contract.rs` is backend-generic and every backend must pass it.
 
+mod cache;
 pub mod copy;
 pub mod fence;
 pub mod migrate;
 pub mod postgres;
 pub mod record;
 pub mod sqlite;
-mod token_cache;
 pub mod vault;
 
 use async_trait::async_trait;

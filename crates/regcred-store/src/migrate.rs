@@ -122,6 +122,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "token_notify",
         sql: include_str!("../migrations/postgres/0006_token_notify.sql"),
     },
+    Migration {
+        version: 7,
+        name: "pull_secret_notify",
+        sql: include_str!("../migrations/postgres/0007_pull_secret_notify.sql"),
+    },
 ];
 
 /// The SQL creating the bookkeeping table, valid on every backend. Databases made before

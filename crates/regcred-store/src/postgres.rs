@@ -21,7 +21,7 @@
 //! * optimistic concurrency is the `WHERE id = … AND revision = …` of the update itself: a
 //!   concurrent update waits for the row and then re-checks the revision.
 
-mod tokens;
+mod listener;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -31,6 +31,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Row, Transaction};
 
+use crate::cache::{self, Cache, Kept, Key};
 use crate::migrate::{mismatch, Migration, BOOKKEEPING, POSTGRES};
 use crate::*;
 
@@ -46,14 +47,18 @@ const LOCK_LEASE: i32 = 0x7265_6705;
 /// The database's clock in Unix milliseconds (leases are timed by it, never by a server's).
 const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
-pub use tokens::LISTENER_NAME;
+pub use listener::LISTENER_NAME;
+
+/// How many pull-secret views a replica keeps at most (a few kilobytes each).
+const VIEWS: usize = 10_000;
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: PgPool,
-    /// Access tokens read through this store, kept while the listener task listens for their
-    /// changes (`tokens`); the task ends with the store.
-    tokens: Arc<token_cache::TokenCache>,
+    /// Access tokens and pull-secret views read through this store, kept while the listener
+    /// task listens for their changes (`listener`); the task ends with the store.
+    tokens: Arc<Cache<TokenRecord>>,
+    views: Arc<Cache<View>>,
     listener: tokio::task::AbortHandle,
 }
 
@@ -122,20 +127,26 @@ impl PostgresStore {
             .await
             .map_err(|e| unavailable(url, e))?;
         migrate(&pool, POSTGRES).await?;
-        let tokens = Arc::new(token_cache::TokenCache::default());
-        let listener = tokio::spawn(tokens::listen(options, tokens.clone())).abort_handle();
+        let tokens = Arc::new(Cache::new(cache::TOKENS));
+        let views = Arc::new(Cache::new(VIEWS));
+        let caches: Vec<(&'static str, Arc<dyn listener::Announced>)> = vec![
+            (listener::TOKENS, tokens.clone()),
+            (listener::PULL_SECRETS, views.clone()),
+        ];
+        let listener = tokio::spawn(listener::listen(options, caches)).abort_handle();
         Ok(PostgresStore {
             pool,
             tokens,
+            views,
             listener,
         })
     }
 
-    /// Whether this store answers access tokens from memory now: while its connection listens
-    /// for their changes (see `postgres/tokens.rs`), so not before that connection is made, nor
-    /// while it is lost.
-    pub fn keeps_tokens(&self) -> bool {
-        self.tokens.is_live()
+    /// Whether this store answers access tokens and pull-secret views from memory now: while its
+    /// connection listens for their changes (see `postgres/listener.rs`), so not before that
+    /// connection is made, nor while it is lost.
+    pub fn keeps_records(&self) -> bool {
+        self.tokens.is_live() && self.views.is_live()
     }
 
     /// The connection pool, for the copy from SQLite.
@@ -600,6 +611,10 @@ fn delivery_row(r: &PgRow) -> Result<DeliveryRecord> {
     })
 }
 
+/// A delivery row as the JSON array [`DescribedDelivery`] decodes.
+const DELIVERY_JSON: &str =
+    "json_build_array(location, target, state, revision, digest, code, message, updated_at)";
+
 /// [`Store::described_pull_secret`]'s statement: the pull secret at an address, and as JSON
 /// arrays its references and its deliveries, each in the order of `references_of` and
 /// `deliveries_of`.
@@ -609,13 +624,51 @@ static DESCRIBED_PULL_SECRET: std::sync::LazyLock<String> = std::sync::LazyLock:
            (SELECT coalesce(json_agg(json_build_array(referrer_kind, referrer_name)
                                      ORDER BY referrer_kind, referrer_name), '[]')::text
               FROM pull_secret_refs WHERE pull_secret_id = p.id) AS described_references,
-           (SELECT coalesce(json_agg(json_build_array(location, target, state, revision, digest,
-                                                      code, message, updated_at)
-                                     ORDER BY location, target), '[]')::text
-              FROM deliveries WHERE owner_id = p.id) AS described_deliveries
+           (SELECT coalesce(json_agg({DELIVERY_JSON} ORDER BY location, target), '[]')::text
+              FROM deliveries WHERE owner_id = p.id) AS described_deliveries,
+           EXISTS (SELECT 1 FROM minted_credentials WHERE pull_secret_id = p.id) AS described_minted
          FROM pull_secrets p WHERE project = $1 AND location = $2 AND name = $3"
     )
 });
+
+/// [`Store::pull_secret_facts`]' statement: the references and the deliveries of the pull
+/// secrets `$1`, as JSON arrays of `[id, …]` in the order of `references_of` and
+/// `deliveries_of`.
+static PULL_SECRET_FACTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT
+           (SELECT coalesce(json_agg(json_build_array(pull_secret_id, referrer_kind, referrer_name)
+                                     ORDER BY pull_secret_id, referrer_kind, referrer_name), '[]')::text
+              FROM pull_secret_refs WHERE pull_secret_id = ANY($1)) AS facts_references,
+           (SELECT coalesce(json_agg(json_build_array(owner_id, {DELIVERY_JSON})
+                                     ORDER BY owner_id, location, target), '[]')::text
+              FROM deliveries WHERE owner_id = ANY($1)) AS facts_deliveries"
+    )
+});
+
+/// A pull secret with the facts its view shows, its minted state whenever it has one, as
+/// [`Store::described_pull_secret`] reads it: kept by address (`crate::cache`) while the
+/// replica listens for changes of pull secrets.
+#[derive(Clone)]
+struct View {
+    record: PullSecretRecord,
+    facts: PullSecretFacts,
+}
+
+impl Kept for View {
+    fn id(&self) -> &str {
+        &self.record.id
+    }
+    fn alias(&self) -> Option<String> {
+        let r = &self.record;
+        Some(address(&r.project, &r.location, &r.name))
+    }
+}
+
+/// A pull secret's address as one key (names cannot hold a NUL).
+fn address(project: &str, location: &str, name: &str) -> String {
+    format!("{project}\0{location}\0{name}")
+}
 
 /// One delivery row of [`DESCRIBED_PULL_SECRET`], in its column order.
 #[derive(serde::Deserialize)]
@@ -631,12 +684,12 @@ struct DescribedDelivery(
 );
 
 impl DescribedDelivery {
-    fn of(self, owner_id: &str) -> DeliveryRecord {
+    fn of(self, owner_id: String) -> DeliveryRecord {
         let DescribedDelivery(location, target, state, revision, digest, code, message, at) = self;
         DeliveryRecord {
             location,
             target,
-            owner_id: owner_id.to_owned(),
+            owner_id,
             state,
             revision,
             digest,
@@ -1045,6 +1098,7 @@ impl Store for PostgresStore {
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
+        self.views.forget(Some(&s.id));
         Ok(())
     }
 
@@ -1149,6 +1203,29 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn pull_secret_facts(
+        &self,
+        pull_secret_ids: &[String],
+        minting: &[String],
+    ) -> Result<PullSecretFacts> {
+        // References and deliveries in one statement, so one round trip and one snapshot;
+        // minted state, which only minting kinds have, is a read of its own.
+        let row = sqlx::query(&PULL_SECRET_FACTS)
+            .bind(pull_secret_ids)
+            .fetch_one(&self.pool)
+            .await?;
+        let references: Vec<(String, String, String)> = from_json(&row, "facts_references")?;
+        let deliveries: Vec<(String, DescribedDelivery)> = from_json(&row, "facts_deliveries")?;
+        Ok(PullSecretFacts {
+            references: references
+                .into_iter()
+                .map(|(id, kind, name)| (id, ReferrerRecord { kind, name }))
+                .collect(),
+            minted: self.minted_of(minting).await?,
+            deliveries: deliveries.into_iter().map(|(id, d)| d.of(id)).collect(),
+        })
+    }
+
     async fn described_pull_secret(
         &self,
         project: &str,
@@ -1156,34 +1233,50 @@ impl Store for PostgresStore {
         name: &str,
         minting_kinds: &[&str],
     ) -> Result<Option<(PullSecretRecord, PullSecretFacts)>> {
-        // One statement, so one round trip and one snapshot: the record, with its references
+        // From memory while this replica listens for changes (`postgres/listener.rs`); otherwise
+        // one statement, so one round trip and one snapshot: the record, with its references
         // and deliveries aggregated as JSON arrays. (Three statements made a `get` on PostgreSQL
         // mostly round trips: README "Performance".) Minted state, which only minting kinds
         // have, is a read of its own.
-        let Some(row) = sqlx::query(&DESCRIBED_PULL_SECRET)
-            .bind(project)
-            .bind(location)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
+        let read = async {
+            let Some(row) = sqlx::query(&DESCRIBED_PULL_SECRET)
+                .bind(project)
+                .bind(location)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let record = pull_secret_row(&row)?;
+            let references: Vec<(String, String)> = from_json(&row, "described_references")?;
+            let deliveries: Vec<DescribedDelivery> = from_json(&row, "described_deliveries")?;
+            let minted = match row.try_get("described_minted")? {
+                true => self.minted_of(std::slice::from_ref(&record.id)).await?,
+                false => Vec::new(),
+            };
+            let facts = PullSecretFacts {
+                references: references
+                    .into_iter()
+                    .map(|(kind, name)| (record.id.clone(), ReferrerRecord { kind, name }))
+                    .collect(),
+                minted,
+                deliveries: deliveries
+                    .into_iter()
+                    .map(|d| d.of(record.id.clone()))
+                    .collect(),
+            };
+            Ok(Some(View { record, facts }))
+        };
+        let key = address(project, location, name);
+        let Some(View { record, mut facts }) =
+            self.views.get_or_read(Key::Alias(&key), read).await?
         else {
             return Ok(None);
         };
-        let record = pull_secret_row(&row)?;
-        let references: Vec<(String, String)> = from_json(&row, "described_references")?;
-        let deliveries: Vec<DescribedDelivery> = from_json(&row, "described_deliveries")?;
-        let minted = match minting_kinds.contains(&record.kind.as_str()) {
-            true => self.minted_of(std::slice::from_ref(&record.id)).await?,
-            false => Vec::new(),
-        };
-        let facts = PullSecretFacts {
-            references: references
-                .into_iter()
-                .map(|(kind, name)| (record.id.clone(), ReferrerRecord { kind, name }))
-                .collect(),
-            minted,
-            deliveries: deliveries.into_iter().map(|d| d.of(&record.id)).collect(),
-        };
+        if !minting_kinds.contains(&record.kind.as_str()) {
+            facts.minted.clear();
+        }
         Ok(Some((record, facts)))
     }
 
@@ -1259,6 +1352,7 @@ impl Store for PostgresStore {
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
+        self.views.forget(Some(id));
         Ok(())
     }
 
@@ -1300,6 +1394,7 @@ impl Store for PostgresStore {
             .await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
+        self.views.forget(Some(id));
         Ok(())
     }
 
@@ -1314,6 +1409,7 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await
         .map_err(missing_as("pull secret", pull_secret_id.to_owned()))?;
+        self.views.forget(Some(pull_secret_id));
         Ok(())
     }
 
@@ -1327,6 +1423,7 @@ impl Store for PostgresStore {
         .bind(&r.name)
         .execute(&self.pool)
         .await?;
+        self.views.forget(Some(pull_secret_id));
         Ok(())
     }
 
@@ -1442,12 +1539,12 @@ impl Store for PostgresStore {
         .bind(&d.updated_by)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        let unreferenced: Vec<String> = sqlx::query_scalar(
             "DELETE FROM pull_secret_refs WHERE referrer_kind = 'deployment'
-             AND referrer_name = $1",
+             AND referrer_name = $1 RETURNING pull_secret_id",
         )
         .bind(&key)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
         for id in pull_secret_ids {
             sqlx::query(
@@ -1462,6 +1559,9 @@ impl Store for PostgresStore {
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
+        for id in unreferenced.iter().chain(pull_secret_ids) {
+            self.views.forget(Some(id));
+        }
         Ok(())
     }
 
@@ -1555,12 +1655,12 @@ impl Store for PostgresStore {
                 key: id.to_owned(),
             });
         };
-        sqlx::query(
+        let unreferenced: Vec<String> = sqlx::query_scalar(
             "DELETE FROM pull_secret_refs WHERE referrer_kind = 'deployment'
-             AND referrer_name = $1",
+             AND referrer_name = $1 RETURNING pull_secret_id",
         )
         .bind(&key)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM deployments WHERE id = $1")
             .bind(id)
@@ -1568,6 +1668,9 @@ impl Store for PostgresStore {
             .await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
+        for id in &unreferenced {
+            self.views.forget(Some(id));
+        }
         Ok(())
     }
 
@@ -1675,6 +1778,13 @@ impl Store for PostgresStore {
             .await?;
         }
         tx.commit().await?;
+        let owners = remove
+            .iter()
+            .map(|(_, owner)| owner)
+            .chain(put.iter().map(|d| &d.owner_id));
+        for owner in owners {
+            self.views.forget(Some(owner));
+        }
         Ok(())
     }
 
@@ -1806,7 +1916,7 @@ impl Store for PostgresStore {
                 .map(|r| token_row(&r))
                 .transpose()
         };
-        self.tokens.get_or_read(id, read).await
+        self.tokens.get_or_read(Key::Id(id), read).await
     }
 
     async fn list_tokens(&self, project: Option<&str>) -> Result<Vec<TokenRecord>> {
@@ -1952,6 +2062,7 @@ impl Store for PostgresStore {
         .await
         .map_err(missing_as("pull secret", m.pull_secret_id.clone()))?;
         tx.commit().await?;
+        self.views.forget(Some(&m.pull_secret_id));
         Ok(())
     }
 

@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use tokio::sync::Mutex;
 
+use crate::cache::{self, Cache, Key};
 use crate::migrate::{mismatch, Migration, ADD_CHECKSUM, BOOKKEEPING, SQLITE};
 use crate::*;
 use reader::{rows, Columns, Reader};
@@ -25,9 +26,9 @@ pub struct SqliteStore {
     write: Mutex<()>,
     /// The read path of the reads every request makes, and of whole-location reads.
     reader: Arc<Reader>,
-    /// Access tokens read through this store (`token_cache`): every change of one goes through
+    /// Access tokens read through this store (`crate::cache`): every change of one goes through
     /// this store, so the cache is live from the start.
-    tokens: token_cache::TokenCache,
+    tokens: Cache<TokenRecord>,
     /// The directory of a [`SqliteStore::temporary`] store, removed with it.
     _temporary: Option<tempfile::TempDir>,
 }
@@ -81,7 +82,7 @@ impl SqliteStore {
             pool,
             write: Mutex::new(()),
             reader: Reader::new(path),
-            tokens: token_cache::TokenCache::live(),
+            tokens: Cache::live(cache::TOKENS),
             _temporary: temporary,
         })
     }
@@ -1727,7 +1728,7 @@ impl Store for SqliteStore {
                 .pop())
             })
         };
-        self.tokens.get_or_read(id, read).await
+        self.tokens.get_or_read(Key::Id(id), read).await
     }
 
     async fn list_tokens(&self, project: Option<&str>) -> Result<Vec<TokenRecord>> {

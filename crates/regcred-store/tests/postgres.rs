@@ -156,14 +156,44 @@ async fn keys_sort_by_bytes_under_a_linguistic_default_collation() {
     }
 }
 
+/// A pull secret named after its id, of no material worth keeping.
+fn pull_secret(
+    id: &str,
+    project: &str,
+    location: &str,
+    server: &str,
+) -> regcred_store::PullSecretRecord {
+    regcred_store::PullSecretRecord {
+        id: id.into(),
+        project: project.into(),
+        location: location.into(),
+        name: id.into(),
+        kind: "generic".into(),
+        server: server.into(),
+        username: None,
+        email: None,
+        params: "{}".into(),
+        fingerprint: "f".into(),
+        revision: 1,
+        sealed: regcred_store::Sealed {
+            key_id: "k".into(),
+            nonce: vec![0; 12],
+            ciphertext: vec![1],
+        },
+        created_at: 1,
+        created_by: "t".into(),
+        updated_at: 1,
+        updated_by: "t".into(),
+        verification: None,
+    }
+}
+
 /// The `PutGuard` check runs inside each write's transaction after the location's lock: writers
 /// of different projects racing into one one-project location never both pass it, and two pull
 /// secrets of one server racing into one (project, location) never both land.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_writers_never_both_pass_the_put_guard() {
-    use regcred_store::{
-        AuditRecord, LocationRecord, ProjectRecord, PullSecretRecord, PutGuard, Sealed,
-    };
+    use regcred_store::{AuditRecord, LocationRecord, ProjectRecord, PutGuard};
     let db = PostgresDb::create().await;
     let store = std::sync::Arc::new(PostgresStore::connect(db.url()).await.unwrap());
     let audit = AuditRecord {
@@ -176,29 +206,6 @@ async fn racing_writers_never_both_pass_the_put_guard() {
         target: "t".into(),
         outcome: "ok".into(),
         detail: "{}".into(),
-    };
-    let secret = |id: &str, project: &str, location: &str, server: &str| PullSecretRecord {
-        id: id.into(),
-        project: project.into(),
-        location: location.into(),
-        name: id.into(),
-        kind: "generic".into(),
-        server: server.into(),
-        username: None,
-        email: None,
-        params: "{}".into(),
-        fingerprint: "f".into(),
-        revision: 1,
-        sealed: Sealed {
-            key_id: "k".into(),
-            nonce: vec![0; 12],
-            ciphertext: vec![1],
-        },
-        created_at: 1,
-        created_by: "t".into(),
-        updated_at: 1,
-        updated_by: "t".into(),
-        verification: None,
     };
     const WRITERS: usize = 12;
     for p in 0..WRITERS {
@@ -246,7 +253,8 @@ async fn racing_writers_never_both_pass_the_put_guard() {
                     } else {
                         "p00".into()
                     };
-                    let s = secret(&format!("{name}-{w}"), &project, &name, "registry.example");
+                    let s =
+                        pull_secret(&format!("{name}-{w}"), &project, &name, "registry.example");
                     tokio::spawn(async move {
                         barrier.wait().await;
                         store.put_pull_secret(&s, None, guard, &audit).await
@@ -481,24 +489,80 @@ async fn within_5s<F: std::future::Future<Output = bool>>(what: &str, check: imp
 
 async fn listening(store: &PostgresStore) {
     within_5s("the store listens for token changes", || async {
-        store.keeps_tokens()
+        store.keeps_records()
     })
     .await;
 }
 
-/// Revokes `id` behind the trigger's back (the table's owner may switch it off): a change whose
-/// notification never comes, as under `session_replication_role = replica`.
-async fn revoke_unannounced(db: &PostgresDb, id: &str, at: i64) {
+/// Runs `sql` on `table` behind its trigger's back (the table's owner may switch it off): a
+/// change whose notification never comes, as under `session_replication_role = replica`.
+async fn unannounced(db: &PostgresDb, table: &str, trigger: &str, sql: &str) {
     let mut c = raw(db).await;
     let mut tx = c.begin().await.unwrap();
     for sql in [
-        "ALTER TABLE tokens DISABLE TRIGGER tokens_changed".to_owned(),
-        format!("UPDATE tokens SET revoked_at = {at} WHERE id = '{id}'"),
-        "ALTER TABLE tokens ENABLE TRIGGER tokens_changed".to_owned(),
+        format!("ALTER TABLE {table} DISABLE TRIGGER {trigger}"),
+        sql.to_owned(),
+        format!("ALTER TABLE {table} ENABLE TRIGGER {trigger}"),
     ] {
         sqlx::raw_sql(&sql).execute(&mut *tx).await.unwrap();
     }
     tx.commit().await.unwrap();
+}
+
+/// Revokes `id` behind the trigger's back.
+async fn revoke_unannounced(db: &PostgresDb, id: &str, at: i64) {
+    let sql = format!("UPDATE tokens SET revoked_at = {at} WHERE id = '{id}'");
+    unannounced(db, "tokens", "tokens_changed", &sql).await;
+}
+
+/// Project `p` and the docker location `l`, created through `store`.
+async fn project_and_location(store: &PostgresStore) {
+    let project = regcred_store::ProjectRecord {
+        name: "p".into(),
+        description: None,
+        created_at: 1,
+        created_by: "t".into(),
+    };
+    store
+        .create_project(&project, &token_audit())
+        .await
+        .unwrap();
+    let location = regcred_store::LocationRecord {
+        name: "l".into(),
+        kind: "docker".into(),
+        spec: "{}".into(),
+        created_at: 1,
+        created_by: "t".into(),
+    };
+    store
+        .create_location(&location, &token_audit())
+        .await
+        .unwrap();
+}
+
+/// The view of pull secret `name` of `p`/`l` as `store` answers `pullSecret.get` (its minted
+/// state shown, as for a minting kind).
+async fn view(
+    store: &PostgresStore,
+    name: &str,
+) -> Option<(
+    regcred_store::PullSecretRecord,
+    regcred_store::PullSecretFacts,
+)> {
+    store
+        .described_pull_secret("p", "l", name, &["generic"])
+        .await
+        .unwrap()
+}
+
+async fn verification(store: &PostgresStore, name: &str) -> Option<String> {
+    view(store, name).await.unwrap().0.verification
+}
+
+/// Sets the verification of pull secret `id` behind the trigger's back.
+async fn verify_unannounced(db: &PostgresDb, id: &str, verification: &str) {
+    let sql = format!("UPDATE pull_secrets SET verification = '{verification}' WHERE id = '{id}'");
+    unannounced(db, "pull_secrets", "pull_secrets_view_changed", &sql).await;
 }
 
 /// Two replicas on one database: each keeps the tokens it reads (so a token changed behind the
@@ -539,9 +603,9 @@ async fn a_token_revoked_anywhere_reads_revoked_on_every_replica() {
 }
 
 /// A replica whose listening connection dies may have missed announcements: it forgets every
-/// token it kept and reads them from the database, then listens again.
+/// token and pull-secret view it kept and reads them from the database, then listens again.
 #[tokio::test]
-async fn a_replica_that_stops_listening_forgets_the_tokens_it_kept() {
+async fn a_replica_that_stops_listening_forgets_what_it_kept() {
     let db = PostgresDb::create().await;
     let store = PostgresStore::connect(db.url()).await.unwrap();
     listening(&store).await;
@@ -549,6 +613,19 @@ async fn a_replica_that_stops_listening_forgets_the_tokens_it_kept() {
     assert_eq!(revoked_at(&store, "t1").await, None);
     revoke_unannounced(&db, "t1", 5).await;
     assert_eq!(revoked_at(&store, "t1").await, None, "answered from memory");
+    project_and_location(&store).await;
+    let s1 = pull_secret("s1", "p", "l", "r.example");
+    store
+        .put_pull_secret(&s1, None, Default::default(), &token_audit())
+        .await
+        .unwrap();
+    assert_eq!(verification(&store, "s1").await, None);
+    verify_unannounced(&db, "s1", "checked").await;
+    assert_eq!(
+        verification(&store, "s1").await,
+        None,
+        "answered from memory"
+    );
 
     let ended: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -559,11 +636,138 @@ async fn a_replica_that_stops_listening_forgets_the_tokens_it_kept() {
     .await
     .unwrap();
     assert_eq!(ended, [true], "one listening connection");
-    within_5s("t1 read from the database", || async {
+    within_5s("t1 and s1 read from the database", || async {
         revoked_at(&store, "t1").await == Some(5)
+            && verification(&store, "s1").await.as_deref() == Some("checked")
     })
     .await;
     listening(&store).await;
+}
+
+/// Two replicas on one database: each keeps the pull-secret views it reads (so a change made
+/// behind the trigger's back still reads as it was), and every change of what a view shows —
+/// made through one replica, or by hand in SQL — reads changed on the other well before its
+/// entry could have aged out, and at once on the replica that made it.
+#[tokio::test]
+async fn a_pull_secret_changed_anywhere_reads_changed_on_every_replica() {
+    use regcred_store::{DeliveryRecord, MintedRecord, ReferrerRecord};
+    let db = PostgresDb::create().await;
+    let a = PostgresStore::connect(db.url()).await.unwrap();
+    let b = PostgresStore::connect(db.url()).await.unwrap();
+    listening(&a).await;
+    listening(&b).await;
+    project_and_location(&a).await;
+    let s1 = pull_secret("s1", "p", "l", "r.example");
+    a.put_pull_secret(&s1, None, Default::default(), &token_audit())
+        .await
+        .unwrap();
+    assert_eq!(verification(&b, "s1").await, None);
+    assert_eq!(verification(&a, "s1").await, None);
+
+    // Kept: a change nobody announces is not seen yet.
+    verify_unannounced(&db, "s1", "unannounced").await;
+    assert_eq!(
+        verification(&b, "s1").await,
+        None,
+        "b answers s1 from memory"
+    );
+
+    // Each change through a, then what b reads of it.
+    let mut rotated = s1.clone();
+    rotated.revision = 2;
+    a.put_pull_secret(&rotated, Some(1), Default::default(), &token_audit())
+        .await
+        .unwrap();
+    let revision = |store| async move { view(store, "s1").await.unwrap().0.revision };
+    assert_eq!(revision(&a).await, 2, "at once where rotated");
+    within_5s("b reads the rotation", || async { revision(&b).await == 2 }).await;
+
+    a.record_verification("s1", 2, "verified", &token_audit())
+        .await
+        .unwrap();
+    assert_eq!(verification(&a, "s1").await.as_deref(), Some("verified"));
+    within_5s("b reads the check", || async {
+        verification(&b, "s1").await.as_deref() == Some("verified")
+    })
+    .await;
+
+    let delivery = DeliveryRecord {
+        location: "l".into(),
+        target: "auth:r.example".into(),
+        owner_id: "s1".into(),
+        state: "delivered".into(),
+        revision: Some(2),
+        digest: None,
+        code: None,
+        message: None,
+        updated_at: 1,
+    };
+    a.update_deliveries("l", std::slice::from_ref(&delivery), &[])
+        .await
+        .unwrap();
+    let delivered = |store| async move { view(store, "s1").await.unwrap().1.deliveries };
+    assert_eq!(delivered(&a).await, [delivery.clone()]);
+    within_5s("b reads the delivery", || async {
+        delivered(&b).await == [delivery.clone()]
+    })
+    .await;
+
+    let referrer = ReferrerRecord {
+        kind: "deployment".into(),
+        name: "p/l/web".into(),
+    };
+    a.add_reference("s1", &referrer).await.unwrap();
+    let referrers = |store| async move { view(store, "s1").await.unwrap().1.references.len() };
+    assert_eq!(referrers(&a).await, 1);
+    within_5s("b reads the reference", || async {
+        referrers(&b).await == 1
+    })
+    .await;
+
+    let minted = MintedRecord {
+        pull_secret_id: "s1".into(),
+        revision: 2,
+        username: Some("AWS".into()),
+        endpoint: None,
+        sealed: None,
+        expires_at: Some(10),
+        refreshed_at: Some(1),
+        attempted_at: 1,
+        failures: 0,
+        last_error: None,
+        next_refresh_at: 5,
+    };
+    a.put_minted(&minted).await.unwrap();
+    let mints = |store| async move { view(store, "s1").await.unwrap().1.minted };
+    assert_eq!(mints(&a).await, [minted.clone()]);
+    within_5s("b reads the minted state", || async {
+        mints(&b).await == [minted.clone()]
+    })
+    .await;
+    let not_minting = b.described_pull_secret("p", "l", "s1", &[]).await.unwrap();
+    assert_eq!(
+        not_minting.unwrap().1.minted,
+        [],
+        "shown for minting kinds only"
+    );
+
+    sqlx::query("UPDATE deliveries SET state = 'failed' WHERE owner_id = 's1'")
+        .execute(&mut raw(&db).await)
+        .await
+        .unwrap();
+    within_5s("a and b read the delivery changed by hand", || async {
+        delivered(&a).await[0].state == "failed" && delivered(&b).await[0].state == "failed"
+    })
+    .await;
+
+    a.delete_pull_secret("s1", true, &token_audit())
+        .await
+        .unwrap();
+    assert!(view(&a, "s1").await.is_none(), "at once where deleted");
+    within_5s("b reads s1 gone", || async {
+        view(&b, "s1").await.is_none()
+    })
+    .await;
 }
 
 /// Polls `work` once, then again after each wake until it has been polled `polls` times, and

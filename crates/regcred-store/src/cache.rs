@@ -1,0 +1,286 @@
+//! Records answered from memory: access tokens (every API request presents one) and, on
+//! PostgreSQL, the views of pull secrets (`pullSecret.get`), whose reads from the database are
+//! most of what those small requests cost. A cache answers only what cannot have changed unseen:
+//! * it answers only while it is *live*: the SQLite store, one process through which every
+//!   change goes, is live from the start; a PostgreSQL replica only while its connection listens
+//!   for the database's announcements of changes (`postgres/listener.rs`), and it is emptied when
+//!   that connection is lost and again when listening resumes;
+//! * a record read from the database is kept only if nothing was forgotten while it was read
+//!   (the [`Ticket`]'s generation), so a read that raced a change cannot put the old record back;
+//! * the store that changes a record forgets it once the change commits, so its own next
+//!   request sees the change;
+//! * an entry lives at most [`MAX_AGE`]: the bound on staleness should a change bypass the store
+//!   (an edit of the SQLite file by hand, a PostgreSQL trigger turned off) or a lost connection
+//!   go unnoticed;
+//! * what is not there is not kept, so a new record needs nothing forgotten.
+//!
+//! Changes are announced by a record's id; a record may also be asked for by another key, its
+//! [`Kept::alias`] (a pull secret by its address), which is forgotten with it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::{Result, TokenRecord};
+
+/// How long an entry is answered at most.
+const MAX_AGE: Duration = Duration::from_secs(10);
+/// How many access tokens a store keeps at most (a few hundred bytes each).
+pub(crate) const TOKENS: usize = 10_000;
+
+/// What a [`Cache`] keeps.
+pub(crate) trait Kept: Clone {
+    /// The id changes are announced by.
+    fn id(&self) -> &str;
+    /// The other key it is asked by, if any.
+    fn alias(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Kept for TokenRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// How a record is asked for.
+#[derive(Clone, Copy)]
+pub(crate) enum Key<'a> {
+    Id(&'a str),
+    Alias(&'a str),
+}
+
+/// The records a store has read, kept while the cache is live.
+pub(crate) struct Cache<V> {
+    /// How many records are kept at most.
+    capacity: usize,
+    inner: Mutex<Inner<V>>,
+}
+
+struct Inner<V> {
+    /// Whether the cache is live: nothing is answered nor kept otherwise.
+    live: bool,
+    /// Bumped whenever something is forgotten.
+    generation: u64,
+    entries: HashMap<String, (V, Instant)>,
+    /// Alias → id, for the kept records that have one.
+    aliases: HashMap<String, String>,
+}
+
+/// Taken before a record is read from the database: the record is kept only if nothing was
+/// forgotten since.
+struct Ticket(u64);
+
+impl<V: Kept> Cache<V> {
+    /// A cache of at most `capacity` records that answers nothing until it is made live.
+    pub(crate) fn new(capacity: usize) -> Cache<V> {
+        Cache {
+            capacity,
+            inner: Mutex::new(Inner {
+                live: false,
+                generation: 0,
+                entries: HashMap::new(),
+                aliases: HashMap::new(),
+            }),
+        }
+    }
+
+    /// A cache that is live from the start: for a store through which every change goes.
+    pub(crate) fn live(capacity: usize) -> Cache<V> {
+        let cache = Cache::new(capacity);
+        cache.set_live(true);
+        cache
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<V>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The record at `key`: as kept, or as `read` from the database — and then kept, unless
+    /// something was forgotten while it was read.
+    pub(crate) async fn get_or_read(
+        &self,
+        key: Key<'_>,
+        read: impl Future<Output = Result<Option<V>>>,
+    ) -> Result<Option<V>> {
+        let ticket = match self.get(key) {
+            Ok(kept) => return Ok(Some(kept)),
+            Err(ticket) => ticket,
+        };
+        let record = read.await?;
+        if let (Some(ticket), Some(record)) = (ticket, &record) {
+            self.keep(ticket, record);
+        }
+        Ok(record)
+    }
+
+    /// The record at `key` as kept; otherwise the ticket to keep what the database answers
+    /// (none while the cache is not live).
+    fn get(&self, key: Key<'_>) -> Result<V, Option<Ticket>> {
+        let inner = self.lock();
+        if !inner.live {
+            return Err(None);
+        }
+        let id = match key {
+            Key::Id(id) => Some(id),
+            Key::Alias(alias) => inner.aliases.get(alias).map(String::as_str),
+        };
+        match id.and_then(|id| inner.entries.get(id)) {
+            Some((record, at)) if at.elapsed() < MAX_AGE => Ok(record.clone()),
+            _ => Err(Some(Ticket(inner.generation))),
+        }
+    }
+
+    /// Keeps `record`, read with `ticket`, unless something was forgotten since.
+    fn keep(&self, ticket: Ticket, record: &V) {
+        let mut inner = self.lock();
+        if !inner.live || inner.generation != ticket.0 {
+            return;
+        }
+        if inner.entries.len() >= self.capacity {
+            inner.entries.retain(|_, (_, at)| at.elapsed() < MAX_AGE);
+            let Inner {
+                entries, aliases, ..
+            } = &mut *inner;
+            aliases.retain(|_, id| entries.contains_key(id));
+            if entries.len() >= self.capacity {
+                return;
+            }
+        }
+        let id = record.id().to_owned();
+        if let Some(alias) = record.alias() {
+            inner.aliases.insert(alias, id.clone());
+        }
+        inner.entries.insert(id, (record.clone(), Instant::now()));
+    }
+
+    /// Forgets the record `id`, or every record.
+    pub(crate) fn forget(&self, id: Option<&str>) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        match id {
+            Some(id) => {
+                if let Some(alias) = inner.entries.remove(id).and_then(|(r, _)| r.alias()) {
+                    inner.aliases.remove(&alias);
+                }
+            }
+            None => {
+                inner.entries.clear();
+                inner.aliases.clear();
+            }
+        }
+    }
+
+    /// Turns answering on or off; either way everything kept so far is forgotten.
+    pub(crate) fn set_live(&self, live: bool) {
+        self.forget(None);
+        self.lock().live = live;
+    }
+
+    /// Whether records are answered from memory now.
+    pub(crate) fn is_live(&self) -> bool {
+        self.lock().live
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Record {
+        id: &'static str,
+        alias: &'static str,
+    }
+
+    impl Kept for Record {
+        fn id(&self) -> &str {
+            self.id
+        }
+        fn alias(&self) -> Option<String> {
+            Some(self.alias.to_owned())
+        }
+    }
+
+    fn record(id: &'static str) -> Record {
+        Record { id, alias: id }
+    }
+
+    fn kept(cache: &Cache<Record>, key: Key<'_>) -> Option<Record> {
+        cache.get(key).ok()
+    }
+
+    fn ticket(cache: &Cache<Record>, id: &str) -> Ticket {
+        match cache.get(Key::Id(id)) {
+            Err(Some(ticket)) => ticket,
+            _ => panic!("a ticket for {id} while live"),
+        }
+    }
+
+    #[test]
+    fn nothing_is_answered_or_kept_unless_live() {
+        let cache = Cache::new(10);
+        assert!(matches!(cache.get(Key::Id("t")), Err(None)));
+        cache.set_live(true);
+        let t = ticket(&cache, "t");
+        cache.keep(t, &record("t"));
+        assert_eq!(kept(&cache, Key::Id("t")), Some(record("t")));
+        cache.set_live(false);
+        assert!(matches!(cache.get(Key::Id("t")), Err(None)));
+        cache.set_live(true);
+        assert_eq!(kept(&cache, Key::Id("t")), None, "live again starts empty");
+    }
+
+    #[test]
+    fn a_read_that_raced_a_change_is_not_kept() {
+        let cache = Cache::live(10);
+        let t = ticket(&cache, "t");
+        // Announced while "t" was being read: the record read may predate the change.
+        cache.forget(Some("t"));
+        cache.keep(t, &record("t"));
+        assert_eq!(kept(&cache, Key::Id("t")), None);
+
+        let t = ticket(&cache, "t");
+        cache.keep(t, &record("t"));
+        let u = ticket(&cache, "u");
+        cache.keep(u, &record("u"));
+        cache.forget(Some("t"));
+        assert_eq!(kept(&cache, Key::Id("t")), None);
+        assert_eq!(
+            kept(&cache, Key::Id("u")),
+            Some(record("u")),
+            "only t is forgotten"
+        );
+        cache.forget(None);
+        assert_eq!(kept(&cache, Key::Id("u")), None);
+    }
+
+    #[test]
+    fn an_alias_answers_until_its_record_is_forgotten() {
+        let cache = Cache::live(10);
+        let r = Record {
+            id: "id1",
+            alias: "p/l/n",
+        };
+        let t = ticket(&cache, "id1");
+        cache.keep(t, &r);
+        assert_eq!(kept(&cache, Key::Alias("p/l/n")), Some(r.clone()));
+        cache.forget(Some("id1"));
+        assert_eq!(kept(&cache, Key::Alias("p/l/n")), None);
+        assert!(cache.lock().aliases.is_empty());
+    }
+
+    #[test]
+    fn a_full_cache_keeps_nothing_more() {
+        let cache = Cache::live(2);
+        for id in ["a", "b", "c"] {
+            let t = ticket(&cache, id);
+            cache.keep(t, &record(id));
+        }
+        assert_eq!(kept(&cache, Key::Id("c")), None);
+        assert_eq!(kept(&cache, Key::Alias("a")), Some(record("a")));
+        assert_eq!(cache.lock().aliases.len(), 2);
+    }
+}
