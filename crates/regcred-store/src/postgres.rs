@@ -1233,11 +1233,12 @@ impl Store for PostgresStore {
         name: &str,
         minting_kinds: &[&str],
     ) -> Result<Option<(PullSecretRecord, PullSecretFacts)>> {
-        // From memory while this replica listens for changes (`postgres/listener.rs`); otherwise
-        // one statement, so one round trip and one snapshot: the record, with its references
-        // and deliveries aggregated as JSON arrays. (Three statements made a `get` on PostgreSQL
-        // mostly round trips: README "Performance".) Minted state, which only minting kinds
-        // have, is a read of its own.
+        // From memory while this replica listens for changes (`postgres/listener.rs`);
+        // otherwise one statement, so one round trip and one snapshot: the record, with its
+        // references and deliveries aggregated as JSON arrays. (Three statements made a `get`
+        // on PostgreSQL mostly round trips: README "Performance".) Minted state, which only
+        // minting kinds have, is a read of its own, made when the row says there is one; what
+        // is kept is the same whatever kinds the caller shows minted state for.
         let read = async {
             let Some(row) = sqlx::query(&DESCRIBED_PULL_SECRET)
                 .bind(project)
