@@ -112,17 +112,7 @@ async fn keys_sort_by_bytes_under_a_linguistic_default_collation() {
     .unwrap();
     let db = PostgresDb::create().await;
     let store = PostgresStore::connect(db.url()).await.unwrap();
-    let audit = regcred_store::AuditRecord {
-        id: 0,
-        time: 1,
-        actor: "t".into(),
-        channel: "t".into(),
-        action: "project.create".into(),
-        project: None,
-        target: "t".into(),
-        outcome: "ok".into(),
-        detail: "{}".into(),
-    };
+    let audit = an_audit();
     for name in ["a-b", "ab", "a_c", "B", "a"] {
         let p = regcred_store::ProjectRecord {
             name: name.into(),
@@ -193,20 +183,10 @@ fn pull_secret(
 /// secrets of one server racing into one (project, location) never both land.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_writers_never_both_pass_the_put_guard() {
-    use regcred_store::{AuditRecord, LocationRecord, ProjectRecord, PutGuard};
+    use regcred_store::{LocationRecord, ProjectRecord, PutGuard};
     let db = PostgresDb::create().await;
     let store = std::sync::Arc::new(PostgresStore::connect(db.url()).await.unwrap());
-    let audit = AuditRecord {
-        id: 0,
-        time: 1,
-        actor: "t".into(),
-        channel: "t".into(),
-        action: "t".into(),
-        project: None,
-        target: "t".into(),
-        outcome: "ok".into(),
-        detail: "{}".into(),
-    };
+    let audit = an_audit();
     const WRITERS: usize = 12;
     for p in 0..WRITERS {
         let project = ProjectRecord {
@@ -281,23 +261,10 @@ async fn racing_writers_never_both_pass_the_put_guard() {
 /// using a pull secret that is gone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_guarded_delete_and_a_new_reference_never_both_succeed() {
-    use regcred_store::{
-        AuditRecord, DeploymentRecord, LocationRecord, ProjectRecord, PullSecretRecord, PutGuard,
-        Sealed,
-    };
+    use regcred_store::{DeploymentRecord, LocationRecord, ProjectRecord, PutGuard};
     let db = PostgresDb::create().await;
     let store = std::sync::Arc::new(PostgresStore::connect(db.url()).await.unwrap());
-    let audit = AuditRecord {
-        id: 0,
-        time: 1,
-        actor: "t".into(),
-        channel: "t".into(),
-        action: "t".into(),
-        project: None,
-        target: "t".into(),
-        outcome: "ok".into(),
-        detail: "{}".into(),
-    };
+    let audit = an_audit();
     let project = ProjectRecord {
         name: "p".into(),
         description: None,
@@ -315,29 +282,7 @@ async fn a_guarded_delete_and_a_new_reference_never_both_succeed() {
     store.create_location(&location, &audit).await.unwrap();
     for round in 0..20 {
         let id = format!("ps{round}");
-        let secret = PullSecretRecord {
-            id: id.clone(),
-            project: "p".into(),
-            location: "l".into(),
-            name: id.clone(),
-            kind: "generic".into(),
-            server: format!("r{round}.example"),
-            username: None,
-            email: None,
-            params: "{}".into(),
-            fingerprint: "f".into(),
-            revision: 1,
-            sealed: Sealed {
-                key_id: "k".into(),
-                nonce: vec![0; 12],
-                ciphertext: vec![1],
-            },
-            created_at: 1,
-            created_by: "t".into(),
-            updated_at: 1,
-            updated_by: "t".into(),
-            verification: None,
-        };
+        let secret = pull_secret(&id, "p", "l", &format!("r{round}.example"));
         store
             .put_pull_secret(&secret, None, PutGuard::default(), &audit)
             .await
@@ -440,13 +385,15 @@ async fn analyzing_deliveries_gives_the_planner_their_statistics() {
     assert!(after <= 200, "with statistics: {after} rows expected");
 }
 
-fn token_audit() -> regcred_store::AuditRecord {
+/// An audit event for a write of these tests (the store writes it with the change; its content
+/// does not matter here).
+fn an_audit() -> regcred_store::AuditRecord {
     regcred_store::AuditRecord {
         id: 0,
         time: 1,
         actor: "t".into(),
         channel: "t".into(),
-        action: "token.create".into(),
+        action: "t".into(),
         project: None,
         target: "t".into(),
         outcome: "ok".into(),
@@ -467,7 +414,7 @@ async fn new_token(store: &PostgresStore, id: &str) {
         expires_at: None,
         revoked_at: None,
     };
-    store.create_token(&token, &token_audit()).await.unwrap();
+    store.create_token(&token, &an_audit()).await.unwrap();
 }
 
 async fn revoked_at(store: &PostgresStore, id: &str) -> Option<i64> {
@@ -488,10 +435,19 @@ async fn within_5s<F: std::future::Future<Output = bool>>(what: &str, check: imp
 }
 
 async fn listening(store: &PostgresStore) {
-    within_5s("the store listens for token changes", || async {
+    within_5s("the store listens for changes", || async {
         store.keeps_records()
     })
     .await;
+}
+
+/// Two stores on `db`, as two replicas, once both listen for changes.
+async fn two_listening_replicas(db: &PostgresDb) -> (PostgresStore, PostgresStore) {
+    let a = PostgresStore::connect(db.url()).await.unwrap();
+    let b = PostgresStore::connect(db.url()).await.unwrap();
+    listening(&a).await;
+    listening(&b).await;
+    (a, b)
 }
 
 /// Runs `sql` on `table` behind its trigger's back (the table's owner may switch it off): a
@@ -523,10 +479,7 @@ async fn project_and_location(store: &PostgresStore) {
         created_at: 1,
         created_by: "t".into(),
     };
-    store
-        .create_project(&project, &token_audit())
-        .await
-        .unwrap();
+    store.create_project(&project, &an_audit()).await.unwrap();
     let location = regcred_store::LocationRecord {
         name: "l".into(),
         kind: "docker".into(),
@@ -534,10 +487,7 @@ async fn project_and_location(store: &PostgresStore) {
         created_at: 1,
         created_by: "t".into(),
     };
-    store
-        .create_location(&location, &token_audit())
-        .await
-        .unwrap();
+    store.create_location(&location, &an_audit()).await.unwrap();
 }
 
 /// The view of pull secret `name` of `p`/`l` as `store` answers `pullSecret.get` (its minted
@@ -572,10 +522,7 @@ async fn verify_unannounced(db: &PostgresDb, id: &str, verification: &str) {
 #[tokio::test]
 async fn a_token_revoked_anywhere_reads_revoked_on_every_replica() {
     let db = PostgresDb::create().await;
-    let a = PostgresStore::connect(db.url()).await.unwrap();
-    let b = PostgresStore::connect(db.url()).await.unwrap();
-    listening(&a).await;
-    listening(&b).await;
+    let (a, b) = two_listening_replicas(&db).await;
     for id in ["t1", "t2", "t3"] {
         new_token(&a, id).await;
         assert_eq!(revoked_at(&b, id).await, None);
@@ -585,7 +532,7 @@ async fn a_token_revoked_anywhere_reads_revoked_on_every_replica() {
     revoke_unannounced(&db, "t3", 4).await;
     assert_eq!(revoked_at(&b, "t3").await, None, "b answers t3 from memory");
 
-    a.revoke_token("t1", 5, &token_audit()).await.unwrap();
+    a.revoke_token("t1", 5, &an_audit()).await.unwrap();
     assert_eq!(revoked_at(&a, "t1").await, Some(5), "at once where revoked");
     within_5s("b reads t1 revoked", || async {
         revoked_at(&b, "t1").await == Some(5)
@@ -616,7 +563,7 @@ async fn a_replica_that_stops_listening_forgets_what_it_kept() {
     project_and_location(&store).await;
     let s1 = pull_secret("s1", "p", "l", "r.example");
     store
-        .put_pull_secret(&s1, None, Default::default(), &token_audit())
+        .put_pull_secret(&s1, None, Default::default(), &an_audit())
         .await
         .unwrap();
     assert_eq!(verification(&store, "s1").await, None);
@@ -652,13 +599,10 @@ async fn a_replica_that_stops_listening_forgets_what_it_kept() {
 async fn a_pull_secret_changed_anywhere_reads_changed_on_every_replica() {
     use regcred_store::{DeliveryRecord, MintedRecord, ReferrerRecord};
     let db = PostgresDb::create().await;
-    let a = PostgresStore::connect(db.url()).await.unwrap();
-    let b = PostgresStore::connect(db.url()).await.unwrap();
-    listening(&a).await;
-    listening(&b).await;
+    let (a, b) = two_listening_replicas(&db).await;
     project_and_location(&a).await;
     let s1 = pull_secret("s1", "p", "l", "r.example");
-    a.put_pull_secret(&s1, None, Default::default(), &token_audit())
+    a.put_pull_secret(&s1, None, Default::default(), &an_audit())
         .await
         .unwrap();
     assert_eq!(verification(&b, "s1").await, None);
@@ -675,14 +619,14 @@ async fn a_pull_secret_changed_anywhere_reads_changed_on_every_replica() {
     // Each change through a, then what b reads of it.
     let mut rotated = s1.clone();
     rotated.revision = 2;
-    a.put_pull_secret(&rotated, Some(1), Default::default(), &token_audit())
+    a.put_pull_secret(&rotated, Some(1), Default::default(), &an_audit())
         .await
         .unwrap();
     let revision = |store| async move { view(store, "s1").await.unwrap().0.revision };
     assert_eq!(revision(&a).await, 2, "at once where rotated");
     within_5s("b reads the rotation", || async { revision(&b).await == 2 }).await;
 
-    a.record_verification("s1", 2, "verified", &token_audit())
+    a.record_verification("s1", 2, "verified", &an_audit())
         .await
         .unwrap();
     assert_eq!(verification(&a, "s1").await.as_deref(), Some("verified"));
@@ -760,9 +704,7 @@ async fn a_pull_secret_changed_anywhere_reads_changed_on_every_replica() {
     })
     .await;
 
-    a.delete_pull_secret("s1", true, &token_audit())
-        .await
-        .unwrap();
+    a.delete_pull_secret("s1", true, &an_audit()).await.unwrap();
     assert!(view(&a, "s1").await.is_none(), "at once where deleted");
     within_5s("b reads s1 gone", || async {
         view(&b, "s1").await.is_none()
@@ -803,7 +745,7 @@ async fn writes_dropped_while_they_begin_leave_no_transaction_open() {
             created_at: 1,
             created_by: "t".into(),
         };
-        dropped_after(store.create_project(&project, &token_audit()), polls).await;
+        dropped_after(store.create_project(&project, &an_audit()), polls).await;
         within_5s("no connection idle in a transaction", || async {
             let open: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_stat_activity
