@@ -26,6 +26,10 @@ use crate::{Result, TokenRecord};
 
 /// How long an entry is answered at most.
 const MAX_AGE: Duration = Duration::from_secs(10);
+/// How often a full cache looks for entries past their age to make room: a sweep reads every
+/// entry, under the lock every request takes, so a working set larger than the cache must not
+/// pay one per read.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// How many access tokens a store keeps at most (a few hundred bytes each).
 pub(crate) const TOKENS: usize = 10_000;
 
@@ -67,6 +71,8 @@ struct Inner<V> {
     entries: HashMap<String, (V, Instant)>,
     /// Alias → id, for the kept records that have one.
     aliases: HashMap<String, String>,
+    /// When a full cache last swept; `None` before the first time.
+    swept_at: Option<Instant>,
 }
 
 /// Taken before a record is read from the database: the record is kept only if nothing was
@@ -83,6 +89,7 @@ impl<V: Kept> Cache<V> {
                 generation: 0,
                 entries: HashMap::new(),
                 aliases: HashMap::new(),
+                swept_at: None,
             }),
         }
     }
@@ -140,6 +147,10 @@ impl<V: Kept> Cache<V> {
             return;
         }
         if inner.entries.len() >= self.capacity {
+            if inner.swept_at.is_some_and(|at| at.elapsed() < SWEEP_EVERY) {
+                return;
+            }
+            inner.swept_at = Some(Instant::now());
             inner.entries.retain(|_, (_, at)| at.elapsed() < MAX_AGE);
             let Inner {
                 entries, aliases, ..
@@ -273,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_cache_keeps_nothing_more() {
+    fn a_full_cache_keeps_nothing_more_until_a_sweep_makes_room() {
         let cache = Cache::live(2);
         for id in ["a", "b", "c"] {
             let t = ticket(&cache, id);
@@ -282,5 +293,24 @@ mod tests {
         assert_eq!(kept(&cache, Key::Id("c")), None);
         assert_eq!(kept(&cache, Key::Alias("a")), Some(record("a")));
         assert_eq!(cache.lock().aliases.len(), 2);
+
+        // Aged out, the entries make room, but only at the next sweep.
+        let aged = |at: &mut Instant, by: Duration| *at = at.checked_sub(by).expect("uptime");
+        for (_, at) in cache.lock().entries.values_mut() {
+            aged(at, MAX_AGE);
+        }
+        let t = ticket(&cache, "d");
+        cache.keep(t, &record("d"));
+        assert_eq!(
+            kept(&cache, Key::Id("d")),
+            None,
+            "swept less than a second ago"
+        );
+        aged(cache.lock().swept_at.as_mut().unwrap(), SWEEP_EVERY);
+        let t = ticket(&cache, "d");
+        cache.keep(t, &record("d"));
+        assert_eq!(kept(&cache, Key::Id("d")), Some(record("d")));
+        assert_eq!(cache.lock().entries.len(), 1, "the aged entries went");
+        assert_eq!(cache.lock().aliases.len(), 1);
     }
 }

@@ -49,7 +49,7 @@ const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 pub use listener::LISTENER_NAME;
 
-/// How many pull-secret views a replica keeps at most (a few kilobytes each).
+/// How many pull-secret views a replica keeps at most (a kilobyte or two each).
 const VIEWS: usize = 10_000;
 
 /// The PostgreSQL store.
