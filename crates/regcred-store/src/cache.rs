@@ -75,6 +75,18 @@ struct Inner<V> {
     swept_at: Option<Instant>,
 }
 
+impl<V: Kept> Inner<V> {
+    /// Drops the entry `id` and its alias, if the alias still leads to it.
+    fn drop_entry(&mut self, id: &str) {
+        let Some(alias) = self.entries.remove(id).and_then(|(r, _)| r.alias()) else {
+            return;
+        };
+        if self.aliases.get(&alias).is_some_and(|to| to == id) {
+            self.aliases.remove(&alias);
+        }
+    }
+}
+
 /// Taken before a record is read from the database: the record is kept only if nothing was
 /// forgotten since.
 struct Ticket(u64);
@@ -161,6 +173,8 @@ impl<V: Kept> Cache<V> {
             }
         }
         let id = record.id().to_owned();
+        // An entry it replaces (one past its age) may have been asked for by another alias.
+        inner.drop_entry(&id);
         if let Some(alias) = record.alias() {
             inner.aliases.insert(alias, id.clone());
         }
@@ -172,11 +186,7 @@ impl<V: Kept> Cache<V> {
         let mut inner = self.lock();
         inner.generation += 1;
         match id {
-            Some(id) => {
-                if let Some(alias) = inner.entries.remove(id).and_then(|(r, _)| r.alias()) {
-                    inner.aliases.remove(&alias);
-                }
-            }
+            Some(id) => inner.drop_entry(id),
             None => {
                 inner.entries.clear();
                 inner.aliases.clear();
@@ -281,6 +291,37 @@ mod tests {
         cache.forget(Some("id1"));
         assert_eq!(kept(&cache, Key::Alias("p/l/n")), None);
         assert!(cache.lock().aliases.is_empty());
+    }
+
+    #[test]
+    fn an_alias_leads_to_the_record_last_kept_under_it() {
+        let cache = Cache::live(10);
+        let renamed = |alias| Record { id: "id1", alias };
+        let t = ticket(&cache, "id1");
+        cache.keep(t, &renamed("a"));
+        // Read again once aged and kept under another alias (a rename nobody announced): the
+        // old alias is gone.
+        let t = Ticket(cache.lock().generation);
+        cache.keep(t, &renamed("b"));
+        assert_eq!(kept(&cache, Key::Alias("a")), None);
+        assert_eq!(kept(&cache, Key::Alias("b")), Some(renamed("b")));
+        // Another record now at "b": forgetting the first leaves the alias to the second.
+        let t = ticket(&cache, "id2");
+        cache.keep(
+            t,
+            &Record {
+                id: "id2",
+                alias: "b",
+            },
+        );
+        cache.forget(Some("id1"));
+        assert_eq!(
+            kept(&cache, Key::Alias("b")),
+            Some(Record {
+                id: "id2",
+                alias: "b"
+            })
+        );
     }
 
     #[test]
