@@ -13,7 +13,9 @@
 //! per 100 pull secrets, so that every list page is full), pull secret `i` in project
 //! `i % SCALE_PROJECTS`; the location's auth file is per project, so a pass then handles that
 //! many files. `get` and `image.resolve` ask for the middle one in its project, the list and the
-//! creates use the first project.
+//! creates use the first project. `SCALE_GET_NAMES=K` has `get` ask instead for pull secrets
+//! `0..K` at random (all of them when fewer are stored): what a server that keeps what it reads
+//! in memory does with more than one.
 //! `SCALE_BACKENDS=sqlite,postgres` measures both stores (PostgreSQL: a fresh database on the local
 //! server, filled from the seeded SQLite store with `regcred admin migrate-store`) and adds a
 //! table of one against the other. `-- --smoke` runs it with tiny sizes on both stores and only
@@ -330,6 +332,8 @@ fn lua_body(body: &Value) -> String {
 /// Everything measured at one size.
 struct Measured {
     n: usize,
+    /// How many pull secrets `get` asked for.
+    get_names: usize,
     seed: Duration,
     healthz: Wrk,
     get: Wrk,
@@ -400,6 +404,7 @@ fn to_postgres(dir: &Path, runtime: &tokio::runtime::Runtime) -> regcred_testkit
 fn measure(
     n: usize,
     projects: usize,
+    get_names: usize,
     seconds: u64,
     backend: Backend,
     runtime: &tokio::runtime::Runtime,
@@ -427,14 +432,24 @@ fn measure(
 
     let healthz = wrk(&server, scratch.path(), None, "", seconds);
     let middle = n / 2;
+    let get_names = get_names.clamp(1, n);
+    let get_script = match get_names {
+        1 => lua_body(
+            &json!({"project": project_of(middle, projects), "location": LOCATION,
+                    "name": format!("ps-{middle}")}),
+        ),
+        k => format!(
+            "function request()\n  local i = math.random(0, {k} - 1)\n  \
+             local body = string.format('{{\"project\":\"acme-%d\",\"location\":\"{LOCATION}\",\
+             \"name\":\"ps-%d\"}}', i % {projects}, i)\n  \
+             return wrk.format(nil, nil, nil, body)\nend"
+        ),
+    };
     let get = wrk(
         &server,
         scratch.path(),
         Some("pullSecret.get"),
-        &lua_body(
-            &json!({"project": project_of(middle, projects), "location": LOCATION,
-                    "name": format!("ps-{middle}")}),
-        ),
+        &get_script,
         seconds,
     );
     let list = wrk(
@@ -525,6 +540,7 @@ fn measure(
     });
     Measured {
         n,
+        get_names,
         seed,
         healthz,
         get,
@@ -575,6 +591,11 @@ fn main() {
         )
     };
     let projects = env_or("SCALE_PROJECTS", 1);
+    // The smoke run asks for several, so that both ways of asking stay working.
+    let get_names = match smoke {
+        true => 5,
+        false => env_or("SCALE_GET_NAMES", 1),
+    };
     // The smoke run takes both paths; a full run SQLite unless SCALE_BACKENDS says otherwise.
     let backends: Vec<Backend> = match std::env::var("SCALE_BACKENDS") {
         _ if smoke => vec![Backend::Sqlite, Backend::Postgres],
@@ -594,8 +615,8 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mut runs = Vec::new();
     for backend in backends {
-        let a = measure(small, projects, seconds, backend, &runtime);
-        let b = measure(large, projects, seconds, backend, &runtime);
+        let a = measure(small, projects, get_names, seconds, backend, &runtime);
+        let b = measure(large, projects, get_names, seconds, backend, &runtime);
         for m in [&a, &b] {
             eprintln!(
                 "{} N={}: seeded in {:.1} s; first pass {:.0} ms; healthz {:.0} req/s; create non-2xx {}",
@@ -701,6 +722,10 @@ fn print_table(small: usize, large: usize, seconds: u64, a: &Measured, b: &Measu
         )
     };
     let healthz = "`/healthz`".to_owned();
+    let asked = |m: &Measured| match m.get_names {
+        1 => String::new(),
+        k => format!(" of {k} at random"),
+    };
     let stored_small = format!("{small} stored");
     let creates_ok = a.create.non_2xx == 0 && b.create.non_2xx == 0;
     let (what, measured, target, met) = rate(
@@ -713,14 +738,14 @@ fn print_table(small: usize, large: usize, seconds: u64, a: &Measured, b: &Measu
     let create_row = (what, measured, target, met && creates_ok);
     let rows: Vec<(String, String, String, bool)> = vec![
         rate(
-            format!("1. `pullSecret.get` req/s, {small} stored"),
+            format!("1. `pullSecret.get` req/s{}, {small} stored", asked(a)),
             a.get.rps,
             a.healthz.rps,
             healthz.clone(),
             0.25,
         ),
         rate(
-            format!("2. `pullSecret.get` req/s, {large} stored"),
+            format!("2. `pullSecret.get` req/s{}, {large} stored", asked(b)),
             b.get.rps,
             a.get.rps,
             "row 1".to_owned(),
