@@ -158,7 +158,9 @@ impl<V: Kept> Cache<V> {
         if !inner.live || inner.generation != ticket.0 {
             return;
         }
-        if inner.entries.len() >= self.capacity {
+        // Replacing an entry (one past its age) takes no room.
+        let id = record.id();
+        if inner.entries.len() >= self.capacity && !inner.entries.contains_key(id) {
             if inner.swept_at.is_some_and(|at| at.elapsed() < SWEEP_EVERY) {
                 return;
             }
@@ -172,9 +174,9 @@ impl<V: Kept> Cache<V> {
                 return;
             }
         }
-        let id = record.id().to_owned();
-        // An entry it replaces (one past its age) may have been asked for by another alias.
-        inner.drop_entry(&id);
+        // An entry it replaces may have been asked for by another alias.
+        inner.drop_entry(id);
+        let id = id.to_owned();
         if let Some(alias) = record.alias() {
             inner.aliases.insert(alias, id.clone());
         }
@@ -347,6 +349,16 @@ mod tests {
             None,
             "swept less than a second ago"
         );
+        let t = Ticket(cache.lock().generation);
+        cache.keep(t, &record("a"));
+        assert_eq!(
+            kept(&cache, Key::Id("a")),
+            Some(record("a")),
+            "aged, replaced in place"
+        );
+        if let Some((_, at)) = cache.lock().entries.get_mut("a") {
+            aged(at, MAX_AGE);
+        }
         aged(cache.lock().swept_at.as_mut().unwrap(), SWEEP_EVERY);
         let t = ticket(&cache, "d");
         cache.keep(t, &record("d"));
