@@ -76,6 +76,12 @@ struct Inner<V> {
 }
 
 impl<V: Kept> Inner<V> {
+    fn forget_all(&mut self) {
+        self.generation += 1;
+        self.entries.clear();
+        self.aliases.clear();
+    }
+
     /// Drops the entry `id` and its alias, if the alias still leads to it.
     fn drop_entry(&mut self, id: &str) {
         let Some(alias) = self.entries.remove(id).and_then(|(r, _)| r.alias()) else {
@@ -185,21 +191,26 @@ impl<V: Kept> Cache<V> {
 
     /// Forgets the record `id`, or every record.
     pub(crate) fn forget(&self, id: Option<&str>) {
+        match id {
+            Some(id) => self.forget_each([id]),
+            None => self.lock().forget_all(),
+        }
+    }
+
+    /// Forgets the records `ids`, under one lock: a write of many rows forgets their owners.
+    pub(crate) fn forget_each<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
         let mut inner = self.lock();
         inner.generation += 1;
-        match id {
-            Some(id) => inner.drop_entry(id),
-            None => {
-                inner.entries.clear();
-                inner.aliases.clear();
-            }
+        for id in ids {
+            inner.drop_entry(id);
         }
     }
 
     /// Turns answering on or off; either way everything kept so far is forgotten.
     pub(crate) fn set_live(&self, live: bool) {
-        self.forget(None);
-        self.lock().live = live;
+        let mut inner = self.lock();
+        inner.forget_all();
+        inner.live = live;
     }
 
     /// Whether records are answered from memory now.
@@ -293,6 +304,22 @@ mod tests {
         cache.forget(Some("id1"));
         assert_eq!(kept(&cache, Key::Alias("p/l/n")), None);
         assert!(cache.lock().aliases.is_empty());
+    }
+
+    #[test]
+    fn a_batch_is_forgotten_whole_and_a_read_during_it_is_not_kept() {
+        let cache = Cache::live(10);
+        for id in ["a", "b", "c"] {
+            let t = ticket(&cache, id);
+            cache.keep(t, &record(id));
+        }
+        let t = ticket(&cache, "d");
+        cache.forget_each(["a", "c"]);
+        cache.keep(t, &record("d"));
+        assert_eq!(kept(&cache, Key::Alias("a")), None);
+        assert_eq!(kept(&cache, Key::Id("b")), Some(record("b")));
+        assert_eq!(kept(&cache, Key::Id("c")), None);
+        assert_eq!(kept(&cache, Key::Id("d")), None);
     }
 
     #[test]

@@ -611,40 +611,50 @@ fn delivery_row(r: &PgRow) -> Result<DeliveryRecord> {
     })
 }
 
-/// A delivery row as the JSON array [`DescribedDelivery`] decodes.
-const DELIVERY_JSON: &str =
-    "json_build_array(location, target, state, revision, digest, code, message, updated_at)";
+/// The columns `facts_references` and `facts_deliveries` of a statement: the references and the
+/// deliveries of the pull secrets whose id is `{which}` (`= p.id`, `= ANY($1)`), as JSON arrays
+/// of `[id, kind, name]` and `[owner id, [delivery]]` in the order of `references_of` and
+/// `deliveries_of`, which [`facts_of`] decodes.
+fn facts_columns(which: &str) -> String {
+    format!(
+        "(SELECT coalesce(json_agg(json_build_array(pull_secret_id, referrer_kind, referrer_name)
+                                  ORDER BY pull_secret_id, referrer_kind, referrer_name), '[]')::text
+            FROM pull_secret_refs WHERE pull_secret_id {which}) AS facts_references,
+         (SELECT coalesce(json_agg(json_build_array(owner_id, json_build_array(location, target,
+                                       state, revision, digest, code, message, updated_at))
+                                  ORDER BY owner_id, location, target), '[]')::text
+            FROM deliveries WHERE owner_id {which}) AS facts_deliveries"
+    )
+}
 
-/// [`Store::described_pull_secret`]'s statement: the pull secret at an address, and as JSON
-/// arrays its references and its deliveries, each in the order of `references_of` and
-/// `deliveries_of`.
+/// The facts of a row with [`facts_columns`], with `minted`.
+fn facts_of(row: &PgRow, minted: Vec<MintedRecord>) -> Result<PullSecretFacts> {
+    let references: Vec<(String, String, String)> = from_json(row, "facts_references")?;
+    let deliveries: Vec<(String, DescribedDelivery)> = from_json(row, "facts_deliveries")?;
+    Ok(PullSecretFacts {
+        references: references
+            .into_iter()
+            .map(|(id, kind, name)| (id, ReferrerRecord { kind, name }))
+            .collect(),
+        minted,
+        deliveries: deliveries.into_iter().map(|(id, d)| d.of(id)).collect(),
+    })
+}
+
+/// [`Store::described_pull_secret`]'s statement: the pull secret at an address with its facts
+/// ([`facts_columns`]), and whether it has minted state.
 static DESCRIBED_PULL_SECRET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT {PULL_SECRET_COLUMNS},
-           (SELECT coalesce(json_agg(json_build_array(referrer_kind, referrer_name)
-                                     ORDER BY referrer_kind, referrer_name), '[]')::text
-              FROM pull_secret_refs WHERE pull_secret_id = p.id) AS described_references,
-           (SELECT coalesce(json_agg({DELIVERY_JSON} ORDER BY location, target), '[]')::text
-              FROM deliveries WHERE owner_id = p.id) AS described_deliveries,
+        "SELECT {PULL_SECRET_COLUMNS}, {},
            EXISTS (SELECT 1 FROM minted_credentials WHERE pull_secret_id = p.id) AS described_minted
-         FROM pull_secrets p WHERE project = $1 AND location = $2 AND name = $3"
+         FROM pull_secrets p WHERE project = $1 AND location = $2 AND name = $3",
+        facts_columns("= p.id")
     )
 });
 
-/// [`Store::pull_secret_facts`]' statement: the references and the deliveries of the pull
-/// secrets `$1`, as JSON arrays of `[id, …]` in the order of `references_of` and
-/// `deliveries_of`.
-static PULL_SECRET_FACTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "SELECT
-           (SELECT coalesce(json_agg(json_build_array(pull_secret_id, referrer_kind, referrer_name)
-                                     ORDER BY pull_secret_id, referrer_kind, referrer_name), '[]')::text
-              FROM pull_secret_refs WHERE pull_secret_id = ANY($1)) AS facts_references,
-           (SELECT coalesce(json_agg(json_build_array(owner_id, {DELIVERY_JSON})
-                                     ORDER BY owner_id, location, target), '[]')::text
-              FROM deliveries WHERE owner_id = ANY($1)) AS facts_deliveries"
-    )
-});
+/// [`Store::pull_secret_facts`]' statement: the facts of the pull secrets `$1`.
+static PULL_SECRET_FACTS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {}", facts_columns("= ANY($1)")));
 
 /// A pull secret with the facts its view shows, its minted state whenever it has one, as
 /// [`Store::described_pull_secret`] reads it: kept by address (`crate::cache`) while the
@@ -670,7 +680,7 @@ fn address(project: &str, location: &str, name: &str) -> String {
     format!("{project}\0{location}\0{name}")
 }
 
-/// One delivery row of [`DESCRIBED_PULL_SECRET`], in its column order.
+/// One delivery of [`facts_columns`], in its column order.
 #[derive(serde::Deserialize)]
 struct DescribedDelivery(
     String,
@@ -1214,16 +1224,7 @@ impl Store for PostgresStore {
             .bind(pull_secret_ids)
             .fetch_one(&self.pool)
             .await?;
-        let references: Vec<(String, String, String)> = from_json(&row, "facts_references")?;
-        let deliveries: Vec<(String, DescribedDelivery)> = from_json(&row, "facts_deliveries")?;
-        Ok(PullSecretFacts {
-            references: references
-                .into_iter()
-                .map(|(id, kind, name)| (id, ReferrerRecord { kind, name }))
-                .collect(),
-            minted: self.minted_of(minting).await?,
-            deliveries: deliveries.into_iter().map(|(id, d)| d.of(id)).collect(),
-        })
+        facts_of(&row, self.minted_of(minting).await?)
     }
 
     async fn described_pull_secret(
@@ -1250,23 +1251,11 @@ impl Store for PostgresStore {
                 return Ok(None);
             };
             let record = pull_secret_row(&row)?;
-            let references: Vec<(String, String)> = from_json(&row, "described_references")?;
-            let deliveries: Vec<DescribedDelivery> = from_json(&row, "described_deliveries")?;
             let minted = match row.try_get("described_minted")? {
                 true => self.minted_of(std::slice::from_ref(&record.id)).await?,
                 false => Vec::new(),
             };
-            let facts = PullSecretFacts {
-                references: references
-                    .into_iter()
-                    .map(|(kind, name)| (record.id.clone(), ReferrerRecord { kind, name }))
-                    .collect(),
-                minted,
-                deliveries: deliveries
-                    .into_iter()
-                    .map(|d| d.of(record.id.clone()))
-                    .collect(),
-            };
+            let facts = facts_of(&row, minted)?;
             Ok(Some(View { record, facts }))
         };
         let key = address(project, location, name);
@@ -1560,9 +1549,8 @@ impl Store for PostgresStore {
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        for id in unreferenced.iter().chain(pull_secret_ids) {
-            self.views.forget(Some(id));
-        }
+        let touched = unreferenced.iter().chain(pull_secret_ids);
+        self.views.forget_each(touched.map(String::as_str));
         Ok(())
     }
 
@@ -1669,9 +1657,8 @@ impl Store for PostgresStore {
             .await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        for id in &unreferenced {
-            self.views.forget(Some(id));
-        }
+        self.views
+            .forget_each(unreferenced.iter().map(String::as_str));
         Ok(())
     }
 
@@ -1779,13 +1766,9 @@ impl Store for PostgresStore {
             .await?;
         }
         tx.commit().await?;
-        let owners = remove
-            .iter()
-            .map(|(_, owner)| owner)
-            .chain(put.iter().map(|d| &d.owner_id));
-        for owner in owners {
-            self.views.forget(Some(owner));
-        }
+        let owners = remove.iter().map(|(_, owner)| owner);
+        let owners = owners.chain(put.iter().map(|d| &d.owner_id));
+        self.views.forget_each(owners.map(String::as_str));
         Ok(())
     }
 
