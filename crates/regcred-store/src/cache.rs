@@ -386,7 +386,7 @@ mod tests {
         if let Some((_, at)) = cache.lock().entries.get_mut("a") {
             aged(at, MAX_AGE);
         }
-        aged(cache.lock().swept_at.as_mut().unwrap(), SWEEP_EVERY);
+        aged(cache.lock().swept_at.as_mut().expect("swept"), SWEEP_EVERY);
         let t = ticket(&cache, "d");
         cache.keep(t, &record("d"));
         assert_eq!(kept(&cache, Key::Id("d")), Some(record("d")));
