@@ -82,6 +82,14 @@ impl<V: Kept> Inner<V> {
         self.aliases.clear();
     }
 
+    /// The entry `id`, unless it is past its age.
+    fn fresh(&self, id: &str) -> Option<&V> {
+        self.entries
+            .get(id)
+            .filter(|(_, at)| at.elapsed() < MAX_AGE)
+            .map(|(record, _)| record)
+    }
+
     /// Drops the entry `id` and its alias, if the alias still leads to it.
     fn drop_entry(&mut self, id: &str) {
         let Some(alias) = self.entries.remove(id).and_then(|(r, _)| r.alias()) else {
@@ -141,6 +149,52 @@ impl<V: Kept> Cache<V> {
         Ok(record)
     }
 
+    /// The records `ids`, in their order: those kept, and the others as `read` from the
+    /// database (asked for those ids; a record it does not answer is left out) — and then kept,
+    /// unless something was forgotten while they were read. One read for all that are missing.
+    pub(crate) async fn get_or_read_each<Fut>(
+        &self,
+        ids: &[String],
+        read: impl FnOnce(Vec<String>) -> Fut,
+    ) -> Result<Vec<V>>
+    where
+        Fut: Future<Output = Result<Vec<V>>>,
+    {
+        let (mut found, ticket) = {
+            let inner = self.lock();
+            let found: Vec<Option<V>> = match inner.live {
+                true => ids.iter().map(|id| inner.fresh(id).cloned()).collect(),
+                false => vec![None; ids.len()],
+            };
+            (found, inner.live.then_some(Ticket(inner.generation)))
+        };
+        let missing: Vec<String> = ids
+            .iter()
+            .zip(&found)
+            .filter(|(_, kept)| kept.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !missing.is_empty() {
+            let read = read(missing).await?;
+            if let Some(ticket) = ticket {
+                let mut inner = self.lock();
+                if inner.live && inner.generation == ticket.0 {
+                    for record in &read {
+                        self.keep_in(&mut inner, record);
+                    }
+                }
+            }
+            let mut read: HashMap<String, V> =
+                read.into_iter().map(|r| (r.id().to_owned(), r)).collect();
+            for (id, slot) in ids.iter().zip(&mut found) {
+                if slot.is_none() {
+                    *slot = read.remove(id);
+                }
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+
     /// The record at `key` as kept; otherwise the ticket to keep what the database answers
     /// (none while the cache is not live).
     fn get(&self, key: Key<'_>) -> Result<V, Option<Ticket>> {
@@ -152,18 +206,22 @@ impl<V: Kept> Cache<V> {
             Key::Id(id) => Some(id),
             Key::Alias(alias) => inner.aliases.get(alias).map(String::as_str),
         };
-        match id.and_then(|id| inner.entries.get(id)) {
-            Some((record, at)) if at.elapsed() < MAX_AGE => Ok(record.clone()),
-            _ => Err(Some(Ticket(inner.generation))),
+        match id.and_then(|id| inner.fresh(id)) {
+            Some(record) => Ok(record.clone()),
+            None => Err(Some(Ticket(inner.generation))),
         }
     }
 
     /// Keeps `record`, read with `ticket`, unless something was forgotten since.
     fn keep(&self, ticket: Ticket, record: &V) {
         let mut inner = self.lock();
-        if !inner.live || inner.generation != ticket.0 {
-            return;
+        if inner.live && inner.generation == ticket.0 {
+            self.keep_in(&mut inner, record);
         }
+    }
+
+    /// Keeps `record` in `inner`, if there is room.
+    fn keep_in(&self, inner: &mut Inner<V>, record: &V) {
         // Replacing an entry (one past its age) takes no room.
         let id = record.id();
         if inner.entries.len() >= self.capacity && !inner.entries.contains_key(id) {
@@ -392,5 +450,71 @@ mod tests {
         assert_eq!(kept(&cache, Key::Id("d")), Some(record("d")));
         assert_eq!(cache.lock().entries.len(), 1, "the aged entries went");
         assert_eq!(cache.lock().aliases.len(), 1);
+    }
+
+    fn ids(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|id| id.to_string()).collect()
+    }
+
+    /// A read from the database of the records `ids`, where only "a", "b" and "c" exist;
+    /// records what it was asked for.
+    async fn read_of(asked: &Mutex<Vec<Vec<String>>>, ids: Vec<String>) -> Result<Vec<Record>> {
+        let records = ids
+            .iter()
+            .filter_map(|id| ["a", "b", "c"].into_iter().find(|n| n == id))
+            .map(record)
+            .collect();
+        asked.lock().unwrap().push(ids);
+        Ok(records)
+    }
+
+    #[tokio::test]
+    async fn a_batch_reads_only_what_is_not_kept_and_answers_in_order() {
+        let cache = Cache::live(10);
+        let t = ticket(&cache, "b");
+        cache.keep(t, &record("b"));
+        let asked = Mutex::new(Vec::new());
+        let got = cache
+            .get_or_read_each(&ids(&["c", "b", "gone", "a"]), |m| read_of(&asked, m))
+            .await
+            .unwrap();
+        assert_eq!(got, [record("c"), record("b"), record("a")]);
+        assert_eq!(*asked.lock().unwrap(), [ids(&["c", "gone", "a"])]);
+
+        // What was read is kept: the next batch reads nothing.
+        let got = cache
+            .get_or_read_each(&ids(&["a", "c"]), |m| read_of(&asked, m))
+            .await
+            .unwrap();
+        assert_eq!(got, [record("a"), record("c")]);
+        assert_eq!(asked.lock().unwrap().len(), 1, "no second read");
+    }
+
+    #[tokio::test]
+    async fn a_batch_read_that_raced_a_change_or_ran_unlive_keeps_nothing() {
+        let cache = Cache::live(10);
+        let asked = Mutex::new(Vec::new());
+        let got = cache
+            .get_or_read_each(&ids(&["a", "b"]), |m| {
+                // Announced while the batch was being read.
+                cache.forget(Some("z"));
+                read_of(&asked, m)
+            })
+            .await
+            .unwrap();
+        assert_eq!(got, [record("a"), record("b")]);
+        assert!(cache.lock().entries.is_empty());
+
+        cache.set_live(false);
+        cache
+            .get_or_read_each(&ids(&["a"]), |m| read_of(&asked, m))
+            .await
+            .unwrap();
+        cache.set_live(true);
+        assert!(
+            cache.lock().entries.is_empty(),
+            "nothing kept while not live"
+        );
+        assert_eq!(asked.lock().unwrap().len(), 2);
     }
 }

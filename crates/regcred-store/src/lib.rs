@@ -340,6 +340,33 @@ pub trait Store: Send + Sync + 'static {
         Ok(Some((record, facts)))
     }
 
+    /// A page of pull secrets as [`Store::list_pull_secrets_page`] reads it, each with the facts
+    /// its view shows (its minted state when its kind is one of `minting_kinds`): what
+    /// `pullSecret.list` answers. A backend that keeps views ([`Store::described_pull_secret`])
+    /// reads only the page's keys and the views it does not keep; this default makes the two
+    /// reads of a page and its facts.
+    async fn described_pull_secrets_page(
+        &self,
+        page: ListPage<'_>,
+        minting_kinds: &[&str],
+    ) -> Result<Vec<(PullSecretRecord, PullSecretFacts)>> {
+        let records = self.list_pull_secrets_page(page).await?;
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let minting: Vec<String> = records
+            .iter()
+            .filter(|r| minting_kinds.contains(&r.kind.as_str()))
+            .map(|r| r.id.clone())
+            .collect();
+        let mut facts = self.pull_secret_facts(&ids, &minting).await?.by_owner();
+        Ok(records
+            .into_iter()
+            .map(|r| {
+                let f = facts.remove(&r.id).unwrap_or_default();
+                (r, f)
+            })
+            .collect())
+    }
+
     // ---- aggregates (for `/metrics`: a bounded number of rows whatever the data size) ----
     /// Pull secrets per kind, ordered by kind; kinds without pull secrets are absent.
     async fn count_pull_secrets_by_kind(&self) -> Result<Vec<PullSecretCount>>;

@@ -23,6 +23,7 @@
 
 mod listener;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -641,16 +642,24 @@ fn facts_of(row: &PgRow, minted: Vec<MintedRecord>) -> Result<PullSecretFacts> {
     })
 }
 
-/// [`Store::described_pull_secret`]'s statement: the pull secret at an address with its facts
-/// ([`facts_columns`]), and whether it has minted state.
-static DESCRIBED_PULL_SECRET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// The pull secrets `which` selects, each with its facts ([`facts_columns`]) and whether it has
+/// minted state: how views are read ([`View`]).
+fn described_sql(which: &str) -> String {
     format!(
         "SELECT {PULL_SECRET_COLUMNS}, {},
            EXISTS (SELECT 1 FROM minted_credentials WHERE pull_secret_id = p.id) AS described_minted
-         FROM pull_secrets p WHERE project = $1 AND location = $2 AND name = $3",
+         FROM pull_secrets p WHERE {which}",
         facts_columns("= p.id")
     )
-});
+}
+
+/// [`Store::described_pull_secret`]'s statement: the pull secret at an address.
+static DESCRIBED_PULL_SECRET: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| described_sql("project = $1 AND location = $2 AND name = $3"));
+
+/// [`Store::described_pull_secrets_page`]'s statement: the pull secrets `$1` it does not keep.
+static DESCRIBED_PULL_SECRETS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| described_sql("id = ANY($1)"));
 
 /// [`Store::pull_secret_facts`]' statement: the facts of the pull secrets `$1`.
 static PULL_SECRET_FACTS: std::sync::LazyLock<String> =
@@ -663,6 +672,17 @@ static PULL_SECRET_FACTS: std::sync::LazyLock<String> =
 struct View {
     record: PullSecretRecord,
     facts: PullSecretFacts,
+}
+
+impl View {
+    /// The record and its facts, minted state only when its kind is one of `minting_kinds`.
+    fn shown(self, minting_kinds: &[&str]) -> (PullSecretRecord, PullSecretFacts) {
+        let View { record, mut facts } = self;
+        if !minting_kinds.contains(&record.kind.as_str()) {
+            facts.minted.clear();
+        }
+        (record, facts)
+    }
 }
 
 impl Kept for View {
@@ -824,6 +844,31 @@ fn audit_sql(project: bool, before: bool) -> &'static str {
 
 impl PostgresStore {
     /// Runs a [`list_sql`] statement.
+    /// The views in `rows` of a described statement ([`described_sql`]), in their order; the
+    /// minted state of those that have one is one more read for all of them.
+    async fn views_of(&self, rows: Vec<PgRow>) -> Result<Vec<View>> {
+        let mut minting = Vec::new();
+        let mut views = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let record = pull_secret_row(row)?;
+            if row.try_get("described_minted")? {
+                minting.push(record.id.clone());
+            }
+            let facts = facts_of(row, Vec::new())?;
+            views.push(View { record, facts });
+        }
+        if !minting.is_empty() {
+            let mut minted: HashMap<String, MintedRecord> = (self.minted_of(&minting).await?)
+                .into_iter()
+                .map(|m| (m.pull_secret_id.clone(), m))
+                .collect();
+            for view in &mut views {
+                view.facts.minted.extend(minted.remove(&view.record.id));
+            }
+        }
+        Ok(views)
+    }
+
     async fn fetch_list(&self, sql: &str, binds: &[String]) -> Result<Vec<PgRow>> {
         let mut query = sqlx::query(sql);
         for value in binds {
@@ -1241,33 +1286,46 @@ impl Store for PostgresStore {
         // minting kinds have, is a read of its own, made when the row says there is one; what
         // is kept is the same whatever kinds the caller shows minted state for.
         let read = async {
-            let Some(row) = sqlx::query(&DESCRIBED_PULL_SECRET)
+            let row = sqlx::query(&DESCRIBED_PULL_SECRET)
                 .bind(project)
                 .bind(location)
                 .bind(name)
                 .fetch_optional(&self.pool)
-                .await?
-            else {
-                return Ok(None);
-            };
-            let record = pull_secret_row(&row)?;
-            let minted = match row.try_get("described_minted")? {
-                true => self.minted_of(std::slice::from_ref(&record.id)).await?,
-                false => Vec::new(),
-            };
-            let facts = facts_of(&row, minted)?;
-            Ok(Some(View { record, facts }))
+                .await?;
+            Ok(self.views_of(Vec::from_iter(row)).await?.pop())
         };
         let key = address(project, location, name);
-        let Some(View { record, mut facts }) =
-            self.views.get_or_read(Key::Alias(&key), read).await?
-        else {
-            return Ok(None);
+        let view = self.views.get_or_read(Key::Alias(&key), read).await?;
+        Ok(view.map(|v| v.shown(minting_kinds)))
+    }
+
+    async fn described_pull_secrets_page(
+        &self,
+        page: ListPage<'_>,
+        minting_kinds: &[&str],
+    ) -> Result<Vec<(PullSecretRecord, PullSecretFacts)>> {
+        // The page's ids (one range of the `(project, location, name)` index), then the views
+        // of those this replica does not keep, in one statement: a page of kept views costs the
+        // database one small read.
+        let (sql, binds) = list_sql(
+            "SELECT id FROM pull_secrets",
+            page.project,
+            page.location,
+            page.after,
+            Some(page.limit),
+        );
+        let ids: Vec<String> = self
+            .fetch_list(&sql, &binds)
+            .await?
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<std::result::Result<_, _>>()?;
+        let read = |missing: Vec<String>| async move {
+            let rows = self.fetch_in(&DESCRIBED_PULL_SECRETS, &missing).await?;
+            self.views_of(rows).await
         };
-        if !minting_kinds.contains(&record.kind.as_str()) {
-            facts.minted.clear();
-        }
-        Ok(Some((record, facts)))
+        let views = self.views.get_or_read_each(&ids, read).await?;
+        Ok(views.into_iter().map(|v| v.shown(minting_kinds)).collect())
     }
 
     async fn pull_secret_generation(&self, project: &str, location: &str) -> Result<i64> {

@@ -1,6 +1,8 @@
 //! The rows a store keeps. Times are Unix milliseconds; JSON columns are kept as text so that
 //! every backend stores them the same way. Secret material only appears here as [`Sealed`].
 
+use std::collections::HashMap;
+
 /// A project (tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectRecord {
@@ -254,6 +256,32 @@ pub struct PullSecretFacts {
     pub minted: Vec<MintedRecord>,
     /// As [`Store::deliveries_of`](crate::Store::deliveries_of).
     pub deliveries: Vec<DeliveryRecord>,
+}
+
+impl PullSecretFacts {
+    /// These facts split by the pull secret they are about, each part in its order here.
+    pub fn by_owner(self) -> HashMap<String, PullSecretFacts> {
+        let mut of: HashMap<String, PullSecretFacts> = HashMap::new();
+        for reference in self.references {
+            of.entry(reference.0.clone())
+                .or_default()
+                .references
+                .push(reference);
+        }
+        for minted in self.minted {
+            of.entry(minted.pull_secret_id.clone())
+                .or_default()
+                .minted
+                .push(minted);
+        }
+        for delivery in self.deliveries {
+            of.entry(delivery.owner_id.clone())
+                .or_default()
+                .deliveries
+                .push(delivery);
+        }
+        of
+    }
 }
 
 /// The owners (pull secrets, deployments) of a location written since a change sequence number,

@@ -492,21 +492,58 @@ async fn project_and_location(store: &PostgresStore) {
 
 /// The view of pull secret `name` of `p`/`l` as `store` answers `pullSecret.get` (its minted
 /// state shown, as for a minting kind).
+/// How a test reads a pull secret's view: as `pullSecret.get` does, or as `pullSecret.list`
+/// does, in a page.
+#[derive(Clone, Copy, Debug)]
+enum Read {
+    Get,
+    Page,
+}
+
+/// The view of pull secret `name` of p/l as `read` reads it, with minted state for
+/// `minting_kinds`.
+async fn view_as(
+    read: Read,
+    store: &PostgresStore,
+    name: &str,
+    minting_kinds: &[&str],
+) -> Option<(
+    regcred_store::PullSecretRecord,
+    regcred_store::PullSecretFacts,
+)> {
+    let described = match read {
+        Read::Get => {
+            store
+                .described_pull_secret("p", "l", name, minting_kinds)
+                .await
+        }
+        Read::Page => {
+            let page = regcred_store::ListPage {
+                project: Some("p"),
+                location: Some("l"),
+                after: None,
+                limit: 100,
+            };
+            let views = store.described_pull_secrets_page(page, minting_kinds).await;
+            views.map(|views| views.into_iter().find(|(r, _)| r.name == name))
+        }
+    };
+    described.unwrap()
+}
+
 async fn view(
+    read: Read,
     store: &PostgresStore,
     name: &str,
 ) -> Option<(
     regcred_store::PullSecretRecord,
     regcred_store::PullSecretFacts,
 )> {
-    store
-        .described_pull_secret("p", "l", name, &["generic"])
-        .await
-        .unwrap()
+    view_as(read, store, name, &["generic"]).await
 }
 
-async fn verification(store: &PostgresStore, name: &str) -> Option<String> {
-    view(store, name).await.unwrap().0.verification
+async fn verification(read: Read, store: &PostgresStore, name: &str) -> Option<String> {
+    view(read, store, name).await.unwrap().0.verification
 }
 
 /// Sets the verification of pull secret `id` behind the trigger's back.
@@ -566,10 +603,10 @@ async fn a_replica_that_stops_listening_forgets_what_it_kept() {
         .put_pull_secret(&s1, None, Default::default(), &an_audit())
         .await
         .unwrap();
-    assert_eq!(verification(&store, "s1").await, None);
+    assert_eq!(verification(Read::Get, &store, "s1").await, None);
     verify_unannounced(&db, "s1", "checked").await;
     assert_eq!(
-        verification(&store, "s1").await,
+        verification(Read::Get, &store, "s1").await,
         None,
         "answered from memory"
     );
@@ -585,7 +622,7 @@ async fn a_replica_that_stops_listening_forgets_what_it_kept() {
     assert_eq!(ended, [true], "one listening connection");
     within_5s("t1 and s1 read from the database", || async {
         revoked_at(&store, "t1").await == Some(5)
-            && verification(&store, "s1").await.as_deref() == Some("checked")
+            && verification(Read::Get, &store, "s1").await.as_deref() == Some("checked")
     })
     .await;
     listening(&store).await;
@@ -597,6 +634,16 @@ async fn a_replica_that_stops_listening_forgets_what_it_kept() {
 /// entry could have aged out, and at once on the replica that made it.
 #[tokio::test]
 async fn a_pull_secret_changed_anywhere_reads_changed_on_every_replica() {
+    changed_anywhere(Read::Get).await;
+}
+
+/// The same, read in pages: a page is made of the views a replica keeps.
+#[tokio::test]
+async fn a_pull_secret_changed_anywhere_lists_changed_on_every_replica() {
+    changed_anywhere(Read::Page).await;
+}
+
+async fn changed_anywhere(read: Read) {
     use regcred_store::{DeliveryRecord, MintedRecord, ReferrerRecord};
     let db = PostgresDb::create().await;
     let (a, b) = two_listening_replicas(&db).await;
@@ -605,13 +652,13 @@ async fn a_pull_secret_changed_anywhere_reads_changed_on_every_replica() {
     a.put_pull_secret(&s1, None, Default::default(), &an_audit())
         .await
         .unwrap();
-    assert_eq!(verification(&b, "s1").await, None);
-    assert_eq!(verification(&a, "s1").await, None);
+    assert_eq!(verification(read, &b, "s1").await, None);
+    assert_eq!(verification(read, &a, "s1").await, None);
 
     // Kept: a change nobody announces is not seen yet.
     verify_unannounced(&db, "s1", "unannounced").await;
     assert_eq!(
-        verification(&b, "s1").await,
+        verification(read, &b, "s1").await,
         None,
         "b answers s1 from memory"
     );
@@ -622,16 +669,19 @@ async fn a_pull_secret_changed_anywhere_reads_changed_on_every_replica() {
     a.put_pull_secret(&rotated, Some(1), Default::default(), &an_audit())
         .await
         .unwrap();
-    let revision = |store| async move { view(store, "s1").await.unwrap().0.revision };
+    let revision = |store| async move { view(read, store, "s1").await.unwrap().0.revision };
     assert_eq!(revision(&a).await, 2, "at once where rotated");
     within_5s("b reads the rotation", || async { revision(&b).await == 2 }).await;
 
     a.record_verification("s1", 2, "verified", &an_audit())
         .await
         .unwrap();
-    assert_eq!(verification(&a, "s1").await.as_deref(), Some("verified"));
+    assert_eq!(
+        verification(read, &a, "s1").await.as_deref(),
+        Some("verified")
+    );
     within_5s("b reads the check", || async {
-        verification(&b, "s1").await.as_deref() == Some("verified")
+        verification(read, &b, "s1").await.as_deref() == Some("verified")
     })
     .await;
 
@@ -649,7 +699,7 @@ async fn a_pull_secret_changed_anywhere_reads_changed_on_every_replica() {
     a.update_deliveries("l", std::slice::from_ref(&delivery), &[])
         .await
         .unwrap();
-    let delivered = |store| async move { view(store, "s1").await.unwrap().1.deliveries };
+    let delivered = |store| async move { view(read, store, "s1").await.unwrap().1.deliveries };
     assert_eq!(delivered(&a).await, std::slice::from_ref(&delivery));
     within_5s("b reads the delivery", || async {
         delivered(&b).await == [delivery.clone()]
@@ -661,7 +711,8 @@ async fn a_pull_secret_changed_anywhere_reads_changed_on_every_replica() {
         name: "p/l/web".into(),
     };
     a.add_reference("s1", &referrer).await.unwrap();
-    let referrers = |store| async move { view(store, "s1").await.unwrap().1.references.len() };
+    let referrers =
+        |store| async move { view(read, store, "s1").await.unwrap().1.references.len() };
     assert_eq!(referrers(&a).await, 1);
     within_5s("b reads the reference", || async {
         referrers(&b).await == 1
@@ -682,13 +733,13 @@ async fn a_pull_secret_changed_anywhere_reads_changed_on_every_replica() {
         next_refresh_at: 5,
     };
     a.put_minted(&minted).await.unwrap();
-    let mints = |store| async move { view(store, "s1").await.unwrap().1.minted };
+    let mints = |store| async move { view(read, store, "s1").await.unwrap().1.minted };
     assert_eq!(mints(&a).await, std::slice::from_ref(&minted));
     within_5s("b reads the minted state", || async {
         mints(&b).await == [minted.clone()]
     })
     .await;
-    let not_minting = b.described_pull_secret("p", "l", "s1", &[]).await.unwrap();
+    let not_minting = view_as(read, &b, "s1", &[]).await;
     assert_eq!(
         not_minting.unwrap().1.minted,
         [],
@@ -705,9 +756,12 @@ async fn a_pull_secret_changed_anywhere_reads_changed_on_every_replica() {
     .await;
 
     a.delete_pull_secret("s1", true, &an_audit()).await.unwrap();
-    assert!(view(&a, "s1").await.is_none(), "at once where deleted");
+    assert!(
+        view(read, &a, "s1").await.is_none(),
+        "at once where deleted"
+    );
     within_5s("b reads s1 gone", || async {
-        view(&b, "s1").await.is_none()
+        view(read, &b, "s1").await.is_none()
     })
     .await;
 }

@@ -250,18 +250,20 @@ pub async fn list(ctx: Ctx, req: PullSecretList) -> Result<Page<PullSecret>, Api
     ctx.principal
         .require(Permission::ReadSecrets, project.as_deref())?;
     let store = ctx.state.store();
-    let (records, next) = page::scan(
+    let minting_kinds = MINTING_KINDS.map(Kind::as_str);
+    let (described, next) = page::scan(
         limit,
         kind.is_some(),
         after,
-        |r: &PullSecretRecord| kind.is_none_or(|k| r.kind == k.as_str()),
-        |r| ListKey {
+        |(r, _): &(PullSecretRecord, _)| kind.is_none_or(|k| r.kind == k.as_str()),
+        |(r, _)| ListKey {
             project: r.project.clone(),
             location: r.location.clone(),
             name: r.name.clone(),
         },
         |after: Option<ListKey>, n| {
             let (project, location) = (project.as_deref(), req.location.as_deref());
+            let minting_kinds = &minting_kinds;
             async move {
                 let page = ListPage {
                     project,
@@ -269,13 +271,18 @@ pub async fn list(ctx: Ctx, req: PullSecretList) -> Result<Page<PullSecret>, Api
                     after: after.as_ref(),
                     limit: n,
                 };
-                Ok(store.list_pull_secrets_page(page).await?)
+                Ok(store
+                    .described_pull_secrets_page(page, minting_kinds)
+                    .await?)
             }
         },
     )
     .await?;
     Ok(Page {
-        items: pull_secrets::describe_page(&ctx.state, records).await?,
+        items: described
+            .into_iter()
+            .map(|(record, facts)| pull_secrets::view_with(record, facts))
+            .collect::<Result<_, _>>()?,
         next_page_token: next.map(|key| Named::PullSecrets.token_after(&key)),
     })
 }

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::AppState;
 
 /// One stored delivery row as the API shows it.
-fn status(r: regcred_store::DeliveryRecord) -> Result<DeliveryStatus, ApiError> {
+pub fn status(r: regcred_store::DeliveryRecord) -> Result<DeliveryStatus, ApiError> {
     // A state this regcred does not know is an error, never a silent default.
     let delivery_state = DeliveryState::parse(&r.state).ok_or_else(|| {
         ApiError::unreadable(format!(
@@ -39,7 +39,7 @@ pub async fn statuses_of(
 }
 
 /// Delivery rows as the API shows them, by owner id.
-pub fn statuses(
+fn statuses(
     rows: Vec<regcred_store::DeliveryRecord>,
 ) -> Result<HashMap<String, Vec<DeliveryStatus>>, ApiError> {
     let mut by_owner: HashMap<String, Vec<DeliveryStatus>> = HashMap::new();

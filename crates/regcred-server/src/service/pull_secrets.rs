@@ -1,14 +1,12 @@
 //! Pull secrets below the API: a stored record's kind, its credential opened through the vault,
 //! and records keyed by what the runtimes' matching rules compare.
 
-use std::collections::HashMap;
-
 use regcred_core::api::{MintedStatus, PullSecret, Referrer};
 use regcred_core::codes::ErrorCode;
 use regcred_core::credential::{Credential, Kind, Material, Params, MINTING_KINDS};
 use regcred_core::registry_host::RegistryServer;
 use regcred_store::vault::SealedFor;
-use regcred_store::{MintedRecord, PullSecretFacts, PullSecretRecord, PutGuard, StoreError};
+use regcred_store::{PullSecretFacts, PullSecretRecord, PutGuard, StoreError};
 use serde_json::json;
 
 use crate::clock::rfc3339;
@@ -85,22 +83,53 @@ fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> Result<PullSecret, ApiEr
 }
 
 /// A pull secret's metadata with what only the store knows: referrers, the minted credential's
-/// state and the deliveries (a page of one, so one and many are shown by the same code).
+/// state and the deliveries.
 pub async fn describe(state: &AppState, r: PullSecretRecord) -> Result<PullSecret, ApiError> {
-    only(describe_page(state, vec![r]).await?)
+    let ids = vec![r.id.clone()];
+    let minting = match MINTING_KINDS.iter().any(|k| k.as_str() == r.kind) {
+        true => ids.as_slice(),
+        false => &[],
+    };
+    let facts = state.store().pull_secret_facts(&ids, minting).await?;
+    view_with(r, facts)
 }
 
-/// The view of one pull secret, with the facts read for it ([`Store::described_pull_secret`]).
+/// The view of one pull secret, with the facts read for it
+/// ([`Store::described_pull_secret`], [`Store::described_pull_secrets_page`]).
 ///
 /// [`Store::described_pull_secret`]: regcred_store::Store::described_pull_secret
+/// [`Store::described_pull_secrets_page`]: regcred_store::Store::described_pull_secrets_page
 pub fn view_with(r: PullSecretRecord, facts: PullSecretFacts) -> Result<PullSecret, ApiError> {
-    only(views(vec![r], facts)?)
-}
-
-/// The one view of a page of one.
-fn only(mut page: Vec<PullSecret>) -> Result<PullSecret, ApiError> {
-    page.pop()
-        .ok_or_else(|| ApiError::unreadable("a page of one pull secret came back empty".into()))
+    let minted = facts
+        .minted
+        .into_iter()
+        .find(|m| m.pull_secret_id == r.id && m.revision == r.revision);
+    let deliveries = facts
+        .deliveries
+        .into_iter()
+        .filter(|d| d.owner_id == r.id)
+        .map(crate::service::deliveries::status)
+        .collect::<Result<_, _>>()?;
+    let used_by = facts
+        .references
+        .into_iter()
+        .filter(|(id, _)| *id == r.id)
+        .map(|(_, r)| Referrer {
+            kind: r.kind,
+            name: r.name,
+        })
+        .collect();
+    let mut v = view(r, used_by)?;
+    v.deliveries = deliveries;
+    v.credential = minted.map(|m| MintedStatus {
+        expires_at: m.expires_at.map(rfc3339),
+        refreshed_at: m.refreshed_at.map(rfc3339),
+        next_refresh_at: rfc3339(m.next_refresh_at),
+        failures: u32::try_from(m.failures).unwrap_or(u32::MAX),
+        last_error: m.last_error,
+        endpoint: m.endpoint,
+    });
+    Ok(v)
 }
 
 /// Where a pull secret is stored: its project, location and name.
@@ -210,59 +239,4 @@ fn new_revision(
         updated_by: acting.actor.clone(),
         verification: None,
     })
-}
-
-/// [`describe`] for a whole page of records, in their order: the referrers, minted states and
-/// deliveries of every record come in one read, whatever the page's length.
-pub async fn describe_page(
-    state: &AppState,
-    records: Vec<PullSecretRecord>,
-) -> Result<Vec<PullSecret>, ApiError> {
-    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-    // Only kinds that mint have minted state: most pages need no read for it.
-    let minting: Vec<String> = records
-        .iter()
-        .filter(|r| MINTING_KINDS.iter().any(|k| k.as_str() == r.kind))
-        .map(|r| r.id.clone())
-        .collect();
-    let facts = state.store().pull_secret_facts(&ids, &minting).await?;
-    views(records, facts)
-}
-
-/// The views of a page of pull secrets, with the facts read for them.
-fn views(
-    records: Vec<PullSecretRecord>,
-    facts: PullSecretFacts,
-) -> Result<Vec<PullSecret>, ApiError> {
-    let mut used: HashMap<String, Vec<Referrer>> = HashMap::new();
-    for (id, r) in facts.references {
-        used.entry(id).or_default().push(Referrer {
-            kind: r.kind,
-            name: r.name,
-        });
-    }
-    let mut minted: HashMap<String, MintedRecord> = facts
-        .minted
-        .into_iter()
-        .map(|m| (m.pull_secret_id.clone(), m))
-        .collect();
-    let mut deliveries = crate::service::deliveries::statuses(facts.deliveries)?;
-    let mut page = Vec::with_capacity(records.len());
-    for r in records {
-        let minted = minted.remove(&r.id).filter(|m| m.revision == r.revision);
-        let delivered = deliveries.remove(&r.id).unwrap_or_default();
-        let used_by = used.remove(&r.id).unwrap_or_default();
-        let mut v = view(r, used_by)?;
-        v.deliveries = delivered;
-        v.credential = minted.map(|m| MintedStatus {
-            expires_at: m.expires_at.map(rfc3339),
-            refreshed_at: m.refreshed_at.map(rfc3339),
-            next_refresh_at: rfc3339(m.next_refresh_at),
-            failures: u32::try_from(m.failures).unwrap_or(u32::MAX),
-            last_error: m.last_error,
-            endpoint: m.endpoint,
-        });
-        page.push(v);
-    }
-    Ok(page)
 }
