@@ -453,7 +453,7 @@ mod tests {
     }
 
     fn ids(ids: &[&str]) -> Vec<String> {
-        ids.iter().map(|id| id.to_string()).collect()
+        ids.iter().map(ToString::to_string).collect()
     }
 
     /// A read from the database of the records `ids`, where only "a", "b" and "c" exist;
