@@ -127,6 +127,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "pull_secret_notify",
         sql: include_str!("../migrations/postgres/0007_pull_secret_notify.sql"),
     },
+    Migration {
+        version: 8,
+        name: "scope_notify",
+        sql: include_str!("../migrations/postgres/0008_scope_notify.sql"),
+    },
 ];
 
 /// The SQL creating the bookkeeping table, valid on every backend. Databases made before

@@ -52,14 +52,20 @@ pub use listener::LISTENER_NAME;
 
 /// How many pull-secret views a replica keeps at most (a kilobyte or two each).
 const VIEWS: usize = 10_000;
+/// How many projects, locations and scope generations a replica keeps at most, each.
+const NAMED: usize = 10_000;
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: PgPool,
-    /// Access tokens and pull-secret views read through this store, kept while the listener
-    /// task listens for their changes (`listener`); the task ends with the store.
+    /// Access tokens, pull-secret views, projects, locations and scope generations read
+    /// through this store, kept while the listener task listens for their changes
+    /// (`listener`); the task ends with the store.
     tokens: Arc<Cache<TokenRecord>>,
     views: Arc<Cache<View>>,
+    projects: Arc<Cache<ProjectRecord>>,
+    locations: Arc<Cache<LocationRecord>>,
+    generations: Arc<Cache<Generation>>,
     listener: tokio::task::AbortHandle,
 }
 
@@ -130,24 +136,38 @@ impl PostgresStore {
         migrate(&pool, POSTGRES).await?;
         let tokens = Arc::new(Cache::new(cache::TOKENS));
         let views = Arc::new(Cache::new(VIEWS));
+        let projects = Arc::new(Cache::new(NAMED));
+        let locations = Arc::new(Cache::new(NAMED));
+        let generations = Arc::new(Cache::new(NAMED));
         let caches: Vec<(&'static str, Arc<dyn listener::Announced>)> = vec![
             (listener::TOKENS, tokens.clone()),
             (listener::PULL_SECRETS, views.clone()),
+            (listener::PROJECTS, projects.clone()),
+            (listener::LOCATIONS, locations.clone()),
+            (listener::GENERATIONS, generations.clone()),
         ];
         let listener = tokio::spawn(listener::listen(options, caches)).abort_handle();
         Ok(PostgresStore {
             pool,
             tokens,
             views,
+            projects,
+            locations,
+            generations,
             listener,
         })
     }
 
-    /// Whether this store answers access tokens and pull-secret views from memory now: while its
-    /// connection listens for their changes (see `postgres/listener.rs`), so not before that
-    /// connection is made, nor while it is lost.
+    /// Whether this store answers what it keeps (access tokens, pull-secret views, projects,
+    /// locations, scope generations) from memory now: while its connection listens for their
+    /// changes (see `postgres/listener.rs`), so not before that connection is made, nor while it
+    /// is lost.
     pub fn keeps_records(&self) -> bool {
-        self.tokens.is_live() && self.views.is_live()
+        self.tokens.is_live()
+            && self.views.is_live()
+            && self.projects.is_live()
+            && self.locations.is_live()
+            && self.generations.is_live()
     }
 
     /// The connection pool, for the copy from SQLite.
@@ -695,6 +715,37 @@ impl Kept for View {
     }
 }
 
+/// The pull-secret generation of a scope ([`Store::pull_secret_generation`]), kept by
+/// [`scope_of`] while the replica listens for changes of generations (migration 8).
+#[derive(Clone)]
+struct Generation {
+    scope: String,
+    value: i64,
+}
+
+impl Kept for Generation {
+    fn id(&self) -> &str {
+        &self.scope
+    }
+}
+
+/// A scope as migration 8 announces it: `project/location` (names hold no `/`).
+fn scope_of(project: &str, location: &str) -> String {
+    format!("{project}/{location}")
+}
+
+impl Kept for ProjectRecord {
+    fn id(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Kept for LocationRecord {
+    fn id(&self) -> &str {
+        &self.name
+    }
+}
+
 /// A pull secret's address as one key (names cannot hold a NUL).
 fn address(project: &str, location: &str, name: &str) -> String {
     format!("{project}\0{location}\0{name}")
@@ -843,7 +894,13 @@ fn audit_sql(project: bool, before: bool) -> &'static str {
 }
 
 impl PostgresStore {
-    /// Runs a [`list_sql`] statement.
+    /// Forgets, once a write of pull secret `id` of (`project`, `location`) has committed, what
+    /// it changed: its view and its scope's generation.
+    fn forget_pull_secret(&self, id: &str, project: &str, location: &str) {
+        self.views.forget(Some(id));
+        self.generations.forget(Some(&scope_of(project, location)));
+    }
+
     /// The views in `rows` of a described statement ([`described_sql`]), in their order; the
     /// minted state of those that have one is one more read for all of them.
     async fn views_of(&self, rows: Vec<PgRow>) -> Result<Vec<View>> {
@@ -869,6 +926,7 @@ impl PostgresStore {
         Ok(views)
     }
 
+    /// Runs a [`list_sql`] statement.
     async fn fetch_list(&self, sql: &str, binds: &[String]) -> Result<Vec<PgRow>> {
         let mut query = sqlx::query(sql);
         for value in binds {
@@ -944,12 +1002,15 @@ impl Store for PostgresStore {
     }
 
     async fn get_project(&self, name: &str) -> Result<Option<ProjectRecord>> {
-        sqlx::query("SELECT * FROM projects WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| project_row(&r))
-            .transpose()
+        let read = async {
+            sqlx::query("SELECT * FROM projects WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| project_row(&r))
+                .transpose()
+        };
+        self.projects.get_or_read(Key::Id(name), read).await
     }
 
     async fn list_projects(&self) -> Result<Vec<ProjectRecord>> {
@@ -994,6 +1055,7 @@ impl Store for PostgresStore {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         self.tokens.forget(None);
+        self.projects.forget(Some(name));
         Ok(())
     }
 
@@ -1017,12 +1079,15 @@ impl Store for PostgresStore {
     }
 
     async fn get_location(&self, name: &str) -> Result<Option<LocationRecord>> {
-        sqlx::query("SELECT * FROM locations WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| location_row(&r))
-            .transpose()
+        let read = async {
+            sqlx::query("SELECT * FROM locations WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| location_row(&r))
+                .transpose()
+        };
+        self.locations.get_or_read(Key::Id(name), read).await
     }
 
     async fn list_locations(&self) -> Result<Vec<LocationRecord>> {
@@ -1054,6 +1119,7 @@ impl Store for PostgresStore {
             .await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
+        self.locations.forget(Some(name));
         Ok(())
     }
 
@@ -1153,7 +1219,7 @@ impl Store for PostgresStore {
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        self.views.forget(Some(&s.id));
+        self.forget_pull_secret(&s.id, &s.project, &s.location);
         Ok(())
     }
 
@@ -1329,12 +1395,20 @@ impl Store for PostgresStore {
     }
 
     async fn pull_secret_generation(&self, project: &str, location: &str) -> Result<i64> {
-        let generation: Option<i64> = sqlx::query_scalar(SELECT_GENERATION)
-            .bind(project)
-            .bind(location)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(generation.unwrap_or(0))
+        let scope = scope_of(project, location);
+        let read = async {
+            let value: Option<i64> = sqlx::query_scalar(SELECT_GENERATION)
+                .bind(project)
+                .bind(location)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(value.map(|value| Generation {
+                scope: scope.clone(),
+                value,
+            }))
+        };
+        let generation = self.generations.get_or_read(Key::Id(&scope), read).await?;
+        Ok(generation.map_or(0, |g| g.value))
     }
 
     async fn pull_secret_keys(&self, project: &str, location: &str) -> Result<PullSecretKeys> {
@@ -1400,6 +1474,7 @@ impl Store for PostgresStore {
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
+        // A check moves no generation (migration 2's trigger ignores the column).
         self.views.forget(Some(id));
         Ok(())
     }
@@ -1436,13 +1511,14 @@ impl Store for PostgresStore {
                 });
             }
         }
-        sqlx::query("DELETE FROM pull_secrets WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let (project, location): (String, String) =
+            sqlx::query_as("DELETE FROM pull_secrets WHERE id = $1 RETURNING project, location")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        self.views.forget(Some(id));
+        self.forget_pull_secret(id, &project, &location);
         Ok(())
     }
 

@@ -490,8 +490,6 @@ async fn project_and_location(store: &PostgresStore) {
     store.create_location(&location, &an_audit()).await.unwrap();
 }
 
-/// The view of pull secret `name` of `p`/`l` as `store` answers `pullSecret.get` (its minted
-/// state shown, as for a minting kind).
 /// How a test reads a pull secret's view: as `pullSecret.get` does, or as `pullSecret.list`
 /// does, in a page.
 #[derive(Clone, Copy, Debug)]
@@ -531,6 +529,8 @@ async fn view_as(
     described.unwrap()
 }
 
+/// The view of pull secret `name` of p/l as `read` reads it, its minted state shown as for a
+/// minting kind.
 async fn view(
     read: Read,
     store: &PostgresStore,
@@ -762,6 +762,137 @@ async fn changed_anywhere(read: Read) {
     );
     within_5s("b reads s1 gone", || async {
         view(read, &b, "s1").await.is_none()
+    })
+    .await;
+}
+
+/// Two replicas on one database: each keeps the projects, locations and scope generations it
+/// reads (so a change made behind the triggers' back still reads as it was), and a change made
+/// through one replica or by hand in SQL reads changed on the other well before its entry could
+/// have aged out. The replica that writes sees it at once: a pull secret created there is
+/// resolved there at once.
+#[tokio::test]
+async fn projects_locations_and_generations_changed_anywhere_read_changed_everywhere() {
+    let db = PostgresDb::create().await;
+    let (a, b) = two_listening_replicas(&db).await;
+    project_and_location(&a).await;
+    let generation = |store| async move {
+        PostgresStore::pull_secret_generation(store, "p", "l")
+            .await
+            .unwrap()
+    };
+    let project = |store| async move {
+        let p = PostgresStore::get_project(store, "p").await.unwrap();
+        p.map(|p| p.description)
+    };
+    let location = |store| async move {
+        let l = PostgresStore::get_location(store, "l").await.unwrap();
+        l.map(|l| l.spec)
+    };
+    assert_eq!(generation(&b).await, 0, "no pull secret yet");
+    // A generation that arrives unannounced (its notification would race the checks below).
+    unannounced(
+        &db,
+        "pull_secret_generations",
+        "generations_changed",
+        "INSERT INTO pull_secret_generations VALUES ('p', 'l', 1)",
+    )
+    .await;
+    for store in [&a, &b] {
+        assert_eq!(generation(store).await, 1);
+        assert_eq!(project(store).await, Some(None));
+        assert_eq!(location(store).await, Some("{}".to_owned()));
+    }
+
+    // Kept: changes nobody announces are not seen yet.
+    unannounced(
+        &db,
+        "pull_secret_generations",
+        "generations_changed",
+        "UPDATE pull_secret_generations SET generation = 99",
+    )
+    .await;
+    unannounced(
+        &db,
+        "projects",
+        "projects_changed",
+        "UPDATE projects SET description = 'unannounced'",
+    )
+    .await;
+    unannounced(
+        &db,
+        "locations",
+        "locations_changed",
+        "UPDATE locations SET spec = 'unannounced'",
+    )
+    .await;
+    for store in [&a, &b] {
+        assert_eq!(generation(store).await, 1, "the generation from memory");
+        assert_eq!(project(store).await, Some(None), "the project from memory");
+        assert_eq!(
+            location(store).await,
+            Some("{}".to_owned()),
+            "the location from memory"
+        );
+    }
+
+    // Each write of a pull secret moves its scope's generation: at once where written, within
+    // 5 s elsewhere.
+    let stored = || async {
+        let g: i64 = sqlx::query_scalar("SELECT generation FROM pull_secret_generations")
+            .fetch_one(&mut raw(&db).await)
+            .await
+            .unwrap();
+        g
+    };
+    let moved = |was: i64, what: &'static str| {
+        let (a, b, stored) = (&a, &b, &stored);
+        async move {
+            let now = stored().await;
+            assert!(now > was, "{what} moves the generation");
+            assert_eq!(generation(a).await, now, "at once where {what}");
+            within_5s(what, || async { generation(b).await == now }).await;
+            now
+        }
+    };
+    let s1 = pull_secret("s1", "p", "l", "r.example");
+    a.put_pull_secret(&s1, None, Default::default(), &an_audit())
+        .await
+        .unwrap();
+    let was = moved(99, "created").await;
+    let mut rotated = s1.clone();
+    rotated.revision = 2;
+    a.put_pull_secret(&rotated, Some(1), Default::default(), &an_audit())
+        .await
+        .unwrap();
+    let was = moved(was, "rotated").await;
+    a.delete_pull_secret("s1", true, &an_audit()).await.unwrap();
+    moved(was, "deleted").await;
+    sqlx::raw_sql(
+        "UPDATE pull_secret_generations SET generation = 7;
+         UPDATE projects SET description = 'by hand';
+         UPDATE locations SET spec = 'by hand'",
+    )
+    .execute(&mut raw(&db).await)
+    .await
+    .unwrap();
+    within_5s("a and b read the changes made by hand", || async {
+        let mut all = true;
+        for store in [&a, &b] {
+            all &= generation(store).await == 7
+                && project(store).await == Some(Some("by hand".to_owned()))
+                && location(store).await == Some("by hand".to_owned());
+        }
+        all
+    })
+    .await;
+
+    b.delete_location("l", &an_audit()).await.unwrap();
+    b.delete_project("p", 2, &an_audit()).await.unwrap();
+    assert_eq!(location(&b).await, None, "at once where deleted");
+    assert_eq!(project(&b).await, None, "at once where deleted");
+    within_5s("a reads the location and project gone", || async {
+        location(&a).await.is_none() && project(&a).await.is_none()
     })
     .await;
 }

@@ -6,8 +6,10 @@
 //! The index of a scope is current while the store's pull-secret generation of that scope
 //! ([`Store::pull_secret_generation`], moved by the store itself on every create, rotation,
 //! rename and delete, by whichever process writes) is the one it was built at: every use reads
-//! that one number (an indexed point read) and rebuilds the scope when it moved. So a write made
-//! through any process is resolved by every process at once.
+//! that one number (an indexed point read; on PostgreSQL answered from memory while the replica
+//! listens for changes of generations) and rebuilds the scope when it moved. So a write made
+//! through any process is resolved by every process at once (on another PostgreSQL replica,
+//! once the database's notification of it arrives, milliseconds later).
 //!
 //! [`Store::pull_secret_generation`]: regcred_store::Store::pull_secret_generation
 

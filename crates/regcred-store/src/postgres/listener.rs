@@ -1,6 +1,6 @@
-//! On PostgreSQL each replica keeps the access tokens and pull-secret views it reads
-//! (`crate::cache`) while it listens for their changes: triggers (migrations 6 and 7) notify a
-//! channel with the changed record's id when a change commits, whoever made it — this replica,
+//! On PostgreSQL each replica keeps the access tokens, pull-secret views, projects, locations
+//! and scope generations it reads (`crate::cache`) while it listens for their changes: triggers
+//! (migrations 6 to 8) notify a channel with the changed record's id when a change commits, whoever made it — this replica,
 //! another one, or an operator in SQL — and the listener forgets it. Listening is what makes the
 //! caches live: when the connection is lost they are emptied and off, and emptied again once
 //! listening resumes, so nothing missed meanwhile is answered. On the other replicas a change
@@ -20,6 +20,13 @@ pub(super) const TOKENS: &str = "regcred_tokens";
 /// The channel of pull-secret views (migration 7); the payload is the id of a pull secret whose
 /// record, references, deliveries or minted state changed, empty for every pull secret.
 pub(super) const PULL_SECRETS: &str = "regcred_pull_secrets";
+/// The channels of projects and locations (migration 8); the payload is a name, empty for
+/// every one.
+pub(super) const PROJECTS: &str = "regcred_projects";
+pub(super) const LOCATIONS: &str = "regcred_locations";
+/// The channel of scope generations (migration 8); the payload is `project/location`, empty for
+/// every scope.
+pub(super) const GENERATIONS: &str = "regcred_generations";
 /// The listening connection's `application_name`, which names it in `pg_stat_activity`.
 pub const LISTENER_NAME: &str = "regcred listener";
 /// How long the listener waits before connecting again after a failure.
