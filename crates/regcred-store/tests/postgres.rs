@@ -848,9 +848,10 @@ async fn projects_locations_and_generations_changed_anywhere_read_changed_everyw
     let moved = |was: i64, what: &'static str| {
         let (a, b, stored) = (&a, &b, &stored);
         async move {
+            let on_a = generation(a).await;
             let now = stored().await;
             assert!(now > was, "{what} moves the generation");
-            assert_eq!(generation(a).await, now, "at once where {what}");
+            assert_eq!(on_a, now, "at once where {what}");
             within_5s(what, || async { generation(b).await == now }).await;
             now
         }
