@@ -416,7 +416,10 @@ pub trait Store: Send + Sync + 'static {
 
 /// The ids [`Store::pull_secret_facts`] is asked for one pull secret: its own, and its own again
 /// as minting when its kind is one of `minting_kinds`.
-fn facts_of_one(record: &PullSecretRecord, minting_kinds: &[&str]) -> (Vec<String>, Vec<String>) {
+pub fn facts_of_one(
+    record: &PullSecretRecord,
+    minting_kinds: &[&str],
+) -> (Vec<String>, Vec<String>) {
     let ids = vec![record.id.clone()];
     let minting = match minting_kinds.contains(&record.kind.as_str()) {
         true => ids.clone(),

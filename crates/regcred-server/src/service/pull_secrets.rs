@@ -85,12 +85,8 @@ fn view(r: PullSecretRecord, used_by: Vec<Referrer>) -> Result<PullSecret, ApiEr
 /// A pull secret's metadata with what only the store knows: referrers, the minted credential's
 /// state and the deliveries.
 pub async fn describe(state: &AppState, r: PullSecretRecord) -> Result<PullSecret, ApiError> {
-    let ids = vec![r.id.clone()];
-    let minting = match MINTING_KINDS.iter().any(|k| k.as_str() == r.kind) {
-        true => ids.as_slice(),
-        false => &[],
-    };
-    let facts = state.store().pull_secret_facts(&ids, minting).await?;
+    let (ids, minting) = regcred_store::facts_of_one(&r, &MINTING_KINDS.map(Kind::as_str));
+    let facts = state.store().pull_secret_facts(&ids, &minting).await?;
     view_with(r, facts)
 }
 
