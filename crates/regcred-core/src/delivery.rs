@@ -11,7 +11,7 @@
 //! `imagePullSecrets`, and the JSON Patches that add pull secrets to a ServiceAccount without
 //! touching its other entries).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
@@ -110,72 +110,115 @@ pub struct Plan<T> {
 }
 
 /// Compares desired with observed. Each target is wanted at most once: when two desired entries
-/// name one target, the first wins and the later ones are refused as owned by it (so the order of
-/// `desired` decides, and callers pass a stable order, oldest first).
+/// name one target, the one that holds it keeps it, or else the first wins, and the others are
+/// refused as owned by it (so the order of `desired` decides a new target, and callers pass a
+/// stable order, oldest first; a held target never moves between owners that both want it).
 ///
-/// A target held by regcred for an owner nobody wants any more (the pull secret was deleted) is
-/// taken over rather than refused: it is regcred's own leftover.
-pub fn plan<T: Ord + Clone>(desired: &[Desired<T>], observed: &[Observed<T>]) -> Plan<T> {
-    let wanted_owners = pace::btree_set(desired.iter().map(|d| d.owner_id.as_str()));
-    let seen = pace::btree_map(observed.iter().map(|o| (&o.target, &o.owner)));
-    let mut claimed: BTreeMap<&T, &str> = BTreeMap::new();
+/// A target regcred holds for an owner that does not want it any more is taken over rather than
+/// refused: it is regcred's own leftover. An owner wants nothing beyond what `desired` says,
+/// unless it is one of `elsewhere`: owners that still exist but that this plan does not cover
+/// (a pass over some owners only), whose targets are neither taken nor removed.
+///
+/// `desired` is consumed: each entry moves into its action or into `up_to_date`, so that a pass
+/// over 100,000 targets never holds two copies of what it wants.
+pub fn plan<T: Ord + Clone>(
+    desired: Vec<Desired<T>>,
+    observed: &[Observed<T>],
+    elsewhere: &BTreeSet<String>,
+) -> Plan<T> {
+    let (steps, deletes) = decide(&desired, observed, elsewhere);
     let mut actions = Vec::new();
     let mut up_to_date = Vec::new();
-    for d in desired {
+    for (d, step) in desired.into_iter().zip(steps) {
         pace::point();
-        if let Some(first) = claimed.get(&d.target) {
-            actions.push(Action::Refuse {
-                desired: d.clone(),
-                refusal: Refusal::OwnedByOther {
-                    owner_id: (*first).to_owned(),
-                },
-            });
-            continue;
-        }
-        claimed.insert(&d.target, &d.owner_id);
-        match seen.get(&d.target) {
-            None => actions.push(Action::Apply {
-                desired: d.clone(),
+        match step {
+            Step::Create => actions.push(Action::Apply {
+                desired: d,
                 exists: false,
             }),
-            Some(Owner::Other) => actions.push(Action::Refuse {
-                desired: d.clone(),
-                refusal: Refusal::NotOwned,
+            Step::Update => actions.push(Action::Apply {
+                desired: d,
+                exists: true,
             }),
-            Some(Owner::Regcred { owner_id, digest }) => {
-                if *owner_id != d.owner_id && wanted_owners.contains(owner_id.as_str()) {
-                    actions.push(Action::Refuse {
-                        desired: d.clone(),
-                        refusal: Refusal::OwnedByOther {
-                            owner_id: owner_id.clone(),
-                        },
-                    });
-                } else if *owner_id == d.owner_id && *digest == d.digest {
-                    up_to_date.push(d.clone());
-                } else {
-                    actions.push(Action::Apply {
-                        desired: d.clone(),
-                        exists: true,
-                    });
-                }
-            }
+            Step::Keep => up_to_date.push(d),
+            Step::Refuse(refusal) => actions.push(Action::Refuse {
+                desired: d,
+                refusal,
+            }),
         }
     }
+    actions.extend(deletes);
+    Plan {
+        actions,
+        up_to_date,
+    }
+}
+
+/// What [`plan`] does with one desired entry.
+enum Step {
+    Create,
+    Update,
+    Keep,
+    Refuse(Refusal),
+}
+
+/// The step for each of `desired`, in order, and the deletes of what regcred holds and nobody
+/// claims.
+fn decide<T: Ord + Clone>(
+    desired: &[Desired<T>],
+    observed: &[Observed<T>],
+    elsewhere: &BTreeSet<String>,
+) -> (Vec<Step>, Vec<Action<T>>) {
+    let seen = pace::btree_map(observed.iter().map(|o| (&o.target, &o.owner)));
+    // The targets whose holder wants them still: theirs before anyone else's.
+    let mut claimed: BTreeMap<&T, &str> = BTreeMap::new();
+    for d in desired {
+        pace::point();
+        if matches!(seen.get(&d.target), Some(Owner::Regcred { owner_id, .. }) if *owner_id == d.owner_id)
+        {
+            claimed.insert(&d.target, &d.owner_id);
+        }
+    }
+    let mut decided: BTreeSet<&T> = BTreeSet::new();
+    let mut steps = Vec::with_capacity(desired.len());
+    for d in desired {
+        pace::point();
+        let first = *claimed.entry(&d.target).or_insert(&d.owner_id);
+        if first != d.owner_id || !decided.insert(&d.target) {
+            steps.push(Step::Refuse(Refusal::OwnedByOther {
+                owner_id: first.to_owned(),
+            }));
+            continue;
+        }
+        steps.push(match seen.get(&d.target) {
+            None => Step::Create,
+            Some(Owner::Other) => Step::Refuse(Refusal::NotOwned),
+            Some(Owner::Regcred { owner_id, digest }) => {
+                if *owner_id != d.owner_id && elsewhere.contains(owner_id) {
+                    Step::Refuse(Refusal::OwnedByOther {
+                        owner_id: owner_id.clone(),
+                    })
+                } else if *owner_id == d.owner_id && *digest == d.digest {
+                    Step::Keep
+                } else {
+                    Step::Update
+                }
+            }
+        });
+    }
+    let mut deletes = Vec::new();
     for o in observed {
         pace::point();
         if let Owner::Regcred { owner_id, .. } = &o.owner {
-            if !claimed.contains_key(&o.target) {
-                actions.push(Action::Delete {
+            if !claimed.contains_key(&o.target) && !elsewhere.contains(owner_id) {
+                deletes.push(Action::Delete {
                     target: o.target.clone(),
                     owner_id: owner_id.clone(),
                 });
             }
         }
     }
-    Plan {
-        actions,
-        up_to_date,
-    }
+    (steps, deletes)
 }
 
 /// What is observed after `plan`'s actions succeed: the fixed point the planner must reach
@@ -552,7 +595,18 @@ mod tests {
 
     /// Renders a plan as one line per action, so expectations read like the plan.
     fn check(desired: &[Desired<String>], observed: &[Observed<String>], expected: &[&str]) {
-        let p = plan(desired, observed);
+        check_beside(desired, observed, &[], expected);
+    }
+
+    /// [`check`] for a plan that does not cover the owners `elsewhere`.
+    fn check_beside(
+        desired: &[Desired<String>],
+        observed: &[Observed<String>],
+        elsewhere: &[&str],
+        expected: &[&str],
+    ) {
+        let elsewhere = elsewhere.iter().map(|o| (*o).to_owned()).collect();
+        let p = plan(desired.to_vec(), observed, &elsewhere);
         let got: Vec<String> = p
             .actions
             .iter()
@@ -601,10 +655,33 @@ mod tests {
             &[],
             &["create a/x ps_1", "refuse a/x owned-by ps_1"],
         );
+        // The holder keeps a target it still wants, whoever comes first.
+        check(
+            &[d("a/x", "ps_1", "h1"), d("a/x", "ps_2", "h2")],
+            &[ours("a/x", "ps_2", "h2")],
+            &["refuse a/x owned-by ps_2"],
+        );
+        check(
+            &[d("a/x", "ps_1", "h1"), d("a/x", "ps_2", "h3")],
+            &[ours("a/x", "ps_2", "h2")],
+            &["refuse a/x owned-by ps_2", "update a/x ps_2"],
+        );
+    }
+
+    #[test]
+    fn a_target_held_for_an_owner_the_plan_does_not_cover_is_refused() {
+        // A pass over ps_2 alone: ps_1 still exists, and may still want a/x.
+        check_beside(
+            &[d("a/x", "ps_2", "h2")],
+            &[ours("a/x", "ps_1", "h1")],
+            &["ps_1"],
+            &["refuse a/x owned-by ps_1"],
+        );
+        // A pass over both, where ps_1 wants another target now: a/x is its leftover.
         check(
             &[d("a/x", "ps_2", "h2"), d("b/x", "ps_1", "h1")],
             &[ours("a/x", "ps_1", "h1")],
-            &["refuse a/x owned-by ps_1", "create b/x ps_1"],
+            &["update a/x ps_2", "create b/x ps_1"],
         );
     }
 
@@ -618,17 +695,20 @@ mod tests {
     }
 
     proptest! {
-        /// Applying a plan and planning again yields nothing to do but the refusals.
+        /// Applying a plan and planning again yields nothing to do but the refusals, and
+        /// nothing held for an owner the plan does not cover is touched.
         #[test]
         fn planning_after_applying_is_idempotent(
             desired in proptest::collection::vec((0..6u8, 0..3u8, 0..3u8), 0..8),
             observed in proptest::collection::vec((0..6u8, proptest::option::of((0..4u8, 0..3u8))), 0..8),
+            elsewhere in proptest::collection::btree_set(3..5u8, 0..3),
         ) {
+            let elsewhere: BTreeSet<String> = elsewhere.iter().map(|o| format!("ps_{o}")).collect();
             let desired: Vec<Desired<String>> = desired
                 .into_iter()
                 .map(|(t, o, h)| d(&format!("t{t}"), &format!("ps_{o}"), &format!("h{h}")))
                 .collect();
-            let mut seen = std::collections::BTreeSet::new();
+            let mut seen = BTreeSet::new();
             let observed: Vec<Observed<String>> = observed
                 .into_iter()
                 .filter(|(t, _)| seen.insert(*t))
@@ -637,9 +717,16 @@ mod tests {
                     None => theirs(&format!("t{t}")),
                 })
                 .collect();
-            let first = plan(&desired, &observed);
+            let first = plan(desired.clone(), &observed, &elsewhere);
             let after = apply_plan(&observed, &first);
-            let second = plan(&desired, &after);
+            let second = plan(desired, &after, &elsewhere);
+            for o in &observed {
+                if let Owner::Regcred { owner_id, .. } = &o.owner {
+                    if elsewhere.contains(owner_id) {
+                        prop_assert!(after.contains(o), "{o:?} was touched: {:?}", first.actions);
+                    }
+                }
+            }
             prop_assert!(second
                 .actions
                 .iter()

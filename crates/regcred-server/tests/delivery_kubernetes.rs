@@ -16,6 +16,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use fixture::Fixture;
 use regcred_core::refresh::RefreshPolicy;
+use regcred_server::delivery::Coverage;
 use regcred_server::refresher::{Clock, Refresher};
 use regcred_testkit::{
     kubectl_secret, push_test_image, Auth, FakeKubeApi, RecordedRequest, Registry, RegistryOptions,
@@ -639,6 +640,91 @@ async fn missing_namespace_is_pending_until_it_appears() {
         (Some("error"), Some("cluster_unreachable"))
     );
     assert_eq!(statuses[0]["revision"], 1);
+}
+
+/// Peers: none but the scripted `FakeKubeApi` (no Kubernetes API server can run here).
+///
+/// Two projects' pull secrets of one name can want one Secret: namespace `acme` is project
+/// acme's by the location's template and project beta's by its selector. The older pull secret
+/// holds it. A pass woken by the other's rotation used to take it over — it covered the changed
+/// pull secret only and took the holder, outside what it covered, for gone — so acme's
+/// workloads pulled with beta's credentials until nothing ever gave it back. Now the holder
+/// keeps it in every pass, and the other says why it is not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_two_pull_secrets_want_stays_with_the_one_that_holds_it() {
+    let kube = FakeKubeApi::start();
+    kube.create_namespace("acme", &[("team", "beta")]);
+    kube.create_namespace("beta", &[]);
+    let f = Fixture::new().await;
+    f.create_project("acme").await;
+    f.create_project("beta").await;
+    f.call(
+        "location.create",
+        &f.admin,
+        json!({"name": LOCATION, "kind": "kubernetes", "spec": {
+            "kubeconfig": kube.kubeconfig_path(),
+            "namespaceTemplate": "{project}",
+            "namespaceSelector": "team={project}",
+        }}),
+    )
+    .await
+    .ok();
+    let put = |project: &str, password: &str| {
+        json!({"project": project, "location": LOCATION, "name": "reg",
+               "spec": {"server": "registry.example.com", "username": project, "password": password}})
+    };
+    let user_at = |ns: &str| -> Value {
+        let config: Value = serde_json::from_slice(&dockerconfigjson(&kube, ns, "reg")).unwrap();
+        config["auths"]["registry.example.com"]["username"].clone()
+    };
+    let beta_at_acme = || async {
+        let got = f
+            .call(
+                "pullSecret.get",
+                &f.admin,
+                json!({"project": "beta", "location": LOCATION, "name": "reg"}),
+            )
+            .await;
+        let deliveries = got.ok()["deliveries"].as_array().cloned().unwrap();
+        deliveries
+            .into_iter()
+            .find(|d| d["target"] == "secret:acme/reg")
+            .expect("beta's delivery to acme/reg")
+    };
+    let pass = |coverage| f.state.deliverer().sync(&f.state, LOCATION, coverage);
+    f.call("pullSecret.create", &f.admin, put("acme", "acme-1"))
+        .await
+        .ok();
+    f.call("pullSecret.create", &f.admin, put("beta", "beta-1"))
+        .await
+        .ok();
+    pass(Coverage::Full).await.expect("full pass");
+    assert_eq!(
+        (user_at("acme"), user_at("beta")),
+        (json!("acme"), json!("beta"))
+    );
+    assert_eq!(beta_at_acme().await["code"], "owned_by_other");
+
+    // beta rotates: the pass woken by it covers beta's pull secret only.
+    f.call("pullSecret.create", &f.admin, put("beta", "beta-2"))
+        .await
+        .ok();
+    let report = pass(Coverage::Changes).await.expect("pass for changes");
+    assert_eq!(report.applied, 1, "beta/reg only: {report:?}");
+    assert_eq!(user_at("acme"), "acme", "acme/reg stays acme's");
+    assert_eq!(beta_at_acme().await["code"], "owned_by_other");
+
+    // Every later pass agrees, full or not.
+    let report = pass(Coverage::Full).await.expect("full pass");
+    assert_eq!(report.applied, 0, "{report:?}");
+    assert_eq!(user_at("acme"), "acme");
+    let statuses = deliveries(&f, "reg").await;
+    assert_eq!(
+        (statuses.len(), &statuses[0]["state"]),
+        (1, &json!("delivered")),
+        "{statuses:?}"
+    );
+    assert_eq!(beta_at_acme().await["code"], "owned_by_other");
 }
 
 /// Peers: none (a kubeconfig that does not exist, and one naming a closed loopback port).

@@ -21,7 +21,7 @@ use regcred_store::{DeliveryRecord, LocationRecord};
 use serde_json::value::RawValue;
 
 use super::driver::{
-    self, Backend, Done, Executed, Failure, Job, Outcome, Pass, PassResult, Place, Step, Wanted,
+    self, Backend, Done, Executed, Failure, Job, Outcome, Pass, PassResult, Place, Step,
 };
 use super::{DeliveryError, Rendered, Source, SourceRecord, Workload};
 
@@ -244,18 +244,23 @@ impl Backend for AuthFile<'_> {
         vec![Place::At(auth_key(record))]
     }
 
+    fn secret_digest(
+        &self,
+        _key: &String,
+        _record: &SourceRecord,
+        rendered: &Rendered,
+    ) -> Result<Result<String, Failure>, DeliveryError> {
+        let entry = entry_json(&rendered.auth())?;
+        Ok(Ok(digest_of(self.vault, entry.get())))
+    }
+
     fn secret_content(
         &self,
         _key: &String,
         _record: &SourceRecord,
         rendered: &Rendered,
-    ) -> Result<Result<Wanted<Box<RawValue>>, Failure>, DeliveryError> {
-        let entry = entry_json(&rendered.auth())?;
-        let digest = digest_of(self.vault, entry.get());
-        Ok(Ok(Wanted {
-            content: entry,
-            digest,
-        }))
+    ) -> Result<Result<Box<RawValue>, Failure>, DeliveryError> {
+        entry_json(&rendered.auth()).map(Ok)
     }
 
     /// The platform registry's login, as an entry. Docker hosts are given no platform credential

@@ -162,6 +162,9 @@ pub(crate) enum Job<T, C> {
     },
 }
 
+/// A pass's jobs for backend `B`.
+type Jobs<B> = Vec<Job<<B as Backend>::Target, <B as Backend>::Content>>;
+
 /// What came of one [`Job`].
 pub(crate) struct Done<T> {
     pub target: T,
@@ -221,13 +224,24 @@ pub(crate) trait Backend {
     fn platform_target(&self, _project: &str) -> Option<Self::Target> {
         None
     }
-    /// A pull secret's content at `t`; the outer error stops the pass.
+    /// The digest of a pull secret's content at `t` (it says whether what stands there is
+    /// already that content), or why the content cannot go there this pass (what stands there
+    /// stays); the outer error stops the pass. The content itself is made by
+    /// [`Backend::secret_content`], and only for the targets the plan writes.
+    fn secret_digest(
+        &self,
+        t: &Self::Target,
+        record: &SourceRecord,
+        rendered: &Rendered,
+    ) -> Result<Result<String, Failure>, DeliveryError>;
+    /// A pull secret's content at `t`, the one [`Backend::secret_digest`] digests; a failure is
+    /// this target's, the outer error stops the pass.
     fn secret_content(
         &self,
         t: &Self::Target,
         record: &SourceRecord,
         rendered: &Rendered,
-    ) -> Result<Result<Wanted<Self::Content>, Failure>, DeliveryError>;
+    ) -> Result<Result<Self::Content, Failure>, DeliveryError>;
     /// Whether a Secret can be written here at all (checked before a token is minted for one).
     fn platform_writable(&self) -> Result<(), Failure> {
         Ok(())
@@ -268,11 +282,30 @@ struct Minted<'a> {
     previous: Option<String>,
 }
 
+/// Where the content wanted at a target comes from, and the revision it is of.
+enum Maker<'a, C> {
+    /// A pull secret's: made when the plan writes it. A full pass over 100,000 targets that are
+    /// all up to date makes none, and a pass never holds every target's content at once.
+    Secret(&'a Source),
+    /// A deployment's or a platform credential's (a few per project): made as it is wanted,
+    /// since its digest is that of the content, until its write takes it.
+    Made(Option<C>, i64),
+}
+
+impl<C> Maker<'_, C> {
+    fn revision(&self) -> i64 {
+        match self {
+            Maker::Secret(s) => s.record.revision,
+            Maker::Made(_, revision) => *revision,
+        }
+    }
+}
+
 /// The desired state of a pass, built owner by owner.
 struct Desires<'a, B: Backend> {
     desired: Vec<Desired<B::Target>>,
-    contents: BTreeMap<B::Target, B::Content>,
-    revisions: BTreeMap<B::Target, i64>,
+    /// Per wanted target, its first owner's content (the planner refuses the others).
+    makers: BTreeMap<B::Target, Maker<'a, B::Content>>,
     /// Targets of owners that could not be rendered: what is there stays.
     held: BTreeSet<B::Target>,
     minted: BTreeMap<B::Target, Minted<'a>>,
@@ -283,8 +316,7 @@ impl<'a, B: Backend> Desires<'a, B> {
     fn new() -> Self {
         Desires {
             desired: Vec::new(),
-            contents: BTreeMap::new(),
-            revisions: BTreeMap::new(),
+            makers: BTreeMap::new(),
             held: BTreeSet::new(),
             minted: BTreeMap::new(),
             outcomes: Vec::new(),
@@ -299,22 +331,26 @@ impl<'a, B: Backend> Desires<'a, B> {
         }
     }
 
-    /// Wants `wanted` at `t` for `owner_id`; the first owner to want a target keeps its content
-    /// (the planner refuses the others).
-    fn want(&mut self, t: B::Target, owner_id: &str, wanted: Wanted<B::Content>, revision: i64) {
-        if !self.contents.contains_key(&t) {
-            self.contents.insert(t.clone(), wanted.content);
-            self.revisions.insert(t.clone(), revision);
+    /// Wants content with `digest`, made by `maker`, at `t` for `owner_id`; the first owner to
+    /// want a target keeps its maker (the planner refuses the others).
+    fn want(&mut self, t: B::Target, owner_id: &str, digest: String, maker: Maker<'a, B::Content>) {
+        if !self.makers.contains_key(&t) {
+            self.makers.insert(t.clone(), maker);
         }
         self.desired.push(Desired {
             target: t,
             owner_id: owner_id.to_owned(),
-            digest: wanted.digest,
+            digest,
         });
     }
 
-    fn pull_secrets(&mut self, pass: &Pass<'_>, b: &B) -> Result<(), DeliveryError> {
-        for s in &pass.sources {
+    /// The revision of what is wanted at `t`.
+    fn revision(&self, t: &B::Target) -> i64 {
+        self.makers.get(t).map_or(0, Maker::revision)
+    }
+
+    fn pull_secrets(&mut self, pass: &Pass<'a>, b: &B) -> Result<(), DeliveryError> {
+        for s in pass.sources.iter().copied() {
             pace::point();
             let r = &s.record;
             for place in b.secret_targets(r) {
@@ -325,12 +361,12 @@ impl<'a, B: Backend> Desires<'a, B> {
                         continue;
                     }
                 };
-                let content = match &s.result {
-                    Ok(rendered) => b.secret_content(&t, r, rendered)?,
+                let digest = match &s.result {
+                    Ok(rendered) => b.secret_digest(&t, r, rendered)?,
                     Err(why) => Err(why.clone()),
                 };
-                match content {
-                    Ok(wanted) => self.want(t, &r.id, wanted, r.revision),
+                match digest {
+                    Ok(digest) => self.want(t, &r.id, digest, Maker::Secret(s)),
                     Err(why) => self.fail(b, t, &r.id, why, true),
                 }
             }
@@ -344,7 +380,10 @@ impl<'a, B: Backend> Desires<'a, B> {
             match b.workload(w) {
                 None => {}
                 Some(Placed::Pending(t, why)) => self.fail(b, t, &d.id, why, false),
-                Some(Placed::At(t, wanted)) => self.want(t, &d.id, wanted, d.revision),
+                Some(Placed::At(t, wanted)) => {
+                    let maker = Maker::Made(Some(wanted.content), d.revision);
+                    self.want(t, &d.id, wanted.digest, maker);
+                }
             }
         }
     }
@@ -388,8 +427,9 @@ impl<'a, B: Backend> Desires<'a, B> {
             {
                 let auth = platform::auth(registry, secret);
                 let content = b.platform_content(t, project, auth, token_id)?;
-                self.contents.entry(t.clone()).or_insert(content);
-                self.revisions.entry(t.clone()).or_insert(0);
+                self.makers
+                    .entry(t.clone())
+                    .or_insert(Maker::Made(Some(content), 0));
                 let minted = Minted {
                     project,
                     token_id: token_id.clone(),
@@ -406,9 +446,14 @@ impl<'a, B: Backend> Desires<'a, B> {
         Ok(())
     }
 
-    /// The plan's changes as jobs; its refusals as outcomes. The targets of owners that could
-    /// not be rendered are neither written nor removed.
-    fn jobs(&mut self, b: &B, actions: Vec<Action<B::Target>>) -> Vec<Job<B::Target, B::Content>> {
+    /// The plan's changes as jobs, each write with its content made now; its refusals, and
+    /// contents that cannot be made, as outcomes. The targets of owners that could not be
+    /// rendered are neither written nor removed.
+    fn jobs(
+        &mut self,
+        b: &B,
+        actions: Vec<Action<B::Target>>,
+    ) -> Result<Jobs<B>, DeliveryError> {
         let mut jobs = Vec::new();
         for action in actions {
             pace::point();
@@ -418,8 +463,13 @@ impl<'a, B: Backend> Desires<'a, B> {
                     self.fail(b, desired.target, &desired.owner_id, why, false);
                 }
                 Action::Apply { desired, exists } if !self.held.contains(&desired.target) => {
-                    let Some(content) = self.contents.remove(&desired.target) else {
-                        continue;
+                    let content = match self.content(b, &desired.target)? {
+                        Some(Ok(content)) => content,
+                        Some(Err(why)) => {
+                            self.fail(b, desired.target, &desired.owner_id, why, false);
+                            continue;
+                        }
+                        None => continue,
                     };
                     jobs.push(Job::Apply {
                         desired,
@@ -433,7 +483,26 @@ impl<'a, B: Backend> Desires<'a, B> {
                 Action::Apply { .. } | Action::Delete { .. } => {}
             }
         }
-        jobs
+        Ok(jobs)
+    }
+
+    /// The content wanted at `t`, made once for its one write: `None` where nobody wants it.
+    fn content(
+        &mut self,
+        b: &B,
+        t: &B::Target,
+    ) -> Result<Option<Result<B::Content, Failure>>, DeliveryError> {
+        // A made content leaves its maker, which keeps the revision for the outcome.
+        let Some(maker) = self.makers.get_mut(t) else {
+            return Ok(None);
+        };
+        Ok(match maker {
+            Maker::Secret(s) => Some(match &s.result {
+                Ok(rendered) => b.secret_content(t, &s.record, rendered)?,
+                Err(why) => Err(why.clone()),
+            }),
+            Maker::Made(content, _) => content.take().map(Ok),
+        })
     }
 }
 
@@ -480,8 +549,8 @@ pub(crate) async fn run<B: Backend>(
     if let Some(registry) = pass.state.platform().map(|p| p.config.registry.clone()) {
         d.platform(pass, b, &observed, &platform, &registry).await?;
     }
-    let plan = plan(&d.desired, &observed);
-    pace::drop_all(std::mem::take(&mut d.desired));
+    let elsewhere = elsewhere(pass, &observed).await?;
+    let plan = plan(std::mem::take(&mut d.desired), &observed, &elsewhere);
     let mut result = PassResult {
         up_to_date: plan.up_to_date.len() as u64,
         ..PassResult::default()
@@ -489,7 +558,7 @@ pub(crate) async fn run<B: Backend>(
     let mut settled = Vec::new();
     for x in plan.up_to_date {
         pace::point();
-        let revision = d.revisions.get(&x.target).copied().unwrap_or(0);
+        let revision = d.revision(&x.target);
         d.outcomes.push(Outcome::delivered(
             b.row(&x.target),
             &x.owner_id,
@@ -503,16 +572,14 @@ pub(crate) async fn run<B: Backend>(
             just_applied: false,
         });
     }
-    let jobs = d.jobs(b, plan.actions);
-    // The contents left are those of targets already up to date.
-    pace::drop_all(std::mem::take(&mut d.contents));
+    let jobs = d.jobs(b, plan.actions)?;
     let done = match b.execute(jobs).await? {
         Executed::Each(done) => done,
         Executed::Site(why) => return site_failed(pass, b, why, &[]).await,
     };
     let deleted = settle(pass, b, &mut d, &observed, done, &mut result, &mut settled).await?;
     pace::drop_all(observed);
-    pace::drop_all(std::mem::take(&mut d.revisions));
+    pace::drop_all(std::mem::take(&mut d.makers));
     let more = b.finish(pass, &settled, &deleted).await?;
     pace::drop_all(settled);
     result.outcomes = d.outcomes;
@@ -540,6 +607,42 @@ fn in_scope<T: Ord>(
         .collect()
 }
 
+/// The owners of what a scoped pass observed that it does not cover and that still exist: pull
+/// secrets outside its scope (deployments and platform credentials are in every pass). What
+/// they hold stays theirs until a pass that covers them says otherwise: another pull secret
+/// that wants the target is refused, not given it.
+async fn elsewhere<T>(
+    pass: &Pass<'_>,
+    observed: &[Observed<T>],
+) -> Result<BTreeSet<String>, DeliveryError> {
+    let Some(scope) = pass.scope else {
+        return Ok(BTreeSet::new());
+    };
+    let deployments: BTreeSet<&str> = pass
+        .workloads
+        .iter()
+        .map(|w| w.record.id.as_str())
+        .collect();
+    let outside: BTreeSet<&str> = observed
+        .iter()
+        .filter_map(|o| match &o.owner {
+            Owner::Regcred { owner_id, .. } => Some(owner_id.as_str()),
+            Owner::Other => None,
+        })
+        .filter(|id| {
+            !scope.contains(*id)
+                && !deployments.contains(id)
+                && !id.starts_with(platform::OWNER_PREFIX)
+        })
+        .collect();
+    if outside.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let outside: Vec<String> = outside.into_iter().map(str::to_owned).collect();
+    let existing = pass.state.store().pull_secrets_by_ids(&outside).await?;
+    Ok(existing.into_iter().map(|r| r.id).collect())
+}
+
 /// Turns the jobs' results into outcomes and changes, and retires platform tokens: a replaced
 /// one once its successor is written, a new one that was not written, and a removed one. Answers
 /// what was deleted.
@@ -559,7 +662,7 @@ async fn settle<B: Backend>(
         let minted = d.minted.get(&x.target);
         match &x.result {
             Ok(Step::Applied) => {
-                let revision = d.revisions.get(&x.target).copied().unwrap_or(0);
+                let revision = d.revision(&x.target);
                 d.outcomes.push(Outcome::delivered(
                     row.clone(),
                     &x.owner_id,

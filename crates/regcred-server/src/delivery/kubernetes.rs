@@ -260,13 +260,22 @@ impl Backend for Kubernetes<'_> {
             .then(|| ObjectTarget::secret(home, platform::SECRET_NAME))
     }
 
+    fn secret_digest(
+        &self,
+        _t: &ObjectTarget,
+        _r: &SourceRecord,
+        rendered: &Rendered,
+    ) -> Result<Result<String, Failure>, DeliveryError> {
+        Ok(Ok(rendered.digest.clone()))
+    }
+
     fn secret_content(
         &self,
         t: &ObjectTarget,
         r: &SourceRecord,
         rendered: &Rendered,
-    ) -> Result<Result<Wanted<Value>, Failure>, DeliveryError> {
-        let object = secret_object(
+    ) -> Result<Result<Value, Failure>, DeliveryError> {
+        secret_object(
             &r.name,
             &t.namespace,
             rendered.auth(),
@@ -275,11 +284,8 @@ impl Backend for Kubernetes<'_> {
             &r.id,
             r.revision,
             &rendered.digest,
-        )?;
-        Ok(Ok(Wanted {
-            content: object,
-            digest: rendered.digest.clone(),
-        }))
+        )
+        .map(Ok)
     }
 
     fn platform_content(

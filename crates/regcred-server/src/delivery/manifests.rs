@@ -195,20 +195,31 @@ impl Backend for Manifests<'_> {
         ))
     }
 
+    /// The digest says how the file is written, so that adding a sealing certificate rewrites
+    /// it; nothing is written while the sealing certificate cannot be read.
+    fn secret_digest(
+        &self,
+        _t: &ObjectTarget,
+        _r: &SourceRecord,
+        rendered: &Rendered,
+    ) -> Result<Result<String, Failure>, DeliveryError> {
+        Ok(match &self.writing {
+            Ok(Some(_)) => Ok(format!("{}:sealed", rendered.digest)),
+            Ok(None) => Ok(rendered.digest.clone()),
+            Err(why) => Err(why.clone()),
+        })
+    }
+
     fn secret_content(
         &self,
         t: &ObjectTarget,
         r: &SourceRecord,
         rendered: &Rendered,
-    ) -> Result<Result<Wanted<File>, Failure>, DeliveryError> {
-        // The digest says how the file was written, so that adding a sealing certificate
-        // rewrites it.
-        let suffix = if matches!(self.writing, Ok(Some(_))) {
-            ":sealed"
-        } else {
-            ""
+    ) -> Result<Result<File, Failure>, DeliveryError> {
+        let digest = match self.secret_digest(t, r, rendered)? {
+            Ok(digest) => digest,
+            Err(why) => return Ok(Err(why)),
         };
-        let digest = format!("{}{suffix}", rendered.digest);
         let object = secret_object(
             &r.name,
             &t.namespace,
@@ -219,9 +230,7 @@ impl Backend for Manifests<'_> {
             r.revision,
             &digest,
         )?;
-        Ok(self
-            .secret_file(&object)
-            .map(|content| Wanted { content, digest }))
+        Ok(self.secret_file(&object))
     }
 
     fn platform_writable(&self) -> Result<(), Failure> {
