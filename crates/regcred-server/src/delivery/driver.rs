@@ -193,6 +193,20 @@ pub(crate) struct Settled<T> {
     pub just_applied: bool,
 }
 
+/// What a pass settled, kept only for a backend that follows it up ([`Backend::follows_up`]).
+struct Settle<T> {
+    kept: Vec<Settled<T>>,
+    keep: bool,
+}
+
+impl<T> Settle<T> {
+    fn push(&mut self, s: Settled<T>) {
+        if self.keep {
+            self.kept.push(s);
+        }
+    }
+}
+
 /// One kind of location. Methods that build targets and content are pure; `prepare`, `observe`,
 /// `execute` and `finish` do the IO.
 pub(crate) trait Backend {
@@ -264,6 +278,11 @@ pub(crate) trait Backend {
         &mut self,
         jobs: Vec<Job<Self::Target, Self::Content>>,
     ) -> impl Future<Output = Result<Executed<Self::Target>, DeliveryError>> + Send;
+    /// Whether [`Backend::finish`] has work to follow up: a pass of a backend that has none
+    /// keeps no list of what it settled.
+    fn follows_up(&self) -> bool {
+        false
+    }
     /// Work that follows from what was settled and deleted (ServiceAccounts); more outcomes.
     fn finish(
         &mut self,
@@ -449,11 +468,7 @@ impl<'a, B: Backend> Desires<'a, B> {
     /// The plan's changes as jobs, each write with its content made now; its refusals, and
     /// contents that cannot be made, as outcomes. The targets of owners that could not be
     /// rendered are neither written nor removed.
-    fn jobs(
-        &mut self,
-        b: &B,
-        actions: Vec<Action<B::Target>>,
-    ) -> Result<Jobs<B>, DeliveryError> {
+    fn jobs(&mut self, b: &B, actions: Vec<Action<B::Target>>) -> Result<Jobs<B>, DeliveryError> {
         let mut jobs = Vec::new();
         for action in actions {
             pace::point();
@@ -555,7 +570,10 @@ pub(crate) async fn run<B: Backend>(
         up_to_date: plan.up_to_date.len() as u64,
         ..PassResult::default()
     };
-    let mut settled = Vec::new();
+    let mut settled = Settle {
+        kept: Vec::new(),
+        keep: b.follows_up(),
+    };
     for x in plan.up_to_date {
         pace::point();
         let revision = d.revision(&x.target);
@@ -580,8 +598,8 @@ pub(crate) async fn run<B: Backend>(
     let deleted = settle(pass, b, &mut d, &observed, done, &mut result, &mut settled).await?;
     pace::drop_all(observed);
     pace::drop_all(std::mem::take(&mut d.makers));
-    let more = b.finish(pass, &settled, &deleted).await?;
-    pace::drop_all(settled);
+    let more = b.finish(pass, &settled.kept, &deleted).await?;
+    pace::drop_all(settled.kept);
     result.outcomes = d.outcomes;
     result.outcomes.extend(more);
     Ok(result)
@@ -653,7 +671,7 @@ async fn settle<B: Backend>(
     observed: &[Observed<B::Target>],
     done: Vec<Done<B::Target>>,
     result: &mut PassResult,
-    settled: &mut Vec<Settled<B::Target>>,
+    settled: &mut Settle<B::Target>,
 ) -> Result<Vec<Done<B::Target>>, DeliveryError> {
     let mut deleted = Vec::new();
     for x in done {

@@ -371,6 +371,10 @@ impl Backend for Kubernetes<'_> {
         Ok(Executed::Each(done))
     }
 
+    fn follows_up(&self) -> bool {
+        !self.spec.service_accounts.is_empty()
+    }
+
     async fn finish(
         &mut self,
         pass: &Pass<'_>,
@@ -383,11 +387,24 @@ impl Backend for Kubernetes<'_> {
         let Ok(cluster) = self.cluster() else {
             return Ok(Vec::new());
         };
-        let previous = pass
-            .state
-            .store()
-            .list_deliveries(Some(pass.location), None)
-            .await?;
+        // The rows of the owners whose Secrets stood unchanged: of the whole location after a
+        // full pass, of those few owners after a pass for changes.
+        let previous = match pass.scope {
+            None => {
+                pass.state
+                    .store()
+                    .list_deliveries(Some(pass.location), None)
+                    .await?
+            }
+            Some(_) => {
+                let owners: BTreeSet<String> = settled
+                    .iter()
+                    .filter(|s| !s.just_applied && s.target.kind == ObjectKind::Secret)
+                    .map(|s| s.owner_id.clone())
+                    .collect();
+                super::record::owner_rows(pass.state, pass.location, &owners).await?
+            }
+        };
         let delivered_before: BTreeSet<(&str, &str)> = previous
             .iter()
             .filter(|r| r.state == DeliveryState::Delivered.as_str())

@@ -391,6 +391,15 @@ impl Deliverer {
                 driver::run(&pass, &mut backend).await
             }
         }?;
+        // The projects of the owners the pass wrote or removed something for, which the audit
+        // names: none after a pass that found everything up to date.
+        let changed = pace::btree_set(
+            result
+                .applied
+                .iter()
+                .chain(&result.removed)
+                .map(|c| c.owner_id.as_str()),
+        );
         let projects = pace::btree_map(
             sources
                 .iter()
@@ -399,11 +408,12 @@ impl Deliverer {
                     workloads
                         .iter()
                         .map(|w| (w.record.id.as_str(), w.record.project.as_str())),
-                ),
+                )
+                .filter(|(id, _)| changed.contains(id)),
         );
         record::audit_pass(state, &record.name, &result, &projects).await?;
         // The rendered pull secrets go before recording reads the location's rows again.
-        drop((projects, pass));
+        drop((projects, changed, pass));
         pace::drop_all(sources);
         let report = record::record_outcomes(state, &record.name, scope.as_ref(), result).await?;
         self.acted_lock().insert(location.to_owned(), upto);
