@@ -333,11 +333,11 @@ impl Backend for AuthFile<'_> {
                 ),
             ),
             // Pull-secret creation refuses a second pull secret for one server of a location,
-            // so this is left from before that rule: the older pull secret keeps the entry.
+            // so this is left from before that rule: the pull secret holding the entry keeps it.
             Refusal::OwnedByOther { .. } => Failure::error(
                 DeliveryCode::OwnedByOther,
                 format!(
-                    "{path} holds one login per registry and {} is delivered from an older pull secret; delete one of the two",
+                    "{path} holds one login per registry and {} is delivered from another pull secret, which keeps it; delete one of the two",
                     desired.target
                 ),
             ),

@@ -619,7 +619,7 @@ fn refused(t: &ObjectTarget, refusal: &Refusal) -> Failure {
         // The other owner may belong to another project: it is not named.
         Refusal::OwnedByOther { .. } => Failure::error(
             DeliveryCode::OwnedByOther,
-            format!("{what} {ns}/{name} is delivered from an older pull secret of the same name; two pull secrets of that name target this namespace"),
+            format!("{what} {ns}/{name} is delivered from another pull secret of the same name, which keeps it; two pull secrets of that name target this namespace"),
         ),
     }
 }
