@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
 use regcred_core::api::{DeliveryState, SyncReport};
+use regcred_core::pace;
 use regcred_store::DeliveryRecord;
 
 use super::driver::{Outcome, PassResult};
@@ -115,10 +116,19 @@ pub(super) async fn record_outcomes(
         up_to_date: result.up_to_date,
         ..SyncReport::default()
     };
+    // The audit has named them.
+    pace::drop_all(result.applied);
+    pace::drop_all(result.removed);
     let now = crate::clock::now_millis();
+    // Rows are written in bounded batches, each its own transaction: a first pass over 100,000
+    // owners writes as many rows, and one transaction would hold SQLite's write lock — and with
+    // it the leader's lease renewals — for as long as they take; and a batch is written as soon
+    // as it is full, so the pass never holds every new row at once. Each row stands on its own,
+    // and a pass that stops halfway leaves rows the next one rewrites.
     let mut put = Vec::new();
+    let mut changed = 0;
     for o in result.outcomes {
-        regcred_core::pace::point();
+        pace::point();
         match o.state {
             DeliveryState::Pending => report.pending += 1,
             DeliveryState::Error => report.errors += 1,
@@ -133,6 +143,13 @@ pub(super) async fn record_outcomes(
         if before.is_none_or(|e| !same(e, &row)) {
             put.push(row);
         }
+        if put.len() == WRITE_BATCH {
+            changed += put.len();
+            state
+                .store()
+                .update_deliveries(location, &std::mem::take(&mut put), &[])
+                .await?;
+        }
     }
     // A pass's outcomes are the whole truth about what it covers: rows of targets it no longer
     // wants (removed, or never written) go.
@@ -142,10 +159,6 @@ pub(super) async fn record_outcomes(
         .filter(|(_, named)| !named)
         .map(|(r, _)| (r.target.clone(), r.owner_id.clone()))
         .collect();
-    // In bounded batches, each its own transaction: a first pass over 100,000 owners writes as
-    // many rows, and one transaction would hold SQLite's write lock — and with it the leader's
-    // lease renewals — for as long as they take. Each row stands on its own, and a pass that
-    // stops halfway leaves rows the next one rewrites.
     for (put, remove) in batches(&put, &remove, WRITE_BATCH) {
         state
             .store()
@@ -154,7 +167,7 @@ pub(super) async fn record_outcomes(
     }
     // Planner statistics follow the rows without relying on the database's autovacuum: a first
     // pass, or a bulk load through many passes for changes, can write 100,000 rows at once.
-    let changed = (put.len() + remove.len()) as u64;
+    let changed = (changed + put.len() + remove.len()) as u64;
     let deliverer = state.deliverer();
     let before = deliverer.rows_changed.fetch_add(changed, Ordering::Relaxed);
     if analyze_now(before, changed) {
