@@ -210,3 +210,67 @@ async fn the_after_full_pass_hook_runs_after_full_passes_only() {
     sync(Coverage::Full).await.expect("full pass");
     assert_eq!(seen(), 2);
 }
+
+/// Recording writes a full batch of rows (1,000) as soon as it has one: a first pass over more
+/// owners than that records every row once, and the next pass finds them all as it left them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_over_more_owners_than_a_batch_records_every_row_once() {
+    const OWNERS: usize = 1_250;
+    let f = Fixture::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    docker_location(&f, &path).await;
+    for i in 0..OWNERS {
+        put_pull_secret(&f, i, &format!("first-{i}")).await;
+    }
+    let sync = |coverage| f.state.deliverer().sync(&f.state, HOST, coverage);
+    let first = sync(Coverage::Full).await.expect("first pass");
+    assert_eq!(
+        (first.applied, first.errors),
+        (OWNERS as u64, 0),
+        "{first:?}"
+    );
+    let rows = || async {
+        let rows = f.state.store().list_deliveries(Some(HOST), None).await;
+        rows.expect("the location's rows")
+    };
+    let recorded = rows().await;
+    assert_eq!(recorded.len(), OWNERS);
+    assert!(recorded
+        .iter()
+        .all(|r| r.state == "delivered" && r.revision == Some(1)));
+
+    // One rotated, one deleted: the next full pass changes those two rows and no other.
+    put_pull_secret(&f, 7, "second-7").await;
+    f.call(
+        "pullSecret.delete",
+        &f.admin,
+        json!({"project": "acme", "location": HOST, "name": "ps-1100"}),
+    )
+    .await
+    .ok();
+    let again = sync(Coverage::Full).await.expect("full pass");
+    assert_eq!(
+        (again.applied, again.deleted, again.up_to_date),
+        (1, 1, OWNERS as u64 - 2),
+        "{again:?}"
+    );
+    let after = rows().await;
+    assert_eq!(after.len(), OWNERS - 1);
+    let unchanged = |r: &&regcred_store::DeliveryRecord| {
+        recorded.iter().any(|b| {
+            (&b.target, &b.owner_id, b.updated_at) == (&r.target, &r.owner_id, r.updated_at)
+        })
+    };
+    assert_eq!(after.iter().filter(unchanged).count(), OWNERS - 2);
+    assert_eq!(
+        after.iter().filter(|r| r.revision == Some(2)).count(),
+        1,
+        "the rotated pull secret's row"
+    );
+    assert_eq!(auths(&path).len(), OWNERS - 1);
+    assert_eq!(
+        auths(&path)["r7.example.test"]["auth"],
+        auth_of("bot", "second-7")
+    );
+}
