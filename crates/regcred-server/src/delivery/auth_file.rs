@@ -50,6 +50,7 @@ pub(super) async fn pass(
         }
         Some(scope) => scoped_rows(pass, &location.name, per_project, scope).await?,
     };
+    let rows = held(rows);
     // Each file owns its rows, and drops them once it has observed its entries.
     let files = match per_project {
         false => vec![(None, pass.sources.clone(), rows)],
@@ -82,20 +83,43 @@ pub(super) async fn pass(
     Ok(with_workloads(result, &pass.workloads))
 }
 
+/// What a pass needs of a delivery row of an auth file: whose entry a target is, and the digest
+/// of what regcred wrote there (none when it never wrote it).
+struct Held {
+    target: String,
+    owner_id: String,
+    digest: Option<String>,
+}
+
+/// `rows` as [`Held`]: a full pass reads every row of the location, and whole rows would hold
+/// their location, state, message and times besides, until the file is observed.
+fn held(rows: Vec<DeliveryRecord>) -> Vec<Held> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        pace::point();
+        out.push(Held {
+            target: r.target,
+            owner_id: r.owner_id,
+            digest: r.digest,
+        });
+    }
+    out
+}
+
 /// One auth file's project (none when the location has one file), pull secrets and rows.
-type File<'a> = (Option<Cow<'a, str>>, Vec<&'a Source>, Vec<DeliveryRecord>);
+type File<'a> = (Option<Cow<'a, str>>, Vec<&'a Source>, Vec<Held>);
 
 /// The files of a per-project location, grouped in one walk over the pull secrets and one over
 /// the rows (a location can serve thousands of projects, and filtering everything again for each
 /// would cost projects × pull secrets). A project is named by its pull secrets' records; only a
 /// project whose rows are all that is left of it gets a name of its own.
-fn by_project<'a>(sources: &[&'a Source], rows: Vec<DeliveryRecord>) -> Vec<File<'a>> {
-    let mut files: BTreeMap<&'a str, (Vec<&'a Source>, Vec<DeliveryRecord>)> = BTreeMap::new();
+fn by_project<'a>(sources: &[&'a Source], rows: Vec<Held>) -> Vec<File<'a>> {
+    let mut files: BTreeMap<&'a str, (Vec<&'a Source>, Vec<Held>)> = BTreeMap::new();
     for s in sources {
         pace::point();
         files.entry(&s.record.project).or_default().0.push(*s);
     }
-    let mut gone: BTreeMap<String, Vec<DeliveryRecord>> = BTreeMap::new();
+    let mut gone: BTreeMap<String, Vec<Held>> = BTreeMap::new();
     for r in rows {
         pace::point();
         let Some(project) = target_project(&r.target) else {
@@ -159,7 +183,7 @@ struct AuthFile<'a> {
     path: PathBuf,
     project: Option<&'a str>,
     /// The delivery rows of this file's targets, until `observe` has used them.
-    rows: Vec<DeliveryRecord>,
+    rows: Vec<Held>,
     /// The digest of the file as `prepare` read it (the text itself is read again to be
     /// updated, and only when something changes), and each of its entries as JSON text (digested
     /// only when `observe` looks at it: a scoped pass looks at few), until `observe` has used

@@ -1,8 +1,9 @@
 //! The one delivery pass, for every kind of location. A location kind is a [`Backend`]: it says
 //! where each owner's (pull secret's, deployment's) content goes as typed targets, builds that
 //! content, observes what stands at targets, and applies and deletes. The pass itself is here and
-//! the same for all: it builds the desired state owner by owner, holds back the targets of owners
-//! that cannot be rendered, decides about the platform credential, plans with the pure planner of
+//! the same for all: it observes the targets its owners go to, builds the desired state owner by
+//! owner, holds back the targets of owners that cannot be rendered, decides about the platform
+//! credential, plans with the pure planner of
 //! [`regcred_core::delivery`] (ownership checks and refusals), hands the jobs to the backend, and
 //! turns what happened into [`Outcome`]s — one per (target, owner) — which `record` writes as rows.
 //!
@@ -332,14 +333,19 @@ struct Desires<'a, B: Backend> {
 }
 
 impl<'a, B: Backend> Desires<'a, B> {
-    fn new() -> Self {
-        Desires {
+    /// What the pass's pull secrets and deployments want (the platform credentials come once
+    /// the site is observed).
+    fn of(pass: &Pass<'a>, b: &B) -> Result<Self, DeliveryError> {
+        let mut d = Desires {
             desired: Vec::new(),
             makers: BTreeMap::new(),
             held: BTreeSet::new(),
             minted: BTreeMap::new(),
             outcomes: Vec::new(),
-        }
+        };
+        d.pull_secrets(pass, b)?;
+        d.workloads(pass, b);
+        Ok(d)
     }
 
     fn fail(&mut self, b: &B, t: B::Target, owner_id: &str, failure: Failure, hold: bool) {
@@ -536,7 +542,30 @@ fn platform_targets<'a, B: Backend>(pass: &Pass<'a>, b: &B) -> Vec<(B::Target, &
         .collect()
 }
 
-/// One pass over one site: desired, observed, planned, applied, and the outcome of each target.
+/// Every target the pass may want, before anything is rendered for it: where each pull secret
+/// and deployment goes, and the platform credentials' targets.
+fn wanted<B: Backend>(
+    pass: &Pass<'_>,
+    b: &B,
+    platform: &[(B::Target, &str)],
+) -> BTreeSet<B::Target> {
+    let secrets = pass
+        .sources
+        .iter()
+        .flat_map(|s| b.secret_targets(&s.record))
+        .filter_map(|place| match place {
+            Place::At(t) => Some(t),
+            Place::Pending(..) => None,
+        });
+    let workloads = pass.workloads.iter().filter_map(|w| b.workload_home(w));
+    pace::btree_set(
+        secrets
+            .chain(workloads)
+            .chain(platform.iter().map(|(t, _)| t.clone())),
+    )
+}
+
+/// One pass over one site: observed, desired, planned, applied, and the outcome of each target.
 pub(crate) async fn run<B: Backend>(
     pass: &Pass<'_>,
     b: &mut B,
@@ -544,23 +573,21 @@ pub(crate) async fn run<B: Backend>(
     if let Err(why) = b.prepare().await {
         return site_failed(pass, b, why, &[]).await;
     }
-    let mut d = Desires::<B>::new();
-    d.pull_secrets(pass, b)?;
-    d.workloads(pass, b);
+    // What a pass holds at once grows with the location (100,000 pull secrets): each part is
+    // dropped as soon as nothing after needs it. The site is observed before the desired state
+    // is built, so that what observing reads (a file's entries, the location's rows) is gone
+    // by then.
     let platform = platform_targets(pass, b);
-    let wanted = pace::btree_set(
-        d.desired
-            .iter()
-            .map(|x| x.target.clone())
-            .chain(platform.iter().map(|(t, _)| t.clone())),
-    );
+    let wanted = wanted(pass, b, &platform);
     let observed = match b.observe(&wanted).await {
         Ok(observed) => in_scope(pass, &wanted, observed),
-        Err(why) => return site_failed(pass, b, why, &d.desired).await,
+        Err(why) => {
+            let d = Desires::<B>::of(pass, b)?;
+            return site_failed(pass, b, why, &d.desired).await;
+        }
     };
-    // What a pass holds at once grows with the location (100,000 pull secrets): each part is
-    // dropped as soon as nothing after needs it.
     pace::drop_all(wanted);
+    let mut d = Desires::<B>::of(pass, b)?;
     if let Some(registry) = pass.state.platform().map(|p| p.config.registry.clone()) {
         d.platform(pass, b, &observed, &platform, &registry).await?;
     }
