@@ -727,6 +727,76 @@ async fn a_secret_two_pull_secrets_want_stays_with_the_one_that_holds_it() {
     assert_eq!(beta_at_acme().await["code"], "owned_by_other");
 }
 
+/// Peers: none but the scripted `FakeKubeApi` (no Kubernetes API server can run here).
+///
+/// A pass makes each Secret object just before it is applied, a batch of 1,000 at a time: one
+/// pull secret into more namespaces than a batch is applied everywhere, found up to date by the
+/// next pass, and re-applied everywhere after a rotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_targets_than_a_batch_are_all_applied_and_kept() {
+    const NAMESPACES: usize = 1_100;
+    let kube = FakeKubeApi::start();
+    for i in 0..NAMESPACES {
+        kube.create_namespace(&format!("acme-{i}"), &[("regcred.dev/project", "acme")]);
+    }
+    let f = Fixture::new().await;
+    f.create_project("acme").await;
+    f.call(
+        "location.create",
+        &f.admin,
+        json!({"name": LOCATION, "kind": "kubernetes", "spec": {
+            "kubeconfig": kube.kubeconfig_path(),
+            "namespaceTemplate": "acme-0",
+            "namespaceSelector": "regcred.dev/project={project}",
+        }}),
+    )
+    .await
+    .ok();
+    let put = |password: &str| {
+        json!({"project": "acme", "location": LOCATION, "name": "reg",
+               "spec": {"server": "registry.example.com", "username": "bot", "password": password}})
+    };
+    let passwords = || -> Vec<Value> {
+        (0..NAMESPACES)
+            .map(|i| {
+                let config: Value =
+                    serde_json::from_slice(&dockerconfigjson(&kube, &format!("acme-{i}"), "reg"))
+                        .unwrap();
+                config["auths"]["registry.example.com"]["password"].clone()
+            })
+            .collect()
+    };
+    f.call("pullSecret.create", &f.admin, put("first"))
+        .await
+        .ok();
+    let first = sync(&f).await;
+    assert_eq!(
+        (&first["applied"], &first["errors"]),
+        (&json!(NAMESPACES), &json!(0)),
+        "{first}"
+    );
+    assert!(passwords().iter().all(|p| p == "first"));
+
+    let steady = sync(&f).await;
+    assert_eq!(
+        (&steady["applied"], &steady["upToDate"]),
+        (&json!(0), &json!(NAMESPACES)),
+        "{steady}"
+    );
+
+    f.call("pullSecret.create", &f.admin, put("second"))
+        .await
+        .ok();
+    let rotated = sync(&f).await;
+    assert_eq!(rotated["applied"], json!(NAMESPACES), "{rotated}");
+    assert!(passwords().iter().all(|p| p == "second"));
+    let statuses = deliveries(&f, "reg").await;
+    assert_eq!(statuses.len(), NAMESPACES);
+    assert!(statuses
+        .iter()
+        .all(|d| d["state"] == "delivered" && d["revision"] == 2));
+}
+
 /// Peers: none (a kubeconfig that does not exist, and one naming a closed loopback port).
 ///
 /// A location that cannot be configured or reached used to fail silently: `location.sync` said

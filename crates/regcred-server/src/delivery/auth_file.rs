@@ -235,6 +235,7 @@ impl Backend for AuthFile<'_> {
     /// handed to the file's update as it is.
     type Content = Box<RawValue>;
     const KEEPS_ROWS: bool = false;
+    const BATCH: Option<usize> = None;
 
     fn row(&self, key: &String) -> String {
         match self.project {

@@ -217,6 +217,11 @@ pub(crate) trait Backend {
     /// the failure) — so that what was delivered before is not forgotten — or reports only the
     /// targets the pass knows of.
     const KEEPS_ROWS: bool;
+    /// The most jobs handed to [`Backend::execute`] at once, their contents made just before:
+    /// a backend that writes each target on its own (objects in a cluster, files) takes them in
+    /// batches, so that a first pass over 100,000 targets never holds every Secret object at
+    /// once; `None` for one whose changes are one write (an auth file).
+    const BATCH: Option<usize>;
 
     /// The row name of a target.
     fn row(&self, t: &Self::Target) -> String;
@@ -617,11 +622,23 @@ pub(crate) async fn run<B: Backend>(
             just_applied: false,
         });
     }
-    let jobs = d.jobs(b, plan.actions)?;
-    let done = match b.execute(jobs).await? {
-        Executed::Each(done) => done,
-        Executed::Site(why) => return site_failed(pass, b, why, &[]).await,
-    };
+    let mut actions = plan.actions.into_iter();
+    let mut done = Vec::new();
+    loop {
+        let batch: Vec<_> = match B::BATCH {
+            Some(n) => actions.by_ref().take(n).collect(),
+            None => actions.by_ref().collect(),
+        };
+        let last = batch.is_empty() || actions.len() == 0;
+        let jobs = d.jobs(b, batch)?;
+        match b.execute(jobs).await? {
+            Executed::Each(each) => done.extend(each),
+            Executed::Site(why) => return site_failed(pass, b, why, &[]).await,
+        }
+        if last {
+            break;
+        }
+    }
     let deleted = settle(pass, b, &mut d, &observed, done, &mut result, &mut settled).await?;
     pace::drop_all(observed);
     pace::drop_all(std::mem::take(&mut d.makers));

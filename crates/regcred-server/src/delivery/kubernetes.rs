@@ -182,6 +182,7 @@ impl Backend for Kubernetes<'_> {
     type Content = Value;
     // An unreachable cluster still holds what was delivered: the rows stay, marked.
     const KEEPS_ROWS: bool = true;
+    const BATCH: Option<usize> = Some(1000);
 
     fn row(&self, t: &ObjectTarget) -> String {
         target_name(t)

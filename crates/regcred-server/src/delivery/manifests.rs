@@ -138,6 +138,7 @@ impl Backend for Manifests<'_> {
     type Target = ObjectTarget;
     type Content = File;
     const KEEPS_ROWS: bool = false;
+    const BATCH: Option<usize> = Some(1000);
 
     fn row(&self, t: &ObjectTarget) -> String {
         format!("file:{}", path_of(t))
