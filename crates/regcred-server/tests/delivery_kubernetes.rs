@@ -84,6 +84,33 @@ async fn deliveries(f: &Fixture, name: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// A Kubernetes location on `kube`: the namespace `template` and the `selector`.
+async fn kubernetes_location(f: &Fixture, kube: &FakeKubeApi, template: &str, selector: &str) {
+    f.call(
+        "location.create",
+        &f.admin,
+        json!({"name": LOCATION, "kind": "kubernetes", "spec": {
+            "kubeconfig": kube.kubeconfig_path(),
+            "namespaceTemplate": template,
+            "namespaceSelector": selector,
+        }}),
+    )
+    .await
+    .ok();
+}
+
+/// A `pullSecret.create` of `reg` in `project`, a basic login to `registry.example.com`.
+fn reg(project: &str, username: &str, password: &str) -> Value {
+    json!({"project": project, "location": LOCATION, "name": "reg",
+           "spec": {"server": "registry.example.com", "username": username, "password": password}})
+}
+
+/// The login for `registry.example.com` in the Secret `reg` of `ns`.
+fn login_at(kube: &FakeKubeApi, ns: &str) -> Value {
+    let config: Value = serde_json::from_slice(&dockerconfigjson(kube, ns, "reg")).unwrap();
+    config["auths"]["registry.example.com"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_delivery_end_to_end() {
     let registry = Registry::start(RegistryOptions {
@@ -658,25 +685,9 @@ async fn a_secret_two_pull_secrets_want_stays_with_the_one_that_holds_it() {
     let f = Fixture::new().await;
     f.create_project("acme").await;
     f.create_project("beta").await;
-    f.call(
-        "location.create",
-        &f.admin,
-        json!({"name": LOCATION, "kind": "kubernetes", "spec": {
-            "kubeconfig": kube.kubeconfig_path(),
-            "namespaceTemplate": "{project}",
-            "namespaceSelector": "team={project}",
-        }}),
-    )
-    .await
-    .ok();
-    let put = |project: &str, password: &str| {
-        json!({"project": project, "location": LOCATION, "name": "reg",
-               "spec": {"server": "registry.example.com", "username": project, "password": password}})
-    };
-    let user_at = |ns: &str| -> Value {
-        let config: Value = serde_json::from_slice(&dockerconfigjson(&kube, ns, "reg")).unwrap();
-        config["auths"]["registry.example.com"]["username"].clone()
-    };
+    kubernetes_location(&f, &kube, "{project}", "team={project}").await;
+    let put = |project: &str, password: &str| reg(project, project, password);
+    let user_at = |ns: &str| login_at(&kube, ns)["username"].clone();
     let beta_at_acme = || async {
         let got = f
             .call(
@@ -741,29 +752,11 @@ async fn more_targets_than_a_batch_are_all_applied_and_kept() {
     }
     let f = Fixture::new().await;
     f.create_project("acme").await;
-    f.call(
-        "location.create",
-        &f.admin,
-        json!({"name": LOCATION, "kind": "kubernetes", "spec": {
-            "kubeconfig": kube.kubeconfig_path(),
-            "namespaceTemplate": "acme-0",
-            "namespaceSelector": "regcred.dev/project={project}",
-        }}),
-    )
-    .await
-    .ok();
-    let put = |password: &str| {
-        json!({"project": "acme", "location": LOCATION, "name": "reg",
-               "spec": {"server": "registry.example.com", "username": "bot", "password": password}})
-    };
+    kubernetes_location(&f, &kube, "acme-0", "regcred.dev/project={project}").await;
+    let put = |password: &str| reg("acme", "bot", password);
     let passwords = || -> Vec<Value> {
         (0..NAMESPACES)
-            .map(|i| {
-                let config: Value =
-                    serde_json::from_slice(&dockerconfigjson(&kube, &format!("acme-{i}"), "reg"))
-                        .unwrap();
-                config["auths"]["registry.example.com"]["password"].clone()
-            })
+            .map(|i| login_at(&kube, &format!("acme-{i}"))["password"].clone())
             .collect()
     };
     f.call("pullSecret.create", &f.admin, put("first"))
