@@ -629,7 +629,7 @@ pub(crate) async fn run<B: Backend>(
             Some(n) => actions.by_ref().take(n).collect(),
             None => actions.by_ref().collect(),
         };
-        let last = batch.is_empty() || actions.len() == 0;
+        let last = actions.len() == 0;
         let jobs = d.jobs(b, batch)?;
         match b.execute(jobs).await? {
             Executed::Each(each) => done.extend(each),
