@@ -194,20 +194,6 @@ pub(crate) struct Settled<T> {
     pub just_applied: bool,
 }
 
-/// What a pass settled, kept only for a backend that follows it up ([`Backend::follows_up`]).
-struct Settle<T> {
-    kept: Vec<Settled<T>>,
-    keep: bool,
-}
-
-impl<T> Settle<T> {
-    fn push(&mut self, s: Settled<T>) {
-        if self.keep {
-            self.kept.push(s);
-        }
-    }
-}
-
 /// One kind of location. Methods that build targets and content are pure; `prepare`, `observe`,
 /// `execute` and `finish` do the IO.
 pub(crate) trait Backend {
@@ -247,13 +233,16 @@ pub(crate) trait Backend {
     /// The digest of a pull secret's content at `t` (it says whether what stands there is
     /// already that content), or why the content cannot go there this pass (what stands there
     /// stays); the outer error stops the pass. The content itself is made by
-    /// [`Backend::secret_content`], and only for the targets the plan writes.
+    /// [`Backend::secret_content`], and only for the targets the plan writes. By default the
+    /// rendered credential's own digest, which the content carries.
     fn secret_digest(
         &self,
-        t: &Self::Target,
-        record: &SourceRecord,
+        _t: &Self::Target,
+        _record: &SourceRecord,
         rendered: &Rendered,
-    ) -> Result<Result<String, Failure>, DeliveryError>;
+    ) -> Result<Result<String, Failure>, DeliveryError> {
+        Ok(Ok(rendered.digest.clone()))
+    }
     /// A pull secret's content at `t`, the one [`Backend::secret_digest`] digests; a failure is
     /// this target's, the outer error stops the pass.
     fn secret_content(
@@ -602,10 +591,8 @@ pub(crate) async fn run<B: Backend>(
         up_to_date: plan.up_to_date.len() as u64,
         ..PassResult::default()
     };
-    let mut settled = Settle {
-        kept: Vec::new(),
-        keep: b.follows_up(),
-    };
+    // What the pass settled, kept only for a backend that follows it up.
+    let mut settled = b.follows_up().then(Vec::new);
     for x in plan.up_to_date {
         pace::point();
         let revision = d.revision(&x.target);
@@ -615,12 +602,14 @@ pub(crate) async fn run<B: Backend>(
             revision,
             &x.digest,
         ));
-        settled.push(Settled {
-            target: x.target,
-            owner_id: x.owner_id,
-            revision,
-            just_applied: false,
-        });
+        if let Some(settled) = &mut settled {
+            settled.push(Settled {
+                target: x.target,
+                owner_id: x.owner_id,
+                revision,
+                just_applied: false,
+            });
+        }
     }
     let mut actions = plan.actions.into_iter();
     let mut done = Vec::new();
@@ -642,8 +631,9 @@ pub(crate) async fn run<B: Backend>(
     let deleted = settle(pass, b, &mut d, &observed, done, &mut result, &mut settled).await?;
     pace::drop_all(observed);
     pace::drop_all(std::mem::take(&mut d.makers));
-    let more = b.finish(pass, &settled.kept, &deleted).await?;
-    pace::drop_all(settled.kept);
+    let settled = settled.unwrap_or_default();
+    let more = b.finish(pass, &settled, &deleted).await?;
+    pace::drop_all(settled);
     result.outcomes = d.outcomes;
     result.outcomes.extend(more);
     Ok(result)
@@ -715,7 +705,7 @@ async fn settle<B: Backend>(
     observed: &[Observed<B::Target>],
     done: Vec<Done<B::Target>>,
     result: &mut PassResult,
-    settled: &mut Settle<B::Target>,
+    settled: &mut Option<Vec<Settled<B::Target>>>,
 ) -> Result<Vec<Done<B::Target>>, DeliveryError> {
     let mut deleted = Vec::new();
     for x in done {
@@ -743,12 +733,14 @@ async fn settle<B: Backend>(
                     target: row,
                     owner_id: x.owner_id.clone(),
                 });
-                settled.push(Settled {
-                    target: x.target,
-                    owner_id: x.owner_id,
-                    revision,
-                    just_applied: true,
-                });
+                if let Some(settled) = settled {
+                    settled.push(Settled {
+                        target: x.target,
+                        owner_id: x.owner_id,
+                        revision,
+                        just_applied: true,
+                    });
+                }
             }
             Ok(Step::Removed) => {
                 revoke_removed(pass, observed, &x).await?;

@@ -261,15 +261,6 @@ impl Backend for Kubernetes<'_> {
             .then(|| ObjectTarget::secret(home, platform::SECRET_NAME))
     }
 
-    fn secret_digest(
-        &self,
-        _t: &ObjectTarget,
-        _r: &SourceRecord,
-        rendered: &Rendered,
-    ) -> Result<Result<String, Failure>, DeliveryError> {
-        Ok(Ok(rendered.digest.clone()))
-    }
-
     fn secret_content(
         &self,
         t: &ObjectTarget,
